@@ -1,0 +1,124 @@
+"""The tables: sources, their checks, items, aliases, versions and the change log.
+
+See DESIGN.md "Data model". Times are timezone-aware UTC (UTCDateTime).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime, utcnow
+
+
+def _time(nullable: bool = True, index: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+class Source(SQLModel, table=True):
+    """A URL redline checks: an item page, a day index, a feed, ..."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(unique=True)
+    kind: str = "auto"  # offstream, feed, article, wikipedia, auto
+    name: str | None = None
+    interval_seconds: int | None = None  # None: the daemon's --every
+    enabled: bool = True
+    etag: str | None = None
+    last_modified: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_time(nullable=False))
+    next_check_at: datetime | None = Field(default=None, sa_column=_time(index=True))
+    last_checked_at: datetime | None = Field(default=None, sa_column=_time())
+    lease_until: datetime | None = Field(default=None, sa_column=_time())
+    leased_by: str | None = None
+    consecutive_failures: int = 0
+    last_error: str | None = None
+
+
+class Check(SQLModel, table=True):
+    """One fetch of one source, and what came of it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="source.id", index=True)
+    started_at: datetime = Field(sa_column=_time(nullable=False))
+    finished_at: datetime = Field(sa_column=_time(nullable=False))
+    outcome: str  # changed, unchanged, not_modified, error
+    http_status: int | None = None
+    bytes: int | None = None
+    error: str | None = None
+    items_seen: int = 0
+    versions_added: int = 0
+    changes_added: int = 0
+
+
+class Item(SQLModel, table=True):
+    """One news item, followed through its edits (its URL may change with its headline)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="source.id", index=True)
+    key: str  # stable: the first URL (or guid) the item was seen under
+    url: str | None = None  # current URL
+    headline: str | None = None  # current headline, kept here for listings
+    event_date: date | None = None
+    first_seen_at: datetime = Field(sa_column=_time(nullable=False))
+    last_seen_at: datetime = Field(sa_column=_time(nullable=False))
+    removed_at: datetime | None = Field(default=None, sa_column=_time())
+    version_count: int = 0
+
+
+class ItemAlias(SQLModel, table=True):
+    """A name an item is known by within its source: a URL it had, a guid."""
+
+    __table_args__ = (UniqueConstraint("source_id", "kind", "value"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    source_id: int = Field(foreign_key="source.id")
+    kind: str  # url, guid
+    value: str
+
+
+class Version(SQLModel, table=True):
+    """One distinct state of an item. A None field is unknown, not empty."""
+
+    __table_args__ = (UniqueConstraint("item_id", "n"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id")
+    n: int  # 1, 2, ... in the item's history order
+    headline: str | None = None
+    summary: str | None = None
+    category: str | None = None
+    tags: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    sources: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    body: str | None = None
+    url: str | None = None
+    content_hash: str
+    origin: str  # observed, page-history, import
+    observed_at: datetime = Field(sa_column=_time(nullable=False))
+    last_observed_at: datetime = Field(sa_column=_time(nullable=False))
+    reported_at: datetime | None = Field(default=None, sa_column=_time())
+    check_id: int | None = Field(default=None, foreign_key="check.id")
+
+
+class Change(SQLModel, table=True):
+    """One event in the edit log; feeds and queries read these, never recompute them."""
+
+    __table_args__ = (Index("ix_change_item_id", "item_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id")
+    source_id: int = Field(foreign_key="source.id", index=True)
+    kind: str  # created, edited, removed, restored
+    from_version_id: int | None = Field(default=None, foreign_key="version.id")
+    to_version_id: int | None = Field(default=None, foreign_key="version.id")
+    from_n: int | None = None
+    to_n: int | None = None
+    fields: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    similarity: float | None = None
+    # {field: [[op, text], ...]}: the stored consecutive diff (diff-match-patch ops)
+    diff: dict[str, list[list[int | str]]] | None = Field(default=None, sa_column=Column(JSON))
+    occurred_at: datetime = Field(sa_column=_time(nullable=False, index=True))
+    recorded_at: datetime = Field(sa_column=_time(nullable=False))

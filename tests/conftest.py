@@ -1,0 +1,140 @@
+"""Shared test fixtures: a fresh database, a local site that replays pages, the real CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from sqlalchemy.engine import Engine
+from werkzeug import Request, Response
+
+from storage import make_engine
+
+FIXTURES = Path(__file__).parent / "fixtures"
+OFFSTREAM = FIXTURES / "offstream"
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'redline.db'}"
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@dataclass
+class Site:
+    """A news site on 127.0.0.1 whose pages the test publishes, edits and moves.
+
+    Pages carry an ETag and answer a matching If-None-Match with 304, as real
+    servers do; a moved page's old URL answers 301 to the new one.
+    """
+
+    server: HTTPServer
+    pages: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    redirects: dict[str, str] = field(default_factory=dict)
+    statuses: dict[str, int] = field(default_factory=dict)
+    requests: list[str] = field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        return self.server.url_for(path)
+
+    def publish(
+        self, path: str, text: str | bytes, content_type: str = "text/markdown; charset=utf-8"
+    ) -> str:
+        body = text.encode() if isinstance(text, str) else text
+        self.pages[path] = (body, content_type)
+        self.redirects.pop(path, None)
+        return self.url(path)
+
+    def move(self, old_path: str, new_path: str) -> None:
+        """The page now lives at new_path; old_path (and anything moved to it) redirects there."""
+        for source, target in list(self.redirects.items()):
+            if target == old_path:
+                self.redirects[source] = new_path
+        self.pages.pop(old_path, None)
+        self.redirects[old_path] = new_path
+
+    def fail(self, path: str, status: int) -> str:
+        self.statuses[path] = status
+        return self.url(path)
+
+    def handle(self, request: Request) -> Response:
+        path = request.path
+        self.requests.append(path)
+        if path in self.statuses:
+            return Response(f"error {self.statuses[path]}", status=self.statuses[path])
+        if path in self.redirects:
+            return Response("", status=301, headers={"Location": self.url(self.redirects[path])})
+        if path not in self.pages:
+            return Response("not found", status=404)
+        body, content_type = self.pages[path]
+        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        if request.headers.get("If-None-Match") == etag:
+            return Response(status=304, headers={"ETag": etag})
+        return Response(body, status=200, headers={"ETag": etag, "Content-Type": content_type})
+
+
+@pytest.fixture
+def site(httpserver: HTTPServer) -> Site:
+    site = Site(httpserver)
+    httpserver.expect_request(re.compile(".*")).respond_with_handler(site.handle)
+    return site
+
+
+def offstream_page(file: str) -> str:
+    """A page of the Offstream corpus fixture, by its path under pages/ or seeds/."""
+    return (OFFSTREAM / file).read_text(encoding="utf-8")
+
+
+def manifest_snapshots(chain: str) -> list[dict]:
+    manifest = json.loads((OFFSTREAM / "manifest.json").read_text(encoding="utf-8"))
+    return sorted(
+        (s for s in manifest["snapshots"] if s["chain"] == chain), key=lambda s: s["order"]
+    )
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> object:
+        return json.loads(self.stdout)
+
+
+def redline_command() -> list[str]:
+    """The installed console script, as a user runs it."""
+    script = Path(sys.executable).with_name("redline")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "tracker"]
+
+
+@pytest.fixture
+def cli(db_url: str) -> object:
+    def run(*args: str, check: bool = True) -> CliResult:
+        env = {**os.environ, "REDLINE_DB": db_url}
+        done = subprocess.run(
+            [*redline_command(), *args], capture_output=True, text=True, env=env, timeout=120
+        )
+        result = CliResult(done.returncode, done.stdout, done.stderr)
+        if check and done.returncode != 0:
+            raise AssertionError(
+                f"redline {' '.join(args)} failed ({done.returncode}):\n{done.stderr}"
+            )
+        return result
+
+    return run

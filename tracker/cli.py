@@ -1,0 +1,333 @@
+"""The `redline` command: add sources, check them, read items, diffs and feeds, run the daemon.
+
+User errors end with a one-line message on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from storage import Item, Version, database_url, make_engine, queries, transaction
+from tracker import __version__, diff, history
+from tracker.config import Config, load_config, parse_duration
+from tracker.errors import RedlineError, UserError
+from tracker.normalise import canonical_url
+
+DEFAULT_EVERY = "15m"
+DEFAULT_TICK = "30s"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose or args.command == "run" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = load_config(args.config) if getattr(args, "config", None) else Config()
+        engine = make_engine(database_url(args.db or config.db))
+        return int(args.handler(args, engine, config) or 0)
+    except RedlineError as error:
+        print(f"redline: {error}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as error:
+        print(
+            f"redline: database error: {error.__class__.__name__}: {error.orig or error}",
+            file=sys.stderr,
+        )
+        return 1
+    except BrokenPipeError:  # `redline feed | head`
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="redline", description="Track edited news items.")
+    parser.add_argument("--version", action="version", version=f"redline {__version__}")
+    parser.add_argument(
+        "--db", help="database URL (env REDLINE_DB; default sqlite:///./redline.db)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    verbs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def verb(
+        name: str, handler: Callable[..., int | None], help_text: str
+    ) -> argparse.ArgumentParser:
+        sub = verbs.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    add = verb("add", cmd_add, "track a URL (an item page or a day index)")
+    add.add_argument("url")
+    add.add_argument("--kind", default="auto", help="source kind: auto (default) or offstream")
+    add.add_argument("--name", help="a name for the source, shown in feeds")
+    add.add_argument(
+        "--every", help="how often to check this source (e.g. 1h); default: the daemon's"
+    )
+
+    check = verb("check", cmd_check, "check due sources once now and summarise what changed")
+    check.add_argument("--all", action="store_true", help="check every enabled source, due or not")
+    check.add_argument(
+        "--every", default=DEFAULT_EVERY, help="interval until the next check (default 15m)"
+    )
+
+    sources = verb("sources", cmd_sources, "list sources and their health")
+    sources.add_argument("--json", action="store_true")
+
+    items = verb("items", cmd_items, "list tracked items")
+    items.add_argument("--json", action="store_true")
+
+    hist = verb(
+        "history", cmd_history, "every version of an item (ITEM = id or any URL it has had)"
+    )
+    hist.add_argument("item")
+    hist.add_argument("--json", action="store_true")
+
+    diff_cmd = verb("diff", cmd_diff, "what changed between two versions of an item")
+    diff_cmd.add_argument("item")
+    diff_cmd.add_argument(
+        "--from", dest="from_ref", default="first", help="first (default), previous or N"
+    )
+    diff_cmd.add_argument("--to", dest="to_ref", default="current", help="current (default) or N")
+    diff_cmd.add_argument("--format", choices=("text", "html", "json", "patch"), default="text")
+
+    feed = verb("feed", cmd_feed, "the Atom feed of edits")
+    feed.add_argument("--out", help="write to this file instead of stdout")
+    feed.add_argument("--limit", type=int, default=50, help="newest N edits (default 50)")
+    feed.add_argument("--authority", help="tag: URI authority for entry ids (a domain you control)")
+
+    run = verb("run", cmd_run, "the scheduler daemon: check sources as they fall due until stopped")
+    run.add_argument("--config", help="a redline.toml whose sources are added before starting")
+    run.add_argument("--every", help="default interval between checks of a source (default 15m)")
+    run.add_argument(
+        "--tick", default=DEFAULT_TICK, help="how often to look for due sources (default 30s)"
+    )
+    return parser
+
+
+def cmd_add(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from tracker.sources import add_source
+
+    every = parse_duration(args.every) if args.every else None
+    with transaction(engine) as session:
+        source, added = add_source(session, args.url, args.kind, args.name, every)
+        word = "added" if added else "already tracked"
+        print(f"{word}: source {source.id} {source.url} (kind {source.kind})")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from tracker.check import check_round
+
+    def show(result: Any) -> None:
+        if result.outcome == "error":
+            print(f"error      {result.url}\n           {result.error}")
+        else:
+            stats = result.stats
+            print(
+                f"{result.outcome:<10} {result.url} "
+                f"({stats.items_seen} items, {stats.versions_added} new versions)"
+            )
+
+    results = check_round(
+        engine, all_sources=args.all, default_interval=parse_duration(args.every), on_result=show
+    )
+    if not results:
+        print("no source is due (use --all to check every source now)")
+        return 0
+    outcomes = ("changed", "unchanged", "not_modified", "error")
+    counts = {outcome: sum(r.outcome == outcome for r in results) for outcome in outcomes}
+    new_versions = sum(r.stats.versions_added for r in results)
+    tally = ", ".join(f"{n} {outcome.replace('_', ' ')}" for outcome, n in counts.items())
+    print(f"checked {len(results)} sources: {tally}; {new_versions} new versions")
+    return 0
+
+
+def cmd_sources(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    with transaction(engine) as session:
+        rows = [
+            {
+                "id": s.id,
+                "url": s.url,
+                "kind": s.kind,
+                "name": s.name,
+                "enabled": s.enabled,
+                "last_checked_at": _iso(s.last_checked_at),
+                "next_check_at": _iso(s.next_check_at),
+                "consecutive_failures": s.consecutive_failures,
+                "last_error": s.last_error,
+            }
+            for s in queries.all_sources(session)
+        ]
+    if args.json:
+        return _print_json(rows)
+    for row in rows:
+        state = (
+            f"FAILING ({row['consecutive_failures']}x): {row['last_error']}"
+            if row["last_error"]
+            else "ok"
+        )
+        print(f"{row['id']:>4}  {row['kind']:<9} {row['url']}")
+        last, upcoming = row["last_checked_at"] or "never", row["next_check_at"] or "now"
+        print(f"      last check {last}, next {upcoming}, {state}")
+    if not rows:
+        print("no sources yet: add one with `redline add URL`")
+    return 0
+
+
+def cmd_items(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    with transaction(engine) as session:
+        rows = [
+            {"id": i.id, "url": i.url, "headline": i.headline, "versions": i.version_count}
+            for i in queries.all_items(session)
+        ]
+    if args.json:
+        return _print_json(rows)
+    for row in rows:
+        print(f"{row['id']:>5}  v{row['versions']:<3} {row['headline']}\n       {row['url']}")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    with transaction(engine) as session:
+        item = find_item(session, args.item)
+        versions = queries.versions_of(session, item.id)
+        urls = queries.alias_values(session, item.id, "url")
+        document = {
+            "item": {"id": item.id, "url": item.url, "urls": urls},
+            "versions": [_version_json(v) for v in versions],
+        }
+    if args.json:
+        return _print_json(document)
+    print(f"item {item.id}: {item.headline}\n  url: {item.url}")
+    for url in urls:
+        if url != canonical_url(item.url or ""):
+            print(f"  also: {url}")
+    for v in document["versions"]:
+        when = v["reported_at"] or v["observed_at"]
+        print(f"\nv{v['n']}  {when}  {v['origin']}\n    {v['headline']}")
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    with transaction(engine) as session:
+        item = find_item(session, args.item)
+        versions = queries.versions_of(session, item.id)
+        old = history.pick_version(versions, args.from_ref)
+        new = history.pick_version(versions, args.to_ref)
+        field_ops = history.diff_versions(old, new)
+        old_fields, new_fields = history.comparable_fields(old, new)
+    if args.format == "json":
+        fields = {name: [[op, text] for op, text in ops] for name, ops in field_ops.items()}
+        return _print_json({"from": old.n, "to": new.n, "fields": fields})
+    if args.format == "html":
+        print(diff.render_fields_html(field_ops))
+    elif args.format == "patch":
+        for name in field_ops:
+            if isinstance(old_fields[name], str) and diff.changed(field_ops[name]):
+                print(f"--- {name} (version {old.n})\n+++ {name} (version {new.n})")
+                print(diff.patch_text(str(old_fields[name]), str(new_fields[name])), end="")
+    else:
+        print(f"item {item.id}, version {old.n} → {new.n}")
+        print(diff.render_text(field_ops) or "no differences")
+    return 0
+
+
+def cmd_feed(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from feeds import FeedConfig, edits_feed
+
+    feed_config = FeedConfig(
+        authority=args.authority or config.tag_authority or FeedConfig.authority
+    )
+    with transaction(engine) as session:
+        document = edits_feed(session, feed_config, limit=args.limit)
+    if args.out:
+        Path(args.out).write_bytes(document)
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(document)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from tracker.daemon import run_daemon
+    from tracker.sources import add_source
+
+    every = (
+        parse_duration(args.every) if args.every else config.every or parse_duration(DEFAULT_EVERY)
+    )
+    with transaction(engine) as session:
+        for entry in config.sources:
+            add_source(session, entry.url, entry.kind, entry.name, entry.every)
+        count = len(queries.all_sources(session))
+    where = engine.url.render_as_string(hide_password=True)
+    print(
+        f"redline {__version__}: checking {count} sources (every {_human(every)} unless set "
+        f"per source); database {where}. Ctrl-C to stop.",
+        file=sys.stderr,
+        flush=True,
+    )
+    run_daemon(engine, every=every, tick=parse_duration(args.tick))
+    return 0
+
+
+def find_item(session: Any, ref: str) -> Item:
+    """An item by its id or by any URL it has ever had."""
+    ref = ref.strip()
+    if ref.isdigit():
+        item = session.get(Item, int(ref))
+        if item is None:
+            raise UserError(f"no item {ref}")
+        return item
+    if "://" not in ref:
+        raise UserError(f"not an item id or URL: {ref!r}")
+    matches = queries.items_by_alias(session, "url", [canonical_url(ref)])
+    if not matches:
+        raise UserError(f"no item has had the URL {ref}")
+    return matches[0]
+
+
+def _version_json(version: Version) -> dict[str, Any]:
+    return {
+        "n": version.n,
+        "headline": version.headline,
+        "summary": version.summary,
+        "category": version.category,
+        "tags": version.tags,
+        "observed_at": _iso(version.observed_at),
+        "reported_at": _iso(version.reported_at),
+        "origin": version.origin,
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def _human(interval: timedelta) -> str:
+    seconds = int(interval.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _print_json(document: Any) -> int:
+    json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""The scheduler daemon: APScheduler runs a round over due sources every tick.
+
+When each source is next due lives in the database (next_check_at), so a
+restart loses nothing; the tick only decides how often to look for due work.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.engine import Engine
+
+from tracker.check import CheckResult, check_round
+from tracker.fetch import make_client
+
+log = logging.getLogger("redline.daemon")
+
+
+def log_result(result: CheckResult) -> None:
+    stats = result.stats
+    if result.outcome == "error":
+        log.warning(
+            "check source=%s url=%s outcome=error error=%r",
+            result.source_id,
+            result.url,
+            result.error,
+        )
+    else:
+        log.info(
+            "check source=%s url=%s outcome=%s items=%d new_versions=%d",
+            result.source_id,
+            result.url,
+            result.outcome,
+            stats.items_seen,
+            stats.versions_added,
+        )
+
+
+def run_daemon(
+    engine: Engine, every: timedelta, tick: timedelta, stop: threading.Event | None = None
+) -> None:
+    """Check due sources every tick until SIGTERM / Ctrl-C (or until `stop` is set)."""
+    stop = stop or threading.Event()
+    client = make_client()
+
+    def round_job() -> None:
+        try:
+            check_round(
+                engine,
+                default_interval=every,
+                client=client,
+                on_result=log_result,
+                keep_going=lambda: not stop.is_set(),
+            )
+        except Exception:  # the database may be briefly unavailable; try again next tick
+            log.exception("check round failed")
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info(
+            "received %s: finishing the check in hand, then stopping", signal.Signals(signum).name
+        )
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+
+    scheduler = BackgroundScheduler(timezone=UTC)
+    scheduler.add_job(
+        round_job,
+        "interval",
+        seconds=tick.total_seconds(),
+        next_run_time=datetime.now(UTC),
+        max_instances=1,
+        coalesce=True,
+        id="check-round",
+    )
+    scheduler.start()
+    try:
+        stop.wait()
+    finally:
+        scheduler.shutdown(wait=True)
+        client.close()
+        log.info("stopped")

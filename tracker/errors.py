@@ -1,0 +1,17 @@
+"""The project's own error types: every failure a user can cause or meet is one of these."""
+
+
+class RedlineError(Exception):
+    """Base class: the message is written for the user, one line, no traceback needed."""
+
+
+class UserError(RedlineError):
+    """Bad input from the user: an unknown item, a malformed URL, a bad option."""
+
+
+class FetchError(RedlineError):
+    """A page could not be fetched: network error, error status, too large, too slow."""
+
+
+class ExtractError(RedlineError):
+    """A fetched page could not be understood as any format redline knows."""

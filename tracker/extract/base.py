@@ -1,0 +1,40 @@
+"""What an extractor hands on: the items a page shows, as plain data (no database)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of a page's own list of earlier versions (Offstream's "Changes")."""
+
+    headline: str
+    url: str | None  # absolute URL of that version's page, if the list gives one
+    reported_at: datetime | None  # timezone-aware UTC; None for "Current version"
+    label: str  # as printed: "First version", "Update", "Current version"
+
+    @property
+    def is_current(self) -> bool:
+        return self.label.lower().startswith("current")
+
+
+@dataclass
+class Observation:
+    """One news item as one page shows it at one moment.
+
+    A field that the page does not give is None (unknown), never "" or [].
+    """
+
+    url: str | None  # absolute URL of the item's own page
+    headline: str | None
+    summary: str | None = None
+    category: str | None = None
+    tags: list[str] | None = None
+    sources: list[str] | None = None  # each "Name <url>"
+    body: str | None = None
+    event_date: date | None = None
+    guid: str | None = None
+    # The page's own history, oldest first, the current version last (may be empty).
+    history: list[HistoryEntry] = field(default_factory=list)

@@ -1,0 +1,77 @@
+"""An item's history read back: comparing any two versions field by field."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from storage import Change, Version
+from tracker import diff
+from tracker.errors import UserError
+from tracker.normalise import CONTENT_FIELDS, LIST_FIELDS, FieldValue
+
+
+def comparable_fields(
+    old: Version, new: Version
+) -> tuple[dict[str, FieldValue], dict[str, FieldValue]]:
+    """The fields two versions can be compared on.
+
+    A field a page-history version lacks is unknown and left out, so a diff never
+    shows it as deleted; a field an observed page lacks is empty.
+    """
+    old_fields: dict[str, FieldValue] = {}
+    new_fields: dict[str, FieldValue] = {}
+    for name in CONTENT_FIELDS:
+        a, b = getattr(old, name), getattr(new, name)
+        if a is None and b is None:
+            continue
+        if (a is None and old.origin != "observed") or (b is None and new.origin != "observed"):
+            continue
+        empty: FieldValue = [] if name in LIST_FIELDS else ""
+        old_fields[name] = a if a is not None else empty
+        new_fields[name] = b if b is not None else empty
+    return old_fields, new_fields
+
+
+def diff_versions(old: Version, new: Version) -> dict[str, list[diff.Op]]:
+    """Word-level diff of every field known in both versions."""
+    return diff.diff_fields(*comparable_fields(old, new))
+
+
+def stored_diff(change: Change) -> dict[str, list[diff.Op]]:
+    """The diff stored with a change, as ops again (list fields keep their list rendering)."""
+    field_ops: dict[str, list[diff.Op]] = {}
+    for name, ops in (change.diff or {}).items():
+        pairs = [(int(op), str(text)) for op, text in ops]
+        field_ops[name] = diff.ListOps(pairs) if name in LIST_FIELDS else pairs
+    return field_ops
+
+
+def changed_fields(field_ops: dict[str, list[diff.Op]]) -> list[str]:
+    return [name for name, ops in field_ops.items() if diff.changed(ops)]
+
+
+def overall_similarity(field_ops: dict[str, list[diff.Op]]) -> float | None:
+    """The lowest similarity of the changed fields (1.0 when none changed)."""
+    scores = [diff.similarity(ops) for ops in field_ops.values() if diff.changed(ops)]
+    return min(scores) if scores else (1.0 if field_ops else None)
+
+
+def pick_version(versions: Sequence[Version], ref: str, current: Version | None = None) -> Version:
+    """A version by number or by the words first, previous, current."""
+    if not versions:
+        raise UserError("the item has no versions")
+    word = ref.strip().lower()
+    if word == "first":
+        return versions[0]
+    if word in ("current", "last", "latest"):
+        return versions[-1]
+    if word == "previous":
+        if len(versions) < 2:
+            raise UserError("the item has only one version: there is no previous one")
+        return versions[-2]
+    if not word.isdigit():
+        raise UserError(f"not a version: {ref!r} (use a number, first, previous or current)")
+    by_n = {version.n: version for version in versions}
+    if int(word) not in by_n:
+        raise UserError(f"no version {word}: the item has versions 1 to {versions[-1].n}")
+    return by_n[int(word)]

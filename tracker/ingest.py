@@ -1,0 +1,204 @@
+"""Recording what a check saw: new versions, their changes, the item's aliases.
+
+Runs inside the caller's transaction; it never commits, so a check is stored
+whole or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session
+
+from storage import Change, Item, Source, Version, queries
+from tracker import history, identity
+from tracker.extract.base import HistoryEntry, Observation
+from tracker.normalise import canonical_url, clean_text, content_hash, same_text
+
+
+@dataclass
+class IngestStats:
+    items_seen: int = 0
+    items_created: int = 0
+    versions_added: int = 0
+    changes_added: int = 0
+
+    def add(self, other: IngestStats) -> None:
+        self.items_seen += other.items_seen
+        self.items_created += other.items_created
+        self.versions_added += other.versions_added
+        self.changes_added += other.changes_added
+
+
+def record_observations(
+    session: Session,
+    source: Source,
+    observations: Sequence[Observation],
+    now: datetime,
+    check_id: int | None = None,
+    page_urls: Sequence[str] = (),
+) -> IngestStats:
+    """Store what is new in these observations of one source.
+
+    page_urls are other URLs the page itself is known by (the URL requested
+    before redirects); they only apply when the page shows a single item.
+    """
+    stats = IngestStats()
+    if len(observations) != 1:
+        page_urls = ()
+    for observation in observations:
+        stats.add(_record_one(session, source, observation, now, check_id, page_urls))
+    return stats
+
+
+def _record_one(
+    session: Session,
+    source: Source,
+    observation: Observation,
+    now: datetime,
+    check_id: int | None,
+    page_urls: Sequence[str],
+) -> IngestStats:
+    assert source.id is not None
+    stats = IngestStats(items_seen=1)
+    item = identity.find_item(session, source.id, observation, page_urls)
+    if item is None:
+        item = _new_item(session, source.id, observation, now, page_urls)
+        stats.items_created = 1
+
+    latest = queries.latest_version(session, item.id) if item.version_count else None
+    for entry in _unseen_history(session, item, observation):
+        latest = _add_version(session, item, latest, _history_version(entry, now, check_id), stats)
+
+    observed = _observed_version(observation, now, check_id)
+    if latest is not None and latest.content_hash == observed.content_hash:
+        latest.last_observed_at = now
+        session.add(latest)
+    else:
+        latest = _add_version(session, item, latest, observed, stats)
+
+    for url in identity.known_urls(observation, page_urls):
+        queries.add_alias(session, item, "url", url)
+    if observation.guid:
+        queries.add_alias(session, item, "guid", observation.guid)
+    item.url = observation.url or item.url
+    item.headline = latest.headline if latest.headline is not None else item.headline
+    item.event_date = observation.event_date or item.event_date
+    item.last_seen_at = now
+    item.removed_at = None
+    session.add(item)
+    return stats
+
+
+def _new_item(
+    session: Session,
+    source_id: int,
+    observation: Observation,
+    now: datetime,
+    page_urls: Sequence[str],
+) -> Item:
+    urls = identity.known_urls(observation, page_urls)
+    key = (
+        observation.guid or (canonical_url(observation.url) if observation.url else None) or urls[0]
+    )
+    item = Item(
+        source_id=source_id,
+        key=key,
+        url=observation.url,
+        event_date=observation.event_date,
+        first_seen_at=now,
+        last_seen_at=now,
+    )
+    session.add(item)
+    session.flush()
+    return item
+
+
+def _unseen_history(session: Session, item: Item, observation: Observation) -> list[HistoryEntry]:
+    """The entries of the page's own history that the item does not have yet.
+
+    An entry is known once its URL is an alias of the item. For a new item every
+    earlier entry counts; for a known one only entries after the last known entry
+    do, since versions are only ever appended.
+    """
+    earlier = [entry for entry in observation.history if not entry.is_current]
+    if item.version_count:
+        known = set(queries.alias_values(session, item.id, "url"))
+        positions = [i for i, e in enumerate(earlier) if e.url and canonical_url(e.url) in known]
+        earlier = earlier[positions[-1] + 1 :] if positions else []
+    # The list's last earlier headline may equal the page's own (a slug change alone).
+    if earlier and same_text(earlier[-1].headline, observation.headline):
+        earlier.pop()
+    return earlier
+
+
+def _history_version(entry: HistoryEntry, now: datetime, check_id: int | None) -> Version:
+    headline = clean_text(entry.headline)
+    return Version(
+        item_id=0,
+        n=0,
+        headline=headline,
+        url=entry.url,
+        content_hash=content_hash({"headline": headline}),
+        origin="page-history",
+        observed_at=now,
+        last_observed_at=now,
+        reported_at=entry.reported_at,
+        check_id=check_id,
+    )
+
+
+def _observed_version(observation: Observation, now: datetime, check_id: int | None) -> Version:
+    fields = {
+        "headline": clean_text(observation.headline),
+        "summary": clean_text(observation.summary),
+        "category": clean_text(observation.category),
+        "tags": observation.tags,
+        "sources": observation.sources,
+        "body": clean_text(observation.body),
+    }
+    return Version(
+        item_id=0,
+        n=0,
+        url=observation.url,
+        content_hash=content_hash(fields),
+        origin="observed",
+        observed_at=now,
+        last_observed_at=now,
+        check_id=check_id,
+        **fields,
+    )
+
+
+def _add_version(
+    session: Session, item: Item, previous: Version | None, version: Version, stats: IngestStats
+) -> Version:
+    """Append the version to the item's history with the change that leads to it."""
+    assert item.id is not None
+    item.version_count += 1
+    version.item_id = item.id
+    version.n = item.version_count
+    session.add(version)
+    session.flush()
+    change = Change(
+        item_id=item.id,
+        source_id=item.source_id,
+        kind="created" if previous is None else "edited",
+        from_version_id=previous.id if previous else None,
+        to_version_id=version.id,
+        from_n=previous.n if previous else None,
+        to_n=version.n,
+        occurred_at=version.reported_at or version.observed_at,
+        recorded_at=version.observed_at,
+    )
+    if previous is not None:
+        field_ops = history.diff_versions(previous, version)
+        change.fields = history.changed_fields(field_ops)
+        change.similarity = history.overall_similarity(field_ops)
+        change.diff = {name: [[op, text] for op, text in ops] for name, ops in field_ops.items()}
+    session.add(change)
+    stats.versions_added += 1
+    stats.changes_added += 1
+    return version
