@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -36,7 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        config = load_config(args.config) if getattr(args, "config", None) else Config()
+        config_path = args.config or os.environ.get("REDLINE_CONFIG")
+        config = load_config(config_path) if config_path else Config()
         engine = make_engine(database_url(args.db or config.db))
         return int(args.handler(args, engine, config) or 0)
     except RedlineError as error:
@@ -58,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--db", help="database URL (env REDLINE_DB; default sqlite:///./redline.db)"
     )
+    parser.add_argument("--config", help="a redline.toml (env REDLINE_CONFIG)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     verbs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -108,7 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     feed.add_argument("--authority", help="tag: URI authority for entry ids (a domain you control)")
 
     run = verb("run", cmd_run, "the scheduler daemon: check sources as they fall due until stopped")
-    run.add_argument("--config", help="a redline.toml whose sources are added before starting")
+    run.add_argument(
+        "--config",
+        default=argparse.SUPPRESS,  # keeps a --config given before the verb
+        help="a redline.toml whose sources are added before starting",
+    )
     run.add_argument("--every", help="default interval between checks of a source (default 15m)")
     run.add_argument(
         "--tick", default=DEFAULT_TICK, help="how often to look for due sources (default 30s)"
@@ -146,10 +153,12 @@ def cmd_check(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     if not results:
         print("no source is due (use --all to check every source now)")
         return 0
-    outcomes = ("changed", "unchanged", "not_modified", "error")
-    counts = {outcome: sum(r.outcome == outcome for r in results) for outcome in outcomes}
+    labels = {"changed": "changed", "unchanged": "unchanged", "not_modified": "not modified"}
+    labels["error"] = "errors"
+    tally = ", ".join(
+        f"{sum(r.outcome == outcome for r in results)} {label}" for outcome, label in labels.items()
+    )
     new_versions = sum(r.stats.versions_added for r in results)
-    tally = ", ".join(f"{n} {outcome.replace('_', ' ')}" for outcome, n in counts.items())
     print(f"checked {len(results)} sources: {tally}; {new_versions} new versions")
     return 0
 
@@ -240,7 +249,7 @@ def cmd_diff(args: argparse.Namespace, engine: Engine, config: Config) -> int:
                 print(diff.patch_text(str(old_fields[name]), str(new_fields[name])), end="")
     else:
         print(f"item {item.id}, version {old.n} → {new.n}")
-        print(diff.render_text(field_ops) or "no differences")
+        print(diff.render_text(field_ops).rstrip("\n") or "no differences")
     return 0
 
 

@@ -19,6 +19,8 @@ from tracker.check import CheckResult, check_round
 from tracker.fetch import make_client
 
 log = logging.getLogger("redline.daemon")
+# APScheduler logs every tick at INFO; only its warnings are worth a line.
+logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def log_result(result: CheckResult) -> None:

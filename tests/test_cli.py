@@ -1,0 +1,139 @@
+"""The `redline` command as a user runs it: the installed console script in a subprocess."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from .conftest import Site, manifest_snapshots, offstream_page
+
+SEED_PATH = (
+    "/news/2017/03/2/the-syrian-army-and-its-allies-recapture-the-ancient-city-of-palmyra-"
+    "from-the-islamic-state-of-iraq-and-the-levant.md"
+)
+PREFIX = "Syrian Civil War: Palmyra offensive (2017): "
+CURRENT = (
+    "The Syrian Army and its allies recapture the ancient city of Palmyra from the Islamic State "
+    "of Iraq and the Levant."
+)
+
+
+def seed_tracked(site: Site, cli) -> str:
+    url = site.publish(SEED_PATH, offstream_page("seeds/000_0c411d6d2d5ef8ba.txt"))
+    assert "added: source 1" in cli("add", url).stdout
+    out = cli("check").stdout
+    assert "changed" in out and "2 new versions" in out
+    return url
+
+
+def test_seed_page_diff_is_exactly_the_deleted_prefix(site: Site, cli) -> None:
+    url = seed_tracked(site, cli)
+
+    assert cli("diff", url, "--format", "json").json() == {
+        "from": 1,
+        "to": 2,
+        "fields": {"headline": [[-1, PREFIX], [0, CURRENT]]},
+    }
+    assert cli("diff", url).stdout == (f"item 1, version 1 → 2\nheadline: [-{PREFIX}-]{CURRENT}\n")
+    html = cli("diff", "1", "--format", "html").stdout
+    assert "<del style=" in html and "Syrian Civil War: Palmyra offensive (2017): </del>" in html
+    patch = cli("diff", "1", "--format", "patch").stdout
+    assert patch.startswith("--- headline (version 1)\n+++ headline (version 2)\n@@ ")
+
+
+def test_items_and_history_json_contract(site: Site, cli) -> None:
+    url = seed_tracked(site, cli)
+
+    assert cli("items", "--json").json() == [
+        {"id": 1, "url": url, "headline": CURRENT, "versions": 2}
+    ]
+    old_url = site.url(
+        "/news/2017/03/2/syrian-civil-war-palmyra-offensive-2017-the-syrian-army-and-its-allies-"
+        "recapture-the-ancient-city-of-palmyra-from-the-islamic-state-of-i.md"
+    )
+    # Any URL the item has had finds it, including one only its page history knew.
+    by_old_url = cli("history", old_url, "--json").json()
+    assert by_old_url == cli("history", "1", "--json").json()
+    assert by_old_url["item"] == {"id": 1, "url": url, "urls": [url, old_url]}
+    first, current = by_old_url["versions"]
+    assert first == {
+        "n": 1,
+        "headline": PREFIX + CURRENT,
+        "summary": None,
+        "category": None,
+        "tags": None,
+        "observed_at": first["observed_at"],
+        "reported_at": "2017-08-27T03:47:56Z",
+        "origin": "page-history",
+    }
+    assert current["origin"] == "observed" and current["reported_at"] is None
+    assert current["summary"].startswith("The Syrian opposition declined")
+    assert datetime.fromisoformat(current["observed_at"]).tzinfo is not None
+
+
+def test_diff_between_chosen_versions(site: Site, cli) -> None:
+    [snapshot] = manifest_snapshots("ivorian-soldiers-2018-01-10")
+    url = site.publish(snapshot["url"], offstream_page(snapshot["file"]))
+    cli("add", url)
+    cli("check")
+
+    whole = cli("diff", url, "--from", "previous", "--format", "json").json()
+    assert (whole["from"], whole["to"]) == (5, 6)
+    step = cli("diff", url, "--from", "2", "--to", "3", "--format", "json").json()
+    assert step["fields"]["headline"][:2] == [
+        [0, "Ivorian soldiers in Bouak "],
+        [-1, "have attacked"],
+    ]
+    assert cli("diff", url, "--from", "9", check=False).code == 2
+
+
+def test_user_errors_are_one_line_without_traceback(site: Site, cli) -> None:
+    for args, message in [
+        (("history", "42"), "no item 42"),
+        (("history", "http://example.invalid/nothing"), "no item has had the URL"),
+        (("diff", "nonsense"), "not an item id or URL"),
+        (("add", "ftp://example.org/file"), "not an http(s) URL"),
+        (("add", "not a url"), "not an http(s) URL"),
+        (("add", "http://example.org/", "--kind", "weird"), "unknown source kind"),
+        (("run", "--every", "soon"), "not a duration"),
+        (("run", "--config", "/nonexistent/redline.toml"), "no configuration file"),
+    ]:
+        result = cli(*args, check=False)
+        assert result.code == 2, args
+        assert result.stderr.startswith("redline: ") and message in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+        assert result.stderr.count("\n") == 1
+
+
+def test_sources_show_health(site: Site, cli) -> None:
+    seed_tracked(site, cli)
+    gone = site.url("/news/gone.md")
+    cli("add", gone, "--name", "Gone page")
+    assert "already tracked: source 1" in cli("add", site.url(SEED_PATH)).stdout
+    out = cli("check", "--all").stdout
+    assert "error" in out and "HTTP 404" in out and "1 not modified" in out
+
+    rows = cli("sources", "--json").json()
+    assert [(r["id"], r["kind"], r["consecutive_failures"]) for r in rows] == [
+        (1, "offstream", 0),
+        (2, "auto", 1),
+    ]
+    assert "HTTP 404" in rows[1]["last_error"] and rows[0]["last_error"] is None
+    assert "FAILING (1x)" in cli("sources").stdout
+
+
+def test_check_reports_nothing_due(site: Site, cli) -> None:
+    seed_tracked(site, cli)
+    assert "no source is due" in cli("check").stdout
+
+
+def test_python_dash_m_tracker_works(db_url: str) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "tracker", "--db", db_url, "items", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"
