@@ -83,7 +83,15 @@ def test_diff_between_chosen_versions(site: Site, cli) -> None:
         [0, "Ivorian soldiers in Bouak "],
         [-1, "have attacked"],
     ]
-    assert cli("diff", url, "--from", "9", check=False).code == 2
+    back = cli("diff", url, "--from", "previous", "--to", "3", "--format", "json").json()
+    assert (back["from"], back["to"]) == (2, 3) and back["fields"] == step["fields"]
+    for args, message in [
+        (("--from", "9"), "no version 9: the item has versions 1 to 6"),
+        (("--from", "previous", "--to", "1"), "version 1 is the first"),
+        (("--to", "latest-ish"), "not a version"),
+    ]:
+        failed = cli("diff", url, *args, check=False)
+        assert failed.code == 2 and message in failed.stderr
 
 
 def test_user_errors_are_one_line_without_traceback(site: Site, cli) -> None:

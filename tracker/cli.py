@@ -233,8 +233,8 @@ def cmd_diff(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     with transaction(engine) as session:
         item = find_item(session, args.item)
         versions = queries.versions_of(session, item.id)
-        old = history.pick_version(versions, args.from_ref)
         new = history.pick_version(versions, args.to_ref)
+        old = history.pick_version(versions, args.from_ref, before=new)
         field_ops = history.diff_versions(old, new)
         old_fields, new_fields = history.comparable_fields(old, new)
     if args.format == "json":

@@ -56,8 +56,11 @@ def overall_similarity(field_ops: dict[str, list[diff.Op]]) -> float | None:
     return min(scores) if scores else (1.0 if field_ops else None)
 
 
-def pick_version(versions: Sequence[Version], ref: str, current: Version | None = None) -> Version:
-    """A version by number or by the words first, previous, current."""
+def pick_version(versions: Sequence[Version], ref: str, before: Version | None = None) -> Version:
+    """A version by number or by the words first, previous, current.
+
+    "previous" is the version before `before` (default: before the current one).
+    """
     if not versions:
         raise UserError("the item has no versions")
     word = ref.strip().lower()
@@ -66,9 +69,11 @@ def pick_version(versions: Sequence[Version], ref: str, current: Version | None 
     if word in ("current", "last", "latest"):
         return versions[-1]
     if word == "previous":
-        if len(versions) < 2:
-            raise UserError("the item has only one version: there is no previous one")
-        return versions[-2]
+        anchor = (before or versions[-1]).n
+        earlier = [version for version in versions if version.n < anchor]
+        if not earlier:
+            raise UserError(f"version {anchor} is the first: there is no previous one")
+        return earlier[-1]
     if not word.isdigit():
         raise UserError(f"not a version: {ref!r} (use a number, first, previous or current)")
     by_n = {version.n: version for version in versions}
