@@ -78,12 +78,21 @@ def _add_entry(session: Session, feed: FeedGenerator, config: FeedConfig, change
 
 def _summary(change: Change) -> str:
     fields = ", ".join(change.fields) or "no visible field"
-    return f"Version {change.from_n} → {change.to_n}: {fields} changed."
+    return f"Version {change.from_n} → {change.to_n}: {fields} changed ({_judgement(change)})."
+
+
+def _judgement(change: Change) -> str:
+    """ "substantive edit, 72 % similar" """
+    words = f"{change.classification or 'unclassified'} edit"
+    if change.similarity is not None:
+        words += f", {change.similarity:.0%} similar"
+    return words
 
 
 def _entry_html(change: Change, field_ops: dict[str, list[diff.Op]]) -> str:
     """The inline-styled diff, then a plain Before/After for readers that drop markup."""
-    parts = [diff.render_fields_html(field_ops)]
+    parts = [f"<p><em>{html.escape(_judgement(change).capitalize())}</em></p>"]
+    parts.append(diff.render_fields_html(field_ops))
     for name in change.fields:
         ops = field_ops[name]
         label = html.escape(name.capitalize())

@@ -118,6 +118,7 @@ class Change(SQLModel, table=True):
     to_n: int | None = None
     fields: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     similarity: float | None = None
+    classification: str | None = None  # minor, substantive; None for created
     # {field: [[op, text], ...]}: the stored consecutive diff (diff-match-patch ops)
     diff: dict[str, list[list[int | str]]] | None = Field(default=None, sa_column=Column(JSON))
     occurred_at: datetime = Field(sa_column=_time(nullable=False, index=True))

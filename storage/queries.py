@@ -86,6 +86,13 @@ def latest_version(session: Session, item_id: int) -> Version | None:
     return session.exec(query).first()
 
 
+def changes_of(session: Session, item_id: int) -> Sequence[Change]:
+    """The item's change log, oldest first."""
+    return session.exec(
+        select(Change).where(Change.item_id == item_id).order_by(col(Change.id))
+    ).all()
+
+
 def recent_changes(
     session: Session,
     kinds: Sequence[str],

@@ -64,8 +64,13 @@ def test_items_and_history_json_contract(site: Site, cli) -> None:
         "observed_at": first["observed_at"],
         "reported_at": "2017-08-27T03:47:56Z",
         "origin": "page-history",
+        "change": {"kind": "created", "fields": [], "class": None, "similarity": None},
     }
     assert current["origin"] == "observed" and current["reported_at"] is None
+    # Dropping a three-word prefix from a long headline is a substantive edit.
+    assert current["change"]["kind"] == "edited" and current["change"]["fields"] == ["headline"]
+    assert current["change"]["class"] == "substantive"
+    assert 0.6 < current["change"]["similarity"] < 0.8
     assert current["summary"].startswith("The Syrian opposition declined")
     assert datetime.fromisoformat(current["observed_at"]).tzinfo is not None
 
@@ -145,3 +150,15 @@ def test_python_dash_m_tracker_works(db_url: str) -> None:
         check=True,
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_diff_formats_for_people(site: Site, cli) -> None:
+    url = seed_tracked(site, cli)
+    # Not a terminal: plain text unless asked.
+    assert "\x1b[" not in cli("diff", url).stdout
+    coloured = cli("diff", url, "--format", "color").stdout
+    assert f"\x1b[31;9m{PREFIX}\x1b[0m{CURRENT}" in coloured
+    table = cli("diff", url, "--format", "side-by-side").stdout
+    assert table.startswith("<table") and "Before" in table and "<del style=" in table
+    history = cli("history", url).stdout
+    assert "edited headline (substantive, " in history and "page-history" in history

@@ -40,6 +40,8 @@ def test_feed_has_one_valid_entry_per_edit(site: Site, engine, cli, tmp_path) ->
     assert newest_nunes.title.endswith("poses a risk to national security.")
     assert "<ins style=" in newest_nunes.content[0].value
     assert "lawmakers from both sides" in newest_nunes.content[0].value
+    assert newest_nunes.summary.startswith("Version 3 → 4: headline changed (substantive edit, ")
+    assert "<em>Substantive edit, " in newest_nunes.content[0].value
 
 
 def test_feed_is_written_to_stdout_and_is_the_same_every_time(site: Site, cli) -> None:

@@ -18,14 +18,15 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from storage import Item, Version, database_url, make_engine, queries, transaction
-from tracker import __version__, diff, history
+from storage import Change, Item, Version, database_url, make_engine, queries, transaction
+from tracker import __version__, diff, history, render
 from tracker.config import Config, load_config, parse_duration
 from tracker.errors import RedlineError, UserError
 from tracker.normalise import canonical_url
 
 DEFAULT_EVERY = "15m"
 DEFAULT_TICK = "30s"
+DIFF_FORMATS = ("color", "text", "html", "side-by-side", "json", "patch")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,7 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--from", dest="from_ref", default="first", help="first (default), previous or N"
     )
     diff_cmd.add_argument("--to", dest="to_ref", default="current", help="current (default) or N")
-    diff_cmd.add_argument("--format", choices=("text", "html", "json", "patch"), default="text")
+    diff_cmd.add_argument(
+        "--format",
+        choices=DIFF_FORMATS,
+        help="color (the default on a terminal), text (the default otherwise), html, "
+        "side-by-side (HTML table), json or patch",
+    )
 
     feed = verb("feed", cmd_feed, "the Atom feed of edits")
     feed.add_argument("--out", help="write to this file instead of stdout")
@@ -213,9 +219,10 @@ def cmd_history(args: argparse.Namespace, engine: Engine, config: Config) -> int
         item = find_item(session, args.item)
         versions = queries.versions_of(session, item.id)
         urls = queries.alias_values(session, item.id, "url")
+        change_to = {change.to_n: change for change in queries.changes_of(session, item.id)}
         document = {
             "item": {"id": item.id, "url": item.url, "urls": urls},
-            "versions": [_version_json(v) for v in versions],
+            "versions": [_version_json(v, change_to.get(v.n)) for v in versions],
         }
     if args.json:
         return _print_json(document)
@@ -225,8 +232,18 @@ def cmd_history(args: argparse.Namespace, engine: Engine, config: Config) -> int
             print(f"  also: {url}")
     for v in document["versions"]:
         when = v["reported_at"] or v["observed_at"]
-        print(f"\nv{v['n']}  {when}  {v['origin']}\n    {v['headline']}")
+        print(
+            f"\nv{v['n']}  {when}  {v['origin']}  {_change_line(v['change'])}\n    {v['headline']}"
+        )
     return 0
+
+
+def _change_line(change: dict[str, Any] | None) -> str:
+    if not change or change["kind"] != "edited":
+        return change["kind"] if change else ""
+    fields = ", ".join(change["fields"]) or "nothing visible"
+    similar = f", {change['similarity']:.0%} similar" if change["similarity"] is not None else ""
+    return f"edited {fields} ({change['class']}{similar})"
 
 
 def cmd_diff(args: argparse.Namespace, engine: Engine, config: Config) -> int:
@@ -235,22 +252,33 @@ def cmd_diff(args: argparse.Namespace, engine: Engine, config: Config) -> int:
         versions = queries.versions_of(session, item.id)
         new = history.pick_version(versions, args.to_ref)
         old = history.pick_version(versions, args.from_ref, before=new)
-        field_ops = history.diff_versions(old, new)
+        field_ops = history.readable_diff(history.diff_versions(old, new))
         old_fields, new_fields = history.comparable_fields(old, new)
-    if args.format == "json":
+    fmt = args.format or ("color" if _colour_terminal() else "text")
+    if fmt == "json":
         fields = {name: [[op, text] for op, text in ops] for name, ops in field_ops.items()}
         return _print_json({"from": old.n, "to": new.n, "fields": fields})
-    if args.format == "html":
+    if fmt == "html":
         print(diff.render_fields_html(field_ops))
-    elif args.format == "patch":
+    elif fmt == "side-by-side":
+        print(render.render_side_by_side(field_ops))
+    elif fmt == "patch":
         for name in field_ops:
             if isinstance(old_fields[name], str) and diff.changed(field_ops[name]):
                 print(f"--- {name} (version {old.n})\n+++ {name} (version {new.n})")
                 print(diff.patch_text(str(old_fields[name]), str(new_fields[name])), end="")
     else:
+        shown = render.render_terminal(field_ops) if fmt == "color" else diff.render_text(field_ops)
         print(f"item {item.id}, version {old.n} → {new.n}")
-        print(diff.render_text(field_ops).rstrip("\n") or "no differences")
+        print(shown.rstrip("\n") or "no differences")
     return 0
+
+
+def _colour_terminal() -> bool:
+    """Colour only for a person at a terminal, and never when NO_COLOR is set (no-color.org)."""
+    return (
+        sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+    )
 
 
 def cmd_feed(args: argparse.Namespace, engine: Engine, config: Config) -> int:
@@ -307,7 +335,7 @@ def find_item(session: Any, ref: str) -> Item:
     return matches[0]
 
 
-def _version_json(version: Version) -> dict[str, Any]:
+def _version_json(version: Version, change: Change | None) -> dict[str, Any]:
     return {
         "n": version.n,
         "headline": version.headline,
@@ -317,6 +345,14 @@ def _version_json(version: Version) -> dict[str, Any]:
         "observed_at": _iso(version.observed_at),
         "reported_at": _iso(version.reported_at),
         "origin": version.origin,
+        "change": None
+        if change is None
+        else {
+            "kind": change.kind,
+            "fields": change.fields,
+            "class": change.classification,
+            "similarity": change.similarity,
+        },
     }
 
 

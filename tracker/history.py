@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from storage import Change, Version
-from tracker import diff
+from tracker import diff, judgement
 from tracker.errors import UserError
 from tracker.normalise import CONTENT_FIELDS, LIST_FIELDS, FieldValue
 
@@ -35,6 +35,11 @@ def comparable_fields(
 def diff_versions(old: Version, new: Version) -> dict[str, list[diff.Op]]:
     """Word-level diff of every field known in both versions."""
     return diff.diff_fields(*comparable_fields(old, new))
+
+
+def readable_diff(field_ops: dict[str, list[diff.Op]]) -> dict[str, list[diff.Op]]:
+    """The diff as shown and stored: short, almost wholly changed fields as one replacement."""
+    return {name: judgement.readable(ops) for name, ops in field_ops.items()}
 
 
 def stored_diff(change: Change) -> dict[str, list[diff.Op]]:

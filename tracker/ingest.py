@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from storage import Change, Item, Source, Version, queries
-from tracker import history, identity
+from tracker import history, identity, judgement
 from tracker.extract.base import HistoryEntry, Observation
 from tracker.normalise import canonical_url, clean_text, content_hash, same_text
 
@@ -197,7 +197,9 @@ def _add_version(
         field_ops = history.diff_versions(previous, version)
         change.fields = history.changed_fields(field_ops)
         change.similarity = history.overall_similarity(field_ops)
-        change.diff = {name: [[op, text] for op, text in ops] for name, ops in field_ops.items()}
+        change.classification = judgement.classify(field_ops)
+        shown = history.readable_diff(field_ops)
+        change.diff = {name: [[op, text] for op, text in ops] for name, ops in shown.items()}
     session.add(change)
     stats.versions_added += 1
     stats.changes_added += 1
