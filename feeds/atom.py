@@ -16,7 +16,7 @@ from storage import Change, Item, Source, queries, utcnow
 from tracker import __version__, diff, history
 from tracker.normalise import LIST_FIELDS
 
-FEED_KINDS = ("edited",)  # creations are not edits; removals/restorations join later
+FEED_KINDS = ("edited", "removed", "restored")  # a new item is not an edit
 DEFAULT_LIMIT = 50
 
 
@@ -64,14 +64,21 @@ def _add_entry(session: Session, feed: FeedGenerator, config: FeedConfig, change
     after_headline = (
         diff.new_text(field_ops["headline"]) if "headline" in field_ops else item.headline
     )
+    title = after_headline or f"item {item.id}"
     entry = feed.add_entry(order="append")
     entry.id(change_id(config, change))
-    entry.title(after_headline or f"item {item.id}")
+    entry.title(title if change.kind == "edited" else f"{change.kind.capitalize()}: {title}")
     entry.updated(change.recorded_at)
     entry.published(change.occurred_at)
     entry.author({"name": source.name or urlsplit(source.url).hostname or source.url})
-    entry.summary(_summary(change))
-    entry.content(_entry_html(change, field_ops), type="html")
+    if change.kind == "edited":
+        entry.summary(_summary(change))
+        entry.content(_entry_html(change, field_ops), type="html")
+    else:
+        where = source.name or source.url
+        verb = "is no longer listed on" if change.kind == "removed" else "is listed again on"
+        entry.summary(f"The item {verb} {where}.")
+        entry.content(f"<p>The item {verb} {html.escape(where)}.</p>", type="html")
     page_url = item.url or source.url
     entry.link(href=page_url, rel="alternate", type="text/html")
 

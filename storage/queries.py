@@ -72,6 +72,12 @@ def add_alias(session: Session, item: Item, kind: str, value: str) -> bool:
     return True
 
 
+def listed_items(session: Session, source_id: int) -> Sequence[Item]:
+    """The source's items that have not been recorded as removed."""
+    query = select(Item).where(Item.source_id == source_id, col(Item.removed_at).is_(None))
+    return session.exec(query.order_by(col(Item.id))).all()
+
+
 def all_items(session: Session) -> Sequence[Item]:
     return session.exec(select(Item).order_by(col(Item.id))).all()
 

@@ -69,3 +69,22 @@ def test_hostile_headline_stays_text_in_the_feed(site: Site, cli) -> None:
     html = entry.content[0].value
     assert "<script>" not in html and "<img" not in html
     assert "&lt;script&gt;" in html and "onerror=" in html
+
+
+def test_removals_and_restorations_are_feed_entries(site: Site, cli) -> None:
+    first, _ = manifest_snapshots("day-index-2018-02-02")
+    index = offstream_page(first["file"])
+    start = index.index("##### History of YouTube")
+    without = index[:start] + index[index.index("#####", start + 5) :]
+    url = site.publish(first["url"], index)
+    cli("add", url, "--name", "Offstream 2 Feb")
+    cli("check")
+    for page in (without, index):
+        site.publish(first["url"], page)
+        cli("check", "--all")
+
+    feed = feedparser.parse(cli("feed").stdout.encode())
+    assert feed.bozo == 0
+    assert [e.title.split(":")[0] for e in feed.entries] == ["Restored", "Removed"]
+    assert "YouTube" in feed.entries[0].title
+    assert feed.entries[1].summary == "The item is no longer listed on Offstream 2 Feb."

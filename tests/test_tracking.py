@@ -308,3 +308,40 @@ def test_due_sources_only(site: Site, engine: Engine) -> None:
     assert len(check_round(engine, now=START)) == 1
     assert check_round(engine, now=START + timedelta(minutes=5)) == []
     assert len(check_round(engine, now=START + timedelta(minutes=30))) == 1
+
+
+def test_an_item_leaving_a_listing_is_removed_and_can_come_back(site: Site, engine: Engine) -> None:
+    first, _ = manifest_snapshots("day-index-2018-02-02")
+    index = offstream_page(first["file"])
+    youtube = index.index("##### History of YouTube")
+    block_end = index.index("#####", youtube + 5)
+    without_youtube = index[:youtube] + index[block_end:]
+    url = site.publish(first["url"], index)
+    add(engine, url)
+    for hour, page in enumerate([index, without_youtube, without_youtube, index]):
+        site.publish(first["url"], page)
+        check_all(engine, START + timedelta(hours=hour))
+
+    with transaction(engine) as session:
+        changes = session.exec(
+            select(Change).where(Change.kind != "created").order_by(Change.id)
+        ).all()
+        item = session.get(Item, changes[0].item_id)
+    # Removed once (not again while absent), restored once, and no new version either time.
+    assert [(c.kind, c.to_n, c.occurred_at) for c in changes] == [
+        ("removed", 1, START + timedelta(hours=1)),
+        ("restored", 1, START + timedelta(hours=3)),
+    ]
+    assert item is not None and "YouTube" in (item.headline or "")
+    assert item.removed_at is None and item.version_count == 1
+    assert len(items_and_versions(engine)) == 9
+
+
+def test_an_item_page_that_fails_is_not_removed(site: Site, engine: Engine) -> None:
+    url = site.publish(PALMYRA_PATH, offstream_page("seeds/000_0c411d6d2d5ef8ba.txt"))
+    add(engine, url)
+    check_all(engine, START)
+    site.fail(PALMYRA_PATH, 503)
+    assert check_all(engine, START + timedelta(hours=1)) == {url: "error"}
+    with transaction(engine) as session:
+        assert session.exec(select(Change).where(Change.kind == "removed")).all() == []

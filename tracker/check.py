@@ -19,7 +19,7 @@ from storage import Check, Source, queries, transaction, utcnow
 from tracker.errors import RedlineError
 from tracker.extract import extract
 from tracker.fetch import Snapshot, fetch, make_client
-from tracker.ingest import IngestStats, record_observations
+from tracker.ingest import IngestStats, is_listing, record_observations
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +93,15 @@ def _record(
             if source.kind == "auto":
                 source.kind = kind
             stats = record_observations(
-                session, source, observations, started, check.id, page_urls=[snapshot.requested_url]
+                session,
+                source,
+                observations,
+                started,
+                check.id,
+                page_urls=[snapshot.requested_url],
+                listing=is_listing(observations, snapshot.final_url),
             )
-            check.outcome = "changed" if stats.versions_added else "unchanged"
+            check.outcome = "changed" if stats.changes_added else "unchanged"
             source.etag, source.last_modified = snapshot.etag, snapshot.last_modified
         check.items_seen = stats.items_seen
         check.versions_added = stats.versions_added

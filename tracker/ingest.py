@@ -25,11 +25,13 @@ class IngestStats:
     versions_added: int = 0
     changes_added: int = 0
 
-    def add(self, other: IngestStats) -> None:
-        self.items_seen += other.items_seen
-        self.items_created += other.items_created
-        self.versions_added += other.versions_added
-        self.changes_added += other.changes_added
+
+def is_listing(observations: Sequence[Observation], page_url: str) -> bool:
+    """An item page shows exactly one item, at its own URL; any other page is a listing."""
+    if len(observations) != 1:
+        return True
+    own_url = observations[0].url
+    return own_url is not None and canonical_url(own_url) != canonical_url(page_url)
 
 
 def record_observations(
@@ -39,18 +41,38 @@ def record_observations(
     now: datetime,
     check_id: int | None = None,
     page_urls: Sequence[str] = (),
+    listing: bool = False,
 ) -> IngestStats:
     """Store what is new in these observations of one source.
 
-    page_urls are other URLs the page itself is known by (the URL requested
-    before redirects); they only apply when the page shows a single item.
+    An item page shows one item: page_urls (the URL requested before redirects)
+    are its aliases too. A listing (day index, feed) shows many: an item it
+    showed before and no longer shows is recorded as removed, and restored
+    when it comes back.
     """
     stats = IngestStats()
-    if len(observations) != 1:
-        page_urls = ()
+    seen: set[int] = set()
     for observation in observations:
-        stats.add(_record_one(session, source, observation, now, check_id, page_urls))
+        item = _record_one(
+            session, source, observation, now, check_id, () if listing else page_urls, stats
+        )
+        seen.add(item.id or 0)
+    if listing:
+        _record_removals(session, source, seen, now, stats)
     return stats
+
+
+def _record_removals(
+    session: Session, source: Source, seen: set[int], now: datetime, stats: IngestStats
+) -> None:
+    assert source.id is not None
+    for item in queries.listed_items(session, source.id):
+        if item.id in seen:
+            continue
+        latest = queries.latest_version(session, item.id or 0)
+        _add_event(session, item, "removed", latest, now, stats)
+        item.removed_at = now
+        session.add(item)
 
 
 def _record_one(
@@ -60,13 +82,18 @@ def _record_one(
     now: datetime,
     check_id: int | None,
     page_urls: Sequence[str],
-) -> IngestStats:
+    stats: IngestStats,
+) -> Item:
     assert source.id is not None
-    stats = IngestStats(items_seen=1)
+    stats.items_seen += 1
     item = identity.find_item(session, source.id, observation, page_urls)
     if item is None:
         item = _new_item(session, source.id, observation, now, page_urls)
-        stats.items_created = 1
+        stats.items_created += 1
+    elif item.removed_at is not None:
+        _add_event(
+            session, item, "restored", queries.latest_version(session, item.id or 0), now, stats
+        )
 
     latest = queries.latest_version(session, item.id) if item.version_count else None
     for entry in _unseen_history(session, item, observation):
@@ -89,7 +116,7 @@ def _record_one(
     item.last_seen_at = now
     item.removed_at = None
     session.add(item)
-    return stats
+    return item
 
 
 def _new_item(
@@ -204,3 +231,29 @@ def _add_version(
     stats.versions_added += 1
     stats.changes_added += 1
     return version
+
+
+def _add_event(
+    session: Session,
+    item: Item,
+    kind: str,
+    latest: Version | None,
+    now: datetime,
+    stats: IngestStats,
+) -> None:
+    """A change that is not a new version: the item left its listing, or came back."""
+    assert item.id is not None
+    session.add(
+        Change(
+            item_id=item.id,
+            source_id=item.source_id,
+            kind=kind,
+            from_version_id=latest.id if latest else None,
+            to_version_id=latest.id if latest else None,
+            from_n=latest.n if latest else None,
+            to_n=latest.n if latest else None,
+            occurred_at=now,
+            recorded_at=now,
+        )
+    )
+    stats.changes_added += 1
