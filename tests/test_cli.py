@@ -53,7 +53,7 @@ def test_items_and_history_json_contract(site: Site, cli) -> None:
     # Any URL the item has had finds it, including one only its page history knew.
     by_old_url = cli("history", old_url, "--json").json()
     assert by_old_url == cli("history", "1", "--json").json()
-    assert by_old_url["item"] == {"id": 1, "url": url, "urls": [url, old_url]}
+    assert by_old_url["item"] == {"id": 1, "url": url, "urls": [url, old_url], "removed_at": None}
     first, current = by_old_url["versions"]
     assert first == {
         "n": 1,

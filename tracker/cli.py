@@ -219,14 +219,23 @@ def cmd_history(args: argparse.Namespace, engine: Engine, config: Config) -> int
         item = find_item(session, args.item)
         versions = queries.versions_of(session, item.id)
         urls = queries.alias_values(session, item.id, "url")
-        change_to = {change.to_n: change for change in queries.changes_of(session, item.id)}
+        changes = queries.changes_of(session, item.id)
+        # The change that made each version (removals and restorations make none).
+        change_to = {c.to_n: c for c in changes if c.kind in ("created", "edited")}
         document = {
-            "item": {"id": item.id, "url": item.url, "urls": urls},
+            "item": {
+                "id": item.id,
+                "url": item.url,
+                "urls": urls,
+                "removed_at": _iso(item.removed_at),
+            },
             "versions": [_version_json(v, change_to.get(v.n)) for v in versions],
         }
     if args.json:
         return _print_json(document)
     print(f"item {item.id}: {item.headline}\n  url: {item.url}")
+    if item.removed_at:
+        print(f"  removed from its listing at {_iso(item.removed_at)}")
     for url in urls:
         if url != canonical_url(item.url or ""):
             print(f"  also: {url}")
