@@ -74,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add = verb("add", cmd_add, "track a URL (an item page or a day index)")
     add.add_argument("url")
-    add.add_argument("--kind", default="auto", help="source kind: auto (default) or offstream")
+    add.add_argument(
+        "--kind", default="auto", help="source kind: auto (default), offstream or feed"
+    )
     add.add_argument("--name", help="a name for the source, shown in feeds")
     add.add_argument(
         "--every", help="how often to check this source (e.g. 1h); default: the daemon's"

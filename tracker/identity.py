@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from sqlmodel import Session
 
 from storage import Item, queries
+from tracker.errors import ExtractError
 from tracker.extract.base import Observation
-from tracker.normalise import canonical_urls
+from tracker.normalise import canonical_urls, normalise_text
 
 log = logging.getLogger(__name__)
 
@@ -25,15 +26,29 @@ def known_urls(observation: Observation, page_urls: Sequence[str] = ()) -> list[
     return canonical_urls([observation.url, *page_urls, *history_urls])
 
 
+def identity_keys(observation: Observation, page_urls: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """The aliases that decide which item this is, strongest kind only.
+
+    A guid wins: entries of a live page share one link but keep their own guids.
+    Without one, every URL the item has had; without any URL, the headline itself
+    (an entry that only has a title is followed until its title changes).
+    """
+    if observation.guid:
+        return [("guid", observation.guid)]
+    urls = known_urls(observation, page_urls)
+    if urls:
+        return [("url", url) for url in urls]
+    if observation.headline:
+        return [("title", normalise_text(observation.headline).casefold())]
+    raise ExtractError("an item with no id, URL or headline cannot be followed")
+
+
 def find_item(
     session: Session, source_id: int, observation: Observation, page_urls: Sequence[str] = ()
 ) -> Item | None:
-    """The item of this source that any alias of the observation names, if there is one."""
-    matches = list(
-        queries.items_by_alias(session, "url", known_urls(observation, page_urls), source_id)
-    )
-    if observation.guid:
-        matches += queries.items_by_alias(session, "guid", [observation.guid], source_id)
+    """The item of this source that the observation's identity keys name, if there is one."""
+    keys = identity_keys(observation, page_urls)
+    matches = queries.items_by_alias(session, keys[0][0], [value for _, value in keys], source_id)
     unique = {item.id: item for item in matches}
     if len(unique) > 1:
         # Two items turned out to be one (their URLs met in a page history). Merging

@@ -31,7 +31,7 @@ def is_listing(observations: Sequence[Observation], page_url: str) -> bool:
     if len(observations) != 1:
         return True
     own_url = observations[0].url
-    return own_url is not None and canonical_url(own_url) != canonical_url(page_url)
+    return own_url is None or canonical_url(own_url) != canonical_url(page_url)
 
 
 def record_observations(
@@ -106,10 +106,13 @@ def _record_one(
     else:
         latest = _add_version(session, item, latest, observed, stats)
 
-    for url in identity.known_urls(observation, page_urls):
-        queries.add_alias(session, item, "url", url)
-    if observation.guid:
-        queries.add_alias(session, item, "guid", observation.guid)
+    # Every URL is kept for look-ups (`redline history URL`), whatever decided identity.
+    aliases = dict.fromkeys(identity.identity_keys(observation, page_urls))
+    aliases.update(
+        dict.fromkeys(("url", url) for url in identity.known_urls(observation, page_urls))
+    )
+    for kind, value in aliases:
+        queries.add_alias(session, item, kind, value)
     item.url = observation.url or item.url
     item.headline = latest.headline if latest.headline is not None else item.headline
     item.event_date = observation.event_date or item.event_date
@@ -126,10 +129,7 @@ def _new_item(
     now: datetime,
     page_urls: Sequence[str],
 ) -> Item:
-    urls = identity.known_urls(observation, page_urls)
-    key = (
-        observation.guid or (canonical_url(observation.url) if observation.url else None) or urls[0]
-    )
+    [(_, key), *_] = identity.identity_keys(observation, page_urls)
     item = Item(
         source_id=source_id,
         key=key,
