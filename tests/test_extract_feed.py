@@ -19,7 +19,7 @@ from sqlmodel import select
 from storage import Change, Item, Source, Version, queries, transaction
 from tracker.check import check_round
 from tracker.errors import ExtractError
-from tracker.extract import extract
+from tracker.extract import Page, extract
 from tracker.extract.base import Observation
 from tracker.extract.feed import is_feed, parse_feed
 from tracker.sources import add_source
@@ -271,13 +271,29 @@ def test_other_text_is_not_sniffed_as_a_feed(text: str) -> None:
 
 
 def test_extract_auto_picks_feeds_and_still_offstream() -> None:
-    kind, observations = extract("auto", feed_text("atom/1.xml"), "https://wire.example/a.xml")
+    atom = Page("https://wire.example/a.xml", feed_text("atom/1.xml"))
+    kind, observations = extract("auto", atom)
     assert kind == "feed" and len(observations) == 3
-    assert extract("feed", feed_text("rdf/1.xml"), "https://valley.example/rss")[0] == "feed"
-    page = offstream_page("seeds/000_0c411d6d2d5ef8ba.txt")
-    assert extract("auto", page, "https://offstream.example/p.md")[0] == "offstream"
+    assert extract("feed", Page("https://valley.example/rss", feed_text("rdf/1.xml")))[0] == "feed"
+    page = Page("https://offstream.example/p.md", offstream_page("seeds/000_0c411d6d2d5ef8ba.txt"))
+    assert extract("auto", page)[0] == "offstream"
     with pytest.raises(ExtractError, match="supported: Offstream pages, RSS/Atom feeds"):
-        extract("auto", "hello world", URL)
+        extract("auto", Page(URL, "hello world"))
+
+
+def test_a_latin_1_feed_is_decoded_by_its_xml_declaration(site: Site, engine: Engine) -> None:
+    """Served as application/rss+xml without a charset: the XML declaration decides."""
+    xml = (
+        '<?xml version="1.0" encoding="ISO-8859-1"?><rss version="2.0"><channel><title>T</title>'
+        "<item><title>Caf\u00e9 prices rise to \u00a33</title><guid>c1</guid></item>"
+        "</channel></rss>"
+    ).encode("latin-1")
+    url = site.publish("/latin.rss", xml, "application/rss+xml")
+    add(engine, url)
+    check_all(engine, START)
+    with transaction(engine) as session:
+        [item] = queries.all_items(session)
+    assert item.headline == "Caf\u00e9 prices rise to \u00a33"
 
 
 # --- end to end: a feed on the local site, checked and edited ---------------------------------

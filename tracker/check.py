@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from storage import Check, Source, queries, transaction, utcnow
 from tracker.errors import RedlineError
-from tracker.extract import extract
+from tracker.extract import Page, extract
 from tracker.fetch import Snapshot, fetch, make_client
 from tracker.ingest import IngestStats, is_listing, record_observations
 
@@ -89,7 +89,13 @@ def _record(
         if snapshot.not_modified:
             check.outcome = "not_modified"
         else:
-            kind, observations = extract(source.kind, snapshot.text, snapshot.final_url)
+            page = Page(
+                url=snapshot.final_url,
+                text=snapshot.text,
+                body=snapshot.body,
+                content_type=snapshot.content_type,
+            )
+            kind, observations = extract(source.kind, page)
             if source.kind == "auto":
                 source.kind = kind
             stats = record_observations(

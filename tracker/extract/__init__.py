@@ -1,30 +1,58 @@
-"""Extractors: one module per format, each turning a page's text into Observations."""
+"""Extractors: one module per format, each turning a fetched page into Observations.
+
+Each kind registers a sniff (does this page look like mine?) and a parse. `auto`
+tries the sniffs in registration order.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from tracker.errors import ExtractError
 from tracker.extract.base import HistoryEntry, Observation
 from tracker.extract.feed import is_feed, parse_feed
 from tracker.extract.offstream import is_offstream, parse_offstream
 
-__all__ = ["HistoryEntry", "Observation", "extract", "KINDS"]
-
-KINDS = ("auto", "offstream", "feed")
+__all__ = ["HistoryEntry", "KINDS", "Observation", "Page", "extract"]
 
 
-def extract(kind: str, text: str, url: str) -> tuple[str, list[Observation]]:
+@dataclass(frozen=True)
+class Page:
+    """A fetched page as the extractors see it."""
+
+    url: str  # after redirects: relative links resolve against it
+    text: str  # decoded with the HTTP charset (or UTF-8)
+    body: bytes = b""  # as received, for parsers that decode themselves
+    content_type: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)  # the source's settings
+
+
+Sniff = Callable[[Page], bool]
+Parse = Callable[[Page], list[Observation]]
+
+_EXTRACTORS: dict[str, tuple[Sniff, Parse]] = {
+    "offstream": (lambda p: is_offstream(p.text), lambda p: parse_offstream(p.text, p.url)),
+    "feed": (
+        lambda p: is_feed(p.text),
+        lambda p: parse_feed(p.body or p.text, p.url, p.content_type or "application/xml"),
+    ),
+}
+_DESCRIPTIONS = "Offstream pages, RSS/Atom feeds"
+
+KINDS = ("auto", *_EXTRACTORS)
+
+
+def extract(kind: str, page: Page) -> tuple[str, list[Observation]]:
     """The page's items, and the kind that read them ("auto" picks by content)."""
     if kind == "auto":
-        if is_offstream(text):
-            kind = "offstream"
-        elif is_feed(text):
-            kind = "feed"
-        else:
+        kind = next((name for name, (sniff, _) in _EXTRACTORS.items() if sniff(page)), "")
+        if not kind:
             raise ExtractError(
-                f"unrecognised page format at {url} (supported: Offstream pages, RSS/Atom feeds)"
+                f"unrecognised page format at {page.url} (supported: {_DESCRIPTIONS})"
             )
-    if kind == "offstream":
-        return kind, parse_offstream(text, url)
-    if kind == "feed":
-        return kind, parse_feed(text, url)
-    raise ExtractError(f"unknown source kind {kind!r} (known: {', '.join(KINDS)})")
+    if kind not in _EXTRACTORS:
+        raise ExtractError(f"unknown source kind {kind!r} (known: {', '.join(KINDS)})")
+    _, parse = _EXTRACTORS[kind]
+    return kind, parse(page)

@@ -44,17 +44,22 @@ def is_feed(text: str) -> bool:
     return bool(_SNIFF_RE.search(text[:_SNIFF_CHARS]))
 
 
-def parse_feed(text: str, url: str) -> list[Observation]:
+def parse_feed(
+    data: str | bytes, url: str, content_type: str = "application/xml"
+) -> list[Observation]:
     """One Observation per entry of the feed fetched from ``url`` (absolute), in feed order.
 
-    Raises ExtractError when the text is not a feed feedparser can read at all.
+    Given bytes, feedparser decodes them itself (HTTP charset, then the XML declaration),
+    so an ISO-8859-1 feed reads right; given text, it is taken as already decoded.
+    Raises ExtractError when the data is not a feed feedparser can read at all.
     """
+    if isinstance(data, str):
+        data, content_type = data.lstrip("\ufeff").encode("utf-8"), "application/xml; charset=utf-8"
     parsed = feedparser.parse(
-        io.BytesIO(text.lstrip("\ufeff").encode("utf-8")),
-        # The text is already decoded. No Content-Location: feedparser would resolve
-        # relative permalink guids against it, so a feed that moved would change them all;
-        # links are resolved here instead.
-        response_headers={"content-type": "application/xml; charset=utf-8"},
+        io.BytesIO(data),
+        # No Content-Location: feedparser would resolve relative permalink guids against
+        # it, so a feed that moved would change them all; links are resolved here instead.
+        response_headers={"content-type": content_type},
     )
     entries = parsed.get("entries") or []
     if not entries and (parsed.get("bozo") and not parsed.feed.get("title")):
