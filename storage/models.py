@@ -6,6 +6,7 @@ See DESIGN.md "Data model". Times are timezone-aware UTC (UTCDateTime).
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -35,6 +36,8 @@ class Source(SQLModel, table=True):
     leased_by: str | None = None
     consecutive_failures: int = 0
     last_error: str | None = None
+    # Per-source settings: listing field map ("map", "items"), "id_pattern", "match_threshold".
+    options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 class Check(SQLModel, table=True):
@@ -78,6 +81,19 @@ class ItemAlias(SQLModel, table=True):
     source_id: int = Field(foreign_key="source.id")
     kind: str  # url, guid
     value: str
+
+
+class ItemMatch(SQLModel, table=True):
+    """A fuzzy identity decision: an observation no alias named was taken for this item."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    check_id: int | None = Field(default=None, foreign_key="check.id")
+    method: str  # fuzzy
+    score: float
+    matched_headline: str | None = None
+    matched_url: str | None = None
+    matched_at: datetime = Field(sa_column=_time(nullable=False))
 
 
 class Version(SQLModel, table=True):

@@ -94,6 +94,7 @@ def _record(
                 text=snapshot.text,
                 body=snapshot.body,
                 content_type=snapshot.content_type,
+                options=source.options or {},
             )
             kind, observations = extract(source.kind, page)
             if source.kind == "auto":

@@ -22,6 +22,7 @@ from storage import Change, Item, Version, database_url, make_engine, queries, t
 from tracker import __version__, diff, history, render
 from tracker.config import Config, load_config, parse_duration
 from tracker.errors import RedlineError, UserError
+from tracker.extract import KINDS
 from tracker.normalise import canonical_url
 
 DEFAULT_EVERY = "15m"
@@ -72,14 +73,26 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    add = verb("add", cmd_add, "track a URL (an item page or a day index)")
+    add = verb("add", cmd_add, "track a URL (an item page, a day index, a feed, a listing, ...)")
     add.add_argument("url")
-    add.add_argument(
-        "--kind", default="auto", help="source kind: auto (default), offstream or feed"
-    )
+    add.add_argument("--kind", default="auto", help=f"one of {', '.join(KINDS)} (default auto)")
     add.add_argument("--name", help="a name for the source, shown in feeds")
+    add.add_argument("--every", help="how often to check this source (e.g. 1h); default: --every")
     add.add_argument(
-        "--every", help="how often to check this source (e.g. 1h); default: the daemon's"
+        "--map",
+        action="append",
+        default=[],
+        metavar="FIELD=PATH",
+        help="listing: where a record's id, headline, summary, url, updated, tags, category or "
+        "body is (dotted path into JSON, or CSV column); repeatable",
+    )
+    add.add_argument("--items", metavar="PATH", help="listing: dotted path to the JSON list")
+    add.add_argument("--id-pattern", metavar="REGEX", help="the item id inside its URL (group 1)")
+    add.add_argument(
+        "--match-threshold",
+        type=float,
+        metavar="SCORE",
+        help="fuzzy identity: how similar (0-1) a newcomer must be to a departed item (0.6)",
     )
 
     check = verb("check", cmd_check, "check due sources once now and summarise what changed")
@@ -132,11 +145,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_add(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from tracker.extract.listing import parse_field_map
     from tracker.sources import add_source
 
     every = parse_duration(args.every) if args.every else None
+    options = {
+        "map": parse_field_map(args.map),
+        "items": args.items,
+        "id_pattern": args.id_pattern,
+        "match_threshold": args.match_threshold,
+    }
     with transaction(engine) as session:
-        source, added = add_source(session, args.url, args.kind, args.name, every)
+        source, added = add_source(session, args.url, args.kind, args.name, every, options)
         word = "added" if added else "already tracked"
         print(f"{word}: source {source.id} {source.url} (kind {source.kind})")
     return 0
@@ -184,6 +204,7 @@ def cmd_sources(args: argparse.Namespace, engine: Engine, config: Config) -> int
                 "next_check_at": _iso(s.next_check_at),
                 "consecutive_failures": s.consecutive_failures,
                 "last_error": s.last_error,
+                "options": s.options,
             }
             for s in queries.all_sources(session)
         ]

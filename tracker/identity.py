@@ -1,23 +1,56 @@
-"""Which stored item an observation is: matched by any alias, never by URL alone.
+"""Which stored item an observation is: matched by its aliases, never by URL alone.
 
 On Offstream-style pages the slug is made from the headline, so an edited
 headline moves the item to a new URL; the page's own history lists the earlier
-URLs, and those are aliases of the same item.
+URLs, and those are aliases of the same item. When no alias matches, an item
+that left a listing and one that appeared in the same check may still be one
+item edited: fuzzy matching pairs them by headline similarity or shared source
+links.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel import Session
 
-from storage import Item, queries
-from tracker.errors import ExtractError
+from storage import Item, Version, queries
+from tracker import diff
+from tracker.errors import ExtractError, UserError
 from tracker.extract.base import Observation
 from tracker.normalise import canonical_urls, normalise_text
 
 log = logging.getLogger(__name__)
+
+DEFAULT_MATCH_THRESHOLD = 0.6
+_SOURCE_LINK = re.compile(r"<(https?://[^>\s]+)>\s*$")
+
+
+@dataclass(frozen=True)
+class Rules:
+    """A source's identity settings (from its options)."""
+
+    id_pattern: re.Pattern[str] | None = None  # group 1 (or the match) of the URL is the id
+    match_threshold: float = DEFAULT_MATCH_THRESHOLD  # fuzzy matching; above 1 turns it off
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Rules:
+        pattern = options.get("id_pattern")
+        threshold = float(options.get("match_threshold", DEFAULT_MATCH_THRESHOLD))
+        return cls(re.compile(pattern) if pattern else None, threshold)
+
+
+def compile_id_pattern(pattern: str) -> str:
+    """The pattern if it is a valid regular expression; else a UserError."""
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        raise UserError(f"--id-pattern is not a valid regular expression: {error}") from None
+    return pattern
 
 
 def known_urls(observation: Observation, page_urls: Sequence[str] = ()) -> list[str]:
@@ -26,36 +59,97 @@ def known_urls(observation: Observation, page_urls: Sequence[str] = ()) -> list[
     return canonical_urls([observation.url, *page_urls, *history_urls])
 
 
-def identity_keys(observation: Observation, page_urls: Sequence[str] = ()) -> list[tuple[str, str]]:
+def source_links(sources: Sequence[str] | None) -> list[str]:
+    """The canonical URLs of "Name <url>" source entries."""
+    found = (_SOURCE_LINK.search(entry) for entry in sources or ())
+    return canonical_urls([match.group(1) for match in found if match])
+
+
+def identity_keys(
+    observation: Observation, page_urls: Sequence[str] = (), rules: Rules = Rules()
+) -> list[tuple[str, str]]:
     """The aliases that decide which item this is, strongest kind only.
 
-    A guid wins: entries of a live page share one link but keep their own guids.
-    Without one, every URL the item has had; without any URL, the headline itself
-    (an entry that only has a title is followed until its title changes).
+    In order: a guid (entries of a live page share one link but keep their own
+    guids); an id the source's --id-pattern finds in a URL; every URL the item has
+    had; its source links (bullets with no page of their own); its headline.
     """
     if observation.guid:
         return [("guid", observation.guid)]
     urls = known_urls(observation, page_urls)
+    if rules.id_pattern:
+        ids = [_pattern_id(rules.id_pattern, url) for url in urls]
+        found = [("id", value) for value in dict.fromkeys(ids) if value]
+        if found:
+            return found
     if urls:
         return [("url", url) for url in urls]
+    links = source_links(observation.sources)
+    if links:
+        return [("source", link) for link in links]
     if observation.headline:
         return [("title", normalise_text(observation.headline).casefold())]
-    raise ExtractError("an item with no id, URL or headline cannot be followed")
+    raise ExtractError("an item with no id, URL, source link or headline cannot be followed")
 
 
-def find_item(
-    session: Session, source_id: int, observation: Observation, page_urls: Sequence[str] = ()
-) -> Item | None:
-    """The item of this source that the observation's identity keys name, if there is one."""
-    keys = identity_keys(observation, page_urls)
+def _pattern_id(pattern: re.Pattern[str], url: str) -> str | None:
+    match = pattern.search(url)
+    if not match:
+        return None
+    return match.group(1) if match.groups() else match.group(0)
+
+
+def find_item(session: Session, source_id: int, keys: Sequence[tuple[str, str]]) -> Item | None:
+    """The item of this source that the identity keys name, if there is one."""
     matches = queries.items_by_alias(session, keys[0][0], [value for _, value in keys], source_id)
     unique = {item.id: item for item in matches}
     if len(unique) > 1:
         # Two items turned out to be one (their URLs met in a page history). Merging
-        # them is the identity issue's work; until then the oldest item takes the news.
-        log.warning(
-            "observation %s matches items %s; recording on the oldest",
-            observation.url,
-            sorted(unique),
-        )
+        # stored histories is not done yet; the oldest item takes the news.
+        log.warning("keys %s match items %s; recording on the oldest", keys[:3], sorted(unique))
     return min(unique.values(), key=lambda item: item.id or 0) if unique else None
+
+
+def match_score(version: Version, observation: Observation) -> float:
+    """How likely an observation is a new state of the item whose latest version this is:
+    the better of headline similarity (word-level) and shared source links (Jaccard)."""
+    score = 0.0
+    if version.headline and observation.headline:
+        ops = diff.diff_text(normalise_text(version.headline), normalise_text(observation.headline))
+        score = diff.similarity(ops)
+    old_links, new_links = (
+        set(source_links(version.sources)),
+        set(source_links(observation.sources)),
+    )
+    if old_links and new_links:
+        score = max(score, len(old_links & new_links) / len(old_links | new_links))
+    return score
+
+
+def pair_fuzzy(
+    candidates: Sequence[tuple[Item, Version]],
+    newcomers: Sequence[Observation],
+    threshold: float,
+) -> list[tuple[int, Item, float]]:
+    """Pairs (newcomer index, item, score) at or above the threshold, best pairs first;
+    each item and each newcomer is used at most once."""
+    scored = sorted(
+        (
+            (match_score(version, observation), index, item)
+            for item, version in candidates
+            for index, observation in enumerate(newcomers)
+        ),
+        key=lambda entry: (-entry[0], entry[1], entry[2].id or 0),
+    )
+    pairs: list[tuple[int, Item, float]] = []
+    used_items: set[int] = set()
+    used_newcomers: set[int] = set()
+    for score, index, item in scored:
+        if score < threshold:
+            break
+        if index in used_newcomers or item.id in used_items:
+            continue
+        pairs.append((index, item, score))
+        used_newcomers.add(index)
+        used_items.add(item.id or 0)
+    return pairs

@@ -6,16 +6,19 @@ whole or not at all.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session
 
-from storage import Change, Item, Source, Version, queries
+from storage import Change, Item, ItemMatch, Source, Version, queries
 from tracker import history, identity, judgement
 from tracker.extract.base import HistoryEntry, Observation
 from tracker.normalise import canonical_url, clean_text, content_hash, same_text
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -46,20 +49,67 @@ def record_observations(
     """Store what is new in these observations of one source.
 
     An item page shows one item: page_urls (the URL requested before redirects)
-    are its aliases too. A listing (day index, feed) shows many: an item it
-    showed before and no longer shows is recorded as removed, and restored
-    when it comes back.
+    are its aliases too. A listing (day index, feed) shows many: a newcomer no
+    alias names may be an item that left in the same check, edited (fuzzy
+    matching); an item it showed before and no longer shows is recorded as
+    removed, and restored when it comes back.
     """
+    assert source.id is not None
+    rules = identity.Rules.from_options(source.options or {})
+    page_urls = () if listing else page_urls
+    keys = [identity.identity_keys(obs, page_urls, rules) for obs in observations]
+    items = [identity.find_item(session, source.id, item_keys) for item_keys in keys]
+    if listing:
+        _match_newcomers(session, source, observations, items, rules, check_id, now)
     stats = IngestStats()
     seen: set[int] = set()
-    for observation in observations:
-        item = _record_one(
-            session, source, observation, now, check_id, () if listing else page_urls, stats
+    for observation, item_keys, item in zip(observations, keys, items, strict=True):
+        recorded = _record_one(
+            session, source, observation, item_keys, item, now, check_id, page_urls, stats
         )
-        seen.add(item.id or 0)
+        seen.add(recorded.id or 0)
     if listing:
         _record_removals(session, source, seen, now, stats)
     return stats
+
+
+def _match_newcomers(
+    session: Session,
+    source: Source,
+    observations: Sequence[Observation],
+    items: list[Item | None],
+    rules: identity.Rules,
+    check_id: int | None,
+    now: datetime,
+) -> None:
+    """Fill in `items` for newcomers that fuzzy matching takes for departed items; log each."""
+    assert source.id is not None
+    newcomers = [index for index, item in enumerate(items) if item is None]
+    if not newcomers:
+        return
+    present = {item.id for item in items if item is not None}
+    departed = [item for item in queries.listed_items(session, source.id) if item.id not in present]
+    candidates = [(item, queries.latest_version(session, item.id or 0)) for item in departed]
+    pairs = identity.pair_fuzzy(
+        [(item, version) for item, version in candidates if version is not None],
+        [observations[index] for index in newcomers],
+        rules.match_threshold,
+    )
+    for position, item, score in pairs:
+        observation = observations[newcomers[position]]
+        items[newcomers[position]] = item
+        session.add(
+            ItemMatch(
+                item_id=item.id or 0,
+                check_id=check_id,
+                method="fuzzy",
+                score=score,
+                matched_headline=observation.headline,
+                matched_url=observation.url,
+                matched_at=now,
+            )
+        )
+        log.info("fuzzy match: %r is item %s (score %.2f)", observation.headline, item.id, score)
 
 
 def _record_removals(
@@ -79,6 +129,8 @@ def _record_one(
     session: Session,
     source: Source,
     observation: Observation,
+    keys: Sequence[tuple[str, str]],
+    item: Item | None,
     now: datetime,
     check_id: int | None,
     page_urls: Sequence[str],
@@ -86,9 +138,8 @@ def _record_one(
 ) -> Item:
     assert source.id is not None
     stats.items_seen += 1
-    item = identity.find_item(session, source.id, observation, page_urls)
     if item is None:
-        item = _new_item(session, source.id, observation, now, page_urls)
+        item = _new_item(session, source.id, observation, keys[0][1], now)
         stats.items_created += 1
     elif item.removed_at is not None:
         _add_event(
@@ -107,7 +158,7 @@ def _record_one(
         latest = _add_version(session, item, latest, observed, stats)
 
     # Every URL is kept for look-ups (`redline history URL`), whatever decided identity.
-    aliases = dict.fromkeys(identity.identity_keys(observation, page_urls))
+    aliases = dict.fromkeys(keys)
     aliases.update(
         dict.fromkeys(("url", url) for url in identity.known_urls(observation, page_urls))
     )
@@ -123,13 +174,8 @@ def _record_one(
 
 
 def _new_item(
-    session: Session,
-    source_id: int,
-    observation: Observation,
-    now: datetime,
-    page_urls: Sequence[str],
+    session: Session, source_id: int, observation: Observation, key: str, now: datetime
 ) -> Item:
-    [(_, key), *_] = identity.identity_keys(observation, page_urls)
     item = Item(
         source_id=source_id,
         key=key,

@@ -13,6 +13,7 @@ from typing import Any
 from tracker.errors import ExtractError
 from tracker.extract.base import HistoryEntry, Observation
 from tracker.extract.feed import is_feed, parse_feed
+from tracker.extract.listing import is_listing_document, parse_listing
 from tracker.extract.offstream import is_offstream, parse_offstream
 
 __all__ = ["HistoryEntry", "KINDS", "Observation", "Page", "extract"]
@@ -34,12 +35,13 @@ Parse = Callable[[Page], list[Observation]]
 
 _EXTRACTORS: dict[str, tuple[Sniff, Parse]] = {
     "offstream": (lambda p: is_offstream(p.text), lambda p: parse_offstream(p.text, p.url)),
+    "listing": (is_listing_document, parse_listing),
     "feed": (
         lambda p: is_feed(p.text),
         lambda p: parse_feed(p.body or p.text, p.url, p.content_type or "application/xml"),
     ),
 }
-_DESCRIPTIONS = "Offstream pages, RSS/Atom feeds"
+_DESCRIPTIONS = "Offstream pages, JSON/CSV listings, RSS/Atom feeds"
 
 KINDS = ("auto", *_EXTRACTORS)
 
