@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tracker.errors import ExtractError
+from tracker.extract.article import is_article, parse_article
 from tracker.extract.base import HistoryEntry, Observation
 from tracker.extract.feed import is_feed, parse_feed
 from tracker.extract.listing import is_listing_document, parse_listing
 from tracker.extract.offstream import is_offstream, parse_offstream
+from tracker.extract.wikipedia import is_wikipedia_current_events, parse_wikipedia
 
 __all__ = ["HistoryEntry", "KINDS", "Observation", "Page", "extract"]
 
@@ -40,8 +42,13 @@ _EXTRACTORS: dict[str, tuple[Sniff, Parse]] = {
         lambda p: is_feed(p.text),
         lambda p: parse_feed(p.body or p.text, p.url, p.content_type or "application/xml"),
     ),
+    "wikipedia": (is_wikipedia_current_events, parse_wikipedia),
+    "article": (is_article, parse_article),  # the catch-all for HTML: keep it last
 }
-_DESCRIPTIONS = "Offstream pages, JSON/CSV listings, RSS/Atom feeds"
+_DESCRIPTIONS = (
+    "Offstream pages, JSON/CSV listings, RSS/Atom feeds, Wikipedia Current Events day pages, "
+    "article pages"
+)
 
 KINDS = ("auto", *_EXTRACTORS)
 
