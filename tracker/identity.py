@@ -88,8 +88,16 @@ def identity_keys(
     if links:
         return [("source", link) for link in links]
     if observation.headline:
-        return [("title", normalise_text(observation.headline).casefold())]
+        return fallback_keys(observation)
     raise ExtractError("an item with no id, URL, source link or headline cannot be followed")
+
+
+def fallback_keys(observation: Observation) -> list[tuple[str, str]]:
+    """The headline as a key, for an item whose stronger keys another item of the same
+    check has already claimed; [] when it has no headline."""
+    if not observation.headline:
+        return []
+    return [("title", normalise_text(observation.headline).casefold())]
 
 
 def _pattern_id(pattern: re.Pattern[str], url: str) -> str | None:

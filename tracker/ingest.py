@@ -16,7 +16,7 @@ from sqlmodel import Session
 from storage import Change, Item, ItemMatch, Source, Version, queries
 from tracker import history, identity, judgement
 from tracker.extract.base import HistoryEntry, Observation
-from tracker.normalise import canonical_url, clean_text, content_hash, same_text
+from tracker.normalise import FieldValue, canonical_url, clean_text, content_hash, same_text
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +62,28 @@ def record_observations(
     if listing:
         _match_newcomers(session, source, observations, items, rules, check_id, now)
     stats = IngestStats()
-    seen: set[int] = set()
+    # Each item is claimed by one observation per check, with that observation's content hash.
+    claims: dict[int, str] = {}
     for observation, item_keys, item in zip(observations, keys, items, strict=True):
+        observed_hash = content_hash(_content_fields(observation))
+        # An earlier observation of this same check may have created the item.
+        item = item or identity.find_item(session, source.id, item_keys)
+        if item is not None and item.id in claims:
+            if claims[item.id] == observed_hash:
+                continue  # the listing shows the same item twice (relative and absolute link)
+            # Two different items share a key (two bullets citing one article): the
+            # later one is told apart by its headline, so neither flips every check.
+            item_keys = identity.fallback_keys(observation)
+            item = identity.find_item(session, source.id, item_keys) if item_keys else None
+            if not item_keys or (item is not None and item.id in claims):
+                log.warning("cannot tell %r apart from another item; skipped", observation.headline)
+                continue
         recorded = _record_one(
             session, source, observation, item_keys, item, now, check_id, page_urls, stats
         )
-        seen.add(recorded.id or 0)
+        claims[recorded.id or 0] = observed_hash
     if listing:
-        _record_removals(session, source, seen, now, stats)
+        _record_removals(session, source, set(claims), now, stats)
     return stats
 
 
@@ -223,8 +237,8 @@ def _history_version(entry: HistoryEntry, now: datetime, check_id: int | None) -
     )
 
 
-def _observed_version(observation: Observation, now: datetime, check_id: int | None) -> Version:
-    fields = {
+def _content_fields(observation: Observation) -> dict[str, FieldValue]:
+    return {
         "headline": clean_text(observation.headline),
         "summary": clean_text(observation.summary),
         "category": clean_text(observation.category),
@@ -232,6 +246,10 @@ def _observed_version(observation: Observation, now: datetime, check_id: int | N
         "sources": observation.sources,
         "body": clean_text(observation.body),
     }
+
+
+def _observed_version(observation: Observation, now: datetime, check_id: int | None) -> Version:
+    fields = _content_fields(observation)
     return Version(
         item_id=0,
         n=0,
@@ -271,7 +289,8 @@ def _add_version(
         change.fields = history.changed_fields(field_ops)
         change.similarity = history.overall_similarity(field_ops)
         change.classification = judgement.classify(field_ops)
-        shown = history.readable_diff(field_ops)
+        # Only changed fields are stored: an unchanged article body would be kept whole.
+        shown = history.readable_diff({name: field_ops[name] for name in change.fields})
         change.diff = {name: [[op, text] for op, text in ops] for name, ops in shown.items()}
     session.add(change)
     stats.versions_added += 1

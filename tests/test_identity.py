@@ -1,0 +1,59 @@
+"""Identity within one check: an item listed twice, and two items sharing one key."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from storage import Change, transaction
+
+from .conftest import Site
+from .test_listing import JSON, add
+from .test_tracking import START, check_all, items_and_versions
+
+DAY_PAGE = """<!DOCTYPE html><html><head><title>Portal:Current events/2017 March 2</title></head>
+<body><div class="current-events"><div class="current-events-title" role="heading">
+<span class="summary">March 2, 2017<span style="display:none"> (<span class="bday dtstart">
+2017-03-02</span>)</span></span></div><div class="current-events-content description">
+<p><b>Armed conflicts and attacks</b></p><ul><li>
+<a href="/wiki/Syrian_Civil_War">Syrian Civil War</a><ul>
+<li>{first} (<a class="external text" href="https://news.example/palmyra">Reuters</a>)</li>
+<li>{second} (<a class="external text" href="https://news.example/palmyra">Reuters</a>)</li>
+</ul></li></ul></div></div></body></html>"""
+
+
+def test_two_bullets_citing_one_article_stay_two_items(site: Site, engine: Engine) -> None:
+    page = DAY_PAGE.format(
+        first="The Syrian Army recaptures Palmyra.",
+        second="Russia says its jets supported the advance.",
+    )
+    url = site.publish("/wiki/day", page, "text/html; charset=utf-8")
+    add(engine, url)
+    for hour in range(3):
+        site.publish("/wiki/day", page + " " * hour, "text/html; charset=utf-8")  # re-rendered
+        check_all(engine, START + timedelta(hours=hour))
+
+    tracked = items_and_versions(engine)
+    assert sorted(versions[0].headline or "" for _, versions in tracked) == [
+        "Russia says its jets supported the advance.",
+        "The Syrian Army recaptures Palmyra.",
+    ]
+    assert all(len(versions) == 1 for _, versions in tracked)  # no flip-flopping
+    with transaction(engine) as session:
+        assert [c.kind for c in session.exec(select(Change)).all()] == ["created", "created"]
+
+
+def test_an_item_listed_twice_in_one_check_is_one_sighting(site: Site, engine: Engine) -> None:
+    add(engine, site.url("/latest.json"))
+    absolute = site.url("/news/uk-70000004")
+    body = (
+        '[{"title": "Harbour bridge closed", "link": "/news/uk-70000004"},'
+        f' {{"title": "Harbour bridge closed", "link": "{absolute}"}}]'
+    )
+    for hour in range(2):
+        site.publish("/latest.json", body, JSON)
+        check_all(engine, START + timedelta(hours=hour))
+    [(_, versions)] = items_and_versions(engine)
+    assert len(versions) == 1
