@@ -1,6 +1,11 @@
 """Tests for tracker.diff: word-level diffs, set diffs of lists, renderings, patches."""
 
+import re
+import subprocess
+import sys
 import time
+import unicodedata
+from pathlib import Path
 
 import pytest
 from diff_match_patch import diff_match_patch
@@ -313,3 +318,254 @@ def test_render_fields_html():
 def test_render_fields_html_capitalises_name(name):
     out = render_fields_html({name: diff_text("a", "b")})
     assert out.startswith("<p><strong>Headline</strong>: ")
+
+
+# --- the C++ raw diff and the pure-Python one give the same ops ---------------------------
+#
+# diff_text runs dmp's raw diff (the O(n*d) part) in the C++ build when it is installed and
+# in the pure-Python library otherwise; the cleanup after it is Python either way, and is a
+# linear-time rewrite of dmp's diff_cleanupSemantic. Both swaps must leave every op as it
+# was: the stored diffs and the feeds must not depend on which path ran.
+
+
+def reference_diff_text(old: str, new: str) -> list[tuple[int, str]]:
+    """diff_text as it was before the C++ build: pure-Python raw diff, dmp's own cleanup."""
+    (old_chars, new_chars), table = diff._encode_tokens([old, new])
+    dmp = diff._TokenDmp(table)
+    dmp.Diff_Timeout = 0
+    diffs = dmp.diff_main(old_chars, new_chars, False)
+    diff_match_patch.diff_cleanupSemantic(dmp, diffs)  # dmp's, not the override
+    return diff._canonical([(op, chars.translate(table)) for op, chars in diffs])
+
+
+def python_path(old: str, new: str) -> list[tuple[int, str]]:
+    return diff._diff_text(old, new, diff._raw_diff_python)
+
+
+def cpp_path(old: str, new: str) -> list[tuple[int, str]]:
+    return diff._diff_text(old, new, diff._raw_diff_cpp)
+
+
+CORPUS_PAIRS = [
+    (PALMYRA_OLD, PALMYRA_NEW),
+    (BORNEO_1, BORNEO_2),
+    (BORNEO_2, BORNEO_3),
+    (BORNEO_1, BORNEO_3),
+    (NUNES_OLD, NUNES_NEW),
+]
+
+NEWS_WORDS = [
+    "the", "a", "of", "president", "presidents", "said", "on", "Monday", "Syria", "army",
+    "8", "eight", ",", ".", ":", "(2017)", "\n", "\n\n", "U.S.", "DoJ", "é", "e\u0301",
+    "日本", "Bouaké", "’s", "—", "\U0001f600",
+]  # fmt: skip
+
+
+@st.composite
+def edited_pairs(draw, max_words=60):
+    """A text of news-like words and the same text after a few word edits."""
+    words = draw(st.lists(st.sampled_from(NEWS_WORDS), max_size=max_words))
+    edited = list(words)
+    for _ in range(draw(st.integers(0, 6))):
+        kind = draw(st.sampled_from(["insert", "delete", "replace", "move"]))
+        at = draw(st.integers(0, len(edited)))
+        if kind == "insert" or not edited:
+            edited.insert(at, draw(st.sampled_from(NEWS_WORDS)))
+        elif kind == "delete":
+            del edited[at - 1]
+        elif kind == "replace":
+            edited[at - 1] = draw(st.sampled_from(NEWS_WORDS))
+        else:
+            edited.insert(at, edited.pop(draw(st.integers(0, len(edited) - 1))))
+    sep = draw(st.sampled_from([" ", "  ", ""]))
+    return sep.join(words), sep.join(edited)
+
+
+def test_cpp_build_is_the_hot_path():
+    # fast-diff-match-patch is a dependency: without it diff_text still works, but slowly.
+    assert diff._cpp_diff is not None
+    assert diff._raw_diff is diff._raw_diff_cpp
+
+
+def test_falls_back_to_pure_python_without_the_cpp_build():
+    code = (
+        "import sys; sys.modules['fast_diff_match_patch'] = None\n"
+        "from tracker import diff\n"
+        "assert diff._raw_diff is diff._raw_diff_python\n"
+        f"print(diff.diff_text({BORNEO_1!r}, {BORNEO_2!r}))\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == repr(diff_text(BORNEO_1, BORNEO_2))
+
+
+@pytest.mark.parametrize(("old", "new"), CORPUS_PAIRS + [(b, a) for a, b in CORPUS_PAIRS])
+def test_corpus_headlines_same_on_both_paths(old, new):
+    raw_old, raw_new = diff._encode([old, new])[0]
+    assert diff._raw_diff_cpp(raw_old, raw_new) == diff._raw_diff_python(raw_old, raw_new)
+    assert cpp_path(old, new) == python_path(old, new) == reference_diff_text(old, new)
+    assert diff_text(old, new) == cpp_path(old, new)
+
+
+@given(st.text(), st.text())
+@settings(max_examples=500)
+def test_raw_diffs_identical_on_any_text(a, b):
+    # Any code points: NUL, astral ones (one UCS-4 unit in C++, one str index in Python).
+    assert diff._raw_diff_cpp(a, b) == diff._raw_diff_python(a, b)
+
+
+# Placeholders as _encode hands them out: U+0000 up, then past the surrogates from U+E000.
+PLACEHOLDERS = "\x00\x01 a\ud7ff\ue000\ue001\uffff\U00010000\U0001f600\U0010ffff"
+
+
+@given(st.text(PLACEHOLDERS, max_size=80), st.text(PLACEHOLDERS, max_size=80))
+@settings(max_examples=500)
+def test_raw_diffs_identical_on_placeholder_strings(a, b):
+    ops = diff._raw_diff_cpp(a, b)
+    assert ops == diff._raw_diff_python(a, b)
+    assert "".join(t for op, t in ops if op != 1) == a
+    assert "".join(t for op, t in ops if op != -1) == b
+
+
+@given(any_text, any_text)
+@settings(max_examples=300)
+def test_both_paths_identical_on_any_text(a, b):
+    assert cpp_path(a, b) == python_path(a, b) == reference_diff_text(a, b)
+
+
+@given(edited_pairs())
+@settings(max_examples=300)
+def test_both_paths_identical_on_word_edits(pair):
+    old, new = pair
+    (old_chars, new_chars), _ = diff._encode_tokens([old, new])
+    assert diff._raw_diff_cpp(old_chars, new_chars) == diff._raw_diff_python(old_chars, new_chars)
+    assert cpp_path(old, new) == python_path(old, new) == reference_diff_text(old, new)
+
+
+@given(edited_pairs(max_words=20), edited_pairs(max_words=20))
+def test_both_paths_identical_on_rewrites(pair1, pair2):
+    old, new = pair1[0], pair2[1]
+    assert cpp_path(old, new) == python_path(old, new) == reference_diff_text(old, new)
+
+
+def test_both_paths_identical_on_a_rewritten_article():
+    # dmp's cleanup is quadratic here, the linear rewrite must still agree with it.
+    words = [w for w in NEWS_WORDS if w.strip()]
+    old = " ".join(words[(i * 7) % len(words)] for i in range(600))
+    new = " ".join(words[(i * i + 3) % len(words)] for i in range(650))
+    assert cpp_path(old, new) == python_path(old, new) == reference_diff_text(old, new)
+
+
+# --- the linear-time semantic cleanup is dmp's ------------------------------------------
+
+CLEANUP_CHARS = "ab \n."
+OPS = st.lists(st.tuples(st.sampled_from([-1, 0, 1]), st.text(CLEANUP_CHARS, max_size=5)))
+
+
+def cleanups(ops):
+    """(our cleanup, dmp's cleanup) of the same ops, one character per token."""
+    table = {ord(c): c for c in CLEANUP_CHARS}
+    ours, theirs = list(ops), list(ops)
+    diff._TokenDmp(table).diff_cleanupSemantic(ours)
+    diff_match_patch.diff_cleanupSemantic(diff._TokenDmp(table), theirs)
+    return ours, theirs
+
+
+@given(OPS)
+@settings(max_examples=1000)
+def test_cleanup_same_as_dmp_on_any_ops(ops):
+    # Not only raw diffs: repeated ops, empty ones, equalities side by side.
+    ours, theirs = cleanups(ops)
+    assert ours == theirs
+
+
+@given(st.text(CLEANUP_CHARS, max_size=60), st.text(CLEANUP_CHARS, max_size=60))
+@settings(max_examples=500)
+def test_cleanup_same_as_dmp_on_raw_diffs(a, b):
+    ours, theirs = cleanups(diff._raw_diff_python(a, b))
+    assert ours == theirs
+
+
+def test_cleanup_unchanged_diff_is_left_alone():
+    ops = [(0, "a"), (-1, "bb"), (1, "b"), (0, "aaaa"), (1, "b")]
+    assert diff._eliminate_equalities(ops) is None
+    assert diff._eliminate_equalities([(0, "a"), (-1, "b"), (0, "a"), (1, "b")]) == [
+        (0, "a"),
+        (-1, "ba"),
+        (1, "ab"),
+    ]
+
+
+# --- tokenizer fast path ------------------------------------------------------------------
+
+MARKY = "ae_1 \n,.’日\u0301\u093f\u0915"
+
+
+def tokenize_slowly(text):
+    """tokenize's definition: regex tokens, joined where a combining mark meets a word."""
+
+    def wordish(ch):
+        return ch.isalnum() or ch == "_" or unicodedata.category(ch)[0] == "M"
+
+    def mark(ch):
+        return unicodedata.category(ch)[0] == "M"
+
+    tokens = []
+    for tok in re.findall(r"\w+|\s+|.", text, re.DOTALL):
+        prev = tokens[-1] if tokens else ""
+        if prev and wordish(prev[-1]) and wordish(tok[0]) and (mark(prev[-1]) or mark(tok[0])):
+            tokens[-1] += tok
+        else:
+            tokens.append(tok)
+    return tokens
+
+
+@given(st.one_of(st.text(), st.text(MARKY)))
+@settings(max_examples=500)
+def test_tokenize_same_with_or_without_marks(text):
+    assert tokenize(text) == tokenize_slowly(text)
+
+
+def encode_slowly(texts):
+    """_encode's definition: placeholders in order of first appearance, skipping surrogates."""
+    codes, encoded = {}, []
+    for text in texts:
+        for tok in tokenize(text):
+            if tok not in codes:
+                n = len(codes)
+                codes[tok] = chr(n if n < 0xD800 else n + 0x800)
+        encoded.append("".join(codes[tok] for tok in tokenize(text)))
+    return encoded, {code: tok for tok, code in codes.items()}
+
+
+@given(st.lists(any_text, max_size=3))
+def test_encode_same_as_definition(texts):
+    assert diff._encode(texts) == encode_slowly(texts)
+
+
+def canonical_slowly(ops):
+    """_canonical's definition: drop empty ops, merge runs (delete first), join equalities."""
+    out, deleted, inserted = [], "", ""
+    for op, text in [*ops, (0, "")]:
+        if op == -1:
+            deleted += text
+        elif op == 1:
+            inserted += text
+        else:
+            out += [(o, t) for o, t in ((-1, deleted), (1, inserted)) if t]
+            deleted, inserted = "", ""
+            if out and out[-1][0] == 0:
+                out[-1] = (0, out[-1][1] + text)
+            elif text:
+                out.append((0, text))
+    return out
+
+
+@given(OPS)
+def test_canonical_same_as_definition(ops):
+    assert diff._canonical(ops) == canonical_slowly(ops)
+    table = {ord(c): c.upper() for c in CLEANUP_CHARS}
+    decoded = [(op, text.translate(table)) for op, text in ops]
+    assert diff._canonical(ops, table) == canonical_slowly(decoded)

@@ -5,6 +5,11 @@ distinct token is mapped to one placeholder character, and diff-match-patch diff
 placeholder strings, so every edit covers whole tokens. List fields (tags, sources) are
 compared as sets. Ops are diff-match-patch's ``(op, text)`` tuples: -1 delete, 0 equal,
 1 insert.
+
+The raw diff of the placeholder strings, the O(n*d) part, runs in the C++ build of
+diff-match-patch (``fast-diff-match-patch``) when it is installed, else in the pure-Python
+library: the two are ports of the same algorithm and, with no time limit and no line mode,
+return the same ops. The token-aware semantic cleanup afterwards is Python in both cases.
 """
 
 from __future__ import annotations
@@ -12,9 +17,15 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from itertools import chain
 
 from diff_match_patch import diff_match_patch
+
+try:
+    from fast_diff_match_patch import diff as _cpp_diff
+except ImportError:  # pragma: no cover - the pure-Python path below is used instead
+    _cpp_diff = None
 
 Op = tuple[int, str]  # diff-match-patch's ops: -1 delete, 0 equal, 1 insert
 FieldValue = str | list[str] | None  # None means "unknown"
@@ -25,9 +36,12 @@ DELETE, EQUAL, INSERT = -1, 0, 1
 DEL_STYLE = "background:#ffe6e6;color:#b30000;text-decoration:line-through"
 INS_STYLE = "background:#e6ffe6;color:#006600;text-decoration:none"
 
-# A word run, a whitespace run, or any other single character (newlines included).
-_TOKEN_RE = re.compile(r"\w+|\s+|.", re.DOTALL)
+# A word run, a whitespace run, or any other single character (newlines included). No
+# character is both \w and \s, so the order of the first two only matters for speed.
+_TOKEN_RE = re.compile(r"\s+|\w+|.", re.DOTALL)
 _SURROGATES = 0xE000 - 0xD800  # placeholder indexes skip U+D800..U+DFFF
+_MAX_TOKENS = 0x110000 - _SURROGATES  # distinct tokens that have a placeholder
+_ASCII_RUNS = re.compile(r"[\x00-\x7f]+")
 _BLANK_LINE_END = re.compile(r"\n\r?\n$")
 _BLANK_LINE_START = re.compile(r"^\r?\n\r?\n")
 
@@ -47,13 +61,25 @@ def _is_wordish(ch: str) -> bool:
     return ch.isalnum() or ch == "_" or _is_mark(ch)
 
 
+def _has_mark(text: str) -> bool:
+    if text.isascii():
+        return False
+    return any(_is_mark(ch) for ch in set(_ASCII_RUNS.sub("", text)))
+
+
 def tokenize(text: str) -> list[str]:
     """Split text into word, whitespace and single-symbol tokens; joining them gives text back.
 
     Combining marks stay inside the word they modify (decomposed "é", Hindi vowel signs).
     """
+    found = _TOKEN_RE.findall(text)
+    return _join_marks(found) if _has_mark(text) else found
+
+
+def _join_marks(found: list[str]) -> list[str]:
+    """Join regex tokens where a combining mark (always a token of its own) meets a word."""
     tokens: list[str] = []
-    for tok in _TOKEN_RE.findall(text):
+    for tok in found:
         prev = tokens[-1] if tokens else ""
         if (
             prev
@@ -68,18 +94,63 @@ def tokenize(text: str) -> list[str]:
 
 
 class _TokenDmp(diff_match_patch):
-    """diff-match-patch over placeholder strings in which each character stands for a token.
+    """dmp's semantic cleanup of a diff of placeholder strings, each character a token."""
 
-    ``Diff_Timeout = 0`` turns off the time limit (and dmp's non-optimal half-match speed-up),
-    so the same inputs always give the same, minimal diff. The cost is O(n*d) in tokens,
-    fine for headlines and summaries (a few hundred tokens); a timeout would make the result
-    depend on machine load, which would make stored diffs and feeds flap.
-    """
-
-    def __init__(self, tokens: Mapping[str, str]) -> None:
+    def __init__(self, table: Sequence[str | None]) -> None:
         super().__init__()
-        self.Diff_Timeout = 0
-        self.tokens = tokens  # placeholder character -> token
+        self.table = table  # code point of a placeholder -> its token
+
+    def diff_cleanupSemantic(self, diffs: list[Op]) -> None:
+        """dmp's diff_cleanupSemantic, same result, in linear rather than quadratic time.
+
+        dmp's first pass rescans from the start of the diff (and shifts the list) each time
+        it eliminates an equality, which takes seconds on a fully rewritten article; see
+        _eliminate_equalities. The later passes are dmp's, with the token-aware lossless
+        shift below.
+        """
+        merged = _eliminate_equalities(diffs)
+        if merged is not None:
+            self.diff_cleanupMerge(merged)
+            diffs[:] = merged
+        self.diff_cleanupSemanticLossless(diffs)
+        self._extract_overlaps(diffs)
+
+    def _extract_overlaps(self, diffs: list[Op]) -> None:
+        """dmp's last cleanup step: a deletion and insertion that overlap by at least half
+        of either become delete, equal, insert (or insert, equal, delete):
+        -abcxxx +xxxdef -> -abc =xxx +def; -xxxabc +defxxx -> +def =xxx -abc.
+        """
+        i = 1
+        while i < len(diffs):
+            (op1, deletion), (op2, insertion) = diffs[i - 1], diffs[i]
+            if op1 == DELETE and op2 == INSERT:
+                if (
+                    deletion
+                    and insertion
+                    and deletion[-1] not in insertion
+                    and insertion[-1] not in deletion
+                ):
+                    i += 2  # no overlap either way (a shortcut: dmp would find both 0)
+                    continue
+                ahead = self.diff_commonOverlap(deletion, insertion)
+                behind = self.diff_commonOverlap(insertion, deletion)
+                if ahead >= behind:
+                    if 2 * ahead >= len(deletion) or 2 * ahead >= len(insertion):
+                        diffs[i - 1 : i + 1] = [
+                            (DELETE, deletion[: len(deletion) - ahead]),
+                            (EQUAL, insertion[:ahead]),
+                            (INSERT, insertion[ahead:]),
+                        ]
+                        i += 1
+                elif 2 * behind >= len(deletion) or 2 * behind >= len(insertion):
+                    diffs[i - 1 : i + 1] = [
+                        (INSERT, insertion[: len(insertion) - behind]),
+                        (EQUAL, deletion[:behind]),
+                        (DELETE, deletion[behind:]),
+                    ]
+                    i += 1
+                i += 1
+            i += 1
 
     def diff_cleanupSemanticLossless(self, diffs: list[Op]) -> None:
         """dmp's sideways shift of lone edits to the nicest boundary, one token at a time.
@@ -108,7 +179,7 @@ class _TokenDmp(diff_match_patch):
         """dmp's boundary score (6 best, 1 worst here) between the tokens either side."""
         if not one or not two:
             return 6
-        before, after = self.tokens[one[-1]], self.tokens[two[0]]
+        before, after = self.table[ord(one[-1])], self.table[ord(two[0])]
         c1, c2 = before[-1], after[0]
         space1, space2 = c1.isspace(), c2.isspace()
         if _BLANK_LINE_END.search(before) or _BLANK_LINE_START.match(after):
@@ -122,52 +193,208 @@ class _TokenDmp(diff_match_patch):
         return 1  # two different tokens touch: a word and a symbol, or two symbols
 
 
+def _eliminate_equalities(diffs: Sequence[Op]) -> list[Op] | None:
+    """The first pass of dmp's diff_cleanupSemantic, in linear time; None if it changes nothing.
+
+    dmp walks the ops keeping a stack of equalities. After each edit it checks whether the
+    equality on top of the stack is no longer than the edits on both sides of it (the larger
+    of the deleted and inserted lengths on each side); if so that equality becomes a delete
+    plus an insert, the top two equalities are popped, and the walk resumes just after the
+    new top of the stack, or from the first op if the stack is empty, with the counts reset.
+
+    Here each run of edits between two remaining equalities is kept as totals. The check is
+    the same at its last edit as at any earlier one where it could first succeed (the counts
+    after the equality only grow), and what an elimination does does not depend on where in
+    the run it fires, so one check per run decides the same eliminations; a restart from the
+    first op jumps straight to the first remaining equality with the leading run's totals,
+    as dmp's rescan of those (equality-free) ops would count them.
+
+    The result is dmp's list before its diff_cleanupMerge, except that each run holding an
+    eliminated equality is given as one delete and one insert (its texts joined in order),
+    which diff_cleanupMerge turns into exactly what it makes of the unjoined run.
+    """
+    if len(diffs) < 3:
+        return None
+    eq_at: list[int] = []  # where the equalities are
+    lengths: list[int] = []  # and how long
+    # Run k: the deleted and inserted lengths just before remaining equality k, or at the end.
+    ins, dels = [0], [0]
+    for i, (op, text) in enumerate(diffs):
+        if op == EQUAL:
+            eq_at.append(i)
+            lengths.append(len(text))
+            ins.append(0)
+            dels.append(0)
+        elif op == INSERT:
+            ins[-1] += len(text)
+        else:
+            dels[-1] += len(text)
+    count = len(eq_at)
+    if not count:
+        return None
+    after = list(range(1, count + 1))  # the next remaining equality (count: none)
+    before = list(range(-1, count))  # the previous remaining equality (-1: none)
+    first = 0
+    eliminated = [False] * count
+    stack: list[int] = []
+    run = last = ins1 = dels1 = ins2 = dels2 = 0
+    changed = False
+    while True:
+        # A run without edits adds nothing, and after an equality or a reset the counts
+        # are 0, so checking it as if it had edits decides the same.
+        ins2 += ins[run]
+        dels2 += dels[run]
+        if (
+            last
+            and last <= (ins1 if ins1 > dels1 else dels1)
+            and last <= (ins2 if ins2 > dels2 else dels2)
+        ):
+            top = stack.pop()
+            eliminated[top] = changed = True
+            prev, nxt = before[top], after[top]
+            ins[nxt] += ins[top] + last  # join the runs either side and the equality
+            dels[nxt] += dels[top] + last
+            if prev >= 0:
+                after[prev] = nxt
+            else:
+                first = nxt
+            before[nxt] = prev
+            if stack:
+                stack.pop()  # to be reevaluated
+            run = after[stack[-1]] if stack else first
+            last = ins1 = dels1 = ins2 = dels2 = 0
+            continue
+        if run == count:
+            break
+        stack.append(run)
+        ins1, dels1, ins2, dels2 = ins2, dels2, 0, 0
+        last = lengths[run]
+        run = after[run]
+    if not changed:
+        return None
+    out: list[Op] = []
+    start, joined = 0, False
+    for k, end in enumerate([*eq_at, len(diffs)]):
+        if k < count and eliminated[k]:
+            joined = True
+            continue
+        if joined:
+            segment = diffs[start:end]
+            out.append((DELETE, "".join([text for op, text in segment if op != INSERT])))
+            out.append((INSERT, "".join([text for op, text in segment if op != DELETE])))
+        else:
+            out += diffs[start:end]
+        if k < count:
+            out.append(diffs[end])
+        start, joined = end + 1, False
+    return out
+
+
+def _encode_tokens(texts: Sequence[str]) -> tuple[list[str], list[str | None]]:
+    """Map each distinct token to one character; return the encoded texts and a table from
+    each placeholder's code point to its token (None at the skipped surrogates).
+
+    Placeholders are given in order of first appearance, from U+0000 up, skipping surrogates.
+    """
+    tokenized = list(map(_TOKEN_RE.findall, texts))
+    distinct = dict.fromkeys(chain.from_iterable(tokenized))
+    # As tokenize, but checking the distinct tokens for marks rather than the whole texts.
+    if not all(map(str.isascii, texts)) and _has_mark("".join(distinct)):
+        tokenized = list(map(_join_marks, tokenized))
+        distinct = dict.fromkeys(chain.from_iterable(tokenized))
+    table: list[str | None] = list(distinct)
+    count = len(table)
+    if count <= 0xD800:
+        placeholders = map(chr, range(count))
+    elif count <= _MAX_TOKENS:
+        placeholders = map(chr, chain(range(0xD800), range(0xE000, count + _SURROGATES)))
+        table[0xD800:0xD800] = [None] * _SURROGATES
+    else:
+        raise ValueError("too many distinct tokens to diff")
+    code = dict(zip(distinct, placeholders, strict=True)).__getitem__
+    return ["".join(map(code, tokens)) for tokens in tokenized], table
+
+
 def _encode(texts: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     """Map each distinct token to one character; return the encoded texts and the way back."""
-    codes: dict[str, str] = {}
-    encoded = []
-    for text in texts:
-        chars = []
-        for tok in tokenize(text):
-            code = codes.get(tok)
-            if code is None:
-                n = len(codes)
-                if n >= 0x110000 - _SURROGATES:
-                    raise ValueError("too many distinct tokens to diff")
-                code = codes[tok] = chr(n if n < 0xD800 else n + _SURROGATES)
-            chars.append(code)
-        encoded.append("".join(chars))
-    return encoded, {code: tok for tok, code in codes.items()}
+    encoded, table = _encode_tokens(texts)
+    return encoded, {chr(i): tok for i, tok in enumerate(table) if tok is not None}
 
 
-def _canonical(ops: Sequence[Op]) -> list[Op]:
-    """Drop empty ops, merge neighbours: runs of edits become one delete then one insert."""
+def _canonical(ops: Sequence[Op], table: Sequence[str | None] | None = None) -> list[Op]:
+    """Drop empty ops, merge neighbours: runs of edits become one delete then one insert.
+
+    With a table, the ops are in placeholders, decoded here (see _encode_tokens).
+    """
     out: list[Op] = []
-    deleted, inserted = "", ""
-    for op, text in [*ops, (EQUAL, "")]:
+    deleted = inserted = ""
+    for op, chars in ops:
+        text = chars if table is None else chars.translate(table)
         if op == DELETE:
             deleted += text
         elif op == INSERT:
             inserted += text
-        else:
-            out += [(o, t) for o, t in ((DELETE, deleted), (INSERT, inserted)) if t]
-            deleted, inserted = "", ""
-            if out and out[-1][0] == EQUAL:
-                out[-1] = (EQUAL, out[-1][1] + text)
-            elif text:
+        elif deleted or inserted:
+            if deleted:
+                out.append((DELETE, deleted))
+            if inserted:
+                out.append((INSERT, inserted))
+            deleted = inserted = ""
+            if text:
                 out.append((EQUAL, text))
+        elif out and out[-1][0] == EQUAL:
+            out[-1] = (EQUAL, out[-1][1] + text)
+        elif text:
+            out.append((EQUAL, text))
+    if deleted:
+        out.append((DELETE, deleted))
+    if inserted:
+        out.append((INSERT, inserted))
     return out
+
+
+# The raw diff has no time limit (which also turns off dmp's non-optimal half-match
+# speed-up), so the same inputs always give the same, minimal diff: a timeout would make the
+# result depend on machine load, and stored diffs and feeds would flap. The cost is O(n*d)
+# in tokens: fine in Python for a headline, seconds for a rewritten article, hence C++.
+_PYTHON_DMP = diff_match_patch()
+_PYTHON_DMP.Diff_Timeout = 0
+_CPP_OPS = {"-": DELETE, "=": EQUAL, "+": INSERT}
+
+
+def _raw_diff_python(old: str, new: str) -> list[Op]:
+    """dmp's minimal character diff (no line mode, no cleanup), in pure Python."""
+    return _PYTHON_DMP.diff_main(old, new, False)
+
+
+def _raw_diff_cpp(old: str, new: str) -> list[Op]:
+    """The same diff from the C++ port of the same algorithm, with the same settings.
+
+    No time limit, no line-level pre-pass, no cleanup. The port follows the same steps and
+    breaks ties the same way, and works on code points (UCS-4) as Python strings do, so the
+    ops are the same (tests/test_diff.py checks it on any text).
+    """
+    ops = _cpp_diff(old, new, timelimit=0, checklines=False, cleanup="No", counts_only=False)
+    return [(_CPP_OPS[op], text) for op, text in ops]
+
+
+_raw_diff: Callable[[str, str], list[Op]] = _raw_diff_python if _cpp_diff is None else _raw_diff_cpp
 
 
 def diff_text(old: str, new: str) -> list[Op]:
     """Word-level diff: the 0/-1 texts join to `old`, the 0/1 texts join to `new`."""
-    (old_chars, new_chars), tokens = _encode([old, new])
-    dmp = _TokenDmp(tokens)
-    diffs = dmp.diff_main(old_chars, new_chars, False)
+    return _diff_text(old, new, _raw_diff)
+
+
+def _diff_text(old: str, new: str, raw_diff: Callable[[str, str], list[Op]]) -> list[Op]:
+    if old == new:  # an unchanged field: what the steps below would give, without them
+        return [(EQUAL, old)] if old else []
+    (old_chars, new_chars), table = _encode_tokens([old, new])
+    diffs = raw_diff(old_chars, new_chars)
     # Cleaned up while still one character per token: on the decoded text dmp would split
     # words ("president" -> "presidents" becomes "president{+s+}").
-    dmp.diff_cleanupSemantic(diffs)
-    return _canonical([(op, "".join(tokens[c] for c in chars)) for op, chars in diffs])
+    _TokenDmp(table).diff_cleanupSemantic(diffs)
+    return _canonical(diffs, table)
 
 
 def diff_list(old: Sequence[str], new: Sequence[str]) -> ListOps:
