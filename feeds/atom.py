@@ -13,7 +13,7 @@ from feedgen.feed import FeedGenerator
 from sqlmodel import Session
 
 from storage import Change, Item, Source, queries, utcnow
-from tracker import __version__, diff, history
+from tracker import __version__, diff, history, render
 from tracker.normalise import LIST_FIELDS
 
 FEED_KINDS = ("edited", "removed", "restored")  # a new item is not an edit
@@ -99,7 +99,7 @@ def _judgement(change: Change) -> str:
 def _entry_html(change: Change, field_ops: dict[str, list[diff.Op]]) -> str:
     """The inline-styled diff, then a plain Before/After for readers that drop markup."""
     parts = [f"<p><em>{html.escape(_judgement(change).capitalize())}</em></p>"]
-    parts.append(diff.render_fields_html(field_ops))
+    parts.append(render.render_fields_html(field_ops))
     for name in change.fields:
         ops = field_ops[name]
         label = html.escape(name.capitalize())

@@ -14,8 +14,6 @@ from hypothesis import strategies as st
 
 from tracker import diff
 from tracker.diff import (
-    DEL_STYLE,
-    INS_STYLE,
     changed,
     diff_fields,
     diff_list,
@@ -23,11 +21,15 @@ from tracker.diff import (
     new_text,
     old_text,
     patch_text,
+    similarity,
+    tokenize,
+)
+from tracker.render import (
+    DEL_STYLE,
+    INS_STYLE,
     render_fields_html,
     render_html,
     render_text,
-    similarity,
-    tokenize,
 )
 
 # Real headline edits from the news corpus.

@@ -291,7 +291,7 @@ def cmd_diff(args: argparse.Namespace, engine: Engine, config: Config) -> int:
         fields = {name: [[op, text] for op, text in ops] for name, ops in field_ops.items()}
         return _print_json({"from": old.n, "to": new.n, "fields": fields})
     if fmt == "html":
-        print(diff.render_fields_html(field_ops))
+        print(render.render_fields_html(field_ops))
     elif fmt == "side-by-side":
         print(render.render_side_by_side(field_ops))
     elif fmt == "patch":
@@ -300,7 +300,9 @@ def cmd_diff(args: argparse.Namespace, engine: Engine, config: Config) -> int:
                 print(f"--- {name} (version {old.n})\n+++ {name} (version {new.n})")
                 print(diff.patch_text(str(old_fields[name]), str(new_fields[name])), end="")
     else:
-        shown = render.render_terminal(field_ops) if fmt == "color" else diff.render_text(field_ops)
+        shown = (
+            render.render_terminal(field_ops) if fmt == "color" else render.render_text(field_ops)
+        )
         print(f"item {item.id}, version {old.n} → {new.n}")
         print(shown.rstrip("\n") or "no differences")
     return 0

@@ -1,4 +1,4 @@
-"""Word-level diffs between versions of a news item, and their text/HTML renderings.
+"""Word-level diffs between versions of a news item (rendering them is tracker.render).
 
 Texts are split into tokens (words, whitespace runs, single punctuation characters), each
 distinct token is mapped to one placeholder character, and diff-match-patch diffs the
@@ -14,7 +14,6 @@ return the same ops. The token-aware semantic cleanup afterwards is Python in bo
 
 from __future__ import annotations
 
-import html
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
@@ -32,9 +31,6 @@ FieldValue = str | list[str] | None  # None means "unknown"
 
 DELETE, EQUAL, INSERT = -1, 0, 1
 
-# Inline styles: feed readers strip <style> blocks and class attributes.
-DEL_STYLE = "background:#ffe6e6;color:#b30000;text-decoration:line-through"
-INS_STYLE = "background:#e6ffe6;color:#006600;text-decoration:none"
 
 # A word run, a whitespace run, or any other single character (newlines included). No
 # character is both \w and \s, so the order of the first two only matters for speed.
@@ -455,55 +451,6 @@ def similarity(ops: Sequence[Op]) -> float:
     if longer == 0:
         return 1.0
     return max(0.0, 1.0 - _DMP.diff_levenshtein(list(ops)) / longer)
-
-
-def _is_list(ops: Sequence[Op]) -> bool:
-    return isinstance(ops, ListOps)
-
-
-def render_text(fields: Mapping[str, Sequence[Op]]) -> str:
-    """Changed fields as plain text, wdiff style ([-old-] {+new+}); "" if nothing changed."""
-    blocks = []
-    for name, ops in fields.items():
-        if not changed(ops):
-            continue
-        if _is_list(ops):
-            marks = {DELETE: "  - ", INSERT: "  + "}
-            lines = [marks[op] + entry for op, entry in ops if op != EQUAL]
-            blocks.append("\n".join([f"{name}:", *lines]))
-        else:
-            wrap = {DELETE: "[-{}-]", INSERT: "{{+{}+}}", EQUAL: "{}"}
-            blocks.append(f"{name}: " + "".join(wrap[op].format(text) for op, text in ops))
-    return "".join(block + "\n" for block in blocks)
-
-
-def _html_op(op: int, text: str) -> str:
-    text = html.escape(text)
-    if op == DELETE:
-        return f'<del style="{DEL_STYLE}">{text}</del>'
-    if op == INSERT:
-        return f'<ins style="{INS_STYLE}">{text}</ins>'
-    return text
-
-
-def render_html(ops: Sequence[Op]) -> str:
-    """Text ops as escaped HTML with inline-styled <del> and <ins>."""
-    return "".join(_html_op(op, text) for op, text in ops)
-
-
-def render_fields_html(fields: Mapping[str, Sequence[Op]]) -> str:
-    """Changed fields as HTML paragraphs; list fields as a <ul> of added/removed entries."""
-    parts = []
-    for name, ops in fields.items():
-        if not changed(ops):
-            continue
-        label = html.escape(name[:1].upper() + name[1:])
-        if _is_list(ops):
-            items = "".join(f"<li>{_html_op(op, e)}</li>" for op, e in ops if op != EQUAL)
-            parts.append(f"<p><strong>{label}</strong>:</p><ul>{items}</ul>")
-        else:
-            parts.append(f"<p><strong>{label}</strong>: {render_html(ops)}</p>")
-    return "\n".join(parts)
 
 
 def patch_text(old: str, new: str) -> str:
