@@ -473,3 +473,20 @@ def test_entries_sharing_a_link_keep_their_own_guids(site: Site, engine: Engine)
     check_all(engine, START)
     with transaction(engine) as session:
         assert len(queries.all_items(session)) == 2
+
+
+def test_an_entry_leaving_the_feed_is_removed_and_restored(site: Site, engine: Engine) -> None:
+    entry = "<item><title>{0}</title><link>https://news.example/{1}</link><guid>{1}</guid></item>"
+    both = entry.format("Harbour reopens", "h1") + entry.format("Snow closes schools", "s1")
+    only_snow = entry.format("Snow closes schools", "s1")
+    back_edited = entry.format("Harbour reopens after repairs", "h1") + only_snow
+    url = site.publish("/feed.rss", rss(both), CONTENT_TYPES["rss2"])
+    add(engine, url)
+    for hour, items in enumerate([both, only_snow, back_edited]):
+        site.publish("/feed.rss", rss(items), CONTENT_TYPES["rss2"])
+        check_all(engine, START + timedelta(hours=hour))
+
+    _, versions, changes = by_guid(engine)["h1"]
+    assert [c.kind for c in changes] == ["created", "removed", "restored", "edited"]
+    assert [v.headline for v in versions] == ["Harbour reopens", "Harbour reopens after repairs"]
+    assert [c.kind for c in by_guid(engine)["s1"][2]] == ["created"]

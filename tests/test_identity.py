@@ -57,3 +57,32 @@ def test_an_item_listed_twice_in_one_check_is_one_sighting(site: Site, engine: E
         check_all(engine, START + timedelta(hours=hour))
     [(_, versions)] = items_and_versions(engine)
     assert len(versions) == 1
+
+
+def test_renditions_of_one_offstream_page_are_one_identity() -> None:
+    from tracker.extract.base import Observation
+    from tracker.identity import Rules, identity_keys
+
+    rules = Rules.for_source("offstream", {})
+    md = Observation(url="https://offstream.news/news/2018/01/1/boat.md", headline="A boat")
+    html = Observation(url="https://offstream.news/news/2018/01/1/boat.html", headline="A boat")
+    assert identity_keys(md, rules=rules) == identity_keys(html, rules=rules)
+    assert identity_keys(md, rules=rules) == [
+        ("page", "https://offstream.news/news/2018/01/1/boat")
+    ]
+    # Other kinds keep whole URLs: a .html and a .md there may be different things.
+    assert identity_keys(md) != identity_keys(html)
+
+
+def test_history_finds_an_item_by_another_rendition_of_its_url(site: Site, cli) -> None:
+    from .test_cli import SEED_PATH, seed_tracked
+
+    seed_tracked(site, cli)
+    html_url = site.url(SEED_PATH.removesuffix(".md") + ".html")
+    assert cli("history", html_url, "--json").json()["item"]["id"] == 1
+    old_html = site.url(
+        "/news/2017/03/2/syrian-civil-war-palmyra-offensive-2017-the-syrian-army-and-its-allies-"
+        "recapture-the-ancient-city-of-palmyra-from-the-islamic-state-of-i.html"
+    )
+    assert cli("history", old_html, "--json").json()["item"]["id"] == 1
+    assert cli("history", site.url("/elsewhere.html"), check=False).code == 2

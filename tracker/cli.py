@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from storage import Change, Item, Version, database_url, make_engine, queries, transaction
-from tracker import __version__, diff, history, render
+from tracker import __version__, diff, history, identity, render
 from tracker.config import Config, load_config, parse_duration
 from tracker.errors import RedlineError, UserError
 from tracker.extract import KINDS
@@ -363,7 +363,11 @@ def find_item(session: Any, ref: str) -> Item:
         return item
     if "://" not in ref:
         raise UserError(f"not an item id or URL: {ref!r}")
-    matches = queries.items_by_alias(session, "url", [canonical_url(ref)])
+    url = canonical_url(ref)
+    matches = queries.items_by_alias(session, "url", [url])
+    stem = identity.page_stem(url)
+    if not matches and stem:  # another rendition of a page seen (.html for .md)
+        matches = queries.items_by_alias(session, "page", [stem])
     if not matches:
         raise UserError(f"no item has had the URL {ref}")
     return matches[0]

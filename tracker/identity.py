@@ -27,6 +27,7 @@ from tracker.normalise import canonical_urls, normalise_text
 log = logging.getLogger(__name__)
 
 DEFAULT_MATCH_THRESHOLD = 0.6
+OFFSTREAM_RENDITIONS = (".md", ".html", ".json", ".xml")
 _SOURCE_LINK = re.compile(r"<(https?://[^>\s]+)>\s*$")
 
 
@@ -36,12 +37,16 @@ class Rules:
 
     id_pattern: re.Pattern[str] | None = None  # group 1 (or the match) of the URL is the id
     match_threshold: float = DEFAULT_MATCH_THRESHOLD  # fuzzy matching; above 1 turns it off
+    # File renditions of one page (Offstream serves .md, .html, .json, .xml of each):
+    # a URL ending in one of them also names the others.
+    renditions: tuple[str, ...] = ()
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> Rules:
+    def for_source(cls, kind: str, options: Mapping[str, Any]) -> Rules:
         pattern = options.get("id_pattern")
         threshold = float(options.get("match_threshold", DEFAULT_MATCH_THRESHOLD))
-        return cls(re.compile(pattern) if pattern else None, threshold)
+        renditions = OFFSTREAM_RENDITIONS if kind == "offstream" else ()
+        return cls(re.compile(pattern) if pattern else None, threshold, renditions)
 
 
 def compile_id_pattern(pattern: str) -> str:
@@ -59,6 +64,14 @@ def known_urls(observation: Observation, page_urls: Sequence[str] = ()) -> list[
     return canonical_urls([observation.url, *page_urls, *history_urls])
 
 
+def page_stem(url: str, renditions: Sequence[str] = OFFSTREAM_RENDITIONS) -> str | None:
+    """The URL without its rendition suffix (".../slug.md" -> ".../slug"), if it has one."""
+    for suffix in renditions:
+        if url.endswith(suffix):
+            return url.removesuffix(suffix)
+    return None
+
+
 def source_links(sources: Sequence[str] | None) -> list[str]:
     """The canonical URLs of "Name <url>" source entries."""
     found = (_SOURCE_LINK.search(entry) for entry in sources or ())
@@ -71,12 +84,19 @@ def identity_keys(
     """The aliases that decide which item this is, strongest kind only.
 
     In order: a guid (entries of a live page share one link but keep their own
-    guids); an id the source's --id-pattern finds in a URL; every URL the item has
-    had; its source links (bullets with no page of their own); its headline.
+    guids); for pages served in several renditions (Offstream's .md and .html),
+    every URL the item has had without its suffix; an id the source's --id-pattern
+    finds in a URL; every URL the item has had; its source links (bullets with no
+    page of their own); its headline.
     """
     if observation.guid:
         return [("guid", observation.guid)]
     urls = known_urls(observation, page_urls)
+    if rules.renditions:
+        # One page in several renditions is one item: it is known by its stem.
+        stems = [page_stem(url, rules.renditions) for url in urls]
+        if any(stems):
+            return [("page", stem) for stem in dict.fromkeys(stems) if stem]
     if rules.id_pattern:
         ids = [_pattern_id(rules.id_pattern, url) for url in urls]
         found = [("id", value) for value in dict.fromkeys(ids) if value]

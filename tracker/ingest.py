@@ -55,7 +55,7 @@ def record_observations(
     removed, and restored when it comes back.
     """
     assert source.id is not None
-    rules = identity.Rules.from_options(source.options or {})
+    rules = identity.Rules.for_source(source.kind, source.options or {})
     page_urls = () if listing else page_urls
     keys = [identity.identity_keys(obs, page_urls, rules) for obs in observations]
     items = [identity.find_item(session, source.id, item_keys) for item_keys in keys]
@@ -79,7 +79,7 @@ def record_observations(
                 log.warning("cannot tell %r apart from another item; skipped", observation.headline)
                 continue
         recorded = _record_one(
-            session, source, observation, item_keys, item, now, check_id, page_urls, stats
+            session, source, observation, item_keys, item, now, check_id, page_urls, rules, stats
         )
         claims[recorded.id or 0] = observed_hash
     if listing:
@@ -148,6 +148,7 @@ def _record_one(
     now: datetime,
     check_id: int | None,
     page_urls: Sequence[str],
+    rules: identity.Rules,
     stats: IngestStats,
 ) -> Item:
     assert source.id is not None
@@ -161,7 +162,7 @@ def _record_one(
         )
 
     latest = queries.latest_version(session, item.id) if item.version_count else None
-    for entry in _unseen_history(session, item, observation):
+    for entry in _unseen_history(session, item, observation, rules):
         latest = _add_version(session, item, latest, _history_version(entry, now, check_id), stats)
 
     observed = _observed_version(observation, now, check_id)
@@ -203,17 +204,25 @@ def _new_item(
     return item
 
 
-def _unseen_history(session: Session, item: Item, observation: Observation) -> list[HistoryEntry]:
+def _unseen_history(
+    session: Session, item: Item, observation: Observation, rules: identity.Rules
+) -> list[HistoryEntry]:
     """The entries of the page's own history that the item does not have yet.
 
-    An entry is known once its URL is an alias of the item. For a new item every
-    earlier entry counts; for a known one only entries after the last known entry
-    do, since versions are only ever appended.
+    An entry is known once its URL (in any rendition) is an alias of the item. For a
+    new item every earlier entry counts; for a known one only entries after the last
+    known entry do, since versions are only ever appended.
     """
     earlier = [entry for entry in observation.history if not entry.is_current]
     if item.version_count:
         known = set(queries.alias_values(session, item.id, "url"))
-        positions = [i for i, e in enumerate(earlier) if e.url and canonical_url(e.url) in known]
+        known |= set(queries.alias_values(session, item.id, "page"))
+
+        def is_known(url: str) -> bool:
+            url = canonical_url(url)
+            return url in known or identity.page_stem(url, rules.renditions) in known
+
+        positions = [i for i, e in enumerate(earlier) if e.url and is_known(e.url)]
         earlier = earlier[positions[-1] + 1 :] if positions else []
     # The list's last earlier headline may equal the page's own (a slug change alone).
     if earlier and same_text(earlier[-1].headline, observation.headline):
