@@ -86,3 +86,23 @@ def test_history_finds_an_item_by_another_rendition_of_its_url(site: Site, cli) 
     )
     assert cli("history", old_html, "--json").json()["item"]["id"] == 1
     assert cli("history", site.url("/elsewhere.html"), check=False).code == 2
+
+
+def test_the_md_and_html_renditions_of_a_page_are_one_item(site: Site, engine: Engine) -> None:
+    from .conftest import OFFSTREAM, manifest_snapshots
+    from .test_tracking import add as add_page
+
+    first, second, *_ = manifest_snapshots("boat-borneo-2018-01-01")
+    md_url = site.publish(first["url"], (OFFSTREAM / first["file"]).read_text())
+    add_page(engine, md_url)
+    check_all(engine, START)
+    # The site now serves the HTML rendition of the next version; the .md answers 301.
+    html_path = second["url"].removesuffix(".md") + ".html"
+    html = (OFFSTREAM / "html" / second["file"]).with_suffix(".html").read_text()
+    site.move(first["url"], html_path)
+    site.publish(html_path, html, "text/html; charset=utf-8")
+    assert check_all(engine, START + timedelta(hours=1)) == {md_url: "changed"}
+
+    [(item, versions)] = items_and_versions(engine)
+    assert [v.headline for v in versions] == [first["headline"], second["headline"]]
+    assert item.url == site.url(html_path)
