@@ -12,8 +12,9 @@ $(BIN)/redline: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# The daemon and the HTTP service in one process; it prints the feed URL.
 run: $(BIN)/redline
-	$(BIN)/redline run --config redline.toml
+	$(BIN)/redline run --serve --config redline.toml
 
 test: $(BIN)/redline
 	$(BIN)/pytest

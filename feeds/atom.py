@@ -1,36 +1,292 @@
-"""Atom 1.0 feeds of the edit log, built with feedgen: one entry per stored Change.
+"""Atom 1.0 feeds of the edit log (RFC 4287), paged per RFC 5005, built with feedgen.
 
-Entries are read from Changes as stored (diff included); nothing is recomputed.
+Pure: a session and a FeedQuery in, UTF-8 bytes out; HTTP lives in feeds/routes_feeds.py.
+
+- One entry per stored Change of kind edited, removed or restored; the stored diff is
+  shown as it was recorded, nothing is recomputed. An entry's id is a tag: URI on the
+  change id and its recording date (RFC 4151): permanent, never reused, the same on
+  every page, in every feed and in the static files.
+- Feeds: all edits, one source, one item, one tag; filters kind (the change's
+  classification: substantive or minor; removals and restorations have none and are
+  left out) and field (changes whose changed fields include it).
+- Tags: a change belongs to tag T when the version it leads to (for a change without
+  one, the item's latest version) has T among its tags. That version is fixed when the
+  change is recorded, so a change never moves in or out of a tag feed later and pages
+  stay immutable. Filtered in SQL (storage.queries.change_page).
+- Paging (RFC 5005 section 3, paged feeds): the newest page at the plain URL; rel="next"
+  points to ?before=ID, ID the oldest change on this page. Change ids only grow, so a
+  page with `before` never changes and no change appears on two pages.
+- An item's feed opens, on its newest page, with one extra entry: the diff from the
+  first version to the current one (computed from the two versions on request). It has
+  its own permanent id (tag:...:item/ID/first-to-current), distinct from any change id,
+  and its `updated` is when the current version was observed: readers show it again
+  when the item changes, and it stays a valid entry (a subtitle would be ignored or
+  shown without markup by most readers).
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+import os
+import re
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote, urlencode, urlsplit
 
+from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
+from lxml import etree
 from sqlmodel import Session
 
-from storage import Change, Item, Source, queries, utcnow
+from storage import Change, Item, Source, Version, queries
 from tracker import __version__, diff, history, render
-from tracker.normalise import LIST_FIELDS
+from tracker.normalise import CONTENT_FIELDS, LIST_FIELDS
 
 FEED_KINDS = ("edited", "removed", "restored")  # a new item is not an edit
+CLASSIFICATIONS = ("substantive", "minor")  # the values of ?kind=
+FIELDS = CONTENT_FIELDS  # the values of ?field=
+SCOPES = ("edits", "source", "item", "tag")
 DEFAULT_LIMIT = 50
+MAX_PAGE_SIZE = 200  # any ?limit= or page_size is capped here
+FORMAT = "2"  # part of every ETag: bump when what a feed shows changes
+EMPTY_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)  # `updated` of a feed with nothing in it
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 @dataclass(frozen=True)
 class FeedConfig:
-    """Naming: tag: URIs are minted on this authority (a domain or e-mail you control)."""
+    """How feeds are named and where they are published.
+
+    authority: tag: URIs are minted on it (a domain or e-mail address you control).
+    public_url: absolute links start here: /feeds/..., /items/ID (the history page).
+    static: page links name the files `redline feed --out DIR` writes, not ?before=.
+    """
 
     authority: str = "redline.invalid"
     title: str = "redline: edits"
+    public_url: str = "http://127.0.0.1:8000"
+    page_size: int = DEFAULT_LIMIT
+    static: bool = False
+
+    @property
+    def base(self) -> str:
+        return self.public_url.rstrip("/")
+
+
+@dataclass(frozen=True)
+class FeedQuery:
+    """One page of one feed: scope (edits, source, item, tag), its key, filters, page."""
+
+    scope: str = "edits"
+    key: int | str | None = None  # source id, item id or tag
+    kind: str | None = None  # substantive, minor
+    field: str | None = None  # headline, summary, ...
+    before: int | None = None  # change id: this page holds older changes
+    limit: int = DEFAULT_LIMIT
+
+    def __post_init__(self) -> None:
+        if self.scope not in SCOPES:
+            raise ValueError(f"unknown feed scope {self.scope!r}")
+        if (self.key is None) != (self.scope == "edits"):
+            raise ValueError(f"feed scope {self.scope!r} with key {self.key!r}")
+        if self.kind is not None and self.kind not in CLASSIFICATIONS:
+            raise ValueError(f"kind must be one of {', '.join(CLASSIFICATIONS)}")
+        if self.field is not None and self.field not in FIELDS:
+            raise ValueError(f"field must be one of {', '.join(FIELDS)}")
+        object.__setattr__(self, "limit", bounded_limit(self.limit))
+
+    def filters(self) -> dict[str, object]:
+        """Keyword arguments of queries.change_page for this feed."""
+        return {
+            "source_id": self.key if self.scope == "source" else None,
+            "item_id": self.key if self.scope == "item" else None,
+            "tag": self.key if self.scope == "tag" else None,
+            "classification": self.kind,
+            "field": self.field,
+        }
+
+    def page(self, before: int | None) -> FeedQuery:
+        return replace(self, before=before)
+
+
+class Entry(FeedEntry):
+    """feedgen's entry, keeping the rel and type of its links (feedgen 1.0 drops them)."""
+
+    def atom_entry(self, extensions: bool = True) -> etree._Element:
+        element = super().atom_entry(extensions)
+        nodes = [node for node in element if etree.QName(node).localname == "link"]
+        for node, link in zip(nodes, self.link() or [], strict=True):
+            for name in ("rel", "type", "hreflang", "title", "length"):
+                if link.get(name):
+                    node.set(name, str(link[name]))
+        return element
+
+
+class FeedNotFound(LookupError):
+    """The feed's source or item does not exist."""
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What HTTP caching needs, read without building the feed."""
+
+    etag: str  # weak: W/"..."
+    last_modified: datetime | None  # the newest entry's time; None for an empty page
+
+
+@dataclass
+class FeedPage:
+    body: bytes
+    entry_ids: list[str] = field(default_factory=list)
+    next_before: int | None = None  # the `before` of the next (older) page, if any
+
+
+def bounded_limit(limit: int | None, default: int = DEFAULT_LIMIT) -> int:
+    return max(1, min(int(limit if limit is not None else default), MAX_PAGE_SIZE))
+
+
+# Names and addresses
 
 
 def change_id(config: FeedConfig, change: Change) -> str:
     """A permanent id (RFC 4151 tag: URI): change ids are never reused, nor is their date."""
     return f"tag:{config.authority},{change.recorded_at:%Y-%m-%d}:change/{change.id}"
+
+
+def overview_id(config: FeedConfig, item: Item, field: str | None = None) -> str:
+    """The id of an item feed's first-to-current entry (never a change id: no `change/`)."""
+    suffix = f"?field={field}" if field else ""
+    day = f"{item.first_seen_at:%Y-%m-%d}"
+    return f"tag:{config.authority},{day}:item/{item.id}/first-to-current{suffix}"
+
+
+def feed_id(config: FeedConfig, query: FeedQuery) -> str:
+    """The id of the feed (the same on all its pages; a filtered feed is another feed)."""
+    name = {
+        "edits": "edits",
+        "source": f"sources/{query.key}",
+        "item": f"items/{query.key}",
+        "tag": f"tags/{quote(str(query.key), safe='')}",
+    }[query.scope]
+    if name != "edits":
+        name = f"edits/{name}"
+    filters = urlencode([(k, v) for k, v in (("kind", query.kind), ("field", query.field)) if v])
+    return f"tag:{config.authority},2026:feed/{name}" + (f"?{filters}" if filters else "")
+
+
+def static_tag_name(tag: str) -> str:
+    """The tag's file name in the static layout: the tag itself when that is safe, else
+    percent-encoded (a safe name has no %, so the two kinds never collide)."""
+    unsafe = (
+        not tag
+        or tag.startswith(".")
+        or len(tag.encode()) > 200
+        or any(ch in tag for ch in "/\\%")
+        or _NOT_XML.search(tag)
+        or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in tag)
+    )
+    return quote(tag, safe="") if unsafe else tag
+
+
+def feed_path(query: FeedQuery, static: bool = False, url: bool = False) -> str:
+    """The page's path under /feeds/ (no query string); url: percent-encoded for a link.
+
+    Server: edits.atom, sources/ID.atom, items/ID.atom, tags/TAG.atom (the tag one
+    percent-encoded segment in a URL). Static: the same for a newest page, the tag's file
+    name being static_tag_name(TAG); an older page is NAME/before-ID.atom next to it
+    (edits/before-ID.atom, sources/3/before-ID.atom, tags/TAG/before-ID.atom).
+    """
+    if query.scope == "edits":
+        stem = "edits"
+    elif query.scope == "tag":
+        name = static_tag_name(str(query.key)) if static else str(query.key)
+        stem = f"tags/{quote(name, safe='') if url else name}"
+    else:
+        stem = f"{'sources' if query.scope == 'source' else 'items'}/{query.key}"
+    if static and query.before is not None:
+        return f"{stem}/before-{query.before}.atom"
+    return f"{stem}.atom"
+
+
+def feed_url(config: FeedConfig, query: FeedQuery) -> str:
+    """The absolute URL of this page of this feed."""
+    url = f"{config.base}/feeds/{feed_path(query, config.static, url=True)}"
+    if config.static:
+        return url
+    params: list[tuple[str, object]] = []
+    if query.kind:
+        params.append(("kind", query.kind))
+    if query.field:
+        params.append(("field", query.field))
+    if query.limit != bounded_limit(config.page_size):
+        params.append(("limit", query.limit))
+    if query.before is not None:
+        params.append(("before", query.before))
+    return url + (f"?{urlencode(params)}" if params else "")
+
+
+def history_url(config: FeedConfig, item_id: int) -> str:
+    return f"{config.base}/items/{item_id}"
+
+
+# Reading
+
+
+def find_scope(session: Session, query: FeedQuery) -> Source | Item | None:
+    """The feed's source or item (None for the edits and tag feeds); FeedNotFound if absent."""
+    if query.scope == "source":
+        source = session.get(Source, int(query.key))  # type: ignore[arg-type]
+        if source is None:
+            raise FeedNotFound(f"no source {query.key}")
+        return source
+    if query.scope == "item":
+        item = session.get(Item, int(query.key))  # type: ignore[arg-type]
+        if item is None:
+            raise FeedNotFound(f"no item {query.key}")
+        return item
+    return None
+
+
+def feed_state(session: Session, config: FeedConfig, query: FeedQuery) -> FeedState:
+    """The page's ETag and Last-Modified, from the newest change on it (and, on an item's
+    newest page, its version count): a few indexed reads, no rendering."""
+    scope = find_scope(session, query)
+    count, newest, latest = queries.change_page_state(
+        session, FEED_KINDS, query.limit, query.before, **query.filters()
+    )
+    extra = ""
+    if isinstance(scope, Item) and query.before is None:
+        current = queries.latest_version(session, scope.id)  # type: ignore[arg-type]
+        extra = f"{scope.version_count}:{current.id if current else ''}"
+        if current is not None and scope.version_count > 1:
+            latest = max(latest, current.observed_at) if latest else current.observed_at
+    token = "\x1f".join(
+        str(part)
+        for part in (
+            FORMAT,
+            config.authority,
+            config.base,
+            config.static,
+            config.page_size,
+            query,
+            count,
+            newest,
+            latest.isoformat() if latest else "",
+            extra,
+        )
+    )
+    digest = hashlib.sha256(token.encode()).hexdigest()[:32]
+    return FeedState(etag=f'W/"{digest}"', last_modified=latest)
+
+
+# Building
+
+
+def build_feed(session: Session, config: FeedConfig, query: FeedQuery) -> bytes:
+    """One page of one feed as an Atom document (UTF-8 bytes)."""
+    return render_page(session, config, query).body
 
 
 def edits_feed(
@@ -40,47 +296,178 @@ def edits_feed(
     source_id: int | None = None,
     item_id: int | None = None,
 ) -> bytes:
-    """The newest edits as an Atom document (UTF-8 bytes)."""
-    changes = queries.recent_changes(
-        session, FEED_KINDS, limit, source_id=source_id, item_id=item_id
+    """The newest edits as an Atom document (the first page of the edits, source or item feed)."""
+    if item_id is not None:
+        query = FeedQuery("item", item_id, limit=limit)
+    elif source_id is not None:
+        query = FeedQuery("source", source_id, limit=limit)
+    else:
+        query = FeedQuery(limit=limit)
+    return build_feed(session, config, query)
+
+
+def render_page(session: Session, config: FeedConfig, query: FeedQuery) -> FeedPage:
+    scope = find_scope(session, query)
+    rows = queries.change_page(
+        session, FEED_KINDS, query.limit + 1, query.before, **query.filters()
     )
+    changes, more = list(rows[: query.limit]), len(rows) > query.limit
+
     feed = FeedGenerator()
-    feed.id(f"tag:{config.authority},2026:feed/edits")
-    feed.title(config.title)
-    feed.subtitle("Every edit to the tracked news items, with what changed.")
+    feed.id(feed_id(config, query))
+    feed.title(_xml(_feed_title(config, query, scope)))
+    feed.subtitle(_xml(_feed_subtitle(query, scope)))
     feed.generator("redline", version=__version__)
     feed.author({"name": "redline"})
-    feed.updated(changes[0].recorded_at if changes else utcnow())
+    feed.link(href=feed_url(config, query), rel="self", type="application/atom+xml")
+    if query.before is not None:
+        feed.link(href=feed_url(config, query.page(None)), rel="first", type="application/atom+xml")
+    next_before = changes[-1].id if more and changes else None
+    if next_before is not None:
+        feed.link(
+            href=feed_url(config, query.page(next_before)), rel="next", type="application/atom+xml"
+        )
+    if query.scope == "edits":
+        feed.link(href=f"{config.base}/", rel="alternate", type="text/html")
+    elif isinstance(scope, Item):
+        feed.link(href=history_url(config, scope.id), rel="alternate", type="text/html")  # type: ignore[arg-type]
+    elif isinstance(scope, Source):
+        feed.link(href=scope.url, rel="related", type="text/html")
+
+    entry_ids: list[str] = []
+    times: list[datetime] = []
+    if isinstance(scope, Item) and query.before is None:
+        overview = _overview_entry(session, config, scope, query.field)
+        if overview is not None:
+            entry, updated = overview
+            feed.add_entry(entry, order="append")
+            entry_ids.append(entry.id())
+            times.append(updated)
     for change in changes:  # newest first, the order feed readers expect
-        _add_entry(session, feed, config, change)
-    return feed.atom_str(pretty=True)
+        entry_ids.append(_add_entry(session, feed, config, change))
+        times.append(change.recorded_at)
+    feed.updated(max(times) if times else _empty_updated(scope))
+    return FeedPage(feed.atom_str(pretty=True), entry_ids, next_before)
 
 
-def _add_entry(session: Session, feed: FeedGenerator, config: FeedConfig, change: Change) -> None:
+def _empty_updated(scope: Source | Item | None) -> datetime:
+    """Deterministic, so an unchanged empty feed is byte for byte the same."""
+    if isinstance(scope, Source):
+        return scope.created_at
+    if isinstance(scope, Item):
+        return scope.first_seen_at
+    return EMPTY_UPDATED
+
+
+def _filters_label(query: FeedQuery) -> str:
+    words = [w for w in (query.kind, f"{query.field} changes" if query.field else None) if w]
+    return f" ({', '.join(words)})" if words else ""
+
+
+def _source_name(source: Source) -> str:
+    return source.name or urlsplit(source.url).hostname or source.url
+
+
+def _feed_title(config: FeedConfig, query: FeedQuery, scope: Source | Item | None) -> str:
+    if isinstance(scope, Source):
+        title = f"redline: edits on {_source_name(scope)}"
+    elif isinstance(scope, Item):
+        title = f"redline: edits to “{scope.headline or f'item {scope.id}'}”"
+    elif query.scope == "tag":
+        title = f"redline: edits tagged {query.key}"
+    else:
+        title = config.title
+    return title + _filters_label(query)
+
+
+def _feed_subtitle(query: FeedQuery, scope: Source | Item | None) -> str:
+    if isinstance(scope, Item):
+        return (
+            "Every edit to this item, newest first; the first entry shows everything "
+            "that changed from its first version to its current one."
+        )
+    if isinstance(scope, Source):
+        return f"Every edit to the items of {scope.url}, with what changed."
+    if query.scope == "tag":
+        return f"Every edit to items tagged {query.key}, with what changed."
+    return "Every edit to the tracked news items, with what changed."
+
+
+def _add_entry(session: Session, feed: FeedGenerator, config: FeedConfig, change: Change) -> str:
     item = session.get(Item, change.item_id)
     source = session.get(Source, change.source_id)
-    assert item is not None and source is not None
+    assert item is not None and source is not None and change.id is not None
+    version = session.get(Version, change.to_version_id) if change.to_version_id else None
     field_ops = history.stored_diff(change)
-    after_headline = (
-        diff.new_text(field_ops["headline"]) if "headline" in field_ops else item.headline
-    )
-    title = after_headline or f"item {item.id}"
-    entry = feed.add_entry(order="append")
+    headline = version.headline if version is not None else item.headline
+    if "headline" in field_ops:
+        headline = diff.new_text(field_ops["headline"])
+    title = headline or f"item {item.id}"
+    entry = feed.add_entry(Entry(), order="append")
     entry.id(change_id(config, change))
-    entry.title(title if change.kind == "edited" else f"{change.kind.capitalize()}: {title}")
+    entry.title(_xml(title if change.kind == "edited" else f"{change.kind.capitalize()}: {title}"))
     entry.updated(change.recorded_at)
     entry.published(change.occurred_at)
-    entry.author({"name": source.name or urlsplit(source.url).hostname or source.url})
+    entry.author({"name": _xml(_source_name(source)), "uri": source.url})
     if change.kind == "edited":
-        entry.summary(_summary(change))
-        entry.content(_entry_html(change, field_ops), type="html")
+        entry.summary(_xml(_summary(change)))
+        entry.content(_xml(_entry_html(change, field_ops)), type="html")
     else:
-        where = source.name or source.url
+        where = _source_name(source)
         verb = "is no longer listed on" if change.kind == "removed" else "is listed again on"
-        entry.summary(f"The item {verb} {where}.")
-        entry.content(f"<p>The item {verb} {html.escape(where)}.</p>", type="html")
-    page_url = item.url or source.url
-    entry.link(href=page_url, rel="alternate", type="text/html")
+        entry.summary(_xml(f"The item {verb} {where}."))
+        entry.content(_xml(f"<p>The item {verb} {html.escape(where)}.</p>"), type="html")
+    _links_and_tags(entry, config, item, source, version)
+    return entry.id()
+
+
+def _links_and_tags(
+    entry: FeedEntry, config: FeedConfig, item: Item, source: Source, version: Version | None
+) -> None:
+    assert item.id is not None
+    entry.link(href=history_url(config, item.id), rel="alternate", type="text/html")
+    original = (version.url if version is not None else None) or item.url or source.url
+    entry.link(href=original, rel="related", type="text/html")
+    for tag in (version.tags if version is not None else None) or []:
+        if isinstance(tag, str) and _xml(tag).strip():
+            entry.category(term=_xml(tag), scheme=f"{config.base}/feeds/tags/", label=_xml(tag))
+
+
+def _overview_entry(
+    session: Session, config: FeedConfig, item: Item, field: str | None
+) -> tuple[FeedEntry, datetime] | None:
+    """The item's first-to-current diff as an entry; None while it has one version."""
+    versions = queries.versions_of(session, item.id)  # type: ignore[arg-type]
+    if len(versions) < 2:
+        return None
+    first, current = versions[0], versions[-1]
+    source = session.get(Source, item.source_id)
+    assert source is not None
+    raw = history.diff_versions(first, current)
+    changed = {
+        name: ops
+        for name, ops in raw.items()
+        if diff.changed(ops) and (field is None or name == field)
+    }
+    field_ops = history.readable_diff(changed)
+    names = ", ".join(field_ops) or "nothing"
+    span = f"Version {first.n} → {current.n}"
+    entry = Entry()
+    entry.id(overview_id(config, item, field))
+    entry.title(_xml(f"{span}: {current.headline or item.headline or f'item {item.id}'}"))
+    entry.updated(current.observed_at)
+    entry.author({"name": _xml(_source_name(source)), "uri": source.url})
+    entry.summary(_xml(f"All edits so far, {span.lower()}: {names} changed."))
+    parts = [f"<p><em>{html.escape(span)}: everything that changed since first seen.</em></p>"]
+    if field_ops:
+        parts.append(render.render_fields_html(field_ops))
+        parts.extend(_before_after(field_ops, first.n, current.n))
+    else:
+        scope = f"the {field}" if field else "every field"
+        parts.append(f"<p>Version {current.n} is the same as version {first.n} in {scope}.</p>")
+    entry.content(_xml("\n".join(parts)), type="html")
+    _links_and_tags(entry, config, item, source, current)
+    return entry, current.observed_at
 
 
 def _summary(change: Change) -> str:
@@ -100,16 +487,24 @@ def _entry_html(change: Change, field_ops: dict[str, list[diff.Op]]) -> str:
     """The inline-styled diff, then a plain Before/After for readers that drop markup."""
     parts = [f"<p><em>{html.escape(_judgement(change).capitalize())}</em></p>"]
     parts.append(render.render_fields_html(field_ops))
-    for name in change.fields:
-        ops = field_ops[name]
+    shown = {name: field_ops[name] for name in change.fields if name in field_ops}
+    parts.extend(_before_after(shown, change.from_n, change.to_n))
+    return "\n".join(parts)
+
+
+def _before_after(
+    field_ops: dict[str, list[diff.Op]], from_n: int | None, to_n: int | None
+) -> list[str]:
+    parts = []
+    for name, ops in field_ops.items():
         label = html.escape(name.capitalize())
         parts.append(
-            f"<p><strong>{label} before</strong> (version {change.from_n}): "
+            f"<p><strong>{label} before</strong> (version {from_n}): "
             f"{html.escape(_side(name, ops, -1))}</p>"
-            f"<p><strong>{label} after</strong> (version {change.to_n}): "
+            f"<p><strong>{label} after</strong> (version {to_n}): "
             f"{html.escape(_side(name, ops, 1))}</p>"
         )
-    return "\n".join(parts)
+    return parts
 
 
 def _side(name: str, ops: list[diff.Op], side: int) -> str:
@@ -119,3 +514,46 @@ def _side(name: str, ops: list[diff.Op], side: int) -> str:
     else:
         text = diff.old_text(ops) if side == -1 else diff.new_text(ops)
     return text if text.strip() else "(empty)"
+
+
+def _xml(text: str) -> str:
+    """Text without the characters XML 1.0 cannot carry (lxml refuses them)."""
+    return _NOT_XML.sub("\ufffd", text)
+
+
+# Static files: `redline feed --out DIR`
+
+
+def static_feeds(session: Session) -> list[FeedQuery]:
+    """The newest page of every feed the static layout has: edits, each source, item, tag."""
+    found = [FeedQuery()]
+    found += [FeedQuery("source", s.id) for s in queries.all_sources(session)]
+    found += [FeedQuery("item", i.id) for i in queries.all_items(session)]
+    found += [FeedQuery("tag", tag) for tag in queries.change_tags(session, FEED_KINDS)]
+    return found
+
+
+def write_static(session: Session, config: FeedConfig, out_dir: Path) -> list[Path]:
+    """Every page of every feed as files under out_dir, laid out as /feeds/ is served:
+
+        edits.atom                  sources/ID.atom      items/ID.atom      tags/TAG.atom
+        edits/before-CHANGE.atom    sources/ID/before-CHANGE.atom  ...  (older pages)
+
+    Links are absolute on config.public_url + "/feeds/": publish out_dir there. Files are
+    replaced atomically; an older page left from an earlier run stays valid (pages with
+    `before` never change) but is no longer linked.
+    """
+    config = replace(config, static=True)
+    written: list[Path] = []
+    for first in static_feeds(session):
+        query: FeedQuery | None = replace(first, limit=bounded_limit(config.page_size))
+        while query is not None:
+            page = render_page(session, config, query)
+            path = out_dir / feed_path(query, static=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f".{path.name}.partial")
+            partial.write_bytes(page.body)
+            os.replace(partial, path)
+            written.append(path)
+            query = query.page(page.next_before) if page.next_before is not None else None
+    return written

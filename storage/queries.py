@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, SQLModel, col, or_, select
 
 from storage.models import Change, Check, Item, ItemAlias, Source, Version
 
@@ -118,3 +119,316 @@ def recent_changes(
 def last_check(session: Session, source_id: int) -> Check | None:
     query = select(Check).where(Check.source_id == source_id).order_by(col(Check.id).desc())
     return session.exec(query).first()
+
+
+def changes_before(
+    session: Session, kinds: Sequence[str], limit: int, before_id: int | None = None
+) -> Sequence[Change]:
+    """A page of the change log, newest first: changes of these kinds recorded before before_id."""
+    query = select(Change).where(col(Change.kind).in_(list(kinds)))
+    if before_id is not None:
+        query = query.where(col(Change.id) < before_id)
+    return session.exec(query.order_by(col(Change.id).desc()).limit(limit)).all()
+
+
+def items_by_ids(session: Session, ids: Sequence[int]) -> Sequence[Item]:
+    if not ids:
+        return []
+    return session.exec(select(Item).where(col(Item.id).in_(list(set(ids))))).all()
+
+
+def search_items(session: Session, text: str, limit: int) -> Sequence[Item]:
+    """Items whose current headline contains text, ignoring case; most recently seen first.
+
+    LIKE with an escaped pattern (ILIKE on PostgreSQL, lower() LIKE lower() elsewhere), so
+    % and _ in the text match themselves. SQLite folds the case of ASCII letters only.
+    """
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = (
+        select(Item)
+        .where(col(Item.headline).ilike(f"%{escaped}%", escape="\\"))
+        .order_by(col(Item.last_seen_at).desc(), col(Item.id).desc())
+        .limit(limit)
+    )
+    return session.exec(query).all()
+
+
+def item_counts(session: Session) -> dict[int, int]:
+    """How many items each source has, by source id (sources without items are absent)."""
+    from sqlalchemy import func
+
+    query = select(Item.source_id, func.count()).group_by(col(Item.source_id))
+    return {source_id: count for source_id, count in session.exec(query).all()}
+
+
+# Feeds (feeds/atom.py): pages of the change log under filters, read newest first.
+#
+# JSON array membership (a change's `fields`, a version's `tags`) is tested in SQL with
+# the database's own JSON functions: json_each on SQLite, json_array_elements_text on
+# PostgreSQL. A page is the `limit` newest matching changes with an id below `before`;
+# change ids only grow, so a page with `before` never changes once written.
+
+
+def _json_array_has(session: Session, column: object, value: str):
+    """SQL: the JSON array in `column` holds the string `value` (NULL or not an array: no)."""
+    from sqlalchemy import case, exists, func, literal
+
+    if session.get_bind().dialect.name == "postgresql":
+        # json_array_elements_text raises on a scalar (a JSON null): give it [] instead.
+        array = case((func.json_typeof(column) == "array", column), else_=func.json_build_array())
+        elements = func.json_array_elements_text(array).table_valued("value")
+    else:
+        elements = func.json_each(column).table_valued("value")
+    return exists(select(literal(1)).select_from(elements).where(elements.c.value == value))
+
+
+def _change_filters(
+    session: Session,
+    kinds: Sequence[str],
+    source_id: int | None = None,
+    item_id: int | None = None,
+    tag: str | None = None,
+    classification: str | None = None,
+    field: str | None = None,
+) -> list:
+    """WHERE clauses for changes of these kinds matching every filter given.
+
+    tag: the version the change leads to (to_version; for a change without one, the
+    item's latest version) has the tag, so a change's tags are fixed when it is recorded.
+    """
+    from sqlalchemy import exists, func
+    from sqlalchemy.orm import aliased
+
+    clauses = [col(Change.kind).in_(list(kinds))]
+    if source_id is not None:
+        clauses.append(Change.source_id == source_id)
+    if item_id is not None:
+        clauses.append(Change.item_id == item_id)
+    if classification is not None:
+        clauses.append(Change.classification == classification)
+    if field is not None:
+        clauses.append(_json_array_has(session, Change.fields, field))
+    if tag is not None:
+        tagged, latest = aliased(Version), aliased(Version)
+        latest_id = (
+            select(latest.id)
+            .where(latest.item_id == Change.item_id)
+            .order_by(col(latest.n).desc())
+            .limit(1)
+            .correlate(Change)
+            .scalar_subquery()
+        )
+        version_id = func.coalesce(Change.to_version_id, latest_id)
+        clauses.append(
+            exists(
+                select(tagged.id).where(
+                    tagged.id == version_id, _json_array_has(session, tagged.tags, tag)
+                )
+            )
+        )
+    return clauses
+
+
+def change_page(
+    session: Session,
+    kinds: Sequence[str],
+    limit: int,
+    before: int | None = None,
+    source_id: int | None = None,
+    item_id: int | None = None,
+    tag: str | None = None,
+    classification: str | None = None,
+    field: str | None = None,
+) -> Sequence[Change]:
+    """Up to `limit` matching changes with an id below `before`, newest (highest id) first."""
+    filters = _change_filters(session, kinds, source_id, item_id, tag, classification, field)
+    query = select(Change).where(*filters)
+    if before is not None:
+        query = query.where(col(Change.id) < before)
+    return session.exec(query.order_by(col(Change.id).desc()).limit(limit)).all()
+
+
+def change_page_state(
+    session: Session,
+    kinds: Sequence[str],
+    limit: int,
+    before: int | None = None,
+    source_id: int | None = None,
+    item_id: int | None = None,
+    tag: str | None = None,
+    classification: str | None = None,
+    field: str | None = None,
+) -> tuple[int, int | None, datetime | None]:
+    """(count, highest id, latest recorded_at) of that page, read without loading it."""
+    from sqlalchemy import func
+
+    filters = _change_filters(session, kinds, source_id, item_id, tag, classification, field)
+    window = select(col(Change.id).label("id"), col(Change.recorded_at).label("at"))
+    window = window.where(*filters)
+    if before is not None:
+        window = window.where(col(Change.id) < before)
+    page = window.order_by(col(Change.id).desc()).limit(limit).subquery()
+    count, newest, latest = session.exec(
+        select(func.count(), func.max(page.c.id), func.max(page.c.at))
+    ).one()
+    return int(count), newest, latest
+
+
+def change_tags(session: Session, kinds: Sequence[str]) -> list[str]:
+    """Every tag of a version a change of these kinds leads to, sorted."""
+    led_to = select(Change.to_version_id).where(col(Change.kind).in_(list(kinds)))
+    query = select(Version.tags).where(col(Version.id).in_(led_to))
+    found: set[str] = set()
+    for tags in session.exec(query).all():
+        found.update(tag for tag in tags or [] if isinstance(tag, str))
+    return sorted(found)
+
+
+# JSON API (feeds/api.py): pages of items, the change log after a cursor, a source's
+# checks, and the counts /metrics reports. Pages are keyed by id (ids only grow), never
+# by OFFSET, so a page never shifts under inserts.
+
+
+def item_page(
+    session: Session,
+    limit: int,
+    before: int | None = None,
+    text: str | None = None,
+    source_id: int | None = None,
+    tag: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    item_ids: Sequence[int] | None = None,
+) -> Sequence[Item]:
+    """Up to `limit` items with an id below `before` matching every filter, newest first.
+
+    text: the current headline contains it, ignoring case (LIKE, % and _ escaped).
+    tag: the item's latest version has exactly this tag.
+    since/until (inclusive): the item's day is within them: its event date, or for an
+    item without one the UTC day it was first seen.
+    item_ids: only these items.
+    """
+    from sqlalchemy import and_, exists, func
+    from sqlalchemy.orm import aliased
+
+    query = select(Item)
+    if before is not None:
+        query = query.where(col(Item.id) < before)
+    if item_ids is not None:
+        query = query.where(col(Item.id).in_(list(item_ids)))
+    if source_id is not None:
+        query = query.where(Item.source_id == source_id)
+    if text:
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(col(Item.headline).ilike(f"%{escaped}%", escape="\\"))
+    undated = col(Item.event_date).is_(None)
+    if since is not None:
+        midnight = datetime.combine(since, time(), UTC)
+        query = query.where(
+            or_(
+                and_(~undated, col(Item.event_date) >= since),
+                and_(undated, col(Item.first_seen_at) >= midnight),
+            )
+        )
+    if until is not None:
+        next_midnight = datetime.combine(until + timedelta(days=1), time(), UTC)
+        query = query.where(
+            or_(
+                and_(~undated, col(Item.event_date) <= until),
+                and_(undated, col(Item.first_seen_at) < next_midnight),
+            )
+        )
+    if tag is not None:
+        tagged, other = aliased(Version), aliased(Version)
+        latest_n = (
+            select(func.max(other.n)).where(other.item_id == tagged.item_id).scalar_subquery()
+        )
+        query = query.where(
+            exists(
+                select(tagged.id).where(
+                    tagged.item_id == Item.id,
+                    tagged.n == latest_n,
+                    _json_array_has(session, tagged.tags, tag),
+                )
+            )
+        )
+    return session.exec(query.order_by(col(Item.id).desc()).limit(limit)).all()
+
+
+def changes_after(session: Session, after: int, limit: int) -> Sequence[Change]:
+    """Up to `limit` changes with an id above `after`, in recording (id) order."""
+    query = select(Change).where(col(Change.id) > after).order_by(col(Change.id)).limit(limit)
+    return session.exec(query).all()
+
+
+def changes_in_ranges(
+    session: Session, ranges: Sequence[tuple[int, int]], limit: int
+) -> Sequence[Change]:
+    """Up to `limit` changes whose id is in any of these inclusive ranges, in id order."""
+    if not ranges:
+        return []
+    query = select(Change).where(or_(*(col(Change.id).between(lo, hi) for lo, hi in ranges)))
+    return session.exec(query.order_by(col(Change.id)).limit(limit)).all()
+
+
+def last_change_id(session: Session) -> int:
+    """The highest change id recorded so far (0 when there is none)."""
+    from sqlalchemy import func
+
+    return int(session.exec(select(func.max(Change.id))).one() or 0)
+
+
+def check_page(
+    session: Session, source_id: int, limit: int, before: int | None = None
+) -> Sequence[Check]:
+    """Up to `limit` checks of the source with an id below `before`, newest first."""
+    query = select(Check).where(Check.source_id == source_id)
+    if before is not None:
+        query = query.where(col(Check.id) < before)
+    return session.exec(query.order_by(col(Check.id).desc()).limit(limit)).all()
+
+
+def counts_by(session: Session, column: Any) -> dict[Any, int]:
+    """How many rows have each value of the column (e.g. Check.outcome)."""
+    from sqlalchemy import func
+
+    query = select(column, func.count()).group_by(column)
+    return {value: int(count) for value, count in session.exec(query).all()}
+
+
+def count_rows(session: Session, model: type[SQLModel], *where: Any) -> int:
+    """How many rows of the table match every condition."""
+    from sqlalchemy import func
+
+    return int(session.exec(select(func.count()).select_from(model).where(*where)).one())
+
+
+def recent_check_times(session: Session, limit: int) -> list[tuple[datetime, datetime]]:
+    """(started_at, finished_at) of the `limit` most recent checks, newest first."""
+    query = select(Check.started_at, Check.finished_at).order_by(col(Check.id).desc()).limit(limit)
+    return [(started, finished) for started, finished in session.exec(query).all()]
+
+
+def check_seconds_total(session: Session) -> float:
+    """The sum of finished_at - started_at over every check, in seconds (on SQLite to
+    about 50 µs per check: julianday() is a double counting days)."""
+    from sqlalchemy import func
+
+    started, finished = col(Check.started_at), col(Check.finished_at)
+    if session.get_bind().dialect.name == "sqlite":
+        seconds = (func.julianday(finished) - func.julianday(started)) * 86400.0
+    else:  # PostgreSQL
+        seconds = func.extract("epoch", finished - started)
+    return float(session.exec(select(func.coalesce(func.sum(seconds), 0.0))).one())
+
+
+def last_check_finished(session: Session) -> datetime | None:
+    """When the most recent check finished."""
+    from sqlalchemy import func
+
+    value = session.exec(select(func.max(Check.finished_at))).one()
+    if isinstance(value, str):  # SQLite returns max() of a datetime column as text
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value

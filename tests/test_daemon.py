@@ -67,3 +67,50 @@ def test_daemon_checks_config_sources_and_stops_cleanly(
     # Every 1h: the 0.2 s ticks did not check either source again.
     with transaction(engine) as session:
         assert len(session.exec(select(Check)).all()) == 2
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("verb", [["serve"], ["run", "--serve", "--tick", "0.2s"]])
+def test_serve_answers_http_and_stops_on_sigterm(
+    site: Site, engine: Engine, db_url: str, verb: list[str]
+) -> None:
+    import httpx
+
+    good = site.publish(SEED_PATH, offstream_page("seeds/001_d715acd15c94cb49.txt"))
+    with transaction(engine) as session:
+        session.add(Source(url=good, kind="offstream"))
+    port = free_port()
+    server = subprocess.Popen(
+        [*redline_command(), "--db", db_url, *verb, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_for(healthy)
+        assert httpx.get(f"{base}/feeds/edits.atom").status_code == 200
+        if "run" in verb:  # the daemon checks the source while the server answers
+            wait_for(lambda: checked_urls(engine) == {good: "changed"})
+            assert httpx.get(f"{base}/api/items").json()["items"][0]["versions"] == 2
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=20)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert server.returncode == 0, stderr
+    assert f"feed of edits: {base}/feeds/edits.atom" in stderr

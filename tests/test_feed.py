@@ -34,7 +34,10 @@ def test_feed_has_one_valid_entry_per_edit(site: Site, engine, cli, tmp_path) ->
         assert content.type == "text/html"
         assert "<del style=" in content.value or "<ins style=" in content.value
         assert "before</strong>" in content.value and "after</strong>" in content.value
-        assert entry.link.startswith(site.url("/news/"))
+        # The alternate link is the item's history page; the original page is "related".
+        assert entry.link.startswith("http://127.0.0.1:8000/items/")
+        related = [link.href for link in entry.links if link.rel == "related"]
+        assert related and related[0].startswith(site.url("/news/"))
 
     newest_nunes = next(e for e in feed.entries if "Nunes" in e.title)
     assert newest_nunes.title.endswith("poses a risk to national security.")

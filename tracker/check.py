@@ -52,7 +52,10 @@ def check_source(
     default_interval: timedelta = DEFAULT_INTERVAL,
 ) -> CheckResult:
     """Check one source now and record the outcome."""
-    started = now or utcnow()
+    # `now` is the check's time for versions and scheduling (a replay passes its own);
+    # the Check row keeps the real start and end, so its duration is the fetch's.
+    now = now or utcnow()
+    started = utcnow()
     with transaction(engine) as session:
         source = session.get(Source, source_id)
         if source is None:
@@ -60,19 +63,20 @@ def check_source(
         url, etag, last_modified = source.url, source.etag, source.last_modified
     try:
         snapshot = fetch(client, url, etag=etag, last_modified=last_modified)
-        return _record(engine, source_id, snapshot, started, default_interval)
+        return _record(engine, source_id, snapshot, now, started, default_interval)
     except RedlineError as error:
-        return _record_failure(engine, source_id, str(error), started, default_interval, None)
+        return _record_failure(engine, source_id, str(error), now, started, default_interval)
     except Exception as error:  # a bug must not stop the round; keep the message
         log.exception("unexpected error checking %s", url)
         message = f"internal error: {type(error).__name__}: {error}"
-        return _record_failure(engine, source_id, message, started, default_interval, None)
+        return _record_failure(engine, source_id, message, now, started, default_interval)
 
 
 def _record(
     engine: Engine,
     source_id: int,
     snapshot: Snapshot,
+    now: datetime,
     started: datetime,
     default_interval: timedelta,
 ) -> CheckResult:
@@ -103,7 +107,7 @@ def _record(
                 session,
                 source,
                 observations,
-                started,
+                now,
                 check.id,
                 page_urls=[snapshot.requested_url],
                 listing=is_listing(observations, snapshot.final_url),
@@ -114,7 +118,7 @@ def _record(
         check.versions_added = stats.versions_added
         check.changes_added = stats.changes_added
         check.finished_at = utcnow()
-        _schedule(source, started, default_interval, failed=False)
+        _schedule(source, now, default_interval, failed=False)
         source.last_error = None
         session.add_all([check, source])
         return CheckResult(source_id, source.url, check.outcome, stats=stats)
@@ -124,9 +128,9 @@ def _record_failure(
     engine: Engine,
     source_id: int,
     message: str,
+    now: datetime,
     started: datetime,
     default_interval: timedelta,
-    status: int | None,
 ) -> CheckResult:
     with transaction(engine) as session:
         source = session.get(Source, source_id)
@@ -137,12 +141,11 @@ def _record_failure(
                 started_at=started,
                 finished_at=utcnow(),
                 outcome="error",
-                http_status=status,
                 error=message,
             )
         )
         source.last_error = message
-        _schedule(source, started, default_interval, failed=True)
+        _schedule(source, now, default_interval, failed=True)
         session.add(source)
         return CheckResult(source_id, source.url, "error", error=message)
 

@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -19,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from storage import Change, Item, Version, database_url, make_engine, queries, transaction
-from tracker import __version__, diff, history, identity, render
+from tracker import __version__, history, identity, render
 from tracker.config import Config, load_config, parse_duration
 from tracker.errors import RedlineError, UserError
 from tracker.extract import KINDS
@@ -126,10 +127,25 @@ def build_parser() -> argparse.ArgumentParser:
         "side-by-side (HTML table), json or patch",
     )
 
-    feed = verb("feed", cmd_feed, "the Atom feed of edits")
-    feed.add_argument("--out", help="write to this file instead of stdout")
-    feed.add_argument("--limit", type=int, default=50, help="newest N edits (default 50)")
+    feed = verb(
+        "feed", cmd_feed, "the Atom feeds of edits: the newest page on stdout, or all as files"
+    )
+    feed.add_argument(
+        "--out",
+        metavar="PATH",
+        help="a directory: write every feed, every page, as static files to publish at "
+        "PUBLIC_URL/feeds/ (edits.atom, sources/ID.atom, items/ID.atom, tags/TAG.atom); "
+        "a file ending in .atom or .xml: write the newest edits there instead of stdout",
+    )
+    feed.add_argument(
+        "--limit", type=int, default=50, help="entries per page (default 50, at most 200)"
+    )
     feed.add_argument("--authority", help="tag: URI authority for entry ids (a domain you control)")
+    feed.add_argument(
+        "--public-url",
+        help="where the service (or the static files' parent) is published: links start here "
+        "(default [serve] public_url, REDLINE_PUBLIC_URL, http://127.0.0.1:8000)",
+    )
 
     run = verb("run", cmd_run, "the scheduler daemon: check sources as they fall due until stopped")
     run.add_argument(
@@ -141,7 +157,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--tick", default=DEFAULT_TICK, help="how often to look for due sources (default 30s)"
     )
+    run.add_argument("--serve", action="store_true", help="also serve HTTP (as `redline serve`)")
+    _serve_options(run)
+
+    serve = verb("serve", cmd_serve, "the HTTP service: feeds, JSON API and history pages")
+    _serve_options(serve)
     return parser
+
+
+def _serve_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    parser.add_argument(
+        "--public-url", help="the service's address as readers see it, for absolute links"
+    )
 
 
 def cmd_add(args: argparse.Namespace, engine: Engine, config: Config) -> int:
@@ -285,26 +314,11 @@ def cmd_diff(args: argparse.Namespace, engine: Engine, config: Config) -> int:
         new = history.pick_version(versions, args.to_ref)
         old = history.pick_version(versions, args.from_ref, before=new)
         field_ops = history.readable_diff(history.diff_versions(old, new))
-        old_fields, new_fields = history.comparable_fields(old, new)
     fmt = args.format or ("color" if _colour_terminal() else "text")
     if fmt == "json":
         fields = {name: [[op, text] for op, text in ops] for name, ops in field_ops.items()}
         return _print_json({"from": old.n, "to": new.n, "fields": fields})
-    if fmt == "html":
-        print(render.render_fields_html(field_ops))
-    elif fmt == "side-by-side":
-        print(render.render_side_by_side(field_ops))
-    elif fmt == "patch":
-        for name in field_ops:
-            if isinstance(old_fields[name], str) and diff.changed(field_ops[name]):
-                print(f"--- {name} (version {old.n})\n+++ {name} (version {new.n})")
-                print(diff.patch_text(str(old_fields[name]), str(new_fields[name])), end="")
-    else:
-        shown = (
-            render.render_terminal(field_ops) if fmt == "color" else render.render_text(field_ops)
-        )
-        print(f"item {item.id}, version {old.n} → {new.n}")
-        print(shown.rstrip("\n") or "no differences")
+    sys.stdout.write(render.render_diff_document(item.id or 0, old, new, field_ops, fmt))
     return 0
 
 
@@ -316,16 +330,32 @@ def _colour_terminal() -> bool:
 
 
 def cmd_feed(args: argparse.Namespace, engine: Engine, config: Config) -> int:
-    from feeds import FeedConfig, edits_feed
+    from feeds import atom
+    from feeds.settings import ServiceSettings
 
-    feed_config = FeedConfig(
-        authority=args.authority or config.tag_authority or FeedConfig.authority
+    settings = ServiceSettings.from_env(
+        public_url=args.public_url or config.serve.get("public_url"),
+        tag_authority=args.authority or config.tag_authority,
     )
+    feed_config = atom.FeedConfig(
+        authority=settings.tag_authority,
+        public_url=settings.public_url,
+        page_size=atom.bounded_limit(args.limit),
+    )
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix.lower() not in (".atom", ".xml"):
+        with transaction(engine) as session:
+            written = atom.write_static(session, feed_config, out)
+        print(
+            f"wrote {len(written)} feed pages to {out}/ (publish it as {feed_config.base}/feeds/)",
+            file=sys.stderr,
+        )
+        return 0
     with transaction(engine) as session:
-        document = edits_feed(session, feed_config, limit=args.limit)
-    if args.out:
-        Path(args.out).write_bytes(document)
-        print(f"wrote {args.out}", file=sys.stderr)
+        document = atom.build_feed(session, feed_config, atom.FeedQuery(limit=args.limit))
+    if out is not None:
+        out.write_bytes(document)
+        print(f"wrote {out}", file=sys.stderr)
     else:
         sys.stdout.buffer.write(document)
     return 0
@@ -349,7 +379,41 @@ def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
         file=sys.stderr,
         flush=True,
     )
-    run_daemon(engine, every=every, tick=parse_duration(args.tick))
+    if not args.serve:
+        run_daemon(engine, every=every, tick=parse_duration(args.tick))
+        return 0
+    from tracker.daemon import Daemon
+
+    daemon = Daemon(engine, every, parse_duration(args.tick))
+    daemon.start()
+    try:  # uvicorn handles SIGTERM / Ctrl-C; the daemon stops when it returns
+        return cmd_serve(args, engine, config)
+    finally:
+        daemon.stop()
+
+
+def cmd_serve(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    import uvicorn
+
+    from feeds.app import create_app
+    from feeds.settings import ServiceSettings
+
+    serve = config.serve
+    host = args.host or str(serve.get("host", "127.0.0.1"))
+    port = args.port or int(str(serve.get("port", 8000)))
+    settings = ServiceSettings.from_env(
+        public_url=args.public_url or serve.get("public_url") or f"http://{host}:{port}",
+        tag_authority=config.tag_authority,
+        api_token=serve.get("token"),
+    )
+    public = settings.public_url.rstrip("/")
+    print(f"redline {__version__}: serving on http://{host}:{port}", file=sys.stderr)
+    print(f"feed of edits: {public}/feeds/edits.atom", file=sys.stderr, flush=True)
+    # uvicorn shuts down gracefully on SIGTERM / Ctrl-C, then raises the signal again for
+    # the handler that was there before it; with this one, that ends in exit status 0.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda _signum, _frame: None)
+    uvicorn.run(create_app(engine, settings), host=host, port=port, log_level="warning")
     return 0
 
 

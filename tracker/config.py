@@ -35,6 +35,7 @@ class Config:
     db: str | None = None
     every: timedelta | None = None
     tag_authority: str | None = None
+    serve: dict[str, object] = field(default_factory=dict)  # [serve]: host, port, public_url, token
     sources: list[SourceConfig] = field(default_factory=list)
 
 
@@ -51,6 +52,7 @@ def load_config(path: str | Path) -> Config:
         db=data.get("db"),
         every=parse_duration(data["every"]) if "every" in data else None,
         tag_authority=data.get("feed", {}).get("authority"),
+        serve=dict(data.get("serve", {})),
     )
     for number, entry in enumerate(data.get("source", []), start=1):
         if not isinstance(entry, dict) or "url" not in entry:

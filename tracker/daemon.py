@@ -43,24 +43,52 @@ def log_result(result: CheckResult) -> None:
         )
 
 
+class Daemon:
+    """The scheduler and its HTTP client; start() returns at once, stop() waits for the
+    check in hand and claims no more."""
+
+    def __init__(self, engine: Engine, every: timedelta, tick: timedelta) -> None:
+        self.engine, self.every = engine, every
+        self.stopping = threading.Event()
+        self.client = make_client()
+        self.scheduler = BackgroundScheduler(timezone=UTC)
+        self.scheduler.add_job(
+            self._round,
+            "interval",
+            seconds=tick.total_seconds(),
+            next_run_time=datetime.now(UTC),
+            max_instances=1,
+            coalesce=True,
+            id="check-round",
+        )
+
+    def _round(self) -> None:
+        try:
+            check_round(
+                self.engine,
+                default_interval=self.every,
+                client=self.client,
+                on_result=log_result,
+                keep_going=lambda: not self.stopping.is_set(),
+            )
+        except Exception:  # the database may be briefly unavailable; try again next tick
+            log.exception("check round failed")
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.scheduler.shutdown(wait=True)
+        self.client.close()
+        log.info("stopped")
+
+
 def run_daemon(
     engine: Engine, every: timedelta, tick: timedelta, stop: threading.Event | None = None
 ) -> None:
     """Check due sources every tick until SIGTERM / Ctrl-C (or until `stop` is set)."""
     stop = stop or threading.Event()
-    client = make_client()
-
-    def round_job() -> None:
-        try:
-            check_round(
-                engine,
-                default_interval=every,
-                client=client,
-                on_result=log_result,
-                keep_going=lambda: not stop.is_set(),
-            )
-        except Exception:  # the database may be briefly unavailable; try again next tick
-            log.exception("check round failed")
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         log.info(
@@ -71,21 +99,9 @@ def run_daemon(
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
-
-    scheduler = BackgroundScheduler(timezone=UTC)
-    scheduler.add_job(
-        round_job,
-        "interval",
-        seconds=tick.total_seconds(),
-        next_run_time=datetime.now(UTC),
-        max_instances=1,
-        coalesce=True,
-        id="check-round",
-    )
-    scheduler.start()
+    daemon = Daemon(engine, every, tick)
+    daemon.start()
     try:
         stop.wait()
     finally:
-        scheduler.shutdown(wait=True)
-        client.close()
-        log.info("stopped")
+        daemon.stop()

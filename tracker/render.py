@@ -9,7 +9,9 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping, Sequence
 
-from tracker.diff import DELETE, EQUAL, INSERT, ListOps, Op, changed
+from storage import Version
+from tracker import history
+from tracker.diff import DELETE, EQUAL, INSERT, ListOps, Op, changed, patch_text
 
 DEL_STYLE = "background:#ffe6e6;color:#b30000;text-decoration:line-through"
 INS_STYLE = "background:#e6ffe6;color:#006600;text-decoration:none"
@@ -130,3 +132,26 @@ def render_fields_html(fields: Mapping[str, Sequence[Op]]) -> str:
         else:
             parts.append(f"<p><strong>{label}</strong>: {render_html(ops)}</p>")
     return "\n".join(parts)
+
+
+def render_diff_document(
+    item_id: int, old: Version, new: Version, field_ops: Mapping[str, list[Op]], fmt: str
+) -> str:
+    """What `redline diff --format fmt` prints (and the API serves) for text formats:
+    text, color, html, side-by-side, patch."""
+    if fmt == "html":
+        return render_fields_html(field_ops) + "\n"
+    if fmt == "side-by-side":
+        return render_side_by_side(field_ops) + "\n"
+    if fmt == "patch":
+        old_fields, new_fields = history.comparable_fields(old, new)
+        parts = []
+        for name, ops in field_ops.items():
+            if isinstance(old_fields[name], str) and changed(ops):
+                parts.append(f"--- {name} (version {old.n})\n+++ {name} (version {new.n})\n")
+                parts.append(patch_text(str(old_fields[name]), str(new_fields[name])))
+        return "".join(parts)
+    shown = render_terminal(field_ops) if fmt == "color" else render_text(field_ops)
+    return (
+        f"item {item_id}, version {old.n} → {new.n}\n{shown.rstrip(chr(10)) or 'no differences'}\n"
+    )

@@ -1,0 +1,999 @@
+"""The JSON API (/api/...), /healthz and /metrics.
+
+Reads are public and change nothing. Writes (POST/PATCH/DELETE /api/sources) need
+`Authorization: Bearer <token>` equal to the configured token (REDLINE_API_TOKEN or
+`token` under [serve] in redline.toml); without one configured every write is refused.
+Writes are rate limited per client address and their bodies are capped at 64 KB.
+
+Shapes follow the CLI's JSON where they overlap (`redline items|history|diff|sources
+--json`), so a script can use either. Times are ISO 8601 UTC with a `Z`.
+
+Paging:
+- /api/items and /api/sources/{id}/checks: newest (highest id) first; `next` is an
+  opaque cursor for the following page (null on the last one). Ids only grow, so a
+  walk sees every row that existed when it started exactly once.
+- /api/changes: oldest first, for pollers; `next` is always given: poll with it again
+  later. It never skips or repeats a change, also when changes commit out of id order
+  (several writers on PostgreSQL): ids missing below the cursor are remembered for
+  GAP_WINDOW_SECONDS and delivered if they appear.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import math
+import secrets
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Security
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import text as sql_text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel import Session, col
+
+from feeds.app import SessionDep, SettingsDep
+from feeds.settings import ServiceSettings
+from storage import Change, Check, Item, Source, Version, queries, transaction
+from tracker import history, identity, render
+from tracker.config import parse_duration
+from tracker.errors import UserError
+from tracker.normalise import canonical_url
+
+MAX_PAGE = 200  # the most rows one page of any list holds
+MAX_BODY_BYTES = 64 * 1024  # request bodies larger than this answer 413
+WRITES_PER_MINUTE = 60  # per client address; more answer 429 with Retry-After
+MAX_TRACKED_CLIENTS = 10_000  # the rate limiter forgets idle clients beyond this
+GAP_WINDOW_SECONDS = 600  # how long a change id missing below a cursor may still appear
+MAX_GAPS = 100  # id ranges a changes cursor remembers
+LATENCY_WINDOW = 1000  # fetch latency quantiles are over this many most recent checks
+LATENCY_QUANTILES = (0.5, 0.9, 0.99)
+MAX_TEXT = 200  # characters of a search text, tag or name
+MAX_CURSOR = 4096
+MAX_ID = 2**63 - 1
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+DIFF_FORMATS = ("json", "text", "html", "side-by-side", "patch")
+CHECK_OUTCOMES = ("changed", "unchanged", "not_modified", "error")
+CHANGE_KINDS = ("created", "edited", "removed", "restored")
+VERSION_ORIGINS = ("observed", "page-history", "import")
+NO_TOKEN = (
+    "writes are disabled: no API token is configured (set REDLINE_API_TOKEN, or token "
+    'under [serve] in redline.toml, e.g. token = "a-long-random-string")'
+)
+
+
+# -- request guards: rate limit, token, body size (before the body is read) -------------
+
+
+def _monotonic() -> float:
+    return time.monotonic()
+
+
+def _wall_clock() -> float:
+    return time.time()
+
+
+class RateLimiter:
+    """A token bucket per key: `rate` requests per `per` seconds, bursts up to `rate`."""
+
+    def __init__(self, rate: int, per: float = 60.0, max_keys: int = MAX_TRACKED_CLIENTS):
+        self.rate, self.per, self.max_keys = rate, per, max_keys
+        self.buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+        self.lock = threading.Lock()
+
+    def acquire(self, key: str) -> float:
+        """0 if the request may go ahead (and count it), else seconds until it may."""
+        now = _monotonic()
+        with self.lock:
+            tokens, at = self.buckets.get(key, (float(self.rate), now))
+            tokens = min(float(self.rate), tokens + (now - at) * self.rate / self.per)
+            if tokens >= 1:
+                self.buckets[key] = (tokens - 1, now)
+                self._forget(now)
+                return 0.0
+            self.buckets[key] = (tokens, now)
+            return (1 - tokens) * self.per / self.rate
+
+    def _forget(self, now: float) -> None:
+        if len(self.buckets) <= self.max_keys:
+            return
+        # Idle long enough to be full again is the same as never seen.
+        self.buckets = {
+            key: (tokens, at)
+            for key, (tokens, at) in self.buckets.items()
+            if tokens + (now - at) * self.rate / self.per < self.rate
+        }
+        while len(self.buckets) > self.max_keys:  # still too many: drop the longest idle
+            del self.buckets[min(self.buckets, key=lambda key: self.buckets[key][1])]
+
+
+def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def _rate_limit(request: Request) -> JSONResponse | None:
+    limiter = getattr(request.app.state, "api_write_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.api_write_limiter = RateLimiter(WRITES_PER_MINUTE)
+    client = request.client.host if request.client else "unknown"
+    wait = limiter.acquire(client)
+    if not wait:
+        return None
+    return _error(
+        429,
+        f"too many writes: at most {limiter.rate} a minute from one address",
+        {"Retry-After": str(max(1, math.ceil(wait)))},
+    )
+
+
+def _authorize(request: Request) -> JSONResponse | None:
+    settings: ServiceSettings = request.app.state.settings
+    if not settings.api_token:
+        return _error(403, NO_TOKEN)
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    given = given.strip()
+    if scheme.lower() != "bearer" or not given:
+        return _error(
+            401,
+            "this needs the API token: Authorization: Bearer <token>",
+            {"WWW-Authenticate": 'Bearer realm="redline"'},
+        )
+    # Digests first, so neither the comparison's time nor its length depends on the token.
+    expected = hashlib.sha256(settings.api_token.encode()).digest()
+    if not secrets.compare_digest(hashlib.sha256(given.encode()).digest(), expected):
+        return _error(
+            401,
+            "wrong API token",
+            {"WWW-Authenticate": 'Bearer realm="redline", error="invalid_token"'},
+        )
+    return None
+
+
+async def _read_capped_body(request: Request) -> JSONResponse | None:
+    too_large = _error(413, f"request body too large: the limit is {MAX_BODY_BYTES} bytes")
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            return _error(400, "bad Content-Length")
+        if int(declared) > MAX_BODY_BYTES:
+            return too_large
+    body = bytearray()
+    async for chunk in request.stream():  # a chunked body has no Content-Length
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            return too_large
+    request._body = bytes(body)  # what FastAPI parses next
+    return None
+
+
+class GuardedRoute(APIRoute):
+    """Writes pass the rate limit, then the token check, then the size cap, in that order,
+    before FastAPI reads or parses their body."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            if request.method in WRITE_METHODS:
+                refusal = _rate_limit(request) or _authorize(request)
+                refusal = refusal or await _read_capped_body(request)
+                if refusal is not None:
+                    return refusal
+            return await handler(request)
+
+        return guarded
+
+
+router = APIRouter(route_class=GuardedRoute)
+# For /docs: the write routes show the token they need (GuardedRoute does the checking).
+bearer = HTTPBearer(auto_error=False, description="the API token (REDLINE_API_TOKEN)")
+WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "invalid input (the message says what)"},
+    401: {"description": "missing or wrong bearer token"},
+    403: {"description": "no API token is configured: writes are disabled"},
+    413: {"description": "request body over 64 KB"},
+    429: {"description": "too many writes from this address (see Retry-After)"},
+}
+
+
+# -- cursors -------------------------------------------------------------------------------
+
+
+def _encode_cursor(state: dict[str, Any]) -> str:
+    raw = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, kind: str) -> dict[str, Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        state = json.loads(raw)
+    except (binascii.Error, ValueError):
+        state = None
+    if not isinstance(state, dict) or state.get("k") != kind:
+        raise HTTPException(400, f"not a cursor of {kind}: {cursor[:40]!r}")
+    return state
+
+
+def _cursor_id(state: dict[str, Any], key: str) -> int:
+    value = state.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID:
+        raise HTTPException(400, "malformed cursor")
+    return value
+
+
+def _page_cursor(kind: str, last_id: int) -> str:
+    return _encode_cursor({"k": kind, "before": last_id})
+
+
+CursorQuery = Annotated[
+    str | None,
+    Query(max_length=MAX_CURSOR, description="the `next` of the previous page"),
+]
+
+
+# -- response models -------------------------------------------------------------------
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+
+class ItemOut(Out):
+    id: int
+    url: str | None
+    headline: str | None = Field(description="the current headline")
+    versions: int = Field(description="how many versions the item has")
+    source_id: int
+    event_date: date | None = Field(description="the day the page gives for the news")
+    first_seen_at: datetime
+    last_seen_at: datetime
+    removed_at: datetime | None = Field(description="when it left its listing (null: listed)")
+
+
+class ItemPage(Out):
+    items: list[ItemOut]
+    next: str | None = Field(description="cursor of the next page; null on the last page")
+
+
+class ItemDetail(ItemOut):
+    urls: list[str] = Field(description="every URL the item has had, oldest first")
+
+
+class VersionChange(Out):
+    kind: str = Field(description="created or edited")
+    fields: list[str]
+    class_: str | None = Field(alias="class", description="minor or substantive")
+    similarity: float | None
+
+
+class VersionOut(Out):
+    n: int
+    headline: str | None
+    summary: str | None
+    category: str | None
+    tags: list[str] | None
+    observed_at: datetime
+    reported_at: datetime | None = Field(description="a time the page itself gave")
+    origin: str = Field(description="observed, page-history or import")
+    change: VersionChange | None = Field(description="the change that made this version")
+
+
+class DiffOut(Out):
+    from_: int = Field(alias="from", description="version number")
+    to: int = Field(description="version number")
+    fields: dict[str, list[tuple[int, str]]] = Field(
+        description="field -> diff-match-patch ops [op, text]: -1 deleted, 0 kept, 1 inserted"
+    )
+
+
+class ChangeOut(Out):
+    id: int
+    item_id: int
+    source_id: int
+    kind: str = Field(description="created, edited, removed or restored")
+    from_n: int | None
+    to_n: int | None
+    fields: list[str]
+    class_: str | None = Field(alias="class", description="minor or substantive")
+    similarity: float | None
+    occurred_at: datetime
+    recorded_at: datetime
+    diff: dict[str, list[tuple[int, str]]] | None = Field(
+        description="the stored consecutive diff: field -> [op, text] ops"
+    )
+
+
+class ChangePage(Out):
+    changes: list[ChangeOut]
+    next: str = Field(description="poll again with since=next (unchanged when nothing is new)")
+
+
+class SourceOut(Out):
+    id: int
+    url: str
+    kind: str
+    name: str | None
+    enabled: bool
+    last_checked_at: datetime | None
+    next_check_at: datetime | None
+    consecutive_failures: int
+    last_error: str | None
+    options: dict[str, Any]
+    interval_seconds: int | None = Field(description="null: the daemon's default interval")
+    created_at: datetime
+
+
+class CheckOut(Out):
+    id: int
+    source_id: int
+    started_at: datetime
+    finished_at: datetime
+    outcome: str = Field(description="changed, unchanged, not_modified or error")
+    http_status: int | None
+    bytes: int | None
+    error: str | None
+    items_seen: int
+    versions_added: int
+    changes_added: int
+
+
+class CheckPage(Out):
+    checks: list[CheckOut]
+    next: str | None
+
+
+class Health(Out):
+    status: str
+    detail: str | None = None
+
+
+class Problem(Out):
+    detail: str
+
+
+class SourceOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    map: dict[str, Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(
+        None,
+        max_length=20,
+        description="listing: field (id, headline, summary, url, updated, tags, category, "
+        "body) -> dotted JSON path or CSV column",
+    )
+    items: str | None = Field(None, max_length=MAX_TEXT, description="listing: path to the list")
+    id_pattern: str | None = Field(
+        None, max_length=500, description="regex finding the item id in its URL (group 1)"
+    )
+    match_threshold: float | None = Field(
+        None, description="fuzzy identity: similarity 0-1 a newcomer needs (above 1: off)"
+    )
+
+
+class SourceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(max_length=2048)
+    kind: str = Field("auto", max_length=20)
+    name: str | None = Field(None, max_length=MAX_TEXT)
+    every: str | float | None = Field(
+        None, description='check interval: "30m", "1h", "1d" or seconds (null: the default)'
+    )
+    options: SourceOptions | None = None
+
+
+class SourcePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, max_length=MAX_TEXT, description="null clears it")
+    enabled: bool | None = None
+    every: str | float | None = Field(None, description="null: back to the daemon's default")
+
+
+# -- shaping rows --------------------------------------------------------------------------
+
+
+def _item_fields(item: Item) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "url": item.url,
+        "headline": item.headline,
+        "versions": item.version_count,
+        "source_id": item.source_id,
+        "event_date": item.event_date,
+        "first_seen_at": item.first_seen_at,
+        "last_seen_at": item.last_seen_at,
+        "removed_at": item.removed_at,
+    }
+
+
+def _version_out(version: Version, change: Change | None) -> VersionOut:
+    return VersionOut(
+        n=version.n,
+        headline=version.headline,
+        summary=version.summary,
+        category=version.category,
+        tags=version.tags,
+        observed_at=version.observed_at,
+        reported_at=version.reported_at,
+        origin=version.origin,
+        change=None
+        if change is None
+        else VersionChange(
+            kind=change.kind,
+            fields=change.fields,
+            class_=change.classification,
+            similarity=change.similarity,
+        ),
+    )
+
+
+def _change_out(change: Change) -> ChangeOut:
+    return ChangeOut(
+        id=change.id or 0,
+        item_id=change.item_id,
+        source_id=change.source_id,
+        kind=change.kind,
+        from_n=change.from_n,
+        to_n=change.to_n,
+        fields=change.fields,
+        class_=change.classification,
+        similarity=change.similarity,
+        occurred_at=change.occurred_at,
+        recorded_at=change.recorded_at,
+        diff={name: [(int(op), str(text)) for op, text in ops] for name, ops in change.diff.items()}
+        if change.diff is not None
+        else None,
+    )
+
+
+def _source_out(source: Source) -> SourceOut:
+    return SourceOut(
+        id=source.id or 0,
+        url=source.url,
+        kind=source.kind,
+        name=source.name,
+        enabled=source.enabled,
+        last_checked_at=source.last_checked_at,
+        next_check_at=source.next_check_at,
+        consecutive_failures=source.consecutive_failures,
+        last_error=source.last_error,
+        options=source.options or {},
+        interval_seconds=source.interval_seconds,
+        created_at=source.created_at,
+    )
+
+
+def _page_size(limit: int | None, settings: ServiceSettings) -> int:
+    return limit if limit is not None else max(1, min(settings.page_size, MAX_PAGE))
+
+
+def _item_or_404(session: Session, item_id: int) -> Item:
+    item = session.get(Item, item_id)
+    if item is None:
+        raise HTTPException(404, f"no item {item_id}")
+    return item
+
+
+def _source_or_404(session: Session, source_id: int) -> Source:
+    source = session.get(Source, source_id)
+    if source is None:
+        raise HTTPException(404, f"no source {source_id}")
+    return source
+
+
+def _items_with_url(session: Session, url: str) -> list[int]:
+    """Items that have had this URL (or, for an Offstream page, another rendition of it)."""
+    url = canonical_url(url)
+    matches = queries.items_by_alias(session, "url", [url])
+    stem = identity.page_stem(url)
+    if not matches and stem:
+        matches = queries.items_by_alias(session, "page", [stem])
+    return [item.id for item in matches if item.id is not None]
+
+
+ItemId = Annotated[int, Path(ge=1, le=MAX_ID)]
+SourceId = Annotated[int, Path(ge=1, le=MAX_ID)]
+Limit = Annotated[
+    int | None,
+    Query(ge=1, le=MAX_PAGE, description="rows per page (default: the service's page size)"),
+]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
+
+
+# -- health and metrics --------------------------------------------------------------------
+
+
+@router.get(
+    "/healthz",
+    response_model=Health,
+    response_model_exclude_none=True,
+    responses={503: {"model": Health, "description": "the database does not answer"}},
+    tags=["service"],
+)
+def healthz(request: Request) -> Any:
+    """Liveness and the database: 200 {"status": "ok"}, or 503 when the database fails."""
+    engine: Engine = request.app.state.engine
+    try:
+        with engine.connect() as connection:
+            connection.execute(sql_text("SELECT 1"))
+    except SQLAlchemyError as error:
+        detail = f"database unavailable: {type(error).__name__}"
+        return JSONResponse({"status": "error", "detail": detail}, status_code=503)
+    return Health(status="ok")
+
+
+class DatabaseCollector:
+    """Counts read from the database at each scrape, so every process agrees with it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        with Session(self.engine) as session:
+            yield from _database_metrics(session)
+
+
+def _labelled(
+    family: CounterMetricFamily | GaugeMetricFamily, known: Sequence[str], counts: dict
+) -> CounterMetricFamily | GaugeMetricFamily:
+    for value in [*known, *sorted(str(v) for v in counts if v not in known)]:
+        family.add_metric([value], counts.get(value, 0))
+    return family
+
+
+def _database_metrics(session: Session) -> Iterator[Metric]:
+    checks = queries.counts_by(session, col(Check.outcome))
+    yield _labelled(
+        CounterMetricFamily("redline_checks", "Checks of sources, by outcome.", labels=["outcome"]),
+        CHECK_OUTCOMES,
+        checks,
+    )
+    yield CounterMetricFamily(
+        "redline_check_errors",
+        "Checks that failed (fetch, size, parse errors), as redline_checks{outcome=error}.",
+        value=checks.get("error", 0),
+    )
+    yield _labelled(
+        CounterMetricFamily("redline_versions", "Versions stored, by origin.", labels=["origin"]),
+        VERSION_ORIGINS,
+        queries.counts_by(session, col(Version.origin)),
+    )
+    yield _labelled(
+        CounterMetricFamily(
+            "redline_changes", "Changes in the edit log, by kind.", labels=["kind"]
+        ),
+        CHANGE_KINDS,
+        queries.counts_by(session, col(Change.kind)),
+    )
+    enabled = queries.counts_by(session, col(Source.enabled))
+    sources = GaugeMetricFamily("redline_sources", "Sources, by state.", labels=["state"])
+    sources.add_metric(["enabled"], enabled.get(True, 0))
+    sources.add_metric(["disabled"], enabled.get(False, 0))
+    yield sources
+    yield GaugeMetricFamily(
+        "redline_sources_failing",
+        "Enabled sources whose last check failed.",
+        value=queries.count_rows(
+            session, Source, col(Source.enabled).is_(True), col(Source.consecutive_failures) > 0
+        ),
+    )
+    items = GaugeMetricFamily("redline_items", "Items, by state.", labels=["state"])
+    removed = queries.count_rows(session, Item, col(Item.removed_at).is_not(None))
+    items.add_metric(["listed"], queries.count_rows(session, Item) - removed)
+    items.add_metric(["removed"], removed)
+    yield items
+    last = queries.last_check_finished(session)
+    if last is not None:
+        yield GaugeMetricFamily(
+            "redline_last_check_finished_timestamp_seconds",
+            "When the most recent check finished (Unix time).",
+            value=last.timestamp(),
+        )
+    yield _latency_summary(session)
+
+
+def _latency_summary(session: Session) -> Metric:
+    """Quantiles over the most recent LATENCY_WINDOW checks; count and sum over all checks."""
+    latency = Metric(
+        "redline_fetch_latency_seconds",
+        f"Check duration (finished_at - started_at); quantiles over the last "
+        f"{LATENCY_WINDOW} checks, count and sum over all.",
+        "summary",
+    )
+    seconds = sorted(
+        max(0.0, (finished - started).total_seconds())
+        for started, finished in queries.recent_check_times(session, LATENCY_WINDOW)
+    )
+    for quantile in LATENCY_QUANTILES:  # nearest rank
+        value = seconds[max(0, math.ceil(quantile * len(seconds)) - 1)] if seconds else math.nan
+        latency.add_sample("redline_fetch_latency_seconds", {"quantile": str(quantile)}, value)
+    latency.add_sample(
+        "redline_fetch_latency_seconds_count", {}, float(queries.count_rows(session, Check))
+    )
+    latency.add_sample(
+        "redline_fetch_latency_seconds_sum", {}, queries.check_seconds_total(session)
+    )
+    return latency
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+    tags=["service"],
+)
+def metrics(request: Request) -> Response:
+    """Prometheus metrics, counted from the database at each scrape."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DatabaseCollector(request.app.state.engine))
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+# -- items ---------------------------------------------------------------------------------
+
+
+@router.get("/api/items", response_model=ItemPage, tags=["items"])
+def list_items(
+    q: Annotated[
+        str | None,
+        Query(max_length=MAX_TEXT, description="the current headline contains this (any case)"),
+    ] = None,
+    source: Annotated[int | None, Query(ge=1, le=MAX_ID, description="a source id")] = None,
+    tag: Annotated[
+        str | None,
+        Query(max_length=MAX_TEXT, description="the latest version has exactly this tag"),
+    ] = None,
+    url: Annotated[
+        str | None,
+        Query(max_length=2048, description="the item has had this URL (any rendition)"),
+    ] = None,
+    since: Annotated[
+        date | None,
+        Query(
+            description="YYYY-MM-DD: the item's day is on or after (its event date, "
+            "else the UTC day it was first seen)"
+        ),
+    ] = None,
+    until: Annotated[
+        date | None, Query(description="YYYY-MM-DD: the item's day is on or before")
+    ] = None,
+    limit: Limit = None,
+    cursor: CursorQuery = None,
+    session: Session = SessionDep,
+    settings: ServiceSettings = SettingsDep,
+) -> ItemPage:
+    """Items, newest (most recently discovered) first, a page at a time."""
+    size = _page_size(limit, settings)
+    before = _cursor_id(_decode_cursor(cursor, "items"), "before") if cursor else None
+    item_ids = _items_with_url(session, url) if url else None
+    rows = queries.item_page(
+        session,
+        size + 1,
+        before=before,
+        text=q,
+        source_id=source,
+        tag=tag,
+        since=since,
+        until=until,
+        item_ids=item_ids,
+    )
+    page = list(rows[:size])
+    more = len(rows) > size and page[-1].id is not None
+    return ItemPage(
+        items=[ItemOut(**_item_fields(item)) for item in page],
+        next=_page_cursor("items", page[-1].id or 0) if more else None,
+    )
+
+
+@router.get("/api/items/{item_id}", response_model=ItemDetail, responses=NOT_FOUND, tags=["items"])
+def get_item(item_id: ItemId, session: Session = SessionDep) -> ItemDetail:
+    """One item: `redline history --json`'s item, with its listing fields."""
+    item = _item_or_404(session, item_id)
+    return ItemDetail(**_item_fields(item), urls=queries.alias_values(session, item_id, "url"))
+
+
+@router.get(
+    "/api/items/{item_id}/versions",
+    response_model=list[VersionOut],
+    responses=NOT_FOUND,
+    tags=["items"],
+)
+def item_versions(item_id: ItemId, session: Session = SessionDep) -> list[VersionOut]:
+    """Every version, oldest first: `redline history --json`'s versions."""
+    _item_or_404(session, item_id)
+    versions = queries.versions_of(session, item_id)
+    changes = queries.changes_of(session, item_id)
+    # The change that made each version (removals and restorations make none).
+    change_to = {c.to_n: c for c in changes if c.kind in ("created", "edited")}
+    return [_version_out(v, change_to.get(v.n)) for v in versions]
+
+
+@router.get(
+    "/api/items/{item_id}/diff",
+    response_model=DiffOut,
+    responses={
+        200: {
+            "content": {"text/plain": {}, "text/html": {}},
+            "description": "json: DiffOut; text and patch: text/plain; html and "
+            "side-by-side: an HTML fragment",
+        },
+        400: {"model": Problem, "description": "no such version"},
+        404: {"model": Problem},
+    },
+    tags=["items"],
+)
+def item_diff(
+    item_id: ItemId,
+    from_ref: Annotated[
+        str, Query(alias="from", max_length=20, description="first, previous or a number")
+    ] = "first",
+    to_ref: Annotated[
+        str, Query(alias="to", max_length=20, description="current or a number")
+    ] = "current",
+    fmt: Annotated[
+        Literal["json", "text", "html", "side-by-side", "patch"], Query(alias="format")
+    ] = "json",
+    session: Session = SessionDep,
+) -> Any:
+    """What changed between two versions: the same as `redline diff --format FORMAT`."""
+    _item_or_404(session, item_id)
+    versions = queries.versions_of(session, item_id)
+    try:
+        new = history.pick_version(versions, to_ref)
+        old = history.pick_version(versions, from_ref, before=new)
+    except UserError as error:
+        raise HTTPException(400, str(error)) from error
+    field_ops = history.readable_diff(history.diff_versions(old, new))
+    if fmt == "json":
+        fields = {name: [(op, text) for op, text in ops] for name, ops in field_ops.items()}
+        return DiffOut(from_=old.n, to=new.n, fields=fields)
+    body = render.render_diff_document(item_id, old, new, field_ops, fmt)
+    media = "text/html" if fmt in ("html", "side-by-side") else "text/plain"
+    return Response(body, media_type=f"{media}; charset=utf-8")
+
+
+# -- the change log --------------------------------------------------------------------------
+
+
+@router.get("/api/changes", response_model=ChangePage, tags=["changes"])
+def list_changes(
+    since: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_CURSOR,
+            description="the `next` of the previous poll; omitted: from the first change; "
+            "`latest`: only changes recorded from now on",
+        ),
+    ] = None,
+    limit: Limit = None,
+    session: Session = SessionDep,
+    settings: ServiceSettings = SettingsDep,
+) -> ChangePage:
+    """The change log in recording (id) order after a cursor, for clients that poll."""
+    size = _page_size(limit, settings)
+    if since == "latest":
+        state = {"k": "changes", "after": queries.last_change_id(session), "gaps": []}
+        return ChangePage(changes=[], next=_encode_cursor(state))
+    after, gaps = _changes_cursor(since) if since else (0, [])
+    late, fresh, kept = _poll(session, after, gaps, size, int(_wall_clock()))
+    if fresh and fresh[-1].id is not None:
+        after = fresh[-1].id
+    state = {"k": "changes", "after": after, "gaps": kept[-MAX_GAPS:]}
+    return ChangePage(
+        changes=[_change_out(change) for change in [*late, *fresh]], next=_encode_cursor(state)
+    )
+
+
+def _poll(
+    session: Session, after: int, gaps: list[tuple[int, int, int]], size: int, now: int
+) -> tuple[list[Change], list[Change], list[list[int]]]:
+    """(changes found in the gaps, changes after the cursor, the gaps still open).
+
+    Ids missing below the cursor belong to transactions not committed at the last poll
+    (or rolled back): they are looked for again at every poll. A gap past its deadline
+    is looked for once more, then dropped, so a poll long after the window still finds
+    what committed within it.
+    """
+    late = list(queries.changes_in_ranges(session, [(lo, hi) for lo, hi, _ in gaps], size))
+    # Ids up to here were looked at (all of them unless the page filled up).
+    searched_to = (late[-1].id or 0) if len(late) == size else MAX_ID
+    delivered = sorted(change.id for change in late if change.id is not None)
+    kept: list[list[int]] = []
+    for lo, hi, deadline in gaps:
+        pieces, start = [], lo
+        for change_id in (i for i in delivered if lo <= i <= hi):
+            if change_id > start:
+                pieces.append((start, change_id - 1))
+            start = change_id + 1
+        if start <= hi:
+            pieces.append((start, hi))
+        for a, b in pieces:
+            if deadline > now:
+                kept.append([a, b, deadline])
+            elif b > searched_to:  # expired, but not yet looked at since: once more
+                kept.append([max(a, searched_to + 1), b, deadline])
+    fresh = (
+        list(queries.changes_after(session, after, size - len(late))) if len(late) < size else []
+    )
+    expected = after + 1
+    for change in fresh:
+        assert change.id is not None
+        if change.id > expected:
+            kept.append([expected, change.id - 1, now + GAP_WINDOW_SECONDS])
+        expected = change.id + 1
+    return late, fresh, kept
+
+
+def _changes_cursor(cursor: str) -> tuple[int, list[tuple[int, int, int]]]:
+    state = _decode_cursor(cursor, "changes")
+    after = _cursor_id(state, "after")
+    gaps = state.get("gaps", [])
+    if not isinstance(gaps, list) or len(gaps) > MAX_GAPS:
+        raise HTTPException(400, "malformed cursor")
+    ranges = []
+    for gap in gaps:
+        if (
+            not isinstance(gap, list)
+            or len(gap) != 3
+            or not all(isinstance(n, int) and not isinstance(n, bool) for n in gap)
+            or not 1 <= gap[0] <= gap[1] <= after
+        ):
+            raise HTTPException(400, "malformed cursor")
+        ranges.append((gap[0], gap[1], gap[2]))
+    return after, ranges
+
+
+# -- sources -------------------------------------------------------------------------------
+
+
+@router.get("/api/sources", response_model=list[SourceOut], tags=["sources"])
+def list_sources(
+    enabled: Annotated[
+        bool | None, Query(description="only enabled (true) or disabled (false) sources")
+    ] = None,
+    session: Session = SessionDep,
+) -> list[SourceOut]:
+    """Every source and its health, as `redline sources --json`."""
+    return [
+        _source_out(source)
+        for source in queries.all_sources(session)
+        if enabled is None or source.enabled == enabled
+    ]
+
+
+@router.get(
+    "/api/sources/{source_id}", response_model=SourceOut, responses=NOT_FOUND, tags=["sources"]
+)
+def get_source(source_id: SourceId, session: Session = SessionDep) -> SourceOut:
+    return _source_out(_source_or_404(session, source_id))
+
+
+@router.get(
+    "/api/sources/{source_id}/checks",
+    response_model=CheckPage,
+    responses=NOT_FOUND,
+    tags=["sources"],
+)
+def source_checks(
+    source_id: SourceId,
+    limit: Limit = None,
+    cursor: CursorQuery = None,
+    session: Session = SessionDep,
+    settings: ServiceSettings = SettingsDep,
+) -> CheckPage:
+    """The source's fetch log, newest first."""
+    _source_or_404(session, source_id)
+    size = _page_size(limit, settings)
+    before = _cursor_id(_decode_cursor(cursor, "checks"), "before") if cursor else None
+    rows = queries.check_page(session, source_id, size + 1, before=before)
+    page = list(rows[:size])
+    return CheckPage(
+        checks=[CheckOut.model_validate(check, from_attributes=True) for check in page],
+        next=_page_cursor("checks", page[-1].id or 0) if len(rows) > size else None,
+    )
+
+
+def _interval(every: str | float | None) -> timedelta | None:
+    return None if every is None else parse_duration(str(every))
+
+
+@router.post(
+    "/api/sources",
+    response_model=SourceOut,
+    status_code=201,
+    responses={200: {"model": SourceOut, "description": "the URL was tracked already"}}
+    | WRITE_RESPONSES,
+    dependencies=[Security(bearer)],
+    tags=["sources"],
+)
+def create_source(body: SourceIn, request: Request, response: Response) -> SourceOut:
+    """Track a URL (as `redline add`): 201 with the new source, 200 if it was there."""
+    options = body.options.model_dump(exclude_none=True) if body.options else {}
+    try:
+        if "map" in options:
+            from tracker.extract.listing import parse_field_map
+
+            options["map"] = parse_field_map([f"{k}={v}" for k, v in options["map"].items()])
+        every = _interval(body.every)
+        for attempt in (1, 2):
+            try:
+                with transaction(request.app.state.engine) as session:
+                    source, added = _add_source(session, body, every, options)
+                    out = _source_out(source)
+                break
+            except IntegrityError:  # the same URL added by another writer just now
+                if attempt == 2:
+                    raise
+    except UserError as error:
+        raise HTTPException(400, str(error)) from error
+    response.status_code = 201 if added else 200
+    response.headers["Location"] = f"/api/sources/{out.id}"
+    return out
+
+
+def _add_source(
+    session: Session, body: SourceIn, every: timedelta | None, options: dict[str, Any]
+) -> tuple[Source, bool]:
+    from tracker.sources import add_source
+
+    name = body.name.strip() if body.name and body.name.strip() else None
+    return add_source(session, body.url, body.kind, name, every, options)
+
+
+@router.patch(
+    "/api/sources/{source_id}",
+    response_model=SourceOut,
+    responses=NOT_FOUND | WRITE_RESPONSES,
+    dependencies=[Security(bearer)],
+    tags=["sources"],
+)
+def update_source(source_id: SourceId, body: SourcePatch, request: Request) -> SourceOut:
+    """Rename, pause or resume a source, or change how often it is checked."""
+    given = body.model_fields_set
+    try:
+        every = _interval(body.every) if "every" in given else None
+    except UserError as error:
+        raise HTTPException(400, str(error)) from error
+    with transaction(request.app.state.engine) as session:
+        source = _source_or_404(session, source_id)
+        if "name" in given:
+            source.name = body.name.strip() if body.name and body.name.strip() else None
+        if "enabled" in given and body.enabled is not None:
+            source.enabled = body.enabled
+        if "every" in given:
+            source.interval_seconds = int(every.total_seconds()) if every else None
+            if every and source.last_checked_at and source.next_check_at:
+                # A shorter interval applies now, not after the next check.
+                source.next_check_at = min(source.next_check_at, source.last_checked_at + every)
+        session.add(source)
+        return _source_out(source)
+
+
+@router.delete(
+    "/api/sources/{source_id}",
+    response_model=SourceOut,
+    responses=NOT_FOUND | WRITE_RESPONSES,
+    dependencies=[Security(bearer)],
+    tags=["sources"],
+)
+def delete_source(source_id: SourceId, request: Request) -> SourceOut:
+    """Stop tracking a source: it is disabled, and nothing stored is deleted.
+
+    Its items, versions, changes and checks stay readable; PATCH {"enabled": true}
+    resumes it. The same as PATCH {"enabled": false}; deleting again changes nothing.
+    """
+    with transaction(request.app.state.engine) as session:
+        source = _source_or_404(session, source_id)
+        source.enabled = False
+        session.add(source)
+        return _source_out(source)

@@ -1,0 +1,48 @@
+"""The HTTP service: one FastAPI app made of routers, each in its own module.
+
+- feeds/routes_feeds.py: the Atom feeds (/feeds/...)
+- feeds/api.py: the JSON API (/api/...), /healthz and /metrics
+- feeds/pages.py: the HTML pages (/, /items/{id}, /sources)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import Depends, FastAPI, Request
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from feeds.settings import ServiceSettings
+from tracker import __version__
+
+
+def create_app(engine: Engine, settings: ServiceSettings | None = None) -> FastAPI:
+    """The app serving this database; routers find the engine and settings on app.state."""
+    app = FastAPI(
+        title="redline",
+        version=__version__,
+        description="Edited news items: every version, word-level diffs, Atom feeds of edits.",
+    )
+    app.state.engine = engine
+    app.state.settings = settings or ServiceSettings()
+    # Imported here: the routers import this module for the dependencies below.
+    from feeds import api, pages, routes_feeds
+
+    for module in (routes_feeds, api, pages):
+        app.include_router(module.router)
+    return app
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A read session per request (writes open their own transaction)."""
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
+        yield session
+
+
+def get_settings(request: Request) -> ServiceSettings:
+    return request.app.state.settings
+
+
+SessionDep = Depends(get_session)
+SettingsDep = Depends(get_settings)

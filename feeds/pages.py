@@ -1,0 +1,270 @@
+"""The HTML pages: recent edits (/), an item's history (/items/{id}), sources (/sources).
+
+Server-rendered with Jinja2 (feeds/templates), no build step, no external assets. Every
+template is autoescaped and text from sources is never marked safe: the only markup marked
+safe is the diff HTML of tracker.render, which escapes the text it shows itself. A strict
+Content-Security-Policy allows no script but the one inline view switch (by its hash), so
+even an escaping mistake could not run injected script.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+from sqlmodel import Session
+from starlette.responses import Response
+
+from feeds.app import SessionDep, SettingsDep
+from feeds.settings import ServiceSettings
+from storage import Change, Item, Source, Version, queries
+from tracker import history, render
+from tracker.errors import UserError
+
+router = APIRouter()
+
+TEMPLATES = Path(__file__).parent / "templates"
+templates = Jinja2Templates(
+    env=Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,  # every template, whatever its name
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+)
+
+EDIT_KINDS = ("edited", "removed", "restored")  # what the front page lists
+MAX_PAGE_SIZE = 200
+MAX_QUERY_CHARS = 200
+VIEWS = ("inline", "side")
+
+# The one script of the pages: switches the item page between its inline and side-by-side
+# diffs without a reload. Without JavaScript the same links (?view=...) reload the page.
+SWITCH_SCRIPT = """
+(function () {
+  "use strict";
+  var links = document.querySelectorAll("a[data-view]");
+  var panels = document.querySelectorAll("[data-view-panel]");
+  var field = document.querySelector("input[name=view]");
+  function show(view) {
+    panels.forEach(function (panel) {
+      panel.hidden = panel.getAttribute("data-view-panel") !== view;
+    });
+    links.forEach(function (link) {
+      if (link.getAttribute("data-view") === view) {
+        link.setAttribute("aria-current", "true");
+      } else {
+        link.removeAttribute("aria-current");
+      }
+    });
+    if (field) {
+      field.value = view;
+    }
+  }
+  links.forEach(function (link) {
+    link.addEventListener("click", function (event) {
+      if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) {
+        return;
+      }
+      event.preventDefault();
+      show(link.getAttribute("data-view"));
+      history.replaceState(null, "", link.href);
+    });
+  });
+})();
+"""
+SWITCH_SCRIPT_HASH = "sha256-" + base64.b64encode(
+    hashlib.sha256(SWITCH_SCRIPT.encode("utf-8")).digest()
+).decode("ascii")
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "style-src 'unsafe-inline'",  # the <style> block and the diff's inline styles
+        f"script-src '{SWITCH_SCRIPT_HASH}'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value else ""
+
+
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{value:.0%}"
+
+
+def _http_url(value: str | None) -> str | None:
+    """The URL if it is http(s), else None: a source's javascript: link is never a link."""
+    if not value:
+        return None
+    try:
+        scheme = urlsplit(value.strip()).scheme.lower()
+    except ValueError:
+        return None
+    return value.strip() if scheme in ("http", "https") else None
+
+
+def _host(value: str | None) -> str:
+    try:
+        return urlsplit(value or "").hostname or (value or "")
+    except ValueError:
+        return value or ""
+
+
+templates.env.filters.update(when=_when, iso=_iso, percent=_percent, http_url=_http_url, host=_host)
+templates.env.globals.update(switch_script=Markup(SWITCH_SCRIPT))
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    return templates.TemplateResponse(
+        request, name, context, status_code=status_code, headers=SECURITY_HEADERS
+    )
+
+
+def _message(request: Request, status_code: int, title: str, message: str) -> Response:
+    context = {"title": title, "message": message, "status": status_code}
+    return _page(request, "message.html", context, status_code=status_code)
+
+
+def _page_size(settings: ServiceSettings) -> int:
+    return max(1, min(settings.page_size, MAX_PAGE_SIZE))
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def recent_page(
+    request: Request,
+    session: Session = SessionDep,
+    settings: ServiceSettings = SettingsDep,
+    q: str = "",
+    before: str = "",
+) -> Response:
+    """The recent edits, newest first, with their diffs; or the items a search finds."""
+    size = _page_size(settings)
+    sources = {source.id: source for source in queries.all_sources(session)}
+    query = " ".join(q.split())[:MAX_QUERY_CHARS]
+    context: dict[str, Any] = {"q": query, "sources": sources, "page_size": size}
+    if query:
+        found = list(queries.search_items(session, query, size + 1))
+        context.update(found=found[:size], more_found=len(found) > size)
+        return _page(request, "search.html", context)
+
+    before_id: int | None = None
+    if before:
+        if not before.isdigit():
+            return _message(request, 400, "Bad request", f"not a change id: {before[:40]!r}")
+        before_id = int(before)
+    changes = list(queries.changes_before(session, EDIT_KINDS, size + 1, before_id))
+    older = changes[size - 1].id if len(changes) > size else None
+    changes = changes[:size]
+    items = {item.id: item for item in queries.items_by_ids(session, [c.item_id for c in changes])}
+    entries = [
+        {
+            "change": change,
+            "item": items.get(change.item_id),
+            "source": sources.get(change.source_id),
+            "diff": Markup(render.render_fields_html(history.stored_diff(change))),
+        }
+        for change in changes
+    ]
+    context.update(entries=entries, before=before_id, older=older)
+    return _page(request, "recent.html", context)
+
+
+@router.get("/items/{item_id}", response_class=HTMLResponse, include_in_schema=False)
+def item_page(
+    request: Request,
+    item_id: str,
+    session: Session = SessionDep,
+    from_ref: str = Query("", alias="from"),
+    to_ref: str = Query("", alias="to"),
+    view: str = "inline",
+) -> Response:
+    """An item's timeline, every URL it has had, and a diff of any two of its versions."""
+    item = session.get(Item, int(item_id)) if item_id.isdigit() else None
+    if item is None or item.id is None:
+        return _message(request, 404, "No such item", f"There is no item {item_id[:40]!r}.")
+    versions = list(queries.versions_of(session, item.id))
+    changes = list(queries.changes_of(session, item.id))
+    from_ref = from_ref.strip() or "first"
+    to_ref = to_ref.strip() or "current"
+    view = view if view in VIEWS else "inline"
+
+    compare, error = None, None
+    if versions:
+        try:
+            new = history.pick_version(versions, to_ref)
+            old = history.pick_version(versions, from_ref, before=new)
+        except UserError as exc:
+            error = str(exc)
+        else:
+            field_ops = history.readable_diff(history.diff_versions(old, new))
+            compare = {
+                "old": old,
+                "new": new,
+                "inline": Markup(render.render_fields_html(field_ops)),
+                "side": Markup(render.render_side_by_side(field_ops)),
+            }
+
+    def link(**params: str) -> str:
+        return "?" + urlencode({"from": from_ref, "to": to_ref, "view": view} | params)
+
+    context = {
+        "item": item,
+        "source": session.get(Source, item.source_id),
+        "urls": queries.alias_values(session, item.id, "url"),
+        "rows": _timeline(versions, changes),
+        "events": [c for c in changes if c.kind in ("removed", "restored")],
+        "versions": versions,
+        "from_ref": from_ref,
+        "to_ref": to_ref,
+        "view": view,
+        "view_links": {name: link(view=name) + "#compare" for name in VIEWS},
+        "compare": compare,
+        "error": error,
+    }
+    return _page(request, "item.html", context, status_code=400 if error else 200)
+
+
+def _timeline(versions: list[Version], changes: list[Change]) -> list[dict[str, Any]]:
+    """Each version with the change that made it and a link to its diff from the one before."""
+    made_by = {c.to_n: c for c in changes if c.kind in ("created", "edited")}
+    rows = []
+    for index, version in enumerate(versions):
+        previous = versions[index - 1] if index else None
+        diff_link = (
+            "?" + urlencode({"from": previous.n, "to": version.n}) + "#compare"
+            if previous
+            else None
+        )
+        rows.append({"version": version, "change": made_by.get(version.n), "diff": diff_link})
+    return rows
+
+
+@router.get("/sources", response_class=HTMLResponse, include_in_schema=False)
+def sources_page(request: Request, session: Session = SessionDep) -> Response:
+    """Every source with its health: last and next check, failures, last error."""
+    context = {"sources": queries.all_sources(session), "counts": queries.item_counts(session)}
+    return _page(request, "sources.html", context)

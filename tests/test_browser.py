@@ -1,0 +1,299 @@
+"""The HTML pages in a real browser: Debian's headless Chromium driven by Playwright.
+
+The app is served by a real uvicorn server on 127.0.0.1 over a database the tracker filled
+from corpus pages (see test_http_pages.fill). The browser is never downloaded: without
+/usr/bin/chromium (apt-get install chromium) these tests are skipped, unless
+REDLINE_REQUIRE_SERVICES is set (as in CI), where they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+import uvicorn
+from fastapi.responses import HTMLResponse
+from pytest_httpserver import HTTPServer
+
+from feeds.app import create_app
+from feeds.pages import SECURITY_HEADERS
+from storage import make_engine, transaction
+from tracker.sources import add_source
+
+from .conftest import Site
+from .test_http_pages import HOSTILE, KHANASIR_HEADLINE, Filled, fill
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Injected markup that would set a marker if it ever ran.
+PWN = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+TIMEOUT_MS = 15_000
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip, or fail when CI says the browser must be there."""
+    if os.environ.get("REDLINE_REQUIRE_SERVICES"):
+        pytest.fail(f"{reason} (REDLINE_REQUIRE_SERVICES is set, so this is a failure)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        unavailable(f"{CHROMIUM} is missing: apt-get install chromium (never playwright install)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        unavailable(f"the playwright package is not installed: {exc}")
+    with sync_playwright() as playwright:
+        try:
+            browser = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=60_000
+            )
+        except Exception as exc:  # the launch error names what is missing
+            unavailable(f"playwright cannot launch {CHROMIUM}: {exc}")
+        yield browser
+        browser.close()
+
+
+@dataclass
+class Served:
+    url: str
+    filled: Filled
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The app on a real uvicorn server in a thread, over a database the tracker filled."""
+    news = HTTPServer(host="127.0.0.1", port=0)
+    news.start()
+    site = Site(news)
+    news.expect_request(re.compile(".*")).respond_with_handler(site.handle)
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('browser') / 'redline.db'}")
+    try:
+        filled = fill(site, engine)
+    finally:
+        news.stop()
+    with transaction(engine) as session:
+        source, _ = add_source(session, "https://example.org/hostile.md", name=PWN)
+        source.last_error = f"bad page: {PWN}"
+        session.add(source)
+
+    app = create_app(engine)
+
+    @app.get("/test/escaping-mistake", include_in_schema=False)
+    def escaping_mistake() -> HTMLResponse:
+        """A page as if a template forgot to escape: only the CSP stands in the way."""
+        body = f"<!doctype html><title>oops</title><h1>{PWN}</h1>"
+        return HTMLResponse(body, headers=SECURITY_HEADERS)
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield Served(f"http://127.0.0.1:{port}", filled)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+        engine.dispose()
+
+
+@dataclass
+class Tab:
+    """A page and what it reported: dialogs it opened, console errors, uncaught errors."""
+
+    page: Any
+    base: str
+    dialogs: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+    def open(self, path: str) -> Any:
+        response = self.page.goto(self.base + path, wait_until="load")
+        return response
+
+
+def _tab(browser: Any, served: Served, **context_options: Any) -> Iterator[Tab]:
+    context = browser.new_context(**context_options)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    tab = Tab(page, served.url)
+
+    def on_dialog(dialog: Any) -> None:
+        tab.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.on("console", lambda m: tab.console_errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: tab.page_errors.append(str(error)))
+    yield tab
+    context.close()
+
+
+@pytest.fixture
+def tab(browser: Any, served: Served) -> Iterator[Tab]:
+    yield from _tab(browser, served)
+
+
+@pytest.fixture
+def tab_without_js(browser: Any, served: Served) -> Iterator[Tab]:
+    yield from _tab(browser, served, java_script_enabled=False)
+
+
+def test_history_page_shows_insertions_and_deletions(tab: Tab, served: Served) -> None:
+    response = tab.open(f"/items/{served.filled.boat}")
+    assert response.status == 200
+    page = tab.page
+    inline = page.locator("#diff-inline")
+    assert inline.is_visible()
+    assert inline.locator("ins").count() >= 2  # "leaving", "eight"
+    assert inline.locator("del").count() >= 2  # "with", "8"
+    assert inline.locator("ins", has_text="leaving").is_visible()
+    assert inline.locator("del", has_text="with").is_visible()
+    assert page.locator("#diff-side").is_hidden()
+    assert page.locator("table.timeline tbody tr").count() == 3
+    # The front page shows the stored diffs inline too.
+    tab.open("/")
+    assert page.locator("ol.changes ins").count() > 0
+    assert page.locator("ol.changes del").count() > 0
+    assert tab.console_errors == [] and tab.page_errors == []
+
+
+def test_switching_views_with_javascript(tab: Tab, served: Served) -> None:
+    tab.open(f"/items/{served.filled.boat}")
+    page = tab.page
+    # A marker on the window: it survives only if the switch does not reload the page.
+    page.evaluate("window.__sameDocument = true")
+    page.get_by_role("link", name="Side by side").click()
+    side = page.locator("#diff-side")
+    side.locator("table").wait_for(state="visible")
+    assert page.locator("#diff-inline").is_hidden()
+    assert side.locator("th", has_text="Before").is_visible()
+    assert side.locator("th", has_text="After").is_visible()
+    assert side.locator("del").count() > 0 and side.locator("ins").count() > 0
+    assert page.evaluate("window.__sameDocument") is True
+    assert "view=side" in page.url
+    assert page.get_by_role("link", name="Side by side").get_attribute("aria-current") == "true"
+    assert page.locator("input[name=view]").input_value() == "side"
+
+    page.get_by_role("link", name="Inline").click()
+    page.locator("#diff-inline").wait_for(state="visible")
+    assert side.is_hidden()
+    assert page.evaluate("window.__sameDocument") is True
+    assert "view=inline" in page.url
+    assert page.get_by_role("link", name="Inline").get_attribute("aria-current") == "true"
+    assert tab.console_errors == [] and tab.page_errors == []
+
+
+def test_switching_views_without_javascript(tab_without_js: Tab, served: Served) -> None:
+    tab = tab_without_js
+    tab.open(f"/items/{served.filled.boat}?from=2&to=3")
+    page = tab.page
+    assert page.locator("#diff-side").is_hidden()
+    page.get_by_role("link", name="Side by side").click()
+    page.wait_for_url("**view=side**")
+    assert page.locator("#diff-side table").is_visible()
+    assert page.locator("#diff-inline").is_hidden()
+    assert page.locator("#diff-side ins", has_text="eight").is_visible()  # still 2 → 3
+    page.get_by_role("link", name="Inline").click()
+    page.wait_for_url("**view=inline**")
+    assert page.locator("#diff-inline").is_visible()
+
+
+def test_compare_form_picks_any_two_versions(tab: Tab, served: Served) -> None:
+    tab.open(f"/items/{served.filled.boat}")
+    page = tab.page
+    page.locator("input[name=from]").fill("previous")
+    page.locator("input[name=to]").fill("current")
+    page.get_by_role("button", name="Compare").click()
+    page.wait_for_url("**from=previous**")
+    assert page.get_by_text("Version 2 → version 3").is_visible()
+    page.locator("input[name=from]").fill("9")
+    page.get_by_role("button", name="Compare").click()
+    page.wait_for_url("**from=9**")
+    assert page.get_by_role("alert").inner_text().startswith("no version 9")
+
+
+def test_a_hostile_headline_is_text_and_never_runs(tab: Tab, served: Served) -> None:
+    page = tab.page
+    hostile = served.filled.hostile
+    for path in (
+        f"/items/{hostile}",
+        "/",
+        "/?q=onerror",
+        "/sources",
+        f"/items/{hostile}?view=side",
+    ):
+        response = tab.open(path)
+        assert response.status == 200, path
+        # Any injected onerror would have fired by now: the document and its images loaded.
+        assert page.evaluate("typeof window.__pwned") == "undefined", path
+        assert page.locator("main script").count() == 0, path
+        assert page.locator("main img").count() == 0, path
+        assert page.locator("body script").count() == (1 if path.startswith("/items") else 0)
+
+    tab.open(f"/items/{hostile}")
+    headline = page.locator("h1.headline").inner_text()
+    assert (
+        headline == f"{HOSTILE} {KHANASIR_HEADLINE} from ISIL militants in the Aleppo Governorate."
+    )
+    assert page.locator("#diff-inline ins", has_text="<script>alert(1)</script>").is_visible()
+    tab.open("/sources")
+    assert page.get_by_text(PWN, exact=True).first.is_visible()
+    assert page.get_by_text(f"bad page: {PWN}", exact=True).is_visible()
+    page.wait_for_timeout(200)  # a last chance for anything deferred to fire
+    assert tab.dialogs == []
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert tab.page_errors == []
+
+
+def test_the_policy_stops_script_even_if_escaping_failed(tab: Tab, served: Served) -> None:
+    response = tab.open("/test/escaping-mistake")
+    assert response.status == 200
+    page = tab.page
+    assert page.locator("h1 img").count() == 1  # the markup did get in ...
+    page.wait_for_timeout(200)
+    assert page.evaluate("typeof window.__pwned") == "undefined"  # ... and did not run
+    assert tab.dialogs == []
+    assert any("Content Security Policy" in error for error in tab.console_errors)
+
+
+def test_normal_pages_break_no_policy(tab: Tab, served: Served) -> None:
+    boat = served.filled.boat
+    for path in ("/", "/?q=boat", "/?before=5", f"/items/{boat}", f"/items/{boat}?view=side"):
+        assert tab.open(path).status == 200, path
+    for path in ("/sources", "/items/999999"):
+        tab.open(path)
+    tab.page.get_by_role("link", name="Sources").first.click()
+    tab.page.wait_for_url("**/sources")
+    # The one console error is the 404 status of the unknown item's page.
+    [not_found] = tab.console_errors
+    assert "status of 404" in not_found
+    assert tab.page_errors == []
