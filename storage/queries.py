@@ -411,7 +411,7 @@ def recent_check_times(session: Session, limit: int) -> list[tuple[datetime, dat
 
 def check_seconds_total(session: Session) -> float:
     """The sum of finished_at - started_at over every check, in seconds (on SQLite to
-    about 50 µs per check: julianday() is a double counting days)."""
+    the millisecond per timestamp: its date functions keep no more)."""
     from sqlalchemy import func
 
     started, finished = col(Check.started_at), col(Check.finished_at)
