@@ -712,9 +712,7 @@ def item_versions(item_id: ItemId, session: Session = SessionDep) -> list[Versio
     """Every version, oldest first: `redline history --json`'s versions."""
     _item_or_404(session, item_id)
     versions = queries.versions_of(session, item_id)
-    changes = queries.changes_of(session, item_id)
-    # The change that made each version (removals and restorations make none).
-    change_to = {c.to_n: c for c in changes if c.kind in ("created", "edited")}
+    change_to = history.change_per_version(queries.changes_of(session, item_id))
     return [_version_out(v, change_to.get(v.n)) for v in versions]
 
 

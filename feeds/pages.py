@@ -250,7 +250,7 @@ def item_page(
 
 def _timeline(versions: list[Version], changes: list[Change]) -> list[dict[str, Any]]:
     """Each version with the change that made it and a link to its diff from the one before."""
-    made_by = {c.to_n: c for c in changes if c.kind in ("created", "edited")}
+    made_by = history.change_per_version(changes)
     rows = []
     for index, version in enumerate(versions):
         previous = versions[index - 1] if index else None

@@ -271,9 +271,7 @@ def cmd_history(args: argparse.Namespace, engine: Engine, config: Config) -> int
         item = find_item(session, args.item)
         versions = queries.versions_of(session, item.id)
         urls = queries.alias_values(session, item.id, "url")
-        changes = queries.changes_of(session, item.id)
-        # The change that made each version (removals and restorations make none).
-        change_to = {c.to_n: c for c in changes if c.kind in ("created", "edited")}
+        change_to = history.change_per_version(queries.changes_of(session, item.id))
         document = {
             "item": {
                 "id": item.id,

@@ -42,6 +42,14 @@ def readable_diff(field_ops: dict[str, list[diff.Op]]) -> dict[str, list[diff.Op
     return {name: judgement.readable(ops) for name, ops in field_ops.items()}
 
 
+VERSION_MAKING_KINDS = ("created", "edited")  # removals and restorations make no version
+
+
+def change_per_version(changes: Sequence[Change]) -> dict[int, Change]:
+    """Version number → the change that made it."""
+    return {c.to_n: c for c in changes if c.kind in VERSION_MAKING_KINDS and c.to_n is not None}
+
+
 def stored_diff(change: Change) -> dict[str, list[diff.Op]]:
     """The diff stored with a change, as ops again (list fields keep their list rendering)."""
     field_ops: dict[str, list[diff.Op]] = {}
