@@ -100,27 +100,6 @@ def changes_of(session: Session, item_id: int) -> Sequence[Change]:
     ).all()
 
 
-def recent_changes(
-    session: Session,
-    kinds: Sequence[str],
-    limit: int,
-    source_id: int | None = None,
-    item_id: int | None = None,
-) -> Sequence[Change]:
-    """The newest changes of these kinds first (newest = most recently recorded)."""
-    query = select(Change).where(col(Change.kind).in_(list(kinds)))
-    if source_id is not None:
-        query = query.where(Change.source_id == source_id)
-    if item_id is not None:
-        query = query.where(Change.item_id == item_id)
-    return session.exec(query.order_by(col(Change.id).desc()).limit(limit)).all()
-
-
-def last_check(session: Session, source_id: int) -> Check | None:
-    query = select(Check).where(Check.source_id == source_id).order_by(col(Check.id).desc())
-    return session.exec(query).first()
-
-
 def changes_before(
     session: Session, kinds: Sequence[str], limit: int, before_id: int | None = None
 ) -> Sequence[Change]:

@@ -8,8 +8,8 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from werkzeug import Request, Response
 
 from storage import make_engine
+from tracker.extract.base import Observation
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OFFSTREAM = FIXTURES / "offstream"
@@ -93,6 +94,18 @@ def site(httpserver: HTTPServer) -> Site:
     site = Site(httpserver)
     httpserver.expect_request(re.compile(".*")).respond_with_handler(site.handle)
     return site
+
+
+def text_fields(observations: Sequence[Observation]) -> list[str]:
+    """Every string the observations hold (fields and list entries), for searching."""
+    found: list[str] = []
+    for observation in observations:
+        for value in asdict(observation).values():
+            if isinstance(value, str):
+                found.append(value)
+            elif isinstance(value, list):
+                found.extend(v for v in value if isinstance(v, str))
+    return found
 
 
 def offstream_page(file: str) -> str:

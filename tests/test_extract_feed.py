@@ -24,7 +24,7 @@ from tracker.extract.base import Observation
 from tracker.extract.feed import is_feed, parse_feed
 from tracker.sources import add_source
 
-from .conftest import FIXTURES, Site, offstream_page
+from .conftest import FIXTURES, Site, offstream_page, text_fields
 
 FEEDS = FIXTURES / "feeds"
 FEED_FILES = sorted(FEEDS.glob("*/*.xml"))
@@ -47,18 +47,6 @@ def rss(items: str, channel_title: str = "Test feed") -> str:
         f"<title>{channel_title}</title><link>https://news.example/</link>"
         f"<description>d</description>{items}</channel></rss>"
     )
-
-
-def text_fields(observations: list[Observation]) -> list[str]:
-    """Every string an Observation holds, for searching."""
-    found: list[str] = []
-    for obs in observations:
-        for value in asdict(obs).values():
-            if isinstance(value, str):
-                found.append(value)
-            elif isinstance(value, list):
-                found.extend(v for v in value if isinstance(v, str))
-    return found
 
 
 # --- parse_feed on the fixtures ---------------------------------------------------------------

@@ -26,7 +26,7 @@ from tracker.extract.base import Observation
 from tracker.extract.wikipedia import is_wikipedia_current_events, parse_wikipedia
 from tracker.sources import add_source
 
-from .conftest import FIXTURES, Site, offstream_page
+from .conftest import FIXTURES, Site, offstream_page, text_fields
 
 WIKIPEDIA = FIXTURES / "wikipedia"
 PAGES = sorted(WIKIPEDIA.glob("*/*.html"))
@@ -76,17 +76,6 @@ def source(name: str, url: str) -> str:
 
 def parse(content: str, **kwargs: str) -> list[Observation]:
     return parse_wikipedia(page(html_page(day_block(content, **kwargs))))
-
-
-def text_fields(observations: list[Observation]) -> list[str]:
-    found: list[str] = []
-    for obs in observations:
-        for value in asdict(obs).values():
-            if isinstance(value, str):
-                found.append(value)
-            elif isinstance(value, list):
-                found.extend(v for v in value if isinstance(v, str))
-    return found
 
 
 # --- parse_wikipedia on the fixtures ----------------------------------------------------------
