@@ -12,8 +12,10 @@ $(BIN)/redline: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-# The daemon and the HTTP service in one process; it prints the feed URL.
+# The daemon and the HTTP service in one process; it prints the feed URL. The schema
+# is brought up to date first (a database made by an older redline is upgraded).
 run: $(BIN)/redline
+	$(BIN)/redline --config redline.toml db upgrade
 	$(BIN)/redline run --serve --config redline.toml
 
 test: $(BIN)/redline

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlmodel import select  # noqa: E402
 
 from bench.report import ROOT, machine_lines, write_section  # noqa: E402
-from storage import ItemMatch, make_engine, queries, transaction  # noqa: E402
+from storage import ItemMatch, make_engine, queries, transaction, upgrade  # noqa: E402
 from tracker import identity  # noqa: E402
 from tracker.extract import Page, extract  # noqa: E402
 from tracker.ingest import is_listing, record_observations  # noqa: E402
@@ -57,6 +57,7 @@ def bbc_replay(match_threshold: float, hide_links: bool = False) -> dict[str, in
     manifest = json.loads((BBC / "manifest.json").read_text())
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{tmp}/identity.db")
+        upgrade(engine)
         with transaction(engine) as session:
             source, _ = add_source(
                 session, BBC_HOME, "listing", options={"match_threshold": match_threshold}
@@ -114,6 +115,7 @@ def offstream_chains() -> list[tuple[str, int, int, int]]:
         snapshots.sort(key=lambda s: s["order"])
         with tempfile.TemporaryDirectory() as tmp:
             engine = make_engine(f"sqlite:///{tmp}/chain.db")
+            upgrade(engine)
             first_url = site + snapshots[0]["url"]
             with transaction(engine) as session:
                 source, _ = add_source(session, first_url, "offstream")

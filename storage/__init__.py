@@ -1,12 +1,18 @@
 """redline's database: tables, engine and queries. Imports nothing from tracker or feeds."""
 
-from storage.db import DEFAULT_DB_URL, database_url, make_engine, transaction
+from storage.db import DEFAULT_DB_URL, PoolSettings, database_url, make_engine, transaction
+from storage.errors import DatabaseURLError, SchemaError, StorageError
 from storage.models import Change, Check, Item, ItemAlias, ItemMatch, Source, Version
+from storage.schema import ensure_schema, schema_state, upgrade
 from storage.types import utcnow
 
 __all__ = [
     "DEFAULT_DB_URL",
     "Change",
+    "DatabaseURLError",
+    "PoolSettings",
+    "SchemaError",
+    "StorageError",
     "Check",
     "Item",
     "ItemAlias",
@@ -14,7 +20,10 @@ __all__ = [
     "Source",
     "Version",
     "database_url",
+    "ensure_schema",
     "make_engine",
+    "schema_state",
     "transaction",
+    "upgrade",
     "utcnow",
 ]

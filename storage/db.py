@@ -1,17 +1,20 @@
-"""Opening the database: one engine per URL, SQLite tuned for a reader and a writer."""
+"""Opening the database: one engine per URL, pooled, SQLite tuned for readers and a writer."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine
+from sqlalchemy.exc import ArgumentError
+from sqlmodel import Session, create_engine
 
 from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from storage.errors import DatabaseURLError
 
 DEFAULT_DB_URL = "sqlite:///./redline.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -22,18 +25,54 @@ def database_url(explicit: str | None = None) -> str:
     return explicit or os.environ.get("REDLINE_DB") or DEFAULT_DB_URL
 
 
-def make_engine(url: str) -> Engine:
-    """An engine with the schema in place."""
-    connect_args: dict[str, Any] = {}
+def make_engine(url: str, pool: PoolSettings | None = None) -> Engine:
+    """An engine for the URL; the schema is storage.schema's business (ensure_schema)."""
+    pool = pool or PoolSettings.from_env()
+    options: dict[str, Any] = {"pool_size": pool.size, "max_overflow": pool.max_overflow}
     if url.startswith("sqlite"):
-        connect_args["check_same_thread"] = False
-    engine = create_engine(url, connect_args=connect_args)
+        options["connect_args"] = {"check_same_thread": False}
+        if ":memory:" in url or url.rstrip("/") == "sqlite:":
+            options = {"connect_args": {"check_same_thread": False}}  # one connection only
+    else:
+        # A daemon runs for months: a connection the server dropped is replaced, not used.
+        options["pool_pre_ping"] = True
+    try:
+        engine = create_engine(url, **options)
+    except (ArgumentError, ImportError) as error:
+        raise DatabaseURLError(
+            f"not a database URL redline can open: {url!r} ({error}); examples: "
+            "sqlite:///./redline.db, postgresql+psycopg://user@host/dbname"
+        ) from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _tune_sqlite)
-    # Schema migrations (Alembic) arrive with the PostgreSQL issue; until then
-    # create_all makes a fresh database and leaves an existing one alone.
-    SQLModel.metadata.create_all(engine)
     return engine
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """How many connections one process keeps open (size) and may add at peaks."""
+
+    size: int = 5
+    max_overflow: int = 10
+
+    @classmethod
+    def from_env(cls, size: int | None = None, max_overflow: int | None = None) -> PoolSettings:
+        """Explicit values win, then REDLINE_DB_POOL_SIZE / REDLINE_DB_MAX_OVERFLOW."""
+        return cls(
+            size=size if size is not None else _env_int("REDLINE_DB_POOL_SIZE", cls.size),
+            max_overflow=max_overflow
+            if max_overflow is not None
+            else _env_int("REDLINE_DB_MAX_OVERFLOW", cls.max_overflow),
+        )
+
+
+def _env_int(name: str, default: int) -> int:
+    text = os.environ.get(name)
+    if not text:
+        return default
+    if not text.isdigit() or (name.endswith("POOL_SIZE") and int(text) < 1):
+        raise DatabaseURLError(f"{name} must be a whole number of connections, not {text!r}")
+    return int(text)
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -48,6 +87,14 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
-    """A session whose work is committed together on success and rolled back on error."""
+    """A session whose work is committed together on success and rolled back on error.
+
+    On SQLite the transaction takes the write lock at once (BEGIN IMMEDIATE): a
+    transaction that read first and wrote later would fail with "database is locked"
+    if another writer committed in between, where waiting (busy timeout) is right.
+    Readers are never blocked (WAL); read-only requests use plain sessions.
+    """
     with Session(engine, expire_on_commit=False) as session, session.begin():
+        if engine.dialect.name == "sqlite":
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
         yield session

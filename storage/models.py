@@ -43,8 +43,11 @@ class Source(SQLModel, table=True):
 class Check(SQLModel, table=True):
     """One fetch of one source, and what came of it."""
 
+    # A source's checks, newest first (the API's check pages, the sources page).
+    __table_args__ = (Index("ix_check_source_id", "source_id", "id"),)
+
     id: int | None = Field(default=None, primary_key=True)
-    source_id: int = Field(foreign_key="source.id", index=True)
+    source_id: int = Field(foreign_key="source.id")
     started_at: datetime = Field(sa_column=_time(nullable=False))
     finished_at: datetime = Field(sa_column=_time(nullable=False))
     outcome: str  # changed, unchanged, not_modified, error
@@ -59,8 +62,11 @@ class Check(SQLModel, table=True):
 class Item(SQLModel, table=True):
     """One news item, followed through its edits (its URL may change with its headline)."""
 
+    # A source's items, newest first (the API's item pages).
+    __table_args__ = (Index("ix_item_source_id", "source_id", "id"),)
+
     id: int | None = Field(default=None, primary_key=True)
-    source_id: int = Field(foreign_key="source.id", index=True)
+    source_id: int = Field(foreign_key="source.id")
     key: str  # stable: the first URL (or guid) the item was seen under
     url: str | None = None  # current URL
     headline: str | None = None  # current headline, kept here for listings
@@ -74,7 +80,11 @@ class Item(SQLModel, table=True):
 class ItemAlias(SQLModel, table=True):
     """A name an item is known by within its source: a URL it had, a guid."""
 
-    __table_args__ = (UniqueConstraint("source_id", "kind", "value"),)
+    __table_args__ = (
+        UniqueConstraint("source_id", "kind", "value"),
+        # Finding an item by any URL it has had, whichever source saw it.
+        Index("ix_itemalias_kind_value", "kind", "value"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     item_id: int = Field(foreign_key="item.id", index=True)
@@ -122,11 +132,16 @@ class Version(SQLModel, table=True):
 class Change(SQLModel, table=True):
     """One event in the edit log; feeds and queries read these, never recompute them."""
 
-    __table_args__ = (Index("ix_change_item_id", "item_id", "id"),)
+    # An item's changes and a source's changes, newest first (history, per-source feeds);
+    # the whole edit feed and "changes since a cursor" walk the primary key.
+    __table_args__ = (
+        Index("ix_change_item_id", "item_id", "id"),
+        Index("ix_change_source_id", "source_id", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     item_id: int = Field(foreign_key="item.id")
-    source_id: int = Field(foreign_key="source.id", index=True)
+    source_id: int = Field(foreign_key="source.id")
     kind: str  # created, edited, removed, restored
     from_version_id: int | None = Field(default=None, foreign_key="version.id")
     to_version_id: int | None = Field(default=None, foreign_key="version.id")

@@ -17,16 +17,41 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy.engine import Engine
 from werkzeug import Request, Response
 
-from storage import make_engine
+from storage import make_engine, upgrade
+from tests.databases import Backend, PostgresBackend, SqliteBackend
 from tracker.extract.base import Observation
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OFFSTREAM = FIXTURES / "offstream"
 
 
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """Each database kind redline supports; tests using a database run on every one."""
+    if request.param == "sqlite":
+        chosen: Backend = SqliteBackend(tmp_path_factory.mktemp("sqlite"))
+    else:
+        chosen = PostgresBackend.connect()
+    yield chosen
+    chosen.close()
+
+
+@pytest.fixture(scope="session")
+def migrated_url(backend: Backend) -> str:
+    """A database with the newest schema, made once per run by the migrations."""
+    url = backend.create("migrated")
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'redline.db'}"
+def db_url(backend: Backend, migrated_url: str) -> Iterator[str]:
+    """A fresh database of this test's own, with the newest schema."""
+    url = backend.copy(migrated_url, "test")
+    yield url
+    backend.drop(url)
 
 
 @pytest.fixture

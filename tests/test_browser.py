@@ -25,7 +25,7 @@ from pytest_httpserver import HTTPServer
 
 from feeds.app import create_app
 from feeds.pages import SECURITY_HEADERS
-from storage import make_engine, transaction
+from storage import make_engine, transaction, upgrade
 from tracker.sources import add_source
 
 from .conftest import Site
@@ -86,6 +86,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     site = Site(news)
     news.expect_request(re.compile(".*")).respond_with_handler(site.handle)
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('browser') / 'redline.db'}")
+    upgrade(engine)
     try:
         filled = fill(site, engine)
     finally:

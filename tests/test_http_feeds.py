@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from feeds.app import create_app
 from feeds.routes_feeds import etag_matches, http_date, not_modified
 from feeds.settings import ServiceSettings
 from storage import Change, Version, make_engine, transaction
+from tests.databases import Backend
 from tracker.check import check_round
 from tracker.sources import add_source
 
@@ -53,7 +53,7 @@ CHANGE_ID = re.compile(r"tag:news\.example\.org,\d{4}-\d\d-\d\d:change/(\d+)")
 class Corpus:
     """The filled database (a template each test copies) and what the tests look for."""
 
-    template: Path
+    template: str  # the filled database's URL
     site: Site
     clock: list[datetime]
     index_url: str
@@ -101,13 +101,13 @@ def _item_with(engine: Engine, words: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
+def corpus(backend: Backend, migrated_url: str) -> Iterator[Corpus]:
     server = HTTPServer(host="localhost", port=0)
     server.start()
     site = Site(server)
     server.expect_request(re.compile(".*")).respond_with_handler(site.handle)
-    template = tmp_path_factory.mktemp("feeds") / "template.db"
-    engine = make_engine(f"sqlite:///{template}")
+    template = backend.copy(migrated_url, "feeds")
+    engine = make_engine(template)
     try:
         first, _ = manifest_snapshots("day-index-2018-02-02")
         index = offstream_page(first["file"])
@@ -144,12 +144,11 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
 
 
 @pytest.fixture
-def db_url(corpus: Corpus, tmp_path: Path) -> str:
+def db_url(corpus: Corpus, backend: Backend) -> Iterator[str]:
     """Each test gets its own copy of the filled database (conftest's engine and cli use it)."""
-    path = tmp_path / "redline.db"
-    with sqlite3.connect(corpus.template) as source, sqlite3.connect(path) as target:
-        source.backup(target)
-    return f"sqlite:///{path}"
+    url = backend.copy(corpus.template, "feeds")
+    yield url
+    backend.drop(url)
 
 
 def settings(**overrides: object) -> ServiceSettings:

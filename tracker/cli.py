@@ -19,7 +19,20 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from storage import Change, Item, Version, database_url, make_engine, queries, transaction
+from storage import (
+    Change,
+    Item,
+    PoolSettings,
+    StorageError,
+    Version,
+    database_url,
+    ensure_schema,
+    make_engine,
+    queries,
+    schema_state,
+    transaction,
+    upgrade,
+)
 from tracker import __version__, history, identity, render
 from tracker.config import Config, load_config, parse_duration
 from tracker.errors import RedlineError, UserError
@@ -39,12 +52,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Alembic narrates every migration at INFO; `db upgrade` prints its own summary.
+    logging.getLogger("alembic").setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
         config_path = args.config or os.environ.get("REDLINE_CONFIG")
         config = load_config(config_path) if config_path else Config()
-        engine = make_engine(database_url(args.db or config.db))
+        pool = PoolSettings.from_env(config.pool_size, config.max_overflow)
+        engine = make_engine(database_url(args.db or config.db), pool)
+        if args.command != "db":
+            # An empty database is created; one of another schema version is refused.
+            ensure_schema(engine)
         return int(args.handler(args, engine, config) or 0)
-    except RedlineError as error:
+    except (RedlineError, StorageError) as error:
         print(f"redline: {error}", file=sys.stderr)
         return 2
     except SQLAlchemyError as error:
@@ -162,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = verb("serve", cmd_serve, "the HTTP service: feeds, JSON API and history pages")
     _serve_options(serve)
+
+    db = verb("db", cmd_db, "the database schema: show its revision, or upgrade it")
+    db.add_argument("action", choices=("status", "upgrade"), help="status or upgrade")
     return parser
 
 
@@ -412,6 +434,32 @@ def cmd_serve(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, lambda _signum, _frame: None)
     uvicorn.run(create_app(engine, settings), host=host, port=port, log_level="warning")
+    return 0
+
+
+def cmd_db(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    where = engine.url.render_as_string(hide_password=True)
+    if args.action == "upgrade":
+        before, after = upgrade(engine)
+        if before == after:
+            print(f"{where}: schema already at revision {after} (the newest)")
+        else:
+            print(f"{where}: schema upgraded from {before or 'empty'} to revision {after}")
+        return 0
+    state = schema_state(engine)
+    if state.up_to_date:
+        print(f"{where}: schema at revision {state.current} (the newest)")
+    elif state.empty:
+        print(f"{where}: empty; `redline db upgrade` (or any other command) creates it")
+    elif not state.known:
+        print(f"{where}: schema at revision {state.current}, newer than this redline")
+        return 1
+    else:
+        print(
+            f"{where}: schema at revision {state.current}, {state.head} available: "
+            "run `redline db upgrade`"
+        )
+        return 1
     return 0
 
 

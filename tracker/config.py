@@ -33,6 +33,8 @@ class SourceConfig:
 @dataclass
 class Config:
     db: str | None = None
+    pool_size: int | None = None  # [database]: connections each process keeps open
+    max_overflow: int | None = None  # [database]: extra connections allowed at peaks
     every: timedelta | None = None
     tag_authority: str | None = None
     serve: dict[str, object] = field(default_factory=dict)  # [serve]: host, port, public_url, token
@@ -48,8 +50,11 @@ def load_config(path: str | Path) -> Config:
         raise UserError(f"no configuration file at {path}") from None
     except tomllib.TOMLDecodeError as error:
         raise UserError(f"{path}: not valid TOML: {error}") from None
+    database = data.get("database", {})
     config = Config(
-        db=data.get("db"),
+        db=data.get("db") or database.get("url"),
+        pool_size=_connections(path, database, "pool_size", minimum=1),
+        max_overflow=_connections(path, database, "max_overflow", minimum=0),
         every=parse_duration(data["every"]) if "every" in data else None,
         tag_authority=data.get("feed", {}).get("authority"),
         serve=dict(data.get("serve", {})),
@@ -66,3 +71,12 @@ def load_config(path: str | Path) -> Config:
             )
         )
     return config
+
+
+def _connections(path: Path, table: dict[str, object], key: str, minimum: int) -> int | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise UserError(f"{path}: [database] {key} must be a whole number >= {minimum}")
+    return value

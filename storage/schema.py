@@ -1,0 +1,140 @@
+"""The schema's version: Alembic migrations create and change it, nothing else.
+
+The migrations live in storage/migrations/versions/, one file per change, and run
+from here (no alembic.ini needed by users). A database made before migrations
+existed (by create_all) holds exactly the first revision's tables; it is stamped
+with that revision, then upgraded like any other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection, Engine
+
+from storage.errors import SchemaError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+FIRST_REVISION = "0001"
+# Any fixed number: held for the length of an upgrade, so two processes starting on
+# one empty PostgreSQL database do not both create the tables.
+_PG_UPGRADE_LOCK = 0x7265646C  # "redl"
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    current: str | None  # None: an empty database
+    head: str  # the newest revision this code knows
+    known: bool  # current is one of this code's revisions (False: the database is newer)
+
+    @property
+    def empty(self) -> bool:
+        return self.current is None
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration, pointing at the packaged migrations."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    with engine.connect() as connection:
+        current = _current_revision(connection)
+    script = ScriptDirectory.from_config(alembic_config())
+    known = current is None or _is_known(script, current)
+    return SchemaState(current=current, head=head_revision(), known=known)
+
+
+def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str]:
+    """Run every migration up to target, in one transaction; (revision before, after).
+
+    A concurrent upgrade of the same database waits for this one, then finds nothing to do.
+    """
+    state = schema_state(engine)
+    if not state.known:
+        raise SchemaError(_newer_message(state))
+    with engine.connect() as connection:
+        _lock_for_upgrade(connection)
+        before = _current_revision(connection)  # again, now that no one else is upgrading
+        if before is not None and not _has_version_table(connection):
+            command.stamp(alembic_config(connection), FIRST_REVISION)
+        command.upgrade(alembic_config(connection), target)
+        after = _current_revision(connection)
+        connection.commit()
+    assert after is not None
+    return before, after
+
+
+def ensure_schema(engine: Engine, create_if_empty: bool = True) -> SchemaState:
+    """Make sure the code and the database agree before any work starts.
+
+    An empty database is created (when allowed); an older one or a newer one is refused
+    with a SchemaError saying what to do, so nothing is written under the wrong schema.
+    """
+    state = schema_state(engine)
+    if state.up_to_date:
+        return state
+    if not state.known:
+        raise SchemaError(_newer_message(state))
+    if state.empty and create_if_empty:
+        upgrade(engine)
+        return schema_state(engine)
+    if state.empty:
+        raise SchemaError("the database is empty: run `redline db upgrade` to create it")
+    raise SchemaError(
+        f"the database schema is at revision {state.current}, this redline needs "
+        f"{state.head}: run `redline db upgrade` (back up the database first)"
+    )
+
+
+def _current_revision(connection: Connection) -> str | None:
+    """The database's revision; a pre-migration database (tables, no alembic_version)
+    counts as the first revision, and one with neither as empty (None)."""
+    if _has_version_table(connection):
+        return MigrationContext.configure(connection).get_current_revision()
+    if inspect(connection).has_table("source"):
+        return FIRST_REVISION
+    return None
+
+
+def _has_version_table(connection: Connection) -> bool:
+    return inspect(connection).has_table("alembic_version")
+
+
+def _is_known(script: ScriptDirectory, revision: str) -> bool:
+    return any(r.revision == revision for r in script.walk_revisions())
+
+
+def _lock_for_upgrade(connection: Connection) -> None:
+    """Begin the upgrade's transaction holding the database's one-writer lock."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_UPGRADE_LOCK})")
+    elif connection.dialect.name == "sqlite":
+        # BEGIN IMMEDIATE takes SQLite's write lock now; the DDL then runs inside it.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _newer_message(state: SchemaState) -> str:
+    return (
+        f"the database schema (revision {state.current}) is newer than this redline, which "
+        f"knows revisions up to {state.head}: upgrade redline to use this database"
+    )

@@ -1,0 +1,228 @@
+"""The schema is made and changed only by migrations, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import JSON, Date, DateTime, MetaData, select, text
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel
+
+from storage import Source, make_engine, schema_state, transaction, upgrade
+from storage.schema import alembic_config, head_revision
+from tests.databases import Backend
+from tracker.check import check_source
+from tracker.fetch import make_client
+from tracker.sources import add_source
+
+from .conftest import Site, offstream_page, redline_command
+
+PAGE = "seeds/000_0c411d6d2d5ef8ba.txt"
+ROWS_0001 = Path(__file__).parent / "fixtures" / "schema" / "0001-rows.json"
+
+
+@pytest.fixture
+def empty_url(backend: Backend) -> Iterator[str]:
+    url = backend.create("empty")
+    yield url
+    backend.drop(url)
+
+
+@pytest.fixture
+def empty_engine(empty_url: str) -> Iterator[Engine]:
+    engine = make_engine(empty_url)
+    yield engine
+    engine.dispose()
+
+
+def run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*redline_command(), "--db", url, *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_migrations_make_exactly_the_tables_the_code_declares(engine: Engine) -> None:
+    with engine.connect() as connection:
+        differences = compare_metadata(
+            MigrationContext.configure(connection, opts={"compare_type": True}),
+            SQLModel.metadata,
+        )
+    assert differences == []
+
+
+def test_every_migration_downgrades_and_upgrades_again(empty_engine: Engine) -> None:
+    upgrade(empty_engine)
+    with empty_engine.connect() as connection:
+        command.downgrade(alembic_config(connection), "base")
+        connection.commit()
+    assert schema_state(empty_engine).empty
+    assert upgrade(empty_engine) == (None, head_revision())
+
+
+def test_any_command_creates_an_empty_database(empty_url: str) -> None:
+    done = run(empty_url, "sources")
+    assert done.returncode == 0, done.stderr
+    status = run(empty_url, "db", "status")
+    assert status.returncode == 0
+    assert f"revision {head_revision()} (the newest)" in status.stdout
+
+
+def test_db_upgrade_on_an_empty_database_and_again(empty_url: str) -> None:
+    first = run(empty_url, "db", "upgrade")
+    assert first.returncode == 0, first.stderr
+    assert f"upgraded from empty to revision {head_revision()}" in first.stdout
+    again = run(empty_url, "db", "upgrade")
+    assert f"already at revision {head_revision()}" in again.stdout
+
+
+def test_an_older_database_is_refused_until_db_upgrade(empty_url: str) -> None:
+    engine = make_engine(empty_url)
+    upgrade(engine, "0001")
+    engine.dispose()
+
+    refused = run(empty_url, "add", "https://example.org/a.md")
+    assert refused.returncode == 2
+    assert "schema is at revision 0001" in refused.stderr
+    assert "redline db upgrade" in refused.stderr
+    assert run(empty_url, "db", "status").returncode == 1
+
+    assert run(empty_url, "db", "upgrade").returncode == 0
+    added = run(empty_url, "add", "https://example.org/a.md")
+    assert added.returncode == 0, added.stderr
+
+
+def test_a_newer_database_is_refused_and_left_alone(db_url: str, engine: Engine) -> None:
+    with transaction(engine) as session:
+        add_source(session, "https://example.org/kept.md")
+        session.exec(text("UPDATE alembic_version SET version_num = '9999'"))  # type: ignore[call-overload]
+
+    for args in (("sources",), ("add", "https://example.org/new.md"), ("db", "upgrade")):
+        done = run(db_url, *args)
+        assert done.returncode == 2, args
+        assert "newer than this redline" in done.stderr
+        assert "Traceback" not in done.stderr
+
+    with transaction(engine) as session:
+        urls = [s.url for s in session.exec(select(Source)).scalars()]  # type: ignore[call-overload]
+        version = session.exec(text("SELECT version_num FROM alembic_version")).one()  # type: ignore[call-overload]
+    assert urls == ["https://example.org/kept.md"]
+    assert version == ("9999",)
+
+
+def test_two_processes_creating_one_empty_database_both_succeed(empty_url: str) -> None:
+    # Two services started together on a new database (say `redline run` and `redline
+    # serve` as two systemd units): the second waits for the first's upgrade.
+    processes = [
+        subprocess.Popen(
+            [*redline_command(), "--db", empty_url, "db", "upgrade"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [process.communicate(timeout=120) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0, 0], outputs
+    said = sorted(out.split(": schema ", 1)[1].split(" ")[0] for out, _ in outputs)
+    assert said == ["already", "already", "upgraded"]
+
+
+# Upgrading a database that holds data: the rows a 0001 database held (made by redline
+# at that revision, see fixtures/schema/README.md) are all there, unchanged, afterwards.
+
+
+def load_rows(engine: Engine, rows: dict[str, list[dict[str, Any]]]) -> None:
+    """Insert the rows through the database's own (reflected) tables, as stored values."""
+    tables = MetaData()
+    tables.reflect(engine)
+    with engine.begin() as connection:
+        for name, records in rows.items():
+            table = tables.tables[name]
+            if records:
+                connection.execute(table.insert(), [_typed(table, r) for r in records])
+            if engine.dialect.name == "postgresql" and records:
+                # Rows came with their ids: move the id sequence past them, as a live
+                # database's would be.
+                connection.execute(
+                    text(f"SELECT setval(pg_get_serial_sequence('\"{name}\"', 'id'), :top)"),
+                    {"top": max(r["id"] for r in records)},
+                )
+
+
+def dump_rows(engine: Engine, names: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Every row of these tables, in the fixture's JSON shapes, ordered by id."""
+    tables = MetaData()
+    tables.reflect(engine)
+    dumped: dict[str, list[dict[str, Any]]] = {}
+    with engine.connect() as connection:
+        for name in names:
+            table = tables.tables[name]
+            result = connection.execute(select(table).order_by(table.c.id))
+            dumped[name] = [_plain(table, dict(row._mapping)) for row in result]
+    return dumped
+
+
+def _typed(table: Any, record: dict[str, Any]) -> dict[str, Any]:
+    values = dict(record)
+    for column in table.columns:
+        value = values.get(column.name)
+        if isinstance(value, str) and isinstance(column.type, DateTime):
+            values[column.name] = datetime.fromisoformat(value)
+        elif isinstance(value, str) and isinstance(column.type, Date):
+            values[column.name] = date.fromisoformat(value)
+    return values
+
+
+def _plain(table: Any, record: dict[str, Any]) -> dict[str, Any]:
+    for column in table.columns:
+        value = record[column.name]
+        if isinstance(value, datetime | date):
+            record[column.name] = value.isoformat()
+        elif isinstance(value, str) and isinstance(column.type, JSON):
+            record[column.name] = json.loads(value)
+    return record
+
+
+def test_upgrading_a_filled_0001_database_keeps_every_row(
+    empty_url: str, empty_engine: Engine, site: Site
+) -> None:
+    rows = json.loads(ROWS_0001.read_text(encoding="utf-8"))
+    upgrade(empty_engine, "0001")
+    load_rows(empty_engine, rows)
+
+    done = run(empty_url, "db", "upgrade")
+    assert done.returncode == 0, done.stderr
+    assert f"from 0001 to revision {head_revision()}" in done.stdout
+    assert dump_rows(empty_engine, list(rows)) == rows
+
+    # And the tracker goes on writing to it: ids continue after the old rows.
+    with transaction(empty_engine) as session:
+        source, _ = add_source(session, site.publish("/new.md", offstream_page(PAGE)))
+    assert source.id == max(r["id"] for r in rows["source"]) + 1
+    with make_client() as client:  # only the new source: the old ones name real sites
+        result = check_source(empty_engine, source.id, client)
+    assert result.outcome == "changed", result.error
+
+
+def test_a_database_made_before_migrations_is_adopted(empty_url: str, empty_engine: Engine) -> None:
+    # redline 0.1 made its tables with create_all and kept no alembic_version.
+    rows = json.loads(ROWS_0001.read_text(encoding="utf-8"))
+    upgrade(empty_engine, "0001")
+    load_rows(empty_engine, rows)
+    with empty_engine.begin() as connection:
+        connection.execute(text("DROP TABLE alembic_version"))
+    assert schema_state(empty_engine).current == "0001"
+
+    done = run(empty_url, "db", "upgrade")
+    assert done.returncode == 0, done.stderr
+    assert schema_state(empty_engine).up_to_date
+    assert dump_rows(empty_engine, list(rows)) == rows
