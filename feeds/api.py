@@ -333,6 +333,9 @@ class SourceOut(Out):
     last_error: str | None
     options: dict[str, Any]
     interval_seconds: int | None = Field(description="null: the daemon's default interval")
+    cron: str | None = Field(description="a crontab line (UTC) giving the check times")
+    retired_at: datetime | None = Field(description="when it was retired (gone, aged out)")
+    retired_reason: str | None
     created_at: datetime
 
 
@@ -388,6 +391,9 @@ class SourceIn(BaseModel):
     name: str | None = Field(None, max_length=MAX_TEXT)
     every: str | float | None = Field(
         None, description='check interval: "30m", "1h", "1d" or seconds (null: the default)'
+    )
+    cron: str | None = Field(
+        None, max_length=200, description="check at these times instead: a crontab line (UTC)"
     )
     options: SourceOptions | None = None
 
@@ -469,6 +475,9 @@ def _source_out(source: Source) -> SourceOut:
         last_error=source.last_error,
         options=source.options or {},
         interval_seconds=source.interval_seconds,
+        cron=source.cron,
+        retired_at=source.retired_at,
+        retired_reason=source.retired_reason,
         created_at=source.created_at,
     )
 
@@ -945,7 +954,7 @@ def _add_source(
     from tracker.sources import add_source
 
     name = body.name.strip() if body.name and body.name.strip() else None
-    return add_source(session, body.url, body.kind, name, every, options)
+    return add_source(session, body.url, body.kind, name, every, options, cron=body.cron)
 
 
 @router.patch(

@@ -20,9 +20,9 @@ DEFAULT_DB_URL = "sqlite:///./redline.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
-def database_url(explicit: str | None = None) -> str:
-    """--db wins, then REDLINE_DB, then ./redline.db."""
-    return explicit or os.environ.get("REDLINE_DB") or DEFAULT_DB_URL
+def database_url(explicit: str | None = None, configured: str | None = None) -> str:
+    """--db wins, then REDLINE_DB, then the configuration file's db, then ./redline.db."""
+    return explicit or os.environ.get("REDLINE_DB") or configured or DEFAULT_DB_URL
 
 
 def make_engine(url: str, pool: PoolSettings | None = None) -> Engine:

@@ -26,6 +26,7 @@ class Source(SQLModel, table=True):
     kind: str = "auto"  # offstream, feed, article, wikipedia, auto
     name: str | None = None
     interval_seconds: int | None = None  # None: the daemon's --every
+    cron: str | None = None  # a crontab line: checked at those times instead of an interval
     enabled: bool = True
     etag: str | None = None
     last_modified: str | None = None
@@ -36,6 +37,11 @@ class Source(SQLModel, table=True):
     leased_by: str | None = None
     consecutive_failures: int = 0
     last_error: str | None = None
+    # Learned at the first good check: a listing (day index, feed) or one item's page.
+    listing: bool | None = None
+    # An item page that is gone (410, repeated 404) or aged out is retired, not deleted.
+    retired_at: datetime | None = Field(default=None, sa_column=_time())
+    retired_reason: str | None = None
     # Per-source settings: listing field map ("map", "items"), "id_pattern", "match_threshold".
     options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 

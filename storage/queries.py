@@ -20,14 +20,47 @@ def all_sources(session: Session) -> Sequence[Source]:
 
 
 def due_sources(session: Session, now: datetime) -> Sequence[Source]:
-    """Enabled sources never checked or whose next check time has come, most overdue first."""
+    """Enabled, unretired sources never checked or whose next check time has come, most
+    overdue first."""
     query = (
         select(Source)
-        .where(col(Source.enabled).is_(True))
+        .where(col(Source.enabled).is_(True), col(Source.retired_at).is_(None))
         .where(or_(col(Source.next_check_at).is_(None), col(Source.next_check_at) <= now))
         .order_by(col(Source.next_check_at).is_(None).desc(), col(Source.next_check_at), Source.id)
     )
     return session.exec(query).all()
+
+
+def recent_check_statuses(session: Session, source_id: int, limit: int) -> list[int | None]:
+    """The HTTP status of the source's `limit` latest checks, newest first."""
+    if limit <= 0:
+        return []
+    query = (
+        select(Check.http_status)
+        .where(Check.source_id == source_id)
+        .order_by(col(Check.id).desc())
+        .limit(limit)
+    )
+    return list(session.exec(query).all())
+
+
+def source_first_seen(session: Session, source_id: int) -> datetime | None:
+    """When redline first saw any item of the source (None: no item yet)."""
+    from sqlalchemy import func
+
+    value = session.exec(
+        select(func.min(col(Item.first_seen_at))).where(Item.source_id == source_id)
+    ).one()
+    return _utc(value)
+
+
+def _utc(value: object) -> datetime | None:
+    """A datetime from an aggregate: SQLite may hand back text, and naive means UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return None
 
 
 def items_by_alias(
@@ -405,9 +438,4 @@ def last_check_finished(session: Session) -> datetime | None:
     """When the most recent check finished."""
     from sqlalchemy import func
 
-    value = session.exec(select(func.max(Check.finished_at))).one()
-    if isinstance(value, str):  # SQLite returns max() of a datetime column as text
-        value = datetime.fromisoformat(value)
-    if isinstance(value, datetime) and value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
+    return _utc(session.exec(select(func.max(Check.finished_at))).one())

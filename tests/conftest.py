@@ -72,7 +72,7 @@ class Site:
     server: HTTPServer
     pages: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     redirects: dict[str, str] = field(default_factory=dict)
-    statuses: dict[str, int] = field(default_factory=dict)
+    statuses: dict[str, tuple[int, dict[str, str]]] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
 
     def url(self, path: str) -> str:
@@ -94,15 +94,20 @@ class Site:
         self.pages.pop(old_path, None)
         self.redirects[old_path] = new_path
 
-    def fail(self, path: str, status: int) -> str:
-        self.statuses[path] = status
+    def fail(self, path: str, status: int, headers: dict[str, str] | None = None) -> str:
+        """The page answers with this error status (and headers, e.g. Retry-After)."""
+        self.statuses[path] = (status, headers or {})
         return self.url(path)
+
+    def heal(self, path: str) -> None:
+        self.statuses.pop(path, None)
 
     def handle(self, request: Request) -> Response:
         path = request.path
         self.requests.append(path)
         if path in self.statuses:
-            return Response(f"error {self.statuses[path]}", status=self.statuses[path])
+            status, headers = self.statuses[path]
+            return Response(f"error {status}", status=status, headers=headers)
         if path in self.redirects:
             return Response("", status=301, headers={"Location": self.url(self.redirects[path])})
         if path not in self.pages:

@@ -585,6 +585,14 @@ def test_adding_changing_and_deleting_a_source(filled: Engine, site: Site) -> No
         assert source["options"] == {"id_pattern": "(x)"}
         again = client.post("/api/sources", json={"url": url}, headers=AUTH)
         assert (again.status_code, again.json()["id"]) == (200, source["id"])
+        timed = client.post(
+            "/api/sources", json={"url": url + "?timed", "cron": "5 */2 * * *"}, headers=AUTH
+        ).json()
+        assert (timed["cron"], timed["interval_seconds"], timed["retired_at"]) == (
+            "5 */2 * * *",
+            None,
+            None,
+        )
 
         path = f"/api/sources/{source['id']}"
         changed = client.patch(path, json={"name": "Renamed", "every": 60}, headers=AUTH)
@@ -617,6 +625,8 @@ def test_adding_changing_and_deleting_a_source(filled: Engine, site: Site) -> No
         ({"url": "ftp://example.org/"}, 400),
         ({"url": "http://example.org/", "kind": "magic"}, 400),
         ({"url": "http://example.org/", "every": "soon"}, 400),
+        ({"url": "http://example.org/", "cron": "every hour"}, 400),
+        ({"url": "http://example.org/", "cron": "0 * * * *", "every": "1h"}, 400),
         ({"url": "http://example.org/", "options": {"map": {"nope": "x"}}}, 400),
         ({"url": "http://example.org/", "options": {"id_pattern": "("}}, 400),
         ({"url": "http://example.org/", "options": {"match_threshold": 7}}, 400),

@@ -1,47 +1,62 @@
 """One check of one source: fetch, extract, record, in a single transaction.
 
 A failure at any step becomes a Check with outcome "error" and a clear message
-on the source; what was stored before is left untouched.
+on the source; what was stored before is left untouched. When checks run under
+leases (several workers), a check is recorded only while its worker still holds
+the source's lease, and recording it gives the lease up.
 """
 
 from __future__ import annotations
 
 import logging
-import random
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
-from storage import Check, Source, queries, transaction, utcnow
-from tracker.errors import RedlineError
+from storage import Check, Source, leases, queries, transaction, utcnow
+from tracker.errors import HTTPStatusError, RedlineError
 from tracker.extract import Page, extract
 from tracker.fetch import Snapshot, fetch, make_client
 from tracker.ingest import IngestStats, is_listing, record_observations
+from tracker.schedule import Policy, parse_retry_after, plan_next
 
 log = logging.getLogger(__name__)
 
-DEFAULT_INTERVAL = timedelta(minutes=15)
-JITTER = 0.1  # each next check moves by up to ±10 % so sources spread out over time
-MAX_BACKOFF = timedelta(hours=6)
+# A round claims this many sources at a time, so its leases stay short.
+ROUND_BATCH = 20
+ROUND_LEASE = timedelta(minutes=5)
+
+
+class LeaseLost(RedlineError):
+    """Another worker holds the source now (this worker's lease expired): not recorded."""
 
 
 @dataclass
 class CheckResult:
     source_id: int
     url: str
-    outcome: str  # changed, unchanged, not_modified, error
+    outcome: str  # changed, unchanged, not_modified, error; skipped: lease lost, not recorded
     error: str | None = None
     stats: IngestStats = field(default_factory=IngestStats)
+    http_status: int | None = None
+    bytes: int | None = None
+    seconds: float = 0.0  # the fetch and the recording
+    retired: str | None = None  # why this check retired the source
 
 
-def next_check_time(now: datetime, interval: timedelta, failures: int = 0) -> datetime:
-    """When to look again: the interval with jitter, doubled per consecutive failure."""
-    if failures:
-        interval = min(interval * 2**failures, max(MAX_BACKOFF, interval))
-    return now + interval * (1 + random.uniform(-JITTER, JITTER))
+@dataclass(frozen=True)
+class CheckOptions:
+    """How checks are scheduled and recorded, beyond the source's own settings."""
+
+    policy: Policy = Policy()
+    worker: str | None = None  # the lease holder; None: no leases (a single process)
+    failing_after: int = 3  # a 404 this many times in a row retires an item page
 
 
 def check_source(
@@ -49,27 +64,46 @@ def check_source(
     source_id: int,
     client: httpx.Client,
     now: datetime | None = None,
-    default_interval: timedelta = DEFAULT_INTERVAL,
+    options: CheckOptions = CheckOptions(),  # noqa: B008  (frozen)
+    slot: Callable[[str], AbstractContextManager[object]] | None = None,
 ) -> CheckResult:
-    """Check one source now and record the outcome."""
+    """Check one source now and record the outcome.
+
+    slot(url), if given, is entered around the fetch (the daemon's per-host politeness).
+    """
     # `now` is the check's time for versions and scheduling (a replay passes its own);
     # the Check row keeps the real start and end, so its duration is the fetch's.
     now = now or utcnow()
-    started = utcnow()
+    started, clock = utcnow(), time.monotonic()
     with transaction(engine) as session:
         source = session.get(Source, source_id)
         if source is None:
             raise RedlineError(f"no source {source_id}")
         url, etag, last_modified = source.url, source.etag, source.last_modified
     try:
-        snapshot = fetch(client, url, etag=etag, last_modified=last_modified)
-        return _record(engine, source_id, snapshot, now, started, default_interval)
+        with slot(url) if slot else nullcontext():
+            snapshot = fetch(client, url, etag=etag, last_modified=last_modified)
+        result = _record(engine, source_id, snapshot, now, started, options)
+    except LeaseLost as error:
+        result = CheckResult(source_id, url, "skipped", error=str(error))
     except RedlineError as error:
-        return _record_failure(engine, source_id, str(error), now, started, default_interval)
+        result = _record_failure(engine, source_id, error, now, started, options)
     except Exception as error:  # a bug must not stop the round; keep the message
         log.exception("unexpected error checking %s", url)
-        message = f"internal error: {type(error).__name__}: {error}"
-        return _record_failure(engine, source_id, message, now, started, default_interval)
+        failure = RedlineError(f"internal error: {type(error).__name__}: {error}")
+        result = _record_failure(engine, source_id, failure, now, started, options)
+    result.seconds = time.monotonic() - clock
+    return result
+
+
+def _held_source(session: Session, source_id: int, options: CheckOptions) -> Source:
+    """The source, locked, provided this worker still holds its lease."""
+    source = leases.locked_source(session, source_id)
+    assert source is not None
+    if options.worker is not None and source.leased_by != options.worker:
+        holder = f"worker {source.leased_by}" if source.leased_by else "nobody (it expired)"
+        raise LeaseLost(f"the lease on source {source_id} is now held by {holder}")
+    return source
 
 
 def _record(
@@ -78,11 +112,10 @@ def _record(
     snapshot: Snapshot,
     now: datetime,
     started: datetime,
-    default_interval: timedelta,
+    options: CheckOptions,
 ) -> CheckResult:
     with transaction(engine) as session:
-        source = session.get(Source, source_id)
-        assert source is not None
+        source = _held_source(session, source_id, options)
         check = Check(
             source_id=source_id, started_at=started, finished_at=utcnow(), outcome="unchanged"
         )
@@ -103,6 +136,7 @@ def _record(
             kind, observations = extract(source.kind, page)
             if source.kind == "auto":
                 source.kind = kind
+            source.listing = is_listing(observations, snapshot.final_url)
             stats = record_observations(
                 session,
                 source,
@@ -110,7 +144,7 @@ def _record(
                 now,
                 check.id,
                 page_urls=[snapshot.requested_url],
-                listing=is_listing(observations, snapshot.final_url),
+                listing=source.listing,
             )
             check.outcome = "changed" if stats.changes_added else "unchanged"
             source.etag, source.last_modified = snapshot.etag, snapshot.last_modified
@@ -118,80 +152,201 @@ def _record(
         check.versions_added = stats.versions_added
         check.changes_added = stats.changes_added
         check.finished_at = utcnow()
-        _schedule(source, now, default_interval, failed=False)
+        source.consecutive_failures = 0
         source.last_error = None
+        retired = _schedule(session, source, now, options.policy)
+        _give_up_lease(source, options)
         session.add_all([check, source])
-        return CheckResult(source_id, source.url, check.outcome, stats=stats)
+        return CheckResult(
+            source_id,
+            source.url,
+            check.outcome,
+            stats=stats,
+            http_status=snapshot.status,
+            bytes=len(snapshot.body),
+            retired=retired,
+        )
 
 
 def _record_failure(
     engine: Engine,
     source_id: int,
-    message: str,
+    error: RedlineError,
     now: datetime,
     started: datetime,
-    default_interval: timedelta,
+    options: CheckOptions,
 ) -> CheckResult:
-    with transaction(engine) as session:
-        source = session.get(Source, source_id)
-        assert source is not None
-        session.add(
-            Check(
-                source_id=source_id,
-                started_at=started,
-                finished_at=utcnow(),
-                outcome="error",
-                error=message,
+    status = error.status if isinstance(error, HTTPStatusError) else None
+    try:
+        with transaction(engine) as session:
+            source = _held_source(session, source_id, options)
+            session.add(
+                Check(
+                    source_id=source_id,
+                    started_at=started,
+                    finished_at=utcnow(),
+                    outcome="error",
+                    http_status=status,
+                    error=str(error),
+                )
             )
-        )
-        source.last_error = message
-        _schedule(source, now, default_interval, failed=True)
-        session.add(source)
-        return CheckResult(source_id, source.url, "error", error=message)
+            source.last_error = str(error)
+            source.consecutive_failures += 1
+            retired = _gone_reason(session, source, status, options.failing_after)
+            if retired:
+                _retire(source, now, retired)
+            else:
+                retry_after = None
+                if isinstance(error, HTTPStatusError) and status in (429, 503):
+                    retry_after = parse_retry_after(error.retry_after, utcnow())
+                retired = _schedule(session, source, now, options.policy, retry_after)
+            _give_up_lease(source, options)
+            session.add(source)
+            return CheckResult(
+                source_id,
+                source.url,
+                "error",
+                error=str(error),
+                http_status=status,
+                retired=retired,
+            )
+    except LeaseLost as lost:
+        return CheckResult(source_id, "", "skipped", error=str(lost))
 
 
-def _schedule(source: Source, now: datetime, default_interval: timedelta, failed: bool) -> None:
-    source.consecutive_failures = source.consecutive_failures + 1 if failed else 0
-    interval = (
-        timedelta(seconds=source.interval_seconds) if source.interval_seconds else default_interval
+def _gone_reason(
+    session: Session, source: Source, status: int | None, failing_after: int
+) -> str | None:
+    """Why an item page should no longer be checked: 410, or 404 `failing_after` times
+    running. A listing (day index, feed) is never retired for it: it may come back."""
+    if source.listing is True or status not in (404, 410):
+        return None
+    if status == 410:
+        return "gone: the server answered 410 Gone"
+    assert source.id is not None
+    session.flush()  # this check's own row counts as the latest
+    latest = queries.recent_check_statuses(session, source.id, failing_after)
+    if len(latest) == failing_after and all(status == 404 for status in latest):
+        return f"not found: 404 on {failing_after} checks in a row"
+    return None
+
+
+def _schedule(
+    session: Session,
+    source: Source,
+    now: datetime,
+    policy: Policy,
+    retry_after: timedelta | None = None,
+) -> str | None:
+    """Set when the source is next due; if it is due never again, retire it and say why."""
+    item_age = None
+    if source.listing is False and not source.interval_seconds and not source.cron:
+        assert source.id is not None
+        first_seen = queries.source_first_seen(session, source.id)
+        item_age = now - first_seen if first_seen else None
+    plan = plan_next(
+        now,
+        interval_seconds=source.interval_seconds,
+        cron=source.cron,
+        listing=source.listing,
+        item_age=item_age,
+        failures=source.consecutive_failures,
+        retry_after=retry_after,
+        policy=policy,
     )
-    source.next_check_at = next_check_time(now, interval, source.consecutive_failures)
     source.last_checked_at = now
+    if plan.at is None:
+        _retire(source, now, plan.retire_reason or "no longer due")
+        return source.retired_reason
+    source.next_check_at = plan.at
+    return None
+
+
+def _retire(source: Source, now: datetime, reason: str) -> None:
+    source.retired_at, source.retired_reason = now, reason
+    source.next_check_at = None
+    source.last_checked_at = now
+
+
+def _give_up_lease(source: Source, options: CheckOptions) -> None:
+    if options.worker is not None:
+        source.lease_until, source.leased_by = None, None
 
 
 def check_round(
     engine: Engine,
     now: datetime | None = None,
     all_sources: bool = False,
-    default_interval: timedelta = DEFAULT_INTERVAL,
+    policy: Policy = Policy(),  # noqa: B008  (frozen)
     client: httpx.Client | None = None,
     on_result: Callable[[CheckResult], None] | None = None,
     keep_going: Callable[[], bool] = lambda: True,
+    worker: str | None = None,
 ) -> list[CheckResult]:
-    """Check every due source (or every enabled one) once, in turn.
+    """Check every due source (or every enabled one) once, in turn, under leases.
 
-    keep_going is asked before each source, so a daemon told to stop finishes the
-    check in hand and claims no more.
+    Sources are claimed a batch at a time, so a round started beside running daemons
+    never checks a source one of them is checking. keep_going is asked before each
+    source, so a process told to stop finishes the check in hand and claims no more.
     """
     now = now or utcnow()
-    with transaction(engine) as session:
-        if all_sources:
-            ids = [s.id for s in queries.all_sources(session) if s.enabled]
-        else:
-            ids = [s.id for s in queries.due_sources(session, now)]
-    results = []
+    worker = worker or default_worker_name("check")
+    options = CheckOptions(policy=policy, worker=worker)
+    # Every source, due or not: claim as if the time were far ahead.
+    due_at = now + timedelta(days=36500) if all_sources else now
+    results: list[CheckResult] = []
+    done: set[int] = set()
     own_client = client is None
     client = client or make_client()
     try:
-        for source_id in ids:
-            assert source_id is not None
-            if not keep_going():
-                break
-            result = check_source(engine, source_id, client, now, default_interval)
-            results.append(result)
-            if on_result:
-                on_result(result)
+        for batch in _claimed_batches(engine, worker, due_at, done, keep_going):
+            for index, source_id in enumerate(batch):
+                if not keep_going():
+                    _release(engine, worker, batch[index:])
+                    return results
+                result = check_source(engine, source_id, client, now, options)
+                done.add(source_id)
+                results.append(result)
+                if on_result:
+                    on_result(result)
     finally:
         if own_client:
             client.close()
     return results
+
+
+def _claimed_batches(
+    engine: Engine,
+    worker: str,
+    due_at: datetime,
+    done: set[int],
+    keep_going: Callable[[], bool],
+) -> Iterator[list[int]]:
+    while keep_going():
+        with transaction(engine) as session:
+            claimed = leases.claim(
+                session,
+                worker,
+                due_at,
+                utcnow(),
+                ROUND_LEASE,
+                ROUND_BATCH,
+                accept=lambda source: source.id not in done,
+            )
+            batch = [source.id for source in claimed if source.id is not None]
+        if not batch:
+            return
+        yield batch
+
+
+def _release(engine: Engine, worker: str, source_ids: list[int]) -> None:
+    with transaction(engine) as session:
+        leases.release_all(session, worker, source_ids)
+
+
+def default_worker_name(role: str = "run") -> str:
+    """host:pid:role, unique among live processes, readable in `redline status`."""
+    import os
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}:{role}"

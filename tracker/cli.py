@@ -37,6 +37,7 @@ from tracker import __version__, history, identity, render
 from tracker.config import Config, load_config, parse_duration
 from tracker.errors import RedlineError, UserError
 from tracker.extract import KINDS
+from tracker.logs import configure_logging
 from tracker.normalise import canonical_url
 
 DEFAULT_EVERY = "15m"
@@ -47,18 +48,17 @@ DIFF_FORMATS = ("color", "text", "html", "side-by-side", "json", "patch")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose or args.command == "run" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging("INFO" if args.verbose else "WARNING")
     # Alembic narrates every migration at INFO; `db upgrade` prints its own summary.
     logging.getLogger("alembic").setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
         config_path = args.config or os.environ.get("REDLINE_CONFIG")
         config = load_config(config_path) if config_path else Config()
+        if args.command == "run":  # the daemon logs one line per check, as configured
+            level = "DEBUG" if args.verbose else config.daemon.log_level
+            configure_logging(level, config.daemon.log_format)
         pool = PoolSettings.from_env(config.pool_size, config.max_overflow)
-        engine = make_engine(database_url(args.db or config.db), pool)
+        engine = make_engine(database_url(args.db, config.db), pool)
         if args.command != "db":
             # An empty database is created; one of another schema version is refused.
             ensure_schema(engine)
@@ -97,7 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("url")
     add.add_argument("--kind", default="auto", help=f"one of {', '.join(KINDS)} (default auto)")
     add.add_argument("--name", help="a name for the source, shown in feeds")
-    add.add_argument("--every", help="how often to check this source (e.g. 1h); default: --every")
+    add.add_argument(
+        "--every",
+        help="how often to check this source (e.g. 1h); default: the daemon's --every, or for "
+        "an item page, often while it is young and less as it ages",
+    )
+    add.add_argument(
+        "--cron",
+        metavar="LINE",
+        help="check at these times instead: a crontab line in UTC, e.g. '*/30 6-22 * * *'",
+    )
     add.add_argument(
         "--map",
         action="append",
@@ -123,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sources = verb("sources", cmd_sources, "list sources and their health")
     sources.add_argument("--json", action="store_true")
+
+    status = verb(
+        "status", cmd_status, "how the service is doing: due, late, in-flight, failing, activity"
+    )
+    status.add_argument("--json", action="store_true")
 
     items = verb("items", cmd_items, "list tracked items")
     items.add_argument("--json", action="store_true")
@@ -176,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--tick", default=DEFAULT_TICK, help="how often to look for due sources (default 30s)"
     )
+    run.add_argument(
+        "--worker",
+        metavar="NAME",
+        help="this worker's name in leases and logs (default HOST:PID:run)",
+    )
     run.add_argument("--serve", action="store_true", help="also serve HTTP (as `redline serve`)")
     _serve_options(run)
 
@@ -207,7 +226,9 @@ def cmd_add(args: argparse.Namespace, engine: Engine, config: Config) -> int:
         "match_threshold": args.match_threshold,
     }
     with transaction(engine) as session:
-        source, added = add_source(session, args.url, args.kind, args.name, every, options)
+        source, added = add_source(
+            session, args.url, args.kind, args.name, every, options, cron=args.cron
+        )
         word = "added" if added else "already tracked"
         print(f"{word}: source {source.id} {source.url} (kind {source.kind})")
     return 0
@@ -215,30 +236,17 @@ def cmd_add(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
 def cmd_check(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     from tracker.check import check_round
+    from tracker.progress import choose_reporter, round_size
+    from tracker.schedule import Policy
 
-    def show(result: Any) -> None:
-        if result.outcome == "error":
-            print(f"error      {result.url}\n           {result.error}")
-        else:
-            stats = result.stats
-            print(
-                f"{result.outcome:<10} {result.url} "
-                f"({stats.items_seen} items, {stats.versions_added} new versions)"
-            )
-
-    results = check_round(
-        engine, all_sources=args.all, default_interval=parse_duration(args.every), on_result=show
-    )
-    if not results:
-        print("no source is due (use --all to check every source now)")
-        return 0
-    labels = {"changed": "changed", "unchanged": "unchanged", "not_modified": "not modified"}
-    labels["error"] = "errors"
-    tally = ", ".join(
-        f"{sum(r.outcome == outcome for r in results)} {label}" for outcome, label in labels.items()
-    )
-    new_versions = sum(r.stats.versions_added for r in results)
-    print(f"checked {len(results)} sources: {tally}; {new_versions} new versions")
+    policy = Policy.from_settings(config.daemon, parse_duration(args.every))
+    # A bar on a terminal, a line per source otherwise (tracker/progress.py).
+    with choose_reporter(sys.stdout) as reporter:
+        reporter.start(round_size(engine, all_sources=args.all))
+        results = check_round(
+            engine, all_sources=args.all, policy=policy, on_result=reporter.advance
+        )
+        reporter.finish(results)
     return 0
 
 
@@ -251,10 +259,14 @@ def cmd_sources(args: argparse.Namespace, engine: Engine, config: Config) -> int
                 "kind": s.kind,
                 "name": s.name,
                 "enabled": s.enabled,
+                "interval_seconds": s.interval_seconds,
+                "cron": s.cron,
                 "last_checked_at": _iso(s.last_checked_at),
                 "next_check_at": _iso(s.next_check_at),
                 "consecutive_failures": s.consecutive_failures,
                 "last_error": s.last_error,
+                "retired_at": _iso(s.retired_at),
+                "retired_reason": s.retired_reason,
                 "options": s.options,
             }
             for s in queries.all_sources(session)
@@ -262,16 +274,38 @@ def cmd_sources(args: argparse.Namespace, engine: Engine, config: Config) -> int
     if args.json:
         return _print_json(rows)
     for row in rows:
-        state = (
-            f"FAILING ({row['consecutive_failures']}x): {row['last_error']}"
-            if row["last_error"]
-            else "ok"
-        )
         print(f"{row['id']:>4}  {row['kind']:<9} {row['url']}")
-        last, upcoming = row["last_checked_at"] or "never", row["next_check_at"] or "now"
+        last = row["last_checked_at"] or "never"
+        if row["retired_at"]:  # never checked again: no next time to show
+            print(f"      last check {last}, retired: {row['retired_reason'] or 'no reason given'}")
+            continue
+        upcoming = row["next_check_at"] or "now"
+        state = _health(row, config.daemon.failing_after)
         print(f"      last check {last}, next {upcoming}, {state}")
     if not rows:
         print("no sources yet: add one with `redline add URL`")
+    return 0
+
+
+def _health(row: dict[str, Any], failing_after: int) -> str:
+    """FAILING only after [daemon] failing_after errors in a row: one timeout is news to
+    nobody, and the retry with backoff usually succeeds."""
+    failures, error = row["consecutive_failures"], row["last_error"]
+    if failures >= failing_after:
+        return f"FAILING ({failures}x): {error}"
+    if failures:
+        return f"ok, last check failed ({failures}x): {error}"
+    return "ok"
+
+
+def cmd_status(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from storage import utcnow
+    from tracker import status
+
+    report = status.gather(engine, utcnow(), failing_after=config.daemon.failing_after)
+    if args.json:
+        return _print_json(status.as_json(report))
+    sys.stdout.write(status.render_text(report))
     return 0
 
 
@@ -382,7 +416,7 @@ def cmd_feed(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
 
 def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
-    from tracker.daemon import run_daemon
+    from tracker.daemon import Daemon, exit_now, run_daemon
     from tracker.sources import add_source
 
     every = (
@@ -390,7 +424,7 @@ def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     )
     with transaction(engine) as session:
         for entry in config.sources:
-            add_source(session, entry.url, entry.kind, entry.name, entry.every)
+            add_source(session, entry.url, entry.kind, entry.name, entry.every, cron=entry.cron)
         count = len(queries.all_sources(session))
     where = engine.url.render_as_string(hide_password=True)
     print(
@@ -399,17 +433,19 @@ def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
         file=sys.stderr,
         flush=True,
     )
+    tick = parse_duration(args.tick)
     if not args.serve:
-        run_daemon(engine, every=every, tick=parse_duration(args.tick))
-        return 0
-    from tracker.daemon import Daemon
-
-    daemon = Daemon(engine, every, parse_duration(args.tick))
-    daemon.start()
-    try:  # uvicorn handles SIGTERM / Ctrl-C; the daemon stops when it returns
-        return cmd_serve(args, engine, config)
-    finally:
-        daemon.stop()
+        abandoned = run_daemon(engine, every, tick, settings=config.daemon, worker=args.worker)
+    else:
+        daemon = Daemon(engine, every, tick, config.daemon, args.worker)
+        daemon.start()
+        try:  # uvicorn handles SIGTERM / Ctrl-C; the daemon stops when it returns
+            cmd_serve(args, engine, config)
+        finally:
+            abandoned = daemon.stop()
+    if abandoned:  # their fetches are still running; nothing of theirs will be recorded
+        exit_now(0)
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace, engine: Engine, config: Config) -> int:

@@ -14,10 +14,10 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_duration(text: str) -> timedelta:
+def parse_duration(text: str, allow_zero: bool = False) -> timedelta:
     """ "90", "90s", "15m", "1.5h", "2d" as a timedelta (a bare number is seconds)."""
     match = _DURATION.match(str(text).lower())
-    if not match or float(match.group(1)) <= 0:
+    if not match or float(match.group(1)) < 0 or (float(match.group(1)) == 0 and not allow_zero):
         raise UserError(f"not a duration: {text!r} (examples: 30s, 15m, 1h, 1d)")
     return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
@@ -28,6 +28,34 @@ class SourceConfig:
     kind: str = "auto"
     name: str | None = None
     every: timedelta | None = None
+    cron: str | None = None
+
+
+# Item pages are re-checked often while young, then less, then not at all: (age under,
+# check every). An item older than the last age is no longer checked.
+DEFAULT_AGING = (
+    (timedelta(hours=3), timedelta(minutes=15)),
+    (timedelta(days=1), timedelta(hours=1)),
+    (timedelta(days=30), timedelta(days=1)),
+)
+
+
+@dataclass
+class DaemonSettings:
+    """[daemon]: how `redline run` schedules, spreads and reports its checks."""
+
+    concurrency: int = 4  # checks in flight at once, in all
+    per_host: int = 1  # checks in flight at once against one host
+    host_delay: timedelta = timedelta(seconds=1)  # from one request to a host to the next
+    lease: timedelta = timedelta(minutes=2)  # a claim on a source lasts this long unrenewed
+    failing_after: int = 3  # consecutive errors before a source is reported as failing
+    max_backoff: timedelta = timedelta(hours=6)  # the longest wait after repeated errors
+    jitter: float = 0.1  # each next check moves by up to this fraction of its interval
+    aging: tuple[tuple[timedelta, timedelta], ...] = DEFAULT_AGING
+    check_retention: timedelta = timedelta(days=30)  # checks that found nothing new
+    stop_grace: timedelta = timedelta(seconds=10)  # on SIGTERM, wait this long for checks
+    log_level: str = "INFO"
+    log_format: str = "text"  # text (key=value) or json
 
 
 @dataclass
@@ -38,6 +66,7 @@ class Config:
     every: timedelta | None = None
     tag_authority: str | None = None
     serve: dict[str, object] = field(default_factory=dict)  # [serve]: host, port, public_url, token
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
     sources: list[SourceConfig] = field(default_factory=list)
 
 
@@ -58,6 +87,7 @@ def load_config(path: str | Path) -> Config:
         every=parse_duration(data["every"]) if "every" in data else None,
         tag_authority=data.get("feed", {}).get("authority"),
         serve=dict(data.get("serve", {})),
+        daemon=_daemon_settings(path, data.get("daemon", {})),
     )
     for number, entry in enumerate(data.get("source", []), start=1):
         if not isinstance(entry, dict) or "url" not in entry:
@@ -68,6 +98,7 @@ def load_config(path: str | Path) -> Config:
                 kind=entry.get("kind", "auto"),
                 name=entry.get("name"),
                 every=parse_duration(entry["every"]) if "every" in entry else None,
+                cron=entry.get("cron"),
             )
         )
     return config
@@ -80,3 +111,61 @@ def _connections(path: Path, table: dict[str, object], key: str, minimum: int) -
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise UserError(f"{path}: [database] {key} must be a whole number >= {minimum}")
     return value
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _daemon_settings(path: Path, table: dict[str, object]) -> DaemonSettings:
+    """[daemon] read strictly: an unknown key or a bad value names itself."""
+    defaults = DaemonSettings()
+    known = set(defaults.__dataclass_fields__)
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise UserError(f"{path}: unknown [daemon] setting {unknown[0]!r} (known: {sorted(known)})")
+
+    def count(key: str, minimum: int) -> int:
+        value = table.get(key, getattr(defaults, key))
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise UserError(f"{path}: [daemon] {key} must be a whole number >= {minimum}")
+        return value
+
+    def duration(key: str, allow_zero: bool = False) -> timedelta:
+        value = table.get(key)
+        if value is None:
+            return getattr(defaults, key)
+        return parse_duration(str(value), allow_zero)
+
+    jitter = table.get("jitter", defaults.jitter)
+    if not isinstance(jitter, int | float) or not 0 <= jitter < 1:
+        raise UserError(f"{path}: [daemon] jitter is a fraction from 0 to below 1, not {jitter!r}")
+    level = str(table.get("log_level", defaults.log_level)).upper()
+    if level not in _LOG_LEVELS:
+        raise UserError(f"{path}: [daemon] log_level is one of {', '.join(_LOG_LEVELS)}")
+    log_format = str(table.get("log_format", defaults.log_format))
+    if log_format not in ("text", "json"):
+        raise UserError(f"{path}: [daemon] log_format is text or json")
+    return DaemonSettings(
+        concurrency=count("concurrency", 1),
+        per_host=count("per_host", 1),
+        host_delay=duration("host_delay", allow_zero=True),
+        lease=duration("lease"),
+        failing_after=count("failing_after", 1),
+        max_backoff=duration("max_backoff"),
+        jitter=float(jitter),
+        aging=_aging(path, table["aging"]) if "aging" in table else defaults.aging,
+        check_retention=duration("check_retention"),
+        stop_grace=duration("stop_grace", allow_zero=True),
+        log_level=level,
+        log_format=log_format,
+    )
+
+
+def _aging(path: Path, table: object) -> tuple[tuple[timedelta, timedelta], ...]:
+    """{ "3h" = "15m", "1d" = "1h" }: under 3 h old every 15 min, ...; {} turns aging off."""
+    if not isinstance(table, dict):
+        raise UserError(f'{path}: [daemon] aging is a table like {{ "3h" = "15m", "1d" = "1h" }}')
+    steps = sorted(
+        (parse_duration(age), parse_duration(str(every))) for age, every in table.items()
+    )
+    return tuple(steps)

@@ -1,107 +1,250 @@
-"""The scheduler daemon: APScheduler runs a round over due sources every tick.
+"""The scheduler daemon: claims due sources under leases and checks them, politely.
 
-When each source is next due lives in the database (next_check_at), so a
-restart loses nothing; the tick only decides how often to look for due work.
+APScheduler (3.x) drives the jobs: every tick, claim due sources (as many as there
+are free check slots and polite hosts); every third of a lease, renew the leases of
+checks in flight; daily, prune checks past retention and refresh the planner's
+statistics. Checks run on a thread pool (`concurrency`); each host gets at most
+`per_host` checks at once and `host_delay` between two. When each source is next due
+lives in the database (next_check_at), so a restart loses nothing, and any number of
+daemons can share one PostgreSQL database.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 
-from tracker.check import CheckResult, check_round
+from storage import leases, maintenance, transaction, utcnow
+from tracker.check import CheckOptions, CheckResult, check_source, default_worker_name
+from tracker.config import DaemonSettings
 from tracker.fetch import make_client
+from tracker.politeness import HostGate
+from tracker.schedule import Policy
 
 log = logging.getLogger("redline.daemon")
 # APScheduler logs every tick at INFO; only its warnings are worth a line.
 logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
-def log_result(result: CheckResult) -> None:
+def log_result(result: CheckResult, worker: str | None = None) -> None:
+    """One structured line per check."""
     stats = result.stats
-    if result.outcome == "error":
-        log.warning(
-            "check source=%s url=%s outcome=error error=%r",
-            result.source_id,
-            result.url,
-            result.error,
-        )
-    else:
-        log.info(
-            "check source=%s url=%s outcome=%s items=%d new_versions=%d",
-            result.source_id,
-            result.url,
-            result.outcome,
-            stats.items_seen,
-            stats.versions_added,
-        )
+    fields = {
+        "source": result.source_id,
+        "url": result.url,
+        "outcome": result.outcome,
+        "status": result.http_status,
+        "bytes": result.bytes,
+        "duration_ms": round(result.seconds * 1000),
+        "items": stats.items_seen,
+        "new_versions": stats.versions_added,
+        "changes": stats.changes_added,
+    }
+    if result.error:
+        fields["error"] = result.error
+    if result.retired:
+        fields["retired"] = result.retired
+    if worker:
+        fields["worker"] = worker
+    level = logging.WARNING if result.outcome in ("error", "skipped") else logging.INFO
+    log.log(level, "check", extra={"fields": fields})
 
 
 class Daemon:
-    """The scheduler and its HTTP client; start() returns at once, stop() waits for the
-    check in hand and claims no more."""
+    """start() returns at once; stop() stops claiming, lets checks in flight finish for
+    a while, then gives up the leases of any still running."""
 
-    def __init__(self, engine: Engine, every: timedelta, tick: timedelta) -> None:
-        self.engine, self.every = engine, every
-        self.stopping = threading.Event()
-        self.client = make_client()
-        self.scheduler = BackgroundScheduler(timezone=UTC)
-        self.scheduler.add_job(
-            self._round,
-            "interval",
-            seconds=tick.total_seconds(),
-            next_run_time=datetime.now(UTC),
-            max_instances=1,
-            coalesce=True,
-            id="check-round",
+    def __init__(
+        self,
+        engine: Engine,
+        every: timedelta,
+        tick: timedelta,
+        settings: DaemonSettings | None = None,
+        worker: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings or DaemonSettings()
+        self.worker = worker or default_worker_name("run")
+        self.options = CheckOptions(
+            policy=Policy.from_settings(self.settings, every),
+            worker=self.worker,
+            failing_after=self.settings.failing_after,
         )
+        self.stopping = threading.Event()
+        self.client = make_client(pool_size=self.settings.concurrency)
+        self.gate = HostGate(self.settings.per_host, self.settings.host_delay)
+        self.pool = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="check")
+        self._in_flight: dict[int, Future[None]] = {}
+        self._lock = threading.Lock()  # guards _in_flight
+        self._claiming = threading.Lock()  # one claim at a time
+        self.scheduler = BackgroundScheduler(timezone=UTC)
+        self._add_jobs(tick)
 
-    def _round(self) -> None:
-        try:
-            check_round(
-                self.engine,
-                default_interval=self.every,
-                client=self.client,
-                on_result=log_result,
-                keep_going=lambda: not self.stopping.is_set(),
-            )
-        except Exception:  # the database may be briefly unavailable; try again next tick
-            log.exception("check round failed")
+    def _add_jobs(self, tick: timedelta) -> None:
+        now = datetime.now(UTC)
+        common = {"max_instances": 1, "coalesce": True}
+        self.scheduler.add_job(
+            self.claim, "interval", seconds=tick.total_seconds(), next_run_time=now,
+            id="claim", **common,
+        )  # fmt: skip
+        renew_every = max(self.settings.lease.total_seconds() / 3, 0.5)
+        self.scheduler.add_job(
+            self.renew, "interval", seconds=renew_every, id="renew-leases", **common
+        )
+        self.scheduler.add_job(
+            self.prune, "cron", hour=3, minute=17, id="prune-checks",
+            misfire_grace_time=3600, **common,
+        )  # fmt: skip
+        self.scheduler.add_job(
+            self.upkeep, "cron", hour=4, minute=7, id="database-upkeep",
+            misfire_grace_time=3600, **common,
+        )  # fmt: skip
 
     def start(self) -> None:
         self.scheduler.start()
 
-    def stop(self) -> None:
+    def in_flight(self) -> list[int]:
+        with self._lock:
+            return list(self._in_flight)
+
+    def claim(self) -> int:
+        """Claim due sources for the free check slots and start checking them; how many."""
+        if self.stopping.is_set() or not self._claiming.acquire(blocking=False):
+            return 0
+        try:
+            room = self.settings.concurrency - len(self.in_flight())
+            if room <= 0:
+                return 0
+            reserved: list[str] = []
+
+            def polite(source: object) -> bool:
+                url = source.url  # type: ignore[attr-defined]
+                if self.gate.reserve(url):
+                    reserved.append(url)
+                    return True
+                return False
+
+            try:
+                with transaction(self.engine) as session:
+                    clock = utcnow()
+                    claimed = leases.claim(
+                        session, self.worker, clock, clock, self.settings.lease, room, polite
+                    )
+                    work = [(source.id, source.url) for source in claimed]
+            except Exception:  # the database may be briefly away: try again next tick
+                for url in reserved:
+                    self.gate.release(url)
+                log.exception("claiming due sources failed")
+                return 0
+            for url in set(reserved) - {url for _, url in work}:
+                self.gate.release(url)
+            for source_id, url in work:
+                assert source_id is not None
+                with self._lock:
+                    self._in_flight[source_id] = self.pool.submit(self._check, source_id, url)
+            return len(work)
+        finally:
+            self._claiming.release()
+
+    def _check(self, source_id: int, url: str) -> None:
+        try:
+            result = check_source(
+                self.engine, source_id, self.client, options=self.options, slot=self.gate.spacing
+            )
+            log_result(result, self.worker)
+        except Exception:  # never lose the worker thread; the lease expires
+            log.exception("check of source %s failed", source_id)
+        finally:
+            self.gate.release(url)
+            with self._lock:
+                self._in_flight.pop(source_id, None)
+        self.claim()  # a slot is free: take the next due source without waiting a tick
+
+    def renew(self) -> None:
+        ids = self.in_flight()
+        if not ids:
+            return
+        try:
+            with transaction(self.engine) as session:
+                leases.renew(session, self.worker, ids, utcnow() + self.settings.lease)
+        except Exception:
+            log.exception("renewing leases failed")
+
+    def prune(self) -> int:
+        before = utcnow() - self.settings.check_retention
+        with transaction(self.engine) as session:
+            pruned = maintenance.prune_checks(session, before)
+        log.info("pruned checks", extra={"fields": {"pruned": pruned, "before": before}})
+        return pruned
+
+    def upkeep(self) -> None:
+        maintenance.refresh_statistics(self.engine)
+        log.info("database upkeep done")
+
+    def stop(self, grace: timedelta | None = None) -> int:
+        """Stop: claim no more, wait up to `grace` ([daemon] stop_grace) for checks in
+        flight, give up the leases of any still running (nothing of theirs is recorded);
+        the number of checks so abandoned."""
+        grace = self.settings.stop_grace if grace is None else grace
         self.stopping.set()
-        self.scheduler.shutdown(wait=True)
-        self.client.close()
-        log.info("stopped")
+        with self._lock:
+            running = list(self._in_flight.values())
+        _, unfinished = wait(running, timeout=grace.total_seconds())
+        self.scheduler.shutdown(wait=False)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        try:
+            with transaction(self.engine) as session:
+                released = leases.release_all(session, self.worker)
+        except Exception:
+            log.exception("giving up leases failed; they expire in %s", self.settings.lease)
+            released = 0
+        if not unfinished:
+            self.client.close()
+        log.info("stopped", extra={"fields": {"abandoned": len(unfinished), "released": released}})
+        return len(unfinished)
 
 
 def run_daemon(
-    engine: Engine, every: timedelta, tick: timedelta, stop: threading.Event | None = None
-) -> None:
-    """Check due sources every tick until SIGTERM / Ctrl-C (or until `stop` is set)."""
+    engine: Engine,
+    every: timedelta,
+    tick: timedelta,
+    stop: threading.Event | None = None,
+    settings: DaemonSettings | None = None,
+    worker: str | None = None,
+) -> int:
+    """Check due sources until SIGTERM / Ctrl-C (or until `stop` is set); the number of
+    checks abandoned at the end."""
     stop = stop or threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         log.info(
-            "received %s: finishing the check in hand, then stopping", signal.Signals(signum).name
+            "received %s: finishing checks in flight, claiming no more",
+            signal.Signals(signum).name,
         )
         stop.set()
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
-    daemon = Daemon(engine, every, tick)
+    daemon = Daemon(engine, every, tick, settings, worker)
     daemon.start()
     try:
         stop.wait()
     finally:
-        daemon.stop()
+        abandoned = daemon.stop()
+    return abandoned
+
+
+def exit_now(status: int = 0) -> None:
+    """Leave at once: threads still fetching hold nothing (their leases were given up)
+    and would only delay the exit until their timeouts."""
+    logging.shutdown()
+    os._exit(status)

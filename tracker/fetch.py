@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import httpx
 
 from tracker import __version__
-from tracker.errors import FetchError
+from tracker.errors import FetchError, HTTPStatusError
 
 USER_AGENT = f"redline/{__version__} (+https://github.com/redline-news/redline)"
 MAX_BYTES = 5 * 1024 * 1024  # a news page is far smaller; anything larger is refused
@@ -32,8 +32,12 @@ class Snapshot:
     last_modified: str | None
 
 
-def make_client() -> httpx.Client:
+def make_client(pool_size: int = 10) -> httpx.Client:
+    """A client for fetching sources; pool_size: connections kept, for concurrent checks."""
     return httpx.Client(
+        limits=httpx.Limits(
+            max_connections=max(pool_size, 10), max_keepalive_connections=pool_size
+        ),
         timeout=TIMEOUT,
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,
@@ -60,7 +64,11 @@ def fetch(
             if response.status_code == 304:
                 return _snapshot(url, response, b"", not_modified=True)
             if response.status_code >= 400:
-                raise FetchError(f"HTTP {response.status_code} {response.reason_phrase} from {url}")
+                raise HTTPStatusError(
+                    f"HTTP {response.status_code} {response.reason_phrase} from {url}",
+                    response.status_code,
+                    response.headers.get("retry-after"),
+                )
             body = _read_capped(response, max_bytes, deadline, url)
             return _snapshot(url, response, body, not_modified=False)
     except httpx.TooManyRedirects:

@@ -12,6 +12,7 @@ from tracker.errors import UserError
 from tracker.extract import KINDS
 from tracker.identity import compile_id_pattern
 from tracker.normalise import check_http_url
+from tracker.schedule import cron_trigger
 
 
 def add_source(
@@ -21,12 +22,14 @@ def add_source(
     name: str | None = None,
     every: timedelta | None = None,
     options: dict[str, Any] | None = None,
+    cron: str | None = None,
 ) -> tuple[Source, bool]:
     """The source for this URL, and whether it was added now (False: it was there already).
 
     options: "map" (listing field → path), "items" (where a JSON listing's records
     are), "id_pattern" (a regex finding an item's id in its URL), "match_threshold"
-    (fuzzy identity, 0–1; above 1 turns it off).
+    (fuzzy identity, 0–1; above 1 turns it off). cron: a crontab line (UTC) giving the
+    check times instead of an interval.
     """
     url = check_http_url(url)
     if kind not in KINDS:
@@ -36,6 +39,11 @@ def add_source(
         compile_id_pattern(options["id_pattern"])
     if "match_threshold" in options and not 0 <= float(options["match_threshold"]) <= 2:
         raise UserError("--match-threshold is a similarity between 0 and 1 (above 1: off)")
+    if cron is not None:
+        if every is not None:
+            raise UserError("give --every or --cron, not both")
+        cron = " ".join(cron.split())
+        cron_trigger(cron)
     existing = queries.source_by_url(session, url)
     if existing is not None:
         return existing, False
@@ -44,6 +52,7 @@ def add_source(
         kind=kind,
         name=name,
         interval_seconds=int(every.total_seconds()) if every else None,
+        cron=cron,
         options=options,
     )
     session.add(source)

@@ -1,0 +1,98 @@
+"""Leases: how several `redline run` processes share the sources without checking one twice.
+
+A worker claims due sources by writing its name and an expiry time on them, in one
+transaction. On PostgreSQL the candidates are read with FOR UPDATE SKIP LOCKED, so
+workers claiming at the same moment take different rows instead of waiting for each
+other; on SQLite write transactions are serialised anyway (BEGIN IMMEDIATE). A worker
+renews its leases while it checks and gives each up when the check is recorded; if it
+dies, its leases expire and the sources are due again for everyone.
+
+Lease times are wall-clock times, whatever logical time a check is recorded at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, col, or_, select
+
+from storage.models import Source
+
+
+def _claimable(due_at: datetime, clock: datetime) -> list:
+    """WHERE: enabled, unretired, due at due_at, and not leased (or the lease expired)."""
+    return [
+        col(Source.enabled).is_(True),
+        col(Source.retired_at).is_(None),
+        or_(col(Source.next_check_at).is_(None), col(Source.next_check_at) <= due_at),
+        or_(col(Source.lease_until).is_(None), col(Source.lease_until) <= clock),
+    ]
+
+
+def claim(
+    session: Session,
+    worker: str,
+    due_at: datetime,
+    clock: datetime,
+    lease: timedelta,
+    limit: int,
+    accept: Callable[[Source], bool] = lambda source: True,
+) -> list[Source]:
+    """Lease up to `limit` due sources to `worker` until clock + lease, most overdue first.
+
+    Up to four times `limit` candidates are read and `accept` picks among them (the
+    daemon uses it to skip hosts that already have all the checks they may have). On
+    PostgreSQL the candidates are locked FOR UPDATE SKIP LOCKED for the few
+    milliseconds of the claim, so a worker claiming at the same moment takes other
+    sources instead of waiting or taking the same ones.
+    """
+    query = (
+        select(Source)
+        .where(*_claimable(due_at, clock))
+        .order_by(col(Source.next_check_at).is_(None).desc(), col(Source.next_check_at), Source.id)
+        .limit(limit * 4)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    chosen: list[Source] = []
+    for source in session.exec(query).all():
+        if len(chosen) == limit:
+            break
+        if accept(source):
+            chosen.append(source)
+    for source in chosen:
+        source.lease_until, source.leased_by = clock + lease, worker
+        session.add(source)
+    session.flush()
+    return chosen
+
+
+def renew(session: Session, worker: str, source_ids: Sequence[int], until: datetime) -> int:
+    """Extend this worker's leases on these sources; how many it still held."""
+    if not source_ids:
+        return 0
+    result = session.exec(  # type: ignore[call-overload]
+        update(Source)
+        .where(col(Source.id).in_(list(source_ids)), col(Source.leased_by) == worker)
+        .values(lease_until=until)
+    )
+    return int(result.rowcount or 0)
+
+
+def release_all(session: Session, worker: str, source_ids: Sequence[int] | None = None) -> int:
+    """Give up this worker's leases (all, or on these sources), e.g. when stopping."""
+    query = update(Source).where(col(Source.leased_by) == worker)
+    if source_ids is not None:
+        query = query.where(col(Source.id).in_(list(source_ids)))
+    result = session.exec(query.values(lease_until=None, leased_by=None))  # type: ignore[call-overload]
+    return int(result.rowcount or 0)
+
+
+def locked_source(session: Session, source_id: int) -> Source | None:
+    """The source, its row locked until the transaction ends (PostgreSQL; SQLite's write
+    transaction already excludes other writers)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return session.get(Source, source_id, with_for_update=True)
+    return session.get(Source, source_id)

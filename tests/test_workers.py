@@ -1,0 +1,178 @@
+"""Several `redline run` processes share one database: each source checked exactly once.
+
+Three real worker processes and 300 sources served from 127.0.0.1. One round: every
+source is checked once, nothing is stored twice. Then again with one worker killed
+(SIGKILL) mid-round: its leases expire and the others finish its sources.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+from werkzeug import Request, Response
+
+from storage import Check, Item, Source, Version, transaction
+
+from .conftest import offstream_page, redline_command
+from .test_daemon import wait_for
+
+SOURCES = 300
+WORKERS = 3
+PAGE = offstream_page("seeds/001_d715acd15c94cb49.txt")
+CONFIG = """every = "1h"
+[daemon]
+concurrency = 4
+per_host = 4
+host_delay = "0"
+lease = "3s"
+stop_grace = "5s"
+log_format = "json"
+"""
+
+
+@pytest.fixture
+def news() -> Iterator[HTTPServer]:
+    """A threaded local server: page N's headline names N, so every page is its own item."""
+
+    def page(request: Request) -> Response:
+        number = request.path.rsplit("/", 1)[-1].removesuffix(".md")
+        body = PAGE.replace("Khanasir", f"Khanasir {number}")
+        return Response(body, headers={"Content-Type": "text/markdown; charset=utf-8"})
+
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.expect_request(re.compile(".*")).respond_with_handler(page)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen[bytes]
+    log: Path  # stderr goes to a file: a pipe nobody reads would fill and stall the worker
+
+    def read_log(self) -> str:
+        return self.log.read_text(encoding="utf-8")
+
+
+def start_workers(db_url: str, config: Path) -> list[Worker]:
+    workers = []
+    for n in range(WORKERS):
+        log = config.with_name(f"w{n}.log")
+        command = [*redline_command(), "--db", db_url, "--config", str(config), "run"]
+        with log.open("wb") as stderr:
+            process = subprocess.Popen(
+                [*command, "--tick", "0.2s", "--worker", f"w{n}"],
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                env={**os.environ, "REDLINE_DB": ""},
+            )
+        workers.append(Worker(process, log))
+    return workers
+
+
+def checked_sources(engine: Engine) -> int:
+    with transaction(engine) as session:
+        return session.exec(select(func.count(func.distinct(Check.source_id)))).one()
+
+
+def stop(workers: list[Worker]) -> list[str]:
+    """SIGTERM every live worker; the log of each."""
+    for worker in workers:
+        if worker.process.poll() is None:
+            worker.process.send_signal(signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.process.wait(timeout=30)
+        finally:
+            if worker.process.poll() is None:
+                worker.process.kill()
+    return [worker.read_log() for worker in workers]
+
+
+def check_lines(log: str) -> list[dict]:
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("message") == "check"]
+
+
+def assert_each_source_stored_once(engine: Engine) -> None:
+    with transaction(engine) as session:
+        checks = Counter(session.exec(select(Check.source_id)).all())
+        assert len(checks) == SOURCES and set(checks.values()) == {1}, checks.most_common(3)
+        items = Counter(session.exec(select(Item.source_id)).all())
+        assert len(items) == SOURCES and set(items.values()) == {1}
+        versions = Counter(session.exec(select(Version.item_id)).all())
+        distinct = session.exec(
+            select(func.count()).select_from(
+                select(Version.item_id, Version.content_hash).distinct().subquery()
+            )
+        ).one()
+        assert distinct == sum(versions.values())  # no version stored twice
+        assert len(set(versions.values())) == 1  # every page alike: the same history
+        held = session.exec(select(Source.leased_by).where(Source.leased_by.is_not(None))).all()  # type: ignore[union-attr]
+        assert held == []
+
+
+def add_sources(engine: Engine, news: HTTPServer) -> None:
+    with transaction(engine) as session:
+        session.add_all(
+            Source(url=news.url_for(f"/news/{n}.md"), kind="offstream") for n in range(SOURCES)
+        )
+
+
+def test_three_workers_check_every_source_exactly_once(
+    engine: Engine, db_url: str, news: HTTPServer, tmp_path: Path
+) -> None:
+    add_sources(engine, news)
+    config = tmp_path / "redline.toml"
+    config.write_text(CONFIG)
+    workers = start_workers(db_url, config)
+    try:
+        wait_for(lambda: checked_sources(engine) == SOURCES, timeout=120)
+    finally:
+        logs = stop(workers)
+    assert [w.process.returncode for w in workers] == [0] * WORKERS, logs
+    lines = [line for log in logs for line in check_lines(log)]
+    assert sorted(line["source"] for line in lines) == list(range(1, SOURCES + 1))
+    assert {line["outcome"] for line in lines} == {"changed"}
+    assert len({line["worker"] for line in lines}) >= 2  # the work was shared
+    assert_each_source_stored_once(engine)
+
+
+def test_a_killed_workers_sources_are_taken_over(
+    engine: Engine, db_url: str, news: HTTPServer, tmp_path: Path
+) -> None:
+    add_sources(engine, news)
+    config = tmp_path / "redline.toml"
+    config.write_text(CONFIG)
+    workers = start_workers(db_url, config)
+    try:
+        wait_for(lambda: checked_sources(engine) >= SOURCES // 5, timeout=120)
+        workers[0].process.send_signal(signal.SIGKILL)  # mid-round, leases and checks in hand
+        workers[0].process.wait(timeout=10)
+        with transaction(engine) as session:
+            orphaned = session.exec(select(Source.id).where(Source.leased_by == "w0")).all()
+        assert orphaned, "w0 held no lease when killed: the kill missed the round"
+        wait_for(lambda: checked_sources(engine) == SOURCES, timeout=120)
+    finally:
+        logs = stop(workers)
+    assert workers[0].process.returncode == -signal.SIGKILL
+    # The sources w0 held were checked by the others once its leases expired.
+    lines = [line for log in logs[1:] for line in check_lines(log)]
+    assert set(orphaned) <= {line["source"] for line in lines}
+    assert [w.process.returncode for w in workers[1:]] == [0] * (WORKERS - 1), logs
+    assert_each_source_stored_once(engine)

@@ -1,0 +1,226 @@
+"""How `redline check` reports its round: a live bar on a terminal, plain lines otherwise.
+
+A reporter is told the round's expected size (start), each result as it comes
+(advance) and the results at the end (finish, which prints the summary line). The
+plain reporter prints one line per source, for logs and pipes; the bar reporter draws
+a rich progress bar with the outcome counts so far, and prints only the sources
+worth a look (changed, failed) above it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol, TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from storage import stats, utcnow
+
+if TYPE_CHECKING:
+    from tracker.check import CheckResult
+
+NOTHING_DUE = "no source is due (use --all to check every source now)"
+# Outcome, label in the summary; "skipped" (another worker took the source) is added
+# only when it happened, so the usual line stays as it always was.
+LABELS = (
+    ("changed", "changed"),
+    ("unchanged", "unchanged"),
+    ("not_modified", "not modified"),
+    ("error", "errors"),
+)
+STYLES = {"changed": "green", "error": "red", "skipped": "yellow"}
+
+
+class Reporter(Protocol):
+    def start(self, total: int) -> None: ...
+
+    def advance(self, result: CheckResult) -> None: ...
+
+    def finish(self, results: Sequence[CheckResult]) -> None: ...
+
+    def __enter__(self) -> Reporter: ...
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None: ...
+
+
+def choose_reporter(stream: TextIO | None = None) -> Reporter:
+    """The bar for a person at a terminal; plain lines for pipes, files and dumb terminals.
+
+    NO_COLOR (no-color.org) keeps the bar but draws it without colour.
+    """
+    stream = stream or sys.stdout
+    if stream.isatty() and os.environ.get("TERM") != "dumb":
+        return BarReporter(stream)
+    return PlainReporter(stream)
+
+
+def round_size(engine: Engine, all_sources: bool) -> int:
+    """How many sources the round is expected to check (an estimate: workers running
+    beside it may claim some first, and reporters cope with any difference)."""
+    now = utcnow()
+    with Session(engine) as session:  # a read: no write lock (see storage.db.transaction)
+        return stats.due_count(session, None if all_sources else now, now)
+
+
+def result_line(result: CheckResult) -> str:
+    """One source's outcome, as `redline check` has always printed it."""
+    if result.outcome in ("error", "skipped"):
+        return f"{result.outcome:<10} {result.url}\n           {result.error}"
+    found = result.stats
+    return (
+        f"{result.outcome:<10} {result.url} "
+        f"({found.items_seen} items, {found.versions_added} new versions)"
+    )
+
+
+def summary_line(results: Sequence[CheckResult]) -> str:
+    outcomes = Counter(result.outcome for result in results)
+    tally = ", ".join(f"{outcomes[outcome]} {label}" for outcome, label in LABELS)
+    if outcomes["skipped"]:
+        tally += f", {outcomes['skipped']} skipped"
+    new_versions = sum(result.stats.versions_added for result in results)
+    return f"checked {len(results)} sources: {tally}; {new_versions} new versions"
+
+
+class PlainReporter:
+    """A line per source and the summary: what `redline check` prints into a pipe."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def __enter__(self) -> PlainReporter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        pass
+
+    def start(self, total: int) -> None:
+        pass
+
+    def advance(self, result: CheckResult) -> None:
+        # Flushed per source, so a log tailing the output sees each check as it ends.
+        print(result_line(result), file=self.stream, flush=True)
+
+    def finish(self, results: Sequence[CheckResult]) -> None:
+        print(summary_line(results) if results else NOTHING_DUE, file=self.stream)
+
+
+class TallyColumn(ProgressColumn):
+    """The outcome counts so far, worded as in the summary line: "2 changed, 5 unchanged,
+    0 not modified, 1 errors"."""
+
+    def render(self, task: Task) -> Text:
+        tally: Counter[str] = task.fields.get("tally", Counter())
+        text = Text()
+        for index, (outcome, label) in enumerate((*LABELS, ("skipped", "skipped"))):
+            count = tally[outcome]
+            if outcome == "skipped" and not count:
+                continue
+            if index:
+                text.append(", ")
+            text.append(f"{count} {label}", style=STYLES.get(outcome, "") if count else "")
+        return text
+
+
+class BarReporter:
+    """A live progress bar: sources done / expected, outcome counts, time taken."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.console = Console(
+            file=stream,
+            highlight=False,  # URLs and counts are not code; no guessed colours
+            no_color=bool(os.environ.get("NO_COLOR")) or None,
+        )
+        self.progress = Progress(
+            TextColumn("checking"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TallyColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+        )
+        self.task: TaskID | None = None
+        self.stopped = False
+        self.total = 0
+        self.done = 0
+        self.tally: Counter[str] = Counter()
+
+    def __enter__(self) -> BarReporter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        # Also on Ctrl-C or an error: give the terminal its cursor back.
+        self._stop()
+
+    def start(self, total: int) -> None:
+        self.total = total
+        if total > 0:
+            self._show()
+
+    def advance(self, result: CheckResult) -> None:
+        self.done += 1
+        self.tally[result.outcome] += 1
+        # The estimate was low (sources fell due meanwhile): grow the bar, never overflow it.
+        self.total = max(self.total, self.done)
+        self._show()
+        assert self.task is not None
+        self.progress.update(
+            self.task, completed=self.done, total=self.total, tally=Counter(self.tally)
+        )
+        if result.outcome in STYLES:  # the ones worth a look; unchanged ones only count
+            line = Text(result_line(result))
+            line.stylize(STYLES[result.outcome], 0, len(result.outcome))
+            # soft_wrap: long URLs stay whole for copying; the terminal wraps them.
+            self.progress.console.print(line, soft_wrap=True)
+
+    def finish(self, results: Sequence[CheckResult]) -> None:
+        if self.task is not None:
+            # Fewer than expected (another worker took some): the round is still complete.
+            self.progress.update(self.task, completed=self.done, total=self.done)
+        self._stop()
+        summary = summary_line(results) if results else NOTHING_DUE
+        self.console.print(summary, markup=False, soft_wrap=True)
+
+    def _show(self) -> None:
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task(
+                "checking", total=self.total, tally=Counter(self.tally)
+            )
+
+    def _stop(self) -> None:
+        if self.task is not None and not self.stopped:
+            self.stopped = True
+            self.progress.stop()
