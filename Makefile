@@ -18,8 +18,10 @@ run: $(BIN)/redline
 	$(BIN)/redline --config redline.toml db upgrade
 	$(BIN)/redline run --serve --config redline.toml
 
+# Two test processes: most tests wait on subprocesses, servers and the database, and
+# every database test runs on SQLite and PostgreSQL (pytest-xdist; see README).
 test: $(BIN)/redline
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 lint: $(BIN)/redline
 	$(BIN)/ruff check .

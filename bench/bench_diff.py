@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The project's own `tests` package, not the stray one fast-diff-match-patch's wheel installs.
 sys.path.insert(0, str(ROOT))
 
-from bench.report import RESULTS, machine_lines, write_section  # noqa: E402
+from bench.report import COMMON_WORDS, RESULTS, machine_lines, write_section  # noqa: E402
 from tests.test_diff import (  # noqa: E402
     BORNEO_1,
     BORNEO_2,
@@ -51,23 +51,11 @@ DiffFn = Callable[[str, str], list[tuple[int, str]]]
 
 # --- inputs -------------------------------------------------------------------------------
 
-COMMON_WORDS = """
-the of and to a in that is was he for it with as his on be at by had are but from or have an
-they which one you were her all she there would their we him been has when who will more no
-if out so said what up its about into than them can only other new some could time these two
-may then do first any my now such like our over man me even most made after also did many
-before must through back years where much your way well down should because each just those
-people how too little state good very make world still own see men work long get here between
-both life being under never day same another know while last might us great old year off come
-since against go came right used take three government officials police minister president
-army forces city country military security week report told statement killed attack people
-talks election party leader court law support health company market percent million billion
-"""
 PLACE_AND_OTHER_NAMES = """
 Syria Palmyra Borneo Indonesia Trump Congress Reuters Monday Tuesday Wednesday London Paris
 Moscow Beijing Kyiv Brussels Bouaké Zürich Ankara Jakarta Nairobi Lagos Ottawa Canberra
 """
-WORDS = COMMON_WORDS.split()
+WORDS = COMMON_WORDS
 NAMES = PLACE_AND_OTHER_NAMES.split()
 
 

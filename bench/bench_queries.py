@@ -50,7 +50,7 @@ from sqlalchemy import Table, create_engine, event, func, insert, select, text  
 from sqlalchemy.engine import Connection, Engine, make_url  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
-from bench.report import RESULTS, ROOT, machine_lines, write_section  # noqa: E402
+from bench.report import COMMON_WORDS, RESULTS, ROOT, machine_lines, write_section  # noqa: E402
 from storage import (  # noqa: E402
     Change,
     Check,
@@ -112,23 +112,10 @@ class Scale:
         return self.versions // 5
 
 
-COMMON_TEXT = """
-the of and to a in that is was he for it with as his on be at by had are but from or have an
-they which one you were her all she there would their we him been has when who will more no
-if out so said what up its about into than them can only other new some could time these two
-may then do first any my now such like our over man me even most made after also did many
-before must through back years where much your way well down should because each just those
-people how too little state good very make world still own see men work long get here between
-both life being under never day same another know while last might us great old year off come
-since against go came right used take three government officials police minister president
-army forces city country military security week report told statement killed attack people
-talks election party leader court law support health company market percent million billion
-"""
 SYLLABLE_TEXT = """
 ka ri to ma sa ne lo vi da ru be mi zo ta ke ni po la se du fa gi ho ja ku li mo na pe qui
 ra si tu va we xi yo za bra cre dro fli gru pla sto tri vel mar son der lin gor tas bel
 """
-COMMON_WORDS = COMMON_TEXT.split()
 SYLLABLES = SYLLABLE_TEXT.split()
 CATEGORIES = ["world", "politics", "business", "science", "sport", "culture", "health", "tech"]
 TAGS = [f"tag-{word}" for word in COMMON_WORDS[100:130]]

@@ -22,6 +22,14 @@ from tests.databases import Backend, PostgresBackend, SqliteBackend
 from tracker.extract.base import Observation
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# A minimal feed of two items, for tests about checking rather than extraction.
+TWO_ITEM_RSS = """<?xml version="1.0"?>
+<rss version="2.0"><channel><title>News</title><link>https://news.example/</link>
+<description>d</description>
+<item><guid>a</guid><title>First headline</title><link>https://news.example/a</link></item>
+<item><guid>b</guid><title>Second headline</title><link>https://news.example/b</link></item>
+</channel></rss>
+"""
 OFFSTREAM = FIXTURES / "offstream"
 
 

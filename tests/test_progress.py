@@ -23,15 +23,8 @@ from tracker.check import CheckResult
 from tracker.ingest import IngestStats
 from tracker.progress import BarReporter, PlainReporter, TallyColumn, choose_reporter
 
+from .conftest import TWO_ITEM_RSS as RSS
 from .conftest import Site, redline_command
-
-RSS = """<?xml version="1.0"?>
-<rss version="2.0"><channel><title>News</title><link>https://news.example/</link>
-<description>d</description>
-<item><guid>a</guid><title>First headline</title><link>https://news.example/a</link></item>
-<item><guid>b</guid><title>Second headline</title><link>https://news.example/b</link></item>
-</channel></rss>
-"""
 
 
 def result(outcome: str, url: str, versions: int = 0, error: str | None = None) -> CheckResult:

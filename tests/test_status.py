@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from storage import Change, Check, Item, Source, stats, transaction
 from tracker import status
 
+from .conftest import TWO_ITEM_RSS as RSS
 from .conftest import Site
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
@@ -289,12 +290,3 @@ def test_sources_says_failing_only_after_failing_after(
     rows = cli("sources", "--json").json()
     assert rows[1]["retired_at"] == "2026-11-21T09:00:00Z"
     assert rows[0]["retired_reason"] is None
-
-
-RSS = """<?xml version="1.0"?>
-<rss version="2.0"><channel><title>News</title><link>https://news.example/</link>
-<description>d</description>
-<item><guid>a</guid><title>First headline</title><link>https://news.example/a</link></item>
-<item><guid>b</guid><title>Second headline</title><link>https://news.example/b</link></item>
-</channel></rss>
-"""

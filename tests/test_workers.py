@@ -127,20 +127,26 @@ def assert_each_source_stored_once(engine: Engine) -> None:
         assert held == []
 
 
-def add_sources(engine: Engine, news: HTTPServer) -> None:
+def leases_of(engine: Engine, worker: str) -> list[int]:
+    with transaction(engine) as session:
+        return list(session.exec(select(Source.id).where(Source.leased_by == worker)).all())
+
+
+def start_round(engine: Engine, db_url: str, news: HTTPServer, folder: Path) -> list[Worker]:
+    """The 300 sources, all due, and three workers started on them."""
     with transaction(engine) as session:
         session.add_all(
             Source(url=news.url_for(f"/news/{n}.md"), kind="offstream") for n in range(SOURCES)
         )
+    config = folder / "redline.toml"
+    config.write_text(CONFIG)
+    return start_workers(db_url, config)
 
 
 def test_three_workers_check_every_source_exactly_once(
     engine: Engine, db_url: str, news: HTTPServer, tmp_path: Path
 ) -> None:
-    add_sources(engine, news)
-    config = tmp_path / "redline.toml"
-    config.write_text(CONFIG)
-    workers = start_workers(db_url, config)
+    workers = start_round(engine, db_url, news, tmp_path)
     try:
         wait_for(lambda: checked_sources(engine) == SOURCES, timeout=120)
     finally:
@@ -156,16 +162,13 @@ def test_three_workers_check_every_source_exactly_once(
 def test_a_killed_workers_sources_are_taken_over(
     engine: Engine, db_url: str, news: HTTPServer, tmp_path: Path
 ) -> None:
-    add_sources(engine, news)
-    config = tmp_path / "redline.toml"
-    config.write_text(CONFIG)
-    workers = start_workers(db_url, config)
+    workers = start_round(engine, db_url, news, tmp_path)
     try:
-        wait_for(lambda: checked_sources(engine) >= SOURCES // 5, timeout=120)
-        workers[0].process.send_signal(signal.SIGKILL)  # mid-round, leases and checks in hand
+        # Mid-round, at a moment w0 holds leases (its checks in hand).
+        wait_for(lambda: checked_sources(engine) >= SOURCES // 5 and leases_of(engine, "w0"))
+        workers[0].process.send_signal(signal.SIGKILL)
         workers[0].process.wait(timeout=10)
-        with transaction(engine) as session:
-            orphaned = session.exec(select(Source.id).where(Source.leased_by == "w0")).all()
+        orphaned = leases_of(engine, "w0")
         assert orphaned, "w0 held no lease when killed: the kill missed the round"
         wait_for(lambda: checked_sources(engine) == SOURCES, timeout=120)
     finally:

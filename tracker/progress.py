@@ -14,7 +14,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, Self, TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -104,13 +104,10 @@ def summary_line(results: Sequence[CheckResult]) -> str:
     return f"checked {len(results)} sources: {tally}; {new_versions} new versions"
 
 
-class PlainReporter:
-    """A line per source and the summary: what `redline check` prints into a pipe."""
+class _ClosedOnExit:
+    """`with reporter:` closes it however the round ends."""
 
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-
-    def __enter__(self) -> PlainReporter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -119,7 +116,17 @@ class PlainReporter:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
+        self.close()
+
+    def close(self) -> None:
         pass
+
+
+class PlainReporter(_ClosedOnExit):
+    """A line per source and the summary: what `redline check` prints into a pipe."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
 
     def start(self, total: int) -> None:
         pass
@@ -149,7 +156,7 @@ class TallyColumn(ProgressColumn):
         return text
 
 
-class BarReporter:
+class BarReporter(_ClosedOnExit):
     """A live progress bar: sources done / expected, outcome counts, time taken."""
 
     def __init__(self, stream: TextIO) -> None:
@@ -172,15 +179,7 @@ class BarReporter:
         self.done = 0
         self.tally: Counter[str] = Counter()
 
-    def __enter__(self) -> BarReporter:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
         # Also on Ctrl-C or an error: give the terminal its cursor back.
         self._stop()
 
