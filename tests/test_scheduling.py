@@ -360,3 +360,36 @@ def test_add_takes_a_cron_line_and_refuses_a_bad_one(cli) -> None:  # type: igno
     assert both.code == 2 and "--every or --cron, not both" in both.stderr
     [row] = cli("sources", "--json").json()  # the refused ones were not added
     assert (row["cron"], row["interval_seconds"]) == ("*/30 6-22 * * *", None)
+
+
+def test_a_check_longer_than_its_lease_keeps_it_by_renewal(engine: Engine) -> None:
+    """Worker a's check outlasts the lease; its renewals keep worker b, claiming all the
+    while, from taking the source too: one fetch, one check."""
+    requests: list[str] = []
+
+    def slow(request: Request) -> Response:
+        requests.append(request.path)
+        time.sleep(2.5)  # a slow server: longer than the 1 s lease
+        return Response(ITEM_TEXT, headers={"Content-Type": "text/markdown"})
+
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.expect_request(re.compile(".*")).respond_with_handler(slow)
+    server.start()
+    settings = DaemonSettings(lease=timedelta(seconds=1), host_delay=timedelta(0))
+    try:
+        add(engine, server.url_for(ITEM_PAGE))
+        first = Daemon(engine, timedelta(hours=1), timedelta(seconds=0.1), settings, "a")
+        second = Daemon(engine, timedelta(hours=1), timedelta(seconds=0.1), settings, "b")
+        first.start()
+        wait_for(lambda: bool(requests))
+        second.start()
+        try:
+            wait_for(lambda: count(engine, Check) == 1)
+        finally:
+            first.stop()
+            second.stop()
+    finally:
+        server.stop()
+    assert requests == [ITEM_PAGE]
+    with transaction(engine) as session:
+        assert session.exec(select(Check.outcome)).all() == ["changed"]
