@@ -47,10 +47,14 @@ class Source(SQLModel, table=True):
 
 
 class Check(SQLModel, table=True):
-    """One fetch of one source, and what came of it."""
+    """One fetch of one source (or one imported snapshot of it), and what came of it."""
 
-    # A source's checks, newest first (the API's check pages, the sources page).
-    __table_args__ = (Index("ix_check_source_id", "source_id", "id"),)
+    __table_args__ = (
+        # A source's checks, newest first (the API's check pages, the sources page).
+        Index("ix_check_source_id", "source_id", "id"),
+        # An imported snapshot is recorded once per source, however often the import runs.
+        Index("uq_check_source_snapshot", "source_id", "snapshot", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     source_id: int = Field(foreign_key="source.id")
@@ -63,6 +67,8 @@ class Check(SQLModel, table=True):
     items_seen: int = 0
     versions_added: int = 0
     changes_added: int = 0
+    # Imported snapshots: where it came from, e.g. "git:<commit>:<path>" (None: fetched).
+    snapshot: str | None = None
 
 
 class Item(SQLModel, table=True):

@@ -91,21 +91,6 @@ def alias_values(session: Session, item_id: int, kind: str = "url") -> list[str]
     return list(session.exec(query).all())
 
 
-def add_alias(session: Session, item: Item, kind: str, value: str) -> bool:
-    """Record an alias of the item unless its source already knows it; True if added."""
-    assert item.id is not None
-    exists = session.exec(
-        select(ItemAlias.id).where(
-            ItemAlias.source_id == item.source_id, ItemAlias.kind == kind, ItemAlias.value == value
-        )
-    ).first()
-    if exists is not None:
-        return False
-    session.add(ItemAlias(item_id=item.id, source_id=item.source_id, kind=kind, value=value))
-    session.flush()
-    return True
-
-
 def listed_items(session: Session, source_id: int) -> Sequence[Item]:
     """The source's items that have not been recorded as removed."""
     query = select(Item).where(Item.source_id == source_id, col(Item.removed_at).is_(None))

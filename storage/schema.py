@@ -72,14 +72,26 @@ def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str]:
     state = schema_state(engine)
     if not state.known:
         raise SchemaError(_newer_message(state))
+    sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as connection:
-        _lock_for_upgrade(connection)
-        before = _current_revision(connection)  # again, now that no one else is upgrading
-        if before is not None and not _has_version_table(connection):
-            command.stamp(alembic_config(connection), FIRST_REVISION)
-        command.upgrade(alembic_config(connection), target)
-        after = _current_revision(connection)
-        connection.commit()
+        if sqlite:
+            # SQLite alters a table by copying it and dropping the old one, which the
+            # foreign keys of other tables would refuse; they are checked after instead.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        try:
+            _lock_for_upgrade(connection)
+            before = _current_revision(connection)  # again, now that no one else upgrades
+            if before is not None and not _has_version_table(connection):
+                command.stamp(alembic_config(connection), FIRST_REVISION)
+            command.upgrade(alembic_config(connection), target)
+            after = _current_revision(connection)
+            if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
+                raise SchemaError("the upgrade would break references between tables")
+            connection.commit()
+        finally:
+            if sqlite:
+                connection.rollback()
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
     assert after is not None
     return before, after
 

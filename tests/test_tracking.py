@@ -14,6 +14,7 @@ from sqlmodel import select
 
 from storage import Change, Check, Item, Source, Version, queries, transaction
 from tracker.check import check_round
+from tracker.source_index import SourceIndex
 from tracker.sources import add_source
 
 from .conftest import Site, manifest_snapshots, offstream_page
@@ -278,7 +279,7 @@ def test_an_error_mid_check_stores_nothing_of_that_check(
     add(engine, url)
 
     calls = 0
-    real_add_alias = queries.add_alias
+    real_add_alias = SourceIndex.add_alias
 
     def crash_on_third_alias(*args: object, **kwargs: object) -> bool:
         nonlocal calls
@@ -287,7 +288,7 @@ def test_an_error_mid_check_stores_nothing_of_that_check(
             raise RuntimeError("disk on fire")
         return real_add_alias(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(queries, "add_alias", crash_on_third_alias)
+    monkeypatch.setattr(SourceIndex, "add_alias", crash_on_third_alias)
     assert check_all(engine, START) == {url: "error"}
     # Six versions had been written inside the check before it failed: none remain.
     assert items_and_versions(engine) == []
@@ -296,7 +297,7 @@ def test_an_error_mid_check_stores_nothing_of_that_check(
         [check] = session.exec(select(Check)).all()
     assert check.outcome == "error" and "disk on fire" in (check.error or "")
 
-    monkeypatch.setattr(queries, "add_alias", real_add_alias)
+    monkeypatch.setattr(SourceIndex, "add_alias", real_add_alias)
     assert check_all(engine, START + timedelta(hours=1)) == {url: "changed"}
     [(_, versions)] = items_and_versions(engine)
     assert len(versions) == 6

@@ -37,7 +37,7 @@ CONFIG = """every = "1h"
 concurrency = 4
 per_host = 4
 host_delay = "0"
-lease = "3s"
+lease = "5s"
 stop_grace = "5s"
 log_format = "json"
 """
@@ -152,7 +152,9 @@ def test_three_workers_check_every_source_exactly_once(
     finally:
         logs = stop(workers)
     assert [w.process.returncode for w in workers] == [0] * WORKERS, logs
-    lines = [line for log in logs for line in check_lines(log)]
+    # A check that outlived its lease on a crowded machine is "skipped": not recorded,
+    # another worker has the source. Every source is recorded exactly once.
+    lines = [line for log in logs for line in check_lines(log) if line["outcome"] != "skipped"]
     assert sorted(line["source"] for line in lines) == list(range(1, SOURCES + 1))
     assert {line["outcome"] for line in lines} == {"changed"}
     assert len({line["worker"] for line in lines}) >= 2  # the work was shared

@@ -106,6 +106,34 @@ def _held_source(session: Session, source_id: int, options: CheckOptions) -> Sou
     return source
 
 
+def record_snapshot(
+    engine: Engine, source_id: int, snapshot: Snapshot, taken_at: datetime, ref: str
+) -> CheckResult:
+    """Record a snapshot taken elsewhere (an imported archive) as a check at its own time.
+
+    Versions are observed at `taken_at`; the source's schedule, validators and health
+    are left as they are. `ref` names the snapshot: a source records each ref once.
+    An extraction error is recorded as an error check of that ref, not raised.
+    """
+    started = utcnow()
+    try:
+        return _record(engine, source_id, snapshot, taken_at, started, CheckOptions(), ref)
+    except RedlineError as error:
+        with transaction(engine) as session:
+            session.add(
+                Check(
+                    source_id=source_id,
+                    started_at=started,
+                    finished_at=utcnow(),
+                    outcome="error",
+                    error=str(error),
+                    bytes=len(snapshot.body),
+                    snapshot=ref,
+                )
+            )
+        return CheckResult(source_id, snapshot.requested_url, "error", error=str(error))
+
+
 def _record(
     engine: Engine,
     source_id: int,
@@ -113,6 +141,7 @@ def _record(
     now: datetime,
     started: datetime,
     options: CheckOptions,
+    snapshot_ref: str | None = None,
 ) -> CheckResult:
     with transaction(engine) as session:
         source = _held_source(session, source_id, options)
@@ -120,6 +149,7 @@ def _record(
             source_id=source_id, started_at=started, finished_at=utcnow(), outcome="unchanged"
         )
         check.http_status, check.bytes = snapshot.status, len(snapshot.body)
+        check.snapshot = snapshot_ref
         session.add(check)
         session.flush()
         stats = IngestStats()
@@ -147,15 +177,18 @@ def _record(
                 listing=source.listing,
             )
             check.outcome = "changed" if stats.changes_added else "unchanged"
-            source.etag, source.last_modified = snapshot.etag, snapshot.last_modified
         check.items_seen = stats.items_seen
         check.versions_added = stats.versions_added
         check.changes_added = stats.changes_added
         check.finished_at = utcnow()
-        source.consecutive_failures = 0
-        source.last_error = None
-        retired = _schedule(session, source, now, options.policy)
-        _give_up_lease(source, options)
+        retired = None
+        if snapshot_ref is None:  # a fetch now, not a replayed archive: the source's state
+            if not snapshot.not_modified:
+                source.etag, source.last_modified = snapshot.etag, snapshot.last_modified
+            source.consecutive_failures = 0
+            source.last_error = None
+            retired = _schedule(session, source, now, options.policy)
+            _give_up_lease(source, options)
         session.add_all([check, source])
         return CheckResult(
             source_id,

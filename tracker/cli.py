@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add = verb("add", cmd_add, "track a URL (an item page, a day index, a feed, a listing, ...)")
     add.add_argument("url")
-    add.add_argument("--kind", default="auto", help=f"one of {', '.join(KINDS)} (default auto)")
-    add.add_argument("--name", help="a name for the source, shown in feeds")
+    _source_options(add)
     add.add_argument(
         "--every",
         help="how often to check this source (e.g. 1h); default: the daemon's --every, or for "
@@ -106,22 +105,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--cron",
         metavar="LINE",
         help="check at these times instead: a crontab line in UTC, e.g. '*/30 6-22 * * *'",
-    )
-    add.add_argument(
-        "--map",
-        action="append",
-        default=[],
-        metavar="FIELD=PATH",
-        help="listing: where a record's id, headline, summary, url, updated, tags, category or "
-        "body is (dotted path into JSON, or CSV column); repeatable",
-    )
-    add.add_argument("--items", metavar="PATH", help="listing: dotted path to the JSON list")
-    add.add_argument("--id-pattern", metavar="REGEX", help="the item id inside its URL (group 1)")
-    add.add_argument(
-        "--match-threshold",
-        type=float,
-        metavar="SCORE",
-        help="fuzzy identity: how similar (0-1) a newcomer must be to a departed item (0.6)",
     )
 
     check = verb("check", cmd_check, "check due sources once now and summarise what changed")
@@ -146,6 +129,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hist.add_argument("item")
     hist.add_argument("--json", action="store_true")
+
+    export = verb(
+        "export",
+        cmd_export,
+        "every version and change of items, as json, ndjson or csv, for other tools",
+    )
+    export.add_argument("item", nargs="?", help="an item id or any URL it has had")
+    export.add_argument("--source", type=int, metavar="ID", help="every item of this source")
+    export.add_argument("--all", action="store_true", help="every item")
+    export.add_argument(
+        "--format",
+        choices=("json", "ndjson", "csv"),
+        default="json",
+        help="json (one document, the default), ndjson (a version or change per line) or "
+        "csv (a row per version)",
+    )
+    export.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
 
     diff_cmd = verb("diff", cmd_diff, "what changed between two versions of an item")
     diff_cmd.add_argument("item")
@@ -203,7 +203,78 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = verb("db", cmd_db, "the database schema: show its revision, or upgrade it")
     db.add_argument("action", choices=("status", "upgrade"), help="status or upgrade")
+
+    replay = verb(
+        "import", cmd_import, "replay a snapshot archive (git-scraped repository, folder) as checks"
+    )
+    archives = replay.add_subparsers(dest="archive", required=True, metavar="ARCHIVE")
+    git = archives.add_parser("git", help="every commit that touched a file, oldest first")
+    git.add_argument("repo", help="a git repository (a clone; nothing is checked out)")
+    git.add_argument("--path", required=True, help="the file in the repository, e.g. data.json")
+    git.add_argument("--since", type=_moment, help="only commits from this date/time (UTC)")
+    git.add_argument("--until", type=_moment, help="only commits up to this date/time (UTC)")
+    folder = archives.add_parser("dir", help="files in a folder, by a manifest or a pattern")
+    folder.add_argument("folder")
+    chosen = folder.add_mutually_exclusive_group(required=True)
+    chosen.add_argument(
+        "--manifest", help='a JSON file: {"snapshots": [{"file", "timestamp", "url"?}, ...]}'
+    )
+    chosen.add_argument(
+        "--pattern",
+        help="a glob such as '*.csv'; times from the file names if they all hold one, "
+        "else from modification times",
+    )
+    for archive in (git, folder):
+        archive.add_argument("--source", type=int, help="an existing source to replay into")
+        archive.add_argument("--url", help="or a new source: the URL the snapshots are of")
+        _source_options(archive)
     return parser
+
+
+def _source_options(parser: argparse.ArgumentParser) -> None:
+    """What a new source is: its kind, name, listing field map and identity rules."""
+    parser.add_argument("--kind", default="auto", help=f"one of {', '.join(KINDS)} (default auto)")
+    parser.add_argument("--name", help="a name for the source, shown in feeds")
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="FIELD=PATH",
+        help="listing: where a record's id, headline, summary, url, updated, tags, category or "
+        "body is (dotted path into JSON, or CSV column); repeatable",
+    )
+    parser.add_argument("--items", metavar="PATH", help="listing: dotted path to the JSON list")
+    parser.add_argument(
+        "--id-pattern", metavar="REGEX", help="the item id inside its URL (group 1)"
+    )
+    parser.add_argument(
+        "--match-threshold",
+        type=float,
+        metavar="SCORE",
+        help="fuzzy identity: how similar (0-1) a newcomer must be to a departed item (0.6)",
+    )
+
+
+def _source_settings(args: argparse.Namespace) -> dict[str, Any]:
+    from tracker.extract.listing import parse_field_map
+
+    return {
+        "map": parse_field_map(args.map),
+        "items": args.items,
+        "id_pattern": args.id_pattern,
+        "match_threshold": args.match_threshold,
+    }
+
+
+def _moment(text: str) -> datetime:
+    """--since/--until: a date or a date and time, read as UTC unless it says otherwise."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a date or time: {text!r} (e.g. 2022-02-23)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _serve_options(parser: argparse.ArgumentParser) -> None:
@@ -215,16 +286,10 @@ def _serve_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_add(args: argparse.Namespace, engine: Engine, config: Config) -> int:
-    from tracker.extract.listing import parse_field_map
     from tracker.sources import add_source
 
     every = parse_duration(args.every) if args.every else None
-    options = {
-        "map": parse_field_map(args.map),
-        "items": args.items,
-        "id_pattern": args.id_pattern,
-        "match_threshold": args.match_threshold,
-    }
+    options = _source_settings(args)
     with transaction(engine) as session:
         source, added = add_source(
             session, args.url, args.kind, args.name, every, options, cron=args.cron
@@ -232,6 +297,57 @@ def cmd_add(args: argparse.Namespace, engine: Engine, config: Config) -> int:
         word = "added" if added else "already tracked"
         print(f"{word}: source {source.id} {source.url} (kind {source.kind})")
     return 0
+
+
+def cmd_import(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from tracker.archives import dir_snapshots, git_snapshots, manifest_snapshots
+    from tracker.progress import import_reporter
+    from tracker.replay import import_snapshots
+
+    source_id = _import_target(args, engine)
+    if args.archive == "git":
+        snapshots: Any = git_snapshots(Path(args.repo), args.path, args.since, args.until)
+        basis, what = "commit times (committer date, UTC)", f"{args.path} in {args.repo}"
+    elif args.manifest:
+        snapshots, basis = manifest_snapshots(Path(args.folder), Path(args.manifest))
+        what = args.manifest
+    else:
+        snapshots, basis = dir_snapshots(Path(args.folder), args.pattern)
+        what = f"{args.pattern} in {args.folder}"
+    with import_reporter(sys.stdout) as reporter:
+        summary = import_snapshots(engine, source_id, snapshots, reporter.advance)
+    window = f" ({_iso(summary.first)} to {_iso(summary.last)})" if summary.first else ""
+    print(
+        f"imported {what} into source {source_id}: {summary.snapshots} snapshots{window}, "
+        f"times from {basis}; {summary.recorded} recorded now, {summary.already} already "
+        f"imported, {summary.errors} unreadable; {summary.versions} new versions, "
+        f"{summary.changes} changes; {summary.seconds:.1f} s "
+        f"({summary.snapshots / max(summary.seconds, 1e-9):.1f} snapshots/s)"
+    )
+    for message in summary.error_messages[:10]:
+        print(f"  unreadable: {message}")
+    return 0
+
+
+def _import_target(args: argparse.Namespace, engine: Engine) -> int:
+    """The source to replay into: --source ID, or a new one for --url."""
+    from storage import Source
+    from tracker.sources import add_source
+
+    with transaction(engine) as session:
+        if args.source is not None:
+            if args.url:
+                raise UserError("give --source ID or --url URL, not both")
+            if session.get(Source, args.source) is None:
+                raise UserError(f"no source {args.source}")
+            return int(args.source)
+        if not args.url:
+            raise UserError("say where to replay: --source ID, or --url URL for a new source")
+        source, _ = add_source(
+            session, args.url, args.kind, args.name, None, _source_settings(args)
+        )
+        assert source.id is not None
+        return source.id
 
 
 def cmd_check(args: argparse.Namespace, engine: Engine, config: Config) -> int:
@@ -359,6 +475,25 @@ def _change_line(change: dict[str, Any] | None) -> str:
     fields = ", ".join(change["fields"]) or "nothing visible"
     similar = f", {change['similarity']:.0%} similar" if change["similarity"] is not None else ""
     return f"edited {fields} ({change['class']}{similar})"
+
+
+def cmd_export(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from tracker import export
+
+    if [args.item is not None, args.source is not None, args.all].count(True) != 1:
+        raise UserError("say what to export: one of ITEM, --source ID or --all")
+    with export.snapshot(engine) as session:
+        item_id = find_item(session, args.item).id if args.item is not None else None
+        selection = export.Selection(item_id=item_id, source_id=args.source)
+        with export.output(args.out) as stream:
+            done = export.write_export(session, selection, args.format, stream)
+    if args.out:
+        print(
+            f"wrote {done.items} items ({done.versions} versions, {done.changes} changes) "
+            f"to {args.out}",
+            file=sys.stderr,
+        )
+    return 0
 
 
 def cmd_diff(args: argparse.Namespace, engine: Engine, config: Config) -> int:

@@ -10,21 +10,16 @@ links.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session
-
-from storage import Item, Version, queries
+from storage import Item, Version
 from tracker import diff
 from tracker.errors import ExtractError, UserError
 from tracker.extract.base import Observation
 from tracker.normalise import canonical_urls, normalise_text
-
-log = logging.getLogger(__name__)
 
 DEFAULT_MATCH_THRESHOLD = 0.6
 OFFSTREAM_RENDITIONS = (".md", ".html", ".json", ".xml")
@@ -125,17 +120,6 @@ def _pattern_id(pattern: re.Pattern[str], url: str) -> str | None:
     if not match:
         return None
     return match.group(1) if match.groups() else match.group(0)
-
-
-def find_item(session: Session, source_id: int, keys: Sequence[tuple[str, str]]) -> Item | None:
-    """The item of this source that the identity keys name, if there is one."""
-    matches = queries.items_by_alias(session, keys[0][0], [value for _, value in keys], source_id)
-    unique = {item.id: item for item in matches}
-    if len(unique) > 1:
-        # Two items turned out to be one (their URLs met in a page history). Merging
-        # stored histories is not done yet; the oldest item takes the news.
-        log.warning("keys %s match items %s; recording on the oldest", keys[:3], sorted(unique))
-    return min(unique.values(), key=lambda item: item.id or 0) if unique else None
 
 
 def match_score(version: Version, observation: Observation) -> float:

@@ -17,6 +17,7 @@ from storage import Change, Item, ItemMatch, Source, Version, queries
 from tracker import history, identity, judgement
 from tracker.extract.base import HistoryEntry, Observation
 from tracker.normalise import FieldValue, canonical_url, clean_text, content_hash, same_text
+from tracker.source_index import SourceIndex
 
 log = logging.getLogger(__name__)
 
@@ -58,28 +59,33 @@ def record_observations(
     rules = identity.Rules.for_source(source.kind, source.options or {})
     page_urls = () if listing else page_urls
     keys = [identity.identity_keys(obs, page_urls, rules) for obs in observations]
-    items = [identity.find_item(session, source.id, item_keys) for item_keys in keys]
+    # Every value this check may look up or add as an alias, read in one go.
+    values = [value for item_keys in keys for _, value in item_keys]
+    values += [url for obs in observations for url in identity.known_urls(obs, page_urls)]
+    values += [fallback for obs in observations for _, fallback in identity.fallback_keys(obs)]
+    index = SourceIndex(session, source.id, values)
+    items = [index.find(item_keys) for item_keys in keys]
     if listing:
-        _match_newcomers(session, source, observations, items, rules, check_id, now)
+        _match_newcomers(session, source, observations, items, rules, check_id, now, index)
     stats = IngestStats()
     # Each item is claimed by one observation per check, with that observation's content hash.
     claims: dict[int, str] = {}
     for observation, item_keys, item in zip(observations, keys, items, strict=True):
         observed_hash = content_hash(_content_fields(observation))
         # An earlier observation of this same check may have created the item.
-        item = item or identity.find_item(session, source.id, item_keys)
+        item = item or index.find(item_keys)
         if item is not None and item.id in claims:
             if claims[item.id] == observed_hash:
                 continue  # the listing shows the same item twice (relative and absolute link)
             # Two different items share a key (two bullets citing one article): the
             # later one is told apart by its headline, so neither flips every check.
             item_keys = identity.fallback_keys(observation)
-            item = identity.find_item(session, source.id, item_keys) if item_keys else None
+            item = index.find(item_keys) if item_keys else None
             if not item_keys or (item is not None and item.id in claims):
                 log.warning("cannot tell %r apart from another item; skipped", observation.headline)
                 continue
         recorded = _record_one(
-            session, source, observation, item_keys, item, now, check_id, page_urls, rules, stats
+            index, source, observation, item_keys, item, now, check_id, page_urls, rules, stats
         )
         claims[recorded.id or 0] = observed_hash
     if listing:
@@ -95,6 +101,7 @@ def _match_newcomers(
     rules: identity.Rules,
     check_id: int | None,
     now: datetime,
+    index: SourceIndex,
 ) -> None:
     """Fill in `items` for newcomers that fuzzy matching takes for departed items; log each."""
     assert source.id is not None
@@ -104,6 +111,10 @@ def _match_newcomers(
     present = {item.id for item in items if item is not None}
     departed = [item for item in queries.listed_items(session, source.id) if item.id not in present]
     candidates = [(item, queries.latest_version(session, item.id or 0)) for item in departed]
+    for item, version in candidates:  # the index learns them: they may take the news now
+        index.added_item(item)
+        if version is not None:
+            index.added_version(item, version)
     pairs = identity.pair_fuzzy(
         [(item, version) for item, version in candidates if version is not None],
         [observations[index] for index in newcomers],
@@ -140,7 +151,7 @@ def _record_removals(
 
 
 def _record_one(
-    session: Session,
+    index: SourceIndex,
     source: Source,
     observation: Observation,
     keys: Sequence[tuple[str, str]],
@@ -152,16 +163,16 @@ def _record_one(
     stats: IngestStats,
 ) -> Item:
     assert source.id is not None
+    session = index.session
     stats.items_seen += 1
     if item is None:
         item = _new_item(session, source.id, observation, keys[0][1], now)
+        index.added_item(item)
         stats.items_created += 1
     elif item.removed_at is not None:
-        _add_event(
-            session, item, "restored", queries.latest_version(session, item.id or 0), now, stats
-        )
+        _add_event(session, item, "restored", index.latest(item), now, stats)
 
-    latest = queries.latest_version(session, item.id) if item.version_count else None
+    latest = index.latest(item) if item.version_count else None
     for entry in _unseen_history(session, item, observation, rules):
         latest = _add_version(session, item, latest, _history_version(entry, now, check_id), stats)
 
@@ -171,6 +182,7 @@ def _record_one(
         session.add(latest)
     else:
         latest = _add_version(session, item, latest, observed, stats)
+    index.added_version(item, latest)
 
     # Every URL is kept for look-ups (`redline history URL`), whatever decided identity.
     aliases = dict.fromkeys(keys)
@@ -178,7 +190,7 @@ def _record_one(
         dict.fromkeys(("url", url) for url in identity.known_urls(observation, page_urls))
     )
     for kind, value in aliases:
-        queries.add_alias(session, item, kind, value)
+        index.add_alias(item, kind, value)
     item.url = observation.url or item.url
     item.headline = latest.headline if latest.headline is not None else item.headline
     item.event_date = observation.event_date or item.event_date
@@ -214,6 +226,8 @@ def _unseen_history(
     known entry do, since versions are only ever appended.
     """
     earlier = [entry for entry in observation.history if not entry.is_current]
+    if not earlier:  # most pages list no history: no need to read the item's aliases
+        return []
     if item.version_count:
         known = set(queries.alias_values(session, item.id, "url"))
         known |= set(queries.alias_values(session, item.id, "page"))

@@ -223,3 +223,51 @@ class BarReporter(_ClosedOnExit):
         if self.task is not None and not self.stopped:
             self.stopped = True
             self.progress.stop()
+
+
+# `redline import`: a bar with snapshots done, their rate and the versions found, on a
+# terminal; nothing but the final summary (printed by the command) otherwise.
+
+
+class ImportBar(_ClosedOnExit):
+    def __init__(self, stream: TextIO) -> None:
+        self.console = Console(
+            file=stream, highlight=False, no_color=bool(os.environ.get("NO_COLOR")) or None
+        )
+        self.progress = Progress(
+            TextColumn("importing"),
+            BarColumn(),  # pulses: a git history's length is known only as it streams
+            TextColumn("{task.completed} snapshots"),
+            TextColumn("{task.fields[rate]}"),
+            TextColumn("{task.fields[versions]} versions found"),
+            TimeElapsedColumn(),
+            console=self.console,
+        )
+        self.task: TaskID | None = None
+        self.versions = 0
+
+    def advance(self, snapshot: object, result: CheckResult | None) -> None:
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task("import", total=None, versions=0, rate="")
+        if result is not None:
+            self.versions += result.stats.versions_added
+        task = self.progress.tasks[0]
+        rate = f"{task.speed:.0f}/s" if task.speed else ""
+        self.progress.update(self.task, advance=1, versions=self.versions, rate=rate)
+
+    def close(self) -> None:
+        if self.task is not None:
+            self.progress.stop()
+
+
+class QuietImport(_ClosedOnExit):
+    def advance(self, snapshot: object, result: CheckResult | None) -> None:
+        pass
+
+
+def import_reporter(stream: TextIO | None = None) -> ImportBar | QuietImport:
+    stream = stream or sys.stdout
+    if stream.isatty() and os.environ.get("TERM") != "dumb":
+        return ImportBar(stream)
+    return QuietImport()
