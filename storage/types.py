@@ -34,3 +34,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def iso_z(moment: datetime | None) -> str | None:
+    """An aware time as ISO 8601 with Z for UTC (2026-11-21T09:00:00Z); None stays None."""
+    return moment.isoformat().replace("+00:00", "Z") if moment else None

@@ -33,6 +33,7 @@ from storage import (
     transaction,
     upgrade,
 )
+from storage.types import iso_z
 from tracker import __version__, history, identity, render
 from tracker.config import Config, load_config, parse_duration
 from tracker.errors import RedlineError, UserError
@@ -316,7 +317,7 @@ def cmd_import(args: argparse.Namespace, engine: Engine, config: Config) -> int:
         what = f"{args.pattern} in {args.folder}"
     with import_reporter(sys.stdout) as reporter:
         summary = import_snapshots(engine, source_id, snapshots, reporter.advance)
-    window = f" ({_iso(summary.first)} to {_iso(summary.last)})" if summary.first else ""
+    window = f" ({iso_z(summary.first)} to {iso_z(summary.last)})" if summary.first else ""
     print(
         f"imported {what} into source {source_id}: {summary.snapshots} snapshots{window}, "
         f"times from {basis}; {summary.recorded} recorded now, {summary.already} already "
@@ -377,11 +378,11 @@ def cmd_sources(args: argparse.Namespace, engine: Engine, config: Config) -> int
                 "enabled": s.enabled,
                 "interval_seconds": s.interval_seconds,
                 "cron": s.cron,
-                "last_checked_at": _iso(s.last_checked_at),
-                "next_check_at": _iso(s.next_check_at),
+                "last_checked_at": iso_z(s.last_checked_at),
+                "next_check_at": iso_z(s.next_check_at),
                 "consecutive_failures": s.consecutive_failures,
                 "last_error": s.last_error,
-                "retired_at": _iso(s.retired_at),
+                "retired_at": iso_z(s.retired_at),
                 "retired_reason": s.retired_reason,
                 "options": s.options,
             }
@@ -449,7 +450,7 @@ def cmd_history(args: argparse.Namespace, engine: Engine, config: Config) -> int
                 "id": item.id,
                 "url": item.url,
                 "urls": urls,
-                "removed_at": _iso(item.removed_at),
+                "removed_at": iso_z(item.removed_at),
             },
             "versions": [_version_json(v, change_to.get(v.n)) for v in versions],
         }
@@ -457,7 +458,7 @@ def cmd_history(args: argparse.Namespace, engine: Engine, config: Config) -> int
         return _print_json(document)
     print(f"item {item.id}: {item.headline}\n  url: {item.url}")
     if item.removed_at:
-        print(f"  removed from its listing at {_iso(item.removed_at)}")
+        print(f"  removed from its listing at {iso_z(item.removed_at)}")
     for url in urls:
         if url != canonical_url(item.url or ""):
             print(f"  also: {url}")
@@ -661,8 +662,8 @@ def _version_json(version: Version, change: Change | None) -> dict[str, Any]:
         "summary": version.summary,
         "category": version.category,
         "tags": version.tags,
-        "observed_at": _iso(version.observed_at),
-        "reported_at": _iso(version.reported_at),
+        "observed_at": iso_z(version.observed_at),
+        "reported_at": iso_z(version.reported_at),
         "origin": version.origin,
         "change": None
         if change is None
@@ -673,10 +674,6 @@ def _version_json(version: Version, change: Change | None) -> dict[str, Any]:
             "similarity": change.similarity,
         },
     }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 def _human(interval: timedelta) -> str:

@@ -34,6 +34,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from storage import Change, Item, ItemAlias, Source, Version, utcnow
+from storage.types import iso_z
 from tracker import __version__, history
 from tracker.errors import UserError
 
@@ -196,9 +197,9 @@ def item_json(entry: ItemHistory) -> dict[str, Any]:
         "url": item.url,
         "urls": entry.urls,
         "headline": item.headline,
-        "first_seen_at": _iso(item.first_seen_at),
-        "last_seen_at": _iso(item.last_seen_at),
-        "removed_at": _iso(item.removed_at),
+        "first_seen_at": iso_z(item.first_seen_at),
+        "last_seen_at": iso_z(item.last_seen_at),
+        "removed_at": iso_z(item.removed_at),
         "versions": [version_json(version) for version in entry.versions],
         "changes": [change_json(change) for change in entry.changes],
     }
@@ -216,8 +217,8 @@ def version_json(version: Version) -> dict[str, Any]:
         "body": version.body,
         "url": version.url,
         "origin": version.origin,
-        "observed_at": _iso(version.observed_at),
-        "reported_at": _iso(version.reported_at),
+        "observed_at": iso_z(version.observed_at),
+        "reported_at": iso_z(version.reported_at),
         "content_hash": version.content_hash,
     }
 
@@ -231,8 +232,8 @@ def change_json(change: Change) -> dict[str, Any]:
         "fields": change.fields,
         "classification": change.classification,
         "similarity": change.similarity,
-        "occurred_at": _iso(change.occurred_at),
-        "recorded_at": _iso(change.recorded_at),
+        "occurred_at": iso_z(change.occurred_at),
+        "recorded_at": iso_z(change.recorded_at),
         "diff": None
         if change.diff is None
         else {
@@ -246,8 +247,8 @@ def csv_row(item_id: int, version: Version, change: Change | None) -> list[Any]:
     return [
         item_id,
         version.n,
-        _iso(version.observed_at),
-        _iso(version.reported_at),
+        iso_z(version.observed_at),
+        iso_z(version.reported_at),
         version.origin,
         version.url,
         version.headline,
@@ -270,7 +271,7 @@ def csv_row(item_id: int, version: Version, change: Change | None) -> list[Any]:
 def write_json(entries: Iterable[ItemHistory], out: TextIO, now: datetime) -> Summary:
     """One document, written item by item; the text is what json.dumps(indent=2) gives."""
     summary = Summary()
-    head = {"exported_at": _iso(now), "redline_version": __version__}
+    head = {"exported_at": iso_z(now), "redline_version": __version__}
     out.write(json.dumps(head, ensure_ascii=False, indent=2)[:-2] + ',\n  "items": [')
     for entry in entries:
         text = json.dumps(item_json(entry), ensure_ascii=False, indent=2)
@@ -369,7 +370,3 @@ def _umask() -> int:
 
 def _joined(values: Sequence[str] | None) -> str | None:
     return LIST_SEPARATOR.join(values) if values else None
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None

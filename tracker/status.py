@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from storage import Source, stats
+from storage.types import iso_z
 
 # A source due for longer than this is overdue: a daemon ticking every 30 s with free
 # workers takes a due source within a minute, so 5 minutes late means it is falling
@@ -134,7 +135,7 @@ def as_json(status: Status) -> dict[str, Any]:
     """
     counts = status.counts
     return {
-        "now": _iso(status.now),
+        "now": iso_z(status.now),
         "database": status.database,
         "sources": {
             "total": counts.total,
@@ -146,7 +147,7 @@ def as_json(status: Status) -> dict[str, Any]:
             "most_overdue": [
                 {
                     **_source_json(late.source),
-                    "due_since": _iso(late.due_since),
+                    "due_since": iso_z(late.due_since),
                     "late_seconds": _seconds(status.now - late.due_since),
                     "leased_by": late.leased_by,
                 }
@@ -157,7 +158,7 @@ def as_json(status: Status) -> dict[str, Any]:
             {
                 **_source_json(flight.source),
                 "worker": flight.worker,
-                "lease_until": _iso(flight.lease_until),
+                "lease_until": iso_z(flight.lease_until),
             }
             for flight in status.in_flight
         ],
@@ -168,8 +169,8 @@ def as_json(status: Status) -> dict[str, Any]:
                 **_source_json(failing.source),
                 "consecutive_failures": failing.failures,
                 "last_error": failing.last_error,
-                "last_checked_at": _iso(failing.last_checked_at),
-                "next_check_at": _iso(failing.next_check_at),
+                "last_checked_at": iso_z(failing.last_checked_at),
+                "next_check_at": iso_z(failing.next_check_at),
             }
             for failing in status.failing
         ],
@@ -183,18 +184,14 @@ def _source_json(source: SourceRef) -> dict[str, Any]:
 
 def _activity_json(window: stats.Activity) -> dict[str, Any]:
     return {
-        "since": _iso(window.since),
-        "until": _iso(window.until),
+        "since": iso_z(window.since),
+        "until": iso_z(window.until),
         "checks": window.checks_total,
         "outcomes": dict(window.checks),
         "versions_added": window.versions_added,
         "changes": window.changes_total,
         "change_kinds": dict(window.changes),
     }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 def _seconds(span: timedelta) -> int:
