@@ -125,8 +125,13 @@ class Daemon:
                 return 0
             reserved: list[str] = []
 
+            in_flight = set(self.in_flight())
+
             def polite(source: object) -> bool:
                 url = source.url  # type: ignore[attr-defined]
+                # A check that outlived its lease may still be running here: never twice.
+                if source.id in in_flight:  # type: ignore[attr-defined]
+                    return False
                 if self.gate.reserve(url):
                     reserved.append(url)
                     return True
