@@ -478,3 +478,15 @@ def test_an_entry_leaving_the_feed_is_removed_and_restored(site: Site, engine: E
     assert [c.kind for c in changes] == ["created", "removed", "restored", "edited"]
     assert [v.headline for v in versions] == ["Harbour reopens", "Harbour reopens after repairs"]
     assert [c.kind for c in by_guid(engine)["s1"][2]] == ["created"]
+
+
+def test_an_atom_entry_with_its_id_before_a_relative_link_keeps_the_link() -> None:
+    atom = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>News</title><id>urn:news</id>
+<updated>2026-01-01T00:00:00Z</updated>
+<entry><id>urn:uuid:1</id><title>First</title><link href="/news/first"/>
+<updated>2026-01-01T00:00:00Z</updated></entry>
+</feed>"""
+    page = Page("https://news.example/feed.atom", atom.decode(), atom, "application/atom+xml")
+    _, [entry] = extract("feed", page)
+    assert (entry.guid, entry.url) == ("urn:uuid:1", "https://news.example/news/first")

@@ -106,3 +106,15 @@ def test_the_md_and_html_renditions_of_a_page_are_one_item(site: Site, engine: E
     [(item, versions)] = items_and_versions(engine)
     assert [v.headline for v in versions] == [first["headline"], second["headline"]]
     assert item.url == site.url(html_path)
+
+
+def test_a_very_long_headline_key_is_stored_as_its_hash() -> None:
+    from tracker.extract.base import Observation
+    from tracker.identity import MAX_KEY_BYTES, fallback_keys
+
+    short = fallback_keys(Observation(url=None, headline="Troops Cross The Border"))
+    assert short == [("title", "troops cross the border")]
+    [(kind, key)] = fallback_keys(Observation(url=None, headline="長" * 2_000))
+    assert kind == "title" and key.startswith("sha256:") and len(key.encode()) < MAX_KEY_BYTES
+    # The same headline, the same key: the item is still found next time.
+    assert fallback_keys(Observation(url=None, headline="長" * 2_000)) == [(kind, key)]

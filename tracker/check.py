@@ -90,7 +90,9 @@ def check_source(
         result = _record_failure(engine, source_id, error, now, started, options)
     except Exception as error:  # a bug must not stop the round; keep the message
         log.exception("unexpected error checking %s", url)
-        failure = RedlineError(f"internal error: {type(error).__name__}: {error}")
+        # The first line only: a database error would carry its whole SQL and parameters.
+        first_line = (str(error).strip().splitlines() or [""])[0][:300]
+        failure = RedlineError(f"internal error: {type(error).__name__}: {first_line}")
         result = _record_failure(engine, source_id, failure, now, started, options)
     result.seconds = time.monotonic() - clock
     return result

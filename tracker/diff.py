@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from itertools import chain
 
 from diff_match_patch import diff_match_patch
+
+from tracker.errors import RedlineError
 
 try:
     from fast_diff_match_patch import diff as _cpp_diff
@@ -38,6 +42,7 @@ _TOKEN_RE = re.compile(r"\s+|\w+|.", re.DOTALL)
 _SURROGATES = 0xE000 - 0xD800  # placeholder indexes skip U+D800..U+DFFF
 _MAX_TOKENS = 0x110000 - _SURROGATES  # distinct tokens that have a placeholder
 _ASCII_RUNS = re.compile(r"[\x00-\x7f]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _BLANK_LINE_END = re.compile(r"\n\r?\n$")
 _BLANK_LINE_START = re.compile(r"^\r?\n\r?\n")
 
@@ -377,6 +382,11 @@ def _raw_diff_cpp(old: str, new: str) -> list[Op]:
 _raw_diff: Callable[[str, str], list[Op]] = _raw_diff_python if _cpp_diff is None else _raw_diff_cpp
 
 
+# The raw diff's O(n*d) in tokens takes a second or two at this many (both sides), and
+# hours for a rewritten 5 MB body: longer texts are diffed by _diff_long.
+MAX_DIFF_TOKENS = 40_000
+
+
 def diff_text(old: str, new: str) -> list[Op]:
     """Word-level diff: the 0/-1 texts join to `old`, the 0/1 texts join to `new`."""
     return _diff_text(old, new, _raw_diff)
@@ -385,12 +395,85 @@ def diff_text(old: str, new: str) -> list[Op]:
 def _diff_text(old: str, new: str, raw_diff: Callable[[str, str], list[Op]]) -> list[Op]:
     if old == new:  # an unchanged field: what the steps below would give, without them
         return [(EQUAL, old)] if old else []
+    if len(old) + len(new) > MAX_DIFF_TOKENS:  # a text has no more tokens than characters
+        ops = _diff_long(old, new, raw_diff)
+        if ops is not None:
+            return ops
     (old_chars, new_chars), table = _encode_tokens([old, new])
     diffs = raw_diff(old_chars, new_chars)
     # Cleaned up while still one character per token: on the decoded text dmp would split
     # words ("president" -> "presidents" becomes "president{+s+}").
     _TokenDmp(table).diff_cleanupSemantic(diffs)
     return _canonical(diffs, table)
+
+
+def _diff_long(old: str, new: str, raw_diff: Callable[[str, str], list[Op]]) -> list[Op] | None:
+    """The diff of texts of more than MAX_DIFF_TOKENS tokens, in bounded time; None if fewer.
+
+    Their common start and end are equal, and so are the words found exactly once in each
+    of them in the same order (the longest such run: patience diff's anchors). The pieces
+    between are diffed as usual while the work stays within that of one diff of
+    MAX_DIFF_TOKENS tokens; from the piece that would exceed it, the rest of the middle is
+    one deletion and one insertion. Exact either way, only less fine than the usual diff.
+    """
+    old_tokens, new_tokens = tokenize(old), tokenize(new)
+    if len(old_tokens) + len(new_tokens) <= MAX_DIFF_TOKENS:
+        return None
+    start = 0
+    for a, b in zip(old_tokens, new_tokens, strict=False):
+        if a != b:
+            break
+        start += 1
+    end = 0  # tokens in the common end, which does not overlap the common start
+    limit = min(len(old_tokens), len(new_tokens)) - start
+    while end < limit and old_tokens[-1 - end] == new_tokens[-1 - end]:
+        end += 1
+    old_middle = old_tokens[start : len(old_tokens) - end]
+    new_middle = new_tokens[start : len(new_tokens) - end]
+    ops: list[Op] = [(EQUAL, "".join(old_tokens[:start]))]
+    budget = MAX_DIFF_TOKENS**2  # the O(n*d) of a diff of n tokens is at most n*n
+    i = j = 0
+    for a, b in [*_anchors(old_middle, new_middle), (len(old_middle), len(new_middle))]:
+        old_piece, new_piece = "".join(old_middle[i:a]), "".join(new_middle[j:b])
+        size = (a - i) + (b - j)
+        if old_piece == new_piece:
+            ops.append((EQUAL, old_piece))
+        elif size * size <= budget:
+            budget -= size * size
+            ops += _diff_text(old_piece, new_piece, raw_diff)  # the usual diff: few tokens
+        else:  # one replacement rather than many: each is judged (tracker.judgement) alone
+            ops += [(DELETE, "".join(old_middle[i:])), (INSERT, "".join(new_middle[j:]))]
+            break
+        if a < len(old_middle):
+            ops.append((EQUAL, old_middle[a]))
+        i, j = a + 1, b + 1
+    ops.append((EQUAL, "".join(old_tokens[len(old_tokens) - end :])))
+    return _canonical(ops)
+
+
+def _anchors(old: Sequence[str], new: Sequence[str]) -> list[tuple[int, int]]:
+    """Positions (in old, in new) of tokens found once in each, the longest run of them in
+    the same order in both (patience sorting: n log n)."""
+    old_count, new_count = Counter(old), Counter(new)
+    in_new = {token: j for j, token in enumerate(new) if new_count[token] == 1}
+    pairs = [(i, in_new[t]) for i, t in enumerate(old) if old_count[t] == 1 and t in in_new]
+    tails: list[int] = []  # tails[k]: the smallest j that ends an increasing run of k + 1
+    ends: list[int] = []  # ends[k]: the pair that does
+    before = [-1] * len(pairs)  # each pair's predecessor in its run
+    for n, (_, j) in enumerate(pairs):
+        k = bisect_left(tails, j)
+        before[n] = ends[k - 1] if k else -1
+        if k == len(tails):
+            tails.append(j)
+            ends.append(n)
+        else:
+            tails[k], ends[k] = j, n
+    run: list[tuple[int, int]] = []
+    n = ends[-1] if ends else -1
+    while n >= 0:
+        run.append(pairs[n])
+        n = before[n]
+    return run[::-1]
 
 
 def diff_list(old: Sequence[str], new: Sequence[str]) -> ListOps:
@@ -455,4 +538,7 @@ def similarity(ops: Sequence[Op]) -> float:
 
 def patch_text(old: str, new: str) -> str:
     """diff-match-patch patch text turning `old` into `new`, built from the word-level diff."""
+    if _SURROGATE.search(old) or _SURROGATE.search(new):
+        # The patch format is %-encoded UTF-8, which a lone surrogate has no form in.
+        raise RedlineError("cannot write a patch of text with an unpaired surrogate in it")
     return _DMP.patch_toText(_DMP.patch_make(old, diff_text(old, new)))

@@ -10,6 +10,7 @@ links.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,10 @@ from tracker.extract.base import Observation
 from tracker.normalise import canonical_urls, normalise_text
 
 DEFAULT_MATCH_THRESHOLD = 0.6
+MAX_KEY_BYTES = 1_000  # longer headline keys are stored as their hash
+# Fuzzy matching scores every departed item against every newcomer: past this many
+# pairs (a listing whose ids all changed at once) it is skipped, not run for minutes.
+MAX_FUZZY_PAIRS = 100_000
 OFFSTREAM_RENDITIONS = (".md", ".html", ".json", ".xml")
 _SOURCE_LINK = re.compile(r"<(https?://[^>\s]+)>\s*$")
 
@@ -112,7 +117,10 @@ def fallback_keys(observation: Observation) -> list[tuple[str, str]]:
     check has already claimed; [] when it has no headline."""
     if not observation.headline:
         return []
-    return [("title", normalise_text(observation.headline).casefold())]
+    key = normalise_text(observation.headline).casefold()
+    if len(key.encode()) > MAX_KEY_BYTES:  # an index entry has a size limit (PostgreSQL)
+        key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return [("title", key)]
 
 
 def _pattern_id(pattern: re.Pattern[str], url: str) -> str | None:
@@ -145,6 +153,8 @@ def pair_fuzzy(
 ) -> list[tuple[int, Item, float]]:
     """Pairs (newcomer index, item, score) at or above the threshold, best pairs first;
     each item and each newcomer is used at most once."""
+    if len(candidates) * len(newcomers) > MAX_FUZZY_PAIRS:
+        return []
     scored = sorted(
         (
             (match_score(version, observation), index, item)

@@ -80,7 +80,12 @@ def field_is_minor(ops: Sequence[diff.Op]) -> bool:
         return removed == added
     if fold(diff.old_text(ops)) == fold(diff.new_text(ops)):
         return True
-    distances = [_edit_distance(fold(old), fold(new)) for old, new in _word_edits(ops)]
+    edits = list(_word_edits(ops))
+    # A stretch whose lengths differ by more than a typo cannot be one: no need to run
+    # the (pure-Python) edit distance on it, which a rewritten article makes slow.
+    if any(abs(len(fold(old)) - len(fold(new))) > TYPO_MAX_CHARS for old, new in edits):
+        return False
+    distances = [_edit_distance(fold(old), fold(new)) for old, new in edits]
     budget = max(TYPO_MAX_CHARS, TYPO_MAX_SHARE * len(fold(diff.new_text(ops))))
     return max(distances) <= TYPO_MAX_CHARS and sum(distances) <= budget
 

@@ -2,6 +2,9 @@
 
 Two versions are the same when their normalised fields are equal, so a change in
 whitespace, Unicode composition, quote style or list order is never an edit.
+
+Text is made safe to store first (sanitise_text): what no page means to show, and what
+the database or an Atom feed cannot hold, is taken out.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
+from functools import cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tracker.errors import UserError
@@ -26,6 +30,20 @@ _QUOTES = str.maketrans({
 })  # fmt: skip
 _SPACE = re.compile(r"\s+")
 
+# Control characters (C0 but tab, newline and carriage return; DEL; C1), the bidi embedding,
+# override and isolate controls (they make text display other than it reads, and an
+# unclosed one spills into the text around it: "Trojan Source"), and U+FFFE/U+FFFF
+# (noncharacters XML refuses): removed. NUL would also make PostgreSQL refuse the row.
+_UNSAFE = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u202a-\u202e\u2066-\u2069\ufffe\uffff]")
+# Controls that separate words (vertical tab, form feed, the information separators,
+# NEL) become a space, so the words either side stay apart.
+_SEPARATING_CONTROLS = re.compile("[\x0b\x0c\x1c-\x1f\x85]")
+# A lone surrogate (JSON "\ud800") cannot be encoded as UTF-8, so cannot be stored.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Unicode's stream-safe limit (UAX #15): no real text stacks more combining marks on one
+# character. Longer runs are cut, since NFC sorts a run in quadratic time.
+MAX_COMBINING_RUN = 30
+
 
 def normalise_text(text: str) -> str:
     """NFC, straight quotes, runs of whitespace as one space, no outer whitespace."""
@@ -33,11 +51,55 @@ def normalise_text(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
+def sanitise_text(text: str) -> str:
+    """The text without what is unsafe to store or show: controls (tab, newline and CR
+    stay), bidi controls, noncharacters; lone surrogates as U+FFFD; runs of more than
+    MAX_COMBINING_RUN combining marks cut to that many. Zero-width (non-)joiners and
+    spaces stay: emoji, Persian and Indic text need them."""
+    if text.isascii():
+        return _UNSAFE.sub("", _SEPARATING_CONTROLS.sub(" ", text))
+    text = _SURROGATE.sub("\ufffd", _SEPARATING_CONTROLS.sub(" ", text))
+    candidates, _ = _non_starters()
+    return candidates.sub(_cut_runs, _UNSAFE.sub("", text))
+
+
+@cache
+def _non_starters() -> tuple[re.Pattern[str], frozenset[str]]:
+    """The non-starters (characters of a non-zero combining class, and the few, such as
+    Tibetan vowel signs, that decompose into such), and a pattern for runs that may hold
+    more than MAX_COMBINING_RUN of them. Built on first use (about 0.5 s)."""
+    marks = frozenset(filter(_is_non_starter, map(chr, range(0x110000))))
+    bmp = "".join(sorted(mark for mark in marks if mark < "\U00010000"))
+    # re tests a class of BMP characters against a bitmap, fast; with every astral mark
+    # listed it would slow to a crawl, so any astral character is a candidate here.
+    return re.compile(f"[{re.escape(bmp)}\U00010000-\U0010ffff]{{{MAX_COMBINING_RUN + 1},}}"), marks
+
+
+def _is_non_starter(char: str) -> bool:
+    if unicodedata.combining(char):
+        return True
+    if not unicodedata.decomposition(char):
+        return False
+    return bool(unicodedata.combining(unicodedata.normalize("NFKD", char)[0]))
+
+
+def _cut_runs(match: re.Match[str]) -> str:
+    """A candidate run with each run of non-starters in it cut to MAX_COMBINING_RUN."""
+    _, marks = _non_starters()
+    kept: list[str] = []
+    run = 0
+    for char in match[0]:
+        run = run + 1 if char in marks else 0
+        if run <= MAX_COMBINING_RUN:
+            kept.append(char)
+    return "".join(kept)
+
+
 def clean_text(text: str | None) -> str | None:
-    """Text as stored: outer whitespace removed; empty means not given (None)."""
+    """Text as stored: sanitised, outer whitespace removed; empty means not given (None)."""
     if text is None:
         return None
-    text = text.strip()
+    text = sanitise_text(text).strip()
     return text or None
 
 
@@ -59,7 +121,8 @@ def content_hash(fields: Mapping[str, FieldValue]) -> str:
     """sha256 over the normalised content fields (unknown fields hash as null)."""
     normal = {name: normalise_field(name, fields.get(name)) for name in CONTENT_FIELDS}
     payload = json.dumps(normal, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(payload.encode()).hexdigest()
+    # surrogatepass: the same bytes for any storable text, and no error for a lone surrogate.
+    return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def same_text(a: str | None, b: str | None) -> bool:

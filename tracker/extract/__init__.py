@@ -1,7 +1,8 @@
 """Extractors: one module per format, each turning a fetched page into Observations.
 
 Each kind registers a sniff (does this page look like mine?) and a parse. `auto`
-tries the sniffs in registration order.
+tries the sniffs in registration order. Whatever a parse returns goes through
+tracker.extract.sanitise: safe text, sane sizes, whatever the page held.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tracker.extract.base import HistoryEntry, Observation
 from tracker.extract.feed import is_feed, parse_feed
 from tracker.extract.listing import is_listing_document, parse_listing
 from tracker.extract.offstream import is_offstream, parse_offstream
+from tracker.extract.sanitise import sane_message, sane_observations
 from tracker.extract.wikipedia import is_wikipedia_current_events, parse_wikipedia
 
 __all__ = ["HistoryEntry", "KINDS", "Observation", "Page", "extract"]
@@ -64,4 +66,9 @@ def extract(kind: str, page: Page) -> tuple[str, list[Observation]]:
     if kind not in _EXTRACTORS:
         raise ExtractError(f"unknown source kind {kind!r} (known: {', '.join(KINDS)})")
     _, parse = _EXTRACTORS[kind]
-    return kind, parse(page)
+    try:
+        observations = parse(page)
+    except ExtractError as error:
+        # The message may quote the page (a key, a parser's complaint): keep it storable.
+        raise ExtractError(sane_message(str(error))) from None
+    return kind, sane_observations(observations, page.url)

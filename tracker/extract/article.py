@@ -48,6 +48,7 @@ from lxml.etree import ParserError
 
 from tracker.errors import ExtractError
 from tracker.extract.base import Observation
+from tracker.normalise import sanitise_text
 
 if TYPE_CHECKING:
     from tracker.extract import Page
@@ -142,6 +143,9 @@ def _parse(page: Page) -> lxml.html.HtmlElement:
         raise ExtractError(f"not an HTML page at {page.url}: an XML document with a <{name}> root")
     # lxml refuses a str that keeps its XML declaration (the text is decoded already).
     text = _XML_DECLARATION.sub("", text.lstrip("\ufeff"), count=1)
+    # One control character anywhere makes trafilatura give up on the whole page (lxml
+    # will not serialise it), so they go before parsing, as they would after.
+    text = sanitise_text(text)
     try:
         # libxml2's HTML parser: no network, no entities to resolve, nesting capped.
         tree = lxml.html.document_fromstring(text)
@@ -167,7 +171,10 @@ def _decoded(page: Page) -> str:
         except LookupError:
             encoding = ""
         if encoding and not encoding.startswith("utf-16"):  # a meta tag read as ASCII is no UTF-16
-            return body.decode(encoding, errors="replace")
+            try:
+                return body.decode(encoding, errors="replace")
+            except (LookupError, UnicodeError):
+                pass  # a codec that is no text encoding ("hex", "rot13") or refuses "replace"
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:
@@ -326,7 +333,10 @@ def _parse_date(value: str | None) -> date | None:
     except ValueError:
         return None
     if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
+        try:
+            moment = moment.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00+05:00 is before year 1 in UTC
+            return None
     return moment.date()
 
 

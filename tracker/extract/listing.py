@@ -18,6 +18,7 @@ from urllib.parse import urljoin, urlsplit
 
 from tracker.errors import ExtractError, UserError
 from tracker.extract.base import Observation
+from tracker.normalise import sanitise_text
 
 if TYPE_CHECKING:
     from tracker.extract import Page
@@ -34,6 +35,9 @@ COMMON_NAMES: dict[str, tuple[str, ...]] = {
     "category": ("category", "section"),
     "body": ("body", "content", "text"),
 }
+# A CSV cell may be as long as the page (which the fetch caps); csv's default is 128 KiB.
+csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
+_SHOWN_KEYS = 20  # top-level keys named in an error message
 
 
 def parse_field_map(pairs: Sequence[str]) -> dict[str, str]:
@@ -64,26 +68,48 @@ def is_listing_document(page: Page) -> bool:
 
 
 def parse_listing(page: Page) -> list[Observation]:
-    """One Observation per record, in document order."""
+    """One Observation per record, in document order.
+
+    An empty list of records is an empty listing; records none of which is an item (not
+    objects, or without id, headline and URL) are an ExtractError: such a page (an error
+    page, a changed API) read as an empty listing would record every item as removed.
+    """
     field_map: Mapping[str, str] = page.options.get("map", {})
-    records = _records(page)
+    records = _records(page, field_map)
     observations = []
     for record in records:
         if isinstance(record, Mapping):
             observation = _observation(record, field_map, page.url)
             if observation is not None:
                 observations.append(observation)
+    if records and not observations:
+        if not any(isinstance(record, Mapping) for record in records):
+            raise ExtractError(
+                f"the items at {page.url} are not JSON objects (the first is {_a(records[0])})"
+            )
+        raise ExtractError(
+            f"none of the {len(records)} items at {page.url} has an id, a headline or a URL"
+            " (say which fields hold them with --map)"
+        )
     return observations
 
 
-def _records(page: Page) -> list[Any]:
+def _records(page: Page, field_map: Mapping[str, str]) -> list[Any]:
     text = page.text.lstrip("\ufeff")
-    if text.lstrip()[:1] not in ("[", "{"):
-        return list(csv.DictReader(io.StringIO(text)))
+    start = text.lstrip()[:1]
+    if not start:
+        raise ExtractError(f"empty document at {page.url}")
+    content_type = (page.content_type or "").split(";")[0].strip().lower()
+    if start not in ("[", "{") and not content_type.endswith("json"):
+        return _csv_records(text, field_map, page.url)
     try:
         data = json.loads(text)
-    except ValueError as error:
+    except RecursionError:  # json's C decoder recurses once per level of nesting
+        raise ExtractError(f"not valid JSON at {page.url}: nested too deeply") from None
+    except json.JSONDecodeError as error:
         raise ExtractError(f"not valid JSON at {page.url}: {error}") from None
+    except ValueError:  # Python refuses to read an integer of more than 4,300 digits
+        raise ExtractError(f"not valid JSON at {page.url}: a number is too long") from None
     items_path = page.options.get("items")
     if items_path:
         data = _lookup(data, items_path)
@@ -92,11 +118,49 @@ def _records(page: Page) -> list[Any]:
         return data
     if isinstance(data, list):
         return data
+    if not isinstance(data, dict):
+        raise ExtractError(f"the JSON at {page.url} is {_a(data)}, not a list of items")
     lists = [key for key, value in data.items() if isinstance(value, list) and value]
     if len(lists) != 1:
-        found = ", ".join(sorted(map(str, data))) or "none"
-        raise ExtractError(f"say where the items are with --items (top-level keys: {found})")
+        keys = sorted(map(str, data))
+        found = ", ".join(keys[:_SHOWN_KEYS]) + (", …" if len(keys) > _SHOWN_KEYS else "")
+        raise ExtractError(
+            f"say where the items are with --items (top-level keys: {found or 'none'})"
+        )
     return data[lists[0]]
+
+
+def _csv_records(text: str, field_map: Mapping[str, str], url: str) -> list[Any]:
+    """The rows as mappings; an ExtractError if the header names no column to follow
+    items by (then the page is no CSV listing, whatever it is)."""
+    # newline="": a lone CR ends a row too, as csv expects of what it reads.
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        header = set(reader.fieldnames or [])
+        wanted = {path.split(".")[0] for name, path in field_map.items() if name in _KEYS}
+        wanted |= {name for key in _KEYS for name in COMMON_NAMES[key] if key not in field_map}
+        if not header & wanted:
+            raise ExtractError(
+                f"not a JSON or CSV listing at {url}: no id, headline or URL column"
+                " (say which columns hold them with --map)"
+            )
+        return list(reader)
+    except csv.Error as error:
+        raise ExtractError(f"not a readable CSV listing at {url}: {error}") from None
+
+
+_KEYS = ("id", "headline", "url")  # the fields an item is followed by
+
+
+def _a(value: Any) -> str:
+    """What a JSON value is, for a message: "a string", "a number", "null"."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {str: "a string", list: "a list", dict: "an object"}.get(type(value), "a value")
 
 
 def _lookup(data: Any, path: str) -> Any:
@@ -104,7 +168,10 @@ def _lookup(data: Any, path: str) -> Any:
     for part in path.split("."):
         if isinstance(data, Mapping):
             data = data.get(part)
-        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+        # isdecimal, not isdigit: int() refuses "²"; a long number is no list index.
+        elif (
+            isinstance(data, list) and part.isdecimal() and len(part) < 10 and int(part) < len(data)
+        ):
             data = data[int(part)]
         else:
             return None
@@ -121,9 +188,10 @@ def _field(record: Mapping[str, Any], field_map: Mapping[str, str], name: str) -
 
 
 def _text(value: Any) -> str | None:
+    # Sanitised here, not only later: a cell of control characters is no link or id.
     if value is None or isinstance(value, (Mapping, list)):
         return None
-    text = " ".join(str(value).split())
+    text = " ".join(sanitise_text(str(value)).split())
     return text or None
 
 
@@ -131,7 +199,7 @@ def _body(value: Any) -> str | None:
     """Body text keeps its line breaks (paragraphs); only outer space goes."""
     if value is None or isinstance(value, (Mapping, list)):
         return None
-    return str(value).strip() or None
+    return sanitise_text(str(value)).strip() or None
 
 
 def _tags(value: Any) -> list[str] | None:
@@ -161,16 +229,16 @@ def _date(value: Any) -> date | None:
             moment = parsedate_to_datetime(text)
         except (TypeError, ValueError):
             return None
-    return moment.astimezone(UTC).date() if moment.tzinfo else moment.date()
+    try:
+        return moment.astimezone(UTC).date() if moment.tzinfo else moment.date()
+    except OverflowError:  # 0001-01-01T00:00+05:00 is before year 1 in UTC
+        return None
 
 
 def _observation(
     record: Mapping[str, Any], field_map: Mapping[str, str], base_url: str
 ) -> Observation | None:
-    link = _text(_field(record, field_map, "url"))
-    url = urljoin(base_url, link) if link else None
-    if url and urlsplit(url).scheme not in ("http", "https"):
-        url = None
+    url = _absolute(base_url, _text(_field(record, field_map, "url")))
     guid = _text(_field(record, field_map, "id"))
     headline = _text(_field(record, field_map, "headline"))
     if not (url or guid or headline):
@@ -185,3 +253,15 @@ def _observation(
         event_date=_date(_field(record, field_map, "updated")),
         guid=guid,
     )
+
+
+def _absolute(base_url: str, link: str | None) -> str | None:
+    """The link resolved against the page, if it is an http(s) URL."""
+    if not link:
+        return None
+    try:
+        url = urljoin(base_url, link)
+        scheme = urlsplit(url).scheme
+    except ValueError:  # "http://[::1": not a URL
+        return None
+    return url if scheme in ("http", "https") else None

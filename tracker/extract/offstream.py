@@ -32,7 +32,12 @@ from lxml import etree
 
 from tracker.errors import ExtractError
 from tracker.extract.base import HistoryEntry, Observation
+from tracker.normalise import sanitise_text
 
+# A link's URL: no space, and no "](" either. The text before it is greedy, so the URL
+# starts after the last "](" anyway; but without the rule each "](" of a long line had
+# the rest of the line rescanned, in quadratic time (minutes for a page of "](").
+_URL = r"(?P<url>(?:(?!\]\()\S)*)"
 # Any ATX heading: "##### Syrian Civil War", "### Sources:", "# Headline".
 _HEADING_RE = re.compile(r"^(?P<hashes>#{1,6})[ \t]+(?P<text>.*?)[ \t]*$")
 # The item's own headline: a level-1 heading.
@@ -40,17 +45,17 @@ _HEADLINE_RE = re.compile(r"^#[ \t]+(?P<text>\S.*?)[ \t]*$")
 # A heading that is a single link: "### [2017-03-2](/news/2017/03/2/index.md)" (date heading)
 # or "### [Headline](/news/….md)" (an item on an index page). The text is greedy so that a
 # headline containing "[", "]" or "(" still ends at the last "](".
-_LINK_HEADING_RE = re.compile(r"^(?P<hashes>#{2,3})[ \t]+\[(?P<text>.*)\]\((?P<url>\S*)\)[ \t]*$")
+_LINK_HEADING_RE = re.compile(rf"^(?P<hashes>#{{2,3}})[ \t]+\[(?P<text>.*)\]\({_URL}\)[ \t]*$")
 # Link text that is a date as the site writes it, without zero-padding: "2017-03-2".
 _DATE_TEXT_RE = re.compile(r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})$")
 # A line linking to the other renditions: "Formats: [HTML](…)  [JSON](…)  [XML](…)".
 _FORMATS_RE = re.compile(r"^\s*Formats:\s*\[", re.IGNORECASE)
 # A list item that is a link, for Sources: "5. [Rudaw](http://…)". The URL may hold "(" or ")".
-_SOURCE_RE = re.compile(r"^\s*(?:\d*[.)]|[-*+])\s*\[(?P<name>.*)\]\((?P<url>\S*)\)\s*$")
+_SOURCE_RE = re.compile(rf"^\s*(?:\d*[.)]|[-*+])\s*\[(?P<name>.*)\]\({_URL}\)\s*$")
 # A Changes entry: "1. [headline](/news/….md) _2018-01-10 20:30:05 (First version)_" or
 # "… _(Current version)_". Numbers are unreliable, so any list marker is accepted.
 _CHANGE_RE = re.compile(
-    r"^\s*(?:\d*[.)]|[-*+])\s*\[(?P<text>.*)\]\((?P<url>\S*)\)\s*_(?P<meta>[^_]*)_\s*$"
+    rf"^\s*(?:\d*[.)]|[-*+])\s*\[(?P<text>.*)\]\({_URL}\)\s*_(?P<meta>[^_]*)_\s*$"
 )
 # The inside of a Changes entry's emphasis: optional "YYYY-MM-DD HH:MM:SS", then "(label)".
 _CHANGE_META_RE = re.compile(
@@ -224,8 +229,9 @@ def _parse_sources(lines: list[str], url: str) -> list[str] | None:
         match = _SOURCE_RE.match(line)
         if match and match["name"].strip().lower() == COVER_IMAGE:
             continue
-        if match and match["name"].strip() and match["url"]:
-            sources.append(f"{match['name'].strip()} <{urljoin(url, match['url'])}>")
+        link = _join(url, match["url"]) if match and match["url"] else None
+        if match and match["name"].strip() and link:
+            sources.append(f"{match['name'].strip()} <{link}>")
     return sources or None
 
 
@@ -249,7 +255,7 @@ def _parse_change(line: str, url: str) -> HistoryEntry | None:
         return None
     return HistoryEntry(
         headline=headline,
-        url=urljoin(url, match["url"]) if match["url"] else None,
+        url=_join(url, match["url"]) if match["url"] else None,
         reported_at=_parse_timestamp(meta["ts"]),
         label=meta["label"].strip(),
     )
@@ -273,7 +279,7 @@ def _parse_timestamp(value: str | None) -> datetime | None:
 class _PendingItem:
     """An index item while its following lines are read."""
 
-    url: str
+    url: str | None
     headline: str
     category: str | None
     event_date: date | None
@@ -315,7 +321,7 @@ def _parse_index(lines: list[str], url: str) -> list[Observation]:
         item = _index_item_link(line)
         if item is not None:
             headline, link = item
-            current = _PendingItem(urljoin(url, link), headline, category, day, [])
+            current = _PendingItem(_join(url, link), headline, category, day, [])
             category = None
         elif len(heading["hashes"]) == 5:
             category = _category(line)
@@ -359,6 +365,14 @@ def _parse_date(text: str) -> date | None:
         return None
     try:
         return date(int(match["y"]), int(match["m"]), int(match["d"]))
+    except ValueError:
+        return None
+
+
+def _join(base: str, link: str) -> str | None:
+    """The link resolved against the page; None if it is no URL ("http://[x")."""
+    try:
+        return urljoin(base, link)
     except ValueError:
         return None
 
@@ -661,7 +675,8 @@ def _parse_html(text: str) -> etree._Element:
     parser = lxml.html.HTMLParser(
         encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, huge_tree=False
     )
-    data = text.encode("utf-8", errors="replace")
+    # Controls go first: libxml2 would keep a NUL as U+FFFD ("Some\ufffdthing").
+    data = sanitise_text(text).encode("utf-8", errors="replace")
     try:
         root = etree.fromstring(data, parser)
     except (etree.LxmlError, ValueError) as error:

@@ -53,6 +53,7 @@ import lxml.html
 
 from tracker.errors import ExtractError
 from tracker.extract.base import Observation
+from tracker.normalise import sanitise_text
 
 if TYPE_CHECKING:
     from tracker.extract import Page
@@ -68,12 +69,13 @@ _INVISIBLE = frozenset({"script", "style", "noscript", "template", "head", "titl
 _WEB_SCHEMES = ("http", "https")
 _WIKI_HOSTS = ("wikipedia.org", "wikimedia.org", "wikidata.org")
 
-# Sniffs (over raw text, only to decide whether to try this extractor).
-_SNIFF_RE = re.compile(
-    r"""class\s*=\s*["']?[^"'>]*\bcurrent-events-content\b"""
-    r"|<title>\s*Portal:Current[ _]events\b",
-    re.IGNORECASE,
-)
+# Sniffs (over raw text, only to decide whether to try this extractor). The content class
+# is found by its name first, then the attribute is checked in a short window before it:
+# a pattern starting at "class=" rescanned the rest of the page at each one (quadratic).
+_TITLE_SNIFF_RE = re.compile(r"<title>\s*Portal:Current[ _]events\b", re.IGNORECASE)
+_CLASS_OPEN_RE = re.compile(r"""class\s*=\s*["']?""", re.IGNORECASE)
+_CLASS_WINDOW = 200  # characters of the class value before the name
+_CLASS_TRIES = 1000  # mentions of the name looked at: real pages have a few
 # Plain-text patterns over already extracted text.
 _PLACEHOLDER = "\x00{}\x01"
 _PLACEHOLDER_RE = re.compile("\x00(\\d+)\x01")
@@ -85,14 +87,41 @@ _ISO_DATE_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _LONG_DATE_RE = re.compile(r"\b([A-Z][a-z]+)\s+(\d{1,2}),\s*(\d{4})\b")
 _PAGE_DATE_RE = re.compile(r"(\d{4})[_ ]([A-Za-z]+)[_ ](\d{1,2})(?!\d)")
 _CUT = "\x02"  # where a citation was taken out
-_CUT_BEFORE_PUNCT_RE = re.compile("\\s*\x02[\\s\x02]*([.,;:!?])")
+# Matched from the start of a run of spaces and cuts only, without backtracking: tried at
+# every position of a long run ("(A) (B) (C) …" with no full stop), it took quadratic time.
+_CUT_BEFORE_PUNCT_RE = re.compile("(?<![\\s\x02])(?=[\\s\x02]*\x02)[\\s\x02]++([.,;:!?])")
 # Control characters never reach the text (the markers above are made of them).
 _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def is_wikipedia_current_events(page: Page) -> bool:
     """Cheap sniff: does the page hold Current Events day blocks (or say it is the portal)?"""
-    return bool(_SNIFF_RE.search(page.text))
+    return bool(_TITLE_SNIFF_RE.search(page.text)) or _has_content_class(page.text)
+
+
+def _has_content_class(text: str) -> bool:
+    """Does a class attribute name current-events-content (as a whole word)?"""
+    lowered = text.lower()
+    at = lowered.find(_CONTENT_CLASS)
+    for _ in range(_CLASS_TRIES):
+        if at < 0:
+            return False
+        end = at + len(_CONTENT_CLASS)
+        whole_word = not (at and _is_name_char(lowered[at - 1])) and not (
+            end < len(lowered) and _is_name_char(lowered[end])
+        )
+        window = lowered[max(0, at - _CLASS_WINDOW) : at]
+        # The last "class=" before the name; a quote or ">" after it ends its value.
+        openings = list(_CLASS_OPEN_RE.finditer(window))
+        value = window[openings[-1].end() :] if openings else '"'
+        if whole_word and not any(char in "\"'>" for char in value):
+            return True
+        at = lowered.find(_CONTENT_CLASS, end)
+    return False
+
+
+def _is_name_char(char: str) -> bool:
+    return char.isalnum() or char == "_"  # \w, as the \b of a pattern would see it
 
 
 def parse_wikipedia(page: Page) -> list[Observation]:
@@ -132,7 +161,8 @@ def _parse_html(text: str, url: str) -> etree._Element:
         no_network=True,
         huge_tree=False,
     )
-    data = text.lstrip("\ufeff").encode("utf-8", errors="replace")
+    # Controls go first: libxml2 would keep a NUL as U+FFFD ("Some\ufffdthing").
+    data = sanitise_text(text.lstrip("\ufeff")).encode("utf-8", errors="replace")
     try:
         root = etree.fromstring(data, parser) if data.strip() else None
     except (etree.LxmlError, ValueError) as error:
