@@ -22,6 +22,10 @@ from tests.databases import Backend, PostgresBackend, SqliteBackend
 from tracker.extract.base import Observation
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# Tests serve pages from loopback, which redline refuses to fetch by default (see
+# tracker/netguard.py). Set in the environment, the allowance reaches the `redline`
+# subprocesses that tests start, too.
+os.environ["REDLINE_ALLOW_NETWORKS"] = "127.0.0.0/8,::1/128"
 # A minimal feed of two items, for tests about checking rather than extraction.
 TWO_ITEM_RSS = """<?xml version="1.0"?>
 <rss version="2.0"><channel><title>News</title><link>https://news.example/</link>

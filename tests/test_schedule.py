@@ -111,7 +111,8 @@ def test_retry_after_as_seconds_or_date() -> None:
     assert parse_retry_after("120", NOW) == 2 * MINUTE
     assert parse_retry_after("Sat, 21 Nov 2026 11:40:00 GMT", NOW) == 2 * HOUR
     assert parse_retry_after("Sat, 21 Nov 2026 08:00:00 GMT", NOW) == timedelta(0)  # past
-    for bad in (None, "", "soon", "-5"):
+    assert parse_retry_after("9" * 40, NOW) == MAX_RETRY_AFTER
+    for bad in (None, "", "soon", "-5", "²"):
         assert parse_retry_after(bad, NOW) is None
 
 

@@ -34,7 +34,7 @@ from storage import (
     upgrade,
 )
 from storage.types import iso_z
-from tracker import __version__, history, identity, render
+from tracker import __version__, history, identity, netguard, render
 from tracker.config import Config, load_config, parse_duration
 from tracker.errors import RedlineError, UserError
 from tracker.extract import KINDS
@@ -55,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config_path = args.config or os.environ.get("REDLINE_CONFIG")
         config = load_config(config_path) if config_path else Config()
+        netguard.configure(config.fetch)  # which addresses may be fetched ([fetch])
         if args.command == "run":  # the daemon logs one line per check, as configured
             level = "DEBUG" if args.verbose else config.daemon.log_level
             configure_logging(level, config.daemon.log_format)

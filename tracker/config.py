@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from tracker.errors import UserError
+from tracker.netguard import AddressPolicy, parse_networks
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -67,6 +68,7 @@ class Config:
     tag_authority: str | None = None
     serve: dict[str, object] = field(default_factory=dict)  # [serve]: host, port, public_url, token
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    fetch: AddressPolicy = field(default_factory=AddressPolicy)  # [fetch]: addresses allowed
     sources: list[SourceConfig] = field(default_factory=list)
 
 
@@ -88,6 +90,7 @@ def load_config(path: str | Path) -> Config:
         tag_authority=data.get("feed", {}).get("authority"),
         serve=dict(data.get("serve", {})),
         daemon=_daemon_settings(path, data.get("daemon", {})),
+        fetch=_fetch_settings(path, data.get("fetch", {})),
     )
     for number, entry in enumerate(data.get("source", []), start=1):
         if not isinstance(entry, dict) or "url" not in entry:
@@ -102,6 +105,24 @@ def load_config(path: str | Path) -> Config:
             )
         )
     return config
+
+
+def _fetch_settings(path: Path, table: object) -> AddressPolicy:
+    """[fetch] allow_private = true (fetch from any address), allow_networks = ["10.0.0.0/8"]."""
+    if not isinstance(table, dict):
+        raise UserError(f"{path}: [fetch] is a table")
+    unknown = sorted(set(table) - {"allow_private", "allow_networks"})
+    if unknown:
+        raise UserError(
+            f"{path}: unknown [fetch] setting {unknown[0]!r} (known: allow_private, allow_networks)"
+        )
+    allow_private = table.get("allow_private", False)
+    if not isinstance(allow_private, bool):
+        raise UserError(f"{path}: [fetch] allow_private is true or false")
+    networks = table.get("allow_networks", [])
+    if not isinstance(networks, list):
+        raise UserError(f'{path}: [fetch] allow_networks is a list, like ["10.0.0.0/8"]')
+    return AddressPolicy(allow_private, parse_networks(networks, f"{path}: [fetch] allow_networks"))
 
 
 def _connections(path: Path, table: dict[str, object], key: str, minimum: int) -> int | None:

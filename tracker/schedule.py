@@ -109,8 +109,11 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return timedelta(seconds=int(value))
+    if value.isascii() and value.isdigit():
+        try:
+            return timedelta(seconds=int(value))
+        except OverflowError:  # more seconds than a timedelta holds: as good as never
+            return MAX_RETRY_AFTER
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):

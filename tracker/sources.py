@@ -11,6 +11,7 @@ from storage import Source, queries
 from tracker.errors import UserError
 from tracker.extract import KINDS
 from tracker.identity import compile_id_pattern
+from tracker.netguard import check_url_host
 from tracker.normalise import check_http_url
 from tracker.schedule import cron_trigger
 
@@ -32,6 +33,7 @@ def add_source(
     check times instead of an interval.
     """
     url = check_http_url(url)
+    check_url_host(url)  # a literal private address; host names are checked at fetch time
     if kind not in KINDS:
         raise UserError(f"unknown source kind {kind!r} (known: {', '.join(KINDS)})")
     options = {key: value for key, value in (options or {}).items() if value not in (None, {}, "")}
