@@ -814,3 +814,19 @@ def test_an_entity_attack_through_a_check(site: Site, engine: Engine, kind: str,
     assert after["versions"][0] == before["versions"][0]
     assert "&file;" in (after["versions"][-1]["headline"] or "")
     assert [path for path in site.requests if path != "/page"] == []
+
+
+def test_a_headline_with_terminal_escapes_cannot_drive_the_terminal(site: Site, cli) -> None:  # type: ignore[no-untyped-def]
+    """ESC sequences in a headline (clear screen, retitle the window) never reach the
+    user's terminal: they are removed before the text is stored."""
+    hostile = "Calm \x1b[2J\x1b]0;owned\x07headline"
+    document = json.dumps({"items": [{"id": "1", "title": hostile, "url": "https://n.example/1"}]})
+    url = site.publish("/news.json", document, "application/json")
+    cli("add", url, "--kind", "listing")
+    cli("check")
+    for args in (("history", "1"), ("items",), ("diff", "1", "--format", "color")):
+        shown = cli(*args).stdout
+        assert "\x1b[2J" not in shown and "\x1b]0" not in shown and "\x07" not in shown
+    [item] = cli("items", "--json").json()
+    assert item["headline"].startswith("Calm ") and item["headline"].endswith("headline")
+    assert not any(ord(c) < 32 for c in item["headline"])
