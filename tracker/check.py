@@ -122,17 +122,7 @@ def record_snapshot(
         return _record(engine, source_id, snapshot, taken_at, started, CheckOptions(), ref)
     except RedlineError as error:
         with transaction(engine) as session:
-            session.add(
-                Check(
-                    source_id=source_id,
-                    started_at=started,
-                    finished_at=utcnow(),
-                    outcome="error",
-                    error=str(error),
-                    bytes=len(snapshot.body),
-                    snapshot=ref,
-                )
-            )
+            session.add(_error_check(source_id, started, error, bytes=len(snapshot.body), ref=ref))
         return CheckResult(source_id, snapshot.requested_url, "error", error=str(error))
 
 
@@ -215,16 +205,7 @@ def _record_failure(
     try:
         with transaction(engine) as session:
             source = _held_source(session, source_id, options)
-            session.add(
-                Check(
-                    source_id=source_id,
-                    started_at=started,
-                    finished_at=utcnow(),
-                    outcome="error",
-                    http_status=status,
-                    error=str(error),
-                )
-            )
+            session.add(_error_check(source_id, started, error, status=status))
             source.last_error = str(error)
             source.consecutive_failures += 1
             retired = _gone_reason(session, source, status, options.failing_after)
@@ -247,6 +228,27 @@ def _record_failure(
             )
     except LeaseLost as lost:
         return CheckResult(source_id, "", "skipped", error=str(lost))
+
+
+def _error_check(
+    source_id: int,
+    started: datetime,
+    error: RedlineError,
+    status: int | None = None,
+    bytes: int | None = None,
+    ref: str | None = None,
+) -> Check:
+    """The Check row of a check that failed (or a snapshot that could not be read)."""
+    return Check(
+        source_id=source_id,
+        started_at=started,
+        finished_at=utcnow(),
+        outcome="error",
+        http_status=status,
+        bytes=bytes,
+        error=str(error),
+        snapshot=ref,
+    )
 
 
 def _gone_reason(
