@@ -16,19 +16,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, col, select
 
+from storage import queries
 from storage.models import Source
-
-
-def _claimable(due_at: datetime, clock: datetime) -> list:
-    """WHERE: enabled, unretired, due at due_at, and not leased (or the lease expired)."""
-    return [
-        col(Source.enabled).is_(True),
-        col(Source.retired_at).is_(None),
-        or_(col(Source.next_check_at).is_(None), col(Source.next_check_at) <= due_at),
-        or_(col(Source.lease_until).is_(None), col(Source.lease_until) <= clock),
-    ]
 
 
 def claim(
@@ -50,8 +41,8 @@ def claim(
     """
     query = (
         select(Source)
-        .where(*_claimable(due_at, clock))
-        .order_by(col(Source.next_check_at).is_(None).desc(), col(Source.next_check_at), Source.id)
+        .where(queries.due_source(due_at), queries.unleased_source(clock))
+        .order_by(*queries.most_overdue_first())
         .limit(limit * 4)
     )
     if session.get_bind().dialect.name == "postgresql":

@@ -19,15 +19,39 @@ def all_sources(session: Session) -> Sequence[Source]:
     return session.exec(select(Source).order_by(col(Source.id))).all()
 
 
+# Which sources are checked, due and free: one definition for the daemon's claims
+# (storage/leases.py), `redline status` (storage/stats.py) and the lists here.
+
+
+def active_source() -> Any:
+    """SQL: the source is checked at all (enabled and not retired)."""
+    from sqlalchemy import and_
+
+    return and_(col(Source.enabled).is_(True), col(Source.retired_at).is_(None))
+
+
+def due_source(at: datetime) -> Any:
+    """SQL: the source is active and never checked or due at `at`."""
+    from sqlalchemy import and_
+
+    return and_(
+        active_source(), or_(col(Source.next_check_at).is_(None), col(Source.next_check_at) <= at)
+    )
+
+
+def unleased_source(clock: datetime) -> Any:
+    """SQL: no worker holds a live lease on the source at `clock`."""
+    return or_(col(Source.lease_until).is_(None), col(Source.lease_until) <= clock)
+
+
+def most_overdue_first() -> tuple[Any, ...]:
+    return (col(Source.next_check_at).is_(None).desc(), col(Source.next_check_at), Source.id)
+
+
 def due_sources(session: Session, now: datetime) -> Sequence[Source]:
     """Enabled, unretired sources never checked or whose next check time has come, most
     overdue first."""
-    query = (
-        select(Source)
-        .where(col(Source.enabled).is_(True), col(Source.retired_at).is_(None))
-        .where(or_(col(Source.next_check_at).is_(None), col(Source.next_check_at) <= now))
-        .order_by(col(Source.next_check_at).is_(None).desc(), col(Source.next_check_at), Source.id)
-    )
+    query = select(Source).where(due_source(now)).order_by(*most_overdue_first())
     return session.exec(query).all()
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import and_, case, func
 from sqlmodel import Session, col, or_, select
 
 from storage.models import Change, Check, Source
+from storage.queries import active_source, due_source, unleased_source
 
 # The outcomes a Check records; activity reports each, zero included, so the shape is fixed.
 CHECK_OUTCOMES = ("changed", "unchanged", "not_modified", "error")
@@ -49,22 +50,11 @@ class Activity:
         return sum(self.changes.values())
 
 
-def _active():
-    """SQL: the source is checked at all (enabled and not retired)."""
-    return and_(col(Source.enabled).is_(True), col(Source.retired_at).is_(None))
-
-
-def _due(now: datetime):
-    return and_(
-        _active(), or_(col(Source.next_check_at).is_(None), col(Source.next_check_at) <= now)
-    )
-
-
 def _overdue(now: datetime, grace: timedelta):
     """Due since before now - grace. A source never checked has been due since it was added."""
     cutoff = now - grace
     return and_(
-        _active(),
+        active_source(),
         or_(
             col(Source.next_check_at) < cutoff,
             and_(col(Source.next_check_at).is_(None), col(Source.created_at) < cutoff),
@@ -83,7 +73,7 @@ def source_counts(session: Session, now: datetime, grace: timedelta) -> SourceCo
         func.count(),
         _count_if(col(Source.enabled).is_(True)),
         _count_if(col(Source.retired_at).is_not(None)),
-        _count_if(_due(now)),
+        _count_if(due_source(now)),
         _count_if(_overdue(now, grace)),
     ).select_from(Source)
     total, enabled, retired, due, overdue = session.exec(query).one()  # type: ignore[call-overload]
@@ -111,8 +101,8 @@ def due_count(session: Session, due_at: datetime | None, clock: datetime) -> int
     query = (
         select(func.count())
         .select_from(Source)
-        .where(_active() if due_at is None else _due(due_at))
-        .where(or_(col(Source.lease_until).is_(None), col(Source.lease_until) <= clock))
+        .where(active_source() if due_at is None else due_source(due_at))
+        .where(unleased_source(clock))
     )
     return int(session.exec(query).one())
 
@@ -144,7 +134,7 @@ def failing_sources(session: Session, failing_after: int) -> Sequence[Source]:
     """
     query = (
         select(Source)
-        .where(_active(), col(Source.consecutive_failures) >= failing_after)
+        .where(active_source(), col(Source.consecutive_failures) >= failing_after)
         .order_by(col(Source.consecutive_failures).desc(), col(Source.id))
     )
     return session.exec(query).all()
