@@ -21,7 +21,7 @@ from storage import Check, Source, transaction
 from tracker.archives import ArchivedSnapshot
 from tracker.check import CheckResult, record_snapshot
 from tracker.errors import UserError
-from tracker.fetch import Snapshot
+from tracker.fetch import Snapshot, decode_text
 
 # Types by file name, where mimetypes does not know them.
 _TYPES = {".md": "text/markdown", ".csv": "text/csv", ".json": "application/json"}
@@ -90,15 +90,17 @@ def as_fetched(snapshot: ArchivedSnapshot, base_url: str) -> Snapshot:
     url = urljoin(base_url, snapshot.url) if snapshot.url else base_url
     suffix = "." + snapshot.path.rsplit(".", 1)[-1].lower() if "." in snapshot.path else ""
     content_type = _TYPES.get(suffix) or mimetypes.guess_type(snapshot.path)[0]
+    # Archives hold bytes: decoded as fetched pages are (BOM, UTF-8, declared charset).
+    text, encoding = decode_text(snapshot.body)
     return Snapshot(
         requested_url=url,
         final_url=url,
         status=200,
         not_modified=False,
         body=snapshot.body,
-        # Archives hold bytes; UTF-8 (with or without a BOM) is what scrapers write.
-        text=snapshot.body.decode("utf-8-sig", errors="replace"),
+        text=text,
         content_type=content_type,
         etag=None,
         last_modified=None,
+        encoding=encoding,
     )
