@@ -6,6 +6,7 @@ import datetime
 import os
 import platform
 import re
+import statistics
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,3 +58,9 @@ army forces city country military security week report told statement killed att
 talks election party leader court law support health company market percent million billion
 """
 COMMON_WORDS = _COMMON_TEXT.split()
+
+
+def median_and_spread(samples: list[float]) -> tuple[float, float, float]:
+    """Median, minimum and maximum of repeated runs (the spread reported beside a median)."""
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[0], ordered[-1]

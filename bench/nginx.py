@@ -1,0 +1,100 @@
+"""A throwaway nginx (Debian's) serving a directory of static pages to a benchmark.
+
+nginx answers with ETag and Last-Modified taken from each file's modification time and
+answers conditional GETs with 304, as a news site's static pages would. It runs in the
+foreground under our control, with its own configuration, logs and temp files in a
+temporary directory, on an unused port of 127.0.0.1 and any other loopback addresses given
+(so one server can stand for several sites).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from bench.peers import require_tool
+
+_CONFIG = """
+worker_processes {workers};
+daemon off;
+master_process on;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+{user}
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    types {{ text/html html; application/json json; application/atom+xml atom; }}
+    default_type text/html;
+    charset utf-8;
+    keepalive_requests 100000;
+    server {{
+{listen}
+        root {root};
+        etag on;
+    }}
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def nginx_version() -> str:
+    nginx = require_tool("nginx", "nginx-light")
+    out = subprocess.run([nginx, "-v"], capture_output=True, text=True)
+    return (out.stderr or out.stdout).strip().removeprefix("nginx version: ")
+
+
+@contextlib.contextmanager
+def serve_directory(
+    root: Path, addresses: tuple[str, ...] = ("127.0.0.1",), workers: int = 1
+) -> Iterator[int]:
+    """Serve `root` on every address at one port; yields the port, stops nginx on exit."""
+    nginx = require_tool("nginx", "nginx-light")
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="redline-nginx-") as tmp:
+        listen = "\n".join(f"        listen {address}:{port};" for address in addresses)
+        # As root, nginx's workers would switch to "nobody"; keep them as the caller.
+        user = "user root root;" if os.geteuid() == 0 else ""
+        config = Path(tmp) / "nginx.conf"
+        config.write_text(
+            _CONFIG.format(workers=workers, tmp=tmp, user=user, listen=listen, root=root.resolve())
+        )
+        process = subprocess.Popen([nginx, "-c", str(config), "-p", tmp])
+        try:
+            _wait_for_port(addresses[0], port, process, Path(tmp) / "error.log")
+            yield port
+        finally:
+            process.send_signal(signal.SIGQUIT)  # graceful: finish open requests
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_for_port(address: str, port: int, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"nginx exited at start:\n{log.read_text() if log.exists() else ''}")
+        with contextlib.suppress(OSError), socket.create_connection((address, port), 0.2):
+            return
+        time.sleep(0.05)
+    raise SystemExit("nginx did not start listening within 10 s")
