@@ -18,6 +18,17 @@ def _time(nullable: bool = True, index: bool = False) -> Column:  # type: ignore
     return Column(UTCDateTime(), nullable=nullable, index=index)
 
 
+# Named factories, not `list`/`dict`: pydantic inspects a default factory's signature on
+# every construction, and for a builtin that means parsing its text signature (~0.25 ms,
+# a fifth of the time of a listing import).
+def _no_fields() -> list[str]:
+    return []
+
+
+def _no_options() -> dict[str, Any]:
+    return {}
+
+
 class Source(SQLModel, table=True):
     """A URL redline checks: an item page, a day index, a feed, ..."""
 
@@ -43,7 +54,9 @@ class Source(SQLModel, table=True):
     retired_at: datetime | None = Field(default=None, sa_column=_time())
     retired_reason: str | None = None
     # Per-source settings: listing field map ("map", "items"), "id_pattern", "match_threshold".
-    options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    options: dict[str, Any] = Field(
+        default_factory=_no_options, sa_column=Column(JSON, nullable=False)
+    )
 
 
 class Check(SQLModel, table=True):
@@ -159,7 +172,7 @@ class Change(SQLModel, table=True):
     to_version_id: int | None = Field(default=None, foreign_key="version.id")
     from_n: int | None = None
     to_n: int | None = None
-    fields: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    fields: list[str] = Field(default_factory=_no_fields, sa_column=Column(JSON))
     similarity: float | None = None
     classification: str | None = None  # minor, substantive; None for created
     # {field: [[op, text], ...]}: the stored consecutive diff (diff-match-patch ops)

@@ -14,7 +14,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tracker.errors import UserError
@@ -138,6 +138,7 @@ def check_http_url(url: str) -> str:
     return url
 
 
+@lru_cache(maxsize=65536)  # a listing asks for the same URLs several times a check
 def canonical_url(url: str) -> str:
     """One spelling per URL: lower-case scheme and host, no default port, no fragment,
     no utm_* tracking parameters, an empty path as "/"."""
