@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from storage import Change, transaction
+from tracker import identity
+from tracker.diff import diff_text, similarity
 
 from .conftest import Site
 from .test_listing import JSON, add
@@ -118,3 +122,21 @@ def test_a_very_long_headline_key_is_stored_as_its_hash() -> None:
     assert kind == "title" and key.startswith("sha256:") and len(key.encode()) < MAX_KEY_BYTES
     # The same headline, the same key: the item is still found next time.
     assert fallback_keys(Observation(url=None, headline="長" * 2_000)) == [(kind, key)]
+
+
+WORDS = st.sampled_from(["the", "army", "Palmyra", "recaptures", "é", "naïve", "U.S.", "-", "8"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    old=st.lists(WORDS, max_size=12).map(" ".join) | st.text(max_size=40),
+    new=st.lists(WORDS, max_size=12).map(" ".join) | st.text(max_size=40),
+)
+def test_the_similarity_bound_never_undercuts_the_similarity(old: str, new: str) -> None:
+    """Fuzzy matching skips the diff of pairs whose bound is under the threshold: the
+    bound must be at least the similarity, or a true match would be missed."""
+    old_side, new_side = identity._Likeness.of(old, None), identity._Likeness.of(new, None)
+    if not (old_side.headline and new_side.headline):
+        return  # empty headlines are never compared
+    exact = similarity(diff_text(old_side.headline, new_side.headline))
+    assert identity._similarity_bound(old_side, new_side) >= exact - 1e-9

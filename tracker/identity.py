@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -130,20 +131,49 @@ def _pattern_id(pattern: re.Pattern[str], url: str) -> str | None:
     return match.group(1) if match.groups() else match.group(0)
 
 
+@dataclass(frozen=True)
+class _Likeness:
+    """What fuzzy matching compares of an item or a newcomer, worked out once per side."""
+
+    headline: str
+    tokens: Counter[str]
+    links: frozenset[str]
+
+    @classmethod
+    def of(cls, headline: str | None, sources: Sequence[str] | None) -> _Likeness:
+        text = normalise_text(headline) if headline else ""
+        return cls(text, Counter(diff.tokenize(text)), frozenset(source_links(sources)))
+
+
 def match_score(version: Version, observation: Observation) -> float:
     """How likely an observation is a new state of the item whose latest version this is:
     the better of headline similarity (word-level) and shared source links (Jaccard)."""
-    score = 0.0
-    if version.headline and observation.headline:
-        ops = diff.diff_text(normalise_text(version.headline), normalise_text(observation.headline))
-        score = diff.similarity(ops)
-    old_links, new_links = (
-        set(source_links(version.sources)),
-        set(source_links(observation.sources)),
+    return _score(
+        _Likeness.of(version.headline, version.sources),
+        _Likeness.of(observation.headline, observation.sources),
     )
-    if old_links and new_links:
-        score = max(score, len(old_links & new_links) / len(old_links | new_links))
+
+
+def _score(old: _Likeness, new: _Likeness, threshold: float = 0.0) -> float:
+    """match_score; a headline pair that cannot reach `threshold` is not diffed (scores 0)."""
+    score = 0.0
+    if old.headline and new.headline and _similarity_bound(old, new) >= threshold:
+        score = diff.similarity(diff.diff_text(old.headline, new.headline))
+    if old.links and new.links:
+        score = max(score, len(old.links & new.links) / len(old.links | new.links))
     return score
+
+
+def _similarity_bound(old: _Likeness, new: _Likeness) -> float:
+    """An upper bound of the headlines' diff.similarity, without diffing them.
+
+    Similarity is 1 - levenshtein / longer, and the levenshtein distance is at least
+    longer - (characters left equal); those are at most the characters of the tokens
+    both sides share. Cheap to count, and it rules out most pairs of a listing at once.
+    """
+    longer = max(len(old.headline), len(new.headline))
+    shared = old.tokens & new.tokens
+    return sum(len(token) * count for token, count in shared.items()) / longer
 
 
 def pair_fuzzy(
@@ -155,11 +185,13 @@ def pair_fuzzy(
     each item and each newcomer is used at most once."""
     if len(candidates) * len(newcomers) > MAX_FUZZY_PAIRS:
         return []
+    old = [(item, _Likeness.of(version.headline, version.sources)) for item, version in candidates]
+    new = [_Likeness.of(observation.headline, observation.sources) for observation in newcomers]
     scored = sorted(
         (
-            (match_score(version, observation), index, item)
-            for item, version in candidates
-            for index, observation in enumerate(newcomers)
+            (_score(likeness, newcomer, threshold), index, item)
+            for item, likeness in old
+            for index, newcomer in enumerate(new)
         ),
         key=lambda entry: (-entry[0], entry[1], entry[2].id or 0),
     )
