@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -115,10 +115,23 @@ def alias_values(session: Session, item_id: int, kind: str = "url") -> list[str]
     return list(session.exec(query).all())
 
 
-def listed_items(session: Session, source_id: int) -> Sequence[Item]:
-    """The source's items that have not been recorded as removed."""
-    query = select(Item).where(Item.source_id == source_id, col(Item.removed_at).is_(None))
-    return session.exec(query.order_by(col(Item.id))).all()
+def listed_items(session: Session, source_id: int, leaving_out: Collection[int] = ()) -> list[Item]:
+    """The source's items that have not been recorded as removed, but those left out.
+
+    Only ids are read for the items left out: a listing's check asks for the few that
+    departed among thousands it has just seen.
+    """
+    query = select(Item.id).where(Item.source_id == source_id, col(Item.removed_at).is_(None))
+    ids = [
+        item_id
+        for item_id in session.exec(query.order_by(col(Item.id)))
+        if item_id not in leaving_out
+    ]
+    items: list[Item] = []
+    for start in range(0, len(ids), 500):  # well under the databases' parameter limits
+        chunk = select(Item).where(col(Item.id).in_(ids[start : start + 500]))
+        items += session.exec(chunk.order_by(col(Item.id))).all()
+    return items
 
 
 def all_items(session: Session) -> Sequence[Item]:

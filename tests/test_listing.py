@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import pytest
@@ -217,3 +218,42 @@ def test_cli_add_validates_listing_options(cli) -> None:
     [row] = cli("sources", "--json").json()
     assert row["url"] == "https://x.test/l.json"
     assert row["options"] == {"map": {"headline": "headline.main"}, "items": "data"}
+
+
+def test_an_unchanged_sighting_moves_only_the_last_seen_times(site: Site, engine: Engine) -> None:
+    """Most of a listing is seen again unchanged: one UPDATE for all moves the item's
+    last_seen_at and its latest version's last_observed_at, and nothing else changes."""
+    add(engine, site.url("/latest.json"))
+    body = json.dumps(
+        [
+            {"id": "a", "title": "Harbour bridge closed", "link": "/news/a"},
+            {"id": "b", "title": "Ferry strike ends", "link": "/news/b"},
+        ]
+    )
+    site.publish("/latest.json", body, JSON)
+    check_all(engine, START)
+    later = START + timedelta(hours=3)
+    site.publish("/latest.json", body + "\n", JSON)  # other bytes (no 304), same items
+    assert set(check_all(engine, later).values()) == {"unchanged"}
+    for item, versions in items_and_versions(engine):
+        assert (item.first_seen_at, item.last_seen_at) == (START, later)
+        [version] = versions
+        assert (version.observed_at, version.last_observed_at) == (START, later)
+    with transaction(engine) as session:
+        assert [c.kind for c in session.exec(select(Change)).all()] == ["created", "created"]
+
+
+def test_a_sighting_that_changes_only_the_items_url_updates_it(site: Site, engine: Engine) -> None:
+    """Same content, new link (an id keeps the identity): the item's URL follows, and the
+    new URL becomes an alias; no new version (the URL is not content)."""
+    add(engine, site.url("/latest.json"))
+    for hour, link in enumerate(["/news/a", "/news/a-renamed"]):
+        body = json.dumps([{"id": "a", "title": "Harbour bridge closed", "link": link}])
+        site.publish("/latest.json", body, JSON)
+        check_all(engine, START + timedelta(hours=hour))
+    [(item, versions)] = items_and_versions(engine)
+    assert item.url == site.url("/news/a-renamed")
+    assert len(versions) == 1
+    with transaction(engine) as session:
+        urls = queries.alias_values(session, item.id, "url")
+    assert set(urls) >= {site.url("/news/a"), site.url("/news/a-renamed")}

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, col
 
 from storage import Change, Item, ItemMatch, Source, Version, queries
 from tracker import history, identity, judgement
@@ -28,6 +29,47 @@ class IngestStats:
     items_created: int = 0
     versions_added: int = 0
     changes_added: int = 0
+
+
+# Ids per UPDATE ... WHERE id IN (...): well under the databases' parameter limits.
+CHUNK = 500
+
+
+@dataclass
+class _Pending:
+    """Writes a check saves for its end, where one statement or one flush does them all.
+
+    Most of a big listing is unchanged: its items and latest versions only need their
+    "last seen" times moved on, one UPDATE per 500 rows instead of one per row (they
+    were read as plain rows: no ORM copy in the session goes stale). Changes point at
+    versions that have no id before a flush: they are kept, in order, and get their ids
+    after one flush for all the check's new versions.
+    """
+
+    seen_items: list[int] = field(default_factory=list)
+    seen_versions: list[int] = field(default_factory=list)
+    changes: list[tuple[Change, Version | None, Version | None]] = field(default_factory=list)
+
+    def change(self, change: Change, before: Version | None, after: Version | None) -> None:
+        self.changes.append((change, before, after))
+
+    def write(self, session: Session, now: datetime) -> None:
+        session.flush()  # the new versions get their ids
+        for change, before, after in self.changes:
+            change.from_version_id = before.id if before else None
+            change.to_version_id = after.id if after else None
+            session.add(change)
+        for model, ids, column in (
+            (Item, self.seen_items, "last_seen_at"),
+            (Version, self.seen_versions, "last_observed_at"),
+        ):
+            for start in range(0, len(ids), CHUNK):
+                session.exec(  # type: ignore[call-overload]
+                    update(model)
+                    .where(col(model.id).in_(ids[start : start + CHUNK]))
+                    .values({column: now})
+                    .execution_options(synchronize_session=False)  # no copies to update
+                )
 
 
 def is_listing(observations: Sequence[Observation], page_url: str) -> bool:
@@ -59,37 +101,56 @@ def record_observations(
     rules = identity.Rules.for_source(source.kind, source.options or {})
     page_urls = () if listing else page_urls
     keys = [identity.identity_keys(obs, page_urls, rules) for obs in observations]
-    # Every value this check may look up or add as an alias, read in one go.
+    # Every value this check looks up or adds as an alias, read in one go (the headline
+    # keys that tell two items under one URL apart are read only when that happens).
     values = [value for item_keys in keys for _, value in item_keys]
     values += [url for obs in observations for url in identity.known_urls(obs, page_urls)]
-    values += [fallback for obs in observations for _, fallback in identity.fallback_keys(obs)]
     index = SourceIndex(session, source.id, values)
-    items = [index.find(item_keys) for item_keys in keys]
+    item_ids = [index.find_id(item_keys) for item_keys in keys]
     if listing:
-        _match_newcomers(session, source, observations, items, rules, check_id, now, index)
+        _match_newcomers(session, source, observations, item_ids, rules, check_id, now, index)
     stats = IngestStats()
+    _create_newcomers(session, source, observations, keys, item_ids, page_urls, now, index, stats)
+    pending = _Pending()
     # Each item is claimed by one observation per check, with that observation's content hash.
     claims: dict[int, str] = {}
-    for observation, item_keys, item in zip(observations, keys, items, strict=True):
+    for observation, item_keys, item_id in zip(observations, keys, item_ids, strict=True):
         observed_hash = content_hash(_content_fields(observation))
-        # An earlier observation of this same check may have created the item.
-        item = item or index.find(item_keys)
-        if item is not None and item.id in claims:
-            if claims[item.id] == observed_hash:
+        if item_id is not None and item_id in claims:
+            if claims[item_id] == observed_hash:
                 continue  # the listing shows the same item twice (relative and absolute link)
             # Two different items share a key (two bullets citing one article): the
             # later one is told apart by its headline, so neither flips every check.
             item_keys = identity.fallback_keys(observation)
-            item = index.find(item_keys) if item_keys else None
-            if not item_keys or (item is not None and item.id in claims):
+            index.learn(value for _, value in item_keys)
+            item_id = index.find_id(item_keys) if item_keys else None
+            if not item_keys or (item_id is not None and item_id in claims):
                 log.warning("cannot tell %r apart from another item; skipped", observation.headline)
                 continue
+        if item_id is not None and _seen_unchanged(
+            index, item_id, observation, observed_hash, item_keys, page_urls, pending
+        ):
+            stats.items_seen += 1
+            claims[item_id] = observed_hash
+            continue
         recorded = _record_one(
-            index, source, observation, item_keys, item, now, check_id, page_urls, rules, stats
+            index,
+            source,
+            observation,
+            observed_hash,
+            item_keys,
+            None if item_id is None else index.item(item_id),
+            now,
+            check_id,
+            page_urls,
+            rules,
+            stats,
+            pending,
         )
         claims[recorded.id or 0] = observed_hash
     if listing:
-        _record_removals(session, source, set(claims), now, stats)
+        _record_removals(session, source, set(claims), now, stats, pending)
+    pending.write(session, now)
     return stats
 
 
@@ -97,19 +158,19 @@ def _match_newcomers(
     session: Session,
     source: Source,
     observations: Sequence[Observation],
-    items: list[Item | None],
+    item_ids: list[int | None],
     rules: identity.Rules,
     check_id: int | None,
     now: datetime,
     index: SourceIndex,
 ) -> None:
-    """Fill in `items` for newcomers that fuzzy matching takes for departed items; log each."""
+    """Fill in `item_ids` for newcomers that fuzzy matching takes for departed items; log each."""
     assert source.id is not None
-    newcomers = [index for index, item in enumerate(items) if item is None]
+    newcomers = [position for position, item_id in enumerate(item_ids) if item_id is None]
     if not newcomers:
         return
-    present = {item.id for item in items if item is not None}
-    departed = [item for item in queries.listed_items(session, source.id) if item.id not in present]
+    present = {item_id for item_id in item_ids if item_id is not None}
+    departed = queries.listed_items(session, source.id, leaving_out=present)
     candidates = [(item, queries.latest_version(session, item.id or 0)) for item in departed]
     for item, version in candidates:  # the index learns them: they may take the news now
         index.added_item(item)
@@ -122,7 +183,7 @@ def _match_newcomers(
     )
     for position, item, score in pairs:
         observation = observations[newcomers[position]]
-        items[newcomers[position]] = item
+        item_ids[newcomers[position]] = item.id
         session.add(
             ItemMatch(
                 item_id=item.id or 0,
@@ -137,15 +198,64 @@ def _match_newcomers(
         log.info("fuzzy match: %r is item %s (score %.2f)", observation.headline, item.id, score)
 
 
+def _create_newcomers(
+    session: Session,
+    source: Source,
+    observations: Sequence[Observation],
+    keys: Sequence[Sequence[tuple[str, str]]],
+    item_ids: list[int | None],
+    page_urls: Sequence[str],
+    now: datetime,
+    index: SourceIndex,
+    stats: IngestStats,
+) -> None:
+    """Create the items no alias names, all in one flush, and fill in their `item_ids`.
+
+    Observations that share a key (one article under a relative and an absolute link)
+    share one new item, as they would find each other's aliases one at a time.
+    """
+    assert source.id is not None
+    created: dict[tuple[str, str], Item] = {}
+    # Python object ids: the new items have no database ids before the flush.
+    aliases: dict[int, tuple[Item, list[tuple[str, str]]]] = {}
+    new_at: dict[int, Item] = {}  # position in the check: its new item
+    for position, (observation, item_keys) in enumerate(zip(observations, keys, strict=True)):
+        if item_ids[position] is not None:
+            continue
+        item = next((created[key] for key in item_keys if key in created), None)
+        if item is None:
+            item = _new_item(source.id, observation, item_keys[0][1], now)
+            session.add(item)
+            aliases[id(item)] = (item, [])
+            stats.items_created += 1
+        urls = [("url", url) for url in identity.known_urls(observation, page_urls)]
+        for alias in [*item_keys, *urls]:
+            created.setdefault(alias, item)
+            aliases[id(item)][1].append(alias)
+        new_at[position] = item
+    if not new_at:
+        return
+    session.flush()  # every new item gets its id
+    for position, item in new_at.items():
+        item_ids[position] = item.id
+    for item, found in aliases.values():
+        index.added_item(item)
+        for kind, value in dict.fromkeys(found):
+            index.add_alias(item.id or 0, kind, value)
+
+
 def _record_removals(
-    session: Session, source: Source, seen: set[int], now: datetime, stats: IngestStats
+    session: Session,
+    source: Source,
+    seen: set[int],
+    now: datetime,
+    stats: IngestStats,
+    pending: _Pending,
 ) -> None:
     assert source.id is not None
-    for item in queries.listed_items(session, source.id):
-        if item.id in seen:
-            continue
+    for item in queries.listed_items(session, source.id, leaving_out=seen):
         latest = queries.latest_version(session, item.id or 0)
-        _add_event(session, item, "removed", latest, now, stats)
+        _add_event(item, "removed", latest, now, stats, pending)
         item.removed_at = now
         session.add(item)
 
@@ -154,6 +264,7 @@ def _record_one(
     index: SourceIndex,
     source: Source,
     observation: Observation,
+    observed_hash: str,
     keys: Sequence[tuple[str, str]],
     item: Item | None,
     now: datetime,
@@ -161,36 +272,35 @@ def _record_one(
     page_urls: Sequence[str],
     rules: identity.Rules,
     stats: IngestStats,
+    pending: _Pending,
 ) -> Item:
+    """Record a sighting that may change something (see _seen_unchanged for the rest)."""
     assert source.id is not None
     session = index.session
     stats.items_seen += 1
-    if item is None:
-        item = _new_item(session, source.id, observation, keys[0][1], now)
+    if item is None:  # told apart from another new item only now, by its headline
+        item = _new_item(source.id, observation, keys[0][1], now)
+        session.add(item)
+        session.flush()
         index.added_item(item)
         stats.items_created += 1
     elif item.removed_at is not None:
-        _add_event(session, item, "restored", index.latest(item), now, stats)
+        _add_event(item, "restored", index.latest(item), now, stats, pending)
 
     latest = index.latest(item) if item.version_count else None
     for entry in _unseen_history(session, item, observation, rules):
-        latest = _add_version(session, item, latest, _history_version(entry, now, check_id), stats)
+        version = _history_version(entry, now, check_id)
+        latest = _add_version(session, item, latest, version, stats, pending)
 
-    observed = _observed_version(observation, now, check_id)
-    if latest is not None and latest.content_hash == observed.content_hash:
+    if latest is not None and latest.content_hash == observed_hash:
         latest.last_observed_at = now
         session.add(latest)
     else:
-        latest = _add_version(session, item, latest, observed, stats)
+        observed = _observed_version(observation, observed_hash, now, check_id)
+        latest = _add_version(session, item, latest, observed, stats, pending)
     index.added_version(item, latest)
 
-    # Every URL is kept for look-ups (`redline history URL`), whatever decided identity.
-    aliases = dict.fromkeys(keys)
-    aliases.update(
-        dict.fromkeys(("url", url) for url in identity.known_urls(observation, page_urls))
-    )
-    for kind, value in aliases:
-        index.add_alias(item, kind, value)
+    _add_aliases(index, item.id or 0, keys, observation, page_urls)
     item.url = observation.url or item.url
     item.headline = latest.headline if latest.headline is not None else item.headline
     item.event_date = observation.event_date or item.event_date
@@ -200,10 +310,56 @@ def _record_one(
     return item
 
 
-def _new_item(
-    session: Session, source_id: int, observation: Observation, key: str, now: datetime
-) -> Item:
-    item = Item(
+def _seen_unchanged(
+    index: SourceIndex,
+    item_id: int,
+    observation: Observation,
+    observed_hash: str,
+    keys: Sequence[tuple[str, str]],
+    page_urls: Sequence[str],
+    pending: _Pending,
+) -> bool:
+    """Record a sighting that changes nothing of a stored item but its last-seen times;
+    False (nothing done) when it may change more, for _record_one to do.
+
+    Most items of a big listing are such sightings: they are decided on plain rows, and
+    their times are written for all at once (_Pending).
+    """
+    stored = index.stored(item_id)
+    if stored is None or stored.removed_at is not None or stored.latest_hash != observed_hash:
+        return False
+    if any(not entry.is_current for entry in observation.history):
+        return False  # a page history may hold versions the item lacks
+    headline = stored.latest_headline if stored.latest_headline is not None else stored.headline
+    url = observation.url or stored.url
+    event_date = observation.event_date or stored.event_date
+    if (url, headline, event_date) != (stored.url, stored.headline, stored.event_date):
+        return False
+    _add_aliases(index, item_id, keys, observation, page_urls)
+    pending.seen_items.append(item_id)
+    if stored.latest_id is not None:
+        pending.seen_versions.append(stored.latest_id)
+    return True
+
+
+def _add_aliases(
+    index: SourceIndex,
+    item_id: int,
+    keys: Sequence[tuple[str, str]],
+    observation: Observation,
+    page_urls: Sequence[str],
+) -> None:
+    # Every URL is kept for look-ups (`redline history URL`), whatever decided identity.
+    aliases = dict.fromkeys(keys)
+    aliases.update(
+        dict.fromkeys(("url", url) for url in identity.known_urls(observation, page_urls))
+    )
+    for kind, value in aliases:
+        index.add_alias(item_id, kind, value)
+
+
+def _new_item(source_id: int, observation: Observation, key: str, now: datetime) -> Item:
+    return Item(
         source_id=source_id,
         key=key,
         url=observation.url,
@@ -211,9 +367,6 @@ def _new_item(
         first_seen_at=now,
         last_seen_at=now,
     )
-    session.add(item)
-    session.flush()
-    return item
 
 
 def _unseen_history(
@@ -271,13 +424,15 @@ def _content_fields(observation: Observation) -> dict[str, FieldValue]:
     }
 
 
-def _observed_version(observation: Observation, now: datetime, check_id: int | None) -> Version:
+def _observed_version(
+    observation: Observation, observed_hash: str, now: datetime, check_id: int | None
+) -> Version:
     fields = _content_fields(observation)
     return Version(
         item_id=0,
         n=0,
         url=observation.url,
-        content_hash=content_hash(fields),
+        content_hash=observed_hash,
         origin="observed",
         observed_at=now,
         last_observed_at=now,
@@ -287,7 +442,12 @@ def _observed_version(observation: Observation, now: datetime, check_id: int | N
 
 
 def _add_version(
-    session: Session, item: Item, previous: Version | None, version: Version, stats: IngestStats
+    session: Session,
+    item: Item,
+    previous: Version | None,
+    version: Version,
+    stats: IngestStats,
+    pending: _Pending,
 ) -> Version:
     """Append the version to the item's history with the change that leads to it."""
     assert item.id is not None
@@ -295,13 +455,10 @@ def _add_version(
     version.item_id = item.id
     version.n = item.version_count
     session.add(version)
-    session.flush()
     change = Change(
         item_id=item.id,
         source_id=item.source_id,
         kind="created" if previous is None else "edited",
-        from_version_id=previous.id if previous else None,
-        to_version_id=version.id,
         from_n=previous.n if previous else None,
         to_n=version.n,
         occurred_at=version.reported_at or version.observed_at,
@@ -315,33 +472,30 @@ def _add_version(
         # Only changed fields are stored: an unchanged article body would be kept whole.
         shown = history.readable_diff({name: field_ops[name] for name in change.fields})
         change.diff = {name: [[op, text] for op, text in ops] for name, ops in shown.items()}
-    session.add(change)
+    pending.change(change, previous, version)
     stats.versions_added += 1
     stats.changes_added += 1
     return version
 
 
 def _add_event(
-    session: Session,
     item: Item,
     kind: str,
     latest: Version | None,
     now: datetime,
     stats: IngestStats,
+    pending: _Pending,
 ) -> None:
     """A change that is not a new version: the item left its listing, or came back."""
     assert item.id is not None
-    session.add(
-        Change(
-            item_id=item.id,
-            source_id=item.source_id,
-            kind=kind,
-            from_version_id=latest.id if latest else None,
-            to_version_id=latest.id if latest else None,
-            from_n=latest.n if latest else None,
-            to_n=latest.n if latest else None,
-            occurred_at=now,
-            recorded_at=now,
-        )
+    event = Change(
+        item_id=item.id,
+        source_id=item.source_id,
+        kind=kind,
+        from_n=latest.n if latest else None,
+        to_n=latest.n if latest else None,
+        occurred_at=now,
+        recorded_at=now,
     )
+    pending.change(event, latest, latest)
     stats.changes_added += 1

@@ -4,7 +4,8 @@ A listing of thousands of items used to cost several queries per item (find the 
 by its aliases, its latest version, whether each alias is known), each after an
 autoflush: 20-30 s a check for 5,000 items. The index reads the aliases of every
 value the check will look up, their items and those items' latest versions at once,
-then answers from memory and learns what the check adds.
+then answers from memory and learns what the check adds. Items are read as plain rows;
+their ORM objects only when the check writes them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -24,44 +27,78 @@ log = logging.getLogger(__name__)
 CHUNK = 500
 
 
+@dataclass(slots=True)
+class StoredItem:
+    """What a check needs of a stored item to see that a sighting changes nothing.
+
+    Reading these as plain rows is several times cheaper than building ORM objects, and
+    most items of a big listing are unchanged: the ORM objects are loaded only for the
+    few the check writes (SourceIndex.item, SourceIndex.latest).
+    """
+
+    id: int
+    url: str | None
+    headline: str | None
+    event_date: date | None
+    removed_at: datetime | None
+    latest_id: int | None = None
+    latest_hash: str | None = None
+    latest_headline: str | None = None
+
+
 class SourceIndex:
     def __init__(self, session: Session, source_id: int, values: Iterable[str]) -> None:
         self.session, self.source_id = session, source_id
         self._items_by_alias: dict[tuple[str, str], set[int]] = defaultdict(set)
-        self._items: dict[int, Item] = {}
+        self._stored: dict[int, StoredItem] = {}
+        self._items: dict[int, Item] = {}  # ORM objects, loaded or added by this check
         self._latest: dict[int, Version] = {}
-        wanted = list(dict.fromkeys(values))
+        self._known_values: set[str] = set()
+        self.learn(values)
+
+    def learn(self, values: Iterable[str]) -> None:
+        """Read the aliases of these values (those not read before) and their items; values
+        a check rarely needs are learnt when it needs them."""
+        wanted = [value for value in dict.fromkeys(values) if value not in self._known_values]
+        self._known_values.update(wanted)
+        new_ids: set[int] = set()
         for start in range(0, len(wanted), CHUNK):
-            rows = session.exec(
+            rows = self.session.exec(
                 select(ItemAlias.kind, ItemAlias.value, ItemAlias.item_id).where(
-                    ItemAlias.source_id == source_id,
+                    ItemAlias.source_id == self.source_id,
                     col(ItemAlias.value).in_(wanted[start : start + CHUNK]),
                 )
             ).all()
             for kind, value, item_id in rows:
                 self._items_by_alias[(kind, value)].add(item_id)
-        self._load({i for ids in self._items_by_alias.values() for i in ids})
+                new_ids.add(item_id)
+        self._read(new_ids - self._stored.keys() - self._items.keys())
 
-    def _load(self, item_ids: set[int]) -> None:
+    def _read(self, item_ids: set[int]) -> None:
         ids = sorted(item_ids)
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
-            for item in self.session.exec(select(Item).where(col(Item.id).in_(chunk))).all():
-                self._items[item.id or 0] = item
+            items = select(
+                Item.id, Item.url, Item.headline, Item.event_date, Item.removed_at
+            ).where(col(Item.id).in_(chunk))
+            for row in self.session.exec(items).all():
+                self._stored[row[0]] = StoredItem(*row)
             newest = (
                 select(Version.item_id, func.max(Version.n).label("n"))
                 .where(col(Version.item_id).in_(chunk))
                 .group_by(col(Version.item_id))
                 .subquery()
             )
-            latest = select(Version).join(
-                newest, (Version.item_id == newest.c.item_id) & (Version.n == newest.c.n)
-            )
-            for version in self.session.exec(latest).all():
-                self._latest[version.item_id] = version
+            latest = select(
+                Version.item_id, Version.id, Version.content_hash, Version.headline
+            ).join(newest, (Version.item_id == newest.c.item_id) & (Version.n == newest.c.n))
+            for item_id, version_id, content_hash, headline in self.session.exec(latest).all():
+                stored = self._stored[item_id]
+                stored.latest_id, stored.latest_hash = version_id, content_hash
+                stored.latest_headline = headline
 
-    def find(self, keys: Sequence[tuple[str, str]]) -> Item | None:
-        """The item the identity keys name (as identity.find_item, from memory)."""
+    def find_id(self, keys: Sequence[tuple[str, str]]) -> int | None:
+        """The id of the item the identity keys name (as identity.find_item, from memory)."""
         kind = keys[0][0]
         ids: set[int] = set()
         for _, value in keys:
@@ -70,10 +107,34 @@ class SourceIndex:
             # Two items turned out to be one (their URLs met in a page history). Merging
             # stored histories is not done yet; the oldest item takes the news.
             log.warning("keys %s match items %s; recording on the oldest", keys[:3], sorted(ids))
-        return self._items[min(ids)] if ids else None
+        return min(ids) if ids else None
+
+    def find(self, keys: Sequence[tuple[str, str]]) -> Item | None:
+        item_id = self.find_id(keys)
+        return None if item_id is None else self.item(item_id)
+
+    def stored(self, item_id: int) -> StoredItem | None:
+        """The item as read at the start of the check; None once the check has its ORM
+        object (it may have changed it since)."""
+        return None if item_id in self._items else self._stored.get(item_id)
+
+    def item(self, item_id: int) -> Item:
+        """The item's ORM object (read on first use)."""
+        if item_id not in self._items:
+            item = self.session.get(Item, item_id)
+            assert item is not None, f"item {item_id} has an alias but no row"
+            self._items[item_id] = item
+        return self._items[item_id]
 
     def latest(self, item: Item) -> Version | None:
-        return self._latest.get(item.id or 0)
+        """The item's latest version (read on first use)."""
+        item_id = item.id or 0
+        if item_id not in self._latest:
+            stored = self._stored.get(item_id)
+            if stored is None or stored.latest_id is None:
+                return None
+            self._latest[item_id] = self.session.get(Version, stored.latest_id)  # type: ignore[assignment]
+        return self._latest[item_id]
 
     def added_item(self, item: Item) -> None:
         self._items[item.id or 0] = item
@@ -81,14 +142,13 @@ class SourceIndex:
     def added_version(self, item: Item, version: Version) -> None:
         self._latest[item.id or 0] = version
 
-    def add_alias(self, item: Item, kind: str, value: str) -> bool:
+    def add_alias(self, item_id: int, kind: str, value: str) -> bool:
         """Record an alias of the item unless its source already knows it; True if added.
         Only values given to the index are known: the caller gives every value it adds."""
-        assert item.id is not None
         if self._items_by_alias.get((kind, value)):
             return False
         self.session.add(
-            ItemAlias(item_id=item.id, source_id=self.source_id, kind=kind, value=value)
+            ItemAlias(item_id=item_id, source_id=self.source_id, kind=kind, value=value)
         )
-        self._items_by_alias[(kind, value)].add(item.id)
+        self._items_by_alias[(kind, value)].add(item_id)
         return True
