@@ -121,7 +121,10 @@ class SourceIndex:
     def item(self, item_id: int) -> Item:
         """The item's ORM object (read on first use)."""
         if item_id not in self._items:
-            item = self.session.get(Item, item_id)
+            # Stored rows by primary key: the check's pending writes need not be flushed
+            # first (an autoflush per edited item cost as much as the flushes it saved).
+            with self.session.no_autoflush:
+                item = self.session.get(Item, item_id)
             assert item is not None, f"item {item_id} has an alias but no row"
             self._items[item_id] = item
         return self._items[item_id]
@@ -133,7 +136,10 @@ class SourceIndex:
             stored = self._stored.get(item_id)
             if stored is None or stored.latest_id is None:
                 return None
-            self._latest[item_id] = self.session.get(Version, stored.latest_id)  # type: ignore[assignment]
+            with self.session.no_autoflush:
+                version = self.session.get(Version, stored.latest_id)
+            assert version is not None, f"version {stored.latest_id} vanished"
+            self._latest[item_id] = version
         return self._latest[item_id]
 
     def added_item(self, item: Item) -> None:
