@@ -30,7 +30,7 @@ error_log {tmp}/error.log warn;
 {user}
 events {{ worker_connections 4096; }}
 http {{
-    access_log off;
+{access_log}
     client_body_temp_path {tmp}/body;
     proxy_temp_path {tmp}/proxy;
     fastcgi_temp_path {tmp}/fastcgi;
@@ -44,6 +44,7 @@ http {{
 {listen}
         root {root};
         etag on;
+        if_modified_since {if_modified_since};
     }}
 }}
 """
@@ -63,9 +64,23 @@ def nginx_version() -> str:
 
 @contextlib.contextmanager
 def serve_directory(
-    root: Path, addresses: tuple[str, ...] = ("127.0.0.1",), workers: int = 1
+    root: Path,
+    addresses: tuple[str, ...] = ("127.0.0.1",),
+    workers: int = 1,
+    access_log: Path | None = None,
+    if_modified_since: str = "exact",
 ) -> Iterator[int]:
-    """Serve `root` on every address at one port; yields the port, stops nginx on exit."""
+    """Serve `root` on every address at one port; yields the port, stops nginx on exit.
+
+    access_log: a file to which nginx appends a line per request, "STATUS CONNECTION
+    REQUESTS-ON-IT METHOD HOST URI" (default: none).
+
+    if_modified_since: nginx's directive of that name. "before" answers 304 when the file
+    is not newer than the If-Modified-Since date, as RFC 9110 reads it; "exact" (nginx's
+    default) only when the date equals the file's Last-Modified. nginx tests
+    If-Modified-Since before If-None-Match, so under "exact" a client that sends its own
+    last-check time there gets 200 even when its ETag matches.
+    """
     nginx = require_tool("nginx", "nginx-light")
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="redline-nginx-") as tmp:
@@ -73,8 +88,23 @@ def serve_directory(
         # As root, nginx's workers would switch to "nobody"; keep them as the caller.
         user = "user root root;" if os.geteuid() == 0 else ""
         config = Path(tmp) / "nginx.conf"
+        log = "    access_log off;"
+        if access_log is not None:
+            log = (
+                "    log_format status '$status $connection $connection_requests "
+                "$request_method $host $request_uri';\n"
+                f"    access_log {access_log.resolve()} status;"
+            )
         config.write_text(
-            _CONFIG.format(workers=workers, tmp=tmp, user=user, listen=listen, root=root.resolve())
+            _CONFIG.format(
+                workers=workers,
+                tmp=tmp,
+                user=user,
+                listen=listen,
+                root=root.resolve(),
+                access_log=log,
+                if_modified_since=if_modified_since,
+            )
         )
         process = subprocess.Popen([nginx, "-c", str(config), "-p", tmp])
         try:

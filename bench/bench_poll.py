@@ -1,0 +1,688 @@
+"""Benchmark: one polling round of redline against urlwatch, on pages served by nginx.
+
+Run by hand from the repository root (never as a test):
+
+    .venv/bin/python bench/bench_poll.py                     # 2,000 pages, 3 runs, print
+    .venv/bin/python bench/bench_poll.py --write             # also update bench/RESULTS.md
+    .venv/bin/python bench/bench_poll.py --pages 200 --runs 1  # a quick smoke test
+
+2,000 Offstream-style item pages (bench/pages.py) are spread over 20 loopback addresses,
+127.0.0.1 to 127.0.0.20, standing for 20 sites, and served by one nginx (bench/nginx.py)
+that answers ETag / Last-Modified and 304 to conditional GETs. Three rounds are timed:
+
+- first sight: every page fetched and stored for the first time (empty database or cache);
+- 5% edited: after a first-sight round, 5% of the pages have a headline and summary word
+  or two changed (their files' mtimes move, so their ETags change);
+- unchanged: after a first-sight round, nothing changed: every conditional GET gets a 304.
+
+redline runs `redline check` on a SQLite database holding one source per page (added
+beforehand through its own API, as `redline add` would); between a setup round and the timed
+one every source is made due again, as if the 15 minutes to its next check had passed.
+urlwatch 2.29 (bench/.peers, installed from PyPI on first use) runs `urlwatch` with its own
+urls.yaml (one `url:` job per page), configuration (its defaults), cache and HOME. Each timed
+round is the whole command, start to exit, on a state prepared afresh and identically for
+every run; tools and rounds are interleaved. nginx's access log counts the statuses (and
+connections) of each round, and each tool's output what it reported, so a round that saw
+something other than expected is flagged. The same commands with nothing to check give each
+tool's start-up cost; wrk measures nginx alone on the same pages, to show that it is not the
+bottleneck. Working files go to bench/.data/poll-* (removed afterwards unless --keep).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import datetime
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.nginx import nginx_version, serve_directory  # noqa: E402
+from bench.pages import ItemPage, edit_pages, write_item_pages  # noqa: E402
+from bench.peers import peer_command, peer_version, require_tool  # noqa: E402
+from bench.report import machine_lines, median_and_spread, write_section  # noqa: E402
+
+SECTION = "## Polling round vs urlwatch"
+COMMAND = ".venv/bin/python bench/bench_poll.py --write"
+DATA = ROOT / "bench" / ".data"
+REDLINE = ROOT / ".venv" / "bin" / "redline"
+PAGE_SEED = 20261121
+EDIT_SEED = 7
+EDIT_FRACTION = 0.05
+LOOPBACK = "127.0.0.0/8"
+REDLINE_CODE = ("tracker", "storage", "feeds", "pyproject.toml")  # what a commit line vouches for
+
+FIRST, EDITED, UNCHANGED = "first sight", "5% edited", "unchanged"
+ROUNDS = (FIRST, EDITED, UNCHANGED)
+# The issue's targets: redline's round time at most this fraction of urlwatch's.
+TARGETS = {FIRST: 0.5, EDITED: 0.5, UNCHANGED: 0.2}
+
+
+@dataclass
+class Seen:
+    """What one timed round fetched (nginx's statuses) and what the tool reported."""
+
+    statuses: collections.Counter[int] = field(default_factory=collections.Counter)
+    connections: int = 0  # TCP connections the requests came on
+    reported: dict[str, int] = field(default_factory=dict)  # e.g. {"changed": 100}
+
+    def describe(self) -> str:
+        codes = ", ".join(f"{count} × {code}" for code, count in sorted(self.statuses.items()))
+        said = ", ".join(f"{count} {what}" for what, count in self.reported.items() if count)
+        return (
+            f"{codes or 'no requests'} on {self.connections} connections; "
+            f"{said or 'nothing reported'}"
+        )
+
+
+@dataclass
+class Sample:
+    tool: str
+    round: str
+    seconds: float
+    seen: Seen
+    problem: str | None  # what differs from the expected statuses and report, if anything
+
+
+# --- the tools --------------------------------------------------------------------------------
+
+
+class Tool:
+    """A polling tool: prepared once for the page set, then a fresh state for each run."""
+
+    name: str
+    settings: str  # for RESULTS.md: which settings it ran with
+    home: Path | None = None  # HOME for its process, if not the user's
+
+    def fresh(self) -> None:
+        raise NotImplementedError
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def idle_command(self) -> list[str]:
+        """The same command with nothing to check: its start-up and exit."""
+        raise NotImplementedError
+
+    def idle(self) -> float:
+        started = time.perf_counter()
+        subprocess.run(self.idle_command(), capture_output=True, env=_env(self.home), check=True)
+        return time.perf_counter() - started
+
+    def time_passes(self) -> None:
+        """Between two rounds: whatever makes every page due again (nothing by default)."""
+
+    def parse(self, output: str) -> dict[str, int]:
+        raise NotImplementedError
+
+    def expected(self, round_name: str, pages: int, edited: int) -> dict[str, int]:
+        raise NotImplementedError
+
+    def round(self, log: Path) -> tuple[float, dict[str, int]]:
+        """Run one round; its wall time (the whole command) and what it reported."""
+        with log.open("w") as out:
+            started = time.perf_counter()
+            done = subprocess.run(
+                self.command(), stdout=out, stderr=subprocess.STDOUT, env=_env(self.home)
+            )
+            seconds = time.perf_counter() - started
+        output = log.read_text(errors="replace")
+        if done.returncode != 0:
+            raise SystemExit(f"{self.name} exited {done.returncode}; its output is in {log}")
+        return seconds, self.parse(output)
+
+
+class Redline(Tool):
+    name = "redline"
+
+    def __init__(self, work: Path, urls: list[str]) -> None:
+        self.template = work / "redline-template.db"
+        self.db = work / "redline.db"
+        self.empty = work / "redline-empty.db"
+        self.settings = (
+            "`redline check` (one round over the due sources, fetched one at a time; the "
+            "daemon's `[daemon]` per_host / host_delay politeness does not apply to it) on a "
+            "SQLite database, default settings (no redline.toml), "
+            f"REDLINE_ALLOW_NETWORKS={LOOPBACK} so that it may fetch from loopback; the "
+            "sources were added beforehand with kind `auto`, as `redline add URL` leaves them. "
+            "Before the timed 5%-edited and unchanged rounds, every source's next check time "
+            "is moved into the past, as if the 15 minutes until a young item page's next "
+            "check had passed (`redline check --all` is not used instead: right after a "
+            "round it stops early, see the note below)"
+        )
+        _redline_template(self.template, urls)
+        _redline_template(self.empty, [])
+
+    def fresh(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.db}{suffix}").unlink(missing_ok=True)
+        shutil.copyfile(self.template, self.db)
+
+    def command(self) -> list[str]:
+        return [str(REDLINE), "--db", f"sqlite:///{self.db}", "check"]
+
+    def idle_command(self) -> list[str]:
+        return [str(REDLINE), "--db", f"sqlite:///{self.empty}", "check"]
+
+    def time_passes(self) -> None:
+        """Every source falls due, as it would 15 minutes after a round (a young item
+        page's interval), so that the next `redline check` checks them all."""
+        from sqlalchemy import update
+
+        from storage import Source, make_engine, transaction, utcnow
+
+        engine = make_engine(f"sqlite:///{self.db}")
+        with transaction(engine) as session:
+            due = utcnow() - datetime.timedelta(minutes=1)
+            session.exec(update(Source).values(next_check_at=due))  # type: ignore[call-overload]
+        engine.dispose()
+
+    def parse(self, output: str) -> dict[str, int]:
+        # "checked 2000 sources: 100 changed, 1900 unchanged, 0 not modified, 0 errors; ..."
+        summary = re.search(r"^checked (\d+) sources: (.*?); (\d+) new versions$", output, re.M)
+        if summary is None:
+            raise SystemExit(f"no summary line in redline's output:\n{output[-2000:]}")
+        counts = {"checked": int(summary[1])}
+        for count, what in re.findall(r"(\d+) ([a-z ]+?)(?:,|$)", summary[2]):
+            counts[what.strip().replace(" ", "_")] = int(count)
+        counts["new_versions"] = int(summary[3])
+        return counts
+
+    def expected(self, round_name: str, pages: int, edited: int) -> dict[str, int]:
+        if round_name == FIRST:
+            return {"checked": pages, "changed": pages, "errors": 0}
+        if round_name == EDITED:
+            return {
+                "checked": pages,
+                "changed": edited,
+                "not_modified": pages - edited,
+                "errors": 0,
+            }
+        return {"checked": pages, "changed": 0, "not_modified": pages, "errors": 0}
+
+
+class Urlwatch(Tool):
+    name = "urlwatch"
+
+    def __init__(self, work: Path, urls: list[str]) -> None:
+        self.script = peer_command("urlwatch")
+        self.home = work / "urlwatch-home"  # HOME: nothing of the user's ~/.urlwatch is read
+        self.home.mkdir()
+        self.urls = work / "urls.yaml"
+        self.config = work / "urlwatch.yaml"
+        self.hooks = work / "hooks.py"  # not created: no hooks
+        self.cache = work / "urlwatch-cache.db"
+        self.urls.write_text("".join(f"---\nurl: {url}\n" for url in urls))
+        self.no_urls = work / "no-urls.yaml"
+        self.no_urls.write_text("")
+        self.settings = (
+            "`urlwatch --urls F --config F --cache F --hooks F` (no hooks file): its default "
+            "configuration, as urlwatch writes it on its first start (of the reporters only "
+            "stdout is enabled; its output goes to a file), one `url:` job per page, no "
+            "filters; it fetches with 10 threads (fixed in urlwatch 2.29) and sends "
+            "If-None-Match with the ETag it stored and If-Modified-Since with its last "
+            "check's time"
+        )
+        # urlwatch writes its default configuration on the first start; let it, untimed.
+        subprocess.run([*self.command(), "--list"], env=_env(self.home), capture_output=True)
+        if not self.config.exists():
+            raise SystemExit("urlwatch did not write its default configuration")
+
+    def fresh(self) -> None:
+        self.cache.unlink(missing_ok=True)
+
+    def idle_command(self) -> list[str]:
+        command = self.command()
+        command[command.index(str(self.urls))] = str(self.no_urls)
+        return command
+
+    def command(self) -> list[str]:
+        return [
+            str(self.script),
+            *("--urls", str(self.urls), "--config", str(self.config)),
+            *("--cache", str(self.cache), "--hooks", str(self.hooks)),
+        ]
+
+    def parse(self, output: str) -> dict[str, int]:
+        # The report's summary: "01. NEW: http://…", "02. CHANGED: http://…", "ERROR: …".
+        counts = {"new": 0, "changed": 0, "errors": 0}
+        for what, key in (("NEW", "new"), ("CHANGED", "changed"), ("ERROR", "errors")):
+            counts[key] = len(re.findall(rf"^\s*\d+\. {what}: ", output, re.M))
+        return counts
+
+    def expected(self, round_name: str, pages: int, edited: int) -> dict[str, int]:
+        if round_name == FIRST:
+            return {"new": pages, "changed": 0, "errors": 0}
+        if round_name == EDITED:
+            return {"new": 0, "changed": edited, "errors": 0}
+        return {"new": 0, "changed": 0, "errors": 0}
+
+
+def _env(home: Path | None = None) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}
+    env["REDLINE_ALLOW_NETWORKS"] = LOOPBACK
+    env.pop("REDLINE_DB", None)
+    env.pop("REDLINE_CONFIG", None)
+    if home is not None:
+        env["HOME"] = str(home)
+    return env
+
+
+def _redline_template(path: Path, urls: list[str]) -> None:
+    """A database with the schema and one source per URL, as `redline add URL` leaves it."""
+    os.environ["REDLINE_ALLOW_NETWORKS"] = LOOPBACK  # add_source refuses private addresses
+    from storage import ensure_schema, make_engine, transaction
+    from tracker.sources import add_source
+
+    engine = make_engine(f"sqlite:///{path}")
+    ensure_schema(engine)
+    with transaction(engine) as session:
+        for url in urls:
+            add_source(session, url)
+    engine.dispose()
+
+
+# --- one timed round ---------------------------------------------------------------------------
+
+
+def expected_statuses(round_name: str, pages: int, edited: int) -> dict[int, int]:
+    if round_name == FIRST:
+        return {200: pages}
+    if round_name == EDITED:
+        return {200: edited, 304: pages - edited}
+    return {304: pages}
+
+
+def read_access_log(log: Path) -> tuple[collections.Counter[int], int]:
+    """Requests by status, and the number of connections they came on (bench/nginx.py's
+    log lines: "STATUS CONNECTION REQUESTS-ON-IT METHOD HOST URI")."""
+    statuses: collections.Counter[int] = collections.Counter()
+    connections = set()
+    for line in log.read_text().splitlines() if log.exists() else []:
+        fields = line.split()
+        if fields:
+            statuses[int(fields[0])] += 1
+            connections.add(fields[1])
+    return statuses, len(connections)
+
+
+def run_round(
+    tool: Tool, round_name: str, pages_root: Path, args: argparse.Namespace, work: Path, log: Path
+) -> Sample:
+    """Prepare the state for `round_name` afresh, then time the round itself."""
+    pages = reset_pages(pages_root, args)
+    tool.fresh()
+    edited = round(EDIT_FRACTION * len(pages)) if round_name == EDITED else 0
+    if round_name != FIRST:
+        tool.round(work / f"{tool.name}-setup.out")  # first sight, untimed
+        tool.time_passes()
+    if round_name == EDITED:
+        # urlwatch sends its last check's time as If-Modified-Since, to the second: an edit
+        # in that same second would look older than the check.
+        time.sleep(1.1)
+        edit_pages(pages_root, pages, EDIT_FRACTION, EDIT_SEED)
+    log.write_text("")
+    seconds, reported = tool.round(work / f"{tool.name}-{round_name.replace(' ', '-')}.out")
+    time.sleep(0.2)  # nginx writes each request's log line as it ends; let the last ones land
+    seen = Seen(*read_access_log(log), reported=reported)
+    problems = []
+    want_statuses = expected_statuses(round_name, len(pages), edited)
+    if dict(seen.statuses) != want_statuses:
+        problems.append(f"nginx answered {dict(seen.statuses)}, expected {want_statuses}")
+    want = tool.expected(round_name, len(pages), edited)
+    wrong = {key: reported.get(key) for key, value in want.items() if reported.get(key) != value}
+    if wrong:
+        problems.append(f"{tool.name} reported {wrong}, expected {want}")
+    return Sample(tool.name, round_name, seconds, seen, "; ".join(problems) or None)
+
+
+def reset_pages(pages_root: Path, args: argparse.Namespace) -> list[ItemPage]:
+    """The page set as generated (same bytes, same mtimes, hence the same ETags) every time."""
+    shutil.rmtree(pages_root / "news", ignore_errors=True)
+    return write_item_pages(pages_root, args.pages, PAGE_SEED, hosts(args.hosts))
+
+
+def hosts(count: int) -> list[str]:
+    return [f"127.0.0.{i}" for i in range(1, count + 1)]
+
+
+# --- nginx alone --------------------------------------------------------------------------------
+
+
+_WRK_SCRIPT = """
+paths = {}
+for line in io.lines("%s") do paths[#paths + 1] = line end
+counter = 0
+request = function()
+    counter = counter %% #paths + 1
+    return wrk.format("GET", paths[counter], %s)
+end
+"""
+
+
+def nginx_alone(
+    pages: list[ItemPage], port: int, work: Path, seconds: int
+) -> list[tuple[str, float]]:
+    """wrk against the same pages: requests/s for 200s and 304s, on 1 and 10 kept-alive
+    connections, and on 10 with a new connection for every request (as both tools fetch)."""
+    wrk = require_tool("wrk", "wrk")
+    paths = work / "paths.txt"
+    paths.write_text("".join(f"{page.path}\n" for page in pages))
+    # Every unedited page's Last-Modified is this time: with it, nginx answers 304.
+    since = '["If-Modified-Since"] = "Thu, 01 Mar 2018 00:00:00 GMT"'
+    close = '["Connection"] = "close"'
+    cases = [
+        ("200, 1 connection", 1, "nil"),
+        ("200, 10 connections", 10, "nil"),
+        ("200, 10 connections, a new one per request", 10, f"{{{close}}}"),
+        ("304, 1 connection", 1, f"{{{since}}}"),
+        ("304, 10 connections", 10, f"{{{since}}}"),
+        ("304, 10 connections, a new one per request", 10, f"{{{since}, {close}}}"),
+    ]
+    results = []
+    for number, (label, connections, headers) in enumerate(cases):
+        script = work / f"wrk-{number}.lua"
+        script.write_text(_WRK_SCRIPT % (paths, headers))
+        out = subprocess.run(
+            [wrk, f"-t{min(connections, 2)}", f"-c{connections}", f"-d{seconds}s"]
+            + ["-s", str(script), f"http://127.0.0.1:{port}/"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        rate = re.search(r"Requests/sec:\s*([\d.]+)", out)
+        if rate is None:
+            raise SystemExit(f"no Requests/sec in wrk's output:\n{out}")
+        results.append((label, float(rate[1])))
+    return results
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def table(samples: list[Sample], tools: list[str]) -> tuple[list[str], list[str]]:
+    """The Markdown table rows and the verdict lines."""
+    rows = [
+        "| round | "
+        + " | ".join(f"{tool} median (min–max)" for tool in tools)
+        + " | redline / urlwatch | target | verdict |",
+        "|---|" + "---:|" * len(tools) + "---:|---:|---|",
+    ]
+    verdicts = []
+    for round_name in ROUNDS:
+        medians = {}
+        cells = []
+        for tool in tools:
+            times = [s.seconds for s in samples if s.tool == tool and s.round == round_name]
+            if not times:
+                cells.append("–")
+                continue
+            median, low, high = median_and_spread(times)
+            medians[tool] = median
+            cells.append(f"{median:.2f} s ({low:.2f}–{high:.2f})")
+        target = TARGETS[round_name]
+        if "redline" in medians and "urlwatch" in medians:
+            ratio = medians["redline"] / medians["urlwatch"]
+            if ratio <= target:
+                verdict = "met"
+            else:
+                verdict = f"missed: {ratio / target:.1f}× over the target"
+                verdicts.append(
+                    f"- {round_name}: redline took {medians['redline']:.2f} s, "
+                    f"{ratio:.2f} of urlwatch's {medians['urlwatch']:.2f} s; the target "
+                    f"(≤ {target}) needs ≤ {target * medians['urlwatch']:.2f} s, "
+                    f"{medians['redline'] - target * medians['urlwatch']:.2f} s less."
+                )
+            ratio_text = f"{ratio:.2f}"
+        else:
+            ratio_text, verdict = "–", "–"
+        rows.append(
+            f"| {round_name} | " + " | ".join(cells) + f" | {ratio_text} | ≤ {target} | {verdict} |"
+        )
+    return rows, verdicts
+
+
+def seen_lines(samples: list[Sample]) -> list[str]:
+    """What each tool's rounds fetched and reported (the same in every run, or each listed)."""
+    lines = []
+    for round_name in ROUNDS:
+        for tool in sorted({s.tool for s in samples}):
+            mine = [s for s in samples if s.tool == tool and s.round == round_name]
+            if not mine:
+                continue
+            kinds = sorted({s.seen.describe() for s in mine})
+            flag = ""
+            problems = sorted({s.problem for s in mine if s.problem})
+            if problems:
+                flag = " **UNEXPECTED: " + " / ".join(problems) + "**"
+            lines.append(f"- {round_name}, {tool}: " + " | ".join(kinds) + flag)
+    return lines
+
+
+def render(
+    args: argparse.Namespace,
+    samples: list[Sample],
+    idle: dict[str, list[float]],
+    wrk_rates: list[tuple[str, float]],
+    tools: list[Tool],
+    pages_bytes: int,
+) -> str:
+    rows, verdicts = table(samples, [tool.name for tool in tools])
+    per_host = args.pages // args.hosts
+    options = [arg for arg in sys.argv[1:] if arg != "--write"]
+    lines = [
+        SECTION,
+        "",
+        *machine_lines(),
+        f"- Command: `{COMMAND}`" + (f" (this run: `{' '.join(options)}`)" if options else ""),
+        f"- Load average (1 min) at the start and the end: {args.load[0]:.2f}, "
+        f"{os.getloadavg()[0]:.2f}",
+        f"- Pages: {args.pages} Offstream-style item pages (bench/pages.py, seed {PAGE_SEED}, "
+        f"{pages_bytes / args.pages / 1024:.1f} KB each on average), {per_host} on each of "
+        f"{args.hosts} loopback addresses (127.0.0.1–127.0.0.{args.hosts}, standing for "
+        f"{args.hosts} sites), served by {nginx_version()} (1 worker; ETag and "
+        "Last-Modified from the file's mtime; `if_modified_since before`, see below)",
+        f"- redline: {redline_revision()}",
+        f"- Peer: {peer_version('urlwatch')} in its own virtualenv (bench/.peers/urlwatch)",
+        f"- Runs: {args.runs} per round and tool, each on a fresh state prepared identically "
+        "(first sight: empty database / cache; 5% edited: a first-sight round, then "
+        f"{round(EDIT_FRACTION * args.pages)} pages edited; unchanged: a first-sight round, "
+        "nothing edited), tools and rounds interleaved; only the round itself is timed: the "
+        "whole command, start to exit",
+        "",
+        "Settings:",
+        "",
+        *(f"- {tool.name}: {tool.settings}" for tool in tools),
+        "",
+        *rows,
+        "",
+    ]
+    if verdicts:
+        lines += ["Targets missed:", "", *verdicts, ""]
+    lines += [
+        "Start-up and exit (the same command with nothing to check: an empty database, an "
+        "empty urls.yaml), median of one per run, and the rest of each round per page:",
+        "",
+        *startup_lines(samples, idle, args.pages),
+        "",
+        "What each round fetched (nginx's access log: count × status, and the TCP connections "
+        "the requests came on) and what each tool reported (redline: its summary line; "
+        "urlwatch: the NEW / CHANGED / ERROR entries of its report):",
+        "",
+        *seen_lines(samples),
+        "",
+        f"nginx alone (wrk, {args.wrk_seconds} s each, cycling through the same "
+        f"{args.pages} page paths; 304: with an If-Modified-Since that every unedited page "
+        "matches; a new one per request: `Connection: close`):",
+        "",
+        *(
+            f"- {label}: {rate:,.0f} requests/s ({args.pages} requests in "
+            f"{args.pages / rate:.2f} s)"
+            for label, rate in wrk_rates
+        ),
+        "",
+        server_share(samples, wrk_rates, args.pages),
+        "",
+        "Notes:",
+        "",
+        "- nginx runs with `if_modified_since before`: a page not modified since the "
+        "If-Modified-Since date gets a 304. With nginx's default (`exact`) it would take a "
+        "date equal to the page's Last-Modified, and nginx tests that header before "
+        "If-None-Match: urlwatch, which sends its last check's time there, would get every "
+        "page again (200) even with a matching ETag. redline sends the Last-Modified it was "
+        "given back, so it gets its 304s either way.",
+        "- `redline check --all` right after a round stops early: it claims sources 20 at a "
+        "time from the 80 most overdue, skipping those it has already checked in this round; "
+        "once those 80 are all sources it has just checked (their next check, 15 minutes "
+        "± 10% jitter away, can sort before the others'), the claim comes back empty and the "
+        "round ends. Hence the plain `redline check` on sources made due.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def server_share(samples: list[Sample], wrk_rates: list[tuple[str, float]], pages: int) -> str:
+    """How much of the fastest round nginx's own time for its requests could account for."""
+    if not samples or not wrk_rates:
+        return ""
+    fastest = min(samples, key=lambda sample: sample.seconds)
+    serving = pages / min(rate for _, rate in wrk_rates)
+    share = serving / fastest.seconds
+    verdict = (
+        "nginx is not the bottleneck"
+        if share < 0.1
+        else "nginx's part is not negligible: give it more workers (serve_directory)"
+    )
+    return (
+        f"Serving a round's {pages} requests takes nginx at most {serving:.2f} s at the "
+        f"slowest of these rates: {share:.1%} of the fastest round timed ({fastest.tool}, "
+        f"{fastest.round}, {fastest.seconds:.2f} s); {verdict}."
+    )
+
+
+def redline_revision() -> str:
+    """The commit measured, and whether redline's own files differed from it."""
+    git = ["git", "-C", str(ROOT)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        return "not a git checkout"
+    status = subprocess.run(
+        [*git, "status", "--porcelain", "--", *REDLINE_CODE], capture_output=True, text=True
+    )
+    modified = " with uncommitted changes" if status.stdout.strip() else ""
+    return f"commit {head.stdout.strip()}{modified}"
+
+
+def startup_lines(samples: list[Sample], idle: dict[str, list[float]], pages: int) -> list[str]:
+    lines = []
+    for tool, times in idle.items():
+        start = median_and_spread(times)[0]
+        rest = []
+        for round_name in ROUNDS:
+            mine = [s.seconds for s in samples if s.tool == tool and s.round == round_name]
+            if mine:
+                per_page = (median_and_spread(mine)[0] - start) / pages * 1000
+                rest.append(f"{round_name} {per_page:.2f} ms")
+        lines.append(f"- {tool}: {start:.2f} s; per page: " + ", ".join(rest))
+    return lines
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def workspace(keep: bool) -> Iterator[Path]:
+    DATA.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="poll-", dir=DATA))
+    try:
+        yield path
+    finally:
+        if keep:
+            print(f"kept {path}", file=sys.stderr)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", type=int, help="item pages (default 2000; --quick 400)")
+    parser.add_argument("--hosts", type=int, default=20, help="loopback addresses (default 20)")
+    parser.add_argument("--runs", type=int, help="runs per round and tool (default 3; --quick 1)")
+    parser.add_argument("--quick", action="store_true", help="400 pages, 1 run: a rough look")
+    parser.add_argument(
+        "--tool",
+        choices=("redline", "urlwatch"),
+        action="append",
+        help="time only this tool (repeatable; default both)",
+    )
+    parser.add_argument(
+        "--round",
+        dest="rounds",
+        choices=ROUNDS,
+        action="append",
+        help="time only this round (repeatable; default all three)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep bench/.data/poll-* afterwards")
+    parser.add_argument("--write", action="store_true", help=f"replace {SECTION!r} in RESULTS.md")
+    args = parser.parse_args()
+    args.pages = args.pages or (400 if args.quick else 2000)
+    args.runs = args.runs or (1 if args.quick else 3)
+    args.wrk_seconds = 2 if args.quick else 5
+    args.load = os.getloadavg()
+    if not 1 <= args.hosts <= 254 or args.pages < args.hosts:
+        parser.error("--hosts is 1 to 254, and at most --pages")
+    rounds = [r for r in ROUNDS if not args.rounds or r in args.rounds]
+
+    with workspace(args.keep) as work:
+        pages_root = work / "site"
+        pages = reset_pages(pages_root, args)
+        pages_bytes = sum(page.file(pages_root).stat().st_size for page in pages)
+        access_log = work / "access.log"
+        with serve_directory(
+            pages_root, tuple(hosts(args.hosts)), access_log=access_log, if_modified_since="before"
+        ) as port:
+            urls = [page.url(port) for page in pages]
+            makers: dict[str, Callable[[], Tool]] = {
+                "redline": lambda: Redline(work, urls),
+                "urlwatch": lambda: Urlwatch(work, urls),
+            }
+            tools = [make() for name, make in makers.items() if not args.tool or name in args.tool]
+            samples: list[Sample] = []
+            idle: dict[str, list[float]] = {tool.name: [] for tool in tools}
+            for run in range(1, args.runs + 1):
+                for tool in tools:
+                    idle[tool.name].append(tool.idle())
+                for round_name in rounds:
+                    for tool in tools:
+                        sample = run_round(tool, round_name, pages_root, args, work, access_log)
+                        samples.append(sample)
+                        note = f"  UNEXPECTED: {sample.problem}" if sample.problem else ""
+                        print(
+                            f"run {run}, {round_name:11}, {tool.name:8}: {sample.seconds:6.2f} s"
+                            f"  ({sample.seen.describe()}){note}",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+            reset_pages(pages_root, args)
+            access_log.unlink(missing_ok=True)
+            wrk_rates = nginx_alone(pages, port, work, args.wrk_seconds)
+        text = render(args, samples, idle, wrk_rates, tools, pages_bytes)
+    print(text)
+    if args.write:
+        write_section(SECTION, text)
+        print(f"wrote {SECTION!r} to bench/RESULTS.md", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
