@@ -1,0 +1,585 @@
+"""`redline serve` under load on 1,000,000 versions: wrk's requests/s and p99 latency.
+
+Run by hand from the repository root (never as a test):
+
+    .venv/bin/python bench/bench_serve.py --write              # both backends, update RESULTS.md
+    .venv/bin/python bench/bench_serve.py --backend sqlite     # one backend, print only
+    .venv/bin/python bench/bench_serve.py --duration 3s --runs 1 --versions 20000  # smoke test
+
+The database is bench_queries.py's (seeded, 1,000,000 versions; bench/.data/ and the
+PostgreSQL database redline_bench_queries), found, or built once if missing, with its own
+functions; serving only reads it. The real service is started as a user starts it,
+`redline serve --db URL --port PORT`, on a free port of 127.0.0.1. It is one process:
+`redline serve` hands uvicorn an app object, not an import string, so uvicorn cannot fork
+workers (the script shows what WEB_CONCURRENCY=2 does). Debian's wrk then loads three
+requests, and a floor:
+
+- the Atom feed of edits, `/feeds/edits.atom` (its newest page, 50 entries);
+- an item's versions, `/api/items/{id}/versions`, for an item of the mean number of
+  versions (the median item has one or two);
+- the feed of edits again as a conditional GET, `If-None-Match` with the ETag it
+  answered, so the service answers 304 without building the feed;
+- `/healthz` (one `SELECT 1`): what any request costs in this service.
+
+Before timing, one request of each is checked (200 with a body, or 304), and the SQL
+statements one request sends are counted in-process on the same app. Each endpoint gets a
+warm-up run and a run at one connection (its service time without queueing), then --runs
+runs at --connections, the endpoints taking turns so machine noise spreads over all of
+them; the table gives the median and the range of requests/s and of wrk's p99, and the
+server's CPU use during the runs (from /proc: one core is 100 %). wrk runs with --timeout
+30s: at its default of 2 s, the slowest requests would count as timeouts and be left out
+of its percentiles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+
+from bench.bench_queries import (  # noqa: E402
+    FULL,
+    PG_URL,
+    Database,
+    Scale,
+    database,
+    ensure_data,
+    pg_server_line,
+)
+from bench.nginx import free_port  # noqa: E402
+from bench.peers import require_tool  # noqa: E402
+from bench.report import (  # noqa: E402
+    RESULTS,
+    ROOT,
+    machine_lines,
+    median_and_spread,
+    write_section,
+)
+from storage import Item, make_engine  # noqa: E402
+
+SECTION = f"## Serving on {FULL:,} versions"
+COMMAND = ".venv/bin/python bench/bench_serve.py --write"
+REDLINE = ROOT / ".venv" / "bin" / "redline"
+TARGET_P99_MS = 50.0
+THREADS = 2  # wrk's threads, as the issue asks (-t2)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    path: str
+    status: int  # what the checked request must answer
+    headers: tuple[tuple[str, str], ...] = ()
+    target: bool = True  # False: a reference row, not one of the issue's three
+
+
+@dataclass
+class WrkRun:
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int  # socket errors (connect, read, write) and non-2xx/3xx answers
+    timeouts: int  # requests unanswered after --timeout: not in wrk's latency figures
+    server_cpu: float  # the server's CPU seconds per second of the run (1.0 = one core)
+
+
+@dataclass
+class Row:
+    endpoint: Endpoint
+    backend: str
+    statements: int  # SQL statements one request sends (counted in-process)
+    alone: WrkRun | None = None  # one connection: the service time without queueing
+    runs: list[WrkRun] = field(default_factory=list)
+
+    def spread(self, attribute: str) -> tuple[float, float, float]:
+        return median_and_spread([getattr(run, attribute) for run in self.runs])
+
+    @property
+    def met(self) -> bool:
+        return self.spread("p99_ms")[0] < TARGET_P99_MS
+
+
+# --- the service ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def redline_serve(url: str) -> Iterator[tuple[int, int]]:
+    """`redline serve` on this database at a free port: yields (port, pid); SIGTERM on exit."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REDLINE_")}
+    env.pop("WEB_CONCURRENCY", None)
+    with tempfile.TemporaryDirectory(prefix="redline-serve-") as tmp:
+        log = Path(tmp) / "serve.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [str(REDLINE), "--db", url, "serve", "--port", str(port)],
+                cwd=tmp,  # no redline.toml or redline.db of ours is picked up
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            wait_for_port(port, process, log)
+            yield port, process.pid
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.returncode not in (0, -signal.SIGTERM):
+                print(f"redline serve exited with {process.returncode}:\n{log.read_text()}")
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"redline serve exited at start:\n{log.read_text()}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.1)
+    raise SystemExit("redline serve did not start listening within 60 s")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of the process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def settle(pid: int, limit: float = 60.0) -> None:
+    """Wait until the server is idle (under 5 % of a core for 0.5 s): when wrk stops, the
+    requests it left unanswered are still being worked off, and would slow the next run."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        time.sleep(0.5)
+        if cpu_seconds(pid) - before < 0.025:
+            return
+
+
+# --- what is asked --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Picked:
+    item: int
+    versions: int
+    mean: float
+    median: int
+
+
+def pick_item(url: str) -> Picked:
+    """The lowest-id item whose version count is the mean, rounded (a typical busy item)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            items, versions = connection.execute(
+                select(func.count(), func.sum(Item.version_count))
+            ).one()
+            mean = versions / items
+            wanted = round(mean)
+            item = connection.execute(
+                select(func.min(Item.id)).where(Item.version_count == wanted)
+            ).scalar_one()
+            median = connection.execute(
+                select(Item.version_count).order_by(Item.version_count).offset(items // 2).limit(1)
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    return Picked(int(item), wanted, float(mean), int(median))
+
+
+def endpoints(base: str, picked: Picked) -> list[Endpoint]:
+    """The three requests, and /healthz as a floor; the conditional GET carries the ETag the
+    feed answers now."""
+    feed = "/feeds/edits.atom"
+    answer = httpx.get(base + feed, timeout=60)
+    answer.raise_for_status()
+    etag = answer.headers["etag"]
+    return [
+        Endpoint("Atom feed of edits", feed, 200),
+        Endpoint(
+            f"item versions ({picked.versions} versions)",
+            f"/api/items/{picked.item}/versions",
+            200,
+        ),
+        Endpoint("feed of edits, conditional GET → 304", feed, 304, (("If-None-Match", etag),)),
+        Endpoint("floor: /healthz (SELECT 1), no target", "/healthz", 200, target=False),
+    ]
+
+
+def verify(base: str, endpoint: Endpoint, picked: Picked) -> str:
+    """One request must answer as expected before it is timed; a line describing the answer."""
+    answer = httpx.get(base + endpoint.path, headers=dict(endpoint.headers), timeout=60)
+    if answer.status_code != endpoint.status:
+        raise SystemExit(f"{endpoint.path}: answered {answer.status_code}, not {endpoint.status}")
+    if endpoint.status == 304:
+        if answer.content:
+            raise SystemExit(f"{endpoint.path}: a 304 with a body")
+        return f"304, no body, ETag {answer.headers.get('etag')}"
+    if not answer.content:
+        raise SystemExit(f"{endpoint.path}: an empty body")
+    kind = answer.headers.get("content-type", "").split(";")[0]
+    extra = ""
+    if endpoint.path.startswith("/api/items/"):
+        count = len(answer.json())
+        if count != picked.versions:
+            raise SystemExit(f"{endpoint.path}: {count} versions, not {picked.versions}")
+        extra = f", {count} versions"
+    elif kind == "application/atom+xml":
+        extra = f", {answer.text.count('<entry>')} entries"
+    return f"200, {kind}, {len(answer.content):,} bytes{extra}"
+
+
+def statements_per_request(url: str, base: str, chosen: list[Endpoint]) -> dict[str, int]:
+    """The SQL statements one request of each endpoint sends, counted in this process on
+    redline's app (the same code and settings as `redline serve` at `base`), after one
+    request to warm up."""
+    import warnings
+
+    from sqlalchemy import event
+
+    from feeds.app import create_app
+    from feeds.settings import ServiceSettings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Starlette's TestClient on httpx: a deprecation
+        from starlette.testclient import TestClient
+
+        engine = make_engine(url)
+        sent = 0
+
+        def count(*_: object) -> None:
+            nonlocal sent
+            sent += 1
+
+        event.listen(engine, "before_cursor_execute", count)
+        found = {}
+        try:
+            app = create_app(engine, ServiceSettings(public_url=base))
+            with TestClient(app) as client:
+                for endpoint in chosen:
+                    client.get(endpoint.path, headers=dict(endpoint.headers))
+                    sent = 0
+                    answer = client.get(endpoint.path, headers=dict(endpoint.headers))
+                    assert answer.status_code == endpoint.status, (endpoint, answer.status_code)
+                    found[endpoint.name] = sent
+        finally:
+            engine.dispose()
+    return found
+
+
+def workers_refused(url: str) -> str:
+    """What `redline serve` does when asked for two uvicorn workers (WEB_CONCURRENCY=2)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REDLINE_")}
+    env["WEB_CONCURRENCY"] = "2"
+    with tempfile.TemporaryDirectory(prefix="redline-serve-") as tmp:
+        try:
+            out = subprocess.run(
+                [str(REDLINE), "--db", url, "serve", "--port", str(free_port())],
+                cwd=tmp,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        except subprocess.TimeoutExpired:
+            return "WEB_CONCURRENCY=2 was ignored: `redline serve` kept running with one process"
+    said = [line for line in out.stderr.splitlines() if "WARNING" in line]
+    return f"with WEB_CONCURRENCY=2 it exits with status {out.returncode}" + (
+        f" (uvicorn: “{said[0].split(':', 1)[1].strip()}”)" if said else ""
+    )
+
+
+# --- wrk ------------------------------------------------------------------------------------
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def to_ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if match is None:
+        raise ValueError(f"not a wrk latency: {text!r}")
+    return float(match.group(1)) * _UNITS_MS[match.group(2)]
+
+
+def parse_wrk(output: str) -> tuple[float, float, float, int, int, int]:
+    """(requests/s, p50 ms, p99 ms, requests, errors, timeouts) from `wrk --latency` output."""
+
+    def found(pattern: str) -> re.Match[str]:
+        match = re.search(pattern, output, re.M)
+        if match is None:
+            raise SystemExit(f"unexpected wrk output (no {pattern!r}):\n{output}")
+        return match
+
+    rate = float(found(r"^Requests/sec:\s+([\d.]+)").group(1))
+    p50 = to_ms(found(r"^\s+50%\s+(\S+)").group(1))
+    p99 = to_ms(found(r"^\s+99%\s+(\S+)").group(1))
+    requests = int(found(r"^\s+(\d+) requests in").group(1))
+    errors = timeouts = 0
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    if sockets:
+        connect, read, write, timeouts = (int(n) for n in sockets.groups())
+        errors += connect + read + write
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if bad:
+        errors += int(bad.group(1))
+    return rate, p50, p99, requests, errors, timeouts
+
+
+@dataclass(frozen=True)
+class Load:
+    seconds: int
+    connections: int
+    timeout: int  # wrk --timeout, seconds
+
+    def command(self, endpoint: Endpoint | None = None) -> list[str]:
+        threads = min(THREADS, self.connections)
+        command = [f"-t{threads}", f"-c{self.connections}", f"-d{self.seconds}s"]
+        command += [f"--timeout={self.timeout}s", "--latency"]
+        for name, value in endpoint.headers if endpoint else ():
+            command += ["-H", f"{name}: {value}"]
+        return command
+
+
+def run_wrk(wrk: str, base: str, endpoint: Endpoint, load: Load, pid: int) -> WrkRun:
+    settle(pid)
+    before, t0 = cpu_seconds(pid), time.monotonic()
+    out = subprocess.run(
+        [wrk, *load.command(endpoint), base + endpoint.path], capture_output=True, text=True
+    )
+    cpu = (cpu_seconds(pid) - before) / (time.monotonic() - t0)
+    if out.returncode != 0:
+        raise SystemExit(f"wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    rate, p50, p99, requests, errors, timeouts = parse_wrk(out.stdout)
+    return WrkRun(rate, p50, p99, requests, errors, timeouts, cpu)
+
+
+# --- a backend ------------------------------------------------------------------------------
+
+
+@dataclass
+class Measured:
+    rows: list[Row]
+    picked: Picked
+    answers: dict[str, str]  # endpoint name -> what the checked request answered
+    workers: str  # what asking for several workers did
+
+
+def measure(db: Database, load: Load, runs: int, warmup: int) -> Measured:
+    wrk = require_tool("wrk", "wrk")
+    picked = pick_item(db.url)
+    workers = workers_refused(db.url)
+    with redline_serve(db.url) as (port, pid):
+        base = f"http://127.0.0.1:{port}"
+        chosen = endpoints(base, picked)
+        answers = {}
+        for endpoint in chosen:
+            answers[endpoint.name] = verify(base, endpoint, picked)
+            print(f"{db.backend:10} {endpoint.name}: {answers[endpoint.name]}", flush=True)
+        statements = statements_per_request(db.url, base, chosen)
+        rows = [Row(e, db.backend, statements[e.name]) for e in chosen]
+        warm = Load(warmup, load.connections, load.timeout)
+        alone = Load(warmup, 1, load.timeout)
+        for row in rows:
+            first = run_wrk(wrk, base, row.endpoint, warm, pid)
+            row.alone = run_wrk(wrk, base, row.endpoint, alone, pid)
+            print(
+                f"{db.backend:10} warm-up {row.endpoint.name}: {first.requests_per_s:.0f} "
+                f"req/s, p99 {first.p99_ms:.1f} ms; one connection: p50 "
+                f"{row.alone.p50_ms:.2f} ms; {row.statements} SQL statements a request",
+                flush=True,
+            )
+        for run in range(1, runs + 1):  # the endpoints take turns
+            for row in rows:
+                result = run_wrk(wrk, base, row.endpoint, load, pid)
+                row.runs.append(result)
+                print(
+                    f"{db.backend:10} run {run} {row.endpoint.name:42} "
+                    f"{result.requests_per_s:8.0f} req/s  p50 {result.p50_ms:7.1f} ms  "
+                    f"p99 {result.p99_ms:7.1f} ms  errors {result.errors}  timeouts "
+                    f"{result.timeouts}  server CPU {result.server_cpu * 100:.0f} %",
+                    flush=True,
+                )
+        for endpoint in chosen:  # the answers did not change under load
+            verify(base, endpoint, picked)
+    return Measured(rows, picked, answers, workers)
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def verdict(row: Row) -> str:
+    p99 = row.spread("p99_ms")[0]
+    if not row.endpoint.target:
+        return "(reference)"
+    if row.met:
+        return f"met ({p99:.1f} ms < {TARGET_P99_MS:.0f} ms)"
+    return (
+        f"**missed** by {p99 - TARGET_P99_MS:,.0f} ms "
+        f"({p99 / TARGET_P99_MS:.1f}× the {TARGET_P99_MS:.0f} ms target)"
+    )
+
+
+def span(values: tuple[float, float, float], digits: int) -> str:
+    median, low, high = values
+    return f"{median:,.{digits}f} ({low:,.{digits}f}–{high:,.{digits}f})"
+
+
+def event_loop_line() -> str:
+    extras = [name for name in ("uvloop", "httptools") if importlib.util.find_spec(name)]
+    if extras:
+        return f"{' and '.join(extras)} installed (uvicorn uses them)"
+    return "asyncio and h11: neither uvloop nor httptools is installed"
+
+
+def section(
+    versions: int,
+    measured: dict[str, Measured],
+    pg_server: str | None,
+    load: Load,
+    runs: int,
+    warmup: int,
+    load_average: tuple[float, float, float],
+) -> str:
+    first = next(iter(measured.values()))
+    picked = first.picked
+    rows = [row for m in measured.values() for row in m.rows]
+    order = {row.endpoint.name: i for i, row in enumerate(first.rows)}
+    backends = list(measured)
+    rows.sort(key=lambda r: (order[r.endpoint.name], backends.index(r.backend)))
+    libraries = ", ".join(
+        f"{name} {metadata.version(name)}" for name in ("uvicorn", "fastapi", "sqlalchemy")
+    )
+    wrk = require_tool("wrk", "wrk")
+    wrk_version = subprocess.run([wrk, "-v"], capture_output=True, text=True).stdout
+    databases = "SQLite (WAL)" + (f", {pg_server}" if pg_server else "")
+    needed = load.connections / (TARGET_P99_MS / 1000)
+    lines = [
+        f"## Serving on {versions:,} versions",  # SECTION, on the full run
+        "",
+        *machine_lines(),
+        f"- Service: `redline serve --db URL --port PORT`, one process ({libraries}; "
+        f"{event_loop_line()}); the endpoints are sync functions, run on AnyIO's thread "
+        "pool. `redline serve` has no worker option and hands uvicorn an app object, from "
+        f"which uvicorn cannot fork workers: {first.workers}",
+        f"- Databases: {databases}; the data of [Hot queries](#hot-queries-on-1000000-versions) "
+        "(bench_queries.py, seeded), read only",
+        f"- Load: {wrk_version.split(' [')[0]} on the same machine, `wrk "
+        f"{' '.join(load.command())} URL` (wrk's default 2 s timeout would leave the slowest "
+        f"requests out of its percentiles): a {warmup} s warm-up run per endpoint, a {warmup} s "
+        f"run at one connection, then {runs} runs of {load.seconds} s, the endpoints taking turns",
+        f"- Load average when the runs started: {load_average[0]:.2f} {load_average[1]:.2f} "
+        f"{load_average[2]:.2f}",
+        f"- Command: `{COMMAND}`",
+        "",
+        "Routes as redline names them (as in the issue): the feed of edits is "
+        "`/feeds/edits.atom` (its newest page); an item's versions are "
+        f"`/api/items/{{id}}/versions`, asked for item {picked.item}, which has "
+        f"{picked.versions} versions, the mean rounded ({picked.mean:.2f} versions per item; "
+        f"the median item has {picked.median}); the conditional GET is the feed of edits "
+        "with `If-None-Match: <its ETag>` (only the feeds answer ETags). `/healthz` (one "
+        "`SELECT 1`) is the floor: what any request costs in this service. One request of "
+        "each was checked before timing and again after: "
+        + "; ".join(f"{name}: {answer}" for name, answer in first.answers.items())
+        + ".",
+        "",
+        "Requests/s and wrk's p50 and p99 latency at "
+        f"{load.connections} connections: median of the runs (min–max). One connection: "
+        "wrk's p50 with a single connection, the time one request takes without queueing. "
+        "SQL: statements one request sends (counted in-process on the same app). Server "
+        "CPU: CPU seconds of the `redline serve` process per second of the run (100 % = one "
+        f"core of {os.cpu_count()}, which wrk shares). Errors: socket errors, timeouts and "
+        f"non-2xx/3xx answers, over all runs. Target: p99 under {TARGET_P99_MS:.0f} ms. With "
+        f"{load.connections} connections each sending its next request as soon as the last "
+        "is answered, the mean latency is connections ÷ throughput (Little's law): a mean "
+        f"under {TARGET_P99_MS:.0f} ms needs more than {needed:,.0f} requests/s.",
+        "",
+        "| endpoint | backend | requests/s | p50 ms | p99 ms | one connection p50 ms | SQL "
+        "| server CPU | errors | p99 < 50 ms |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for row in rows:
+        cpu = row.spread("server_cpu")[0] * 100
+        alone = f"{row.alone.p50_ms:.2f}" if row.alone else ""
+        errors = sum(run.errors + run.timeouts for run in row.runs)
+        lines.append(
+            f"| {row.endpoint.name} | {row.backend} | {span(row.spread('requests_per_s'), 0)} "
+            f"| {row.spread('p50_ms')[0]:,.1f} | {span(row.spread('p99_ms'), 1)} | {alone} "
+            f"| {row.statements} | {cpu:.0f} % | {errors} | {verdict(row)} |"
+        )
+    judged = [row for row in rows if row.endpoint.target]
+    missed = [row for row in judged if not row.met]
+    lines += [
+        "",
+        f"Target missed by {len(missed)} of {len(judged)} rows."
+        if missed
+        else f"Target met by all {len(judged)} rows.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def whole_seconds(text: str) -> int:
+    match = re.fullmatch(r"(\d+)s?", text)
+    if match is None or int(match.group(1)) < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of seconds, like 10s: {text!r}")
+    return int(match.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--duration", type=whole_seconds, default=10, help="per run (10s)")
+    parser.add_argument("--warmup", type=whole_seconds, default=5, help="warm-up run (5s)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
+    parser.add_argument("--timeout", type=whole_seconds, default=30, help="wrk --timeout (30s)")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per endpoint (3)")
+    parser.add_argument("--versions", type=int, default=FULL, help="database size (smoke tests)")
+    parser.add_argument("--pg-url", default=PG_URL, help="the PostgreSQL server (bench_queries')")
+    parser.add_argument("--write", action="store_true", help=f"update {RESULTS.name}")
+    args = parser.parse_args()
+    if args.write and (args.versions != FULL or args.backend != "both"):
+        parser.error(f"--write needs the full run: --versions {FULL} --backend both")
+    scale = Scale(args.versions)
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    dbs = {backend: database(backend, scale, args.pg_url) for backend in backends}
+    for db in dbs.values():
+        ensure_data(db, scale, rebuild=False)  # reused when complete; built once otherwise
+    load = Load(args.duration, args.connections, args.timeout)
+    load_average = os.getloadavg()
+    measured = {backend: measure(db, load, args.runs, args.warmup) for backend, db in dbs.items()}
+    pg_server = pg_server_line(dbs["postgresql"]) if "postgresql" in dbs else None
+    text = section(scale.versions, measured, pg_server, load, args.runs, args.warmup, load_average)
+    print()
+    print(text)
+    if args.write:
+        write_section(SECTION, text)
+        print(f"wrote the {SECTION!r} section of {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
