@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format clean
+.PHONY: run test lint format clean bench bench-tools
 
 # The virtualenv is rebuilt whenever pyproject.toml changes.
 $(BIN)/redline: pyproject.toml
@@ -22,6 +22,22 @@ run: $(BIN)/redline
 # every database test runs on SQLite and PostgreSQL (pytest-xdist; see README).
 test: $(BIN)/redline
 	$(BIN)/pytest -n 2
+
+# Every benchmark, one after another, each replacing its section of bench/RESULTS.md
+# (about 1.5 hours; run on an otherwise idle machine). Each also runs alone: see
+# bench/README.md. Peers install themselves into bench/.peers on first use; nginx, wrk
+# and git come from Debian's packages.
+BENCHMARKS := bench_diff identity bench_import bench_poll bench_serve bench_memory \
+	bench_queries reliability crash_trials
+
+bench: $(BIN)/redline bench-tools
+	$(foreach b,$(BENCHMARKS),$(BIN)/python bench/$(b).py --write $(BENCH_ARGS_$(b)) &&) true
+
+BENCH_ARGS_bench_import := --long
+
+bench-tools:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { echo "bench needs nginx: apt-get install nginx-light"; exit 1; }
+	@command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install wrk"; exit 1; }
 
 lint: $(BIN)/redline
 	$(BIN)/ruff check .

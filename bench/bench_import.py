@@ -1,0 +1,321 @@
+"""Replay ingest: `redline import git` against git-history on the same git-scraped history.
+
+Two repositories of JSON listing snapshots (bench/listing_repo.py): a generated one (5,000
+items, ~2% edited and ~1% replaced per hourly commit) and the BBC front-page sample
+converted to JSON. Each tool ingests each repository from nothing into its own SQLite
+database, several times; the table gives wall time, item sightings per second, database
+size, bytes per stored version and the versions each found (both must find the generator's
+count). git-history (Simon Willison's tool made for exactly this) runs as its README shows:
+`git-history file DB FILE --repo REPO --id id`, defaults otherwise; redline as
+`redline import git REPO --path FILE --url URL --kind listing`.
+
+`--long` also times one import of 1,000 commits (issue 9's target: "in minutes").
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.listing_repo import LISTING_FILE, ListingShape, ListingTruth, bbc_repo, listing_repo
+from bench.peers import peer_command, peer_version, require_tool
+from bench.report import ROOT, machine_lines, median_and_spread, write_section
+
+REDLINE = ROOT / ".venv" / "bin" / "redline"
+HEADING = "## Replay ingest vs git-history"
+LONG_HEADING = "## Import speed: 1,000 commits of a 5,000-item listing"
+
+
+@dataclass
+class Run:
+    seconds: float
+    versions: int
+    size: int  # bytes of the database files
+    breakdown: str = ""  # where redline's bytes go
+
+
+@dataclass
+class Corpus:
+    name: str
+    repo: Path
+    commits: int
+    sightings: int  # item rows over all commits
+    truth: ListingTruth | None  # what the generator knows a replay should find
+
+
+def where_the_bytes_go(database: Path, top: int = 6) -> str:
+    """The largest tables and indexes of a SQLite database, as one line (dbstat)."""
+    with sqlite3.connect(database) as db:
+        rows = db.execute(
+            "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC"
+        ).fetchall()
+    total = sum(size for _, size in rows)
+    return ", ".join(f"{name} {size / total:.0%}" for name, size in rows[:top])
+
+
+def redline_import(repo: Path, workdir: Path) -> Run:
+    database = workdir / "redline.db"
+    command = [
+        str(REDLINE),
+        "--db",
+        f"sqlite:///{database}",
+        "import",
+        "git",
+        str(repo),
+        "--path",
+        LISTING_FILE,
+        "--url",
+        "https://news.example/data.json",
+        "--kind",
+        "listing",
+    ]
+    seconds = _timed(command)
+    with sqlite3.connect(database) as db:
+        versions = db.execute("SELECT count(*) FROM version").fetchone()[0]
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the log's pages belong in the file
+    return Run(seconds, versions, _size(database), where_the_bytes_go(database))
+
+
+def git_history_import(repo: Path, workdir: Path, wal: bool = True) -> Run:
+    database = workdir / "git-history.db"
+    command = [
+        str(peer_command("git-history")),
+        "file",
+        str(database),
+        str(repo / LISTING_FILE),
+        "--repo",
+        str(repo),
+        "--id",
+        "id",
+        "--silent",
+        *(["--wal"] if wal else []),
+    ]
+    seconds = _timed(command)
+    with sqlite3.connect(database) as db:
+        versions = db.execute("SELECT count(*) FROM item_version").fetchone()[0]
+    return Run(seconds, versions, _size(database))
+
+
+def _timed(command: list[str]) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{command[0]} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return seconds
+
+
+def _size(database: Path) -> int:
+    return sum(path.stat().st_size for path in database.parent.glob(database.name + "*"))
+
+
+def _sightings(repo: Path) -> tuple[int, int]:
+    """(commits, item rows over all commits) of the repository's listing file."""
+    log = subprocess.run(
+        ["git", "-C", str(repo), "log", "--format=%H", "--", LISTING_FILE],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    batch = subprocess.run(
+        ["git", "-C", str(repo), "cat-file", "--batch"],
+        input="".join(f"{commit}:{LISTING_FILE}\n" for commit in log),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return len(log), batch.count('"id":')
+
+
+def corpora(shape: ListingShape) -> list[Corpus]:
+    repo, truth = listing_repo(shape)
+    found = [
+        Corpus(
+            f"generated: {shape.items:,} items, {shape.commits} commits",
+            repo,
+            shape.commits,
+            0,
+            truth,
+        )
+    ]
+    bbc = bbc_repo()
+    if bbc is None:
+        print("the BBC sample (../shared/corpus) is not here: generated listing only")
+    else:
+        found.append(Corpus("BBC front page sample as JSON", bbc, 0, 0, None))
+    for corpus in found:
+        corpus.commits, corpus.sightings = _sightings(corpus.repo)
+    return found
+
+
+# git-history's default journal syncs the disk on every commit of its own: on this
+# machine 20 snapshots took 9x as long as with its --wal option. The comparison uses
+# --wal (redline uses WAL too); the defaults run only on short histories, to show it.
+DEFAULTS_UP_TO = 150  # commits
+
+
+def git_history_defaults(repo: Path, workdir: Path) -> Run:
+    return git_history_import(repo, workdir, wal=False)
+
+
+def compare(corpus: Corpus, runs: int) -> dict[str, list[Run]]:
+    tools = {"redline": redline_import, "git-history --wal": git_history_import}
+    if corpus.commits <= DEFAULTS_UP_TO:
+        tools["git-history (defaults)"] = git_history_defaults
+    results: dict[str, list[Run]] = {tool: [] for tool in tools}
+    for number in range(runs):
+        for tool, ingest in tools.items():
+            with tempfile.TemporaryDirectory(prefix="redline-bench-import-") as tmp:
+                run = ingest(corpus.repo, Path(tmp))
+            results[tool].append(run)
+            print(
+                f"{corpus.name}: run {number + 1}/{runs} {tool}: {run.seconds:.1f} s, "
+                f"{run.versions} versions, {run.size / 1e6:.1f} MB",
+                flush=True,
+            )
+    return results
+
+
+def _seconds(samples: list[float]) -> str:
+    median, low, high = median_and_spread(samples)
+    return f"{median:.1f} s ({low:.1f}–{high:.1f})"
+
+
+def comparison_table(corpus: Corpus, results: dict[str, list[Run]]) -> tuple[list[str], list[str]]:
+    """Markdown rows for the corpus, and the verdict lines."""
+    rows = []
+    for tool, runs in results.items():
+        median = median_and_spread([run.seconds for run in runs])[0]
+        versions = sorted({run.versions for run in runs})
+        size = runs[-1].size
+        rows.append(
+            f"| {corpus.name} | {tool} | {_seconds([r.seconds for r in runs])} | "
+            f"{corpus.sightings / median:,.0f} | {size / 1e6:.1f} MB | "
+            f"{size / versions[-1]:,.0f} B | {', '.join(f'{v:,}' for v in versions)} |"
+        )
+    ours = median_and_spread([run.seconds for run in results["redline"]])[0]
+    theirs = median_and_spread([run.seconds for run in results["git-history --wal"]])[0]
+    speedup = theirs / ours
+    size_ratio = results["redline"][-1].size / results["git-history --wal"][-1].size
+    found = {tool: {run.versions for run in runs} for tool, runs in results.items()}
+    if len({frozenset(versions) for versions in found.values()}) > 1:
+        agreement = ", ".join(f"{tool} {versions}" for tool, versions in found.items())
+    else:
+        agreement = "the same"
+    if corpus.truth is not None:
+        right = all(versions == {corpus.truth.versions} for versions in found.values())
+        agreement += f" (the generator made {corpus.truth.versions:,}: "
+        agreement += "both right)" if right else "**mismatch**)"
+    speed = "**met**" if speedup >= 2 else f"**missed** by {2 / speedup:.1f}×"
+    size = "**met**" if size_ratio <= 1 else f"**missed** by {size_ratio:.2f}×"
+    verdicts = [
+        f"- {corpus.name}: redline is {speedup:.1f}× as fast as git-history --wal (target "
+        f"≥ 2×: {speed}); its database is {size_ratio:.2f}× git-history's (target ≤ 1×: "
+        f"{size}); versions found: {agreement}."
+    ]
+    if "git-history (defaults)" in results:
+        default = median_and_spread([r.seconds for r in results["git-history (defaults)"]])[0]
+        verdicts.append(
+            f"  git-history with its defaults: redline is {default / ours:.1f}× as fast."
+        )
+    return rows, verdicts
+
+
+def long_import(shape: ListingShape) -> tuple[Run, Corpus]:
+    [corpus, *_] = corpora(shape)
+    with tempfile.TemporaryDirectory(prefix="redline-bench-import-") as tmp:
+        run = redline_import(corpus.repo, Path(tmp))
+    return run, corpus
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--items", type=int, default=5000)
+    parser.add_argument("--commits", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--long", action="store_true", help="also import 1,000 commits, once")
+    parser.add_argument("--long-only", action="store_true", help="only the 1,000-commit import")
+    parser.add_argument("--write", action="store_true", help="replace the sections of RESULTS.md")
+    args = parser.parse_args()
+    if not REDLINE.exists():
+        raise SystemExit("run `make test` or `make run` first: it creates .venv")
+    command = " ".join(["`.venv/bin/python bench/bench_import.py", *sys.argv[1:]]) + "`"
+    if not args.long_only:
+        shape = ListingShape(items=args.items, commits=args.commits)
+        rows, verdicts = [], []
+        for corpus in corpora(shape):
+            results = compare(corpus, args.runs)
+            corpus_rows, corpus_verdicts = comparison_table(corpus, results)
+            rows += corpus_rows
+            verdicts += corpus_verdicts
+            bytes_go = results["redline"][-1].breakdown
+            verdicts.append(f"  Where redline's bytes go (dbstat): {bytes_go}.")
+        text = "\n".join(
+            [
+                HEADING,
+                "",
+                *machine_lines(),
+                f"- Peer: {peer_version('git-history')} (bench/.peers, from PyPI); "
+                f"git {_git_version()}; SQLite {sqlite3.sqlite_version} for both",
+                f"- Command: {command}",
+                "",
+                "Each tool ingests every commit of `data.json` from an empty SQLite database; "
+                f"{args.runs} runs each, alternating. Time is the median (min–max) wall time "
+                "of the whole command; sightings/s counts item rows over all commits; size is "
+                "the database files after the import; bytes/version is size over versions. "
+                "redline also stores a word diff, a change row, aliases and a check per commit; "
+                "git-history stores each version's changed columns only.",
+                "",
+                "| history | tool | time | sightings/s | database | bytes/version | versions |",
+                "|---|---|---:|---:|---:|---:|---:|",
+                *rows,
+                "",
+                *verdicts,
+            ]
+        )
+        print(text)
+        if args.write:
+            write_section(HEADING, text)
+    if args.long or args.long_only:
+        shape = ListingShape(items=args.items, commits=1000)
+        run, corpus = long_import(shape)
+        assert corpus.truth is not None
+        minutes = run.seconds / 60
+        text = "\n".join(
+            [
+                LONG_HEADING,
+                "",
+                *machine_lines(),
+                f"- Command: {command}",
+                "",
+                f"`redline import git` of {corpus.commits:,} commits of a {shape.items:,}-item "
+                f"JSON listing ({corpus.sightings:,} item sightings), SQLite, one run: "
+                f"**{minutes:.1f} minutes** ({corpus.commits / run.seconds:.1f} commits/s, "
+                f"{corpus.sightings / run.seconds:,.0f} sightings/s); "
+                f"{run.versions:,} versions (the generator made {corpus.truth.versions:,}), "
+                f"database {run.size / 1e6:.0f} MB ({run.size / run.versions:,.0f} B a version). "
+                "Target (issue 9): in minutes — "
+                + ("**met**." if minutes < 10 else f"**missed**: {minutes:.0f} minutes."),
+            ]
+        )
+        print(text)
+        if args.write:
+            write_section(LONG_HEADING, text)
+
+
+def _git_version() -> str:
+    out = subprocess.run(["git", "--version"], capture_output=True, text=True, check=True)
+    return out.stdout.strip().removeprefix("git version ")
+
+
+if __name__ == "__main__":
+    require_tool("git", "git")
+    main()
