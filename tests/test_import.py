@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -222,3 +223,26 @@ def _redline() -> list[str]:
     from .conftest import redline_command
 
     return redline_command()
+
+
+def test_import_on_a_terminal_draws_a_bar_and_prints_the_summary(
+    scraped: Path, db_url: str, tmp_path: Path
+) -> None:
+    """On a terminal the import shows rich's live bar (snapshots, rate, versions found),
+    gives the cursor back, and ends with the same summary line as into a pipe."""
+    from .test_progress import run_on_terminal
+
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS", "LINES")}
+    env.update(REDLINE_DB=db_url, TERM="xterm-256color")
+    args = [
+        "import", "git", str(scraped), "--path", "data.json", "--url",
+        "https://news.example/api/latest.json", "--kind", "listing", "--items", "articles",
+    ]  # fmt: skip
+    code, drawn = run_on_terminal(args, env, tmp_path / "stderr.log")
+    assert code == 0, (tmp_path / "stderr.log").read_text()
+    screen = re.sub(r"\x1b\[[0-9;]*m", "", drawn)
+
+    assert "importing" in screen and "4 snapshots" in screen  # the bar's count at the end
+    assert "6 versions found" in screen
+    assert "\x1b[?25l" in drawn and "\x1b[?25h" in drawn  # cursor hidden, then given back
+    assert "4 recorded now, 0 already imported, 0 unreadable; 6 new versions" in screen
