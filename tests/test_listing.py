@@ -6,6 +6,7 @@ import json
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -257,3 +258,32 @@ def test_a_sighting_that_changes_only_the_items_url_updates_it(site: Site, engin
     with transaction(engine) as session:
         urls = queries.alias_values(session, item.id, "url")
     assert set(urls) >= {site.url("/news/a"), site.url("/news/a-renamed")}
+
+
+def test_the_alias_lookup_of_a_check_searches_the_full_unique_key(
+    site: Site, engine: Engine
+) -> None:
+    """A check looks up its items' aliases by (source, kind, value), the unique index's
+    whole key; by (source, value) the search walked every alias the source ever had,
+    so each check of a listing grew slower with its history."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the plan is read with SQLite's EXPLAIN QUERY PLAN")
+    add(engine, site.url("/latest.json"))
+    site.publish("/latest.json", json.dumps([{"id": "a", "title": "Bridge closed"}]), JSON)
+    lookups: list[tuple[str, object]] = []
+
+    def remember(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        if statement.lstrip().startswith("SELECT") and "FROM itemalias" in statement:
+            lookups.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", remember)
+    try:
+        check_all(engine, START)
+    finally:
+        event.remove(engine, "before_cursor_execute", remember)
+    assert lookups
+    with engine.connect() as connection:
+        for statement, parameters in lookups:
+            plan = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+            details = " ".join(row[3] for row in plan)
+            assert "source_id=? AND kind=? AND value=?" in details, (statement, details)

@@ -101,11 +101,11 @@ def record_observations(
     rules = identity.Rules.for_source(source.kind, source.options or {})
     page_urls = () if listing else page_urls
     keys = [identity.identity_keys(obs, page_urls, rules) for obs in observations]
-    # Every value this check looks up or adds as an alias, read in one go (the headline
+    # Every alias this check looks up or adds, read in one go (the headline
     # keys that tell two items under one URL apart are read only when that happens).
-    values = [value for item_keys in keys for _, value in item_keys]
-    values += [url for obs in observations for url in identity.known_urls(obs, page_urls)]
-    index = SourceIndex(session, source.id, values)
+    aliases = [alias for item_keys in keys for alias in item_keys]
+    aliases += [("url", url) for obs in observations for url in identity.known_urls(obs, page_urls)]
+    index = SourceIndex(session, source.id, aliases)
     item_ids = [index.find_id(item_keys) for item_keys in keys]
     if listing:
         _match_newcomers(session, source, observations, item_ids, rules, check_id, now, index)
@@ -122,7 +122,7 @@ def record_observations(
             # Two different items share a key (two bullets citing one article): the
             # later one is told apart by its headline, so neither flips every check.
             item_keys = identity.fallback_keys(observation)
-            index.learn(value for _, value in item_keys)
+            index.learn(item_keys)
             item_id = index.find_id(item_keys) if item_keys else None
             if not item_keys or (item_id is not None and item_id in claims):
                 log.warning("cannot tell %r apart from another item; skipped", observation.headline)

@@ -2,8 +2,8 @@
 
 A listing of thousands of items used to cost several queries per item (find the item
 by its aliases, its latest version, whether each alias is known), each after an
-autoflush: 20-30 s a check for 5,000 items. The index reads the aliases of every
-value the check will look up, their items and those items' latest versions at once,
+autoflush: 20-30 s a check for 5,000 items. The index reads every alias the check
+will look up or add, their items and those items' latest versions at once,
 then answers from memory and learns what the check adds. Items are read as plain rows;
 their ORM objects only when the check writes them.
 """
@@ -47,31 +47,40 @@ class StoredItem:
 
 
 class SourceIndex:
-    def __init__(self, session: Session, source_id: int, values: Iterable[str]) -> None:
+    def __init__(
+        self, session: Session, source_id: int, aliases: Iterable[tuple[str, str]]
+    ) -> None:
         self.session, self.source_id = session, source_id
         self._items_by_alias: dict[tuple[str, str], set[int]] = defaultdict(set)
         self._stored: dict[int, StoredItem] = {}
         self._items: dict[int, Item] = {}  # ORM objects, loaded or added by this check
         self._latest: dict[int, Version] = {}
-        self._known_values: set[str] = set()
-        self.learn(values)
+        self._known_aliases: set[tuple[str, str]] = set()
+        self.learn(aliases)
 
-    def learn(self, values: Iterable[str]) -> None:
-        """Read the aliases of these values (those not read before) and their items; values
-        a check rarely needs are learnt when it needs them."""
-        wanted = [value for value in dict.fromkeys(values) if value not in self._known_values]
-        self._known_values.update(wanted)
+    def learn(self, aliases: Iterable[tuple[str, str]]) -> None:
+        """Read which items these (kind, value) aliases name (those not read before) and
+        the items; aliases a check rarely needs are learnt when it needs them."""
+        wanted = [alias for alias in dict.fromkeys(aliases) if alias not in self._known_aliases]
+        self._known_aliases.update(wanted)
+        by_kind: dict[str, list[str]] = defaultdict(list)
+        for kind, value in wanted:
+            by_kind[kind].append(value)
         new_ids: set[int] = set()
-        for start in range(0, len(wanted), CHUNK):
-            rows = self.session.exec(
-                select(ItemAlias.kind, ItemAlias.value, ItemAlias.item_id).where(
-                    ItemAlias.source_id == self.source_id,
-                    col(ItemAlias.value).in_(wanted[start : start + CHUNK]),
-                )
-            ).all()
-            for kind, value, item_id in rows:
-                self._items_by_alias[(kind, value)].add(item_id)
-                new_ids.add(item_id)
+        for kind, values in by_kind.items():
+            # By (source, kind, value), the unique index's full key: by value alone the
+            # search walked every alias of the source, and a listing's history grows.
+            for start in range(0, len(values), CHUNK):
+                rows = self.session.exec(
+                    select(ItemAlias.value, ItemAlias.item_id).where(
+                        ItemAlias.source_id == self.source_id,
+                        ItemAlias.kind == kind,
+                        col(ItemAlias.value).in_(values[start : start + CHUNK]),
+                    )
+                ).all()
+                for value, item_id in rows:
+                    self._items_by_alias[(kind, value)].add(item_id)
+                    new_ids.add(item_id)
         self._read(new_ids - self._stored.keys() - self._items.keys())
 
     def _read(self, item_ids: set[int]) -> None:
@@ -150,7 +159,7 @@ class SourceIndex:
 
     def add_alias(self, item_id: int, kind: str, value: str) -> bool:
         """Record an alias of the item unless its source already knows it; True if added.
-        Only values given to the index are known: the caller gives every value it adds."""
+        Only aliases given to the index are known: the caller gives every alias it adds."""
         if self._items_by_alias.get((kind, value)):
             return False
         self.session.add(
