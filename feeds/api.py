@@ -44,7 +44,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col
 
-from feeds.app import SessionDep, SettingsDep
+from feeds.app import SessionDep, SettingsDep, in_session
+from feeds.routes_feeds import etag_matches
 from feeds.settings import ServiceSettings
 from storage import Change, Check, Item, Source, Version, queries, transaction
 from tracker import history, identity, render
@@ -517,6 +518,10 @@ Limit = Annotated[
     Query(ge=1, le=MAX_PAGE, description="rows per page (default: the service's page size)"),
 ]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified (If-None-Match matches the ETag)"}
+}
+API_FORMAT = "1"  # part of the item endpoints' ETags: bump when what they answer changes
 
 
 # -- health and metrics --------------------------------------------------------------------
@@ -704,25 +709,80 @@ def list_items(
     )
 
 
-@router.get("/api/items/{item_id}", response_model=ItemDetail, responses=NOT_FOUND, tags=["items"])
-def get_item(item_id: ItemId, session: Session = SessionDep) -> ItemDetail:
-    """One item: `redline history --json`'s item, with its listing fields."""
-    item = _item_or_404(session, item_id)
-    return ItemDetail(**_item_fields(item), urls=queries.alias_values(session, item_id, "url"))
+@router.get(
+    "/api/items/{item_id}",
+    response_model=ItemDetail,
+    responses=NOT_FOUND | NOT_MODIFIED,
+    tags=["items"],
+)
+async def get_item(item_id: ItemId, request: Request) -> Any:
+    """One item: `redline history --json`'s item, with its listing fields. Carries an
+    ETag; If-None-Match with it answers 304 after one statement."""
+    return await in_session(request, lambda session: _item_detail(request, session, item_id))
+
+
+def _item_detail(request: Request, session: Session, item_id: int) -> Response:
+    found = queries.item_with_alias_state(session, item_id, "url")
+    if found is None:
+        raise HTTPException(404, f"no item {item_id}")
+    item, aliases, newest_alias = found
+    fields = _item_fields(item)
+    etag = _etag("item", *fields.values(), aliases, newest_alias)
+    if _not_modified(request, etag):
+        return Response(status_code=304, headers=_cache_headers(etag))
+    detail = ItemDetail(**fields, urls=queries.alias_values(session, item_id, "url"))
+    return _json(detail.model_dump(mode="json", by_alias=True), etag)
 
 
 @router.get(
     "/api/items/{item_id}/versions",
     response_model=list[VersionOut],
-    responses=NOT_FOUND,
+    responses=NOT_FOUND | NOT_MODIFIED,
     tags=["items"],
 )
-def item_versions(item_id: ItemId, session: Session = SessionDep) -> list[VersionOut]:
-    """Every version, oldest first: `redline history --json`'s versions."""
-    _item_or_404(session, item_id)
+async def item_versions(item_id: ItemId, request: Request) -> Any:
+    """Every version, oldest first: `redline history --json`'s versions. Carries an ETag;
+    If-None-Match with it answers 304 after one statement."""
+    return await in_session(request, lambda session: _versions(request, session, item_id))
+
+
+def _versions(request: Request, session: Session, item_id: int) -> Response:
+    state = queries.item_history_state(session, item_id)
+    if state is None:
+        raise HTTPException(404, f"no item {item_id}")
+    etag = _etag("versions", item_id, *state)
+    if _not_modified(request, etag):
+        return Response(status_code=304, headers=_cache_headers(etag))
     versions = queries.versions_of(session, item_id)
     change_to = history.change_per_version(queries.changes_of(session, item_id))
-    return [_version_out(v, change_to.get(v.n)) for v in versions]
+    body = [
+        _version_out(v, change_to.get(v.n)).model_dump(mode="json", by_alias=True) for v in versions
+    ]
+    return _json(body, etag)
+
+
+# Conditional GET on the item endpoints, as on the feeds (feeds/routes_feeds.py): a weak
+# ETag made from a few ids and counts that change whenever the answer does, so a client
+# polling an item gets 304 after one indexed statement.
+
+
+def _etag(kind: str, *parts: object) -> str:
+    token = "\x1f".join(str(part) for part in (API_FORMAT, kind, *parts))
+    return f'W/"{hashlib.sha256(token.encode()).hexdigest()[:32]}"'
+
+
+def _not_modified(request: Request, etag: str) -> bool:
+    header = request.headers.get("if-none-match")
+    return header is not None and etag_matches(header, etag)
+
+
+def _cache_headers(etag: str) -> dict[str, str]:
+    return {"ETag": etag, "Cache-Control": "no-cache"}  # stored, but revalidated each time
+
+
+def _json(body: object, etag: str) -> Response:
+    """The same JSON FastAPI would write for the response model (by alias, validated)."""
+    return JSONResponse(body, headers=_cache_headers(etag))
 
 
 @router.get(

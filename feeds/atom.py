@@ -30,6 +30,7 @@ import hashlib
 import html
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -251,17 +252,19 @@ def find_scope(session: Session, query: FeedQuery) -> Source | Item | None:
 
 def feed_state(session: Session, config: FeedConfig, query: FeedQuery) -> FeedState:
     """The page's ETag and Last-Modified, from the newest change on it (and, on an item's
-    newest page, its version count): a few indexed reads, no rendering."""
-    scope = find_scope(session, query)
-    count, newest, latest = queries.change_page_state(
+    newest page, its version count): one indexed statement, no rendering. A 304 is
+    answered on this alone, so it loads no ORM row."""
+    state = queries.feed_page_state(
         session, FEED_KINDS, query.limit, query.before, **query.filters()
     )
-    extra = ""
-    if isinstance(scope, Item) and query.before is None:
-        current = queries.latest_version(session, scope.id)  # type: ignore[arg-type]
-        extra = f"{scope.version_count}:{current.id if current else ''}"
-        if current is not None and scope.version_count > 1:
-            latest = max(latest, current.observed_at) if latest else current.observed_at
+    if not state.found:
+        raise FeedNotFound(f"no {query.scope} {query.key}")
+    latest, extra = state.latest, ""
+    if query.scope == "item" and query.before is None:
+        versions, current_at = state.version_count or 0, state.current_observed_at
+        extra = f"{versions}:{state.current_id if state.current_id is not None else ''}"
+        if current_at is not None and versions > 1:
+            latest = max(latest, current_at) if latest else current_at
     token = "\x1f".join(
         str(part)
         for part in (
@@ -271,8 +274,8 @@ def feed_state(session: Session, config: FeedConfig, query: FeedQuery) -> FeedSt
             config.static,
             config.page_size,
             query,
-            count,
-            newest,
+            state.count,
+            state.newest,
             latest.isoformat() if latest else "",
             extra,
         )
@@ -336,15 +339,23 @@ def render_page(session: Session, config: FeedConfig, query: FeedQuery) -> FeedP
 
     entry_ids: list[str] = []
     times: list[datetime] = []
+    known: list[Item | Source | Version] = [scope] if scope is not None else []
+    overview = None
     if isinstance(scope, Item) and query.before is None:
-        overview = _overview_entry(session, config, scope, query.field)
-        if overview is not None:
-            entry, updated = overview
-            feed.add_entry(entry, order="append")
-            entry_ids.append(entry.id())
-            times.append(updated)
+        versions = list(queries.versions_of(session, scope.id))  # type: ignore[arg-type]
+        if len(versions) > 1:  # the page's changes lead to some of these versions
+            source = session.get(Source, scope.source_id)
+            assert source is not None
+            known += [source, *versions]
+            overview = _overview_entry(config, scope, source, versions, query.field)
+    if overview is not None:
+        entry, updated = overview
+        feed.add_entry(entry, order="append")
+        entry_ids.append(entry.id())
+        times.append(updated)
+    rows = _EntryRows.load(session, changes, known)
     for change in changes:  # newest first, the order feed readers expect
-        entry_ids.append(_add_entry(session, feed, config, change))
+        entry_ids.append(_add_entry(feed, config, change, rows))
         times.append(change.recorded_at)
     feed.updated(max(times) if times else _empty_updated(scope))
     return FeedPage(feed.atom_str(pretty=True), entry_ids, next_before)
@@ -393,11 +404,38 @@ def _feed_subtitle(query: FeedQuery, scope: Source | Item | None) -> str:
     return "Every edit to the tracked news items, with what changed."
 
 
-def _add_entry(session: Session, feed: FeedGenerator, config: FeedConfig, change: Change) -> str:
-    item = session.get(Item, change.item_id)
-    source = session.get(Source, change.source_id)
+@dataclass(frozen=True)
+class _EntryRows:
+    """The items, sources and versions a page's entries show, read in at most one
+    statement per table rather than three statements per entry."""
+
+    items: dict[int, Item]
+    sources: dict[int, Source]
+    versions: dict[int, Version]
+
+    @classmethod
+    def load(
+        cls, session: Session, changes: list[Change], known: Sequence[Item | Source | Version]
+    ) -> _EntryRows:
+        """known: rows the page has read already (its item or source, an item's versions),
+        not read again. (The session's identity map would not do: it holds rows weakly.)"""
+        items = {row.id: row for row in known if isinstance(row, Item) and row.id is not None}
+        sources = {row.id: row for row in known if isinstance(row, Source) and row.id is not None}
+        versions = {row.id: row for row in known if isinstance(row, Version) and row.id is not None}
+        missing = {c.item_id for c in changes} - items.keys()
+        read = queries.items_by_ids(session, list(missing))
+        items |= {item.id: item for item in read if item.id is not None}
+        sources |= queries.sources_by_ids(session, {c.source_id for c in changes} - sources.keys())
+        wanted = {c.to_version_id for c in changes if c.to_version_id is not None}
+        versions |= queries.versions_by_ids(session, wanted - versions.keys())
+        return cls(items, sources, versions)
+
+
+def _add_entry(feed: FeedGenerator, config: FeedConfig, change: Change, rows: _EntryRows) -> str:
+    item = rows.items.get(change.item_id)
+    source = rows.sources.get(change.source_id)
     assert item is not None and source is not None and change.id is not None
-    version = session.get(Version, change.to_version_id) if change.to_version_id else None
+    version = rows.versions.get(change.to_version_id) if change.to_version_id else None
     field_ops = history.stored_diff(change)
     headline = version.headline if version is not None else item.headline
     if "headline" in field_ops:
@@ -434,15 +472,10 @@ def _links_and_tags(
 
 
 def _overview_entry(
-    session: Session, config: FeedConfig, item: Item, field: str | None
-) -> tuple[FeedEntry, datetime] | None:
-    """The item's first-to-current diff as an entry; None while it has one version."""
-    versions = queries.versions_of(session, item.id)  # type: ignore[arg-type]
-    if len(versions) < 2:
-        return None
+    config: FeedConfig, item: Item, source: Source, versions: list[Version], field: str | None
+) -> tuple[FeedEntry, datetime]:
+    """The item's first-to-current diff as an entry (versions: all of them, at least two)."""
     first, current = versions[0], versions[-1]
-    source = session.get(Source, item.source_id)
-    assert source is not None
     raw = history.diff_versions(first, current)
     changed = {
         name: ops

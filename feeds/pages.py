@@ -163,12 +163,13 @@ def recent_page(
 ) -> Response:
     """The recent edits, newest first, with their diffs; or the items a search finds."""
     size = _page_size(settings)
-    sources = {source.id: source for source in queries.all_sources(session)}
     query = " ".join(q.split())[:MAX_QUERY_CHARS]
-    context: dict[str, Any] = {"q": query, "sources": sources, "page_size": size}
+    context: dict[str, Any] = {"q": query, "page_size": size}
     if query:
         found = list(queries.search_items(session, query, size + 1))
-        context.update(found=found[:size], more_found=len(found) > size)
+        # Only the sources the page names: one IN list, not every source there is.
+        sources = queries.sources_by_ids(session, {item.source_id for item in found[:size]})
+        context.update(found=found[:size], more_found=len(found) > size, sources=sources)
         return _page(request, "search.html", context)
 
     before_id: int | None = None
@@ -180,6 +181,7 @@ def recent_page(
     older = changes[size - 1].id if len(changes) > size else None
     changes = changes[:size]
     items = {item.id: item for item in queries.items_by_ids(session, [c.item_id for c in changes])}
+    sources = queries.sources_by_ids(session, {change.source_id for change in changes})
     entries = [
         {
             "change": change,
@@ -189,7 +191,7 @@ def recent_page(
         }
         for change in changes
     ]
-    context.update(entries=entries, before=before_id, older=older)
+    context.update(entries=entries, before=before_id, older=older, sources=sources)
     return _page(request, "recent.html", context)
 
 

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from sqlmodel import Session
 
 from feeds import atom
-from feeds.app import SessionDep, SettingsDep
+from feeds.app import SettingsDep, in_session
 from feeds.settings import ServiceSettings
 
 router = APIRouter(tags=["feeds"])
@@ -56,9 +56,10 @@ class Filters:
     limit: int | None
 
 
-def filters(
+async def filters(
     kind: Kind = None, field: FieldName = None, before: Before = None, limit: Limit = None
 ) -> Filters:
+    """async: no I/O, so no hop to the thread pool."""
     return Filters(kind, field, before, limit)
 
 
@@ -72,14 +73,13 @@ FEED_RESPONSES: dict[int | str, dict[str, object]] = {
 
 @router.get("/feeds/edits.atom", responses=FEED_RESPONSES, response_class=Response)
 @router.head("/feeds/edits.atom", include_in_schema=False)
-def edits_feed(
+async def edits_feed(
     request: Request,
     params: Filters = FiltersDep,
-    session: Session = SessionDep,
     settings: ServiceSettings = SettingsDep,
 ) -> Response:
     """Every edit, removal and restoration, newest first."""
-    return _serve(request, session, settings, "edits", None, params)
+    return await _serve(request, settings, "edits", None, params)
 
 
 @router.get(
@@ -88,15 +88,14 @@ def edits_feed(
     response_class=Response,
 )
 @router.head("/feeds/sources/{source_id:int}.atom", include_in_schema=False)
-def source_feed(
+async def source_feed(
     request: Request,
     source_id: int,
     params: Filters = FiltersDep,
-    session: Session = SessionDep,
     settings: ServiceSettings = SettingsDep,
 ) -> Response:
     """The edits to one source's items."""
-    return _serve(request, session, settings, "source", source_id, params)
+    return await _serve(request, settings, "source", source_id, params)
 
 
 @router.get(
@@ -105,30 +104,28 @@ def source_feed(
     response_class=Response,
 )
 @router.head("/feeds/items/{item_id:int}.atom", include_in_schema=False)
-def item_feed(
+async def item_feed(
     request: Request,
     item_id: int,
     params: Filters = FiltersDep,
-    session: Session = SessionDep,
     settings: ServiceSettings = SettingsDep,
 ) -> Response:
     """One item's edits; its newest page opens with the first-to-current diff."""
-    return _serve(request, session, settings, "item", item_id, params)
+    return await _serve(request, settings, "item", item_id, params)
 
 
 @router.get("/feeds/tags/{tag:path}.atom", responses=FEED_RESPONSES, response_class=Response)
 @router.head("/feeds/tags/{tag:path}.atom", include_in_schema=False)
-def tag_feed(
+async def tag_feed(
     request: Request,
     tag: str,
     params: Filters = FiltersDep,
-    session: Session = SessionDep,
     settings: ServiceSettings = SettingsDep,
 ) -> Response:
     """Edits whose new version has this tag (percent-encode it in the URL)."""
     if not tag:
         raise HTTPException(status_code=404, detail="no tag given")
-    return _serve(request, session, settings, "tag", tag, params)
+    return await _serve(request, settings, "tag", tag, params)
 
 
 def feed_config(settings: ServiceSettings) -> atom.FeedConfig:
@@ -139,22 +136,24 @@ def feed_config(settings: ServiceSettings) -> atom.FeedConfig:
     )
 
 
-def _serve(
-    request: Request,
-    session: Session,
-    settings: ServiceSettings,
-    scope: str,
-    key: int | str | None,
-    params: Filters,
+async def _serve(
+    request: Request, settings: ServiceSettings, scope: str, key: int | str | None, params: Filters
 ) -> Response:
     config = feed_config(settings)
     limit = atom.bounded_limit(params.limit, config.page_size)
     query = atom.FeedQuery(scope, key, params.kind, params.field, params.before, limit)
+    return await in_session(request, lambda session: _answer(request, session, config, query))
+
+
+def _answer(
+    request: Request, session: Session, config: atom.FeedConfig, query: atom.FeedQuery
+) -> Response:
+    """304 on the page's state alone (one statement), else the page built."""
     try:
         state = atom.feed_state(session, config, query)
     except atom.FeedNotFound as error:
         raise HTTPException(status_code=404, detail=str(error)) from None
-    max_age = NEWEST_PAGE_MAX_AGE if params.before is None else OLDER_PAGE_MAX_AGE
+    max_age = NEWEST_PAGE_MAX_AGE if query.before is None else OLDER_PAGE_MAX_AGE
     headers = {"ETag": state.etag, "Cache-Control": f"public, max-age={max_age}"}
     if state.last_modified is not None:
         headers["Last-Modified"] = http_date(state.last_modified)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from functools import cache
+from typing import Any, NamedTuple
 
 from sqlmodel import Session, SQLModel, col, or_, select
 
@@ -55,6 +56,17 @@ def due_sources(session: Session, now: datetime) -> Sequence[Source]:
     return session.exec(query).all()
 
 
+def due_source_urls(session: Session, due_at: datetime, clock: datetime) -> list[tuple[int, str]]:
+    """(id, url) of the active sources due at `due_at` and not leased at `clock`, most
+    overdue first: a round's sources."""
+    query = (
+        select(Source.id, Source.url)
+        .where(due_source(due_at), unleased_source(clock))
+        .order_by(*most_overdue_first())
+    )
+    return [(source_id, url) for source_id, url in session.exec(query).all() if source_id]
+
+
 def recent_check_statuses(session: Session, source_id: int, limit: int) -> list[int | None]:
     """The HTTP status of the source's `limit` latest checks, newest first."""
     if limit <= 0:
@@ -69,13 +81,24 @@ def recent_check_statuses(session: Session, source_id: int, limit: int) -> list[
 
 
 def source_first_seen(session: Session, source_id: int) -> datetime | None:
-    """When redline first saw any item of the source (None: no item yet)."""
-    from sqlalchemy import func
+    """When redline first saw any item of the source (None: no item yet).
 
-    value = session.exec(
-        select(func.min(col(Item.first_seen_at))).where(Item.source_id == source_id)
-    ).one()
-    return _utc(value)
+    Asked after every check of an item page (its aging schedule): one statement built
+    once, run on the session's connection, past the ORM's per-statement work (which
+    cost several times the query itself).
+    """
+    session.flush()  # this check's new items count, as the ORM's autoflush made them
+    value = session.connection().execute(_first_seen_query(), {"source_id": source_id})
+    return _utc(value.scalar())
+
+
+@cache
+def _first_seen_query() -> Any:
+    from sqlalchemy import bindparam, func
+
+    return select(func.min(col(Item.first_seen_at))).where(
+        col(Item.source_id) == bindparam("source_id")
+    )
 
 
 def _utc(value: object) -> datetime | None:
@@ -169,6 +192,22 @@ def items_by_ids(session: Session, ids: Sequence[int]) -> Sequence[Item]:
     if not ids:
         return []
     return session.exec(select(Item).where(col(Item.id).in_(list(set(ids))))).all()
+
+
+def sources_by_ids(session: Session, ids: Collection[int]) -> dict[int, Source]:
+    """These sources by id, in one statement (absent ids are left out)."""
+    if not ids:
+        return {}
+    rows = session.exec(select(Source).where(col(Source.id).in_(sorted(set(ids))))).all()
+    return {source.id: source for source in rows if source.id is not None}
+
+
+def versions_by_ids(session: Session, ids: Collection[int]) -> dict[int, Version]:
+    """These versions by id, in one statement (absent ids are left out)."""
+    if not ids:
+        return {}
+    rows = session.exec(select(Version).where(col(Version.id).in_(sorted(set(ids))))).all()
+    return {version.id: version for version in rows if version.id is not None}
 
 
 def search_items(session: Session, text: str, limit: int) -> Sequence[Item]:
@@ -306,6 +345,104 @@ def change_page_state(
         select(func.count(), func.max(page.c.id), func.max(page.c.at))
     ).one()
     return int(count), newest, latest
+
+
+class FeedPageState(NamedTuple):
+    """change_page_state's page, and the feed's own row, read in one statement."""
+
+    found: bool  # the source or item filtered on exists (True when there is none)
+    count: int
+    newest: int | None  # the highest change id on the page
+    latest: datetime | None  # the latest recorded_at on the page
+    version_count: int | None  # item_id given: the item's, and its latest version's
+    current_id: int | None  # id and observed_at
+    current_observed_at: datetime | None
+
+
+def feed_page_state(
+    session: Session,
+    kinds: Sequence[str],
+    limit: int,
+    before: int | None = None,
+    source_id: int | None = None,
+    item_id: int | None = None,
+    tag: str | None = None,
+    classification: str | None = None,
+    field: str | None = None,
+) -> FeedPageState:
+    """What a feed page's ETag is made of, in one round trip: a conditional GET answered
+    304 reads nothing else. Scalar subqueries add the scope's row (source or item) and,
+    for an item, its latest version."""
+    from sqlalchemy import func, literal
+
+    filters = _change_filters(session, kinds, source_id, item_id, tag, classification, field)
+    window = select(col(Change.id).label("id"), col(Change.recorded_at).label("at"))
+    window = window.where(*filters)
+    if before is not None:
+        window = window.where(col(Change.id) < before)
+    page = window.order_by(col(Change.id).desc()).limit(limit).subquery()
+    found: Any = literal(1)
+    extra: list[Any] = []
+    if source_id is not None:
+        found = select(Source.id).where(Source.id == source_id).scalar_subquery()
+    if item_id is not None:
+        found = select(Item.version_count).where(Item.id == item_id).scalar_subquery()
+        latest = select(Version).where(Version.item_id == item_id)
+        latest = latest.order_by(col(Version.n).desc()).limit(1).subquery()
+        extra = [
+            select(latest.c.id).scalar_subquery(),
+            select(latest.c.observed_at).scalar_subquery(),
+        ]
+    row = session.exec(
+        select(func.count(), func.max(page.c.id), func.max(page.c.at), found, *extra)
+    ).one()
+    count, newest, at, scope = row[0], row[1], row[2], row[3]
+    current_id, current_at = (row[4], row[5]) if item_id is not None else (None, None)
+    return FeedPageState(
+        found=scope is not None,
+        count=int(count),
+        newest=newest,
+        latest=at,
+        version_count=scope if item_id is not None else None,
+        current_id=current_id,
+        current_observed_at=_utc(current_at),
+    )
+
+
+def item_history_state(session: Session, item_id: int) -> tuple[int, int, int] | None:
+    """(version count, highest version id, highest change id) of the item in one statement;
+    None if there is no such item. Versions and changes are only ever added, never edited,
+    so these change whenever the item's history does."""
+    from sqlalchemy import func
+
+    newest_version = select(func.max(Version.id)).where(Version.item_id == item_id)
+    newest_change = select(func.max(Change.id)).where(Change.item_id == item_id)
+    row = session.exec(
+        select(
+            Item.version_count,
+            newest_version.scalar_subquery(),
+            newest_change.scalar_subquery(),
+        ).where(Item.id == item_id)
+    ).first()
+    if row is None:
+        return None
+    return int(row[0]), int(row[1] or 0), int(row[2] or 0)
+
+
+def item_with_alias_state(
+    session: Session, item_id: int, kind: str = "url"
+) -> tuple[Item, int, int] | None:
+    """(the item, how many aliases of this kind it has, their highest id) in one statement;
+    None if there is no such item. Aliases are only ever added."""
+    from sqlalchemy import func
+
+    of_item = (ItemAlias.item_id == item_id, ItemAlias.kind == kind)
+    count = select(func.count()).select_from(ItemAlias).where(*of_item).scalar_subquery()
+    newest = select(func.max(ItemAlias.id)).where(*of_item).scalar_subquery()
+    row = session.exec(select(Item, count, newest).where(Item.id == item_id)).first()
+    if row is None:
+        return None
+    return row[0], int(row[1]), int(row[2] or 0)
 
 
 def change_tags(session: Session, kinds: Sequence[str]) -> list[str]:
