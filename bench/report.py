@@ -30,6 +30,9 @@ def machine_lines() -> list[str]:
         f"- Machine: {cpus} CPUs (`nproc`), {model}, {platform.machine()}",
         f"- Python {platform.python_version()} ({platform.python_implementation()}), "
         f"{platform.system()} {platform.release()}",
+        # Other work on the machine skews timings: say how busy it was when writing.
+        "- Load average (1, 5, 15 min) when written: "
+        + ", ".join(f"{load:.2f}" for load in os.getloadavg()),
     ]
 
 
