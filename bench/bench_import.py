@@ -86,6 +86,7 @@ def redline_import(repo: Path, workdir: Path) -> Run:
 
 def git_history_import(repo: Path, workdir: Path, wal: bool = True) -> Run:
     database = workdir / "git-history.db"
+    repo = repo.resolve()  # git-history takes FILE relative to the resolved --repo
     command = [
         str(peer_command("git-history")),
         "file",
