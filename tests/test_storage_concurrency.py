@@ -161,3 +161,12 @@ def test_pool_size_comes_from_configuration(tmp_path: Path, monkeypatch) -> None
     config_file.write_text("[database]\npool_size = 0\n")
     with pytest.raises(UserError, match=r"\[database\] pool_size must be a whole number >= 1"):
         load_config(config_file)
+
+
+def test_sqlite_runs_wal_with_normal_sync(engine: Engine) -> None:
+    """WAL with synchronous=NORMAL (1): commits do not wait for the disk; see storage/db.py."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("a SQLite setting")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1
