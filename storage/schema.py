@@ -8,17 +8,22 @@ with that revision, then upgraded like any other.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 from storage.errors import SchemaError
+
+# Alembic (with mako and pygments) costs every command 0.1-0.2 s to import; it is only
+# needed to migrate, or when the database is not at the head revision.
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 FIRST_REVISION = "0001"
@@ -44,6 +49,8 @@ class SchemaState:
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """Alembic's configuration, pointing at the packaged migrations."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -51,12 +58,16 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
 
 
 def schema_state(engine: Engine) -> SchemaState:
+    from alembic.script import ScriptDirectory
+
     with engine.connect() as connection:
         current = _current_revision(connection)
     script = ScriptDirectory.from_config(alembic_config())
@@ -69,6 +80,8 @@ def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str]:
 
     A concurrent upgrade of the same database waits for this one, then finds nothing to do.
     """
+    from alembic import command
+
     state = schema_state(engine)
     if not state.known:
         raise SchemaError(_newer_message(state))
@@ -102,6 +115,9 @@ def ensure_schema(engine: Engine, create_if_empty: bool = True) -> SchemaState:
     An empty database is created (when allowed); an older one or a newer one is refused
     with a SchemaError saying what to do, so nothing is written under the wrong schema.
     """
+    head = _head_from_files()
+    if head is not None and _stored_revision(engine) == head:
+        return SchemaState(current=head, head=head, known=True)  # the usual case: no Alembic
     state = schema_state(engine)
     if state.up_to_date:
         return state
@@ -121,11 +137,43 @@ def ensure_schema(engine: Engine, create_if_empty: bool = True) -> SchemaState:
 def _current_revision(connection: Connection) -> str | None:
     """The database's revision; a pre-migration database (tables, no alembic_version)
     counts as the first revision, and one with neither as empty (None)."""
+    from alembic.runtime.migration import MigrationContext
+
     if _has_version_table(connection):
         return MigrationContext.configure(connection).get_current_revision()
     if inspect(connection).has_table("source"):
         return FIRST_REVISION
     return None
+
+
+# `revision: str = "0002"` and `down_revision: ... = "0001"` in a migration file.
+_REVISION_LINE = re.compile(r"""^(revision|down_revision)\b[^=]*=\s*['"]([^'"]+)['"]""", re.M)
+
+
+@cache
+def _head_from_files() -> str | None:
+    """The head revision read from the migration files without importing Alembic; None
+    if it is not plain (no single head, a file not read): then Alembic decides."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict(_REVISION_LINE.findall(path.read_text()))
+        if "revision" not in found:
+            return None
+        revisions.add(found["revision"])
+        if "down_revision" in found:
+            parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _stored_revision(engine: Engine) -> str | None:
+    """The revision in alembic_version, read with plain SQL (None: no single one there)."""
+    with engine.connect() as connection:
+        if not _has_version_table(connection):
+            return None
+        rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    return rows[0][0] if len(rows) == 1 else None
 
 
 def _has_version_table(connection: Connection) -> bool:

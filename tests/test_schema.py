@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from storage import Source, make_engine, schema_state, transaction, upgrade
-from storage.schema import alembic_config, head_revision
+from storage.schema import _head_from_files, alembic_config, head_revision
 from tests.databases import Backend
 from tracker.check import check_source
 from tracker.fetch import make_client
@@ -230,3 +231,19 @@ def test_a_database_made_before_migrations_is_adopted(empty_url: str, empty_engi
     assert done.returncode == 0, done.stderr
     assert schema_state(empty_engine).up_to_date
     assert dump_rows(empty_engine, rows) == rows
+
+
+def test_the_head_read_from_the_migration_files_is_alembics() -> None:
+    assert _head_from_files() == head_revision()
+
+
+def test_a_current_database_is_checked_without_importing_alembic(db_url: str) -> None:
+    # Alembic (with mako, pygments) is imported only to migrate or to explain a mismatch.
+    script = (
+        "import sys\n"
+        "from storage import ensure_schema, make_engine\n"
+        f"state = ensure_schema(make_engine({db_url!r}))\n"
+        "print(state.up_to_date, 'alembic' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout.split() == ["True", "False"], done.stderr
