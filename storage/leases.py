@@ -30,6 +30,7 @@ def claim(
     lease: timedelta,
     limit: int,
     accept: Callable[[Source], bool] = lambda source: True,
+    among: Sequence[int] | None = None,
 ) -> list[Source]:
     """Lease up to `limit` due sources to `worker` until clock + lease, most overdue first.
 
@@ -37,7 +38,8 @@ def claim(
     daemon uses it to skip hosts that already have all the checks they may have). On
     PostgreSQL the candidates are locked FOR UPDATE SKIP LOCKED for the few
     milliseconds of the claim, so a worker claiming at the same moment takes other
-    sources instead of waiting or taking the same ones.
+    sources instead of waiting or taking the same ones. `among`, if given, limits the
+    candidates to these sources (a round of `redline check` picks its own).
     """
     query = (
         select(Source)
@@ -45,6 +47,8 @@ def claim(
         .order_by(*queries.most_overdue_first())
         .limit(limit * 4)
     )
+    if among is not None:
+        query = query.where(col(Source.id).in_(list(among)))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     chosen: list[Source] = []

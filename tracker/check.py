@@ -9,8 +9,12 @@ the source's lease, and recording it gives the lease up.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,17 +24,21 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from storage import Check, Source, leases, queries, transaction, utcnow
+from tracker.config import DaemonSettings
 from tracker.errors import HTTPStatusError, RedlineError
 from tracker.extract import Page, extract
 from tracker.fetch import Snapshot, fetch, make_client
 from tracker.ingest import IngestStats, is_listing, record_observations
+from tracker.politeness import HostGate, host_of
 from tracker.schedule import Policy, parse_retry_after, plan_next
 
 log = logging.getLogger(__name__)
 
-# A round claims this many sources at a time, so its leases stay short.
-ROUND_BATCH = 20
+# A round claims each source just before its check; the lease outlasts any fetch.
 ROUND_LEASE = timedelta(minutes=5)
+# check_round's default: one source at a time, no pause between (library callers, replays;
+# `redline check` passes the [daemon] settings).
+SEQUENTIAL = DaemonSettings(concurrency=1, per_host=1, host_delay=timedelta(0))
 
 
 class LeaseLost(RedlineError):
@@ -277,7 +285,8 @@ def _schedule(
 ) -> str | None:
     """Set when the source is next due; if it is due never again, retire it and say why."""
     item_age = None
-    if source.listing is False and not source.interval_seconds and not source.cron:
+    # Only the aging steps of an item page without its own interval or cron need its age.
+    if policy.aging and source.listing is False and not source.interval_seconds and not source.cron:
         assert source.id is not None
         first_seen = queries.source_first_seen(session, source.id)
         item_age = now - first_seen if first_seen else None
@@ -310,6 +319,105 @@ def _give_up_lease(source: Source, options: CheckOptions) -> None:
         source.lease_until, source.leased_by = None, None
 
 
+class CheckPool:
+    """Checks on a thread pool, polite to each host: at most `concurrency` at once,
+    `per_host` at once against one host (its slot in the HostGate is reserved when the
+    source is claimed) and `host_delay` between two requests to it. The daemon and
+    `redline check` both run their checks here.
+
+    finished(source_id, result or exception) is called on the check's thread once the
+    check is over and its slot is free again.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        options: CheckOptions,
+        settings: DaemonSettings,
+        finished: Callable[[int, CheckResult | Exception], None],
+        client: httpx.Client | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        self.engine, self.options, self.finished = engine, options, finished
+        self.now = now  # the checks' time (a replay's); None: each its own real time
+        self.concurrency = settings.concurrency
+        self.gate = HostGate(settings.per_host, settings.host_delay)
+        self.client = client or make_client(pool_size=settings.concurrency)
+        self.executor = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="check")
+        self._in_flight: dict[int, Future[None]] = {}
+        self._lock = threading.Lock()  # guards _in_flight
+
+    def in_flight(self) -> list[int]:
+        with self._lock:
+            return list(self._in_flight)
+
+    def running(self) -> list[Future[None]]:
+        with self._lock:
+            return list(self._in_flight.values())
+
+    def room(self) -> int:
+        return self.concurrency - len(self.in_flight())
+
+    def claim(self, due_at: datetime, lease: timedelta) -> list[int]:
+        """Claim due sources for the free slots, on hosts with a free slot, and start
+        checking them (the daemon's way); the ids started."""
+        room = self.room()
+        if room <= 0:
+            return []
+        reserved: list[str] = []
+        in_flight = set(self.in_flight())
+
+        def polite(source: Source) -> bool:
+            # A check that outlived its lease may still be running here: never twice.
+            if source.id in in_flight or not self.gate.reserve(source.url):
+                return False
+            reserved.append(source.url)
+            return True
+
+        try:
+            with transaction(self.engine) as session:
+                clock = utcnow()
+                claimed = leases.claim(
+                    session, self.options.worker or "", due_at, clock, lease, room, polite
+                )
+                work = [(source.id, source.url) for source in claimed if source.id is not None]
+        except BaseException:
+            for url in reserved:
+                self.gate.release(url)
+            raise
+        unused = list(reserved)
+        for _, url in work:
+            unused.remove(url)
+        for url in unused:
+            self.gate.release(url)
+        for source_id, url in work:
+            self.start(source_id, url)
+        return [source_id for source_id, _ in work]
+
+    def start(self, source_id: int, url: str) -> None:
+        """Check a source this worker holds, its host's slot already reserved."""
+        with self._lock:
+            self._in_flight[source_id] = self.executor.submit(self._check, source_id, url)
+
+    def _check(self, source_id: int, url: str) -> None:
+        outcome: CheckResult | Exception
+        try:
+            outcome = check_source(
+                self.engine, source_id, self.client, self.now, self.options, self.gate.spacing
+            )
+        except Exception as error:  # never lose the worker thread; the lease expires
+            outcome = error
+        finally:
+            self.gate.release(url)
+            with self._lock:
+                self._in_flight.pop(source_id, None)
+        self.finished(source_id, outcome)
+
+    def shutdown(self) -> None:
+        """Start no more checks; those running go on (their threads end with them)."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
 def check_round(
     engine: Engine,
     now: datetime | None = None,
@@ -319,64 +427,147 @@ def check_round(
     on_result: Callable[[CheckResult], None] | None = None,
     keep_going: Callable[[], bool] = lambda: True,
     worker: str | None = None,
+    settings: DaemonSettings = SEQUENTIAL,
 ) -> list[CheckResult]:
-    """Check every due source (or every enabled one) once, in turn, under leases.
+    """Check every source due now (or every enabled one) once, under leases, with the
+    daemon's limits (settings: [daemon] concurrency, per_host, host_delay).
 
-    Sources are claimed a batch at a time, so a round started beside running daemons
-    never checks a source one of them is checking. keep_going is asked before each
-    source, so a process told to stop finishes the check in hand and claims no more.
+    The round is the sources due when it starts, each checked exactly once (unless
+    another worker holds it when its turn comes: then that worker checks it). Each is
+    claimed just before its check, so a round started beside running daemons never
+    checks a source one of them is checking. Results come (to on_result, on this
+    thread) in the order the checks end. keep_going is asked before each claim: a
+    process told to stop finishes the checks in hand and claims no more.
     """
     now = now or utcnow()
     worker = worker or default_worker_name("check")
     options = CheckOptions(policy=policy, worker=worker)
     # Every source, due or not: claim as if the time were far ahead.
     due_at = now + timedelta(days=36500) if all_sources else now
+    ended: queue.Queue[CheckResult | Exception] = queue.Queue()
+    checks = CheckPool(engine, options, settings, lambda _, done: ended.put(done), client, now)
+    plan = _RoundPlan(_round_sources(engine, due_at), settings)
     results: list[CheckResult] = []
-    done: set[int] = set()
-    own_client = client is None
-    client = client or make_client()
+    running = 0  # checks started whose outcome has not come back yet
     try:
-        for batch in _claimed_batches(engine, worker, due_at, done, keep_going):
-            for index, source_id in enumerate(batch):
-                if not keep_going():
-                    _release(engine, worker, batch[index:])
-                    return results
-                result = check_source(engine, source_id, client, now, options)
-                done.add(source_id)
-                results.append(result)
-                if on_result:
-                    on_result(result)
-    finally:
-        if own_client:
-            client.close()
+        while True:
+            if keep_going():
+                if plan.needs_claim(checks):
+                    plan.claim(engine, worker, due_at)
+                running += plan.start(checks)
+            elif plan.held():
+                _release(engine, worker, plan.give_up())
+            if running == 0:
+                if not keep_going() or plan.done():
+                    break
+                continue  # nothing running: the next turn claims or starts at least one
+            outcome = ended.get()
+            running -= 1
+            if isinstance(outcome, Exception):
+                raise outcome
+            results.append(outcome)
+            if on_result:
+                on_result(outcome)
+    except BaseException:
+        checks.shutdown()
+        _release(engine, worker)  # checks still running are then not recorded
+        raise
+    checks.shutdown()
+    if client is None:
+        checks.client.close()
     return results
 
 
-def _claimed_batches(
-    engine: Engine,
-    worker: str,
-    due_at: datetime,
-    done: set[int],
-    keep_going: Callable[[], bool],
-) -> Iterator[list[int]]:
-    while keep_going():
-        with transaction(engine) as session:
-            claimed = leases.claim(
-                session,
-                worker,
-                due_at,
-                utcnow(),
-                ROUND_LEASE,
-                ROUND_BATCH,
-                accept=lambda source: source.id not in done,
-            )
-            batch = [source.id for source in claimed if source.id is not None]
-        if not batch:
+def _round_sources(engine: Engine, due_at: datetime) -> OrderedDict[str, deque[tuple[int, str]]]:
+    """The round's sources, by host (most overdue host first), each host's most overdue
+    first: read once at the start, so a source checked in the round is never taken again."""
+    with Session(engine) as session:  # a read: no write lock
+        rows = queries.due_source_urls(session, due_at, utcnow())
+    by_host: OrderedDict[str, deque[tuple[int, str]]] = OrderedDict()
+    for source_id, url in rows:
+        by_host.setdefault(host_of(url), deque()).append((source_id, url))
+    return by_host
+
+
+class _RoundPlan:
+    """Which of a round's sources to claim and to start next.
+
+    Sources are claimed (leased) a few at a time ahead of their checks, hosts taking
+    turns, so a claim's transaction serves several checks; each host has at most twice
+    its per_host slots claimed and waiting, so no lease waits long for its host's turn.
+    """
+
+    def __init__(
+        self, pending: OrderedDict[str, deque[tuple[int, str]]], settings: DaemonSettings
+    ) -> None:
+        self.pending = pending  # not claimed yet
+        self.waiting: OrderedDict[str, deque[tuple[int, str]]] = OrderedDict()  # claimed
+        self.batch = 2 * settings.concurrency
+        self.per_host_waiting = 2 * settings.per_host
+
+    def held(self) -> int:
+        return sum(map(len, self.waiting.values()))
+
+    def done(self) -> bool:
+        return not self.pending and not self.waiting
+
+    def needs_claim(self, checks: CheckPool) -> bool:
+        return bool(self.pending) and self.held() < checks.concurrency
+
+    def claim(self, engine: Engine, worker: str, due_at: datetime) -> None:
+        chosen = self._choose()
+        if not chosen:
             return
-        yield batch
+        with transaction(engine) as session:
+            ids = [source_id for source_id, _ in chosen]
+            claimed = leases.claim(
+                session, worker, due_at, utcnow(), ROUND_LEASE, len(ids), among=ids
+            )
+            taken = {source.id for source in claimed}
+        # The others are gone (another worker holds them, or they are no longer due).
+        for source_id, url in chosen:
+            if source_id in taken:
+                self.waiting.setdefault(host_of(url), deque()).append((source_id, url))
+
+    def _choose(self) -> list[tuple[int, str]]:
+        """The next sources to claim: hosts take turns, each up to its waiting limit."""
+        chosen: list[tuple[int, str]] = []
+        for host in list(self.pending):
+            room = self.per_host_waiting - len(self.waiting.get(host, ()))
+            queued = self.pending[host]
+            while room > 0 and queued and len(chosen) < self.batch:
+                chosen.append(queued.popleft())
+                room -= 1
+            if not queued:
+                del self.pending[host]
+            elif room <= 0:
+                self.pending.move_to_end(host)  # its turn is taken: the others come first
+            if len(chosen) >= self.batch:
+                break
+        return chosen
+
+    def start(self, checks: CheckPool) -> int:
+        """Start the claimed sources whose host has a free slot, while the pool has room."""
+        started = 0
+        for host in list(self.waiting):
+            queued = self.waiting[host]
+            while queued and checks.room() > 0 and checks.gate.reserve(queued[0][1]):
+                checks.start(*queued.popleft())
+                started += 1
+            if not queued:
+                del self.waiting[host]
+            else:
+                self.waiting.move_to_end(host)
+        return started
+
+    def give_up(self) -> list[int]:
+        """The claimed sources not started, no longer waiting: their leases to release."""
+        ids = [source_id for queued in self.waiting.values() for source_id, _ in queued]
+        self.waiting.clear()
+        return ids
 
 
-def _release(engine: Engine, worker: str, source_ids: list[int]) -> None:
+def _release(engine: Engine, worker: str, source_ids: list[int] | None = None) -> None:
     with transaction(engine) as session:
         leases.release_all(session, worker, source_ids)
 

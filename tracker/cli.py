@@ -358,11 +358,16 @@ def cmd_check(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     from tracker.schedule import Policy
 
     policy = Policy.from_settings(config.daemon, parse_duration(args.every))
-    # A bar on a terminal, a line per source otherwise (tracker/progress.py).
+    # A bar on a terminal, a line per source otherwise (tracker/progress.py); checks run
+    # as the daemon's do: [daemon] concurrency, per_host and host_delay.
     with choose_reporter(sys.stdout) as reporter:
         reporter.start(round_size(engine, all_sources=args.all))
         results = check_round(
-            engine, all_sources=args.all, policy=policy, on_result=reporter.advance
+            engine,
+            all_sources=args.all,
+            policy=policy,
+            on_result=reporter.advance,
+            settings=config.daemon,
         )
         reporter.finish(results)
     return 0

@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import wait
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 
@@ -23,10 +23,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 
 from storage import leases, maintenance, transaction, utcnow
-from tracker.check import CheckOptions, CheckResult, check_source, default_worker_name
+from tracker.check import CheckOptions, CheckPool, CheckResult, default_worker_name
 from tracker.config import DaemonSettings
-from tracker.fetch import make_client
-from tracker.politeness import HostGate
 from tracker.schedule import Policy
 
 log = logging.getLogger("redline.daemon")
@@ -79,11 +77,9 @@ class Daemon:
             failing_after=self.settings.failing_after,
         )
         self.stopping = threading.Event()
-        self.client = make_client(pool_size=self.settings.concurrency)
-        self.gate = HostGate(self.settings.per_host, self.settings.host_delay)
-        self.pool = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="check")
-        self._in_flight: dict[int, Future[None]] = {}
-        self._lock = threading.Lock()  # guards _in_flight
+        self.checks = CheckPool(engine, self.options, self.settings, self._finished)
+        # The pool's parts, by their old names (tests and shutdown use them).
+        self.client, self.pool = self.checks.client, self.checks.executor
         self._claiming = threading.Lock()  # one claim at a time
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._add_jobs(tick)
@@ -112,65 +108,26 @@ class Daemon:
         self.scheduler.start()
 
     def in_flight(self) -> list[int]:
-        with self._lock:
-            return list(self._in_flight)
+        return self.checks.in_flight()
 
     def claim(self) -> int:
         """Claim due sources for the free check slots and start checking them; how many."""
         if self.stopping.is_set() or not self._claiming.acquire(blocking=False):
             return 0
         try:
-            room = self.settings.concurrency - len(self.in_flight())
-            if room <= 0:
-                return 0
-            reserved: list[str] = []
-
-            in_flight = set(self.in_flight())
-
-            def polite(source: object) -> bool:
-                url = source.url  # type: ignore[attr-defined]
-                # A check that outlived its lease may still be running here: never twice.
-                if source.id in in_flight:  # type: ignore[attr-defined]
-                    return False
-                if self.gate.reserve(url):
-                    reserved.append(url)
-                    return True
-                return False
-
-            try:
-                with transaction(self.engine) as session:
-                    clock = utcnow()
-                    claimed = leases.claim(
-                        session, self.worker, clock, clock, self.settings.lease, room, polite
-                    )
-                    work = [(source.id, source.url) for source in claimed]
-            except Exception:  # the database may be briefly away: try again next tick
-                for url in reserved:
-                    self.gate.release(url)
-                log.exception("claiming due sources failed")
-                return 0
-            for url in set(reserved) - {url for _, url in work}:
-                self.gate.release(url)
-            for source_id, url in work:
-                assert source_id is not None
-                with self._lock:
-                    self._in_flight[source_id] = self.pool.submit(self._check, source_id, url)
-            return len(work)
+            clock = utcnow()
+            return len(self.checks.claim(clock, self.settings.lease))
+        except Exception:  # the database may be briefly away: try again next tick
+            log.exception("claiming due sources failed")
+            return 0
         finally:
             self._claiming.release()
 
-    def _check(self, source_id: int, url: str) -> None:
-        try:
-            result = check_source(
-                self.engine, source_id, self.client, options=self.options, slot=self.gate.spacing
-            )
-            log_result(result, self.worker)
-        except Exception:  # never lose the worker thread; the lease expires
-            log.exception("check of source %s failed", source_id)
-        finally:
-            self.gate.release(url)
-            with self._lock:
-                self._in_flight.pop(source_id, None)
+    def _finished(self, source_id: int, outcome: CheckResult | Exception) -> None:
+        if isinstance(outcome, Exception):  # the lease expires; the source is due again
+            log.error("check of source %s failed", source_id, exc_info=outcome)
+        else:
+            log_result(outcome, self.worker)
         self.claim()  # a slot is free: take the next due source without waiting a tick
 
     def renew(self) -> None:
@@ -200,11 +157,10 @@ class Daemon:
         the number of checks so abandoned."""
         grace = self.settings.stop_grace if grace is None else grace
         self.stopping.set()
-        with self._lock:
-            running = list(self._in_flight.values())
+        running = self.checks.running()
         _, unfinished = wait(running, timeout=grace.total_seconds())
         self.scheduler.shutdown(wait=False)
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.checks.shutdown()
         try:
             with transaction(self.engine) as session:
                 released = leases.release_all(session, self.worker)

@@ -1,0 +1,170 @@
+"""`redline check`'s round: checks run concurrently under the daemon's per-host limits,
+and a round checks every source it should, exactly once."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pytest_httpserver import HTTPServer
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+from werkzeug import Request, Response
+
+from storage import Check, Item, Source, queries, transaction
+from tracker.check import check_round
+from tracker.config import DaemonSettings
+from tracker.schedule import Policy
+
+from .conftest import offstream_page
+
+START = datetime(2026, 3, 1, tzinfo=UTC)
+PAGE = offstream_page("seeds/001_d715acd15c94cb49.txt")
+STILL = Policy(jitter=0.0)
+
+
+class GatedServer:
+    """A threaded local server whose requests each wait until `together` of them are in
+    flight at once (or a timeout passes), counting the most in flight, per host and in all."""
+
+    def __init__(self, together: int) -> None:
+        self.together = together
+        self.met = threading.Event()  # `together` requests were in flight at once
+        self.lock = threading.Lock()
+        self.in_flight: Counter[str] = Counter()
+        self.most: Counter[str] = Counter()
+        self.server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+        self.server.expect_request(re.compile(".*")).respond_with_handler(self.handle)
+
+    def handle(self, request: Request) -> Response:
+        host = request.host.split(":")[0]
+        with self.lock:
+            for key in (host, "all"):
+                self.in_flight[key] += 1
+                self.most[key] = max(self.most[key], self.in_flight[key])
+            if self.in_flight["all"] >= self.together:
+                self.met.set()
+        # Held until enough requests overlap; a round that fetched one at a time would
+        # leave each waiting the whole timeout, and never meet.
+        self.met.wait(timeout=5)
+        with self.lock:
+            self.in_flight[host] -= 1
+            self.in_flight["all"] -= 1
+        body = PAGE.replace("Khanasir", f"Khanasir {request.host}{request.path}", 1)
+        return Response(body, headers={"Content-Type": "text/markdown; charset=utf-8"})
+
+
+@pytest.fixture
+def gated() -> Iterator[GatedServer]:
+    server = GatedServer(together=2)
+    server.server.start()
+    yield server
+    server.server.clear()
+    server.server.stop()
+
+
+def add_pages(engine: Engine, urls: list[str]) -> None:
+    with transaction(engine) as session:
+        session.add_all(Source(url=url, kind="offstream") for url in urls)
+
+
+def checks_per_source(engine: Engine) -> Counter[int]:
+    with transaction(engine) as session:
+        return Counter(session.exec(select(Check.source_id)).all())
+
+
+@pytest.mark.parametrize(
+    ("hosts", "per_host"),
+    [(("127.0.0.1", "localhost"), 1), (("127.0.0.1",), 2)],
+    ids=["two hosts, one each", "one host, two at once"],
+)
+def test_a_round_overlaps_its_fetches_within_per_host(
+    engine: Engine, gated: GatedServer, hosts: tuple[str, ...], per_host: int
+) -> None:
+    port = gated.server.port
+    urls = [f"http://{host}:{port}/news/{n}.md" for host in hosts for n in range(4)]
+    add_pages(engine, urls)
+    settings = DaemonSettings(concurrency=4, per_host=per_host, host_delay=timedelta(0))
+    seen: list[str] = []
+
+    results = check_round(engine, now=START, policy=STILL, settings=settings, on_result=seen.append)
+
+    assert gated.met.is_set(), "no two fetches were ever in flight at once"
+    # Concurrency 4 would allow more: the per-host limit held each host to per_host.
+    assert all(gated.most[host] == per_host for host in hosts), gated.most
+    assert gated.most["all"] == 2
+    assert sorted(r.url for r in results) == sorted(urls)
+    assert {r.outcome for r in results} == {"changed"}
+    assert seen == results  # each result reported once, as it came
+    assert set(checks_per_source(engine).values()) == {1}
+    with transaction(engine) as session:
+        assert session.exec(select(Source).where(Source.leased_by.is_not(None))).all() == []  # type: ignore[union-attr]
+
+
+def test_check_all_right_after_a_round_checks_every_source_once(engine: Engine) -> None:
+    """Sources just checked sort first (next due in 15 minutes, the others in a day):
+    the round must still go on to all the others, and take none twice."""
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.expect_request(re.compile(".*")).respond_with_handler(
+        lambda request: Response(
+            PAGE.replace("Khanasir", f"Khanasir {request.path}", 1),
+            headers={"Content-Type": "text/markdown; charset=utf-8"},
+        )
+    )
+    server.start()
+    try:
+        sources = 200
+        add_pages(engine, [server.url_for(f"/news/{n}.md") for n in range(sources)])
+        settings = DaemonSettings(concurrency=4, per_host=4, host_delay=timedelta(0))
+        first = check_round(engine, now=START, all_sources=True, policy=STILL, settings=settings)
+        assert len(first) == sources
+        with transaction(engine) as session:  # none due for a day
+            session.exec(update(Source).values(next_check_at=START + timedelta(days=1)))  # type: ignore[call-overload]
+        later = START + timedelta(minutes=1)
+        again = check_round(engine, now=later, all_sources=True, policy=STILL, settings=settings)
+        # A plain round now: nothing is due (the ones just checked are due in 15 minutes).
+        assert check_round(engine, now=later, policy=STILL, settings=settings) == []
+    finally:
+        server.clear()
+        server.stop()
+    assert sorted(r.source_id for r in again) == list(range(1, sources + 1))
+    assert {r.outcome for r in again} == {"unchanged"}
+    assert set(checks_per_source(engine).values()) == {2}
+
+
+def test_a_plain_round_checks_each_due_source_once(engine: Engine, gated: GatedServer) -> None:
+    gated.met.set()  # no holding back here
+    port = gated.server.port
+    due = [f"http://127.0.0.1:{port}/news/{n}.md" for n in range(6)]
+    add_pages(engine, [*due, f"http://127.0.0.1:{port}/later.md"])
+    with transaction(engine) as session:  # the last one is not due yet
+        session.exec(
+            update(Source)
+            .where(Source.url.endswith("later.md"))  # type: ignore[attr-defined]
+            .values(next_check_at=START + timedelta(hours=1))
+        )  # type: ignore[call-overload]
+    settings = DaemonSettings(concurrency=3, per_host=3, host_delay=timedelta(0))
+    results = check_round(engine, now=START, policy=STILL, settings=settings)
+    assert sorted(r.url for r in results) == sorted(due)
+    assert set(checks_per_source(engine).values()) == {1}
+
+
+def test_first_seen_counts_the_items_this_check_has_just_added(engine: Engine) -> None:
+    """The aging schedule's one query sees items not yet flushed, as the ORM's did."""
+    with transaction(engine) as session:
+        source = Source(url="https://example.org/a.md")
+        session.add(source)
+        session.flush()
+        assert source.id is not None
+        assert queries.source_first_seen(session, source.id) is None
+        for hours in (3, 1, 2):
+            seen = START + timedelta(hours=hours)
+            session.add(
+                Item(source_id=source.id, key=f"k{hours}", first_seen_at=seen, last_seen_at=seen)
+            )
+        assert queries.source_first_seen(session, source.id) == START + timedelta(hours=1)
