@@ -540,7 +540,23 @@ def section(
         if missed
         else f"Target met by all {len(judged)} rows.",
     ]
+    if missed:
+        lines += ["", CLOSING_THE_GAP]
     return "\n".join(lines) + "\n"
+
+
+# Read off the table when it misses: the floor row shows what the process model costs.
+CLOSING_THE_GAP = (
+    "What would close it: the service is one process on one core (its CPU column), and at "
+    "32 connections even `/healthz`, one `SELECT 1`, queues past the target, so no query "
+    "work alone gets there. In order of effect: a cache in front (the feeds already send "
+    "`Cache-Control: public, max-age=60` and ETags: nginx's proxy_cache, or an in-process "
+    "cache of rendered pages keyed by ETag, answers most requests without building the "
+    "feed); several worker processes (`redline serve` hands uvicorn an app object, so it "
+    "cannot fork workers: an app factory would let it, on a machine with cores to spare "
+    "beside wrk); and less CPU per feed page (feedgen and the entry HTML are most of what "
+    "is left since a page takes a fixed 5 statements)."
+)
 
 
 def whole_seconds(text: str) -> int:
