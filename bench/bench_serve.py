@@ -484,7 +484,7 @@ def section(
         "",
         *machine_lines(),
         f"- Service: `redline serve --db URL --port PORT`, one process ({libraries}; "
-        f"{event_loop_line()}); the endpoints are sync functions, run on AnyIO's thread "
+        f"{event_loop_line()}); each request's database work runs on AnyIO's thread "
         "pool. `redline serve` has no worker option and hands uvicorn an app object, from "
         f"which uvicorn cannot fork workers: {first.workers}",
         f"- Databases: {databases}; the data of [Hot queries](#hot-queries-on-1000000-versions) "
