@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The project's own `tests` package, not the stray one fast-diff-match-patch's wheel installs.
 sys.path.insert(0, str(ROOT))
 
-from bench.report import COMMON_WORDS, RESULTS, machine_lines, write_section  # noqa: E402
+from bench.report import COMMON_WORDS, RESULTS, machine_lines, publish  # noqa: E402
 from tests.test_diff import (  # noqa: E402
     BORNEO_1,
     BORNEO_2,
@@ -306,11 +306,7 @@ def main() -> None:
         raise SystemExit("fast-diff-match-patch is not installed: nothing to compare")
     table, notes = run(args.quick)
     text = section(table, notes, args.quick)
-    print()
-    print(text)
-    if args.write:
-        write_section(SECTION, text)
-        print(f"wrote the {SECTION!r} section of {RESULTS.relative_to(ROOT)}")
+    publish(SECTION, text, args.write)
 
 
 if __name__ == "__main__":

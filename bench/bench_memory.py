@@ -55,7 +55,7 @@ from bench.report import (  # noqa: E402
     ROOT,
     machine_lines,
     median_and_spread,
-    write_section,
+    publish,
 )
 from tracker.config import DaemonSettings  # noqa: E402
 
@@ -439,11 +439,7 @@ def main() -> None:
     floor = floor_mb(settings)
     print(f"redline run with no sources: {floor:.0f} MB")
     text = section(settings, results, floor, load)
-    print()
-    print(text)
-    if args.write:
-        write_section(SECTION, text)
-        print(f"wrote the {SECTION!r} section of {RESULTS.relative_to(ROOT)}")
+    publish(SECTION, text, args.write)
 
 
 if __name__ == "__main__":

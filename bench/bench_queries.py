@@ -765,6 +765,17 @@ def recreate(db: Database) -> None:
         admin.dispose()
 
 
+def chosen_databases(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> tuple[Scale, dict[str, Database]]:
+    """The databases --backend and --versions name (--write only on the full run of both)."""
+    if args.write and (args.versions != FULL or args.backend != "both"):
+        parser.error(f"--write needs the full run: --versions {FULL} --backend both")
+    scale = Scale(args.versions)
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    return scale, {backend: database(backend, scale, args.pg_url) for backend in backends}
+
+
 def ensure_data(db: Database, scale: Scale, rebuild: bool) -> dict[str, Any]:
     DATA.mkdir(parents=True, exist_ok=True)
     if not rebuild and is_complete(db, scale):
@@ -1330,11 +1341,7 @@ def main() -> None:
         "--write", action="store_true", help=f"update {RESULTS.name} and {PLANS.name}"
     )
     args = parser.parse_args()
-    if args.write and (args.versions != FULL or args.backend != "both"):
-        parser.error(f"--write needs the full run: --versions {FULL} --backend both")
-    scale = Scale(args.versions)
-    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    dbs = {backend: database(backend, scale, args.pg_url) for backend in backends}
+    scale, dbs = chosen_databases(parser, args)
     metas = {b: ensure_data(db, scale, args.rebuild) for b, db in dbs.items()}
     load = os.getloadavg()
     results: list[Result] = []
@@ -1344,7 +1351,7 @@ def main() -> None:
         results += found
     # One table, each query's backends side by side.
     order = {name: i for i, name in enumerate(dict.fromkeys(r.case for r in results))}
-    results.sort(key=lambda r: (order[r.case], backends.index(r.backend)))
+    results.sort(key=lambda r: (order[r.case], list(dbs).index(r.backend)))
     pg_server = pg_server_line(dbs["postgresql"]) if "postgresql" in dbs else None
     text_out = section(scale.versions, results, metas, infos, pg_server, args.runs, load)
     print()

@@ -58,8 +58,7 @@ from bench.bench_queries import (  # noqa: E402
     FULL,
     PG_URL,
     Database,
-    Scale,
-    database,
+    chosen_databases,
     ensure_data,
     pg_server_line,
 )
@@ -70,7 +69,7 @@ from bench.report import (  # noqa: E402
     ROOT,
     machine_lines,
     median_and_spread,
-    write_section,
+    publish,
 )
 from storage import Item, make_engine  # noqa: E402
 
@@ -578,11 +577,7 @@ def main() -> None:
     parser.add_argument("--pg-url", default=PG_URL, help="the PostgreSQL server (bench_queries')")
     parser.add_argument("--write", action="store_true", help=f"update {RESULTS.name}")
     args = parser.parse_args()
-    if args.write and (args.versions != FULL or args.backend != "both"):
-        parser.error(f"--write needs the full run: --versions {FULL} --backend both")
-    scale = Scale(args.versions)
-    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    dbs = {backend: database(backend, scale, args.pg_url) for backend in backends}
+    scale, dbs = chosen_databases(parser, args)
     for db in dbs.values():
         ensure_data(db, scale, rebuild=False)  # reused when complete; built once otherwise
     load = Load(args.duration, args.connections, args.timeout)
@@ -590,11 +585,7 @@ def main() -> None:
     measured = {backend: measure(db, load, args.runs, args.warmup) for backend, db in dbs.items()}
     pg_server = pg_server_line(dbs["postgresql"]) if "postgresql" in dbs else None
     text = section(scale.versions, measured, pg_server, load, args.runs, args.warmup, load_average)
-    print()
-    print(text)
-    if args.write:
-        write_section(SECTION, text)
-        print(f"wrote the {SECTION!r} section of {RESULTS.relative_to(ROOT)}")
+    publish(SECTION, text, args.write)
 
 
 if __name__ == "__main__":

@@ -67,3 +67,12 @@ def median_and_spread(samples: list[float]) -> tuple[float, float, float]:
     """Median, minimum and maximum of repeated runs (the spread reported beside a median)."""
     ordered = sorted(samples)
     return statistics.median(ordered), ordered[0], ordered[-1]
+
+
+def publish(heading: str, text: str, write: bool) -> None:
+    """Print a benchmark's section; with --write, also replace it in RESULTS.md."""
+    print()
+    print(text)
+    if write:
+        write_section(heading, text)
+        print(f"wrote the {heading!r} section of {RESULTS.relative_to(ROOT)}")
