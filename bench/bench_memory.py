@@ -356,7 +356,8 @@ def section(
         f"- RSS: VmRSS of the process and its children, sampled every {SAMPLE_EVERY} s from "
         "start to stop; MB = 10^6 bytes",
         f"- Load average when the runs started: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
-        f"- Command: `{COMMAND}`",
+        f"- Command: `{COMMAND}`"
+        + (f" (this run: `{' '.join(sys.argv[1:])}`)" if sys.argv[1:] != ["--write"] else ""),
         "",
         "| run | after start-up MB | peak MB (phase) | first round max MB | steady MB "
         "(later rounds, median) | growth over later rounds MB | seconds: start-up / first "
