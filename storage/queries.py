@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from sqlmodel import Session, SQLModel, col, or_, select
 
 from storage.models import Change, Check, Item, ItemAlias, Source, Version
+
+T = TypeVar("T")
+
+# Values per IN (...) list: well under SQLite's and PostgreSQL's parameter limits.
+IN_LIST_SIZE = 500
+
+
+def in_chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    """The values in slices short enough for one IN (...) list each."""
+    for start in range(0, len(values), IN_LIST_SIZE):
+        yield values[start : start + IN_LIST_SIZE]
 
 
 def source_by_url(session: Session, url: str) -> Source | None:
@@ -151,9 +162,8 @@ def listed_items(session: Session, source_id: int, leaving_out: Collection[int] 
         if item_id not in leaving_out
     ]
     items: list[Item] = []
-    for start in range(0, len(ids), 500):  # well under the databases' parameter limits
-        chunk = select(Item).where(col(Item.id).in_(ids[start : start + 500]))
-        items += session.exec(chunk.order_by(col(Item.id))).all()
+    for chunk in in_chunks(ids):
+        items += session.exec(select(Item).where(col(Item.id).in_(chunk)).order_by(col(Item.id)))
     return items
 
 
@@ -335,16 +345,33 @@ def change_page_state(
     """(count, highest id, latest recorded_at) of that page, read without loading it."""
     from sqlalchemy import func
 
+    page = _page_window(
+        session, kinds, limit, before, source_id, item_id, tag, classification, field
+    )
+    count, newest, latest = session.exec(
+        select(func.count(), func.max(page.c.id), func.max(page.c.at))
+    ).one()
+    return int(count), newest, latest
+
+
+def _page_window(
+    session: Session,
+    kinds: Sequence[str],
+    limit: int,
+    before: int | None,
+    source_id: int | None,
+    item_id: int | None,
+    tag: str | None,
+    classification: str | None,
+    field: str | None,
+) -> Any:
+    """change_page's page as a subquery of (id, at: recorded_at), for counting it."""
     filters = _change_filters(session, kinds, source_id, item_id, tag, classification, field)
     window = select(col(Change.id).label("id"), col(Change.recorded_at).label("at"))
     window = window.where(*filters)
     if before is not None:
         window = window.where(col(Change.id) < before)
-    page = window.order_by(col(Change.id).desc()).limit(limit).subquery()
-    count, newest, latest = session.exec(
-        select(func.count(), func.max(page.c.id), func.max(page.c.at))
-    ).one()
-    return int(count), newest, latest
+    return window.order_by(col(Change.id).desc()).limit(limit).subquery()
 
 
 class FeedPageState(NamedTuple):
@@ -375,12 +402,9 @@ def feed_page_state(
     for an item, its latest version."""
     from sqlalchemy import func, literal
 
-    filters = _change_filters(session, kinds, source_id, item_id, tag, classification, field)
-    window = select(col(Change.id).label("id"), col(Change.recorded_at).label("at"))
-    window = window.where(*filters)
-    if before is not None:
-        window = window.where(col(Change.id) < before)
-    page = window.order_by(col(Change.id).desc()).limit(limit).subquery()
+    page = _page_window(
+        session, kinds, limit, before, source_id, item_id, tag, classification, field
+    )
     found: Any = literal(1)
     extra: list[Any] = []
     if source_id is not None:

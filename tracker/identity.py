@@ -145,17 +145,10 @@ class _Likeness:
         return cls(text, Counter(diff.tokenize(text)), frozenset(source_links(sources)))
 
 
-def match_score(version: Version, observation: Observation) -> float:
-    """How likely an observation is a new state of the item whose latest version this is:
-    the better of headline similarity (word-level) and shared source links (Jaccard)."""
-    return _score(
-        _Likeness.of(version.headline, version.sources),
-        _Likeness.of(observation.headline, observation.sources),
-    )
-
-
 def _score(old: _Likeness, new: _Likeness, threshold: float = 0.0) -> float:
-    """match_score; a headline pair that cannot reach `threshold` is not diffed (scores 0)."""
+    """How likely a newcomer is a new state of an item: the better of headline similarity
+    (word-level) and shared source links (Jaccard). A headline pair that cannot reach
+    `threshold` is not diffed (scores 0)."""
     score = 0.0
     if old.headline and new.headline and _similarity_bound(old, new) >= threshold:
         score = diff.similarity(diff.diff_text(old.headline, new.headline))

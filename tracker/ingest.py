@@ -31,10 +31,6 @@ class IngestStats:
     changes_added: int = 0
 
 
-# Ids per UPDATE ... WHERE id IN (...): well under the databases' parameter limits.
-CHUNK = 500
-
-
 @dataclass
 class _Pending:
     """Writes a check saves for its end, where one statement or one flush does them all.
@@ -63,10 +59,10 @@ class _Pending:
             (Item, self.seen_items, "last_seen_at"),
             (Version, self.seen_versions, "last_observed_at"),
         ):
-            for start in range(0, len(ids), CHUNK):
+            for chunk in queries.in_chunks(ids):
                 session.exec(  # type: ignore[call-overload]
                     update(model)
-                    .where(col(model.id).in_(ids[start : start + CHUNK]))
+                    .where(col(model.id).in_(chunk))
                     .values({column: now})
                     .execution_options(synchronize_session=False)  # no copies to update
                 )

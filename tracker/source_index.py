@@ -20,11 +20,9 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from storage import Item, ItemAlias, Version
+from storage.queries import in_chunks
 
 log = logging.getLogger(__name__)
-
-# Values per IN (...) list: well under SQLite's and PostgreSQL's parameter limits.
-CHUNK = 500
 
 
 @dataclass(slots=True)
@@ -70,12 +68,12 @@ class SourceIndex:
         for kind, values in by_kind.items():
             # By (source, kind, value), the unique index's full key: by value alone the
             # search walked every alias of the source, and a listing's history grows.
-            for start in range(0, len(values), CHUNK):
+            for chunk in in_chunks(values):
                 rows = self.session.exec(
                     select(ItemAlias.value, ItemAlias.item_id).where(
                         ItemAlias.source_id == self.source_id,
                         ItemAlias.kind == kind,
-                        col(ItemAlias.value).in_(values[start : start + CHUNK]),
+                        col(ItemAlias.value).in_(chunk),
                     )
                 ).all()
                 for value, item_id in rows:
@@ -84,9 +82,7 @@ class SourceIndex:
         self._read(new_ids - self._stored.keys() - self._items.keys())
 
     def _read(self, item_ids: set[int]) -> None:
-        ids = sorted(item_ids)
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start : start + CHUNK]
+        for chunk in in_chunks(sorted(item_ids)):
             items = select(
                 Item.id, Item.url, Item.headline, Item.event_date, Item.removed_at
             ).where(col(Item.id).in_(chunk))
