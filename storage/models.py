@@ -124,7 +124,7 @@ class ItemMatch(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     item_id: int = Field(foreign_key="item.id", index=True)
     check_id: int | None = Field(default=None, foreign_key="check.id")
-    method: str  # fuzzy
+    method: str  # "fuzzy: " and the evidence it weighed ("headline 0.71, same summary")
     score: float
     matched_headline: str | None = None
     matched_url: str | None = None

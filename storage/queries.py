@@ -167,6 +167,31 @@ def listed_items(session: Session, source_id: int, leaving_out: Collection[int] 
     return items
 
 
+def removed_since(session: Session, source_id: int, since: datetime) -> list[Item]:
+    """The source's items recorded as removed at or after `since`, oldest first."""
+    query = select(Item).where(
+        Item.source_id == source_id,
+        col(Item.removed_at).is_not(None),
+        col(Item.removed_at) >= since,
+    )
+    return list(session.exec(query.order_by(col(Item.id))).all())
+
+
+def aliases_of(
+    session: Session, item_ids: Collection[int], kinds: Collection[str]
+) -> list[tuple[int, str, str]]:
+    """(item id, kind, value) of these items' aliases of these kinds, oldest first."""
+    found: list[tuple[int, str, str]] = []
+    for chunk in in_chunks(sorted(item_ids)):
+        query = (
+            select(ItemAlias.item_id, ItemAlias.kind, ItemAlias.value)
+            .where(col(ItemAlias.item_id).in_(chunk), col(ItemAlias.kind).in_(list(kinds)))
+            .order_by(col(ItemAlias.id))
+        )
+        found += [tuple(row) for row in session.exec(query).all()]  # type: ignore[misc]
+    return found
+
+
 def all_items(session: Session) -> Sequence[Item]:
     return session.exec(select(Item).order_by(col(Item.id))).all()
 

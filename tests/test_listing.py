@@ -151,7 +151,8 @@ def test_fuzzy_matching_joins_a_moved_item_and_logs_its_score(site: Site, engine
         [match] = session.exec(select(ItemMatch)).all()
         removed = session.exec(select(Change).where(Change.kind == "removed")).all()
         flood = queries.items_by_alias(session, "url", [site.url("/news/flood-two-towns")])
-    assert match.method == "fuzzy" and 0.6 <= match.score < 1
+    # The log says what was weighed: the headlines' likeness (and any other evidence).
+    assert match.method.startswith("fuzzy: headline 0.") and 0.6 <= match.score < 1
     assert match.matched_headline == "Flood defences fail in two Yorkshire towns"
     assert removed == []
     assert [i.id for i in flood] == [match.item_id]

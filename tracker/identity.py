@@ -11,19 +11,25 @@ links.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 from storage import Item, Version
 from tracker import diff
 from tracker.errors import ExtractError, UserError
 from tracker.extract.base import Observation
-from tracker.normalise import canonical_urls, normalise_text
+from tracker.normalise import canonical_url, canonical_urls, normalise_text
+from tracker.url_ids import date_in_path, stable_id
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MATCH_THRESHOLD = 0.6
+DEFAULT_MATCH_WINDOW = timedelta(hours=12)
 MAX_KEY_BYTES = 1_000  # longer headline keys are stored as their hash
 # Fuzzy matching scores every departed item against every newcomer: past this many
 # pairs (a listing whose ids all changed at once) it is skipped, not run for minutes.
@@ -41,13 +47,18 @@ class Rules:
     # File renditions of one page (Offstream serves .md, .html, .json, .xml of each):
     # a URL ending in one of them also names the others.
     renditions: tuple[str, ...] = ()
+    # How long an item that left a listing may still be paired with a newcomer (an item
+    # missing from one version of a day index, back under a new URL in the next).
+    match_window: timedelta = DEFAULT_MATCH_WINDOW
 
     @classmethod
     def for_source(cls, kind: str, options: Mapping[str, Any]) -> Rules:
         pattern = options.get("id_pattern")
         threshold = float(options.get("match_threshold", DEFAULT_MATCH_THRESHOLD))
         renditions = OFFSTREAM_RENDITIONS if kind == "offstream" else ()
-        return cls(re.compile(pattern) if pattern else None, threshold, renditions)
+        hours = options.get("match_window_hours")
+        window = timedelta(hours=float(hours)) if hours is not None else DEFAULT_MATCH_WINDOW
+        return cls(re.compile(pattern) if pattern else None, threshold, renditions, window)
 
 
 def compile_id_pattern(pattern: str) -> str:
@@ -82,27 +93,44 @@ def source_links(sources: Sequence[str] | None) -> list[str]:
 def identity_keys(
     observation: Observation, page_urls: Sequence[str] = (), rules: Rules = Rules()
 ) -> list[tuple[str, str]]:
-    """The aliases that decide which item this is, strongest kind only.
+    """The aliases that decide which item this is, strongest first.
 
-    In order: a guid (entries of a live page share one link but keep their own
-    guids); for pages served in several renditions (Offstream's .md and .html),
-    every URL the item has had without its suffix; an id the source's --id-pattern
-    finds in a URL; every URL the item has had; its source links (bullets with no
-    page of their own); its headline.
+    The first kind that names a stored item decides (SourceIndex.find_id); the kinds
+    after it are looked up only when it names none, and every key becomes an alias.
+    Strongest: an id the source's --id-pattern finds in a URL; a guid that is not merely
+    the item's URL; an id the publisher put in the URL (tracker.url_ids), which survives
+    the headline edits that rebuild a slug where a guid that is the URL does not. Then
+    the keys redline has always used (`_plain_keys`), so items recorded before these
+    existed are still found.
     """
+    urls = known_urls(observation, page_urls)
+    keys: list[tuple[str, str]] = []
+    if rules.id_pattern:
+        ids = [_pattern_id(rules.id_pattern, url) for url in urls]
+        keys += [("id", value) for value in dict.fromkeys(ids) if value]
+    guid = observation.guid
+    if guid and not is_url_guid(guid, urls):
+        keys.append(("guid", guid))
+    if not keys and not rules.renditions:
+        keys += [("urlid", value) for value in dict.fromkeys(map(stable_id, urls)) if value]
+    plain = _plain_keys(observation, urls, rules)
+    return keys + [key for key in plain if key not in keys]
+
+
+def _plain_keys(
+    observation: Observation, urls: Sequence[str], rules: Rules
+) -> list[tuple[str, str]]:
+    """The strongest kind of plain alias: a guid (entries of a live page share one link
+    but keep their own guids); for pages served in several renditions (Offstream's .md
+    and .html), every URL the item has had without its suffix; every URL it has had; its
+    source links (bullets with no page of their own); its headline."""
     if observation.guid:
         return [("guid", observation.guid)]
-    urls = known_urls(observation, page_urls)
     if rules.renditions:
         # One page in several renditions is one item: it is known by its stem.
         stems = [page_stem(url, rules.renditions) for url in urls]
         if any(stems):
             return [("page", stem) for stem in dict.fromkeys(stems) if stem]
-    if rules.id_pattern:
-        ids = [_pattern_id(rules.id_pattern, url) for url in urls]
-        found = [("id", value) for value in dict.fromkeys(ids) if value]
-        if found:
-            return found
     if urls:
         return [("url", url) for url in urls]
     links = source_links(observation.sources)
@@ -111,6 +139,26 @@ def identity_keys(
     if observation.headline:
         return fallback_keys(observation)
     raise ExtractError("an item with no id, URL, source link or headline cannot be followed")
+
+
+def is_url_guid(guid: str, urls: Sequence[str]) -> bool:
+    """Whether the guid is merely one of the item's URLs (as many feeds make it): then it
+    changes whenever a headline edit changes the URL, and names nothing stable."""
+    return guid.startswith(("http://", "https://")) and canonical_url(guid) in urls
+
+
+def strong_ids(keys: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """The keys only one item can have (a publisher's id), by kind and scope: two items
+    with different ids of one kind and scope are never one item, however alike their
+    headlines. A URL id's scope is its site and path (two hosts of one publisher, or a
+    relative and an absolute link, may spell one article's id under two scopes)."""
+    found: dict[str, str] = {}
+    for kind, value in keys:
+        if kind == "urlid":
+            found.setdefault(f"urlid {value.rpartition('|')[0]}", value)
+        elif kind == "id" or (kind == "guid" and not value.startswith(("http://", "https://"))):
+            found.setdefault(kind, value)
+    return found
 
 
 def fallback_keys(observation: Observation) -> list[tuple[str, str]]:
@@ -131,6 +179,22 @@ def _pattern_id(pattern: re.Pattern[str], url: str) -> str | None:
     return match.group(1) if match.groups() else match.group(0)
 
 
+# Words that name a day: a headline that differs from another only in these is the next
+# edition of a recurring page ("Morning briefing: Tuesday" / "…: Wednesday"), not an edit.
+_DAY_WORDS_TEXT = (
+    "monday tuesday wednesday thursday friday saturday sunday today tonight yesterday "
+    "tomorrow morning evening weekend january february march april june july august "
+    "september october november december jan feb mar apr jun jul aug sep sept oct nov dec "
+    "montag dienstag mittwoch donnerstag freitag samstag sonntag lundi mardi mercredi jeudi "
+    "vendredi samedi dimanche"
+)
+_DAY_WORDS = frozenset(_DAY_WORDS_TEXT.split())
+# Evidence other than the headline counts only beside a headline this alike.
+MIN_HEADLINE_FOR_EVIDENCE = 0.3
+EVIDENCE_WEIGHTS = {"same summary": 0.2, "same category": 0.05, "same day": 0.05,
+                    "same section path": 0.05}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class _Likeness:
     """What fuzzy matching compares of an item or a newcomer, worked out once per side."""
@@ -138,23 +202,103 @@ class _Likeness:
     headline: str
     tokens: Counter[str]
     links: frozenset[str]
+    summary: str = ""
+    category: str = ""
+    day: date | None = None  # its publication date, or the date its URL spells
+    section: str = ""  # its URL without the last path segment (the slug)
+    strong: Mapping[str, str] = field(default_factory=dict)  # identity.strong_ids
+    first_seen: date | None = None
 
     @classmethod
-    def of(cls, headline: str | None, sources: Sequence[str] | None) -> _Likeness:
+    def of(
+        cls,
+        headline: str | None,
+        sources: Sequence[str] | None,
+        summary: str | None = None,
+        category: str | None = None,
+        day: date | None = None,
+        url: str | None = None,
+        strong: Mapping[str, str] | None = None,
+        first_seen: date | None = None,
+    ) -> _Likeness:
         text = normalise_text(headline) if headline else ""
-        return cls(text, Counter(diff.tokenize(text)), frozenset(source_links(sources)))
+        return cls(
+            text,
+            Counter(diff.tokenize(text)),
+            frozenset(source_links(sources)),
+            normalise_text(summary).casefold() if summary else "",
+            normalise_text(category).casefold() if category else "",
+            day or (date_in_path(url) if url else None),
+            canonical_url(url).rsplit("/", 1)[0] if url else "",
+            strong or {},
+            first_seen,
+        )
 
 
-def _score(old: _Likeness, new: _Likeness, threshold: float = 0.0) -> float:
-    """How likely a newcomer is a new state of an item: the better of headline similarity
-    (word-level) and shared source links (Jaccard). A headline pair that cannot reach
-    `threshold` is not diffed (scores 0)."""
-    score = 0.0
-    if old.headline and new.headline and _similarity_bound(old, new) >= threshold:
-        score = diff.similarity(diff.diff_text(old.headline, new.headline))
+def _veto(old: _Likeness, new: _Likeness) -> str | None:
+    """Why these two can never be one item, or None. A wrong merge publishes a false
+    edit, a split only loses a link: evidence against a pairing outweighs any likeness."""
+    for kind, value in new.strong.items():
+        if kind in old.strong and old.strong[kind] != value:
+            return f"different {kind}"
+    if bool(old.strong) != bool(new.strong):
+        # An item known by a publisher id and one known by none: on a listing whose
+        # items carry ids, a row without one is a link to a section page or a promo.
+        return "only one has a publisher id"
+    if old.day and new.day and old.day != new.day:
+        return "published on different days"
+    old_words = [w for w in diff.tokenize(old.headline.casefold()) if w.strip()]
+    new_words = [w for w in diff.tokenize(new.headline.casefold()) if w.strip()]
+    if old_words != new_words and _without_day_words(old_words) == _without_day_words(new_words):
+        return "a recurring headline (only its day differs)"
+    later_day = old.first_seen and new.first_seen and old.first_seen < new.first_seen
+    if old_words == new_words and later_day:
+        return "a recurring headline (seen again on a later day at a new URL)"
+    return None
+
+
+def _without_day_words(words: Sequence[str]) -> list[str]:
+    return [w for w in words if w not in _DAY_WORDS and not w.isdigit() and w.isalnum()]
+
+
+def _evidence(old: _Likeness, new: _Likeness) -> list[str]:
+    """What else two items agree on, beside their headlines."""
+    found = []
+    if old.summary and old.summary == new.summary:
+        found.append("same summary")
+    if old.category and old.category == new.category:
+        found.append("same category")
+    if old.day and old.day == new.day:
+        found.append("same day")
+    if old.section and old.section == new.section:
+        found.append("same section path")
+    return found
+
+
+def _score(old: _Likeness, new: _Likeness, threshold: float = 0.0) -> tuple[float, list[str]]:
+    """How likely a newcomer is a new state of an item, and why: headline similarity
+    (word-level) raised by what else they agree on (summary, category, day, section),
+    or the share of source links they have in common (Jaccard), whichever is higher. A
+    headline pair that cannot reach `threshold` is not diffed; a vetoed pair scores 0."""
+    veto = _veto(old, new)
+    if veto:
+        return 0.0, [veto]
+    evidence = _evidence(old, new)
+    bonus = sum(EVIDENCE_WEIGHTS[reason] for reason in evidence)
+    needed = max(threshold - bonus, MIN_HEADLINE_FOR_EVIDENCE) if bonus else threshold
+    score, reasons = 0.0, []
+    if old.headline and new.headline and _similarity_bound(old, new) >= needed:
+        headline = diff.similarity(diff.diff_text(old.headline, new.headline))
+        reasons.append(f"headline {headline:.2f}")
+        score = headline
+        if bonus and headline >= MIN_HEADLINE_FOR_EVIDENCE:
+            score = min(1.0, headline + bonus)
+            reasons += evidence
     if old.links and new.links:
-        score = max(score, len(old.links & new.links) / len(old.links | new.links))
-    return score
+        shared = len(old.links & new.links) / len(old.links | new.links)
+        if shared > score:
+            score, reasons = shared, [f"source links {shared:.2f}"]
+    return score, reasons
 
 
 def _similarity_bound(old: _Likeness, new: _Likeness) -> float:
@@ -169,34 +313,138 @@ def _similarity_bound(old: _Likeness, new: _Likeness) -> float:
     return sum(len(token) * count for token, count in shared.items()) / longer
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """An item that left the listing (in this check or lately), as fuzzy matching sees it."""
+
+    item: Item
+    version: Version
+    strong: Mapping[str, str] = field(default_factory=dict)  # its publisher ids by kind
+
+
+@dataclass(frozen=True)
+class Pairing:
+    newcomer: int  # position in the newcomers given
+    item: Item
+    score: float
+    evidence: list[str]
+
+
 def pair_fuzzy(
-    candidates: Sequence[tuple[Item, Version]],
+    candidates: Sequence[Candidate],
     newcomers: Sequence[Observation],
     threshold: float,
-) -> list[tuple[int, Item, float]]:
-    """Pairs (newcomer index, item, score) at or above the threshold, best pairs first;
-    each item and each newcomer is used at most once."""
+    newcomer_keys: Sequence[Sequence[tuple[str, str]]] = (),
+    seen_on: date | None = None,
+) -> list[Pairing]:
+    """Pairings at or above the threshold, best first; each item and each newcomer is
+    used at most once. newcomer_keys (identity_keys of each newcomer) give their publisher
+    ids; seen_on is the day of the check (a recurring headline is told by it)."""
     if len(candidates) * len(newcomers) > MAX_FUZZY_PAIRS:
         return []
-    old = [(item, _Likeness.of(version.headline, version.sources)) for item, version in candidates]
-    new = [_Likeness.of(observation.headline, observation.sources) for observation in newcomers]
+    old = [
+        (
+            candidate.item,
+            _Likeness.of(
+                candidate.version.headline,
+                candidate.version.sources,
+                candidate.version.summary,
+                candidate.version.category,
+                candidate.item.event_date,
+                candidate.item.url,
+                candidate.strong,
+                candidate.item.first_seen_at.date() if candidate.item.first_seen_at else None,
+            ),
+        )
+        for candidate in candidates
+    ]
+    keys = list(newcomer_keys) or [[] for _ in newcomers]
+    new = [
+        _Likeness.of(
+            observation.headline,
+            observation.sources,
+            observation.summary,
+            observation.category,
+            observation.event_date,
+            observation.url,
+            strong_ids(item_keys),
+            seen_on,
+        )
+        for observation, item_keys in zip(newcomers, keys, strict=True)
+    ]
     scored = sorted(
         (
-            (_score(likeness, newcomer, threshold), index, item)
+            (*_score(likeness, newcomer, threshold), index, item)
             for item, likeness in old
             for index, newcomer in enumerate(new)
         ),
-        key=lambda entry: (-entry[0], entry[1], entry[2].id or 0),
+        key=lambda entry: (-entry[0], entry[2], entry[3].id or 0),
     )
-    pairs: list[tuple[int, Item, float]] = []
+    pairs: list[Pairing] = []
     used_items: set[int] = set()
     used_newcomers: set[int] = set()
-    for score, index, item in scored:
+    for score, reasons, index, item in scored:
         if score < threshold:
             break
         if index in used_newcomers or item.id in used_items:
             continue
-        pairs.append((index, item, score))
+        pairs.append(Pairing(index, item, score, reasons))
         used_newcomers.add(index)
         used_items.add(item.id or 0)
     return pairs
+
+
+def drop_ambiguous_url_ids(
+    observations: Sequence[Observation], keys: list[list[tuple[str, str]]]
+) -> None:
+    """Take URL ids out of `keys` where one check shows them on two different items.
+
+    An id found in URLs is only a guess at the publisher's id (a number in a URL may be
+    a section's or a page's); two items with different URLs and headlines that share it
+    in one listing prove the guess wrong for that id, and a wrong id merges items.
+    """
+    seen: dict[str, tuple[str | None, str | None]] = {}
+    ambiguous: set[str] = set()
+    for observation, item_keys in zip(observations, keys, strict=True):
+        shown = (observation.url and canonical_url(observation.url), observation.headline)
+        for kind, value in item_keys:
+            if kind != "urlid":
+                continue
+            first = seen.setdefault(value, shown)
+            if first[0] != shown[0] and not _same_headline(first[1], shown[1]):
+                ambiguous.add(value)
+    if not ambiguous:
+        return
+    for position, item_keys in enumerate(keys):
+        kept = [key for key in item_keys if not (key[0] == "urlid" and key[1] in ambiguous)]
+        if len(kept) != len(item_keys):
+            log.info("URL id %s names several items in one check: not used", item_keys[0][1])
+            keys[position] = kept
+
+
+def _same_headline(a: str | None, b: str | None) -> bool:
+    return bool(a and b) and normalise_text(a).casefold() == normalise_text(b).casefold()
+
+
+def hub_urls(observations: Sequence[Observation]) -> set[str]:
+    """The URLs in a listing that are sections of other items' URLs (`/politik/` beside
+    `/politik/article123/slug.html`): a row linking there is a promo for whatever story
+    the section leads with, so its URL names no one item."""
+    urls = {canonical_url(o.url) for o in observations if o.url}
+    return {
+        url
+        for url in urls
+        if url.endswith("/") and any(other != url and other.startswith(url) for other in urls)
+    }
+
+
+def hub_keys(observation: Observation) -> list[tuple[str, str]]:
+    """A row linking to a section page is known by that page and its headline together:
+    each story the slot promotes is an item of its own, never an edit of the last one."""
+    assert observation.url is not None
+    key = (
+        canonical_url(observation.url) + " " + normalise_text(observation.headline or "").casefold()
+    )
+    if len(key.encode()) > MAX_KEY_BYTES:
+        key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return [("hub", key)]

@@ -7,6 +7,7 @@ whole or not at all.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -97,6 +98,12 @@ def record_observations(
     rules = identity.Rules.for_source(source.kind, source.options or {})
     page_urls = () if listing else page_urls
     keys = [identity.identity_keys(obs, page_urls, rules) for obs in observations]
+    identity.drop_ambiguous_url_ids(observations, keys)
+    if listing:
+        hubs = identity.hub_urls(observations)
+        for position, observation in enumerate(observations):
+            if observation.url and canonical_url(observation.url) in hubs:
+                keys[position] = identity.hub_keys(observation)
     # Every alias this check looks up or adds, read in one go (the headline
     # keys that tell two items under one URL apart are read only when that happens).
     aliases = [alias for item_keys in keys for alias in item_keys]
@@ -104,7 +111,7 @@ def record_observations(
     index = SourceIndex(session, source.id, aliases)
     item_ids = [index.find_id(item_keys) for item_keys in keys]
     if listing:
-        _match_newcomers(session, source, observations, item_ids, rules, check_id, now, index)
+        _match_newcomers(session, source, observations, keys, item_ids, rules, check_id, now, index)
     stats = IngestStats()
     _create_newcomers(session, source, observations, keys, item_ids, page_urls, now, index, stats)
     pending = _Pending()
@@ -154,44 +161,72 @@ def _match_newcomers(
     session: Session,
     source: Source,
     observations: Sequence[Observation],
+    keys: Sequence[Sequence[tuple[str, str]]],
     item_ids: list[int | None],
     rules: identity.Rules,
     check_id: int | None,
     now: datetime,
     index: SourceIndex,
 ) -> None:
-    """Fill in `item_ids` for newcomers that fuzzy matching takes for departed items; log each."""
+    """Fill in `item_ids` for newcomers that fuzzy matching takes for items that left the
+    listing in this check or within the source's match window; log each with its evidence."""
     assert source.id is not None
     newcomers = [position for position, item_id in enumerate(item_ids) if item_id is None]
-    if not newcomers:
+    if not newcomers or rules.match_threshold > 1:
         return
     present = {item_id for item_id in item_ids if item_id is not None}
     departed = queries.listed_items(session, source.id, leaving_out=present)
+    departed += [
+        item
+        for item in queries.removed_since(session, source.id, now - rules.match_window)
+        if item.id not in present
+    ]
     candidates = [(item, queries.latest_version(session, item.id or 0)) for item in departed]
     for item, version in candidates:  # the index learns them: they may take the news now
         index.added_item(item)
         if version is not None:
             index.added_version(item, version)
+    publisher_ids: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for item_id, kind, value in queries.aliases_of(
+        session, index_ids(departed), ("id", "urlid", "guid")
+    ):
+        publisher_ids[item_id].append((kind, value))
     pairs = identity.pair_fuzzy(
-        [(item, version) for item, version in candidates if version is not None],
-        [observations[index] for index in newcomers],
+        [
+            identity.Candidate(item, version, identity.strong_ids(publisher_ids[item.id or 0]))
+            for item, version in candidates
+            if version is not None
+        ],
+        [observations[position] for position in newcomers],
         rules.match_threshold,
+        newcomer_keys=[keys[position] for position in newcomers],
+        seen_on=now.date(),
     )
-    for position, item, score in pairs:
-        observation = observations[newcomers[position]]
-        item_ids[newcomers[position]] = item.id
+    for pairing in pairs:
+        observation = observations[newcomers[pairing.newcomer]]
+        item_ids[newcomers[pairing.newcomer]] = pairing.item.id
         session.add(
             ItemMatch(
-                item_id=item.id or 0,
+                item_id=pairing.item.id or 0,
                 check_id=check_id,
-                method="fuzzy",
-                score=score,
+                method="fuzzy: " + ", ".join(pairing.evidence),
+                score=pairing.score,
                 matched_headline=observation.headline,
                 matched_url=observation.url,
                 matched_at=now,
             )
         )
-        log.info("fuzzy match: %r is item %s (score %.2f)", observation.headline, item.id, score)
+        log.info(
+            "fuzzy match: %r is item %s (score %.2f: %s)",
+            observation.headline,
+            pairing.item.id,
+            pairing.score,
+            ", ".join(pairing.evidence),
+        )
+
+
+def index_ids(items: Sequence[Item]) -> list[int]:
+    return [item.id for item in items if item.id is not None]
 
 
 def _create_newcomers(

@@ -103,11 +103,12 @@ class SourceIndex:
                 stored.latest_headline = headline
 
     def find_id(self, keys: Sequence[tuple[str, str]]) -> int | None:
-        """The id of the item the identity keys name (as identity.find_item, from memory)."""
-        kind = keys[0][0]
-        ids: set[int] = set()
-        for _, value in keys:
-            ids |= self._items_by_alias.get((kind, value), set())
+        """The id of the item the identity keys name: the first kind of key (in the order
+        identity.identity_keys gives them) that names any item decides."""
+        by_kind: dict[str, set[int]] = {}
+        for kind, value in keys:
+            by_kind.setdefault(kind, set()).update(self._items_by_alias.get((kind, value), ()))
+        ids = next((found for found in by_kind.values() if found), set())
         if len(ids) > 1:
             # Two items turned out to be one (their URLs met in a page history). Merging
             # stored histories is not done yet; the oldest item takes the news.
