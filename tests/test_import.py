@@ -219,6 +219,25 @@ def test_a_folder_by_pattern_takes_times_from_file_names(
     assert [h for h, _ in versions] == ["Headline one, updated", "Headline one"]
 
 
+def test_the_same_snapshots_through_another_path_add_nothing(
+    cli, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A snapshot is known by its content and time, not the path it was imported by."""
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    rows = ["title,href,tag,summary", "Headline one,/news/1,World,"]
+    (folder / "2022-02-23T182947Z_552a4ba8c7.csv").write_text("\n".join(rows) + "\n")
+    rows[1] = '"Headline one, updated",/news/1,World,'
+    (folder / "2022-02-23T184000Z_f2f821d057.csv").write_text("\n".join(rows) + "\n")
+    options = ["--url", "https://www.bbc.com/", "--kind", "listing"]
+    cli("import", "dir", str(folder), "--pattern", "*.csv", *options)
+    before = stored(engine)
+    monkeypatch.chdir(tmp_path)
+    again = cli("import", "dir", ".", "--pattern", "snapshots/*.csv", "--source", "1")
+    assert "0 recorded now, 2 already imported" in again.stdout
+    assert stored(engine) == before
+
+
 def _redline() -> list[str]:
     from .conftest import redline_command
 

@@ -8,6 +8,7 @@ commit; no checkout.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -27,6 +28,13 @@ class ArchivedSnapshot:
     body: bytes
     path: str  # the file's path, for its type
     url: str | None = None  # the page's own URL, when the archive says (a manifest)
+
+    @property
+    def content_ref(self) -> str:
+        """Names the snapshot by what it holds and when it was taken, not where it lies:
+        the same file imported again through another path, glob or manifest is known."""
+        digest = hashlib.sha256(self.body).hexdigest()[:32]
+        return f"sha256:{digest}@{self.taken_at.astimezone(UTC).isoformat()}"
 
 
 def git_snapshots(

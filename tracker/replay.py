@@ -1,7 +1,9 @@
 """Importing an archive: each snapshot recorded as a check of one source at its own time.
 
-Snapshots already recorded for the source (by ref) are skipped, so running an import
-again adds nothing and an interrupted import, run again, resumes where it stopped.
+Snapshots already recorded for the source are skipped, known by their content and time
+(or, for imports made before that, by their path): running an import again, through any
+path, glob or manifest, adds nothing, and an interrupted import, run again, resumes
+where it stopped.
 Each snapshot is its own transaction.
 """
 
@@ -68,11 +70,14 @@ def import_snapshots(
         summary.first = summary.first or snapshot.taken_at
         summary.last = snapshot.taken_at
         result: CheckResult | None = None
-        if snapshot.ref in done:
+        if snapshot.content_ref in done or snapshot.ref in done:
             summary.already += 1
         else:
             page = as_fetched(snapshot, base_url)
-            result = record_snapshot(engine, source_id, page, snapshot.taken_at, snapshot.ref)
+            result = record_snapshot(
+                engine, source_id, page, snapshot.taken_at, snapshot.content_ref
+            )
+            done.add(snapshot.content_ref)  # a manifest may list one file twice
             summary.recorded += 1
             summary.versions += result.stats.versions_added
             summary.changes += result.stats.changes_added
