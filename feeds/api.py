@@ -287,7 +287,9 @@ class VersionOut(Out):
     category: str | None
     tags: list[str] | None
     observed_at: datetime
-    reported_at: datetime | None = Field(description="a time the page itself gave")
+    reported_at: datetime | None = Field(
+        description="when the version began, by the page's own history (its Changes list)"
+    )
     origin: str = Field(description="observed, page-history or import")
     change: VersionChange | None = Field(description="the change that made this version")
 

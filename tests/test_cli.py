@@ -62,11 +62,12 @@ def test_items_and_history_json_contract(site: Site, cli) -> None:
         "category": None,
         "tags": None,
         "observed_at": first["observed_at"],
-        "reported_at": "2017-08-27T03:47:56Z",
+        "reported_at": None,  # the page gives when it ended, not when it began
         "origin": "page-history",
         "change": {"kind": "created", "fields": [], "class": None, "similarity": None},
     }
-    assert current["origin"] == "observed" and current["reported_at"] is None
+    assert current["origin"] == "observed"
+    assert current["reported_at"] == "2017-08-27T03:47:56Z"  # the first headline's end
     # Dropping a three-word prefix from a long headline is a substantive edit.
     assert current["change"]["kind"] == "edited" and current["change"]["fields"] == ["headline"]
     assert current["change"]["class"] == "substantive"

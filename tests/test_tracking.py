@@ -74,7 +74,10 @@ def test_seed_page_fetched_once_has_its_page_history(site: Site, engine: Engine)
         "Syrian Civil War: Palmyra offensive (2017): The Syrian Army and its allies recapture "
         "the ancient city of Palmyra from the Islamic State of Iraq and the Levant."
     )
-    assert first.reported_at == datetime(2017, 8, 27, 3, 47, 56, tzinfo=UTC)
+    # A Changes entry's time is when its headline was replaced: the end of the first
+    # version (whose start the page does not give) and the start of the current one.
+    replaced = datetime(2017, 8, 27, 3, 47, 56, tzinfo=UTC)
+    assert (first.reported_at, current.reported_at) == (None, replaced)
     # The page history gives only the headline: everything else is unknown, not empty.
     assert (first.summary, first.category, first.sources, first.tags) == (None, None, None, None)
     assert current.headline == first.headline.removeprefix(
@@ -83,7 +86,11 @@ def test_seed_page_fetched_once_has_its_page_history(site: Site, engine: Engine)
     assert current.summary and current.summary.startswith("The Syrian opposition declined")
     with transaction(engine) as session:
         change = session.exec(select(Change).where(Change.kind == "edited")).one()
+        created = session.exec(select(Change).where(Change.kind == "created")).one()
         urls = queries.alias_values(session, item.id)
+    # The edit happened when the first headline was replaced; the first version began no
+    # later than that.
+    assert change.occurred_at == created.occurred_at == replaced
     # The stored diff only has the fields both versions know.
     assert change.fields == ["headline"]
     assert change.diff == {
@@ -203,8 +210,16 @@ def test_first_sight_of_a_later_page_recovers_the_history_it_lists(
     assert [v.headline for v in versions[:5]] == [
         c["title"].strip() for c in snapshot["changes"][:5]
     ]
-    assert versions[0].reported_at == datetime(2018, 1, 10, 20, 30, 5, tzinfo=UTC)
-    assert versions[4].reported_at == datetime(2018, 1, 11, 11, 30, 5, tzinfo=UTC)
+    # Each entry's time is when its headline was replaced, so the next version began then;
+    # the first version's start is not given.
+    assert [v.reported_at for v in versions] == [
+        None,
+        datetime(2018, 1, 10, 20, 30, 5, tzinfo=UTC),
+        datetime(2018, 1, 10, 22, 30, 5, tzinfo=UTC),
+        datetime(2018, 1, 11, 0, 30, 6, tzinfo=UTC),
+        datetime(2018, 1, 11, 10, 30, 5, tzinfo=UTC),
+        datetime(2018, 1, 11, 11, 30, 5, tzinfo=UTC),
+    ]
     with transaction(engine) as session:
         assert len(queries.alias_values(session, item.id)) == 6
 
@@ -225,7 +240,10 @@ def test_a_new_page_listing_a_missed_version_appends_it(site: Site, engine: Engi
         ("page-history", second["headline"]),
         ("observed", third["headline"]),
     ]
-    assert versions[1].reported_at == datetime(2018, 1, 1, 21, 30, 5, tzinfo=UTC)
+    # The missed version began when the first was replaced (its Changes entry's time) and
+    # ended when the third began.
+    assert versions[1].reported_at == datetime(2018, 1, 1, 20, 30, 5, tzinfo=UTC)
+    assert versions[2].reported_at == datetime(2018, 1, 1, 21, 30, 5, tzinfo=UTC)
 
 
 def test_day_index_tracks_every_item_and_ignores_tag_order(site: Site, engine: Engine) -> None:

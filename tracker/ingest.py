@@ -319,15 +319,22 @@ def _record_one(
         _add_event(item, "restored", index.latest(item), now, stats, pending)
 
     latest = index.latest(item) if item.version_count else None
-    for entry in _unseen_history(session, item, observation, rules):
-        version = _history_version(entry, now, check_id)
-        latest = _add_version(session, item, latest, version, stats, pending)
+    unseen, started = _unseen_history(session, item, observation, rules)
+    for entry in unseen:
+        # A Changes entry's time is when that headline was replaced: the version began
+        # when the one before it ended (unknown for the first), and the change to the
+        # next one happened at the entry's own time.
+        version = _history_version(entry, started, now, check_id)
+        known_end = entry.reported_at if started is None else None
+        latest = _add_version(session, item, latest, version, stats, pending, known_end)
+        started = entry.reported_at
 
     if latest is not None and latest.content_hash == observed_hash:
         latest.last_observed_at = now
         session.add(latest)
     else:
         observed = _observed_version(observation, observed_hash, now, check_id)
+        observed.reported_at = _current_since(observation)
         latest = _add_version(session, item, latest, observed, stats, pending)
     index.added_version(item, latest)
 
@@ -402,8 +409,9 @@ def _new_item(source_id: int, observation: Observation, key: str, now: datetime)
 
 def _unseen_history(
     session: Session, item: Item, observation: Observation, rules: identity.Rules
-) -> list[HistoryEntry]:
-    """The entries of the page's own history that the item does not have yet.
+) -> tuple[list[HistoryEntry], datetime | None]:
+    """The entries of the page's own history that the item does not have yet, and when
+    the first of them began (the time of the entry before it; None when unknown).
 
     An entry is known once its URL (in any rendition) is an alias of the item. For a
     new item every earlier entry counts; for a known one only entries after the last
@@ -411,7 +419,8 @@ def _unseen_history(
     """
     earlier = [entry for entry in observation.history if not entry.is_current]
     if not earlier:  # most pages list no history: no need to read the item's aliases
-        return []
+        return [], None
+    started: datetime | None = None
     if item.version_count:
         known = set(queries.alias_values(session, item.id, "url"))
         known |= set(queries.alias_values(session, item.id, "page"))
@@ -421,14 +430,28 @@ def _unseen_history(
             return url in known or identity.page_stem(url, rules.renditions) in known
 
         positions = [i for i, e in enumerate(earlier) if e.url and is_known(e.url)]
+        if positions:
+            started = earlier[positions[-1]].reported_at
         earlier = earlier[positions[-1] + 1 :] if positions else []
     # The list's last earlier headline may equal the page's own (a slug change alone).
     if earlier and same_text(earlier[-1].headline, observation.headline):
         earlier.pop()
-    return earlier
+    return earlier, started
 
 
-def _history_version(entry: HistoryEntry, now: datetime, check_id: int | None) -> Version:
+def _current_since(observation: Observation) -> datetime | None:
+    """When the page's current headline began, by its own history: the time of the last
+    earlier entry with another headline (entries that differ only in their URL are one
+    headline). None when the page lists no history."""
+    for entry in reversed(observation.history):
+        if not entry.is_current and not same_text(entry.headline, observation.headline):
+            return entry.reported_at
+    return None
+
+
+def _history_version(
+    entry: HistoryEntry, started: datetime | None, now: datetime, check_id: int | None
+) -> Version:
     headline = clean_text(entry.headline)
     return Version(
         item_id=0,
@@ -439,7 +462,7 @@ def _history_version(entry: HistoryEntry, now: datetime, check_id: int | None) -
         origin="page-history",
         observed_at=now,
         last_observed_at=now,
-        reported_at=entry.reported_at,
+        reported_at=started,
         check_id=check_id,
     )
 
@@ -479,8 +502,13 @@ def _add_version(
     version: Version,
     stats: IngestStats,
     pending: _Pending,
+    known_end: datetime | None = None,
 ) -> Version:
-    """Append the version to the item's history with the change that leads to it."""
+    """Append the version to the item's history with the change that leads to it.
+
+    The change is dated when the version began (the page's reported time), else when it
+    was observed; a first version whose start the page does not give is dated by the
+    latest it can have begun, its end (known_end), rather than by today's check."""
     assert item.id is not None
     item.version_count += 1
     version.item_id = item.id
@@ -492,7 +520,7 @@ def _add_version(
         kind="created" if previous is None else "edited",
         from_n=previous.n if previous else None,
         to_n=version.n,
-        occurred_at=version.reported_at or version.observed_at,
+        occurred_at=version.reported_at or known_end or version.observed_at,
         recorded_at=version.observed_at,
     )
     if previous is not None:
