@@ -239,6 +239,7 @@ def item_page(
         "urls": queries.alias_values(session, item.id, "url"),
         "rows": _timeline(versions, changes),
         "events": [c for c in changes if c.kind in ("removed", "restored")],
+        "identity": queries.identity_log(session, item.id),
         "versions": versions,
         "from_ref": from_ref,
         "to_ref": to_ref,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -100,6 +101,8 @@ class Item(SQLModel, table=True):
     last_seen_at: datetime = Field(sa_column=_time(nullable=False))
     removed_at: datetime | None = Field(default=None, sa_column=_time())
     version_count: int = 0
+    # A listing (day index, feed) has shown it: only such an item can leave a listing.
+    listed: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 class ItemAlias(SQLModel, table=True):

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from sqlmodel import Session, SQLModel, col, or_, select
 
-from storage.models import Change, Check, Item, ItemAlias, Source, Version
+from storage.models import Change, Check, Item, ItemAlias, ItemMatch, Source, Version
 
 T = TypeVar("T")
 
@@ -150,12 +150,15 @@ def alias_values(session: Session, item_id: int, kind: str = "url") -> list[str]
 
 
 def listed_items(session: Session, source_id: int, leaving_out: Collection[int] = ()) -> list[Item]:
-    """The source's items that have not been recorded as removed, but those left out.
+    """The source's items a listing showed that have not been recorded as removed, but
+    those left out (an item page's item never leaves a listing).
 
     Only ids are read for the items left out: a listing's check asks for the few that
     departed among thousands it has just seen.
     """
-    query = select(Item.id).where(Item.source_id == source_id, col(Item.removed_at).is_(None))
+    query = select(Item.id).where(
+        Item.source_id == source_id, col(Item.removed_at).is_(None), col(Item.listed).is_(True)
+    )
     ids = [
         item_id
         for item_id in session.exec(query.order_by(col(Item.id)))
@@ -190,6 +193,13 @@ def aliases_of(
         )
         found += [tuple(row) for row in session.exec(query).all()]  # type: ignore[misc]
     return found
+
+
+def identity_log(session: Session, item_id: int) -> list[ItemMatch]:
+    """How the item's identity was decided beyond its aliases (fuzzy pairings, merges,
+    splits), oldest first."""
+    query = select(ItemMatch).where(ItemMatch.item_id == item_id).order_by(col(ItemMatch.id))
+    return list(session.exec(query).all())
 
 
 def all_items(session: Session) -> Sequence[Item]:

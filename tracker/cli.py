@@ -34,7 +34,7 @@ from storage import (
     upgrade,
 )
 from storage.types import iso_z
-from tracker import __version__, history, identity, netguard, render
+from tracker import __version__, cli_identity, history, identity, netguard, render
 from tracker.config import Config, load_config, parse_duration
 from tracker.errors import RedlineError, UserError
 from tracker.extract import KINDS
@@ -131,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hist.add_argument("item")
     hist.add_argument("--json", action="store_true")
+
+    cli_identity.add_verbs(verb)
 
     export = verb(
         "export",

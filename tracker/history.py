@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from storage import Change, Version
+from storage import Change, Item, Version
 from tracker import diff, judgement
 from tracker.errors import UserError
 from tracker.normalise import CONTENT_FIELDS, LIST_FIELDS, FieldValue
@@ -93,3 +94,30 @@ def pick_version(versions: Sequence[Version], ref: str, before: Version | None =
     if int(word) not in by_n:
         raise UserError(f"no version {word}: the item has versions 1 to {versions[-1].n}")
     return by_n[int(word)]
+
+
+def version_change(
+    item: Item, previous: Version | None, version: Version, occurred_at: datetime
+) -> Change:
+    """The change that leads from `previous` (None: the item's first) to `version`, with
+    its changed fields, similarity, class and stored diff. Version ids are left to the
+    caller (the versions may have none before a flush)."""
+    assert item.id is not None
+    change = Change(
+        item_id=item.id,
+        source_id=item.source_id,
+        kind="created" if previous is None else "edited",
+        from_n=previous.n if previous else None,
+        to_n=version.n,
+        occurred_at=occurred_at,
+        recorded_at=version.observed_at,
+    )
+    if previous is not None:
+        field_ops = diff_versions(previous, version)
+        change.fields = changed_fields(field_ops)
+        change.similarity = overall_similarity(field_ops)
+        change.classification = judgement.classify(field_ops)
+        # Only changed fields are stored: an unchanged article body would be kept whole.
+        shown = readable_diff({name: field_ops[name] for name in change.fields})
+        change.diff = {name: [[op, text] for op, text in ops] for name, ops in shown.items()}
+    return change

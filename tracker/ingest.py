@@ -16,7 +16,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col
 
 from storage import Change, Item, ItemMatch, Source, Version, queries
-from tracker import history, identity, judgement
+from tracker import history, identity, merge
 from tracker.extract.base import HistoryEntry, Observation
 from tracker.normalise import FieldValue, canonical_url, clean_text, content_hash, same_text
 from tracker.source_index import SourceIndex
@@ -45,6 +45,7 @@ class _Pending:
 
     seen_items: list[int] = field(default_factory=list)
     seen_versions: list[int] = field(default_factory=list)
+    newly_listed: list[int] = field(default_factory=list)  # items a listing shows first now
     changes: list[tuple[Change, Version | None, Version | None]] = field(default_factory=list)
 
     def change(self, change: Change, before: Version | None, after: Version | None) -> None:
@@ -56,15 +57,16 @@ class _Pending:
             change.from_version_id = before.id if before else None
             change.to_version_id = after.id if after else None
             session.add(change)
-        for model, ids, column in (
-            (Item, self.seen_items, "last_seen_at"),
-            (Version, self.seen_versions, "last_observed_at"),
+        for model, ids, column, value in (
+            (Item, self.seen_items, "last_seen_at", now),
+            (Version, self.seen_versions, "last_observed_at", now),
+            (Item, self.newly_listed, "listed", True),
         ):
             for chunk in queries.in_chunks(ids):
                 session.exec(  # type: ignore[call-overload]
                     update(model)
                     .where(col(model.id).in_(chunk))
-                    .values({column: now})
+                    .values({column: value})
                     .execution_options(synchronize_session=False)  # no copies to update
                 )
 
@@ -109,6 +111,8 @@ def record_observations(
     aliases = [alias for item_keys in keys for alias in item_keys]
     aliases += [("url", url) for obs in observations for url in identity.known_urls(obs, page_urls)]
     index = SourceIndex(session, source.id, aliases)
+    if merge_named_items(session, index, keys, now):
+        index = SourceIndex(session, source.id, aliases)  # merges are rare: read afresh
     item_ids = [index.find_id(item_keys) for item_keys in keys]
     if listing:
         _match_newcomers(session, source, observations, keys, item_ids, rules, check_id, now, index)
@@ -152,9 +156,28 @@ def record_observations(
         )
         claims[recorded.id or 0] = observed_hash
     if listing:
+        pending.newly_listed = [item_id for item_id in claims if not index.is_listed(item_id)]
         _record_removals(session, source, set(claims), now, stats, pending)
     pending.write(session, now)
     return stats
+
+
+def merge_named_items(
+    session: Session, index: SourceIndex, keys: Sequence[Sequence[tuple[str, str]]], now: datetime
+) -> bool:
+    """Merge the stored items that one observation's keys name together (a page whose
+    Changes list names the URLs of two items recorded apart): later evidence that they
+    are one story. True if any were merged."""
+    merged = False
+    for item_keys in keys:
+        named = sorted(index.items_named(item_keys))
+        for other in named[1:]:
+            why = f"one page names both ({item_keys[0][0]} {item_keys[0][1]})"
+            merge.merge_items(session, named[0], other, now, why)
+            merged = True
+        if len(named) > 1:
+            index = SourceIndex(session, index.source_id, [k for ks in keys for k in ks])
+    return merged
 
 
 def _match_newcomers(
@@ -514,23 +537,9 @@ def _add_version(
     version.item_id = item.id
     version.n = item.version_count
     session.add(version)
-    change = Change(
-        item_id=item.id,
-        source_id=item.source_id,
-        kind="created" if previous is None else "edited",
-        from_n=previous.n if previous else None,
-        to_n=version.n,
-        occurred_at=version.reported_at or known_end or version.observed_at,
-        recorded_at=version.observed_at,
+    change = history.version_change(
+        item, previous, version, version.reported_at or known_end or version.observed_at
     )
-    if previous is not None:
-        field_ops = history.diff_versions(previous, version)
-        change.fields = history.changed_fields(field_ops)
-        change.similarity = history.overall_similarity(field_ops)
-        change.classification = judgement.classify(field_ops)
-        # Only changed fields are stored: an unchanged article body would be kept whole.
-        shown = history.readable_diff({name: field_ops[name] for name in change.fields})
-        change.diff = {name: [[op, text] for op, text in ops] for name, ops in shown.items()}
     pending.change(change, previous, version)
     stats.versions_added += 1
     stats.changes_added += 1

@@ -39,6 +39,7 @@ class StoredItem:
     headline: str | None
     event_date: date | None
     removed_at: datetime | None
+    listed: bool
     latest_id: int | None = None
     latest_hash: str | None = None
     latest_headline: str | None = None
@@ -84,7 +85,7 @@ class SourceIndex:
     def _read(self, item_ids: set[int]) -> None:
         for chunk in in_chunks(sorted(item_ids)):
             items = select(
-                Item.id, Item.url, Item.headline, Item.event_date, Item.removed_at
+                Item.id, Item.url, Item.headline, Item.event_date, Item.removed_at, Item.listed
             ).where(col(Item.id).in_(chunk))
             for row in self.session.exec(items).all():
                 self._stored[row[0]] = StoredItem(*row)
@@ -102,17 +103,18 @@ class SourceIndex:
                 stored.latest_id, stored.latest_hash = version_id, content_hash
                 stored.latest_headline = headline
 
-    def find_id(self, keys: Sequence[tuple[str, str]]) -> int | None:
-        """The id of the item the identity keys name: the first kind of key (in the order
-        identity.identity_keys gives them) that names any item decides."""
+    def items_named(self, keys: Sequence[tuple[str, str]]) -> set[int]:
+        """The items the identity keys name: those of the first kind of key (in the order
+        identity.identity_keys gives them) that names any item."""
         by_kind: dict[str, set[int]] = {}
         for kind, value in keys:
             by_kind.setdefault(kind, set()).update(self._items_by_alias.get((kind, value), ()))
-        ids = next((found for found in by_kind.values() if found), set())
-        if len(ids) > 1:
-            # Two items turned out to be one (their URLs met in a page history). Merging
-            # stored histories is not done yet; the oldest item takes the news.
-            log.warning("keys %s match items %s; recording on the oldest", keys[:3], sorted(ids))
+        return next((found for found in by_kind.values() if found), set())
+
+    def find_id(self, keys: Sequence[tuple[str, str]]) -> int | None:
+        """The id of the item the identity keys name (the oldest, should they name several:
+        the check merges those first, see ingest.merge_named_items)."""
+        ids = self.items_named(keys)
         return min(ids) if ids else None
 
     def find(self, keys: Sequence[tuple[str, str]]) -> Item | None:
@@ -147,6 +149,13 @@ class SourceIndex:
             assert version is not None, f"version {stored.latest_id} vanished"
             self._latest[item_id] = version
         return self._latest[item_id]
+
+    def is_listed(self, item_id: int) -> bool:
+        """Whether a listing has shown the item (as stored, or as this check set it)."""
+        if item_id in self._items:
+            return self._items[item_id].listed
+        stored = self._stored.get(item_id)
+        return stored is not None and stored.listed
 
     def added_item(self, item: Item) -> None:
         self._items[item.id or 0] = item

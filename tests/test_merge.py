@@ -1,0 +1,111 @@
+"""Correcting identity: later evidence merges two items; a person merges or splits them."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from feeds.app import create_app
+from feeds.settings import ServiceSettings
+from storage import Change, Item, ItemMatch, transaction
+
+from .conftest import OFFSTREAM
+from .test_identity_classes import (
+    SITE,
+    UUID_A,
+    UUID_B,
+    at,
+    edits,
+    headlines_by_item,
+    replay,
+    uuid_listing,
+)
+
+
+def test_a_mixed_manifest_is_one_item_per_story_and_item_pages_never_leave_a_listing(
+    cli, engine: Engine
+) -> None:
+    """The Offstream sample in one source: item pages and a day index. Palmyra's later page
+    names the URL its earlier page was recorded under (two items until then): they are
+    merged, and the merge is logged. Item pages are never "removed" by the day index."""
+    cli(
+        "import", "dir", str(OFFSTREAM), "--manifest", str(OFFSTREAM / "manifest.json"),
+        "--url", "https://offstream.news/", "--kind", "offstream",
+    )  # fmt: skip
+    with transaction(engine) as session:
+        items = session.exec(select(Item)).all()
+        removed = session.exec(select(Change).where(Change.kind == "removed")).all()
+        merges = [m for m in session.exec(select(ItemMatch)).all() if m.method.startswith("merge")]
+    palmyra = [i for i in items if "Palmyra" in (i.headline or "")]
+    assert len(palmyra) == 1
+    assert removed == []
+    assert [m.item_id for m in merges] == [palmyra[0].id]
+
+
+def two_stories(engine: Engine) -> None:
+    """Two items a person knows to be one: the publisher gave the story a new id."""
+    first = uuid_listing([("Floods hit northern towns", "floods-hit-northern-towns", UUID_A)])
+    second = uuid_listing(
+        [("Floods hit northern towns hard", "floods-hit-northern-towns-hard", UUID_B)]
+    )
+    replay(engine, f"{SITE}/top.json", "listing", [(at(2, 8), first), (at(2, 9), second)])
+
+
+def test_merge_then_split_by_hand(cli, engine: Engine) -> None:
+    two_stories(engine)
+    assert headlines_by_item(engine) == [
+        ["Floods hit northern towns"],
+        ["Floods hit northern towns hard"],
+    ]
+    assert edits(engine) == []  # different publisher ids: never paired by likeness
+
+    merged = cli("merge", "1", "2")
+    assert merged.stdout.startswith("merged item 2 into item 1: 2 versions")
+    assert headlines_by_item(engine) == [
+        ["Floods hit northern towns", "Floods hit northern towns hard"]
+    ]
+    assert edits(engine) == [("Floods hit northern towns", "Floods hit northern towns hard")]
+
+    split = cli("split", "1", "--at", "2")
+    new_id = int(split.stdout.split("are now item ")[1].split()[0])
+    assert new_id != 1 and "(1 version)" in split.stdout
+    assert headlines_by_item(engine) == [
+        ["Floods hit northern towns"],
+        ["Floods hit northern towns hard"],
+    ]
+    assert edits(engine) == []
+    with transaction(engine) as session:
+        log = [(m.item_id, m.method.split(":")[0]) for m in session.exec(select(ItemMatch))]
+    assert log == [(1, "merge"), (1, "split"), (new_id, "split")]
+
+    # The split item keeps the URLs (and ids) only its versions had: the story's next
+    # sighting is recorded on it, not on item 1.
+    third = uuid_listing(
+        [("Floods hit northern towns harder", "floods-hit-northern-towns-harder", UUID_B)]
+    )
+    replay(engine, f"{SITE}/top.json", "listing", [(at(2, 10), third)])
+    assert headlines_by_item(engine) == [
+        ["Floods hit northern towns"],
+        ["Floods hit northern towns hard", "Floods hit northern towns harder"],
+    ]
+
+
+def test_the_item_page_shows_how_its_identity_was_decided(cli, engine: Engine) -> None:
+    two_stories(engine)
+    cli("merge", "1", "2")
+    page = TestClient(create_app(engine, ServiceSettings())).get("/items/1")
+    assert page.status_code == 200
+    assert "merge: merged item 2 into it: by hand (redline merge)" in page.text
+
+
+def test_bad_merges_and_splits_are_one_line_errors(cli, engine: Engine) -> None:
+    two_stories(engine)
+    for args, message in [
+        (("merge", "1", "1"), "cannot be merged with itself"),
+        (("merge", "1", "99"), "no item 99"),
+        (("split", "1", "--at", "2"), "--at is a version of item 1 from 2 to 1"),
+    ]:
+        done = cli(*args, check=False)
+        assert done.code == 2 and message in done.stderr and "Traceback" not in done.stderr
+    assert len(headlines_by_item(engine)) == 2  # nothing changed

@@ -1,0 +1,63 @@
+"""`redline merge` and `redline split`: a person corrects which versions are one story."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import Engine
+
+from storage import transaction
+from tracker import merge
+
+
+def add_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
+    merging = verb(
+        "merge",
+        cmd_merge,
+        "merge item OTHER into item ITEM: one story recorded as two (ITEM, OTHER = id or URL)",
+    )
+    merging.add_argument("item")
+    merging.add_argument("other")
+    splitting = verb(
+        "split",
+        cmd_split,
+        "move versions N on of ITEM to a new item: two stories recorded as one",
+    )
+    splitting.add_argument("item")
+    splitting.add_argument("--at", type=int, required=True, metavar="N", help="first version moved")
+
+
+def cmd_merge(args: argparse.Namespace, engine: Engine, config: object) -> int:
+    from tracker.cli import find_item  # the CLI's own lookup (id or any URL), imported late
+
+    with transaction(engine) as session:
+        keep, other = find_item(session, args.item), find_item(session, args.other)
+        assert keep.id is not None and other.id is not None
+        done = merge.merge_items(
+            session, keep.id, other.id, datetime.now(UTC), "by hand (redline merge)"
+        )
+    print(
+        f"merged item {other.id} into item {keep.id}: {_count(done.versions, 'version')}, "
+        f"{_count(done.changes, 'change')} written anew"
+    )
+    return 0
+
+
+def cmd_split(args: argparse.Namespace, engine: Engine, config: object) -> int:
+    from tracker.cli import find_item
+
+    with transaction(engine) as session:
+        item = find_item(session, args.item)
+        assert item.id is not None
+        done = merge.split_item(session, item.id, args.at, datetime.now(UTC))
+    print(
+        f"split item {item.id} at version {args.at}: its versions {args.at} on are now "
+        f"item {done.item_id} ({_count(done.versions, 'version')})"
+    )
+    return 0
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
