@@ -524,7 +524,35 @@ def report(root: Path, verbose: bool = False) -> str:
     lines += [
         f"| {c} | {n} | {expected} | {found} |" for c, n, expected, found in offstream_chains()
     ]
+    lines += ["", *READING]
     return "\n".join(lines) + "\n"
+
+
+# What the misses are, as found with --verbose when these rules were written (2026-12-06,
+# commit "Identity: publisher ids found in URLs ..."); rerun --verbose to check them.
+READING = [
+    "Reading the misses (from `--verbose`, 2026-12-06):",
+    "",
+    "- Before the identity rules of issue 16 (same corpus, same script): WELT ids given had 7 "
+    "wrong merges and 59 false edits, URLs only recall 0.298 with 61 edited items split; HN "
+    "ids given 1 wrong merge. The URL ids, the fuzzy vetoes (different publisher ids, only one "
+    "with an id, different days, recurring headlines) and section-page rows took them to 0.",
+    '- WELT "+11 without id": edits recorded on rows that link a section page no article of '
+    "that check sits under (a section slot rotating its story). Not a truth item; would close "
+    "by treating a bare section URL on a listing whose other rows carry ids as a hub too.",
+    "- Headlines only, missed: WELT and BBC live pages and tickers rewrite their headline to "
+    "another event (0.0-0.3 alike); HN moderators reword titles. No headline likeness can "
+    "follow these: without an id or a URL the target recall of 0.9 is out of reach of "
+    "matching by headline; what would close it is evidence beyond the headline (teaser, "
+    "position in the listing, byline), which these samples mostly lack.",
+    "- Headlines only, wrong merges: mostly one headline published under two ids at different "
+    'times (dpa items re-issued, "5x Ungewöhnliches aus dem Verkehrsrecht"), which the '
+    "headline alone cannot tell apart; the rest are fuzzy pairings of two stories that share "
+    "a slot's first headline. Would close by not restoring a headline-keyed item that left "
+    "more than the match window ago.",
+    "- HN URLs only, 2 wrong merges: one article submitted twice (same URL, two ids) and a "
+    "moderator moving an item's link to the URL another item had. A URL is the only key there.",
+]
 
 
 def _print_examples(corpus: Corpus, results: dict[str, Score]) -> None:
