@@ -38,7 +38,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -51,7 +51,7 @@ from storage import Change, Check, Item, Source, Version, queries, transaction
 from tracker import history, identity, render
 from tracker.config import parse_duration
 from tracker.errors import UserError
-from tracker.normalise import canonical_url
+from tracker.normalise import canonical_url, redact_url
 
 MAX_PAGE = 200  # the most rows one page of any list holds
 MAX_BODY_BYTES = 64 * 1024  # request bodies larger than this answer 413
@@ -324,16 +324,21 @@ class ChangePage(Out):
     next: str = Field(description="poll again with since=next (unchanged when nothing is new)")
 
 
+# A source's URL, or a message that may quote it, as the API shows it: without the
+# source's credentials (errors stored by an older redline may still hold them).
+Redacted = Annotated[str, AfterValidator(redact_url)]
+
+
 class SourceOut(Out):
     id: int
-    url: str
+    url: Redacted
     kind: str
     name: str | None
     enabled: bool
     last_checked_at: datetime | None
     next_check_at: datetime | None
     consecutive_failures: int
-    last_error: str | None
+    last_error: Redacted | None
     options: dict[str, Any]
     interval_seconds: int | None = Field(description="null: the daemon's default interval")
     cron: str | None = Field(description="a crontab line (UTC) giving the check times")
@@ -350,7 +355,7 @@ class CheckOut(Out):
     outcome: str = Field(description="changed, unchanged, not_modified or error")
     http_status: int | None
     bytes: int | None
-    error: str | None
+    error: Redacted | None
     items_seen: int
     versions_added: int
     changes_added: int
@@ -1003,8 +1008,8 @@ def create_source(body: SourceIn, request: Request, response: Response) -> Sourc
             except IntegrityError:  # the same URL added by another writer just now
                 if attempt == 2:
                     raise
-    except UserError as error:
-        raise HTTPException(400, str(error)) from error
+    except UserError as error:  # the message may quote the URL, credentials and all
+        raise HTTPException(400, redact_url(str(error))) from error
     response.status_code = 201 if added else 200
     response.headers["Location"] = f"/api/sources/{out.id}"
     return out

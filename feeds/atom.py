@@ -43,7 +43,7 @@ from sqlmodel import Session
 
 from storage import Change, Item, Source, Version, queries
 from tracker import __version__, diff, history, render
-from tracker.normalise import CONTENT_FIELDS, LIST_FIELDS
+from tracker.normalise import CONTENT_FIELDS, LIST_FIELDS, redact_url
 
 FEED_KINDS = ("edited", "removed", "restored")  # a new item is not an edit
 CLASSIFICATIONS = ("substantive", "minor")  # the values of ?kind=
@@ -335,7 +335,7 @@ def render_page(session: Session, config: FeedConfig, query: FeedQuery) -> FeedP
     elif isinstance(scope, Item):
         feed.link(href=history_url(config, scope.id), rel="alternate", type="text/html")  # type: ignore[arg-type]
     elif isinstance(scope, Source):
-        feed.link(href=scope.url, rel="related", type="text/html")
+        feed.link(href=redact_url(scope.url), rel="related", type="text/html")
 
     entry_ids: list[str] = []
     times: list[datetime] = []
@@ -376,7 +376,7 @@ def _filters_label(query: FeedQuery) -> str:
 
 
 def _source_name(source: Source) -> str:
-    return source.name or urlsplit(source.url).hostname or source.url
+    return source.name or urlsplit(source.url).hostname or redact_url(source.url)
 
 
 def _feed_title(config: FeedConfig, query: FeedQuery, scope: Source | Item | None) -> str:
@@ -398,7 +398,7 @@ def _feed_subtitle(query: FeedQuery, scope: Source | Item | None) -> str:
             "that changed from its first version to its current one."
         )
     if isinstance(scope, Source):
-        return f"Every edit to the items of {scope.url}, with what changed."
+        return f"Every edit to the items of {redact_url(scope.url)}, with what changed."
     if query.scope == "tag":
         return f"Every edit to items tagged {query.key}, with what changed."
     return "Every edit to the tracked news items, with what changed."
@@ -446,7 +446,7 @@ def _add_entry(feed: FeedGenerator, config: FeedConfig, change: Change, rows: _E
     entry.title(_xml(title if change.kind == "edited" else f"{change.kind.capitalize()}: {title}"))
     entry.updated(change.recorded_at)
     entry.published(change.occurred_at)
-    entry.author({"name": _xml(_source_name(source)), "uri": source.url})
+    entry.author({"name": _xml(_source_name(source)), "uri": redact_url(source.url)})
     if change.kind == "edited":
         entry.summary(_xml(_summary(change)))
         entry.content(_xml(_entry_html(change, field_ops)), type="html")
@@ -465,7 +465,7 @@ def _links_and_tags(
     assert item.id is not None
     entry.link(href=history_url(config, item.id), rel="alternate", type="text/html")
     original = (version.url if version is not None else None) or item.url or source.url
-    entry.link(href=original, rel="related", type="text/html")
+    entry.link(href=redact_url(original), rel="related", type="text/html")
     for tag in (version.tags if version is not None else None) or []:
         if isinstance(tag, str) and _xml(tag).strip():
             entry.category(term=_xml(tag), scheme=f"{config.base}/feeds/tags/", label=_xml(tag))
@@ -489,7 +489,7 @@ def _overview_entry(
     entry.id(overview_id(config, item, field))
     entry.title(_xml(f"{span}: {current.headline or item.headline or f'item {item.id}'}"))
     entry.updated(current.observed_at)
-    entry.author({"name": _xml(_source_name(source)), "uri": source.url})
+    entry.author({"name": _xml(_source_name(source)), "uri": redact_url(source.url)})
     entry.summary(_xml(f"All edits so far, {span.lower()}: {names} changed."))
     parts = [f"<p><em>{html.escape(span)}: everything that changed since first seen.</em></p>"]
     if field_ops:

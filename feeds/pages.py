@@ -29,6 +29,7 @@ from feeds.settings import ServiceSettings
 from storage import Change, Item, Source, Version, queries
 from tracker import history, render
 from tracker.errors import UserError
+from tracker.normalise import redact_url
 
 router = APIRouter()
 
@@ -134,7 +135,9 @@ def _host(value: str | None) -> str:
         return value or ""
 
 
-templates.env.filters.update(when=_when, iso=_iso, percent=_percent, http_url=_http_url, host=_host)
+templates.env.filters.update(
+    when=_when, iso=_iso, percent=_percent, http_url=_http_url, host=_host, redact_url=redact_url
+)
 templates.env.globals.update(switch_script=Markup(SWITCH_SCRIPT))
 
 

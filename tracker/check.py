@@ -29,6 +29,7 @@ from tracker.errors import HTTPStatusError, RedlineError
 from tracker.extract import Page, extract
 from tracker.fetch import Snapshot, fetch, make_client
 from tracker.ingest import IngestStats, is_listing, record_observations
+from tracker.normalise import redact_url
 from tracker.politeness import HostGate, host_of
 from tracker.schedule import Policy, parse_retry_after, plan_next
 
@@ -48,7 +49,7 @@ class LeaseLost(RedlineError):
 @dataclass
 class CheckResult:
     source_id: int
-    url: str
+    url: str  # the source's, as shown: without credentials
     outcome: str  # changed, unchanged, not_modified, error; skipped: lease lost, not recorded
     error: str | None = None
     stats: IngestStats = field(default_factory=IngestStats)
@@ -93,13 +94,13 @@ def check_source(
             snapshot = fetch(client, url, etag=etag, last_modified=last_modified)
         result = _record(engine, source_id, snapshot, now, started, options)
     except LeaseLost as error:
-        result = CheckResult(source_id, url, "skipped", error=str(error))
+        result = CheckResult(source_id, redact_url(url), "skipped", error=str(error))
     except RedlineError as error:
         result = _record_failure(engine, source_id, error, now, started, options)
     except Exception as error:  # a bug must not stop the round; keep the message
-        log.exception("unexpected error checking %s", url)
+        log.exception("unexpected error checking %s", redact_url(url))
         # The first line only: a database error would carry its whole SQL and parameters.
-        first_line = (str(error).strip().splitlines() or [""])[0][:300]
+        first_line = redact_url((str(error).strip().splitlines() or [""])[0][:300])
         failure = RedlineError(f"internal error: {type(error).__name__}: {first_line}")
         result = _record_failure(engine, source_id, failure, now, started, options)
     result.seconds = time.monotonic() - clock
@@ -192,7 +193,7 @@ def _record(
         session.add_all([check, source])
         return CheckResult(
             source_id,
-            source.url,
+            redact_url(source.url),
             check.outcome,
             stats=stats,
             http_status=snapshot.status,
@@ -228,7 +229,7 @@ def _record_failure(
             session.add(source)
             return CheckResult(
                 source_id,
-                source.url,
+                redact_url(source.url),
                 "error",
                 error=str(error),
                 http_status=status,

@@ -39,7 +39,7 @@ from tracker.config import Config, load_config, parse_duration
 from tracker.errors import RedlineError, UserError
 from tracker.extract import KINDS
 from tracker.logs import configure_logging
-from tracker.normalise import canonical_url
+from tracker.normalise import canonical_url, redact_url
 
 DEFAULT_EVERY = "15m"
 DEFAULT_TICK = "30s"
@@ -66,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ensure_schema(engine)
         return int(args.handler(args, engine, config) or 0)
     except (RedlineError, StorageError) as error:
-        print(f"redline: {error}", file=sys.stderr)
+        # The message may quote a URL as typed, credentials and all.
+        print(f"redline: {redact_url(str(error))}", file=sys.stderr)
         return 2
     except SQLAlchemyError as error:
         print(
@@ -299,7 +300,7 @@ def cmd_add(args: argparse.Namespace, engine: Engine, config: Config) -> int:
             session, args.url, args.kind, args.name, every, options, cron=args.cron
         )
         word = "added" if added else "already tracked"
-        print(f"{word}: source {source.id} {source.url} (kind {source.kind})")
+        print(f"{word}: source {source.id} {redact_url(source.url)} (kind {source.kind})")
     return 0
 
 
@@ -380,7 +381,7 @@ def cmd_sources(args: argparse.Namespace, engine: Engine, config: Config) -> int
         rows = [
             {
                 "id": s.id,
-                "url": s.url,
+                "url": redact_url(s.url),
                 "kind": s.kind,
                 "name": s.name,
                 "enabled": s.enabled,
@@ -389,7 +390,7 @@ def cmd_sources(args: argparse.Namespace, engine: Engine, config: Config) -> int
                 "last_checked_at": iso_z(s.last_checked_at),
                 "next_check_at": iso_z(s.next_check_at),
                 "consecutive_failures": s.consecutive_failures,
-                "last_error": s.last_error,
+                "last_error": redact_url(s.last_error) if s.last_error else None,
                 "retired_at": iso_z(s.retired_at),
                 "retired_reason": s.retired_reason,
                 "options": s.options,

@@ -31,6 +31,7 @@ import httpx
 
 from tracker import __version__, netguard
 from tracker.errors import FetchError, HTTPStatusError
+from tracker.normalise import redact_url
 
 USER_AGENT = f"redline/{__version__} (+https://github.com/redline-news/redline)"
 MAX_BYTES = 5 * 1024 * 1024  # a news page is far smaller; anything larger is refused
@@ -47,7 +48,7 @@ MAX_VALIDATOR = 1024  # a longer ETag / Last-Modified is nonsense; sending it ba
 class Snapshot:
     """What one fetch brought back."""
 
-    requested_url: str
+    requested_url: str  # both URLs without credentials (see redact_url)
     final_url: str  # after redirects
     status: int
     not_modified: bool
@@ -94,36 +95,44 @@ def fetch(
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     seconds = TOTAL_SECONDS if total_seconds is None else total_seconds
+    # Credentials in the URL (user:password@) go to the server as HTTP Basic auth (httpx
+    # keeps them on redirects within the origin only); messages and the snapshot show
+    # the URL without them.
+    shown = redact_url(url)
     with netguard.deadline(seconds) as deadline:
         try:
             with client.stream("GET", url, headers=headers) as response:
                 if response.status_code == 304:
-                    return _snapshot(url, response, b"", not_modified=True)
-                _check_status(response, url)
-                kind = _content_kind(response, url)
-                body = _read_capped(response, max_bytes, deadline, url)
-                return _snapshot(url, response, body, not_modified=False, kind=kind)
+                    return _snapshot(shown, response, b"", not_modified=True)
+                _check_status(response, shown)
+                kind = _content_kind(response, shown)
+                body = _read_capped(response, max_bytes, deadline, shown)
+                return _snapshot(shown, response, body, not_modified=False, kind=kind)
         except netguard.AddressRefused as error:
-            raise FetchError(f"refused to fetch {url}: {error}") from None
+            raise FetchError(f"refused to fetch {shown}: {error}") from None
         except httpx.TooManyRedirects:
-            raise FetchError(f"too many redirects (more than {MAX_REDIRECTS}) from {url}") from None
+            raise FetchError(
+                f"too many redirects (more than {MAX_REDIRECTS}) from {shown}"
+            ) from None
         except httpx.TimeoutException as error:
-            raise FetchError(_timeout_message(error, url, deadline, client.timeout)) from None
+            raise FetchError(_timeout_message(error, shown, deadline, client.timeout)) from None
         except httpx.UnsupportedProtocol:
             raise FetchError(
-                f"could not fetch {url}: it leads to an address that is not http or https"
+                f"could not fetch {shown}: it leads to an address that is not http or https"
             ) from None
         except (httpx.ReadError, httpx.WriteError) as error:
-            raise FetchError(f"could not fetch {url}: the connection broke off ({error})") from None
+            raise FetchError(
+                f"could not fetch {shown}: the connection broke off ({error})"
+            ) from None
         except httpx.RemoteProtocolError as error:
             raise FetchError(
-                f"could not fetch {url}: the server's answer broke off or is not HTTP ({error})"
+                f"could not fetch {shown}: the server's answer broke off or is not HTTP ({error})"
             ) from None
         except httpx.HTTPError as error:
-            raise FetchError(f"could not fetch {url}: {error or type(error).__name__}") from None
+            raise FetchError(f"could not fetch {shown}: {error or type(error).__name__}") from None
         except (httpx.InvalidURL, UnicodeError) as error:  # UnicodeError: a bad IDNA host name
             raise FetchError(
-                f"could not fetch {url}: it leads to an address that is not valid ({error})"
+                f"could not fetch {shown}: it leads to an address that is not valid ({error})"
             ) from None
 
 
@@ -411,7 +420,7 @@ def _snapshot(
             raise FetchError(f"the server sent an empty page for {url}")
     return Snapshot(
         requested_url=url,
-        final_url=str(response.url),
+        final_url=redact_url(str(response.url)),  # a relative redirect keeps the userinfo
         status=response.status_code,
         not_modified=not_modified,
         body=body,

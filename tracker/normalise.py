@@ -166,3 +166,16 @@ def canonical_urls(urls: Sequence[str | None]) -> list[str]:
         if url:
             seen.setdefault(canonical_url(url), None)
     return list(seen)
+
+
+# A URL's userinfo ("user:password@" before the host), wherever a URL starts in a text:
+# the authority ends at the first /, ?, # or space, so an @ further on is not userinfo.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")
+
+
+def redact_url(text: str) -> str:
+    """The URL, or every URL in a message, without its userinfo (a source's credentials,
+    kept for fetching only). Everything that shows a source URL, or a message that may
+    quote one, shows it through here. The query string is shown as it is: a token there
+    often names the feed rather than unlocking it."""
+    return _USERINFO.sub(r"\1", text)

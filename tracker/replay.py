@@ -24,6 +24,7 @@ from tracker.archives import ArchivedSnapshot
 from tracker.check import CheckResult, record_snapshot
 from tracker.errors import UserError
 from tracker.fetch import Snapshot, decode_text
+from tracker.normalise import redact_url
 
 # Types by file name, where mimetypes does not know them.
 _TYPES = {".md": "text/markdown", ".csv": "text/csv", ".json": "application/json"}
@@ -56,7 +57,7 @@ def import_snapshots(
         source = session.get(Source, source_id)
         if source is None:
             raise UserError(f"no source {source_id}")
-        base_url = source.url
+        base_url = redact_url(source.url)  # items' URLs never carry its credentials
         done = set(
             session.exec(
                 select(Check.snapshot).where(

@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from storage import Source, stats
 from storage.types import iso_z
+from tracker.normalise import redact_url
 
 # A source due for longer than this is overdue: a daemon ticking every 30 s with free
 # workers takes a due source within a minute, so 5 minutes late means it is falling
@@ -35,7 +36,7 @@ class SourceRef:
     @classmethod
     def of(cls, source: Source) -> SourceRef:
         assert source.id is not None
-        return cls(source.id, source.url, source.name)
+        return cls(source.id, redact_url(source.url), source.name)
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def gather(
             Failing(
                 SourceRef.of(s),
                 s.consecutive_failures,
-                s.last_error,
+                redact_url(s.last_error) if s.last_error else None,
                 s.last_checked_at,
                 s.next_check_at,
             )
