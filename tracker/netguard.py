@@ -285,6 +285,14 @@ class GuardedStream(httpcore.NetworkStream):
         return self._stream.get_extra_info(info)
 
 
+def _refused_host(host: str, address: IPAddress) -> str:
+    """What the host is, for a refusal: "localhost resolves to 127.0.0.1", "2130706433 is
+    127.0.0.1", or just "127.0.0.1" when the host is the address as written."""
+    if host.strip("[]") == str(address):
+        return host
+    return f"{host} {'is' if _literal(host) is not None else 'resolves to'} {address}"
+
+
 class GuardedBackend(httpcore.NetworkBackend):
     """Resolve once, refuse what the policy refuses, connect to a checked address."""
 
@@ -304,9 +312,8 @@ class GuardedBackend(httpcore.NetworkBackend):
         allowed = [a for a in addresses if self.policy.refusal(a) is None]
         if not allowed:
             refused = addresses[0]
-            verb = "is" if _literal(host) is not None else "resolves to"
             raise AddressRefused(
-                f"{host} {verb} {refused}, {self.policy.refusal(refused)}; "
+                f"{_refused_host(host, refused)}, {self.policy.refusal(refused)}; "
                 + _how_to_allow(refused)
             )
         failure: Exception | None = None
