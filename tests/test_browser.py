@@ -305,9 +305,7 @@ def phone_tab(browser: Any, served: Served) -> Iterator[Tab]:
     yield from _tab(browser, served, viewport={"width": 375, "height": 812})
 
 
-def test_sources_on_a_phone_keep_the_health_column_in_view(
-    phone_tab: Tab, served: Served
-) -> None:
+def test_sources_on_a_phone_keep_the_health_column_in_view(phone_tab: Tab, served: Served) -> None:
     """At 375 px the Health column was off the right edge of the scrolling table (issue
     15): the less important columns make room for it instead."""
     page = phone_tab.page
