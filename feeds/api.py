@@ -32,7 +32,9 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Security
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, Security
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
@@ -52,6 +54,7 @@ from tracker import history, identity, render
 from tracker.config import parse_duration
 from tracker.errors import UserError
 from tracker.normalise import canonical_url, redact_url
+from tracker.words import plural
 
 MAX_PAGE = 200  # the most rows one page of any list holds
 MAX_BODY_BYTES = 64 * 1024  # request bodies larger than this answer 413
@@ -179,6 +182,61 @@ async def _read_capped_body(request: Request) -> JSONResponse | None:
     return None
 
 
+# -- 422: invalid parameters or body, with a one-line `detail` like every other error -------
+
+PLACES = {"path": "path parameter", "query": "query parameter", "header": "header"}
+
+
+def _problem_line(problem: dict[str, Any]) -> str:
+    """ "query parameter limit: Input should be less than or equal to 200"."""
+    where, *path = problem.get("loc") or ("request",)
+    message = " ".join(str(problem.get("msg", "invalid")).split())
+    if where == "body":
+        if not path or problem.get("type") == "json_invalid":
+            return f"request body: {message}"
+        return f"body field {'.'.join(str(part) for part in path)}: {message}"
+    return f"{PLACES.get(str(where), str(where))} {'.'.join(map(str, path))}: {message}".strip()
+
+
+async def validation_error(request: Request, error: Exception) -> JSONResponse:
+    """FastAPI's 422 with `detail` one line naming the field and the problem (as every
+    other error's detail is); its list of problems stays under `errors`."""
+    assert isinstance(error, RequestValidationError)
+    problems = list(error.errors())
+    detail = _problem_line(problems[0]) if problems else "invalid request"
+    if len(problems) > 1:
+        detail += f" (and {plural(len(problems) - 1, 'more problem')})"
+    # Without the rejected input FastAPI adds: it can be a whole body, and needs no echo.
+    errors = [{key: p[key] for key in ("type", "loc", "msg") if key in p} for p in problems]
+    return JSONResponse({"detail": detail, "errors": jsonable_encoder(errors)}, status_code=422)
+
+
+VALIDATION_PROBLEM = {
+    "title": "HTTPValidationError",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "detail": {"type": "string", "title": "Detail", "description": "what is wrong, one line"},
+        "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
+    },
+}
+
+
+def install_validation_errors(app: FastAPI) -> None:
+    """Answer 422s with validation_error, and say so in /openapi.json."""
+    app.add_exception_handler(RequestValidationError, validation_error)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()  # cached on the app: the change below is made once
+        schemas = schema.get("components", {}).get("schemas", {})
+        if "HTTPValidationError" in schemas:
+            schemas["HTTPValidationError"] = VALIDATION_PROBLEM
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 class GuardedRoute(APIRoute):
     """Writes pass the rate limit, then the token check, then the size cap, in that order,
     before FastAPI reads or parses their body."""
@@ -292,6 +350,18 @@ class VersionOut(Out):
     )
     origin: str = Field(description="observed, page-history or import")
     change: VersionChange | None = Field(description="the change that made this version")
+
+
+class HistoryItem(Out):
+    id: int
+    url: str | None
+    urls: list[str] = Field(description="every URL the item has had, oldest first")
+    removed_at: datetime | None = Field(description="when it left its listing (null: listed)")
+
+
+class HistoryOut(Out):
+    item: HistoryItem
+    versions: list[VersionOut] = Field(description="every version, oldest first")
 
 
 class DiffOut(Out):
@@ -411,6 +481,9 @@ class SourcePatch(BaseModel):
     name: str | None = Field(None, max_length=MAX_TEXT, description="null clears it")
     enabled: bool | None = None
     every: str | float | None = Field(None, description="null: back to the daemon's default")
+    cron: str | None = Field(
+        None, max_length=200, description="check at these times instead (null: none)"
+    )
 
 
 # -- shaping rows --------------------------------------------------------------------------
@@ -428,27 +501,6 @@ def _item_fields(item: Item) -> dict[str, Any]:
         "last_seen_at": item.last_seen_at,
         "removed_at": item.removed_at,
     }
-
-
-def _version_out(version: Version, change: Change | None) -> VersionOut:
-    return VersionOut(
-        n=version.n,
-        headline=version.headline,
-        summary=version.summary,
-        category=version.category,
-        tags=version.tags,
-        observed_at=version.observed_at,
-        reported_at=version.reported_at,
-        origin=version.origin,
-        change=None
-        if change is None
-        else VersionChange(
-            kind=change.kind,
-            fields=change.fields,
-            class_=change.classification,
-            similarity=change.similarity,
-        ),
-    )
 
 
 def _change_out(change: Change) -> ChangeOut:
@@ -528,7 +580,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified (If-None-Match matches the ETag)"}
 }
-API_FORMAT = "1"  # part of the item endpoints' ETags: bump when what they answer changes
+API_FORMAT = "2"  # part of the item endpoints' ETags: bump when what they answer changes
 
 
 # -- health and metrics --------------------------------------------------------------------
@@ -743,29 +795,28 @@ def _item_detail(request: Request, session: Session, item_id: int) -> Response:
 
 @router.get(
     "/api/items/{item_id}/versions",
-    response_model=list[VersionOut],
+    response_model=HistoryOut,
     responses=NOT_FOUND | NOT_MODIFIED,
     tags=["items"],
 )
 async def item_versions(item_id: ItemId, request: Request) -> Any:
-    """Every version, oldest first: `redline history --json`'s versions. Carries an ETag;
-    If-None-Match with it answers 304 after one statement."""
+    """The item and every version, oldest first: the same object as `redline history
+    --json`. Carries an ETag; If-None-Match with it answers 304 after one statement."""
     return await in_session(request, lambda session: _versions(request, session, item_id))
 
 
 def _versions(request: Request, session: Session, item_id: int) -> Response:
-    state = queries.item_history_state(session, item_id)
-    if state is None:
+    found = queries.item_with_alias_state(session, item_id, "url")
+    if found is None:
         raise HTTPException(404, f"no item {item_id}")
+    item, aliases, newest_alias = found
+    # Versions (and the changes that made them) are only added, with version_count; a
+    # removal or a move shows in removed_at, url and the aliases.
+    state = (item.version_count, item.url, item.removed_at, aliases, newest_alias)
     etag = _etag("versions", item_id, *state)
     if _not_modified(request, etag):
         return Response(status_code=304, headers=_cache_headers(etag))
-    versions = queries.versions_of(session, item_id)
-    change_to = history.change_per_version(queries.changes_of(session, item_id))
-    body = [
-        _version_out(v, change_to.get(v.n)).model_dump(mode="json", by_alias=True) for v in versions
-    ]
-    return _json(body, etag)
+    return _json(history.history_document(session, item), etag)
 
 
 # Conditional GET on the item endpoints, as on the feeds (feeds/routes_feeds.py): a weak
@@ -1032,25 +1083,20 @@ def _add_source(
     tags=["sources"],
 )
 def update_source(source_id: SourceId, body: SourcePatch, request: Request) -> SourceOut:
-    """Rename, pause or resume a source, or change how often it is checked."""
-    given = body.model_fields_set
+    """Rename, pause or resume a source, or change when it is checked (as `redline source
+    edit|disable|enable`): only the fields given change."""
+    from tracker.sources import UnknownSource, edit_source
+
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
     try:
-        every = _interval(body.every) if "every" in given else None
+        if "every" in changes:
+            changes["every"] = _interval(changes["every"])
+        with transaction(request.app.state.engine) as session:
+            return _source_out(edit_source(session, source_id, changes))
+    except UnknownSource as error:
+        raise HTTPException(404, str(error)) from error
     except UserError as error:
         raise HTTPException(400, str(error)) from error
-    with transaction(request.app.state.engine) as session:
-        source = _source_or_404(session, source_id)
-        if "name" in given:
-            source.name = body.name.strip() if body.name and body.name.strip() else None
-        if "enabled" in given and body.enabled is not None:
-            source.enabled = body.enabled
-        if "every" in given:
-            source.interval_seconds = int(every.total_seconds()) if every else None
-            if every and source.last_checked_at and source.next_check_at:
-                # A shorter interval applies now, not after the next check.
-                source.next_check_at = min(source.next_check_at, source.last_checked_at + every)
-        session.add(source)
-        return _source_out(source)
 
 
 @router.delete(

@@ -35,6 +35,7 @@ def create_app(engine: Engine, settings: ServiceSettings | None = None) -> FastA
 
     for module in (routes_feeds, api, pages):
         app.include_router(module.router)
+    api.install_validation_errors(app)  # 422s: a one-line `detail`, as every error has
     return app
 
 

@@ -298,3 +298,26 @@ def test_normal_pages_break_no_policy(tab: Tab, served: Served) -> None:
     [not_found] = tab.console_errors
     assert "status of 404" in not_found
     assert tab.page_errors == []
+
+
+@pytest.fixture
+def phone_tab(browser: Any, served: Served) -> Iterator[Tab]:
+    yield from _tab(browser, served, viewport={"width": 375, "height": 812})
+
+
+def test_sources_on_a_phone_keep_the_health_column_in_view(phone_tab: Tab, served: Served) -> None:
+    """At 375 px the Health column was off the right edge of the scrolling table (issue
+    15): the less important columns make room for it instead."""
+    page = phone_tab.page
+    phone_tab.open("/sources")
+    health_header = page.get_by_role("columnheader", name="Health")
+    assert health_header.is_visible()
+    first_health = page.locator("table.sources tbody tr:not(.error-row) td.health").first
+    for cell in (health_header, first_health):
+        box = cell.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375, box
+    assert first_health.inner_text().strip()
+    assert page.get_by_role("columnheader", name="Kind").is_hidden()  # made room
+    # A wide window shows every column.
+    page.set_viewport_size({"width": 1280, "height": 800})
+    assert page.get_by_role("columnheader", name="Kind").is_visible()

@@ -355,7 +355,7 @@ def test_out_writes_the_file_whole(site: Site, engine: Engine, cli, tmp_path: Pa
     target.write_text("x" * 100_000)  # a longer old file: nothing of it may remain
     result = cli("export", "1", "--out", str(target))
     assert result.stdout == ""
-    assert result.stderr == f"wrote 1 items (2 versions, 2 changes) to {target}\n"
+    assert result.stderr == f"wrote 1 item (2 versions, 2 changes) to {target}\n"  # issue 15
     written = json.loads(target.read_text(encoding="utf-8"))
     shown = cli("export", "1").json()
     assert {**written, "exported_at": None} == {**shown, "exported_at": None}

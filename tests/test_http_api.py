@@ -300,12 +300,12 @@ def test_item_and_versions_are_the_cli_history(client: TestClient, filled: Engin
         detail = client.get(f"/api/items/{item.id}").json()
         assert detail.items() >= history["item"].items()
         assert detail["headline"] == item.headline and detail["versions"] == item.version_count
-        versions = client.get(f"/api/items/{item.id}/versions").json()
-        assert versions == history["versions"]
+        # The same object as `redline history --json`, as the README says (issue 15).
+        assert client.get(f"/api/items/{item.id}/versions").json() == history
     edited = [
         v
         for item in rows(filled, Item)
-        for v in client.get(f"/api/items/{item.id}/versions").json()
+        for v in client.get(f"/api/items/{item.id}/versions").json()["versions"]
     ]
     assert any(v["change"] and v["change"]["kind"] == "edited" for v in edited)
 
@@ -779,3 +779,60 @@ def test_metrics_of_an_empty_database(engine: Engine) -> None:
     assert all(s.value == 0 for s in families["redline_checks"].samples)
     quantiles = [s for s in families["redline_fetch_latency_seconds"].samples if s.labels]
     assert quantiles and all(math.isnan(s.value) for s in quantiles)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "detail"),
+    [
+        ("get", "/api/items?limit=201", None, "query parameter limit: "),
+        ("get", "/api/items/0", None, "path parameter item_id: "),
+        ("get", "/feeds/edits.atom?kind=other", None, "query parameter kind: "),
+        ("post", "/api/sources", {"kind": "feed"}, "body field url: Field required"),
+        ("post", "/api/sources", {"url": "http://a.example/", "surprise": 1}, "body field surp"),
+        ("patch", "/api/sources/1", {"enabled": "maybe", "name": 5}, "body field "),
+    ],
+)  # fmt: skip
+def test_422_detail_is_one_line_naming_the_field(
+    filled: Engine, method: str, path: str, body: dict | None, detail: str
+) -> None:
+    """422s answered `detail` as FastAPI's list, where the README says a string (issue 15)."""
+    with client_for(filled) as client:
+        response = client.request(method, path, json=body, headers=AUTH)
+        schema = client.get("/openapi.json").json()
+    assert response.status_code == 422
+    answer = response.json()
+    assert isinstance(answer["detail"], str) and "\n" not in answer["detail"]
+    assert answer["detail"].startswith(detail), answer["detail"]
+    assert answer["errors"] and answer["errors"][0]["loc"]  # FastAPI's list, for programs
+    if len(answer["errors"]) > 1:
+        assert answer["detail"].endswith(f"(and {len(answer['errors']) - 1} more problem)")
+    documented = schema["components"]["schemas"]["HTTPValidationError"]["properties"]
+    assert documented["detail"]["type"] == "string"
+
+
+def test_a_bad_json_body_says_so_in_one_line(filled: Engine) -> None:
+    with client_for(filled) as client:
+        response = client.post(
+            "/api/sources",
+            content=b'{"url": ',
+            headers={**AUTH, "Content-Type": "application/json"},
+        )
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("request body: JSON decode error")
+
+
+def test_patch_and_the_cli_edit_a_source_the_same_way(filled: Engine, cli) -> None:
+    """PATCH and `redline source edit` share tracker.sources.edit_source (issue 15)."""
+    with client_for(filled) as client:
+        by_api = client.patch("/api/sources/1", json={"cron": "0 6 * * *"}, headers=AUTH)
+        assert by_api.status_code == 200, by_api.text
+        assert (by_api.json()["cron"], by_api.json()["interval_seconds"]) == ("0 6 * * *", None)
+        refused = client.patch("/api/sources/1", json={"cron": "every hour"}, headers=AUTH)
+        assert refused.status_code == 400 and "not a cron line" in refused.json()["detail"]
+        # An interval replaces the cron line (before, both were kept and the cron line won).
+        every = client.patch("/api/sources/1", json={"every": "2h"}, headers=AUTH).json()
+        assert (every["cron"], every["interval_seconds"]) == (None, 7200)
+    refused_cli = cli("source", "edit", "1", "--cron", "every hour", check=False)
+    assert refused_cli.code == 2 and refused_cli.stderr.startswith("redline: not a cron line")
+    cli("source", "edit", "1", "--cron", "0 6 * * *")
+    assert rows(filled, Source)[0].cron == "0 6 * * *"

@@ -84,3 +84,22 @@ def test_configured_level_and_quiet_http_client(capsys: pytest.CaptureFixture[st
     configure_logging("INFO")
     assert logging.getLogger("httpx").getEffectiveLevel() == logging.WARNING
     configure_logging("WARNING")
+
+
+def test_library_warnings_stay_out_of_the_terminal_unless_verbose(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A `WARNING trafilatura.core` line reached the user's terminal (issue 15)."""
+    configure_logging("WARNING")
+    logging.getLogger("trafilatura.core").warning("discarding data: None")
+    logging.getLogger("trafilatura.core").error("empty HTML tree: None")
+    logging.getLogger("some.library").warning("chatter")
+    logging.getLogger("some.library").error("a real failure")
+    logging.getLogger("tracker.check").warning("redline's own warning")
+    err = capsys.readouterr().err
+    assert "trafilatura" not in err and "chatter" not in err
+    assert "a real failure" in err and "redline's own warning" in err
+    configure_logging("INFO", libraries=True)  # redline -v
+    logging.getLogger("trafilatura.core").warning("discarding data: None")
+    assert "WARNING trafilatura.core: discarding data" in capsys.readouterr().err
+    configure_logging("WARNING")

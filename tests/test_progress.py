@@ -47,24 +47,43 @@ def test_plain_reporter_prints_a_line_per_source_and_the_summary() -> None:
         for each in ROUND:
             reporter.advance(each)
         reporter.finish(ROUND)
+    # Outcomes in the README's words, URLs in one column (issue 15: `not_modified` shifted it).
     assert out.getvalue() == (
-        "changed    https://a.example/feed (2 items, 3 new versions)\n"
-        "unchanged  https://b.example/feed (2 items, 0 new versions)\n"
-        "not_modified https://c.example/feed (2 items, 0 new versions)\n"
-        "error      https://d.example/page\n"
-        "           HTTP 404 Not Found\n"
-        "checked 4 sources: 1 changed, 1 unchanged, 1 not modified, 1 errors; 3 new versions\n"
+        "changed      https://a.example/feed (2 items, 3 new versions)\n"
+        "unchanged    https://b.example/feed (2 items, 0 new versions)\n"
+        "not modified https://c.example/feed (2 items, 0 new versions)\n"
+        "error        https://d.example/page\n"
+        "             HTTP 404 Not Found\n"
+        "checked 4 sources: 1 changed, 1 unchanged, 1 not modified, 1 error; 3 new versions\n"
     )
     nothing = io.StringIO()
     PlainReporter(nothing).finish([])
     assert nothing.getvalue() == "no source is due (use --all to check every source now)\n"
 
 
+def test_counts_of_one_are_singular() -> None:
+    """ "1 items", "1 new versions", "checked 1 sources" (issue 15)."""
+    one = CheckResult(
+        source_id=1,
+        url="https://a.example/page",
+        outcome="changed",
+        stats=IngestStats(items_seen=1, versions_added=1),
+    )
+    out = io.StringIO()
+    with PlainReporter(out) as reporter:
+        reporter.advance(one)
+        reporter.finish([one])
+    assert out.getvalue() == (
+        "changed      https://a.example/page (1 item, 1 new version)\n"
+        "checked 1 source: 1 changed, 0 unchanged, 0 not modified, 0 errors; 1 new version\n"
+    )
+
+
 def test_summary_names_skipped_sources_only_when_there_are_some() -> None:
     out = io.StringIO()
     skipped = result("skipped", "https://e.example/", error="the lease is now held by w2")
     PlainReporter(out).finish([*ROUND, skipped])
-    assert out.getvalue().endswith("1 not modified, 1 errors, 1 skipped; 3 new versions\n"), (
+    assert out.getvalue().endswith("1 not modified, 1 error, 1 skipped; 3 new versions\n"), (
         out.getvalue()
     )
 
@@ -80,9 +99,11 @@ def test_bar_grows_past_a_low_estimate_and_ends_full() -> None:
         assert str(TallyColumn().render(task)) == (
             "1 changed, 1 unchanged, 1 not modified, 0 errors"
         )
-        reporter.finish(ROUND[:3])
+        reporter.advance(ROUND[3])
+        assert str(TallyColumn().render(task)).endswith("1 not modified, 1 error")
+        reporter.finish(ROUND)
     assert out.getvalue().endswith(
-        "checked 3 sources: 1 changed, 1 unchanged, 1 not modified, 0 errors; 3 new versions\n"
+        "checked 4 sources: 1 changed, 1 unchanged, 1 not modified, 1 error; 3 new versions\n"
     )
 
     # Fewer than estimated (another worker took one): the finished bar is full, not 1/2.
@@ -114,11 +135,11 @@ def test_check_into_a_pipe_prints_plain_lines(site: Site, cli) -> None:
     cli("add", gone)
 
     lines = cli("check").stdout.splitlines()
-    assert lines[0] == f"changed    {feed} (2 items, 2 new versions)"
-    assert lines[1] == f"error      {gone}"
-    assert lines[2].startswith("           HTTP 404")
+    assert lines[0] == f"changed      {feed} (2 items, 2 new versions)"
+    assert lines[1] == f"error        {gone}"
+    assert lines[2].startswith("             HTTP 404")
     assert lines[3:] == [
-        "checked 2 sources: 1 changed, 0 unchanged, 0 not modified, 1 errors; 2 new versions"
+        "checked 2 sources: 1 changed, 0 unchanged, 0 not modified, 1 error; 2 new versions"
     ]
     assert "\x1b" not in "\n".join(lines) and "━" not in "\n".join(lines)
 
@@ -188,11 +209,11 @@ def test_check_on_a_terminal_draws_a_bar(
     assert "━" in screen and "2/2" in screen  # rich's bar, done / total
     assert "\x1b[?25l" in drawn  # the live display hid the cursor while drawing...
     assert "\x1b[?25h" in drawn  # ...and gave it back
-    assert "1 not modified, 1 errors" in screen  # the tally beside the bar
+    assert "1 not modified, 1 error" in screen  # the tally beside the bar
     # Only the sources worth a look are printed above the bar.
-    assert f"error      {gone}" in screen
-    assert f"not_modified {feed}" not in screen
-    summary = "checked 2 sources: 0 changed, 0 unchanged, 1 not modified, 1 errors; 0 new versions"
+    assert f"error        {gone}" in screen
+    assert f"not modified {feed}" not in screen
+    summary = "checked 2 sources: 0 changed, 0 unchanged, 1 not modified, 1 error; 0 new versions"
     assert summary in screen
     if no_color:
         assert colour_codes(drawn) == []

@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,14 +38,21 @@ class ArchivedSnapshot:
 
 
 def git_snapshots(
-    repo: Path, path: str, since: datetime | None = None, until: datetime | None = None
+    repo: Path,
+    path: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    on_count: Callable[[int], None] | None = None,
 ) -> Iterator[ArchivedSnapshot]:
     """The file at every commit that touched it, oldest first, at the committer date (UTC).
-    A commit that deleted the file has no snapshot."""
+    A commit that deleted the file has no snapshot. on_count(commits) is told how many
+    commits there are before the first snapshot (for a progress bar's total)."""
     commits = _git_commits(repo, path, since, until)
     if not commits:
         window = " in that time window" if since or until else ""
         raise UserError(f"no commit of {repo} touches {path}{window}")
+    if on_count is not None:
+        on_count(len(commits))
     reader = subprocess.Popen(
         ["git", "-C", str(repo), "cat-file", "--batch"],
         stdin=subprocess.PIPE,

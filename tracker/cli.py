@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -20,11 +21,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from storage import (
-    Change,
     Item,
     PoolSettings,
+    Source,
     StorageError,
-    Version,
     database_url,
     ensure_schema,
     make_engine,
@@ -40,6 +40,7 @@ from tracker.errors import RedlineError, UserError
 from tracker.extract import KINDS
 from tracker.logs import configure_logging
 from tracker.normalise import canonical_url, redact_url
+from tracker.words import plural
 
 DEFAULT_EVERY = "15m"
 DEFAULT_TICK = "30s"
@@ -49,7 +50,7 @@ DIFF_FORMATS = ("color", "text", "html", "side-by-side", "json", "patch")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging("INFO" if args.verbose else "WARNING")
+    configure_logging("INFO" if args.verbose else "WARNING", libraries=args.verbose)
     # Alembic narrates every migration at INFO; `db upgrade` prints its own summary.
     logging.getLogger("alembic").setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
@@ -58,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         netguard.configure(config.fetch)  # which addresses may be fetched ([fetch])
         if args.command == "run":  # the daemon logs one line per check, as configured
             level = "DEBUG" if args.verbose else config.daemon.log_level
-            configure_logging(level, config.daemon.log_format)
+            configure_logging(level, config.daemon.log_format, libraries=args.verbose)
         pool = PoolSettings.from_env(config.pool_size, config.max_overflow)
         engine = make_engine(database_url(args.db, config.db), pool)
         if args.command != "db":
@@ -118,6 +119,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     sources = verb("sources", cmd_sources, "list sources and their health")
     sources.add_argument("--json", action="store_true")
+
+    source = verb("source", cmd_source, "change a source: edit, disable or enable it")
+    actions = source.add_subparsers(dest="action", required=True, metavar="ACTION")
+    edit = actions.add_parser(
+        "edit",
+        help="rename a source or change when it is checked",
+        description="Change what is given; the rest stays. The same as PATCH /api/sources/ID.",
+    )
+    edit.add_argument("id", type=int, metavar="ID", help="the source (see `redline sources`)")
+    edit.add_argument("--name", help="a new name ('' clears it)")
+    when = edit.add_mutually_exclusive_group()
+    when.add_argument(
+        "--every",
+        help="check every D (e.g. 1h), replacing any cron line; 'default' returns to the "
+        "daemon's default",
+    )
+    when.add_argument("--cron", metavar="LINE", help="check at these times (crontab line, UTC)")
+    for action, help_text in (
+        ("disable", "stop checking a source (its history stays)"),
+        ("enable", "check a disabled source again"),
+    ):
+        toggle = actions.add_parser(action, help=help_text, description=help_text)
+        toggle.add_argument("id", type=int, metavar="ID", help="the source (see `redline sources`)")
 
     status = verb(
         "status", cmd_status, "how the service is doing: due, late, in-flight, failing, activity"
@@ -301,7 +325,70 @@ def cmd_add(args: argparse.Namespace, engine: Engine, config: Config) -> int:
         )
         word = "added" if added else "already tracked"
         print(f"{word}: source {source.id} {redact_url(source.url)} (kind {source.kind})")
+        if not added:
+            _say_what_was_not_applied(args, source, every)
     return 0
+
+
+def _say_what_was_not_applied(
+    args: argparse.Namespace, source: Source, every: timedelta | None
+) -> None:
+    """Adding a tracked URL changes nothing: say so when the user asked for a change, and
+    how to make it (the settings of a source are changed on purpose, never by a re-add)."""
+    changes = []
+    if args.name is not None and args.name != source.name:
+        changes.append(f"--name {shlex.quote(args.name)}")
+    if every is not None and int(every.total_seconds()) != source.interval_seconds:
+        changes.append(f"--every {args.every}")
+    if args.cron is not None and " ".join(args.cron.split()) != source.cron:
+        changes.append(f"--cron {shlex.quote(args.cron)}")
+    if changes:
+        given = " ".join(changes)
+        print(
+            f"redline: source {source.id} is already tracked, so {given} was not applied; "
+            f"to change it: redline source edit {source.id} {given}",
+            file=sys.stderr,
+        )
+
+
+def cmd_source(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    """`redline source edit|disable|enable ID`: tracker.sources.edit_source, as PATCH does."""
+    from tracker.sources import edit_source
+
+    changes: dict[str, Any] = {}
+    if args.action == "edit":
+        if args.name is not None:
+            changes["name"] = args.name
+        if args.every is not None:
+            default = args.every.strip().lower() == "default"
+            changes["every"] = None if default else parse_duration(args.every)
+        if args.cron is not None:
+            changes["cron"] = args.cron
+        if not changes:
+            raise UserError("say what to change: --name, --every or --cron")
+    else:
+        changes["enabled"] = args.action == "enable"
+    with transaction(engine) as session:
+        source = edit_source(session, args.id, changes)
+        print(_source_summary(source))
+        if source.retired_at and source.enabled:
+            print(f"  note: it was retired ({source.retired_reason}) and is not checked again")
+    return 0
+
+
+def _source_summary(source: Source) -> str:
+    """One line: "source 3 https://... (kind feed): enabled, every 1h, name 'News'"."""
+    if source.cron:
+        when = f"cron '{source.cron}'"
+    elif source.interval_seconds:
+        when = f"every {_human(timedelta(seconds=source.interval_seconds))}"
+    else:
+        when = "the default schedule"
+    name = f", name {source.name!r}" if source.name else ""
+    state = "enabled" if source.enabled else "disabled"
+    return (
+        f"source {source.id} {redact_url(source.url)} (kind {source.kind}): {state}, {when}{name}"
+    )
 
 
 def cmd_import(args: argparse.Namespace, engine: Engine, config: Config) -> int:
@@ -310,23 +397,28 @@ def cmd_import(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     from tracker.replay import import_snapshots
 
     source_id = _import_target(args, engine)
-    if args.archive == "git":
-        snapshots: Any = git_snapshots(Path(args.repo), args.path, args.since, args.until)
-        basis, what = "commit times (committer date, UTC)", f"{args.path} in {args.repo}"
-    elif args.manifest:
-        snapshots, basis = manifest_snapshots(Path(args.folder), Path(args.manifest))
-        what = args.manifest
-    else:
-        snapshots, basis = dir_snapshots(Path(args.folder), args.pattern)
-        what = f"{args.pattern} in {args.folder}"
-    with import_reporter(sys.stdout) as reporter:
+    with import_reporter(sys.stdout) as reporter:  # the bar shows from the first snapshot
+        if args.archive == "git":  # streamed: its length is known once `git log` has run
+            snapshots: Any = git_snapshots(
+                Path(args.repo), args.path, args.since, args.until, on_count=reporter.set_total
+            )
+            basis, what = "commit times (committer date, UTC)", f"{args.path} in {args.repo}"
+        else:
+            if args.manifest:
+                snapshots, basis = manifest_snapshots(Path(args.folder), Path(args.manifest))
+                what = args.manifest
+            else:
+                snapshots, basis = dir_snapshots(Path(args.folder), args.pattern)
+                what = f"{args.pattern} in {args.folder}"
+            reporter.set_total(len(snapshots))
         summary = import_snapshots(engine, source_id, snapshots, reporter.advance)
     window = f" ({iso_z(summary.first)} to {iso_z(summary.last)})" if summary.first else ""
     print(
-        f"imported {what} into source {source_id}: {summary.snapshots} snapshots{window}, "
-        f"times from {basis}; {summary.recorded} recorded now, {summary.already} already "
-        f"imported, {summary.errors} unreadable; {summary.versions} new versions, "
-        f"{summary.changes} changes; {summary.seconds:.1f} s "
+        f"imported {what} into source {source_id}: {plural(summary.snapshots, 'snapshot')}"
+        f"{window}, times from {basis}; {summary.recorded} recorded now, {summary.already} "
+        f"already imported, {summary.errors} unreadable; "
+        f"{plural(summary.versions, 'new version')}, {plural(summary.changes, 'change')}; "
+        f"{summary.seconds:.1f} s "
         f"({summary.snapshots / max(summary.seconds, 1e-9):.1f} snapshots/s)"
     )
     for message in summary.error_messages[:10]:
@@ -400,7 +492,9 @@ def cmd_sources(args: argparse.Namespace, engine: Engine, config: Config) -> int
     if args.json:
         return _print_json(rows)
     for row in rows:
-        print(f"{row['id']:>4}  {row['kind']:<9} {row['url']}")
+        name = f"{row['name']}  " if row["name"] else ""
+        paused = "" if row["enabled"] else "  (disabled)"
+        print(f"{row['id']:>4}  {row['kind']:<9} {name}{row['url']}{paused}")
         last = row["last_checked_at"] or "never"
         if row["retired_at"]:  # never checked again: no next time to show
             print(f"      last check {last}, retired: {row['retired_reason'] or 'no reason given'}")
@@ -451,24 +545,13 @@ def cmd_items(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 def cmd_history(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     with transaction(engine) as session:
         item = find_item(session, args.item)
-        versions = queries.versions_of(session, item.id)
-        urls = queries.alias_values(session, item.id, "url")
-        change_to = history.change_per_version(queries.changes_of(session, item.id))
-        document = {
-            "item": {
-                "id": item.id,
-                "url": item.url,
-                "urls": urls,
-                "removed_at": iso_z(item.removed_at),
-            },
-            "versions": [_version_json(v, change_to.get(v.n)) for v in versions],
-        }
+        document = history.history_document(session, item)
     if args.json:
         return _print_json(document)
     print(f"item {item.id}: {item.headline}\n  url: {item.url}")
     if item.removed_at:
         print(f"  removed from its listing at {iso_z(item.removed_at)}")
-    for url in urls:
+    for url in document["item"]["urls"]:
         if url != canonical_url(item.url or ""):
             print(f"  also: {url}")
     for v in document["versions"]:
@@ -499,8 +582,8 @@ def cmd_export(args: argparse.Namespace, engine: Engine, config: Config) -> int:
             done = export.write_export(session, selection, args.format, stream)
     if args.out:
         print(
-            f"wrote {done.items} items ({done.versions} versions, {done.changes} changes) "
-            f"to {args.out}",
+            f"wrote {plural(done.items, 'item')} ({plural(done.versions, 'version')}, "
+            f"{plural(done.changes, 'change')}) to {args.out}",
             file=sys.stderr,
         )
     return 0
@@ -533,7 +616,7 @@ def cmd_feed(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     from feeds.settings import ServiceSettings
 
     settings = ServiceSettings.from_env(
-        public_url=args.public_url or config.serve.get("public_url"),
+        public_url=_public_url(args.public_url, config, *_listen_address(None, None, config)),
         tag_authority=args.authority or config.tag_authority,
     )
     feed_config = atom.FeedConfig(
@@ -546,7 +629,8 @@ def cmd_feed(args: argparse.Namespace, engine: Engine, config: Config) -> int:
         with transaction(engine) as session:
             written = atom.write_static(session, feed_config, out)
         print(
-            f"wrote {len(written)} feed pages to {out}/ (publish it as {feed_config.base}/feeds/)",
+            f"wrote {plural(len(written), 'feed page')} to {out}/ "
+            f"(publish it as {feed_config.base}/feeds/)",
             file=sys.stderr,
         )
         return 0
@@ -573,8 +657,8 @@ def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
         count = len(queries.all_sources(session))
     where = engine.url.render_as_string(hide_password=True)
     print(
-        f"redline {__version__}: checking {count} sources (every {_human(every)} unless set "
-        f"per source); database {where}. Ctrl-C to stop.",
+        f"redline {__version__}: checking {plural(count, 'source')} (every {_human(every)} "
+        f"unless set per source); database {where}. Ctrl-C to stop.",
         file=sys.stderr,
         flush=True,
     )
@@ -600,10 +684,9 @@ def cmd_serve(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     from feeds.settings import ServiceSettings
 
     serve = config.serve
-    host = args.host or str(serve.get("host", "127.0.0.1"))
-    port = args.port or int(str(serve.get("port", 8000)))
+    host, port = _listen_address(args.host, args.port, config)
     settings = ServiceSettings.from_env(
-        public_url=args.public_url or serve.get("public_url") or f"http://{host}:{port}",
+        public_url=_public_url(args.public_url, config, host, port),
         tag_authority=config.tag_authority,
         api_token=serve.get("token"),
     )
@@ -616,6 +699,24 @@ def cmd_serve(args: argparse.Namespace, engine: Engine, config: Config) -> int:
         signal.signal(stop_signal, lambda _signum, _frame: None)
     uvicorn.run(create_app(engine, settings), host=host, port=port, log_level="warning")
     return 0
+
+
+def _listen_address(host: str | None, port: int | None, config: Config) -> tuple[str, int]:
+    """Where `redline serve` listens: --host/--port, else [serve] host/port, else 127.0.0.1:8000."""
+    host = host or str(config.serve.get("host", "127.0.0.1"))
+    port = port or int(str(config.serve.get("port", 8000)))
+    return host, port
+
+
+def _public_url(given: str | None, config: Config, host: str, port: int) -> str:
+    """Where readers reach the service, for absolute links (`serve` and `feed` agree):
+    --public-url, [serve] public_url, REDLINE_PUBLIC_URL, else the address it listens on."""
+    configured = given or config.serve.get("public_url") or os.environ.get("REDLINE_PUBLIC_URL")
+    if configured:
+        return str(configured)
+    if host in ("0.0.0.0", "::", ""):  # every interface: this machine's loopback works
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def cmd_db(args: argparse.Namespace, engine: Engine, config: Config) -> int:
@@ -662,27 +763,6 @@ def find_item(session: Any, ref: str) -> Item:
     if not matches:
         raise UserError(f"no item has had the URL {ref}")
     return matches[0]
-
-
-def _version_json(version: Version, change: Change | None) -> dict[str, Any]:
-    return {
-        "n": version.n,
-        "headline": version.headline,
-        "summary": version.summary,
-        "category": version.category,
-        "tags": version.tags,
-        "observed_at": iso_z(version.observed_at),
-        "reported_at": iso_z(version.reported_at),
-        "origin": version.origin,
-        "change": None
-        if change is None
-        else {
-            "kind": change.kind,
-            "fields": change.fields,
-            "class": change.classification,
-            "similarity": change.similarity,
-        },
-    }
 
 
 def _human(interval: timedelta) -> str:

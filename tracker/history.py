@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from storage import Change, Item, Version
+from sqlmodel import Session
+
+from storage import Change, Item, Version, queries
+from storage.types import iso_z
 from tracker import diff, judgement
 from tracker.errors import UserError
 from tracker.normalise import CONTENT_FIELDS, LIST_FIELDS, FieldValue
@@ -49,6 +53,46 @@ VERSION_MAKING_KINDS = ("created", "edited")  # removals and restorations make n
 def change_per_version(changes: Sequence[Change]) -> dict[int, Change]:
     """Version number → the change that made it."""
     return {c.to_n: c for c in changes if c.kind in VERSION_MAKING_KINDS and c.to_n is not None}
+
+
+def history_document(session: Session, item: Item) -> dict[str, Any]:
+    """The item and every version, oldest first, each with the change that made it: what
+    `redline history --json` prints and GET /api/items/{id}/versions answers."""
+    assert item.id is not None
+    change_to = change_per_version(queries.changes_of(session, item.id))
+    return {
+        "item": {
+            "id": item.id,
+            "url": item.url,
+            "urls": queries.alias_values(session, item.id, "url"),
+            "removed_at": iso_z(item.removed_at),
+        },
+        "versions": [
+            version_json(version, change_to.get(version.n))
+            for version in queries.versions_of(session, item.id)
+        ],
+    }
+
+
+def version_json(version: Version, change: Change | None) -> dict[str, Any]:
+    return {
+        "n": version.n,
+        "headline": version.headline,
+        "summary": version.summary,
+        "category": version.category,
+        "tags": version.tags,
+        "observed_at": iso_z(version.observed_at),
+        "reported_at": iso_z(version.reported_at),
+        "origin": version.origin,
+        "change": None
+        if change is None
+        else {
+            "kind": change.kind,
+            "fields": change.fields,
+            "class": change.classification,
+            "similarity": change.similarity,
+        },
+    }
 
 
 def stored_diff(change: Change) -> dict[str, list[diff.Op]]:

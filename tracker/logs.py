@@ -40,10 +40,35 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(document, ensure_ascii=False, default=str)
 
 
-def configure_logging(level: str = "WARNING", log_format: str = "text") -> None:
-    """Log to stderr in this format from this level on (replacing earlier handlers)."""
+# Loggers of redline itself (its packages, the daemon's "redline.*", migrations).
+OWN_LOGGERS = frozenset({"tracker", "storage", "feeds", "redline", "alembic"})
+# Libraries that read pages log what they make of a page, at any level ("WARNING
+# trafilatura.core: discarding data"); the check's outcome already says what matters.
+PAGE_LIBRARIES = frozenset({"trafilatura", "htmldate", "courlan", "justext"})
+
+
+class LibraryFilter(logging.Filter):
+    """Keeps other libraries' chatter out of the user's terminal: their errors only, and
+    nothing of the page-reading libraries. `-v` (libraries=True) shows everything."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        package = record.name.split(".", 1)[0]
+        if package in OWN_LOGGERS:
+            return True
+        if package in PAGE_LIBRARIES:
+            return False
+        return record.levelno >= logging.ERROR
+
+
+def configure_logging(
+    level: str = "WARNING", log_format: str = "text", libraries: bool = False
+) -> None:
+    """Log to stderr in this format from this level on (replacing earlier handlers);
+    other libraries' records only with libraries=True (`-v`), else their errors only."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    if not libraries:
+        handler.addFilter(LibraryFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

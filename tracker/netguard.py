@@ -285,6 +285,16 @@ class GuardedStream(httpcore.NetworkStream):
         return self._stream.get_extra_info(info)
 
 
+def _why_refused(host: str, address: IPAddress, reason: str) -> str:
+    """ "127.0.0.1 is a loopback address", "localhost resolves to 127.0.0.1, a loopback
+    address", "2130706433 is 127.0.0.1, a loopback address": the address named once when
+    the host is that address as written."""
+    if host.strip("[]") == str(address):
+        return f"{host} is {reason}"
+    verb = "is" if _literal(host) is not None else "resolves to"
+    return f"{host} {verb} {address}, {reason}"
+
+
 class GuardedBackend(httpcore.NetworkBackend):
     """Resolve once, refuse what the policy refuses, connect to a checked address."""
 
@@ -304,11 +314,8 @@ class GuardedBackend(httpcore.NetworkBackend):
         allowed = [a for a in addresses if self.policy.refusal(a) is None]
         if not allowed:
             refused = addresses[0]
-            verb = "is" if _literal(host) is not None else "resolves to"
-            raise AddressRefused(
-                f"{host} {verb} {refused}, {self.policy.refusal(refused)}; "
-                + _how_to_allow(refused)
-            )
+            reason = self.policy.refusal(refused) or "refused"
+            raise AddressRefused(f"{_why_refused(host, refused, reason)}; {_how_to_allow(refused)}")
         failure: Exception | None = None
         for address in allowed:  # like socket.create_connection: the next address on failure
             try:

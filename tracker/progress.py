@@ -32,6 +32,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from storage import stats, utcnow
+from tracker.words import plural
 
 if TYPE_CHECKING:
     from tracker.check import CheckResult
@@ -43,9 +44,12 @@ LABELS = (
     ("changed", "changed"),
     ("unchanged", "unchanged"),
     ("not_modified", "not modified"),
-    ("error", "errors"),
+    ("error", "error"),  # counted: "1 error", "2 errors"
 )
+COUNTED = {"error"}  # labels that are nouns, pluralised with their count
 STYLES = {"changed": "green", "error": "red", "skipped": "yellow"}
+# A source's line starts with its outcome in words, in a column this wide (the widest).
+OUTCOME_WIDTH = len("not modified")
 
 
 class Reporter(Protocol):
@@ -85,23 +89,32 @@ def round_size(engine: Engine, all_sources: bool) -> int:
 
 
 def result_line(result: CheckResult) -> str:
-    """One source's outcome, as `redline check` has always printed it."""
+    """One source's outcome: the outcome in words (as the README and the summary say
+    them), the URL, and what was found; an error's message on the next line, under the URL."""
+    word = dict(LABELS).get(result.outcome, result.outcome)
     if result.outcome in ("error", "skipped"):
-        return f"{result.outcome:<10} {result.url}\n           {result.error}"
+        return f"{word:<{OUTCOME_WIDTH}} {result.url}\n{'':<{OUTCOME_WIDTH}} {result.error}"
     found = result.stats
     return (
-        f"{result.outcome:<10} {result.url} "
-        f"({found.items_seen} items, {found.versions_added} new versions)"
+        f"{word:<{OUTCOME_WIDTH}} {result.url} "
+        f"({plural(found.items_seen, 'item')}, {plural(found.versions_added, 'new version')})"
     )
+
+
+def tally_word(count: int, outcome: str, label: str) -> str:
+    """ "2 changed", "1 not modified", "1 error", "3 errors"."""
+    return plural(count, label) if outcome in COUNTED else f"{count} {label}"
 
 
 def summary_line(results: Sequence[CheckResult]) -> str:
     outcomes = Counter(result.outcome for result in results)
-    tally = ", ".join(f"{outcomes[outcome]} {label}" for outcome, label in LABELS)
+    tally = ", ".join(tally_word(outcomes[outcome], outcome, label) for outcome, label in LABELS)
     if outcomes["skipped"]:
         tally += f", {outcomes['skipped']} skipped"
     new_versions = sum(result.stats.versions_added for result in results)
-    return f"checked {len(results)} sources: {tally}; {new_versions} new versions"
+    return (
+        f"checked {plural(len(results), 'source')}: {tally}; {plural(new_versions, 'new version')}"
+    )
 
 
 class _ClosedOnExit:
@@ -141,7 +154,7 @@ class PlainReporter(_ClosedOnExit):
 
 class TallyColumn(ProgressColumn):
     """The outcome counts so far, worded as in the summary line: "2 changed, 5 unchanged,
-    0 not modified, 1 errors"."""
+    0 not modified, 1 error"."""
 
     def render(self, task: Task) -> Text:
         tally: Counter[str] = task.fields.get("tally", Counter())
@@ -152,7 +165,8 @@ class TallyColumn(ProgressColumn):
                 continue
             if index:
                 text.append(", ")
-            text.append(f"{count} {label}", style=STYLES.get(outcome, "") if count else "")
+            style = STYLES.get(outcome, "") if count else ""
+            text.append(tally_word(count, outcome, label), style=style)
         return text
 
 
@@ -225,8 +239,9 @@ class BarReporter(_ClosedOnExit):
             self.progress.stop()
 
 
-# `redline import`: a bar with snapshots done, their rate and the versions found, on a
-# terminal; nothing but the final summary (printed by the command) otherwise.
+# `redline import`: a bar with snapshots done out of how many there are, their rate and
+# the versions found, on a terminal; nothing but the final summary (printed by the
+# command) otherwise.
 
 
 class ImportBar(_ClosedOnExit):
@@ -236,25 +251,44 @@ class ImportBar(_ClosedOnExit):
         )
         self.progress = Progress(
             TextColumn("importing"),
-            BarColumn(),  # pulses: a git history's length is known only as it streams
-            TextColumn("{task.completed} snapshots"),
+            BarColumn(),  # pulses until the total is known
+            MofNCompleteColumn(),
+            TextColumn("snapshots"),
             TextColumn("{task.fields[rate]}"),
-            TextColumn("{task.fields[versions]} versions found"),
+            TextColumn("{task.fields[versions]}"),
             TimeElapsedColumn(),
             console=self.console,
         )
         self.task: TaskID | None = None
+        self.total: int | None = None  # until set_total
+        self.done = 0
         self.versions = 0
+
+    def set_total(self, total: int) -> None:
+        """How many snapshots there are, once known (a git history: after `git log`)."""
+        self.total = total
+        if self.task is not None:
+            self.progress.update(self.task, total=max(total, self.done))
 
     def advance(self, snapshot: object, result: CheckResult | None) -> None:
         if self.task is None:
             self.progress.start()
-            self.task = self.progress.add_task("import", total=None, versions=0, rate="")
+            self.task = self.progress.add_task(
+                "import", total=self.total, versions=self._found(), rate=""
+            )
+        self.done += 1
         if result is not None:
             self.versions += result.stats.versions_added
         task = self.progress.tasks[0]
         rate = f"{task.speed:.0f}/s" if task.speed else ""
-        self.progress.update(self.task, advance=1, versions=self.versions, rate=rate)
+        # A snapshot more than announced (a file added meanwhile): grow the bar.
+        total = max(self.total, self.done) if self.total is not None else None
+        self.progress.update(
+            self.task, completed=self.done, total=total, versions=self._found(), rate=rate
+        )
+
+    def _found(self) -> str:
+        return f"{plural(self.versions, 'version')} found"
 
     def close(self) -> None:
         if self.task is not None:
@@ -262,6 +296,9 @@ class ImportBar(_ClosedOnExit):
 
 
 class QuietImport(_ClosedOnExit):
+    def set_total(self, total: int) -> None:
+        pass
+
     def advance(self, snapshot: object, result: CheckResult | None) -> None:
         pass
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session
 
-from storage import Source, queries
+from storage import Source, queries, utcnow
 from tracker.errors import UserError
 from tracker.extract import KINDS
 from tracker.identity import compile_id_pattern
@@ -60,3 +61,62 @@ def add_source(
     session.add(source)
     session.flush()
     return source, True
+
+
+# -- changing a source: `redline source edit|enable|disable` and PATCH /api/sources/{id} ----
+
+EDITABLE = ("name", "enabled", "every", "cron")
+
+
+class UnknownSource(UserError):
+    """No source has this id (the API answers 404)."""
+
+
+def edit_source(session: Session, source_id: int, changes: Mapping[str, Any]) -> Source:
+    """Change a source's name, whether it is checked, or when; one code path for the CLI
+    and the API, so both accept and refuse the same.
+
+    changes holds only what changes: "name" (None or blank clears it), "enabled",
+    "every" (a timedelta; None: back to the default schedule) or "cron" (a crontab
+    line; None: none). "every" replaces a cron line and "cron" an interval; a sooner
+    schedule applies now, not after the next check.
+    """
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise UserError(f"a source's {', '.join(sorted(unknown))} cannot be changed")
+    if changes.get("every") is not None and changes.get("cron") is not None:
+        raise UserError("give --every or --cron, not both")
+    source = session.get(Source, source_id)
+    if source is None:
+        raise UnknownSource(f"no source {source_id}")
+    if "name" in changes:
+        name = changes["name"]
+        source.name = name.strip() if name and name.strip() else None
+    if changes.get("enabled") is not None:
+        source.enabled = bool(changes["enabled"])
+    if "every" in changes:
+        _set_interval(source, changes["every"])
+    if "cron" in changes:
+        _set_cron(source, changes["cron"])
+    session.add(source)
+    session.flush()
+    return source
+
+
+def _set_interval(source: Source, every: timedelta | None) -> None:
+    """Every so often (None: the default schedule), in place of any cron line."""
+    source.interval_seconds = int(every.total_seconds()) if every else None
+    source.cron = None
+    if every and source.last_checked_at and source.next_check_at:
+        source.next_check_at = min(source.next_check_at, source.last_checked_at + every)
+
+
+def _set_cron(source: Source, cron: str | None) -> None:
+    if cron is None:
+        source.cron = None
+        return
+    cron = " ".join(cron.split())
+    upcoming = cron_trigger(cron).get_next_fire_time(None, utcnow())
+    source.cron, source.interval_seconds = cron, None
+    if source.next_check_at and upcoming:
+        source.next_check_at = min(source.next_check_at, upcoming)
