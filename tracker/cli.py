@@ -35,7 +35,7 @@ from storage import (
 )
 from storage.types import iso_z
 from tracker import __version__, history, identity, netguard, render
-from tracker.config import Config, load_config, parse_duration
+from tracker.config import Config, load_config, parse_duration, parse_interval
 from tracker.errors import RedlineError, UserError
 from tracker.extract import KINDS
 from tracker.logs import configure_logging
@@ -279,6 +279,14 @@ def _moment(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _every(text: str) -> timedelta:
+    """--every: a check interval in the allowed range, or a UserError naming the option."""
+    try:
+        return parse_interval(text)
+    except UserError as error:
+        raise UserError(f"--every: {error}") from None
+
+
 def _serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
@@ -290,7 +298,7 @@ def _serve_options(parser: argparse.ArgumentParser) -> None:
 def cmd_add(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     from tracker.sources import add_source
 
-    every = parse_duration(args.every) if args.every else None
+    every = _every(args.every) if args.every is not None else None
     options = _source_settings(args)
     with transaction(engine) as session:
         source, added = add_source(
@@ -357,7 +365,7 @@ def cmd_check(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     from tracker.progress import choose_reporter, round_size
     from tracker.schedule import Policy
 
-    policy = Policy.from_settings(config.daemon, parse_duration(args.every))
+    policy = Policy.from_settings(config.daemon, _every(args.every))
     # A bar on a terminal, a line per source otherwise (tracker/progress.py); checks run
     # as the daemon's do: [daemon] concurrency, per_host and host_delay.
     with choose_reporter(sys.stdout) as reporter:
@@ -529,6 +537,10 @@ def cmd_feed(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     from feeds import atom
     from feeds.settings import ServiceSettings
 
+    if not 1 <= args.limit <= atom.MAX_PAGE_SIZE:
+        raise UserError(
+            f"--limit is the entries per page, from 1 to {atom.MAX_PAGE_SIZE}, not {args.limit}"
+        )
     settings = ServiceSettings.from_env(
         public_url=args.public_url or config.serve.get("public_url"),
         tag_authority=args.authority or config.tag_authority,
@@ -561,9 +573,7 @@ def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     from tracker.daemon import Daemon, exit_now, run_daemon
     from tracker.sources import add_source
 
-    every = (
-        parse_duration(args.every) if args.every else config.every or parse_duration(DEFAULT_EVERY)
-    )
+    every = _every(args.every) if args.every is not None else config.every or _every(DEFAULT_EVERY)
     with transaction(engine) as session:
         for entry in config.sources:
             add_source(session, entry.url, entry.kind, entry.name, entry.every, cron=entry.cron)
@@ -599,8 +609,9 @@ def cmd_serve(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     serve = config.serve
     host = args.host or str(serve.get("host", "127.0.0.1"))
     port = args.port or int(str(serve.get("port", 8000)))
+    url_host = f"[{host}]" if ":" in host else host  # an IPv6 address, as a URL writes it
     settings = ServiceSettings.from_env(
-        public_url=args.public_url or serve.get("public_url") or f"http://{host}:{port}",
+        public_url=args.public_url or serve.get("public_url") or f"http://{url_host}:{port}",
         tag_authority=config.tag_authority,
         api_token=serve.get("token"),
     )
