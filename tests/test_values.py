@@ -97,8 +97,15 @@ def test_check_and_run_refuse_a_default_interval_out_of_range(cli, verb: str, ev
         'every = "0.5s"\n',
         '[[source]]\nurl = "https://example.org/"\nevery = "99999999d"\n',
         '[[source]]\nurl = "https://example.org/"\nevery = 5\n',
+        '[daemon]\naging = { "1d" = "99999999d" }\n',
     ],
-    ids=["every 99999999d", "every 0.5s", "source every 99999999d", "source every 5"],
+    ids=[
+        "every 99999999d",
+        "every 0.5s",
+        "source every 99999999d",
+        "source every 5",
+        "aging every 99999999d",
+    ],
 )
 def test_a_configured_interval_out_of_range_is_refused(
     cli, engine: Engine, tmp_path: Path, toml: str

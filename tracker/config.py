@@ -215,6 +215,7 @@ def _aging(path: Path, table: object) -> tuple[tuple[timedelta, timedelta], ...]
     if not isinstance(table, dict):
         raise UserError(f'{path}: [daemon] aging is a table like {{ "3h" = "15m", "1d" = "1h" }}')
     steps = sorted(
-        (parse_duration(age), parse_duration(str(every))) for age, every in table.items()
+        (parse_duration(age), _interval(path, f"[daemon] aging {age!r}", every))
+        for age, every in table.items()
     )
     return tuple(steps)
