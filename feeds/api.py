@@ -51,9 +51,10 @@ from feeds.routes_feeds import etag_matches
 from feeds.settings import ServiceSettings
 from storage import Change, Check, Item, Source, Version, queries, transaction
 from tracker import history, identity, render
-from tracker.config import parse_duration
+from tracker.config import INTERVAL_RULE, parse_interval
 from tracker.errors import UserError
 from tracker.normalise import canonical_url, redact_url
+from tracker.sources import MAX_URL_LENGTH
 from tracker.words import plural
 
 MAX_PAGE = 200  # the most rows one page of any list holds
@@ -464,11 +465,11 @@ class SourceOptions(BaseModel):
 
 class SourceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(max_length=2048)
+    url: str = Field(max_length=MAX_URL_LENGTH)
     kind: str = Field("auto", max_length=20)
     name: str | None = Field(None, max_length=MAX_TEXT)
     every: str | float | None = Field(
-        None, description='check interval: "30m", "1h", "1d" or seconds (null: the default)'
+        None, description=f"check interval: {INTERVAL_RULE} (null: the default)"
     )
     cron: str | None = Field(
         None, max_length=200, description="check at these times instead: a crontab line (UTC)"
@@ -480,7 +481,9 @@ class SourcePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(None, max_length=MAX_TEXT, description="null clears it")
     enabled: bool | None = None
-    every: str | float | None = Field(None, description="null: back to the daemon's default")
+    every: str | float | None = Field(
+        None, description=f"{INTERVAL_RULE}; null: back to the daemon's default"
+    )
     cron: str | None = Field(
         None, max_length=200, description="check at these times instead (null: none)"
     )
@@ -1029,7 +1032,12 @@ def source_checks(
 
 
 def _interval(every: str | float | None) -> timedelta | None:
-    return None if every is None else parse_duration(str(every))
+    if every is None:
+        return None
+    try:
+        return parse_interval(every)
+    except UserError as error:
+        raise UserError(f"every: {error}") from None
 
 
 @router.post(

@@ -27,6 +27,14 @@ def source_by_url(session: Session, url: str) -> Source | None:
     return session.exec(select(Source).where(Source.url == url)).first()
 
 
+def sources_mentioning(session: Session, text: str) -> Sequence[Source]:
+    """Sources whose URL contains this text, in any case (a host name: a short list)."""
+    from sqlalchemy import func
+
+    lowered = func.lower(col(Source.url))
+    return session.exec(select(Source).where(lowered.contains(text.lower(), autoescape=True))).all()
+
+
 def all_sources(session: Session) -> Sequence[Source]:
     return session.exec(select(Source).order_by(col(Source.id))).all()
 

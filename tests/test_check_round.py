@@ -21,7 +21,7 @@ from tracker.check import check_round
 from tracker.config import DaemonSettings
 from tracker.schedule import Policy
 
-from .conftest import offstream_page
+from .conftest import Site, offstream_page
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 PAGE = offstream_page("seeds/001_d715acd15c94cb49.txt")
@@ -168,3 +168,47 @@ def test_first_seen_counts_the_items_this_check_has_just_added(engine: Engine) -
                 Item(source_id=source.id, key=f"k{hours}", first_seen_at=seen, last_seen_at=seen)
             )
         assert queries.source_first_seen(session, source.id) == START + timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "message"),
+    [
+        ({"interval_seconds": 99999999 * 86400}, "interval of 8639999913600 seconds"),
+        ({"interval_seconds": 2**31 - 1}, "interval of 2147483647 seconds"),
+        ({"interval_seconds": 5}, "interval of 5 seconds"),
+        ({"cron": "0 0 31 2 *"}, "never fires again"),
+    ],
+    ids=["99999999d", "68 years", "5 seconds", "31 February"],
+)
+def test_a_source_whose_stored_schedule_is_bad_is_an_error_check_not_the_end_of_the_round(
+    engine: Engine, site: Site, schedule: dict[str, object], message: str
+) -> None:
+    """Rows stored before intervals and cron lines were checked when added: the round
+    records the other sources, and the bad one gets an error check saying why."""
+    if engine.dialect.name == "postgresql" and schedule.get("interval_seconds", 0) >= 2**31:  # type: ignore[operator]
+        pytest.skip("PostgreSQL's interval_seconds column cannot hold it")
+    urls = [
+        site.publish(f"/news/{n}.md", PAGE.replace("Khanasir", f"Khanasir {n}", 1))
+        for n in range(3)
+    ]
+    add_pages(engine, urls)
+    with transaction(engine) as session:
+        session.exec(update(Source).where(Source.url == urls[1]).values(**schedule))  # type: ignore[call-overload]
+
+    results = {r.url: r for r in check_round(engine, now=START, policy=STILL)}
+
+    assert sorted(results) == sorted(urls)
+    assert (results[urls[0]].outcome, results[urls[2]].outcome) == ("changed", "changed")
+    bad = results[urls[1]]
+    assert bad.outcome == "error" and message in (bad.error or ""), bad.error
+    assert set(checks_per_source(engine).values()) == {1}
+    with transaction(engine) as session:
+        stored = session.exec(select(Source).where(Source.url == urls[1])).one()
+        # Retried later as after any error, its lease given up, and its schedule untouched.
+        assert stored.next_check_at is not None and stored.next_check_at > START
+        assert stored.leased_by is None and stored.consecutive_failures == 1
+        assert message in (stored.last_error or "")
+    # The next round goes on the same way: the source is retried, never the round lost.
+    later = START + timedelta(days=2)
+    again = {r.url: r for r in check_round(engine, now=later, all_sources=True, policy=STILL)}
+    assert again[urls[1]].outcome == "error" and len(again) == 3

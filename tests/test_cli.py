@@ -108,7 +108,7 @@ def test_user_errors_are_one_line_without_traceback(site: Site, cli) -> None:
         (("add", "ftp://example.org/file"), "not an http(s) URL"),
         (("add", "not a url"), "not an http(s) URL"),
         (("add", "http://example.org/", "--kind", "weird"), "unknown source kind"),
-        (("run", "--every", "soon"), "not a duration"),
+        (("run", "--every", "soon"), "not a check interval"),
         (("run", "--config", "/nonexistent/redline.toml"), "no configuration file"),
     ]:
         result = cli(*args, check=False)

@@ -12,6 +12,8 @@ from tracker.errors import UserError
 from tracker.schedule import (
     MAX_RETRY_AFTER,
     Policy,
+    ScheduleError,
+    check_cron,
     cron_trigger,
     interval_for,
     parse_retry_after,
@@ -65,6 +67,42 @@ def test_backoff_doubles_per_failure_up_to_the_ceiling() -> None:
     assert waits[4:] == [6 * HOUR] * 3  # the ceiling (max_backoff)
     # An interval longer than the ceiling is never shortened by it.
     assert plan_next(NOW, interval_seconds=86400, failures=3, policy=STILL).at == NOW + DAY
+
+
+def test_backoff_after_many_errors_in_a_row_stays_at_the_ceiling() -> None:
+    """15 minutes doubled 40 times is more than a timedelta holds: the ceiling, not an
+    OverflowError that would end the round."""
+    for failures in (40, 1000):
+        assert plan_next(NOW, failures=failures, policy=STILL).at == NOW + 6 * HOUR
+    huge = Policy(jitter=0.0, max_backoff=timedelta(days=99999999))
+    assert plan_next(NOW, failures=3, policy=huge).at == NOW + 2 * HOUR
+    assert plan_next(NOW, failures=1000, policy=huge).at == NOW + 366 * DAY
+
+
+@pytest.mark.parametrize("seconds", [99999999 * 86400, 2**31 - 1, 366 * 86400 + 1, 59, -60])
+def test_a_stored_interval_out_of_range_cannot_be_scheduled(seconds: int) -> None:
+    """A row stored before intervals were checked: an error to record when the check went
+    well, and after an error the default interval's backoff (never an OverflowError)."""
+    with pytest.raises(ScheduleError, match=f"interval of {seconds} seconds is out of range"):
+        plan_next(NOW, interval_seconds=seconds, policy=STILL)
+    assert (
+        plan_next(NOW, interval_seconds=seconds, failures=1, policy=STILL).at == NOW + 30 * MINUTE
+    )
+
+
+def test_a_stored_cron_line_that_never_fires_cannot_be_scheduled() -> None:
+    with pytest.raises(ScheduleError, match="'0 0 31 2 \\*' never fires again"):
+        plan_next(NOW, cron="0 0 31 2 *", policy=STILL)
+    assert plan_next(NOW, cron="0 0 31 2 *", failures=2, policy=STILL).at == NOW + HOUR
+
+
+def test_a_cron_line_must_fire_within_five_years() -> None:
+    assert check_cron("  0  0 29 2 *", now=NOW) == "0 0 29 2 *"  # leap days: 2028
+    for never in ("0 0 31 2 *", "0 0 30 2 *", "0 0 31 4,6,9,11 *"):
+        with pytest.raises(UserError, match="never fires in the next 5 years"):
+            check_cron(never, now=NOW)
+    with pytest.raises(UserError, match="not a cron line"):
+        check_cron("every hour")
 
 
 def test_retry_after_is_never_undercut_and_is_capped() -> None:

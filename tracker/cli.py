@@ -35,7 +35,7 @@ from storage import (
 )
 from storage.types import iso_z
 from tracker import __version__, cli_identity, history, identity, netguard, render
-from tracker.config import Config, load_config, parse_duration
+from tracker.config import Config, load_config, parse_duration, parse_interval
 from tracker.errors import RedlineError, UserError
 from tracker.extract import KINDS
 from tracker.logs import configure_logging
@@ -306,6 +306,14 @@ def _moment(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _every(text: str) -> timedelta:
+    """--every: a check interval in the allowed range, or a UserError naming the option."""
+    try:
+        return parse_interval(text)
+    except UserError as error:
+        raise UserError(f"--every: {error}") from None
+
+
 def _serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
@@ -317,7 +325,7 @@ def _serve_options(parser: argparse.ArgumentParser) -> None:
 def cmd_add(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     from tracker.sources import add_source
 
-    every = parse_duration(args.every) if args.every else None
+    every = _every(args.every) if args.every is not None else None
     options = _source_settings(args)
     with transaction(engine) as session:
         source, added = add_source(
@@ -361,7 +369,7 @@ def cmd_source(args: argparse.Namespace, engine: Engine, config: Config) -> int:
             changes["name"] = args.name
         if args.every is not None:
             default = args.every.strip().lower() == "default"
-            changes["every"] = None if default else parse_duration(args.every)
+            changes["every"] = None if default else parse_interval(args.every)
         if args.cron is not None:
             changes["cron"] = args.cron
         if not changes:
@@ -452,7 +460,7 @@ def cmd_check(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     from tracker.progress import choose_reporter, round_size
     from tracker.schedule import Policy
 
-    policy = Policy.from_settings(config.daemon, parse_duration(args.every))
+    policy = Policy.from_settings(config.daemon, _every(args.every))
     # A bar on a terminal, a line per source otherwise (tracker/progress.py); checks run
     # as the daemon's do: [daemon] concurrency, per_host and host_delay.
     with choose_reporter(sys.stdout) as reporter:
@@ -615,6 +623,10 @@ def cmd_feed(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     from feeds import atom
     from feeds.settings import ServiceSettings
 
+    if not 1 <= args.limit <= atom.MAX_PAGE_SIZE:
+        raise UserError(
+            f"--limit is the entries per page, from 1 to {atom.MAX_PAGE_SIZE}, not {args.limit}"
+        )
     settings = ServiceSettings.from_env(
         public_url=_public_url(args.public_url, config, *_listen_address(None, None, config)),
         tag_authority=args.authority or config.tag_authority,
@@ -648,9 +660,7 @@ def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     from tracker.daemon import Daemon, exit_now, run_daemon
     from tracker.sources import add_source
 
-    every = (
-        parse_duration(args.every) if args.every else config.every or parse_duration(DEFAULT_EVERY)
-    )
+    every = _every(args.every) if args.every is not None else config.every or _every(DEFAULT_EVERY)
     with transaction(engine) as session:
         for entry in config.sources:
             add_source(session, entry.url, entry.kind, entry.name, entry.every, cron=entry.cron)

@@ -23,6 +23,25 @@ def parse_duration(text: str, allow_zero: bool = False) -> timedelta:
     return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
+# How often a source may be checked: the one place these limits live. Below a minute is
+# unkind to the server; past a year is no schedule (and far enough, no date at all).
+MIN_INTERVAL = timedelta(minutes=1)
+MAX_INTERVAL = timedelta(days=366)
+INTERVAL_RULE = "from 1m to 366d, such as 30m, 6h or 1d; a bare number is seconds"
+
+
+def parse_interval(text: object) -> timedelta:
+    """A check interval ("30m", "6h", "1d", or seconds) from MIN_INTERVAL to MAX_INTERVAL;
+    anything else, zero and fractions of the minimum included, is a UserError."""
+    match = _DURATION.match(str(text).lower())
+    if match:
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        if MIN_INTERVAL.total_seconds() <= seconds <= MAX_INTERVAL.total_seconds():
+            return timedelta(seconds=seconds)
+    shown = str(text) if len(str(text)) <= 40 else str(text)[:40] + "..."
+    raise UserError(f"not a check interval: {shown!r} ({INTERVAL_RULE})")
+
+
 @dataclass
 class SourceConfig:
     url: str
@@ -86,7 +105,7 @@ def load_config(path: str | Path) -> Config:
         db=data.get("db") or database.get("url"),
         pool_size=_connections(path, database, "pool_size", minimum=1),
         max_overflow=_connections(path, database, "max_overflow", minimum=0),
-        every=parse_duration(data["every"]) if "every" in data else None,
+        every=_interval(path, "every", data["every"]) if "every" in data else None,
         tag_authority=data.get("feed", {}).get("authority"),
         serve=dict(data.get("serve", {})),
         daemon=_daemon_settings(path, data.get("daemon", {})),
@@ -100,11 +119,20 @@ def load_config(path: str | Path) -> Config:
                 url=entry["url"],
                 kind=entry.get("kind", "auto"),
                 name=entry.get("name"),
-                every=parse_duration(entry["every"]) if "every" in entry else None,
+                every=_interval(path, f"[[source]] number {number} every", entry["every"])
+                if "every" in entry
+                else None,
                 cron=entry.get("cron"),
             )
         )
     return config
+
+
+def _interval(path: Path, key: str, value: object) -> timedelta:
+    try:
+        return parse_interval(value)
+    except UserError as error:
+        raise UserError(f"{path}: {key}: {error}") from None
 
 
 def _fetch_settings(path: Path, table: object) -> AddressPolicy:
@@ -187,6 +215,7 @@ def _aging(path: Path, table: object) -> tuple[tuple[timedelta, timedelta], ...]
     if not isinstance(table, dict):
         raise UserError(f'{path}: [daemon] aging is a table like {{ "3h" = "15m", "1d" = "1h" }}')
     steps = sorted(
-        (parse_duration(age), parse_duration(str(every))) for age, every in table.items()
+        (parse_duration(age), _interval(path, f"[daemon] aging {age!r}", every))
+        for age, every in table.items()
     )
     return tuple(steps)

@@ -17,12 +17,29 @@ from email.utils import parsedate_to_datetime
 
 from apscheduler.triggers.cron import CronTrigger
 
-from tracker.config import DEFAULT_AGING, DaemonSettings
-from tracker.errors import UserError
+from tracker.config import (
+    DEFAULT_AGING,
+    INTERVAL_RULE,
+    MAX_INTERVAL,
+    MIN_INTERVAL,
+    DaemonSettings,
+)
+from tracker.errors import RedlineError, UserError
 
 DEFAULT_INTERVAL = timedelta(minutes=15)
 # A server asking for more than this is asked again after this long.
 MAX_RETRY_AFTER = timedelta(days=7)
+# A cron line must fire within this long of being added (29 February: every 4 years).
+CRON_HORIZON_YEARS = 5
+# After this many errors in a row the doubled wait is past any ceiling; doubling further
+# would only overflow a timedelta.
+MAX_DOUBLINGS = 20
+
+
+class ScheduleError(RedlineError):
+    """A source's stored interval or cron line gives no next check (a row stored before
+    they were checked when added). It is recorded as an error check of that source, so
+    the round goes on; the source is then retried as after any error."""
 
 
 @dataclass(frozen=True)
@@ -56,11 +73,30 @@ def cron_trigger(line: str) -> CronTrigger:
         ) from None
 
 
+def check_cron(line: str, now: datetime | None = None) -> str:
+    """The cron line with its spaces normalised, if it parses and fires within
+    CRON_HORIZON_YEARS; else a UserError."""
+    line = " ".join(line.split())
+    now = now or datetime.now(UTC)
+    upcoming = cron_trigger(line).get_next_fire_time(None, now)
+    if upcoming is None or upcoming > now + timedelta(days=366 * CRON_HORIZON_YEARS):
+        raise UserError(
+            f"the cron line {line!r} never fires in the next {CRON_HORIZON_YEARS} years "
+            f"(31 February never comes): a cron line must fire within {CRON_HORIZON_YEARS} years"
+        )
+    return line
+
+
 def interval_for(
     interval_seconds: int | None, listing: bool | None, item_age: timedelta | None, policy: Policy
 ) -> timedelta | None:
     """How long until the next check when all went well; None: the item has aged out."""
-    if interval_seconds:
+    if interval_seconds:  # 0, stored by old versions for "--every 0.5s", is the default
+        if not MIN_INTERVAL.total_seconds() <= interval_seconds <= MAX_INTERVAL.total_seconds():
+            raise ScheduleError(
+                f"cannot schedule the next check: the source's interval of {interval_seconds} "
+                f"seconds is out of range ({INTERVAL_RULE}); give the source another one"
+            )
         return timedelta(seconds=interval_seconds)
     if listing is not False or item_age is None or not policy.aging:
         return policy.default_interval  # listings, and pages not understood yet
@@ -81,27 +117,55 @@ def plan_next(
     retry_after: timedelta | None = None,
     policy: Policy = Policy(),  # noqa: B008  (frozen: a shared default is safe)
 ) -> Plan:
-    """The next check of a source after one at `now` that failed `failures` times in a row."""
-    interval = interval_for(interval_seconds, listing, item_age, policy)
+    """The next check of a source after one at `now` that failed `failures` times in a row.
+
+    A stored interval or cron line that gives no next check is a ScheduleError when the
+    check went well (the caller records it as this source's error); after an error the
+    source is retried on the default interval's backoff, so it never stops being checked.
+    """
+    try:
+        interval = interval_for(interval_seconds, listing, item_age, policy)
+    except ScheduleError:
+        if not failures:
+            raise
+        interval = policy.default_interval
     if interval is None and not cron:
         return Plan(None, f"aged out: no longer checked {_words(item_age)} after first seen")
     if failures:
         base = interval or policy.default_interval
-        backoff = min(base * 2**failures, max(policy.max_backoff, base))
-        wait = _jittered(backoff, policy.jitter)
-        if retry_after is not None:  # never sooner than the server asked
-            wait = max(wait, min(retry_after, MAX_RETRY_AFTER))
-        return Plan(now + wait)
+        return Plan(now + _backoff(base, failures, retry_after, policy))
     if cron:
-        trigger = cron_trigger(cron)
-        upcoming = trigger.get_next_fire_time(None, now + timedelta(seconds=1))
-        assert upcoming is not None
-        after = trigger.get_next_fire_time(upcoming, upcoming + timedelta(seconds=1))
-        gap = (after - upcoming) if after else timedelta(0)
-        # Only later, never earlier than the line says: up to the jitter share of the gap.
-        return Plan(upcoming + gap * random.uniform(0, policy.jitter))
+        return Plan(_cron_time(cron, now, policy.jitter))
     assert interval is not None
     return Plan(now + _jittered(interval, policy.jitter))
+
+
+def _backoff(
+    base: timedelta, failures: int, retry_after: timedelta | None, policy: Policy
+) -> timedelta:
+    """The wait after `failures` errors in a row: the interval doubled each time, up to
+    max_backoff (or the interval, if longer; never past MAX_INTERVAL)."""
+    ceiling = min(max(policy.max_backoff, base), MAX_INTERVAL)
+    backoff = min(base * 2 ** min(failures, MAX_DOUBLINGS), ceiling)
+    wait = _jittered(backoff, policy.jitter)
+    if retry_after is not None:  # never sooner than the server asked
+        wait = max(wait, min(retry_after, MAX_RETRY_AFTER))
+    return wait
+
+
+def _cron_time(line: str, now: datetime, jitter: float) -> datetime:
+    """The cron line's next time after `now`, moved later by up to the jitter share of
+    the gap to the time after it (never earlier than the line says)."""
+    trigger = cron_trigger(line)
+    upcoming = trigger.get_next_fire_time(None, now + timedelta(seconds=1))
+    if upcoming is None:
+        raise ScheduleError(
+            f"cannot schedule the next check: the cron line {line!r} never fires again; "
+            "give the source another one"
+        )
+    after = trigger.get_next_fire_time(upcoming, upcoming + timedelta(seconds=1))
+    gap = (after - upcoming) if after else timedelta(0)
+    return upcoming + gap * random.uniform(0, jitter)
 
 
 def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
+import unicodedata
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 from sqlmodel import Session
 
 from storage import Source, queries, utcnow
@@ -13,8 +18,17 @@ from tracker.errors import UserError
 from tracker.extract import KINDS
 from tracker.identity import compile_id_pattern
 from tracker.netguard import check_url_host
-from tracker.normalise import check_http_url
-from tracker.schedule import cron_trigger
+from tracker.normalise import canonical_url, check_http_url
+from tracker.schedule import check_cron, cron_trigger
+
+# The longest source URL taken: what servers and browsers reliably handle (the JSON API
+# refuses longer ones too).
+MAX_URL_LENGTH = 2048
+# A host name as DNS carries it (RFC 1035 2.3.4): labels of 1 to 63 characters, 253 in all.
+# Letters, digits, hyphens, and the underscore some real hosts use; other scripts as IDNA.
+_HOST_LABEL = re.compile(r"[a-z0-9_-]+")
+MAX_LABEL_LENGTH = 63
+MAX_HOST_LENGTH = 253
 
 
 def add_source(
@@ -33,7 +47,7 @@ def add_source(
     (fuzzy identity, 0–1; above 1 turns it off). cron: a crontab line (UTC) giving the
     check times instead of an interval.
     """
-    url = check_http_url(url)
+    url = check_source_url(url)
     check_url_host(url)  # a literal private address; host names are checked at fetch time
     if kind not in KINDS:
         raise UserError(f"unknown source kind {kind!r} (known: {', '.join(KINDS)})")
@@ -45,9 +59,8 @@ def add_source(
     if cron is not None:
         if every is not None:
             raise UserError("give --every or --cron, not both")
-        cron = " ".join(cron.split())
-        cron_trigger(cron)
-    existing = queries.source_by_url(session, url)
+        cron = check_cron(cron)
+    existing = tracked_source(session, url)
     if existing is not None:
         return existing, False
     source = Source(
@@ -61,6 +74,82 @@ def add_source(
     session.add(source)
     session.flush()
     return source, True
+
+
+def check_source_url(url: str) -> str:
+    """The URL, stripped, if redline can fetch it: http(s), at most MAX_URL_LENGTH long, no
+    control characters, a port from 1 to 65535 and a host name DNS can carry (or an IP
+    address). Else a UserError giving one reason. Used by `redline add`, the configuration
+    and the JSON API alike."""
+    url = url.strip()
+    if len(url) > MAX_URL_LENGTH:
+        raise UserError(f"URL too long: {len(url)} characters (at most {MAX_URL_LENGTH})")
+    control = next((char for char in url if unicodedata.category(char) in ("Cc", "Cf")), None)
+    if control is not None:  # an escape sequence would reach terminals and logs
+        raise UserError(f"a URL cannot hold the control character {control!r}: {_shown(url)}")
+    try:
+        parsed = httpx.URL(url)  # as the fetcher will read it
+    except (httpx.InvalidURL, ValueError) as error:  # IDNA errors are ValueErrors
+        raise UserError(f"not a URL redline can fetch: {_shown(url)} ({error})") from None
+    url = check_http_url(url)
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        raise UserError(f"the port of a URL is from 1 to 65535, not {parsed.port}: {_shown(url)}")
+    _check_host(parsed.raw_host.decode("ascii"), url)
+    return url
+
+
+def _check_host(host: str, url: str) -> None:
+    """A UserError unless `host` (as sent: IDNA for other scripts) is an IP address or a
+    host name DNS can carry."""
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    name = host.removesuffix(".")  # "example.org." is fully qualified, and fine
+    for label in name.split("."):
+        if not label:
+            raise UserError(f"the host of a URL cannot have an empty label ('..'): {_shown(url)}")
+        if len(label) > MAX_LABEL_LENGTH:
+            raise UserError(
+                f"the host of a URL has a label of {len(label)} characters (at most "
+                f"{MAX_LABEL_LENGTH} between dots): {_shown(url)}"
+            )
+        if not _HOST_LABEL.fullmatch(label):
+            shown_host = urlsplit(url).hostname
+            raise UserError(f"not a host name: {shown_host!r} in {_shown(url)}")
+    if len(name) > MAX_HOST_LENGTH:
+        raise UserError(f"the host of a URL is at most {MAX_HOST_LENGTH} characters: {_shown(url)}")
+
+
+def _shown(url: str) -> str:
+    """The URL for an error message: quoted with escapes, shortened if long."""
+    return repr(url if len(url) <= 100 else url[:100] + "...")
+
+
+def tracked_source(session: Session, url: str) -> Source | None:
+    """The source tracking this URL already: with this very URL, or one that is the same
+    in canonical form (case of scheme and host, default port, fragment, utm_* parameters)."""
+    existing = queries.source_by_url(session, url)
+    if existing is not None:
+        return existing
+    canonical = canonical_url(url)
+    host = urlsplit(url).hostname or ""
+    return next(
+        (
+            source
+            for source in queries.sources_mentioning(session, host)
+            if _canonical_or_none(source.url) == canonical
+        ),
+        None,
+    )
+
+
+def _canonical_or_none(url: str) -> str | None:
+    try:
+        return canonical_url(url)
+    except ValueError:  # stored before URLs were checked (a port past 65535, say)
+        return None
 
 
 # -- changing a source: `redline source edit|enable|disable` and PATCH /api/sources/{id} ----
@@ -115,7 +204,7 @@ def _set_cron(source: Source, cron: str | None) -> None:
     if cron is None:
         source.cron = None
         return
-    cron = " ".join(cron.split())
+    cron = check_cron(cron)  # it parses, and fires within a few years
     upcoming = cron_trigger(cron).get_next_fire_time(None, utcnow())
     source.cron, source.interval_seconds = cron, None
     if source.next_check_at and upcoming:
