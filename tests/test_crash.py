@@ -122,12 +122,13 @@ class Workload:
 
 @dataclass
 class _Story:
-    uid: str
+    uid: str | None  # None: the listing gives this story no id, only its URL
     slug: str
     headline: str
     summary: str
     tags: list[str]
     section: str
+    published: str
     shown: bool = True
 
 
@@ -135,15 +136,16 @@ def _words(rng: random.Random, count: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(count))
 
 
-def _new_story(rng: random.Random, listing: int, number: int) -> _Story:
+def _new_story(rng: random.Random, listing: int, number: int, state: int = 0) -> _Story:
     headline = f"{_words(rng, 9).capitalize()} {number}"
     return _Story(
-        uid=f"l{listing}-{number}",
+        uid=f"l{listing}-{number}" if number % 4 else None,
         slug=f"/l{listing}/{number}-{headline.split()[0].lower()}",
         headline=headline,
         summary=_words(rng, 30).capitalize() + ".",
         tags=rng.sample(["world", "politics", "weather", "economy", "sport", "health"], 2),
         section=rng.choice(["World", "Business", "Local"]),
+        published=f"2026-03-0{state + 1}T0{listing}:00:00Z",
     )
 
 
@@ -182,22 +184,23 @@ def _evolve(rng: random.Random, story: _Story, listing: int, number: int) -> Non
         story.tags = list(reversed(story.tags))  # the same set: not an edit
     elif roll < 0.33:
         story.shown = False  # left the listing: removed
-    elif roll < 0.36:
-        # A new id and URL with an edited headline: only fuzzy matching can follow it.
-        story.uid, story.slug = f"l{listing}-{number}", f"/l{listing}/moved-{number}"
+    elif roll < 0.36 and story.uid is None:
+        # A new URL (a slug rebuilt) with an edited headline, and no id to follow it by:
+        # only fuzzy matching can (the same summary, section and day help it).
+        story.slug = f"/l{listing}/moved-{number}"
         story.headline = _replace_words(rng, story.headline, 1)
 
 
 def _listing_body(stories: list[_Story], listing: int, state: int) -> bytes:
     articles = [
         {
-            "id": story.uid,
+            **({"id": story.uid} if story.uid else {}),
             "title": story.headline,
             "summary": story.summary,
             "url": story.slug,
             "tags": story.tags,
             "section": story.section,
-            "updated": f"2026-03-0{state + 1}T0{listing}:00:00Z",
+            "updated": story.published,
         }
         for story in stories
         if story.shown
@@ -219,7 +222,9 @@ def make_workload(seed: int = SEED, listings: int = LISTINGS, stories: int = STO
             if state:
                 for story in shelf:
                     _evolve(rng, story, listing, next(numbers))
-                shelf += [_new_story(rng, listing, next(numbers)) for _ in range(stories // 16)]
+                shelf += [
+                    _new_story(rng, listing, next(numbers), state) for _ in range(stories // 16)
+                ]
             site_state.pages[path] = (_listing_body(shelf, listing, state), JSON_TYPE)
     for chain, orders in CHAINS.items():
         snapshots = manifest_snapshots(chain)
