@@ -60,7 +60,7 @@ def test_source_verbs_refuse_bad_input_in_one_line(site: Site, cli) -> None:
         (("source", "edit", "7", "--name", "x"), "no source 7"),
         (("source", "enable", "7"), "no source 7"),
         (("source", "edit", "1"), "say what to change"),
-        (("source", "edit", "1", "--every", "soon"), "not a duration"),
+        (("source", "edit", "1", "--every", "soon"), "not a check interval"),
         (("source", "edit", "1", "--cron", "every hour"), "not a cron line"),
     ]:
         result = cli(*args, check=False)
