@@ -3,7 +3,8 @@
 Reads are public and change nothing. Writes (POST/PATCH/DELETE /api/sources) need
 `Authorization: Bearer <token>` equal to the configured token (REDLINE_API_TOKEN or
 `token` under [serve] in redline.toml); without one configured every write is refused.
-Writes are rate limited per client address and their bodies are capped at 64 KB.
+Writes are rate limited per client address (refused ones apart) and their bodies are
+capped at 64 KB.
 
 Shapes follow the CLI's JSON where they overlap (`redline items|history|diff|sources
 --json`), so a script can use either. Times are ISO 8601 UTC with a `Z`.
@@ -124,19 +125,37 @@ def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> J
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
-def _rate_limit(request: Request) -> JSONResponse | None:
-    limiter = getattr(request.app.state, "api_write_limiter", None)
+def _limiter(request: Request, name: str) -> RateLimiter:
+    limiter = getattr(request.app.state, name, None)
     if limiter is None:
-        limiter = request.app.state.api_write_limiter = RateLimiter(WRITES_PER_MINUTE)
+        limiter = RateLimiter(WRITES_PER_MINUTE)
+        setattr(request.app.state, name, limiter)
+    return limiter
+
+
+def _rate_limit(request: Request, name: str, what: str) -> JSONResponse | None:
+    """Count this request in the limiter `name` of its client address; 429 when over."""
+    limiter = _limiter(request, name)
+    # The peer's address: uvicorn replaces it by X-Forwarded-For only from the proxies
+    # named in [serve] forwarded_allow_ips (none by default), so a header cannot rotate it.
     client = request.client.host if request.client else "unknown"
     wait = limiter.acquire(client)
     if not wait:
         return None
     return _error(
         429,
-        f"too many writes: at most {limiter.rate} a minute from one address",
+        f"too many {what}: at most {limiter.rate} a minute from one address",
         {"Retry-After": str(max(1, math.ceil(wait)))},
     )
+
+
+def _guard_write(request: Request) -> JSONResponse | None:
+    """The token first: refused attempts count in a limiter of their own, so a flood of
+    them never uses up the writes of the token's holder, even from the same address."""
+    refusal = _authorize(request)
+    if refusal is not None:
+        return _rate_limit(request, "api_refused_limiter", "refused writes") or refusal
+    return _rate_limit(request, "api_write_limiter", "writes")
 
 
 def _authorize(request: Request) -> JSONResponse | None:
@@ -180,7 +199,7 @@ async def _read_capped_body(request: Request) -> JSONResponse | None:
 
 
 class GuardedRoute(APIRoute):
-    """Writes pass the rate limit, then the token check, then the size cap, in that order,
+    """Writes pass the token check, then the rate limit, then the size cap, in that order,
     before FastAPI reads or parses their body."""
 
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
@@ -188,7 +207,7 @@ class GuardedRoute(APIRoute):
 
         async def guarded(request: Request) -> Response:
             if request.method in WRITE_METHODS:
-                refusal = _rate_limit(request) or _authorize(request)
+                refusal = _guard_write(request)
                 refusal = refusal or await _read_capped_body(request)
                 if refusal is not None:
                     return refusal

@@ -604,6 +604,7 @@ def cmd_serve(args: argparse.Namespace, engine: Engine, config: Config) -> int:
         tag_authority=config.tag_authority,
         api_token=serve.get("token"),
     )
+    proxy = _proxy_options(serve.get("forwarded_allow_ips"))  # refused before we start
     public = settings.public_url.rstrip("/")
     print(f"redline {__version__}: serving on http://{host}:{port}", file=sys.stderr)
     print(f"feed of edits: {public}/feeds/edits.atom", file=sys.stderr, flush=True)
@@ -611,8 +612,30 @@ def cmd_serve(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     # the handler that was there before it; with this one, that ends in exit status 0.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, lambda _signum, _frame: None)
-    uvicorn.run(create_app(engine, settings), host=host, port=port, log_level="warning")
+    uvicorn.run(
+        create_app(engine, settings),
+        host=host,
+        port=port,
+        log_level="warning",
+        **proxy,
+    )
     return 0
+
+
+def _proxy_options(trusted: object) -> dict[str, Any]:
+    """uvicorn's options for X-Forwarded-For/-Proto: believed only from the proxies listed
+    in [serve] forwarded_allow_ips. uvicorn's own default trusts 127.0.0.1, which lets
+    anyone who reaches the service through a local proxy pick their address (and so
+    get round the per-address write limit)."""
+    if trusted is None or trusted == []:
+        return {"proxy_headers": False}
+    if isinstance(trusted, str):
+        trusted = [part.strip() for part in trusted.split(",") if part.strip()]
+    if not isinstance(trusted, list) or not all(isinstance(ip, str) and ip for ip in trusted):
+        raise UserError(
+            '[serve] forwarded_allow_ips is a list of proxy addresses, like ["127.0.0.1"]'
+        )
+    return {"proxy_headers": True, "forwarded_allow_ips": trusted}
 
 
 def cmd_db(args: argparse.Namespace, engine: Engine, config: Config) -> int:
