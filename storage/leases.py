@@ -85,6 +85,16 @@ def release_all(session: Session, worker: str, source_ids: Sequence[int] | None 
     return int(result.rowcount or 0)
 
 
+def live_holder(session: Session, source_id: int, clock: datetime) -> str | None:
+    """The worker holding a live lease on the source at `clock`; None: nobody does."""
+    source = session.get(Source, source_id)
+    if source is None or source.leased_by is None:
+        return None
+    if source.lease_until is None or source.lease_until <= clock:
+        return None
+    return source.leased_by
+
+
 def locked_source(session: Session, source_id: int) -> Source | None:
     """The source, its row locked until the transaction ends (PostgreSQL; SQLite's write
     transaction already excludes other writers)."""

@@ -90,6 +90,7 @@ def check_source(
         url, etag, last_modified = source.url, source.etag, source.last_modified
     try:
         with slot(url) if slot else nullcontext():
+            _ensure_lease(engine, source_id, options)  # a wait for the host may outlast it
             snapshot = fetch(client, url, etag=etag, last_modified=last_modified)
         result = _record(engine, source_id, snapshot, now, started, options)
     except LeaseLost as error:
@@ -104,6 +105,18 @@ def check_source(
         result = _record_failure(engine, source_id, failure, now, started, options)
     result.seconds = time.monotonic() - clock
     return result
+
+
+def _ensure_lease(engine: Engine, source_id: int, options: CheckOptions) -> None:
+    """Raise LeaseLost unless this worker still holds a live lease on the source: a worker
+    stopped past its lease (SIGSTOP, a long pause) must not fetch once it resumes."""
+    if options.worker is None:
+        return
+    with Session(engine) as session:  # a read: no write lock
+        holder = leases.live_holder(session, source_id, utcnow())
+    if holder != options.worker:
+        now_held = f"worker {holder}" if holder else "nobody (it expired)"
+        raise LeaseLost(f"the lease on source {source_id} is now held by {now_held}: not fetched")
 
 
 def _held_source(session: Session, source_id: int, options: CheckOptions) -> Source:

@@ -1,0 +1,71 @@
+"""What an operator meets when things go wrong around the checks (issue 15, "Operators"):
+a worker paused past its lease, a local database failure, leases left by a killed check,
+a corrupted database file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from sqlalchemy.engine import Engine
+
+from storage import Source, transaction, utcnow
+from tracker.check import CheckOptions, check_source
+from tracker.fetch import make_client
+
+from .conftest import TWO_ITEM_RSS, Site
+from .test_tracking import add
+
+
+def _lease(engine: Engine, source_id: int, worker: str, until_from_now: timedelta) -> None:
+    with transaction(engine) as session:
+        source = session.get(Source, source_id)
+        assert source is not None
+        source.leased_by, source.lease_until = worker, utcnow() + until_from_now
+        session.add(source)
+
+
+def test_a_worker_past_its_lease_does_not_fetch(site: Site, engine: Engine) -> None:
+    """As a worker stopped (SIGSTOP) while it waited for the host, then resumed: by then
+    its lease expired and another worker took the source."""
+    url = site.publish("/feed.xml", TWO_ITEM_RSS, "application/rss+xml")
+    source_id = add(engine, url)
+    _lease(engine, source_id, "paused", timedelta(minutes=2))
+
+    @contextmanager
+    def paused_past_the_lease(_url: str) -> Iterator[None]:
+        _lease(engine, source_id, "other", timedelta(minutes=2))
+        yield
+
+    with make_client() as client:
+        result = check_source(
+            engine, source_id, client, options=CheckOptions(worker="paused"),
+            slot=paused_past_the_lease,
+        )  # fmt: skip
+    assert result.outcome == "skipped"
+    assert "worker other" in (result.error or "")
+    assert site.requests == []  # nothing fetched
+    with transaction(engine) as session:
+        source = session.get(Source, source_id)
+        assert source is not None and source.leased_by == "other"
+
+
+def test_a_worker_whose_lease_expired_unclaimed_does_not_fetch(site: Site, engine: Engine):
+    url = site.publish("/feed.xml", TWO_ITEM_RSS, "application/rss+xml")
+    source_id = add(engine, url)
+    _lease(engine, source_id, "paused", -timedelta(seconds=1))
+    with make_client() as client:
+        result = check_source(engine, source_id, client, options=CheckOptions(worker="paused"))
+    assert result.outcome == "skipped" and "expired" in (result.error or "")
+    assert site.requests == []
+
+
+def test_a_worker_holding_its_lease_fetches(site: Site, engine: Engine) -> None:
+    url = site.publish("/feed.xml", TWO_ITEM_RSS, "application/rss+xml")
+    source_id = add(engine, url)
+    _lease(engine, source_id, "mine", timedelta(minutes=2))
+    with make_client() as client:
+        result = check_source(engine, source_id, client, options=CheckOptions(worker="mine"))
+    assert result.outcome == "changed"
+    assert site.requests == ["/feed.xml"]
