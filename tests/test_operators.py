@@ -4,15 +4,20 @@ a corrupted database file."""
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
+from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
-from storage import Source, transaction, utcnow
-from tracker.check import CheckOptions, check_source
+from storage import Check, Source, transaction, utcnow
+from tracker.check import CheckOptions, check_round, check_source
 from tracker.fetch import make_client
+from tracker.progress import summary_line
 
 from .conftest import TWO_ITEM_RSS, Site
 from .test_tracking import add
@@ -69,3 +74,44 @@ def test_a_worker_holding_its_lease_fetches(site: Site, engine: Engine) -> None:
         result = check_source(engine, source_id, client, options=CheckOptions(worker="mine"))
     assert result.outcome == "changed"
     assert site.requests == ["/feed.xml"]
+
+
+@contextmanager
+def disk_full(engine: Engine) -> Iterator[None]:
+    """Storing items fails as SQLite does when the disk is full, while the small row of an
+    error check still fits (as it happened: the failure was then held against the source)."""
+
+    def refuse(_conn, _cursor, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO ITEM"):
+            cause = sqlite3.OperationalError("database or disk is full")
+            raise OperationalError(statement, None, cause)
+
+    event.listen(engine, "before_cursor_execute", refuse)
+    try:
+        yield
+    finally:
+        event.remove(engine, "before_cursor_execute", refuse)
+
+
+def test_a_full_disk_is_not_held_against_the_source(site: Site, engine: Engine, caplog) -> None:
+    url = site.publish("/feed.xml", TWO_ITEM_RSS, "application/rss+xml")
+    source_id = add(engine, url)
+    with transaction(engine) as session:
+        before = session.get(Source, source_id)
+    assert before is not None
+    with disk_full(engine), caplog.at_level(logging.ERROR):
+        results = check_round(engine, all_sources=True)
+    [result] = results
+    assert result.outcome == "local_error"
+    assert "database or disk is full" in (result.error or "")
+    assert "not the source" in (result.error or "")
+    assert "database or disk is full" in caplog.text  # logged for the operator
+    assert "1 not recorded: this service's database failed" in summary_line(results)
+    with transaction(engine) as session:
+        after = session.get(Source, source_id)
+        checks = session.exec(select(Check).where(Check.source_id == source_id)).all()
+    assert after is not None and checks == []
+    assert (after.consecutive_failures, after.last_error) == (0, None)
+    assert after.next_check_at == before.next_check_at  # no backoff
+    # Once the disk has room again, the source is checked as usual.
+    assert check_round(engine, all_sources=True, worker="later")[0].outcome == "changed"

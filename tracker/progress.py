@@ -45,7 +45,10 @@ LABELS = (
     ("not_modified", "not modified"),
     ("error", "errors"),
 )
-STYLES = {"changed": "green", "error": "red", "skipped": "yellow"}
+STYLES = {"changed": "green", "error": "red", "skipped": "yellow", "local_error": "red"}
+# Checks not recorded because this service's own database failed (disk full...): said
+# apart from the sources' errors, and only when it happened.
+LOCAL_ERRORS = "not recorded: this service's database failed"
 
 
 class Reporter(Protocol):
@@ -86,7 +89,7 @@ def round_size(engine: Engine, all_sources: bool) -> int:
 
 def result_line(result: CheckResult) -> str:
     """One source's outcome, as `redline check` has always printed it."""
-    if result.outcome in ("error", "skipped"):
+    if result.outcome in ("error", "skipped", "local_error"):
         return f"{result.outcome:<10} {result.url}\n           {result.error}"
     found = result.stats
     return (
@@ -100,6 +103,8 @@ def summary_line(results: Sequence[CheckResult]) -> str:
     tally = ", ".join(f"{outcomes[outcome]} {label}" for outcome, label in LABELS)
     if outcomes["skipped"]:
         tally += f", {outcomes['skipped']} skipped"
+    if outcomes["local_error"]:
+        tally += f", {outcomes['local_error']} {LOCAL_ERRORS}"
     new_versions = sum(result.stats.versions_added for result in results)
     return f"checked {len(results)} sources: {tally}; {new_versions} new versions"
 
@@ -146,9 +151,10 @@ class TallyColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         tally: Counter[str] = task.fields.get("tally", Counter())
         text = Text()
-        for index, (outcome, label) in enumerate((*LABELS, ("skipped", "skipped"))):
+        shown_if_any = (("skipped", "skipped"), ("local_error", LOCAL_ERRORS))
+        for index, (outcome, label) in enumerate((*LABELS, *shown_if_any)):
             count = tally[outcome]
-            if outcome == "skipped" and not count:
+            if outcome in ("skipped", "local_error") and not count:
                 continue
             if index:
                 text.append(", ")
