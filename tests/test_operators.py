@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from storage import Check, Source, transaction, utcnow
+from storage.types import iso_z
 from tracker.check import CheckOptions, check_round, check_source
 from tracker.fetch import make_client
 from tracker.progress import summary_line
@@ -115,3 +116,22 @@ def test_a_full_disk_is_not_held_against_the_source(site: Site, engine: Engine, 
     assert after.next_check_at == before.next_check_at  # no backoff
     # Once the disk has room again, the source is checked as usual.
     assert check_round(engine, all_sources=True, worker="later")[0].outcome == "changed"
+
+
+def test_check_says_which_sources_a_killed_check_still_holds(
+    site: Site, engine: Engine, cli
+) -> None:
+    """A `redline check` killed mid-round leaves its leases for ROUND_LEASE (5 minutes)."""
+    held = [add(engine, site.url(f"/held-{n}.xml")) for n in range(2)]
+    add(engine, site.publish("/free.xml", TWO_ITEM_RSS, "application/rss+xml"))
+    for minutes, source_id in enumerate(held, start=4):
+        _lease(engine, source_id, "host:4242:check", timedelta(minutes=minutes))
+    with transaction(engine) as session:
+        until = session.get(Source, held[-1]).lease_until  # type: ignore[union-attr]
+    assert until is not None
+    result = cli("check", "--all")
+    assert (
+        "2 sources not checked: leased by other workers (2 by host:4242:check until "
+        f"{iso_z(until.replace(microsecond=0))})"
+    ) in result.stdout
+    assert site.requests == ["/free.xml"]

@@ -358,6 +358,7 @@ def cmd_check(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     from tracker.schedule import Policy
 
     policy = Policy.from_settings(config.daemon, parse_duration(args.every))
+    held_elsewhere = _leased_elsewhere(engine, args.all)  # the round leaves these alone
     # A bar on a terminal, a line per source otherwise (tracker/progress.py); checks run
     # as the daemon's do: [daemon] concurrency, per_host and host_delay.
     with choose_reporter(sys.stdout) as reporter:
@@ -370,7 +371,33 @@ def cmd_check(args: argparse.Namespace, engine: Engine, config: Config) -> int:
             settings=config.daemon,
         )
         reporter.finish(results)
+    if held_elsewhere:
+        print(held_elsewhere)
     return 0
+
+
+def _leased_elsewhere(engine: Engine, all_sources: bool) -> str | None:
+    """Why a round leaves sources out: other workers hold them (a daemon checking them,
+    or a `redline check` that was killed, whose leases last until they expire)."""
+    from sqlmodel import Session
+
+    from storage import leases, utcnow
+
+    now = utcnow()
+    with Session(engine) as session:  # a read: no write lock
+        holders = leases.holders(session, None if all_sources else now, now)
+    if not holders:
+        return None
+    count = sum(holder.sources for holder in holders)
+    sources = "1 source" if count == 1 else f"{count} sources"
+    by_whom = ", ".join(
+        f"{holder.sources} by {holder.worker} until {iso_z(holder.until.replace(microsecond=0))}"
+        for holder in holders
+    )
+    return (
+        f"{sources} not checked: leased by other workers ({by_whom}); a worker that "
+        "was stopped or killed keeps its leases until they expire"
+    )
 
 
 def cmd_sources(args: argparse.Namespace, engine: Engine, config: Config) -> int:
