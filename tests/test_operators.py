@@ -5,22 +5,27 @@ a corrupted database file."""
 from __future__ import annotations
 
 import logging
+import os
+import random
 import sqlite3
+import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from storage import Check, Source, transaction, utcnow
+from storage import Check, Source, make_engine, transaction, upgrade, utcnow
 from storage.types import iso_z
 from tracker.check import CheckOptions, check_round, check_source
 from tracker.fetch import make_client
 from tracker.progress import summary_line
+from tracker.sources import add_source
 
-from .conftest import TWO_ITEM_RSS, Site
+from .conftest import TWO_ITEM_RSS, Site, redline_command
 from .test_tracking import add
 
 
@@ -135,3 +140,42 @@ def test_check_says_which_sources_a_killed_check_still_holds(
         f"{iso_z(until.replace(microsecond=0))})"
     ) in result.stdout
     assert site.requests == ["/free.xml"]
+
+
+def test_a_damaged_sqlite_file_is_not_written_to(site: Site, tmp_path: Path) -> None:
+    path = tmp_path / "redline.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with transaction(engine) as session:  # enough rows for the file to have many pages
+        for number in range(150):
+            add_source(session, site.url(f"/{'long-path-' * 40}{number}"))
+    engine.dispose()  # the last connection checkpoints the WAL into the file
+    # Ten pages of the index on source URLs: damage a check never reads, which is why
+    # `check --all` went on writing (exit 0) while reading commands said "malformed".
+    with closing(sqlite3.connect(path)) as reader:
+        page_size = reader.execute("PRAGMA page_size").fetchone()[0]
+        pages = [
+            number
+            for (number,) in reader.execute(
+                "SELECT pageno FROM dbstat WHERE name = 'sqlite_autoindex_source_1' "
+                "AND pagetype = 'leaf' ORDER BY pageno LIMIT 10"
+            )
+        ]
+    assert len(pages) == 10
+    with path.open("r+b") as damaged:
+        for page in pages:
+            damaged.seek((page - 1) * page_size)
+            damaged.write(random.Random(page).randbytes(page_size))
+    before = path.read_bytes()
+    env = {**os.environ, "REDLINE_DB": f"sqlite:///{path}"}
+    for command in (["check", "--all"], ["add", site.url("/new.xml")], ["db", "upgrade"]):
+        done = subprocess.run(
+            [*redline_command(), *command], capture_output=True, text=True, env=env, timeout=120
+        )
+        assert done.returncode == 2, (command, done.stderr)
+        [line] = done.stderr.splitlines()
+        assert line.startswith(f"redline: {path} is damaged (PRAGMA quick_check"), line
+        assert "refusing to write to it" in line
+    assert path.read_bytes() == before  # not one byte written
+    assert not path.with_name("redline.db-wal").exists()
+    assert site.requests == []

@@ -26,6 +26,7 @@ from storage import (
     StorageError,
     Version,
     database_url,
+    ensure_intact,
     ensure_schema,
     make_engine,
     queries,
@@ -61,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             configure_logging(level, config.daemon.log_format)
         pool = PoolSettings.from_env(config.pool_size, config.max_overflow)
         engine = make_engine(database_url(args.db, config.db), pool)
+        if _writes(args):
+            ensure_intact(engine)  # a damaged SQLite file is not written to
         if args.command != "db":
             # An empty database is created; one of another schema version is refused.
             ensure_schema(engine)
@@ -76,6 +79,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BrokenPipeError:  # `redline feed | head`
         return 0
+
+
+# Commands that write to the database (the others only read it).
+WRITING_COMMANDS = frozenset({"add", "check", "run", "serve", "import", "source"})
+
+
+def _writes(args: argparse.Namespace) -> bool:
+    return args.command in WRITING_COMMANDS or (args.command == "db" and args.action == "upgrade")
 
 
 def build_parser() -> argparse.ArgumentParser:
