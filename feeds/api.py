@@ -48,11 +48,12 @@ from sqlmodel import Session, col
 from feeds.app import SessionDep, SettingsDep, in_session
 from feeds.routes_feeds import etag_matches
 from feeds.settings import ServiceSettings
-from storage import Change, Check, Item, Source, Version, queries, transaction
+from storage import Change, Check, Item, Source, Version, queries, stats, transaction
 from tracker import history, identity, render
 from tracker.config import parse_duration
 from tracker.errors import UserError
 from tracker.normalise import canonical_url
+from tracker.status import source_health
 
 MAX_PAGE = 200  # the most rows one page of any list holds
 MAX_BODY_BYTES = 64 * 1024  # request bodies larger than this answer 413
@@ -357,6 +358,10 @@ class SourceOut(Out):
     retired_at: datetime | None = Field(description="when it was retired (gone, aged out)")
     retired_reason: str | None
     created_at: datetime
+    health: str = Field(
+        description="ok, new (not checked yet), erring (failed, fewer than [daemon] "
+        "failing_after times in a row), failing, disabled or retired: as `redline sources`"
+    )
 
 
 class CheckOut(Out):
@@ -482,7 +487,7 @@ def _change_out(change: Change) -> ChangeOut:
     )
 
 
-def _source_out(source: Source) -> SourceOut:
+def _source_out(source: Source, failing_after: int) -> SourceOut:
     return SourceOut(
         id=source.id or 0,
         url=source.url,
@@ -499,6 +504,7 @@ def _source_out(source: Source) -> SourceOut:
         retired_at=source.retired_at,
         retired_reason=source.retired_reason,
         created_at=source.created_at,
+        health=source_health(source, failing_after).state,
     )
 
 
@@ -568,12 +574,12 @@ def healthz(request: Request) -> Any:
 class DatabaseCollector:
     """Counts read from the database at each scrape, so every process agrees with it."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, engine: Engine, failing_after: int = 3) -> None:
+        self.engine, self.failing_after = engine, failing_after
 
     def collect(self) -> Iterator[Metric]:
         with Session(self.engine) as session:
-            yield from _database_metrics(session)
+            yield from _database_metrics(session, self.failing_after)
 
 
 def _labelled(
@@ -584,7 +590,7 @@ def _labelled(
     return family
 
 
-def _database_metrics(session: Session) -> Iterator[Metric]:
+def _database_metrics(session: Session, failing_after: int) -> Iterator[Metric]:
     checks = queries.counts_by(session, col(Check.outcome))
     yield _labelled(
         CounterMetricFamily("redline_checks", "Checks of sources, by outcome.", labels=["outcome"]),
@@ -615,10 +621,9 @@ def _database_metrics(session: Session) -> Iterator[Metric]:
     yield sources
     yield GaugeMetricFamily(
         "redline_sources_failing",
-        "Enabled sources whose last check failed.",
-        value=queries.count_rows(
-            session, Source, col(Source.enabled).is_(True), col(Source.consecutive_failures) > 0
-        ),
+        f"Sources failing as `redline status` says: active (enabled, not retired), with "
+        f"{failing_after} or more errors in a row ([daemon] failing_after).",
+        value=len(stats.failing_sources(session, failing_after)),
     )
     items = GaugeMetricFamily("redline_items", "Items, by state.", labels=["state"])
     removed = queries.count_rows(session, Item, col(Item.removed_at).is_not(None))
@@ -668,7 +673,8 @@ def _latency_summary(session: Session) -> Metric:
 def metrics(request: Request) -> Response:
     """Prometheus metrics, counted from the database at each scrape."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DatabaseCollector(request.app.state.engine))
+    settings: ServiceSettings = request.app.state.settings
+    registry.register(DatabaseCollector(request.app.state.engine, settings.failing_after))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -948,10 +954,11 @@ def list_sources(
         bool | None, Query(description="only enabled (true) or disabled (false) sources")
     ] = None,
     session: Session = SessionDep,
+    settings: ServiceSettings = SettingsDep,
 ) -> list[SourceOut]:
     """Every source and its health, as `redline sources --json`."""
     return [
-        _source_out(source)
+        _source_out(source, settings.failing_after)
         for source in queries.all_sources(session)
         if enabled is None or source.enabled == enabled
     ]
@@ -960,8 +967,10 @@ def list_sources(
 @router.get(
     "/api/sources/{source_id}", response_model=SourceOut, responses=NOT_FOUND, tags=["sources"]
 )
-def get_source(source_id: SourceId, session: Session = SessionDep) -> SourceOut:
-    return _source_out(_source_or_404(session, source_id))
+def get_source(
+    source_id: SourceId, session: Session = SessionDep, settings: ServiceSettings = SettingsDep
+) -> SourceOut:
+    return _source_out(_source_or_404(session, source_id), settings.failing_after)
 
 
 @router.get(
@@ -1015,7 +1024,7 @@ def create_source(body: SourceIn, request: Request, response: Response) -> Sourc
             try:
                 with transaction(request.app.state.engine) as session:
                     source, added = _add_source(session, body, every, options)
-                    out = _source_out(source)
+                    out = _source_out(source, request.app.state.settings.failing_after)
                 break
             except IntegrityError:  # the same URL added by another writer just now
                 if attempt == 2:
@@ -1062,7 +1071,7 @@ def update_source(source_id: SourceId, body: SourcePatch, request: Request) -> S
                 # A shorter interval applies now, not after the next check.
                 source.next_check_at = min(source.next_check_at, source.last_checked_at + every)
         session.add(source)
-        return _source_out(source)
+        return _source_out(source, request.app.state.settings.failing_after)
 
 
 @router.delete(
@@ -1082,4 +1091,4 @@ def delete_source(source_id: SourceId, request: Request) -> SourceOut:
         source = _source_or_404(session, source_id)
         source.enabled = False
         session.add(source)
-        return _source_out(source)
+        return _source_out(source, request.app.state.settings.failing_after)

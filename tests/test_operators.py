@@ -14,10 +14,14 @@ from contextlib import closing, contextmanager
 from datetime import timedelta
 from pathlib import Path
 
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from feeds.app import create_app
+from feeds.settings import ServiceSettings
 from storage import Check, Source, make_engine, transaction, upgrade, utcnow
 from storage.types import iso_z
 from tracker.check import CheckOptions, check_round, check_source
@@ -179,3 +183,55 @@ def test_a_damaged_sqlite_file_is_not_written_to(site: Site, tmp_path: Path) -> 
     assert path.read_bytes() == before  # not one byte written
     assert not path.with_name("redline.db-wal").exists()
     assert site.requests == []
+
+
+def test_sources_page_metrics_and_cli_agree_on_health(engine: Engine, cli) -> None:
+    def source(path: str, failures: int, **state: object) -> int:
+        source_id = add(engine, f"https://news.example/{path}")
+        with transaction(engine) as session:
+            row = session.get(Source, source_id)
+            assert row is not None
+            row.consecutive_failures, row.last_checked_at = failures, utcnow()
+            row.next_check_at = utcnow() + timedelta(hours=1)
+            row.last_error = "HTTP 404" if failures else None
+            for key, value in state.items():
+                setattr(row, key, value)
+            session.add(row)
+        return source_id
+
+    expected = {
+        source("gone.md", 3, retired_at=utcnow(), retired_reason="gone: 410", next_check_at=None): (
+            "retired"
+        ),
+        source("once.md", 1): "erring",
+        source("broken.md", 3): "failing",
+        source("off.md", 5, enabled=False): "disabled",
+        source("fine.md", 0): "ok",
+    }
+    listed = {row["id"]: row["health"] for row in cli("sources", "--json").json()}
+    assert listed == expected
+    status = cli("status", "--json").json()
+    assert [failing["id"] for failing in status["failing"]] == [
+        source_id for source_id, state in expected.items() if state == "failing"
+    ]
+    with TestClient(create_app(engine, ServiceSettings(failing_after=3))) as client:
+        metrics = {
+            sample.name: sample.value
+            for family in text_string_to_metric_families(client.get("/metrics").text)
+            for sample in family.samples
+        }
+        page = client.get("/sources").text
+    assert metrics["redline_sources_failing"] == 1
+    rows = {
+        source_id: page.split(f'<tr id="source-{source_id}">')[1].split("</tr>")[0]
+        for source_id in expected
+    }
+    retired = next(i for i, state in expected.items() if state == "retired")
+    assert ">retired<" in rows[retired] and "failing" not in rows[retired]
+    assert "due now" not in rows[retired]
+    assert "gone: 410" in page.split(f'id="source-{retired}-error"')[1].split("</tr>")[0]
+    erring = next(i for i, state in expected.items() if state == "erring")
+    assert "ok, last check failed" in rows[erring] and "status-failing" not in rows[erring]
+    failing = next(i for i, state in expected.items() if state == "failing")
+    assert "status-failing" in rows[failing]
+    assert sum("status-failing" in row for row in rows.values()) == 1

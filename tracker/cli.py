@@ -412,6 +412,9 @@ def _leased_elsewhere(engine: Engine, all_sources: bool) -> str | None:
 
 
 def cmd_sources(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from tracker.status import source_health
+
+    failing_after = config.daemon.failing_after
     with transaction(engine) as session:
         rows = [
             {
@@ -429,6 +432,7 @@ def cmd_sources(args: argparse.Namespace, engine: Engine, config: Config) -> int
                 "retired_at": iso_z(s.retired_at),
                 "retired_reason": s.retired_reason,
                 "options": s.options,
+                "health": source_health(s, failing_after).state,
             }
             for s in queries.all_sources(session)
         ]
@@ -441,21 +445,22 @@ def cmd_sources(args: argparse.Namespace, engine: Engine, config: Config) -> int
             print(f"      last check {last}, retired: {row['retired_reason'] or 'no reason given'}")
             continue
         upcoming = row["next_check_at"] or "now"
-        state = _health(row, config.daemon.failing_after)
+        state = _health(row)
         print(f"      last check {last}, next {upcoming}, {state}")
     if not rows:
         print("no sources yet: add one with `redline add URL`")
     return 0
 
 
-def _health(row: dict[str, Any], failing_after: int) -> str:
-    """FAILING only after [daemon] failing_after errors in a row: one timeout is news to
-    nobody, and the retry with backoff usually succeeds."""
+def _health(row: dict[str, Any]) -> str:
+    """The source's health (tracker.status.source_health) in words, with its last error."""
     failures, error = row["consecutive_failures"], row["last_error"]
-    if failures >= failing_after:
+    if row["health"] == "failing":
         return f"FAILING ({failures}x): {error}"
-    if failures:
+    if row["health"] == "erring":
         return f"ok, last check failed ({failures}x): {error}"
+    if row["health"] == "disabled":
+        return "disabled"
     return "ok"
 
 
@@ -641,6 +646,7 @@ def cmd_serve(args: argparse.Namespace, engine: Engine, config: Config) -> int:
         public_url=args.public_url or serve.get("public_url") or f"http://{host}:{port}",
         tag_authority=config.tag_authority,
         api_token=serve.get("token"),
+        failing_after=config.daemon.failing_after,
     )
     proxy = _proxy_options(serve.get("forwarded_allow_ips"))  # refused before we start
     public = settings.public_url.rstrip("/")
