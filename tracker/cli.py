@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-# Commands that write to the database (the others only read it).
+# Commands that write to the database (the others only read it); `source` edits one.
 WRITING_COMMANDS = frozenset({"add", "check", "run", "serve", "import", "source"})
 
 
@@ -671,10 +671,10 @@ def _proxy_options(trusted: object) -> dict[str, Any]:
     in [serve] forwarded_allow_ips. uvicorn's own default trusts 127.0.0.1, which lets
     anyone who reaches the service through a local proxy pick their address (and so
     get round the per-address write limit)."""
+    if isinstance(trusted, str):  # "127.0.0.1, 10.0.0.2", as uvicorn's own option
+        trusted = [part.strip() for part in trusted.split(",") if part.strip()]
     if trusted is None or trusted == []:
         return {"proxy_headers": False}
-    if isinstance(trusted, str):
-        trusted = [part.strip() for part in trusted.split(",") if part.strip()]
     if not isinstance(trusted, list) or not all(isinstance(ip, str) and ip for ip in trusted):
         raise UserError(
             '[serve] forwarded_allow_ips is a list of proxy addresses, like ["127.0.0.1"]'
