@@ -3,7 +3,8 @@
 Reads are public and change nothing. Writes (POST/PATCH/DELETE /api/sources) need
 `Authorization: Bearer <token>` equal to the configured token (REDLINE_API_TOKEN or
 `token` under [serve] in redline.toml); without one configured every write is refused.
-Writes are rate limited per client address and their bodies are capped at 64 KB.
+Writes are rate limited per client address (refused ones apart) and their bodies are
+capped at 64 KB.
 
 Shapes follow the CLI's JSON where they overlap (`redline items|history|diff|sources
 --json`), so a script can use either. Times are ISO 8601 UTC with a `Z`.
@@ -49,12 +50,13 @@ from sqlmodel import Session, col
 from feeds.app import SessionDep, SettingsDep, in_session
 from feeds.routes_feeds import etag_matches
 from feeds.settings import ServiceSettings
-from storage import Change, Check, Item, Source, Version, queries, transaction
+from storage import Change, Check, Item, Source, Version, queries, stats, transaction
 from tracker import history, identity, render
 from tracker.config import INTERVAL_RULE, parse_interval
 from tracker.errors import UserError
 from tracker.normalise import canonical_url, redact_url
 from tracker.sources import MAX_URL_LENGTH
+from tracker.status import source_health
 from tracker.words import plural
 
 MAX_PAGE = 200  # the most rows one page of any list holds
@@ -128,19 +130,37 @@ def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> J
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
-def _rate_limit(request: Request) -> JSONResponse | None:
-    limiter = getattr(request.app.state, "api_write_limiter", None)
+def _limiter(request: Request, name: str) -> RateLimiter:
+    limiter = getattr(request.app.state, name, None)
     if limiter is None:
-        limiter = request.app.state.api_write_limiter = RateLimiter(WRITES_PER_MINUTE)
+        limiter = RateLimiter(WRITES_PER_MINUTE)
+        setattr(request.app.state, name, limiter)
+    return limiter
+
+
+def _rate_limit(request: Request, name: str, what: str) -> JSONResponse | None:
+    """Count this request in the limiter `name` of its client address; 429 when over."""
+    limiter = _limiter(request, name)
+    # The peer's address: uvicorn replaces it by X-Forwarded-For only from the proxies
+    # named in [serve] forwarded_allow_ips (none by default), so a header cannot rotate it.
     client = request.client.host if request.client else "unknown"
     wait = limiter.acquire(client)
     if not wait:
         return None
     return _error(
         429,
-        f"too many writes: at most {limiter.rate} a minute from one address",
+        f"too many {what}: at most {limiter.rate} a minute from one address",
         {"Retry-After": str(max(1, math.ceil(wait)))},
     )
+
+
+def _guard_write(request: Request) -> JSONResponse | None:
+    """The token first: refused attempts count in a limiter of their own, so a flood of
+    them never uses up the writes of the token's holder, even from the same address."""
+    refusal = _authorize(request)
+    if refusal is not None:
+        return _rate_limit(request, "api_refused_limiter", "refused writes") or refusal
+    return _rate_limit(request, "api_write_limiter", "writes")
 
 
 def _authorize(request: Request) -> JSONResponse | None:
@@ -239,7 +259,7 @@ def install_validation_errors(app: FastAPI) -> None:
 
 
 class GuardedRoute(APIRoute):
-    """Writes pass the rate limit, then the token check, then the size cap, in that order,
+    """Writes pass the token check, then the rate limit, then the size cap, in that order,
     before FastAPI reads or parses their body."""
 
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
@@ -247,7 +267,7 @@ class GuardedRoute(APIRoute):
 
         async def guarded(request: Request) -> Response:
             if request.method in WRITE_METHODS:
-                refusal = _rate_limit(request) or _authorize(request)
+                refusal = _guard_write(request)
                 refusal = refusal or await _read_capped_body(request)
                 if refusal is not None:
                     return refusal
@@ -416,6 +436,10 @@ class SourceOut(Out):
     retired_at: datetime | None = Field(description="when it was retired (gone, aged out)")
     retired_reason: str | None
     created_at: datetime
+    health: str = Field(
+        description="ok, new (not checked yet), erring (failed, fewer than [daemon] "
+        "failing_after times in a row), failing, disabled or retired: as `redline sources`"
+    )
 
 
 class CheckOut(Out):
@@ -525,7 +549,7 @@ def _change_out(change: Change) -> ChangeOut:
     )
 
 
-def _source_out(source: Source) -> SourceOut:
+def _source_out(source: Source, failing_after: int) -> SourceOut:
     return SourceOut(
         id=source.id or 0,
         url=source.url,
@@ -542,6 +566,7 @@ def _source_out(source: Source) -> SourceOut:
         retired_at=source.retired_at,
         retired_reason=source.retired_reason,
         created_at=source.created_at,
+        health=source_health(source, failing_after).state,
     )
 
 
@@ -611,12 +636,12 @@ def healthz(request: Request) -> Any:
 class DatabaseCollector:
     """Counts read from the database at each scrape, so every process agrees with it."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, engine: Engine, failing_after: int = 3) -> None:
+        self.engine, self.failing_after = engine, failing_after
 
     def collect(self) -> Iterator[Metric]:
         with Session(self.engine) as session:
-            yield from _database_metrics(session)
+            yield from _database_metrics(session, self.failing_after)
 
 
 def _labelled(
@@ -627,7 +652,7 @@ def _labelled(
     return family
 
 
-def _database_metrics(session: Session) -> Iterator[Metric]:
+def _database_metrics(session: Session, failing_after: int) -> Iterator[Metric]:
     checks = queries.counts_by(session, col(Check.outcome))
     yield _labelled(
         CounterMetricFamily("redline_checks", "Checks of sources, by outcome.", labels=["outcome"]),
@@ -658,10 +683,9 @@ def _database_metrics(session: Session) -> Iterator[Metric]:
     yield sources
     yield GaugeMetricFamily(
         "redline_sources_failing",
-        "Enabled sources whose last check failed.",
-        value=queries.count_rows(
-            session, Source, col(Source.enabled).is_(True), col(Source.consecutive_failures) > 0
-        ),
+        f"Sources failing as `redline status` says: active (enabled, not retired), with "
+        f"{failing_after} or more errors in a row ([daemon] failing_after).",
+        value=len(stats.failing_sources(session, failing_after)),
     )
     items = GaugeMetricFamily("redline_items", "Items, by state.", labels=["state"])
     removed = queries.count_rows(session, Item, col(Item.removed_at).is_not(None))
@@ -711,7 +735,8 @@ def _latency_summary(session: Session) -> Metric:
 def metrics(request: Request) -> Response:
     """Prometheus metrics, counted from the database at each scrape."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DatabaseCollector(request.app.state.engine))
+    settings: ServiceSettings = request.app.state.settings
+    registry.register(DatabaseCollector(request.app.state.engine, settings.failing_after))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -990,10 +1015,11 @@ def list_sources(
         bool | None, Query(description="only enabled (true) or disabled (false) sources")
     ] = None,
     session: Session = SessionDep,
+    settings: ServiceSettings = SettingsDep,
 ) -> list[SourceOut]:
     """Every source and its health, as `redline sources --json`."""
     return [
-        _source_out(source)
+        _source_out(source, settings.failing_after)
         for source in queries.all_sources(session)
         if enabled is None or source.enabled == enabled
     ]
@@ -1002,8 +1028,10 @@ def list_sources(
 @router.get(
     "/api/sources/{source_id}", response_model=SourceOut, responses=NOT_FOUND, tags=["sources"]
 )
-def get_source(source_id: SourceId, session: Session = SessionDep) -> SourceOut:
-    return _source_out(_source_or_404(session, source_id))
+def get_source(
+    source_id: SourceId, session: Session = SessionDep, settings: ServiceSettings = SettingsDep
+) -> SourceOut:
+    return _source_out(_source_or_404(session, source_id), settings.failing_after)
 
 
 @router.get(
@@ -1062,7 +1090,7 @@ def create_source(body: SourceIn, request: Request, response: Response) -> Sourc
             try:
                 with transaction(request.app.state.engine) as session:
                     source, added = _add_source(session, body, every, options)
-                    out = _source_out(source)
+                    out = _source_out(source, request.app.state.settings.failing_after)
                 break
             except IntegrityError:  # the same URL added by another writer just now
                 if attempt == 2:
@@ -1100,7 +1128,8 @@ def update_source(source_id: SourceId, body: SourcePatch, request: Request) -> S
         if "every" in changes:
             changes["every"] = _interval(changes["every"])
         with transaction(request.app.state.engine) as session:
-            return _source_out(edit_source(session, source_id, changes))
+            source = edit_source(session, source_id, changes)
+            return _source_out(source, request.app.state.settings.failing_after)
     except UnknownSource as error:
         raise HTTPException(404, str(error)) from error
     except UserError as error:
@@ -1124,4 +1153,4 @@ def delete_source(source_id: SourceId, request: Request) -> SourceOut:
         source = _source_or_404(session, source_id)
         source.enabled = False
         session.add(source)
-        return _source_out(source)
+        return _source_out(source, request.app.state.settings.failing_after)

@@ -27,15 +27,24 @@ def create_app(engine: Engine, settings: ServiceSettings | None = None) -> FastA
         title="redline",
         version=__version__,
         description="Edited news items: every version, word-level diffs, Atom feeds of edits.",
+        docs_url=None,  # FastAPI's /docs and /redoc load from a CDN; feeds/docs.py's does not
+        redoc_url=None,
     )
     app.state.engine = engine
     app.state.settings = settings or ServiceSettings()
     # Imported here: the routers import this module for the dependencies below.
     from feeds import api, pages, routes_feeds
+    from feeds.docs import add_docs
+    from feeds.http import ResponseBasics
 
     for module in (routes_feeds, api, pages):
         app.include_router(module.router)
     api.install_validation_errors(app)  # 422s: a one-line `detail`, as every error has
+    add_docs(app)
+    # nosniff everywhere, the pages' CSP on any HTML, HEAD and OPTIONS on every path.
+    app.add_middleware(
+        ResponseBasics, routes=lambda: app.router.routes, html_policy=pages.CONTENT_SECURITY_POLICY
+    )
     return app
 
 

@@ -177,18 +177,40 @@ def feed_id(config: FeedConfig, query: FeedQuery) -> str:
     return f"tag:{config.authority},2026:feed/{name}" + (f"?{filters}" if filters else "")
 
 
+MAX_TAG_FILE_NAME = 200  # bytes; file systems allow 255 for a name, ".atom" included
+
+
 def static_tag_name(tag: str) -> str:
-    """The tag's file name in the static layout: the tag itself when that is safe, else
-    percent-encoded (a safe name has no %, so the two kinds never collide)."""
+    """The tag's file (and folder) name in the static layout, one distinct name per tag,
+    always inside tags/: the tag itself when that is safe, else percent-encoded.
+
+    Safe names have no %, so they never collide with encoded ones. quote() leaves dots
+    alone, so a leading dot is encoded too (%2E): `.` and `..` would name the folder
+    itself or its parent, and `.x` a hidden file; so is the dot of a final ".atom" (the
+    folder of tag `x`'s older pages, x/, is not the file of tag `x.atom`). A name too
+    long for a file system keeps a prefix and a digest of the whole tag after "%~",
+    which quote() never writes.
+    """
     unsafe = (
         not tag
         or tag.startswith(".")
-        or len(tag.encode()) > 200
+        or tag.lower().endswith(".atom")
+        or len(tag.encode()) > MAX_TAG_FILE_NAME
         or any(ch in tag for ch in "/\\%")
         or _NOT_XML.search(tag)
         or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in tag)
     )
-    return quote(tag, safe="") if unsafe else tag
+    if not unsafe:
+        return tag
+    name = quote(tag, safe="")
+    if name.startswith("."):
+        name = "%2E" + name[1:]
+    if name.lower().endswith(".atom"):  # tag T's folder T/ must never be tag T.atom's file
+        name = f"{name[:-5]}%2E{name[-4:]}"
+    if len(name) > MAX_TAG_FILE_NAME:
+        prefix = re.sub(r"%[0-9A-F]?$", "", name[: MAX_TAG_FILE_NAME - 20])  # no cut escape
+        name = f"{prefix}%~{hashlib.sha256(tag.encode()).hexdigest()[:16]}"
+    return name
 
 
 def feed_path(query: FeedQuery, static: bool = False, url: bool = False) -> str:

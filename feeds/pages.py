@@ -30,6 +30,7 @@ from storage import Change, Item, Source, Version, queries
 from tracker import history, render
 from tracker.errors import UserError
 from tracker.normalise import redact_url
+from tracker.status import source_health
 
 router = APIRouter()
 
@@ -270,7 +271,15 @@ def _timeline(versions: list[Version], changes: list[Change]) -> list[dict[str, 
 
 
 @router.get("/sources", response_class=HTMLResponse, include_in_schema=False)
-def sources_page(request: Request, session: Session = SessionDep) -> Response:
-    """Every source with its health: last and next check, failures, last error."""
-    context = {"sources": queries.all_sources(session), "counts": queries.item_counts(session)}
+def sources_page(
+    request: Request, session: Session = SessionDep, settings: ServiceSettings = SettingsDep
+) -> Response:
+    """Every source with its health (as `redline sources` and `status` tell it): last and
+    next check, failures, last error."""
+    sources = queries.all_sources(session)
+    context = {
+        "sources": sources,
+        "health": {s.id: source_health(s, settings.failing_after) for s in sources},
+        "counts": queries.item_counts(session),
+    }
     return _page(request, "sources.html", context)

@@ -22,6 +22,7 @@ class ServiceSettings:
     tag_authority: str = "redline.invalid"  # tag: URIs of feed entries are minted on this
     api_token: str | None = None  # bearer token for writes; None: writes are refused
     page_size: int = 50  # entries per feed page / items per API page (bounded)
+    failing_after: int = 3  # [daemon] failing_after: errors in a row before "failing"
 
     @classmethod
     def from_env(cls, **overrides: object) -> ServiceSettings:

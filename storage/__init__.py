@@ -1,7 +1,14 @@
 """redline's database: tables, engine and queries. Imports nothing from tracker or feeds."""
 
-from storage.db import DEFAULT_DB_URL, PoolSettings, database_url, make_engine, transaction
-from storage.errors import DatabaseURLError, SchemaError, StorageError
+from storage.db import (
+    DEFAULT_DB_URL,
+    PoolSettings,
+    database_url,
+    ensure_intact,
+    make_engine,
+    transaction,
+)
+from storage.errors import DatabaseDamaged, DatabaseURLError, SchemaError, StorageError
 from storage.models import Change, Check, Item, ItemAlias, ItemMatch, Source, Version
 from storage.schema import ensure_schema, schema_state, upgrade
 from storage.types import utcnow
@@ -9,6 +16,7 @@ from storage.types import utcnow
 __all__ = [
     "DEFAULT_DB_URL",
     "Change",
+    "DatabaseDamaged",
     "DatabaseURLError",
     "PoolSettings",
     "SchemaError",
@@ -20,6 +28,7 @@ __all__ = [
     "Source",
     "Version",
     "database_url",
+    "ensure_intact",
     "ensure_schema",
     "make_engine",
     "schema_state",

@@ -10,11 +10,11 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlmodel import Session, create_engine
 
 from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from storage.errors import DatabaseURLError
+from storage.errors import DatabaseDamaged, DatabaseURLError
 
 DEFAULT_DB_URL = "sqlite:///./redline.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -46,6 +46,35 @@ def make_engine(url: str, pool: PoolSettings | None = None) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _tune_sqlite)
     return engine
+
+
+_found_intact: set[str] = set()  # SQLite databases this process has checked already
+
+
+def ensure_intact(engine: Engine) -> None:
+    """Refuse (DatabaseDamaged) a SQLite file that fails PRAGMA quick_check, before a
+    command writes to it: each write to a damaged file can spread the damage, while
+    reading may still get most of it out. Once per database and process; PostgreSQL
+    looks after its own pages."""
+    if engine.dialect.name != "sqlite" or str(engine.url) in _found_intact:
+        return
+    try:
+        with engine.connect() as connection:
+            problems = connection.exec_driver_sql("PRAGMA quick_check").scalars().all()
+    except OperationalError:  # cannot open it (missing folder, locked): not damage
+        raise
+    except DatabaseError as error:  # too damaged to be read at all (SQLITE_CORRUPT, NOTADB)
+        problems = [str(error.orig or error).strip()]
+    if list(problems) == ["ok"]:
+        _found_intact.add(str(engine.url))
+        return
+    path = engine.url.database or str(engine.url)
+    first = " ".join(str(problems[0]).split())[:200]
+    raise DatabaseDamaged(
+        f"{path} is damaged (PRAGMA quick_check found {len(problems)} problem(s), first: "
+        f"{first}); refusing to write to it. Reading commands still work; restore a backup, "
+        f"or save what is left: sqlite3 {path} .recover | sqlite3 recovered.db"
+    )
 
 
 @dataclass(frozen=True)

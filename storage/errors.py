@@ -11,3 +11,7 @@ class DatabaseURLError(StorageError):
 
 class SchemaError(StorageError):
     """The database's schema is not the one this code works with; the message says why."""
+
+
+class DatabaseDamaged(StorageError):
+    """The SQLite file fails its integrity check: writing to it would spread the damage."""

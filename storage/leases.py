@@ -13,9 +13,10 @@ Lease times are wall-clock times, whatever logical time a check is recorded at.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from storage import queries
@@ -83,6 +84,38 @@ def release_all(session: Session, worker: str, source_ids: Sequence[int] | None 
         query = query.where(col(Source.id).in_(list(source_ids)))
     result = session.exec(query.values(lease_until=None, leased_by=None))  # type: ignore[call-overload]
     return int(result.rowcount or 0)
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A worker holding live leases on sources a round would check."""
+
+    worker: str
+    sources: int
+    until: datetime  # the latest of its leases ends then
+
+
+def holders(session: Session, due_at: datetime | None, clock: datetime) -> list[Holder]:
+    """The workers holding live leases at `clock` on active sources due at `due_at` (None:
+    due or not): what a round must leave to them, e.g. those of a killed `redline check`."""
+    query = (
+        select(Source.leased_by, func.count(), func.max(Source.lease_until))
+        .where(queries.active_source() if due_at is None else queries.due_source(due_at))
+        .where(col(Source.leased_by).is_not(None), col(Source.lease_until) > clock)
+        .group_by(Source.leased_by)
+        .order_by(Source.leased_by)
+    )
+    return [Holder(worker, count, until) for worker, count, until in session.exec(query).all()]
+
+
+def live_holder(session: Session, source_id: int, clock: datetime) -> str | None:
+    """The worker holding a live lease on the source at `clock`; None: nobody does."""
+    source = session.get(Source, source_id)
+    if source is None or source.leased_by is None:
+        return None
+    if source.lease_until is None or source.lease_until <= clock:
+        return None
+    return source.leased_by
 
 
 def locked_source(session: Session, source_id: int) -> Source | None:

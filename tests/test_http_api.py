@@ -673,7 +673,7 @@ def test_writes_are_rate_limited_per_address(filled: Engine, monkeypatch) -> Non
             for _ in range(api.WRITES_PER_MINUTE)
         ]
         assert statuses == [200] * api.WRITES_PER_MINUTE
-        limited = client.delete("/api/sources/1", headers={"Authorization": "Bearer wrong"})
+        limited = client.delete("/api/sources/1", headers=AUTH)
         assert limited.status_code == 429
         assert limited.headers["Retry-After"] == "1"
         assert "a minute" in limited.json()["detail"]

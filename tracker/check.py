@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from storage import Check, Source, leases, queries, transaction, utcnow
@@ -42,6 +43,9 @@ ROUND_LEASE = timedelta(minutes=5)
 SEQUENTIAL = DaemonSettings(concurrency=1, per_host=1, host_delay=timedelta(0))
 
 
+LOCAL_ERROR = "local_error"
+
+
 class LeaseLost(RedlineError):
     """Another worker holds the source now (this worker's lease expired): not recorded."""
 
@@ -50,7 +54,9 @@ class LeaseLost(RedlineError):
 class CheckResult:
     source_id: int
     url: str  # the source's, as shown: without credentials
-    outcome: str  # changed, unchanged, not_modified, error; skipped: lease lost, not recorded
+    # changed, unchanged, not_modified, error; not recorded: skipped (lease lost) and
+    # local_error (this service's own database failed, see _local_failure)
+    outcome: str
     error: str | None = None
     stats: IngestStats = field(default_factory=IngestStats)
     http_status: int | None = None
@@ -88,23 +94,70 @@ def check_source(
         source = session.get(Source, source_id)
         if source is None:
             raise RedlineError(f"no source {source_id}")
-        url, etag, last_modified = source.url, source.etag, source.last_modified
     try:
-        with slot(url) if slot else nullcontext():
-            snapshot = fetch(client, url, etag=etag, last_modified=last_modified)
-        result = _record(engine, source_id, snapshot, now, started, options)
-    except LeaseLost as error:
-        result = CheckResult(source_id, redact_url(url), "skipped", error=str(error))
-    except RedlineError as error:
-        result = _record_failure(engine, source_id, error, now, started, options)
-    except Exception as error:  # a bug must not stop the round; keep the message
-        log.exception("unexpected error checking %s", redact_url(url))
-        # The first line only: a database error would carry its whole SQL and parameters.
-        first_line = redact_url((str(error).strip().splitlines() or [""])[0][:300])
-        failure = RedlineError(f"internal error: {type(error).__name__}: {first_line}")
-        result = _record_failure(engine, source_id, failure, now, started, options)
+        result = _fetch_and_record(engine, source, client, now, options, slot, started)
+    except OperationalError as error:
+        result = _local_failure(source_id, redact_url(source.url), error)
     result.seconds = time.monotonic() - clock
     return result
+
+
+def _fetch_and_record(
+    engine: Engine,
+    source: Source,
+    client: httpx.Client,
+    now: datetime,
+    options: CheckOptions,
+    slot: Callable[[str], AbstractContextManager[object]] | None,
+    started: datetime,
+) -> CheckResult:
+    """Fetch the source (as read before the check) and record what came back, or the error."""
+    assert source.id is not None
+    source_id, url, etag, last_modified = source.id, source.url, source.etag, source.last_modified
+    try:
+        with slot(url) if slot else nullcontext():
+            _ensure_lease(engine, source_id, options)  # a wait for the host may outlast it
+            snapshot = fetch(client, url, etag=etag, last_modified=last_modified)
+        return _record(engine, source_id, snapshot, now, started, options)
+    except LeaseLost as error:
+        return CheckResult(source_id, redact_url(url), "skipped", error=str(error))
+    except RedlineError as error:
+        return _record_failure(engine, source_id, error, now, started, options)
+    except OperationalError:  # our own database failed: not the source's doing
+        raise
+    except Exception as error:  # a bug must not stop the round; keep the message
+        log.exception("unexpected error checking %s", redact_url(url))
+        first_line = redact_url(_first_line(error))
+        failure = RedlineError(f"internal error: {type(error).__name__}: {first_line}")
+        return _record_failure(engine, source_id, failure, now, started, options)
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line only: a database error would carry its whole SQL and parameters."""
+    return (str(error).strip().splitlines() or [""])[0][:300]
+
+
+def _local_failure(source_id: int, url: str, error: OperationalError) -> CheckResult:
+    """The service's own database failed (disk full, locked, connection lost): reported,
+    and nothing is held against the source (no error check, no backoff). Its lease is
+    kept: it expires, and only then is the source tried again, a pause for the database
+    instead of a tight loop of failing claims."""
+    cause = _first_line(error.orig or error)
+    message = f"local error (this service's database, not the source): {cause}"
+    log.error("check of %s not recorded: %s", url, message)
+    return CheckResult(source_id, url, LOCAL_ERROR, error=message)
+
+
+def _ensure_lease(engine: Engine, source_id: int, options: CheckOptions) -> None:
+    """Raise LeaseLost unless this worker still holds a live lease on the source: a worker
+    stopped past its lease (SIGSTOP, a long pause) must not fetch once it resumes."""
+    if options.worker is None:
+        return
+    with Session(engine) as session:  # a read: no write lock
+        holder = leases.live_holder(session, source_id, utcnow())
+    if holder != options.worker:
+        now_held = f"worker {holder}" if holder else "nobody (it expired)"
+        raise LeaseLost(f"the lease on source {source_id} is now held by {now_held}: not fetched")
 
 
 def _held_source(session: Session, source_id: int, options: CheckOptions) -> Source:
@@ -474,6 +527,8 @@ def check_round(
         _release(engine, worker)  # checks still running are then not recorded
         raise
     checks.shutdown()
+    if any(result.outcome == LOCAL_ERROR for result in results):
+        _release_after_local_errors(engine, worker)
     if client is None:
         checks.client.close()
     return results
@@ -571,6 +626,15 @@ class _RoundPlan:
 def _release(engine: Engine, worker: str, source_ids: list[int] | None = None) -> None:
     with transaction(engine) as session:
         leases.release_all(session, worker, source_ids)
+
+
+def _release_after_local_errors(engine: Engine, worker: str) -> None:
+    """A check that failed on our own database kept its lease (see _local_failure); the
+    round is over, so the next `redline check` may take those sources at once."""
+    try:
+        _release(engine, worker)
+    except OperationalError as error:  # still failing: the leases expire on their own
+        log.error("giving up the round's leases failed: %s", _first_line(error.orig or error))
 
 
 def default_worker_name(role: str = "run") -> str:

@@ -26,6 +26,7 @@ from storage import (
     Source,
     StorageError,
     database_url,
+    ensure_intact,
     ensure_schema,
     make_engine,
     queries,
@@ -62,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             configure_logging(level, config.daemon.log_format, libraries=args.verbose)
         pool = PoolSettings.from_env(config.pool_size, config.max_overflow)
         engine = make_engine(database_url(args.db, config.db), pool)
+        if _writes(args):
+            ensure_intact(engine)  # a damaged SQLite file is not written to
         if args.command != "db":
             # An empty database is created; one of another schema version is refused.
             ensure_schema(engine)
@@ -78,6 +81,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BrokenPipeError:  # `redline feed | head`
         return 0
+
+
+# Commands that write to the database (the others only read it); `source` edits one.
+WRITING_COMMANDS = frozenset({"add", "check", "run", "serve", "import", "source"})
+
+
+def _writes(args: argparse.Namespace) -> bool:
+    return args.command in WRITING_COMMANDS or (args.command == "db" and args.action == "upgrade")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -461,6 +472,7 @@ def cmd_check(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     from tracker.schedule import Policy
 
     policy = Policy.from_settings(config.daemon, _every(args.every))
+    held_elsewhere = _leased_elsewhere(engine, args.all)  # the round leaves these alone
     # A bar on a terminal, a line per source otherwise (tracker/progress.py); checks run
     # as the daemon's do: [daemon] concurrency, per_host and host_delay.
     with choose_reporter(sys.stdout) as reporter:
@@ -473,10 +485,39 @@ def cmd_check(args: argparse.Namespace, engine: Engine, config: Config) -> int:
             settings=config.daemon,
         )
         reporter.finish(results)
+    if held_elsewhere:
+        print(held_elsewhere)
     return 0
 
 
+def _leased_elsewhere(engine: Engine, all_sources: bool) -> str | None:
+    """Why a round leaves sources out: other workers hold them (a daemon checking them,
+    or a `redline check` that was killed, whose leases last until they expire)."""
+    from sqlmodel import Session
+
+    from storage import leases, utcnow
+
+    now = utcnow()
+    with Session(engine) as session:  # a read: no write lock
+        holders = leases.holders(session, None if all_sources else now, now)
+    if not holders:
+        return None
+    count = sum(holder.sources for holder in holders)
+    sources = "1 source" if count == 1 else f"{count} sources"
+    by_whom = ", ".join(
+        f"{holder.sources} by {holder.worker} until {iso_z(holder.until.replace(microsecond=0))}"
+        for holder in holders
+    )
+    return (
+        f"{sources} not checked: leased by other workers ({by_whom}); a worker that "
+        "was stopped or killed keeps its leases until they expire"
+    )
+
+
 def cmd_sources(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from tracker.status import source_health
+
+    failing_after = config.daemon.failing_after
     with transaction(engine) as session:
         rows = [
             {
@@ -494,6 +535,7 @@ def cmd_sources(args: argparse.Namespace, engine: Engine, config: Config) -> int
                 "retired_at": iso_z(s.retired_at),
                 "retired_reason": s.retired_reason,
                 "options": s.options,
+                "health": source_health(s, failing_after).state,
             }
             for s in queries.all_sources(session)
         ]
@@ -508,21 +550,22 @@ def cmd_sources(args: argparse.Namespace, engine: Engine, config: Config) -> int
             print(f"      last check {last}, retired: {row['retired_reason'] or 'no reason given'}")
             continue
         upcoming = row["next_check_at"] or "now"
-        state = _health(row, config.daemon.failing_after)
+        state = _health(row)
         print(f"      last check {last}, next {upcoming}, {state}")
     if not rows:
         print("no sources yet: add one with `redline add URL`")
     return 0
 
 
-def _health(row: dict[str, Any], failing_after: int) -> str:
-    """FAILING only after [daemon] failing_after errors in a row: one timeout is news to
-    nobody, and the retry with backoff usually succeeds."""
+def _health(row: dict[str, Any]) -> str:
+    """The source's health (tracker.status.source_health) in words, with its last error."""
     failures, error = row["consecutive_failures"], row["last_error"]
-    if failures >= failing_after:
+    if row["health"] == "failing":
         return f"FAILING ({failures}x): {error}"
-    if failures:
+    if row["health"] == "erring":
         return f"ok, last check failed ({failures}x): {error}"
+    if row["health"] == "disabled":
+        return "disabled"
     return "ok"
 
 
@@ -699,7 +742,9 @@ def cmd_serve(args: argparse.Namespace, engine: Engine, config: Config) -> int:
         public_url=_public_url(args.public_url, config, host, port),
         tag_authority=config.tag_authority,
         api_token=serve.get("token"),
+        failing_after=config.daemon.failing_after,
     )
+    proxy = _proxy_options(serve.get("forwarded_allow_ips"))  # refused before we start
     public = settings.public_url.rstrip("/")
     print(f"redline {__version__}: serving on http://{host}:{port}", file=sys.stderr)
     print(f"feed of edits: {public}/feeds/edits.atom", file=sys.stderr, flush=True)
@@ -707,7 +752,13 @@ def cmd_serve(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     # the handler that was there before it; with this one, that ends in exit status 0.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, lambda _signum, _frame: None)
-    uvicorn.run(create_app(engine, settings), host=host, port=port, log_level="warning")
+    uvicorn.run(
+        create_app(engine, settings),
+        host=host,
+        port=port,
+        log_level="warning",
+        **proxy,
+    )
     return 0
 
 
@@ -727,6 +778,22 @@ def _public_url(given: str | None, config: Config, host: str, port: int) -> str:
     if host in ("0.0.0.0", "::", ""):  # every interface: this machine's loopback works
         host = "127.0.0.1"
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _proxy_options(trusted: object) -> dict[str, Any]:
+    """uvicorn's options for X-Forwarded-For/-Proto: believed only from the proxies listed
+    in [serve] forwarded_allow_ips. uvicorn's own default trusts 127.0.0.1, which lets
+    anyone who reaches the service through a local proxy pick their address (and so
+    get round the per-address write limit)."""
+    if isinstance(trusted, str):  # "127.0.0.1, 10.0.0.2", as uvicorn's own option
+        trusted = [part.strip() for part in trusted.split(",") if part.strip()]
+    if trusted is None or trusted == []:
+        return {"proxy_headers": False}
+    if not isinstance(trusted, list) or not all(isinstance(ip, str) and ip for ip in trusted):
+        raise UserError(
+            '[serve] forwarded_allow_ips is a list of proxy addresses, like ["127.0.0.1"]'
+        )
+    return {"proxy_headers": True, "forwarded_allow_ips": trusted}
 
 
 def cmd_db(args: argparse.Namespace, engine: Engine, config: Config) -> int:

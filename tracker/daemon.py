@@ -53,6 +53,8 @@ def log_result(result: CheckResult, worker: str | None = None) -> None:
     if worker:
         fields["worker"] = worker
     level = logging.WARNING if result.outcome in ("error", "skipped") else logging.INFO
+    if result.outcome == "local_error":  # this service's own database failed
+        level = logging.ERROR
     log.log(level, "check", extra={"fields": fields})
 
 

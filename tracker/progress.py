@@ -47,9 +47,12 @@ LABELS = (
     ("error", "error"),  # counted: "1 error", "2 errors"
 )
 COUNTED = {"error"}  # labels that are nouns, pluralised with their count
-STYLES = {"changed": "green", "error": "red", "skipped": "yellow"}
+STYLES = {"changed": "green", "error": "red", "skipped": "yellow", "local_error": "red"}
 # A source's line starts with its outcome in words, in a column this wide (the widest).
 OUTCOME_WIDTH = len("not modified")
+# Checks not recorded because this service's own database failed (disk full...): said
+# apart from the sources' errors, and only when it happened.
+LOCAL_ERRORS = "not recorded: this service's database failed"
 
 
 class Reporter(Protocol):
@@ -92,7 +95,7 @@ def result_line(result: CheckResult) -> str:
     """One source's outcome: the outcome in words (as the README and the summary say
     them), the URL, and what was found; an error's message on the next line, under the URL."""
     word = dict(LABELS).get(result.outcome, result.outcome)
-    if result.outcome in ("error", "skipped"):
+    if result.outcome in ("error", "skipped", "local_error"):
         return f"{word:<{OUTCOME_WIDTH}} {result.url}\n{'':<{OUTCOME_WIDTH}} {result.error}"
     found = result.stats
     return (
@@ -111,6 +114,8 @@ def summary_line(results: Sequence[CheckResult]) -> str:
     tally = ", ".join(tally_word(outcomes[outcome], outcome, label) for outcome, label in LABELS)
     if outcomes["skipped"]:
         tally += f", {outcomes['skipped']} skipped"
+    if outcomes["local_error"]:
+        tally += f", {outcomes['local_error']} {LOCAL_ERRORS}"
     new_versions = sum(result.stats.versions_added for result in results)
     return (
         f"checked {plural(len(results), 'source')}: {tally}; {plural(new_versions, 'new version')}"
@@ -159,9 +164,10 @@ class TallyColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         tally: Counter[str] = task.fields.get("tally", Counter())
         text = Text()
-        for index, (outcome, label) in enumerate((*LABELS, ("skipped", "skipped"))):
+        shown_if_any = (("skipped", "skipped"), ("local_error", LOCAL_ERRORS))
+        for index, (outcome, label) in enumerate((*LABELS, *shown_if_any)):
             count = tally[outcome]
-            if outcome == "skipped" and not count:
+            if outcome in ("skipped", "local_error") and not count:
                 continue
             if index:
                 text.append(", ")

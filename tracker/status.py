@@ -27,6 +27,41 @@ MOST_OVERDUE = 5  # how many of the latest sources to name
 WINDOWS = (("last_hour", timedelta(hours=1)), ("last_day", timedelta(days=1)))
 
 
+# -- a source's health: the one definition behind `redline sources`, `redline status`,
+# the /sources page and /metrics (storage.stats.failing_sources is its SQL twin) -------
+
+HEALTH_STATES = ("retired", "disabled", "failing", "erring", "new", "ok")
+
+
+@dataclass(frozen=True)
+class Health:
+    state: str  # one of HEALTH_STATES
+    failures: int  # errors in a row
+
+    @property
+    def failing(self) -> bool:
+        return self.state == "failing"
+
+
+def source_health(source: Source, failing_after: int) -> Health:
+    """Retired (never checked again) and disabled first: nobody checks them, so their
+    last errors say nothing of now. An active source is failing after `failing_after`
+    errors in a row ([daemon] failing_after); fewer is "erring": one timeout is news to
+    nobody, and the retry with backoff usually succeeds."""
+    failures = source.consecutive_failures
+    if source.retired_at is not None:
+        return Health("retired", failures)
+    if not source.enabled:
+        return Health("disabled", failures)
+    if failures >= failing_after:
+        return Health("failing", failures)
+    if failures:
+        return Health("erring", failures)
+    if source.last_checked_at is None:
+        return Health("new", failures)
+    return Health("ok", failures)
+
+
 @dataclass(frozen=True)
 class SourceRef:
     id: int
