@@ -55,7 +55,7 @@ from tracker import history, identity, render
 from tracker.config import INTERVAL_RULE, parse_interval
 from tracker.errors import UserError
 from tracker.normalise import canonical_url, redact_url
-from tracker.sources import MAX_URL_LENGTH
+from tracker.sources import MAX_MATCH_WINDOW_HOURS, MAX_URL_LENGTH
 from tracker.status import source_health
 from tracker.words import plural
 
@@ -484,6 +484,12 @@ class SourceOptions(BaseModel):
     )
     match_threshold: float | None = Field(
         None, description="fuzzy identity: similarity 0-1 a newcomer needs (above 1: off)"
+    )
+    match_window_hours: float | None = Field(
+        None,
+        ge=0,
+        le=MAX_MATCH_WINDOW_HOURS,
+        description="fuzzy identity: hours after it left a listing an item may still be paired",
     )
 
 

@@ -45,10 +45,16 @@ def rfc822(year: int, month: int, day: int, hour: int) -> str:
     return format_datetime(datetime(year, month, day, hour, tzinfo=UTC))
 
 
-def replay(engine: Engine, url: str, kind: str, snapshots: list[tuple[datetime, str]]) -> int:
+def replay(
+    engine: Engine,
+    url: str,
+    kind: str,
+    snapshots: list[tuple[datetime, str]],
+    **options: object,
+) -> int:
     """Record each snapshot as one check of one listing source; the source's id."""
     with transaction(engine) as session:
-        source, _ = add_source(session, url, kind)
+        source, _ = add_source(session, url, kind, options=dict(options))
         source_id = source.id or 0
     for when, text in snapshots:
         with transaction(engine) as session:
@@ -237,18 +243,33 @@ def test_an_item_missing_for_one_check_is_paired_when_it_comes_back_moved(engine
         "army-and-allies-recapture-palmyra",
     )
     other = ("Talks on a ceasefire open in Geneva", "talks-open-in-geneva")
-    replay(
-        engine,
-        f"{SITE}/news/2018/02/02/index.json",
-        "listing",
-        [
-            (at(2, 8), day_index([old, other])),
-            (at(2, 9), day_index([other])),
-            (at(2, 10), day_index([new, other])),
-        ],
-    )
+    snapshots = [
+        (at(2, 8), day_index([old, other])),
+        (at(2, 9), day_index([other])),
+        (at(2, 10), day_index([new, other])),
+    ]
+    replay(engine, f"{SITE}/news/2018/02/02/index.json", "listing", snapshots)
 
     assert edits(engine) == [(old[0], new[0])]
+    assert len(headlines_by_item(engine)) == 2
+
+
+def test_the_match_window_bounds_how_long_a_departed_item_is_remembered(
+    engine: Engine,
+) -> None:
+    old = ("Syrian army recaptures Palmyra from Islamic State", "army-recaptures-palmyra")
+    new = (
+        "Syrian army and allies recapture Palmyra from the Islamic State group",
+        "army-and-allies-recapture-palmyra",
+    )
+    snapshots = [
+        (at(2, 8), day_index([old])),
+        (at(2, 9), day_index([])),
+        (at(2, 11), day_index([new])),
+    ]
+    replay(engine, f"{SITE}/index.json", "listing", snapshots, match_window_hours=1)
+
+    assert edits(engine) == []  # it left two hours before the newcomer came: a new item
     assert len(headlines_by_item(engine)) == 2
 
 

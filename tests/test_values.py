@@ -236,3 +236,9 @@ def test_the_api_answers_a_tracked_url_in_another_spelling_with_its_source(
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json()["id"] == first.json()["id"] and again.json()["url"] == URL
     assert stored_urls(engine) == [URL]
+
+
+def test_add_refuses_a_match_window_out_of_range(cli) -> None:
+    done = cli("add", "https://news.example/feed.xml", "--match-window", "200", check=False)
+    assert done.code == 2 and "--match-window is hours from 0 to 168" in done.stderr
+    assert cli("sources", "--json").json() == []

@@ -293,6 +293,13 @@ def _source_options(parser: argparse.ArgumentParser) -> None:
         metavar="SCORE",
         help="fuzzy identity: how similar (0-1) a newcomer must be to a departed item (0.6)",
     )
+    parser.add_argument(
+        "--match-window",
+        type=float,
+        metavar="HOURS",
+        help="fuzzy identity: how long after it left a listing an item may still be paired "
+        "with a newcomer (12)",
+    )
 
 
 def _source_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -303,6 +310,7 @@ def _source_settings(args: argparse.Namespace) -> dict[str, Any]:
         "items": args.items,
         "id_pattern": args.id_pattern,
         "match_threshold": args.match_threshold,
+        "match_window_hours": args.match_window,
     }
 
 

@@ -24,6 +24,7 @@ from tracker.schedule import check_cron, cron_trigger
 # The longest source URL taken: what servers and browsers reliably handle (the JSON API
 # refuses longer ones too).
 MAX_URL_LENGTH = 2048
+MAX_MATCH_WINDOW_HOURS = 168  # fuzzy identity looks back at most a week
 # A host name as DNS carries it (RFC 1035 2.3.4): labels of 1 to 63 characters, 253 in all.
 # Letters, digits, hyphens, and the underscore some real hosts use; other scripts as IDNA.
 _HOST_LABEL = re.compile(r"[a-z0-9_-]+")
@@ -43,7 +44,8 @@ def add_source(
     """The source for this URL, and whether it was added now (False: it was there already).
 
     options: "map" (listing field → path), "items" (where a JSON listing's records
-    are), "id_pattern" (a regex finding an item's id in its URL), "match_threshold"
+    are), "id_pattern" (a regex finding an item's id in its URL), "match_window_hours"
+    (how long a departed item may still be paired by fuzzy identity), "match_threshold"
     (fuzzy identity, 0–1; above 1 turns it off). cron: a crontab line (UTC) giving the
     check times instead of an interval.
     """
@@ -54,6 +56,11 @@ def add_source(
     options = {key: value for key, value in (options or {}).items() if value not in (None, {}, "")}
     if "id_pattern" in options:
         compile_id_pattern(options["id_pattern"])
+    window = options.get("match_window_hours")
+    if window is not None and not 0 <= float(window) <= MAX_MATCH_WINDOW_HOURS:
+        raise UserError(
+            f"--match-window is hours from 0 to {MAX_MATCH_WINDOW_HOURS} (a week), not {window}"
+        )
     if "match_threshold" in options and not 0 <= float(options["match_threshold"]) <= 2:
         raise UserError("--match-threshold is a similarity between 0 and 1 (above 1: off)")
     if cron is not None:
