@@ -4,10 +4,11 @@ from storage.db import DEFAULT_DB_URL, PoolSettings, database_url, make_engine, 
 from storage.errors import DatabaseURLError, SchemaError, StorageError
 from storage.models import Change, Check, Item, ItemAlias, ItemMatch, Source, Version
 from storage.schema import ensure_schema, schema_state, upgrade
-from storage.types import utcnow
+from storage.types import MAX_ID, parse_id, utcnow
 
 __all__ = [
     "DEFAULT_DB_URL",
+    "MAX_ID",
     "Change",
     "DatabaseURLError",
     "PoolSettings",
@@ -22,6 +23,7 @@ __all__ = [
     "database_url",
     "ensure_schema",
     "make_engine",
+    "parse_id",
     "schema_state",
     "transaction",
     "upgrade",

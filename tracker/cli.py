@@ -10,8 +10,11 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from storage import (
+    MAX_ID,
     Change,
     Item,
     PoolSettings,
@@ -28,6 +32,7 @@ from storage import (
     database_url,
     ensure_schema,
     make_engine,
+    parse_id,
     queries,
     schema_state,
     transaction,
@@ -76,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BrokenPipeError:  # `redline feed | head`
         return 0
+    except KeyboardInterrupt:  # Ctrl-C: what was in hand has been cleaned up on the way out
+        print("redline: interrupted", file=sys.stderr)
+        return 130  # 128 + SIGINT, as a shell reports it
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -292,7 +300,7 @@ def cmd_add(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
     every = parse_duration(args.every) if args.every else None
     options = _source_settings(args)
-    with transaction(engine) as session:
+    with transaction(engine) as session, _url_errors(args.url):
         source, added = add_source(
             session, args.url, args.kind, args.name, every, options, cron=args.cron
         )
@@ -340,14 +348,15 @@ def _import_target(args: argparse.Namespace, engine: Engine) -> int:
         if args.source is not None:
             if args.url:
                 raise UserError("give --source ID or --url URL, not both")
-            if session.get(Source, args.source) is None:
+            if session.get(Source, _source_id(args.source)) is None:
                 raise UserError(f"no source {args.source}")
             return int(args.source)
         if not args.url:
             raise UserError("say where to replay: --source ID, or --url URL for a new source")
-        source, _ = add_source(
-            session, args.url, args.kind, args.name, None, _source_settings(args)
-        )
+        with _url_errors(args.url):
+            source, _ = add_source(
+                session, args.url, args.kind, args.name, None, _source_settings(args)
+            )
         assert source.id is not None
         return source.id
 
@@ -489,9 +498,10 @@ def cmd_export(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
     if [args.item is not None, args.source is not None, args.all].count(True) != 1:
         raise UserError("say what to export: one of ITEM, --source ID or --all")
+    source_id = _source_id(args.source) if args.source is not None else None
     with export.snapshot(engine) as session:
         item_id = find_item(session, args.item).id if args.item is not None else None
-        selection = export.Selection(item_id=item_id, source_id=args.source)
+        selection = export.Selection(item_id=item_id, source_id=source_id)
         with export.output(args.out) as stream:
             done = export.write_export(session, selection, args.format, stream)
     if args.out:
@@ -540,7 +550,7 @@ def cmd_feed(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     )
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix.lower() not in (".atom", ".xml"):
-        with transaction(engine) as session:
+        with transaction(engine) as session, _write_errors(out):
             written = atom.write_static(session, feed_config, out)
         print(
             f"wrote {len(written)} feed pages to {out}/ (publish it as {feed_config.base}/feeds/)",
@@ -550,7 +560,8 @@ def cmd_feed(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     with transaction(engine) as session:
         document = atom.build_feed(session, feed_config, atom.FeedQuery(limit=args.limit))
     if out is not None:
-        out.write_bytes(document)
+        with _write_errors(out):
+            out.write_bytes(document)
         print(f"wrote {out}", file=sys.stderr)
     else:
         sys.stdout.buffer.write(document)
@@ -564,6 +575,9 @@ def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     every = (
         parse_duration(args.every) if args.every else config.every or parse_duration(DEFAULT_EVERY)
     )
+    tick = parse_duration(args.tick)
+    # Bound before the banner: a port in use ends here, before anything says it runs.
+    listener = _listen(args, config) if args.serve else None
     with transaction(engine) as session:
         for entry in config.sources:
             add_source(session, entry.url, entry.kind, entry.name, entry.every, cron=entry.cron)
@@ -575,14 +589,13 @@ def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
         file=sys.stderr,
         flush=True,
     )
-    tick = parse_duration(args.tick)
-    if not args.serve:
+    if listener is None:
         abandoned = run_daemon(engine, every, tick, settings=config.daemon, worker=args.worker)
     else:
         daemon = Daemon(engine, every, tick, config.daemon, args.worker)
         daemon.start()
         try:  # uvicorn handles SIGTERM / Ctrl-C; the daemon stops when it returns
-            cmd_serve(args, engine, config)
+            _serve(listener, engine)
         finally:
             abandoned = daemon.stop()
     if abandoned:  # their fetches are still running; nothing of theirs will be recorded
@@ -591,28 +604,67 @@ def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, engine: Engine, config: Config) -> int:
-    import uvicorn
+    _serve(_listen(args, config), engine)
+    return 0
 
-    from feeds.app import create_app
+
+@dataclass
+class Listener:
+    """The HTTP service's socket, bound and listening, and what the service is told."""
+
+    sock: socket.socket
+    url: str
+    settings: Any  # feeds.settings.ServiceSettings (feeds is imported only to serve)
+
+
+def _listen(args: argparse.Namespace, config: Config) -> Listener:
+    """Bind the service's address now, so a bad port or one in use is a one-line error
+    before anything is printed as if serving."""
     from feeds.settings import ServiceSettings
 
     serve = config.serve
     host = args.host or str(serve.get("host", "127.0.0.1"))
-    port = args.port or int(str(serve.get("port", 8000)))
+    port = _port(args.port if args.port is not None else serve.get("port", 8000))
+    url = f"http://{host}:{port}"
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.create_server((host, port), family=family)
+    except OSError as error:  # in use, not an address of this machine, unknown host
+        system = isinstance(error.errno, int) and error.errno > 0  # not a lookup failure
+        reason = os.strerror(error.errno) if system else error.strerror or str(error)
+        raise UserError(f"cannot listen on {url}: {reason}") from None
     settings = ServiceSettings.from_env(
-        public_url=args.public_url or serve.get("public_url") or f"http://{host}:{port}",
+        public_url=args.public_url or serve.get("public_url") or url,
         tag_authority=config.tag_authority,
         api_token=serve.get("token"),
     )
-    public = settings.public_url.rstrip("/")
-    print(f"redline {__version__}: serving on http://{host}:{port}", file=sys.stderr)
+    return Listener(sock, url, settings)
+
+
+def _port(value: object) -> int:
+    text = str(value).strip()
+    port = int(text) if text.isascii() and text.isdigit() and len(text) <= 5 else 0
+    if not 1 <= port <= 65535:
+        raise UserError(f"not a port: {text!r} (1 to 65535)")
+    return port
+
+
+def _serve(listener: Listener, engine: Engine) -> None:
+    import uvicorn
+
+    from feeds.app import create_app
+
+    public = listener.settings.public_url.rstrip("/")
+    print(f"redline {__version__}: serving on {listener.url}", file=sys.stderr)
     print(f"feed of edits: {public}/feeds/edits.atom", file=sys.stderr, flush=True)
     # uvicorn shuts down gracefully on SIGTERM / Ctrl-C, then raises the signal again for
     # the handler that was there before it; with this one, that ends in exit status 0.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, lambda _signum, _frame: None)
-    uvicorn.run(create_app(engine, settings), host=host, port=port, log_level="warning")
-    return 0
+    app = create_app(engine, listener.settings)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    with listener.sock:
+        server.run(sockets=[listener.sock])
 
 
 def cmd_db(args: argparse.Namespace, engine: Engine, config: Config) -> int:
@@ -644,14 +696,16 @@ def cmd_db(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 def find_item(session: Any, ref: str) -> Item:
     """An item by its id or by any URL it has ever had."""
     ref = ref.strip()
-    if ref.isdigit():
-        item = session.get(Item, int(ref))
+    if ref.isascii() and ref.isdigit():  # "²".isdigit() is true too
+        item_id = parse_id(ref)  # None: above any id a row can have
+        item = session.get(Item, item_id) if item_id is not None else None
         if item is None:
             raise UserError(f"no item {ref}")
         return item
     if "://" not in ref:
         raise UserError(f"not an item id or URL: {ref!r}")
-    url = canonical_url(ref)
+    with _url_errors(ref):
+        url = canonical_url(ref)
     matches = queries.items_by_alias(session, "url", [url])
     stem = identity.page_stem(url)
     if not matches and stem:  # another rendition of a page seen (.html for .md)
@@ -659,6 +713,40 @@ def find_item(session: Any, ref: str) -> Item:
     if not matches:
         raise UserError(f"no item has had the URL {ref}")
     return matches[0]
+
+
+def _source_id(source_id: int) -> int:
+    """--source ID, if a row could have it (else no such source: PostgreSQL's ids are
+    32-bit, and SQLite refuses to bind ids above 64 bits)."""
+    if not 1 <= source_id <= MAX_ID:
+        raise UserError(f"no source {source_id}")
+    return source_id
+
+
+@contextmanager
+def _url_errors(url: str) -> Iterator[None]:
+    """urllib's ValueError for a URL it cannot split (a bad IPv6 literal, a port out of
+    range) as a UserError naming the URL."""
+    try:
+        yield
+    except ValueError as error:
+        raise UserError(f"not a URL: {url!r} ({error})") from None
+
+
+@contextmanager
+def _write_errors(path: Path) -> Iterator[None]:
+    """An output file or folder that cannot be written, as a UserError naming it."""
+    try:
+        yield
+    except OSError as error:
+        where = error.filename or path
+        missing = Path(where).parent
+        reason = (
+            f"the folder {missing} does not exist"
+            if isinstance(error, FileNotFoundError) and not missing.is_dir()
+            else error.strerror
+        )
+        raise UserError(f"cannot write {where}: {reason}") from None
 
 
 def _version_json(version: Version, change: Change | None) -> dict[str, Any]:
