@@ -204,9 +204,7 @@ def _unstorable_json(body: bytes) -> str | None:
 
     try:
         document = json.loads(body, parse_constant=read_constant, parse_float=read_float)
-    except RecursionError:
-        return "not JSON this service reads: nested too deeply"
-    except ValueError:  # not JSON at all: FastAPI answers that itself (422)
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply: FastAPI says so
         return None
     if not numbers_ok:
         return "not JSON: NaN and Infinity are not JSON numbers"
@@ -1032,7 +1030,20 @@ def source_checks(
 
 
 def _interval(every: str | float | None) -> timedelta | None:
-    return None if every is None else parse_duration(str(every))
+    """The interval `every` gives, if the interval column can hold it (else a UserError).
+
+    The column holds seconds up to MAX_ID (68 years); beyond a timedelta's range,
+    parse_duration overflows.
+    """
+    if every is None:
+        return None
+    try:
+        interval = parse_duration(str(every))
+    except OverflowError:
+        interval = None
+    if interval is None or interval.total_seconds() > MAX_ID:
+        raise UserError(f"interval too long: {every!r} (at most {MAX_ID} seconds, 68 years)")
+    return interval
 
 
 @router.post(
