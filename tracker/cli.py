@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BrokenPipeError:  # `redline feed | head`
         return 0
-    except KeyboardInterrupt:  # Ctrl-C: what was in hand has been cleaned up on the way out
+    except KeyboardInterrupt:  # Ctrl-C: the command's with/finally blocks ran on the way here
         print("redline: interrupted", file=sys.stderr)
         return 130  # 128 + SIGINT, as a shell reports it
 
@@ -595,7 +595,7 @@ def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
         daemon = Daemon(engine, every, tick, config.daemon, args.worker)
         daemon.start()
         try:  # uvicorn handles SIGTERM / Ctrl-C; the daemon stops when it returns
-            _serve(listener, engine)
+            _serve(listener, args, engine, config)
         finally:
             abandoned = daemon.stop()
     if abandoned:  # their fetches are still running; nothing of theirs will be recorded
@@ -604,24 +604,21 @@ def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, engine: Engine, config: Config) -> int:
-    _serve(_listen(args, config), engine)
+    _serve(_listen(args, config), args, engine, config)
     return 0
 
 
 @dataclass
 class Listener:
-    """The HTTP service's socket, bound and listening, and what the service is told."""
+    """The HTTP service's socket, bound and listening, and its address."""
 
     sock: socket.socket
     url: str
-    settings: Any  # feeds.settings.ServiceSettings (feeds is imported only to serve)
 
 
 def _listen(args: argparse.Namespace, config: Config) -> Listener:
     """Bind the service's address now, so a bad port or one in use is a one-line error
     before anything is printed as if serving."""
-    from feeds.settings import ServiceSettings
-
     serve = config.serve
     host = args.host or str(serve.get("host", "127.0.0.1"))
     port = _port(args.port if args.port is not None else serve.get("port", 8000))
@@ -633,12 +630,7 @@ def _listen(args: argparse.Namespace, config: Config) -> Listener:
         system = isinstance(error.errno, int) and error.errno > 0  # not a lookup failure
         reason = os.strerror(error.errno) if system else error.strerror or str(error)
         raise UserError(f"cannot listen on {url}: {reason}") from None
-    settings = ServiceSettings.from_env(
-        public_url=args.public_url or serve.get("public_url") or url,
-        tag_authority=config.tag_authority,
-        api_token=serve.get("token"),
-    )
-    return Listener(sock, url, settings)
+    return Listener(sock, url)
 
 
 def _port(value: object) -> int:
@@ -649,19 +641,25 @@ def _port(value: object) -> int:
     return port
 
 
-def _serve(listener: Listener, engine: Engine) -> None:
+def _serve(listener: Listener, args: argparse.Namespace, engine: Engine, config: Config) -> None:
     import uvicorn
 
     from feeds.app import create_app
+    from feeds.settings import ServiceSettings
 
-    public = listener.settings.public_url.rstrip("/")
+    settings = ServiceSettings.from_env(
+        public_url=args.public_url or config.serve.get("public_url") or listener.url,
+        tag_authority=config.tag_authority,
+        api_token=config.serve.get("token"),
+    )
+    public = settings.public_url.rstrip("/")
     print(f"redline {__version__}: serving on {listener.url}", file=sys.stderr)
     print(f"feed of edits: {public}/feeds/edits.atom", file=sys.stderr, flush=True)
     # uvicorn shuts down gracefully on SIGTERM / Ctrl-C, then raises the signal again for
     # the handler that was there before it; with this one, that ends in exit status 0.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, lambda _signum, _frame: None)
-    app = create_app(engine, listener.settings)
+    app = create_app(engine, settings)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     with listener.sock:
         server.run(sockets=[listener.sock])
