@@ -271,15 +271,16 @@ def test_ctrl_c_during_check_is_one_line(httpserver: HTTPServer, db_url: str, cl
 
 
 def test_ctrl_c_during_import_is_one_line(db_url: str, tmp_path: Path) -> None:
-    # A stand-in for git: it lists one commit, then, asked for the file, says so on
-    # stderr and waits for input that never comes (until redline closes its stdin).
+    # A stand-in for git: it lists one commit; asked for the file, it says so on stderr
+    # and never answers. Its shell keeps the answer pipe open (cat's output goes
+    # elsewhere), so redline waits there until interrupted; closing stdin ends cat.
     fake = tmp_path / "bin" / "git"
     fake.parent.mkdir()
     fake.write_text(
         "#!/bin/sh\n"
         'case "$3" in\n'
         '  log) echo "0123456789abcdef0123456789abcdef01234567 1600000000" ;;\n'
-        '  cat-file) echo "fake git: reading" >&2; exec cat >/dev/null ;;\n'
+        '  cat-file) echo "fake git: reading" >&2; cat >/dev/null ;;\n'
         "esac\n"
     )
     fake.chmod(0o755)
