@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, Security
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Security
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -48,9 +48,10 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col
 
 from feeds.app import SessionDep, SettingsDep, in_session
+from feeds.ids import ItemId, SourceId
 from feeds.routes_feeds import etag_matches
 from feeds.settings import ServiceSettings
-from storage import Change, Check, Item, Source, Version, queries, stats, transaction
+from storage import MAX_ID, Change, Check, Item, Source, Version, queries, stats, transaction
 from tracker import history, identity, render
 from tracker.config import INTERVAL_RULE, parse_interval
 from tracker.errors import UserError
@@ -69,7 +70,6 @@ LATENCY_WINDOW = 1000  # fetch latency quantiles are over this many most recent 
 LATENCY_QUANTILES = (0.5, 0.9, 0.99)
 MAX_TEXT = 200  # characters of a search text, tag or name
 MAX_CURSOR = 4096
-MAX_ID = 2**63 - 1
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DIFF_FORMATS = ("json", "text", "html", "side-by-side", "patch")
 CHECK_OUTCOMES = ("changed", "unchanged", "not_modified", "error")
@@ -190,7 +190,9 @@ async def _read_capped_body(request: Request) -> JSONResponse | None:
     too_large = _error(413, f"request body too large: the limit is {MAX_BODY_BYTES} bytes")
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.strip().isdigit():
+        declared = declared.strip()
+        # isascii: "²".isdigit() is true; the length: int() refuses over 4300 digits.
+        if not (declared.isascii() and declared.isdigit()) or len(declared) > 20:
             return _error(400, "bad Content-Length")
         if int(declared) > MAX_BODY_BYTES:
             return too_large
@@ -200,6 +202,41 @@ async def _read_capped_body(request: Request) -> JSONResponse | None:
         if len(body) > MAX_BODY_BYTES:
             return too_large
     request._body = bytes(body)  # what FastAPI parses next
+    problem = _unstorable_json(request._body)
+    return _error(400, problem) if problem else None
+
+
+def _unstorable_json(body: bytes) -> str | None:
+    """What in a JSON body no database could store or answer could quote back, if any.
+
+    Python's JSON reader takes NaN, Infinity (and numbers too large for a float), which
+    JSON (RFC 8259) does not have, and lone surrogates ("\\ud800"), which are not UTF-8;
+    PostgreSQL refuses NUL in text. Each would end in a 500: at the database, or when
+    a 422 quoting the value is written as JSON.
+    """
+    numbers_ok = True
+
+    def read_constant(_text: str) -> None:
+        nonlocal numbers_ok
+        numbers_ok = False
+
+    def read_float(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):
+            read_constant(text)
+        return value
+
+    try:
+        document = json.loads(body, parse_constant=read_constant, parse_float=read_float)
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply: FastAPI says so
+        return None
+    if not numbers_ok:
+        return "not JSON: NaN and Infinity are not JSON numbers"
+    for text in _strings(document):
+        if "\x00" in text:
+            return "text may not hold NUL characters"
+        if not _is_utf8(text):
+            return "text may not hold lone surrogates (\\ud800 to \\udfff)"
     return None
 
 
@@ -256,6 +293,27 @@ def install_validation_errors(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a JSON document, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class GuardedRoute(APIRoute):
@@ -510,7 +568,7 @@ class SourceIn(BaseModel):
 class SourcePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(None, max_length=MAX_TEXT, description="null clears it")
-    enabled: bool | None = None
+    enabled: bool | None = Field(None, strict=True, description="true or false (not 0 or 1)")
     every: str | float | None = Field(
         None, description=f"{INTERVAL_RULE}; null: back to the daemon's default"
     )
@@ -596,7 +654,10 @@ def _source_or_404(session: Session, source_id: int) -> Source:
 
 def _items_with_url(session: Session, url: str) -> list[int]:
     """Items that have had this URL (or, for an Offstream page, another rendition of it)."""
-    url = canonical_url(url)
+    try:
+        url = canonical_url(url)
+    except ValueError as error:  # urllib: a bad IPv6 literal, a port out of range
+        raise HTTPException(400, f"not a URL: {url[:100]!r} ({error})") from None
     matches = queries.items_by_alias(session, "url", [url])
     stem = identity.page_stem(url)
     if not matches and stem:
@@ -604,8 +665,6 @@ def _items_with_url(session: Session, url: str) -> list[int]:
     return [item.id for item in matches if item.id is not None]
 
 
-ItemId = Annotated[int, Path(ge=1, le=MAX_ID)]
-SourceId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Limit = Annotated[
     int | None,
     Query(ge=1, le=MAX_PAGE, description="rows per page (default: the service's page size)"),
@@ -1114,7 +1173,10 @@ def _add_source(
     from tracker.sources import add_source
 
     name = body.name.strip() if body.name and body.name.strip() else None
-    return add_source(session, body.url, body.kind, name, every, options, cron=body.cron)
+    try:
+        return add_source(session, body.url, body.kind, name, every, options, cron=body.cron)
+    except ValueError as error:  # urllib cannot split it: a bad IPv6 literal, a bad port
+        raise UserError(f"not a URL: {body.url[:100]!r} ({error})") from None
 
 
 @router.patch(

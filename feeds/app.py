@@ -12,8 +12,10 @@ from typing import TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from feeds.settings import ServiceSettings
 from tracker import __version__
@@ -45,7 +47,32 @@ def create_app(engine: Engine, settings: ServiceSettings | None = None) -> FastA
     app.add_middleware(
         ResponseBasics, routes=lambda: app.router.routes, html_policy=pages.CONTENT_SECURITY_POLICY
     )
+    app.add_middleware(RefuseNul)
     return app
+
+
+class RefuseNul:
+    """400 for a NUL character anywhere in the path or query string.
+
+    No parameter of any route may hold one, and PostgreSQL refuses NUL in text: without
+    this, a search, tag or URL with %00 would reach a query and fail there (500). Pure
+    ASGI, so the check costs a substring search per request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _has_nul(scope):
+            refusal = JSONResponse({"detail": "NUL characters are not allowed in URLs"}, 400)
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _has_nul(scope: Scope) -> bool:
+    query: bytes = scope.get("query_string", b"")
+    return "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query
 
 
 def get_session(request: Request) -> Iterator[Session]:

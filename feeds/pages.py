@@ -26,7 +26,7 @@ from starlette.responses import Response
 
 from feeds.app import SessionDep, SettingsDep
 from feeds.settings import ServiceSettings
-from storage import Change, Item, Source, Version, queries
+from storage import Change, Item, Source, Version, parse_id, queries
 from tracker import history, render
 from tracker.errors import UserError
 from tracker.normalise import redact_url
@@ -178,9 +178,9 @@ def recent_page(
 
     before_id: int | None = None
     if before:
-        if not before.isdigit():
+        before_id = parse_id(before)
+        if before_id is None:
             return _message(request, 400, "Bad request", f"not a change id: {before[:40]!r}")
-        before_id = int(before)
     changes = list(queries.changes_before(session, EDIT_KINDS, size + 1, before_id))
     older = changes[size - 1].id if len(changes) > size else None
     changes = changes[:size]
@@ -209,7 +209,8 @@ def item_page(
     view: str = "inline",
 ) -> Response:
     """An item's timeline, every URL it has had, and a diff of any two of its versions."""
-    item = session.get(Item, int(item_id)) if item_id.isdigit() else None
+    known = parse_id(item_id)
+    item = session.get(Item, known) if known is not None else None
     if item is None or item.id is None:
         return _message(request, 404, "No such item", f"There is no item {item_id[:40]!r}.")
     versions = list(queries.versions_of(session, item.id))

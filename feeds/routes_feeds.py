@@ -20,7 +20,9 @@ from sqlmodel import Session
 
 from feeds import atom
 from feeds.app import SettingsDep, in_session
+from feeds.ids import known_id
 from feeds.settings import ServiceSettings
+from storage import MAX_ID
 
 router = APIRouter(tags=["feeds"])
 
@@ -38,7 +40,11 @@ FieldName = Annotated[
 ]
 Before = Annotated[
     int | None,
-    Query(ge=1, description="an older page: the changes with an id below this one (RFC 5005)"),
+    Query(
+        ge=1,
+        le=MAX_ID,
+        description="an older page: the changes with an id below this one (RFC 5005)",
+    ),
 ]
 Limit = Annotated[
     int | None,
@@ -95,7 +101,7 @@ async def source_feed(
     settings: ServiceSettings = SettingsDep,
 ) -> Response:
     """The edits to one source's items."""
-    return await _serve(request, settings, "source", source_id, params)
+    return await _serve(request, settings, "source", known_id(source_id, "source"), params)
 
 
 @router.get(
@@ -111,7 +117,7 @@ async def item_feed(
     settings: ServiceSettings = SettingsDep,
 ) -> Response:
     """One item's edits; its newest page opens with the first-to-current diff."""
-    return await _serve(request, settings, "item", item_id, params)
+    return await _serve(request, settings, "item", known_id(item_id, "item"), params)
 
 
 @router.get("/feeds/tags/{tag:path}.atom", responses=FEED_RESPONSES, response_class=Response)

@@ -11,10 +11,11 @@ from storage.db import (
 from storage.errors import DatabaseDamaged, DatabaseURLError, SchemaError, StorageError
 from storage.models import Change, Check, Item, ItemAlias, ItemMatch, Source, Version
 from storage.schema import ensure_schema, schema_state, upgrade
-from storage.types import utcnow
+from storage.types import MAX_ID, parse_id, utcnow
 
 __all__ = [
     "DEFAULT_DB_URL",
+    "MAX_ID",
     "Change",
     "DatabaseDamaged",
     "DatabaseURLError",
@@ -31,6 +32,7 @@ __all__ = [
     "ensure_intact",
     "ensure_schema",
     "make_engine",
+    "parse_id",
     "schema_state",
     "transaction",
     "upgrade",

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -44,6 +45,7 @@ def make_engine(url: str, pool: PoolSettings | None = None) -> Engine:
             "sqlite:///./redline.db, postgresql+psycopg://user@host/dbname"
         ) from None
     if engine.dialect.name == "sqlite":
+        _check_sqlite_folder(engine.url.database)
         event.listen(engine, "connect", _tune_sqlite)
     return engine
 
@@ -77,6 +79,19 @@ def ensure_intact(engine: Engine) -> None:
     )
 
 
+def _check_sqlite_folder(database: str | None) -> None:
+    """SQLite creates a missing file but not its folder, and then says only "unable to
+    open database file": name the path and say what is missing."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    folder = Path(database).absolute().parent
+    if not folder.is_dir():
+        raise DatabaseURLError(
+            f"cannot open the SQLite database {database}: the folder {folder} does not exist "
+            "(create it first)"
+        )
+
+
 @dataclass(frozen=True)
 class PoolSettings:
     """How many connections one process keeps open (size) and may add at peaks."""
@@ -99,7 +114,7 @@ def _env_int(name: str, default: int) -> int:
     text = os.environ.get(name)
     if not text:
         return default
-    if not text.isdigit() or (name.endswith("POOL_SIZE") and int(text) < 1):
+    if not (text.isascii() and text.isdigit()) or (name.endswith("POOL_SIZE") and int(text) < 1):
         raise DatabaseURLError(f"{name} must be a whole number of connections, not {text!r}")
     return int(text)
 

@@ -32,6 +32,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
+# Row ids are INTEGER columns: 32-bit on PostgreSQL (SQLite's hold 64 bits). An id above
+# this names no row on either database, and PostgreSQL refuses to compare one: callers
+# turn it into "not found" before it reaches a query, the same on both.
+MAX_ID = 2**31 - 1
+_MAX_ID_DIGITS = len(str(MAX_ID))
+
+
+def parse_id(text: str) -> int | None:
+    """The row id a text names (ASCII digits, 1 to MAX_ID), else None.
+
+    str.isdigit() is not enough: it is true for "²", which int() refuses.
+    """
+    text = text.strip()
+    if not text.isascii() or not text.isdigit() or len(text.lstrip("0")) > _MAX_ID_DIGITS:
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_ID else None
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -313,7 +313,7 @@ def test_item_and_versions_are_the_cli_history(client: TestClient, filled: Engin
     assert (missing.status_code, missing.json()) == (404, {"detail": "no item 99999"})
     assert client.get("/api/items/99999/versions").status_code == 404
     assert client.get("/api/items/0").status_code == 422
-    assert client.get("/api/items/99999999999999999999").status_code == 422
+    assert client.get("/api/items/99999999999999999999").status_code == 404
 
 
 @pytest.mark.parametrize(

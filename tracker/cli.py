@@ -11,8 +11,11 @@ import logging
 import os
 import shlex
 import signal
+import socket
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from storage import (
+    MAX_ID,
     Item,
     PoolSettings,
     Source,
@@ -29,6 +33,7 @@ from storage import (
     ensure_intact,
     ensure_schema,
     make_engine,
+    parse_id,
     queries,
     schema_state,
     transaction,
@@ -81,6 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BrokenPipeError:  # `redline feed | head`
         return 0
+    except KeyboardInterrupt:  # Ctrl-C: the command's with/finally blocks ran on the way here
+        print("redline: interrupted", file=sys.stderr)
+        return 130  # 128 + SIGINT, as a shell reports it
 
 
 # Commands that write to the database (the others only read it); `source` edits one.
@@ -346,7 +354,7 @@ def cmd_add(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
     every = _every(args.every) if args.every is not None else None
     options = _source_settings(args)
-    with transaction(engine) as session:
+    with transaction(engine) as session, _url_errors(args.url):
         source, added = add_source(
             session, args.url, args.kind, args.name, every, options, cron=args.cron
         )
@@ -462,14 +470,15 @@ def _import_target(args: argparse.Namespace, engine: Engine) -> int:
         if args.source is not None:
             if args.url:
                 raise UserError("give --source ID or --url URL, not both")
-            if session.get(Source, args.source) is None:
+            if session.get(Source, _source_id(args.source)) is None:
                 raise UserError(f"no source {args.source}")
             return int(args.source)
         if not args.url:
             raise UserError("say where to replay: --source ID, or --url URL for a new source")
-        source, _ = add_source(
-            session, args.url, args.kind, args.name, None, _source_settings(args)
-        )
+        with _url_errors(args.url):
+            source, _ = add_source(
+                session, args.url, args.kind, args.name, None, _source_settings(args)
+            )
         assert source.id is not None
         return source.id
 
@@ -634,9 +643,10 @@ def cmd_export(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
     if [args.item is not None, args.source is not None, args.all].count(True) != 1:
         raise UserError("say what to export: one of ITEM, --source ID or --all")
+    source_id = _source_id(args.source) if args.source is not None else None
     with export.snapshot(engine) as session:
         item_id = find_item(session, args.item).id if args.item is not None else None
-        selection = export.Selection(item_id=item_id, source_id=args.source)
+        selection = export.Selection(item_id=item_id, source_id=source_id)
         with export.output(args.out) as stream:
             done = export.write_export(session, selection, args.format, stream)
     if args.out:
@@ -689,7 +699,7 @@ def cmd_feed(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     )
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix.lower() not in (".atom", ".xml"):
-        with transaction(engine) as session:
+        with transaction(engine) as session, _write_errors(out):
             written = atom.write_static(session, feed_config, out)
         print(
             f"wrote {plural(len(written), 'feed page')} to {out}/ "
@@ -700,7 +710,8 @@ def cmd_feed(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     with transaction(engine) as session:
         document = atom.build_feed(session, feed_config, atom.FeedQuery(limit=args.limit))
     if out is not None:
-        out.write_bytes(document)
+        with _write_errors(out):
+            out.write_bytes(document)
         print(f"wrote {out}", file=sys.stderr)
     else:
         sys.stdout.buffer.write(document)
@@ -712,6 +723,9 @@ def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     from tracker.sources import add_source
 
     every = _every(args.every) if args.every is not None else config.every or _every(DEFAULT_EVERY)
+    tick = parse_duration(args.tick)
+    # Bound before the banner: a port in use ends here, before anything says it runs.
+    listener = _listen(args, config) if args.serve else None
     with transaction(engine) as session:
         for entry in config.sources:
             add_source(session, entry.url, entry.kind, entry.name, entry.every, cron=entry.cron)
@@ -723,14 +737,13 @@ def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
         file=sys.stderr,
         flush=True,
     )
-    tick = parse_duration(args.tick)
-    if not args.serve:
+    if listener is None:
         abandoned = run_daemon(engine, every, tick, settings=config.daemon, worker=args.worker)
     else:
         daemon = Daemon(engine, every, tick, config.daemon, args.worker)
         daemon.start()
         try:  # uvicorn handles SIGTERM / Ctrl-C; the daemon stops when it returns
-            cmd_serve(args, engine, config)
+            _serve(listener, args, engine, config)
         finally:
             abandoned = daemon.stop()
     if abandoned:  # their fetches are still running; nothing of theirs will be recorded
@@ -739,35 +752,75 @@ def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    _serve(_listen(args, config), args, engine, config)
+    return 0
+
+
+@dataclass
+class Listener:
+    """The HTTP service's socket, bound and listening, and its address."""
+
+    sock: socket.socket
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return (
+            f"http://[{self.host}]:{self.port}"
+            if ":" in self.host
+            else f"http://{self.host}:{self.port}"
+        )
+
+
+def _listen(args: argparse.Namespace, config: Config) -> Listener:
+    """Bind the service's address now, so a bad port or one in use is a one-line error
+    before anything is printed as if serving."""
+    host = args.host or str(config.serve.get("host", "127.0.0.1"))
+    port = _port(args.port if args.port is not None else config.serve.get("port", 8000))
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.create_server((host, port), family=family)
+    except OSError as error:  # in use, not an address of this machine, unknown host
+        system = isinstance(error.errno, int) and error.errno > 0  # not a lookup failure
+        reason = os.strerror(error.errno) if system else error.strerror or str(error)
+        raise UserError(f"cannot listen on http://{host}:{port}: {reason}") from None
+    return Listener(sock, host, port)
+
+
+def _port(value: object) -> int:
+    text = str(value).strip()
+    port = int(text) if text.isascii() and text.isdigit() and len(text) <= 5 else 0
+    if not 1 <= port <= 65535:
+        raise UserError(f"not a port: {text!r} (1 to 65535)")
+    return port
+
+
+def _serve(listener: Listener, args: argparse.Namespace, engine: Engine, config: Config) -> None:
     import uvicorn
 
     from feeds.app import create_app
     from feeds.settings import ServiceSettings
 
     serve = config.serve
-    host, port = _listen_address(args.host, args.port, config)
-    settings = ServiceSettings.from_env(
-        public_url=_public_url(args.public_url, config, host, port),
-        tag_authority=config.tag_authority,
-        api_token=serve.get("token"),
-        failing_after=config.daemon.failing_after,
-    )
-    proxy = _proxy_options(serve.get("forwarded_allow_ips"))  # refused before we start
-    public = settings.public_url.rstrip("/")
-    print(f"redline {__version__}: serving on http://{host}:{port}", file=sys.stderr)
-    print(f"feed of edits: {public}/feeds/edits.atom", file=sys.stderr, flush=True)
-    # uvicorn shuts down gracefully on SIGTERM / Ctrl-C, then raises the signal again for
-    # the handler that was there before it; with this one, that ends in exit status 0.
-    for stop_signal in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop_signal, lambda _signum, _frame: None)
-    uvicorn.run(
-        create_app(engine, settings),
-        host=host,
-        port=port,
-        log_level="warning",
-        **proxy,
-    )
-    return 0
+    with listener.sock:
+        settings = ServiceSettings.from_env(
+            public_url=_public_url(args.public_url, config, listener.host, listener.port),
+            tag_authority=config.tag_authority,
+            api_token=serve.get("token"),
+            failing_after=config.daemon.failing_after,
+        )
+        proxy = _proxy_options(serve.get("forwarded_allow_ips"))  # refused before we start
+        public = settings.public_url.rstrip("/")
+        print(f"redline {__version__}: serving on {listener.url}", file=sys.stderr)
+        print(f"feed of edits: {public}/feeds/edits.atom", file=sys.stderr, flush=True)
+        # uvicorn shuts down gracefully on SIGTERM / Ctrl-C, then raises the signal again
+        # for the handler that was there before it; with this one, that ends in status 0.
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(stop_signal, lambda _signum, _frame: None)
+        app = create_app(engine, settings)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **proxy))
+        server.run(sockets=[listener.sock])
 
 
 def _listen_address(host: str | None, port: int | None, config: Config) -> tuple[str, int]:
@@ -833,14 +886,16 @@ def cmd_db(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 def find_item(session: Any, ref: str) -> Item:
     """An item by its id or by any URL it has ever had."""
     ref = ref.strip()
-    if ref.isdigit():
-        item = session.get(Item, int(ref))
+    if ref.isascii() and ref.isdigit():  # "²".isdigit() is true too
+        item_id = parse_id(ref)  # None: above any id a row can have
+        item = session.get(Item, item_id) if item_id is not None else None
         if item is None:
             raise UserError(f"no item {ref}")
         return item
     if "://" not in ref:
         raise UserError(f"not an item id or URL: {ref!r}")
-    url = canonical_url(ref)
+    with _url_errors(ref):
+        url = canonical_url(ref)
     matches = queries.items_by_alias(session, "url", [url])
     stem = identity.page_stem(url)
     if not matches and stem:  # another rendition of a page seen (.html for .md)
@@ -848,6 +903,40 @@ def find_item(session: Any, ref: str) -> Item:
     if not matches:
         raise UserError(f"no item has had the URL {ref}")
     return matches[0]
+
+
+def _source_id(source_id: int) -> int:
+    """--source ID, if a row could have it (else no such source: PostgreSQL's ids are
+    32-bit, and SQLite refuses to bind ids above 64 bits)."""
+    if not 1 <= source_id <= MAX_ID:
+        raise UserError(f"no source {source_id}")
+    return source_id
+
+
+@contextmanager
+def _url_errors(url: str) -> Iterator[None]:
+    """urllib's ValueError for a URL it cannot split (a bad IPv6 literal, a port out of
+    range) as a UserError naming the URL."""
+    try:
+        yield
+    except ValueError as error:
+        raise UserError(f"not a URL: {url!r} ({error})") from None
+
+
+@contextmanager
+def _write_errors(path: Path) -> Iterator[None]:
+    """An output file or folder that cannot be written, as a UserError naming it."""
+    try:
+        yield
+    except OSError as error:
+        where = error.filename or path
+        missing = Path(where).parent
+        reason = (
+            f"the folder {missing} does not exist"
+            if isinstance(error, FileNotFoundError) and not missing.is_dir()
+            else error.strerror
+        )
+        raise UserError(f"cannot write {where}: {reason}") from None
 
 
 def _human(interval: timedelta) -> str:

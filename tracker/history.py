@@ -132,12 +132,13 @@ def pick_version(versions: Sequence[Version], ref: str, before: Version | None =
         if not earlier:
             raise UserError(f"version {anchor} is the first: there is no previous one")
         return earlier[-1]
-    if not word.isdigit():
+    if not (word.isascii() and word.isdigit()):  # "²".isdigit() is true, int() refuses it
         raise UserError(f"not a version: {ref!r} (use a number, first, previous or current)")
     by_n = {version.n: version for version in versions}
-    if int(word) not in by_n:
-        raise UserError(f"no version {word}: the item has versions 1 to {versions[-1].n}")
-    return by_n[int(word)]
+    found = by_n.get(int(word)) if len(word) <= 20 else None  # int() stops at 4300 digits
+    if found is None:
+        raise UserError(f"no version {word[:20]}: the item has versions 1 to {versions[-1].n}")
+    return found
 
 
 def version_change(

@@ -65,7 +65,7 @@ def compile_id_pattern(pattern: str) -> str:
     """The pattern if it is a valid regular expression; else a UserError."""
     try:
         re.compile(pattern)
-    except re.error as error:
+    except (re.error, OverflowError) as error:  # OverflowError: a repeat such as x{99999999999}
         raise UserError(f"--id-pattern is not a valid regular expression: {error}") from None
     return pattern
 

@@ -1,0 +1,75 @@
+"""Schemathesis against the service's own /openapi.json: no request answers 5xx.
+
+Every operation the schema lists gets requests that fit it and requests that do not
+(wrong types, nulls, huge numbers, strings where objects go), with and without the write
+token, on each database. The examples are derandomized, so a run is reproducible, and
+bounded, so the whole file takes seconds.
+"""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.errors import FailureGroup
+from sqlalchemy.engine import Engine
+
+from feeds import api
+from feeds.app import create_app
+from feeds.settings import ServiceSettings
+
+from .conftest import Site
+from .test_errors import TOKEN, seed
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+# Per operation and run; the four runs (two databases, with and without the token) take
+# about 20 s of CPU together.
+EXAMPLES_PER_OPERATION = 25
+
+
+@pytest.mark.parametrize("token", [None, TOKEN], ids=["anonymous", "with-token"])
+def test_no_request_answers_a_server_error(
+    site: Site, engine: Engine, token: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(site, engine)
+    # Every write of the run is let through, so the bodies reach the handlers.
+    monkeypatch.setattr(api, "WRITES_PER_MINUTE", 10**9)
+    app = create_app(engine, ServiceSettings(api_token=TOKEN))
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    server_errors: list[str] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        cases = st.one_of(
+            operation.as_strategy(GenerationMode.POSITIVE),
+            operation.as_strategy(GenerationMode.NEGATIVE),
+        )
+
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(cases)
+        def send(case: schemathesis.Case) -> None:
+            request = f"{case.method} {case.formatted_path} query={case.query!r} body={case.body!r}"
+            try:
+                response = case.call(headers=headers)
+            except Exception as error:  # in-process, what a server answers with 500
+                first_line = str(error).splitlines()[0][:200] if str(error) else ""
+                server_errors.append(f"{type(error).__name__}: {first_line} <- {request}")
+                return
+            try:
+                case.validate_response(response, checks=[not_a_server_error])
+            except FailureGroup:
+                server_errors.append(f"{response.status_code} <- {request}")
+
+        send()
+    assert not server_errors, "\n".join(server_errors)
