@@ -182,7 +182,7 @@ def one_error_line(result) -> str:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["add", "http://[::1/x"], "redline: not a URL: 'http://[::1/x' (Invalid IPv6 URL)"),
+        (["add", "http://[::1/x"], "redline: not a URL redline can fetch: 'http://[::1/x'"),
         (["history", "http://[::1"], "redline: not a URL: 'http://[::1' (Invalid IPv6 URL)"),
         (["history", "http://a:99999/"], "redline: not a URL: 'http://a:99999/'"),
         (["history", "\u00b2"], "redline: not an item id or URL: '\u00b2'"),

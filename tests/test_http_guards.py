@@ -108,8 +108,14 @@ def test_a_rotating_forwarded_header_does_not_get_round_the_limit(
     tmp_path: Path, db_url: str, source_id: int
 ):
     with _serve(tmp_path, db_url, "") as base:
-        statuses = _rotating_writes(base, source_id, api.WRITES_PER_MINUTE + 1)
-    assert statuses == [200] * api.WRITES_PER_MINUTE + [429]
+        started = time.monotonic()
+        statuses = _rotating_writes(base, source_id, api.WRITES_PER_MINUTE + 10)
+        elapsed = time.monotonic() - started
+    # One address: the bucket holds a minute's writes and refills one a second, so while
+    # these run (a second or more on a busy machine) a few more may pass, never one per
+    # forwarded address.
+    assert 429 in statuses
+    assert statuses.count(200) <= api.WRITES_PER_MINUTE + elapsed * api.WRITES_PER_MINUTE / 60 + 1
 
 
 def test_forwarded_headers_are_believed_from_configured_proxies(

@@ -314,7 +314,9 @@ def test_item_endpoints_answer_304_to_their_etag_until_the_item_changes(
 
 
 def test_versions_body_is_what_the_response_model_gives(client: TestClient) -> None:
-    versions = client.get("/api/items/4/versions").json()
+    document = client.get("/api/items/4/versions").json()  # `redline history --json`'s object
+    assert document["item"]["id"] == 4
+    versions = document["versions"]
     assert [v["n"] for v in versions] == list(range(1, len(versions) + 1))
     assert len(versions) > 2
     assert versions[1]["change"] == {
