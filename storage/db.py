@@ -114,7 +114,8 @@ def _env_int(name: str, default: int) -> int:
     text = os.environ.get(name)
     if not text:
         return default
-    if not (text.isascii() and text.isdigit()) or (name.endswith("POOL_SIZE") and int(text) < 1):
+    whole = text.isascii() and text.isdigit() and len(text) <= 6
+    if not whole or (name.endswith("POOL_SIZE") and int(text) < 1):
         raise DatabaseURLError(f"{name} must be a whole number of connections, not {text!r}")
     return int(text)
 

@@ -242,3 +242,15 @@ def test_add_refuses_a_match_window_out_of_range(cli) -> None:
     done = cli("add", "https://news.example/feed.xml", "--match-window", "200", check=False)
     assert done.code == 2 and "--match-window is hours from 0 to 168" in done.stderr
     assert cli("sources", "--json").json() == []
+
+
+def test_a_control_character_stored_before_urls_were_checked_is_shown_escaped(cli, engine) -> None:
+    from sqlalchemy import text
+
+    cli("add", "https://news.example/feed.xml")
+    with engine.begin() as connection:  # as an older redline could have stored it
+        connection.execute(
+            text("UPDATE source SET url = :url"), {"url": "https://news.example/\x1b[31mx"}
+        )
+    shown = cli("sources").stdout + cli("sources", "--json").stdout
+    assert "\x1b" not in shown and "\\x1b[31mx" in shown

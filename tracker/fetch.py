@@ -279,7 +279,13 @@ def _read_capped(
 ) -> bytes:
     too_large = f"page larger than {max_bytes} bytes: {url}"
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    # ASCII digits only ("²".isdigit() is true) and few of them (int() refuses 4,300+).
+    if (
+        declared.isascii()
+        and declared.isdigit()
+        and len(declared) <= 18
+        and int(declared) > max_bytes
+    ):
         raise FetchError(f"{too_large} (the server says {int(declared)} bytes)")
     decoder = _decoder(response, url)
     body = bytearray()

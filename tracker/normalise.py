@@ -171,6 +171,8 @@ def canonical_urls(urls: Sequence[str | None]) -> list[str]:
 # A URL's userinfo ("user:password@" before the host), wherever a URL starts in a text:
 # the authority ends at the first /, ?, # or space, so an @ further on is not userinfo.
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")
+# C0 and C1 controls: never shown raw (an ESC would drive the reader's terminal).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def redact_url(text: str) -> str:
@@ -178,4 +180,7 @@ def redact_url(text: str) -> str:
     kept for fetching only). Everything that shows a source URL, or a message that may
     quote one, shows it through here. The query string is shown as it is: a token there
     often names the feed rather than unlocking it."""
-    return _USERINFO.sub(r"\1", text)
+    shown = _USERINFO.sub(r"\1", text)
+    # A control character (ESC above all) stored before URLs were checked would reach the
+    # terminal raw: shown escaped instead.
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", shown)

@@ -195,4 +195,7 @@ def _words(age: timedelta | None) -> str:
     if age is None:
         return "long"
     days = age.total_seconds() / 86400
-    return f"{days:.0f} days" if days >= 2 else f"{age.total_seconds() / 3600:.0f} hours"
+    if days >= 2:
+        return f"{days:.0f} days"
+    hours = round(age.total_seconds() / 3600)
+    return "1 hour" if hours == 1 else f"{hours} hours"
