@@ -10,7 +10,7 @@ from feeds.app import create_app
 from feeds.settings import ServiceSettings
 from storage import Change, Item, ItemMatch, transaction
 
-from .conftest import OFFSTREAM
+from .conftest import OFFSTREAM, manifest_snapshots, offstream_page
 from .test_identity_classes import (
     SITE,
     UUID_A,
@@ -109,3 +109,27 @@ def test_bad_merges_and_splits_are_one_line_errors(cli, engine: Engine) -> None:
         done = cli(*args, check=False)
         assert done.code == 2 and message in done.stderr and "Traceback" not in done.stderr
     assert len(headlines_by_item(engine)) == 2  # nothing changed
+
+
+def test_history_by_an_old_url_is_the_item_seen_last(cli, engine: Engine) -> None:
+    """An old page that now answers 404 keeps its stale item in its source; the new page,
+    added as another source, names the old URL in its Changes list: `history OLD_URL`
+    shows the story as it is now (items are still per source; see issue 16)."""
+    from storage import queries
+    from tracker.extract import Page, extract
+    from tracker.ingest import record_observations
+    from tracker.sources import add_source
+
+    chain = manifest_snapshots("boat-borneo-2018-01-01")  # in order
+    first, last = chain[0], chain[-1]
+    site = "https://offstream.news"
+    for when, snapshot in ((at(2, 8), first), (at(2, 9), last)):
+        url = site + snapshot["url"]
+        with transaction(engine) as session:
+            source, _ = add_source(session, url, "offstream")
+            _, observations = extract("offstream", Page(url, offstream_page(snapshot["file"])))
+            record_observations(session, source, observations, when, page_urls=[url])
+    done = cli("history", site + first["url"], "--json").json()
+    assert done["versions"][-1]["headline"] == last["headline"]
+    with transaction(engine) as session:
+        assert len(queries.items_by_alias(session, "url", [site + first["url"]])) == 2

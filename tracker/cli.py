@@ -902,7 +902,9 @@ def find_item(session: Any, ref: str) -> Item:
         matches = queries.items_by_alias(session, "page", [stem])
     if not matches:
         raise UserError(f"no item has had the URL {ref}")
-    return matches[0]
+    # Two sources may each hold an item that had this URL (an old page that now answers
+    # 404, and the page it moved to): the one seen last is the story as it is now.
+    return max(matches, key=lambda item: (item.last_seen_at, item.id or 0))
 
 
 def _source_id(source_id: int) -> int:
