@@ -247,3 +247,28 @@ def test_a_current_database_is_checked_without_importing_alembic(db_url: str) ->
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.stdout.split() == ["True", "False"], done.stderr
+
+
+def test_0005_marks_listed_items_and_takes_credentials_out_of_item_urls(
+    empty_engine: Engine,
+) -> None:
+    """Items of a source learned to be a listing are listed ones; an item or version URL
+    stored with a source's user:password@ (a relative link on a page behind a password)
+    keeps it no longer."""
+    rows = json.loads(ROWS_0001.read_text(encoding="utf-8"))
+    upgrade(empty_engine, "0004")
+    item = rows["item"][0]
+    version = next(v for v in rows["version"] if v["item_id"] == item["id"])
+    source = next(s for s in rows["source"] if s["id"] == item["source_id"])
+    item["url"] = version["url"] = "https://reader:S3cret@news.example/a?x=1"
+    version["check_id"] = None
+    load_rows(empty_engine, {"source": [source], "item": [item], "version": [version]})
+    with empty_engine.begin() as connection:
+        connection.execute(text("UPDATE source SET listing = TRUE"))
+
+    upgrade(empty_engine)
+    with empty_engine.connect() as connection:
+        item_url, listed = connection.execute(text("SELECT url, listed FROM item")).one()
+        [version_url] = connection.execute(text("SELECT url FROM version")).scalars()
+    assert item_url == version_url == "https://news.example/a?x=1"
+    assert listed
