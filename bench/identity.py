@@ -538,8 +538,9 @@ READING = [
     "ids given 1 wrong merge. The URL ids, the fuzzy vetoes (different publisher ids, only one "
     "with an id, different days, recurring headlines) and section-page rows took them to 0.",
     '- WELT "+11 without id": edits recorded on rows that link a section page no article of '
-    "that check sits under (a section slot rotating its story). Not a truth item; would close "
-    "by treating a bare section URL on a listing whose other rows carry ids as a hub too.",
+    "that check sits under (a section slot rotating its story). Not a truth item. Tried: "
+    "taking every folder URL of a listing whose rows mostly carry URL ids for a section: 8 "
+    "left, and one BBC item (a folder URL that is a story) split; not kept.",
     "- Headlines only, missed: WELT and BBC live pages and tickers rewrite their headline to "
     "another event (0.0-0.3 alike); HN moderators reword titles. No headline likeness can "
     "follow these: without an id or a URL the target recall of 0.9 is out of reach of "
