@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from storage import transaction
 from tracker import merge
+from tracker.words import plural
 
 
 def add_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
@@ -39,8 +40,8 @@ def cmd_merge(args: argparse.Namespace, engine: Engine, config: object) -> int:
             session, keep.id, other.id, datetime.now(UTC), "by hand (redline merge)"
         )
     print(
-        f"merged item {other.id} into item {keep.id}: {_count(done.versions, 'version')}, "
-        f"{_count(done.changes, 'change')} written anew"
+        f"merged item {other.id} into item {keep.id}: {plural(done.versions, 'version')}, "
+        f"{plural(done.changes, 'change')} written anew"
     )
     return 0
 
@@ -54,10 +55,6 @@ def cmd_split(args: argparse.Namespace, engine: Engine, config: object) -> int:
         done = merge.split_item(session, item.id, args.at, datetime.now(UTC))
     print(
         f"split item {item.id} at version {args.at}: its versions {args.at} on are now "
-        f"item {done.item_id} ({_count(done.versions, 'version')})"
+        f"item {done.item_id} ({plural(done.versions, 'version')})"
     )
     return 0
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

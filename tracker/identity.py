@@ -166,10 +166,15 @@ def fallback_keys(observation: Observation) -> list[tuple[str, str]]:
     check has already claimed; [] when it has no headline."""
     if not observation.headline:
         return []
-    key = normalise_text(observation.headline).casefold()
-    if len(key.encode()) > MAX_KEY_BYTES:  # an index entry has a size limit (PostgreSQL)
-        key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
-    return [("title", key)]
+    return [("title", _bounded(normalise_text(observation.headline).casefold()))]
+
+
+def _bounded(key: str) -> str:
+    """The key, or its hash when it is too long: an index entry has a size limit
+    (PostgreSQL)."""
+    if len(key.encode()) > MAX_KEY_BYTES:
+        return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key
 
 
 def _pattern_id(pattern: re.Pattern[str], url: str) -> str | None:
@@ -208,6 +213,8 @@ class _Likeness:
     section: str = ""  # its URL without the last path segment (the slug)
     strong: Mapping[str, str] = field(default_factory=dict)  # identity.strong_ids
     first_seen: date | None = None
+    words: tuple[str, ...] = ()  # the headline's words, case folded
+    lasting_words: tuple[str, ...] = ()  # those that name no day (nor a number)
 
     @classmethod
     def of(
@@ -222,6 +229,7 @@ class _Likeness:
         first_seen: date | None = None,
     ) -> _Likeness:
         text = normalise_text(headline) if headline else ""
+        words = tuple(w for w in diff.tokenize(text.casefold()) if w.strip())
         return cls(
             text,
             Counter(diff.tokenize(text)),
@@ -232,6 +240,8 @@ class _Likeness:
             canonical_url(url).rsplit("/", 1)[0] if url else "",
             strong or {},
             first_seen,
+            words,
+            tuple(w for w in words if w not in _DAY_WORDS and not w.isdigit() and w.isalnum()),
         )
 
 
@@ -247,18 +257,12 @@ def _veto(old: _Likeness, new: _Likeness) -> str | None:
         return "only one has a publisher id"
     if old.day and new.day and old.day != new.day:
         return "published on different days"
-    old_words = [w for w in diff.tokenize(old.headline.casefold()) if w.strip()]
-    new_words = [w for w in diff.tokenize(new.headline.casefold()) if w.strip()]
-    if old_words != new_words and _without_day_words(old_words) == _without_day_words(new_words):
+    if old.words != new.words and old.lasting_words == new.lasting_words:
         return "a recurring headline (only its day differs)"
     later_day = old.first_seen and new.first_seen and old.first_seen < new.first_seen
-    if old_words == new_words and later_day:
+    if old.words == new.words and later_day:
         return "a recurring headline (seen again on a later day at a new URL)"
     return None
-
-
-def _without_day_words(words: Sequence[str]) -> list[str]:
-    return [w for w in words if w not in _DAY_WORDS and not w.isdigit() and w.isalnum()]
 
 
 def _evidence(old: _Likeness, new: _Likeness) -> list[str]:
@@ -415,11 +419,9 @@ def drop_ambiguous_url_ids(
                 ambiguous.add(value)
     if not ambiguous:
         return
+    log.info("URL ids that name several items in one check, not used: %s", sorted(ambiguous))
     for position, item_keys in enumerate(keys):
-        kept = [key for key in item_keys if not (key[0] == "urlid" and key[1] in ambiguous)]
-        if len(kept) != len(item_keys):
-            log.info("URL id %s names several items in one check: not used", item_keys[0][1])
-            keys[position] = kept
+        keys[position] = [k for k in item_keys if not (k[0] == "urlid" and k[1] in ambiguous)]
 
 
 def _same_headline(a: str | None, b: str | None) -> bool:
@@ -442,9 +444,5 @@ def hub_keys(observation: Observation) -> list[tuple[str, str]]:
     """A row linking to a section page is known by that page and its headline together:
     each story the slot promotes is an item of its own, never an edit of the last one."""
     assert observation.url is not None
-    key = (
-        canonical_url(observation.url) + " " + normalise_text(observation.headline or "").casefold()
-    )
-    if len(key.encode()) > MAX_KEY_BYTES:
-        key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
-    return [("hub", key)]
+    headline = normalise_text(observation.headline or "").casefold()
+    return [("hub", _bounded(canonical_url(observation.url) + " " + headline))]

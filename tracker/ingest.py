@@ -110,9 +110,7 @@ def record_observations(
     # keys that tell two items under one URL apart are read only when that happens).
     aliases = [alias for item_keys in keys for alias in item_keys]
     aliases += [("url", url) for obs in observations for url in identity.known_urls(obs, page_urls)]
-    index = SourceIndex(session, source.id, aliases)
-    if merge_named_items(session, index, keys, now):
-        index = SourceIndex(session, source.id, aliases)  # merges are rare: read afresh
+    index = merge_named_items(session, SourceIndex(session, source.id, aliases), keys, aliases, now)
     item_ids = [index.find_id(item_keys) for item_keys in keys]
     if listing:
         _match_newcomers(session, source, observations, keys, item_ids, rules, check_id, now, index)
@@ -163,21 +161,25 @@ def record_observations(
 
 
 def merge_named_items(
-    session: Session, index: SourceIndex, keys: Sequence[Sequence[tuple[str, str]]], now: datetime
-) -> bool:
+    session: Session,
+    index: SourceIndex,
+    keys: Sequence[Sequence[tuple[str, str]]],
+    aliases: Sequence[tuple[str, str]],
+    now: datetime,
+) -> SourceIndex:
     """Merge the stored items that one observation's keys name together (a page whose
     Changes list names the URLs of two items recorded apart): later evidence that they
-    are one story. True if any were merged."""
-    merged = False
+    are one story. The index to go on with: after a merge, one read afresh (the merged
+    items' aliases moved), else the same."""
     for item_keys in keys:
         named = sorted(index.items_named(item_keys))
+        if len(named) < 2:
+            continue
+        why = f"one page names both ({item_keys[0][0]} {item_keys[0][1]})"
         for other in named[1:]:
-            why = f"one page names both ({item_keys[0][0]} {item_keys[0][1]})"
             merge.merge_items(session, named[0], other, now, why)
-            merged = True
-        if len(named) > 1:
-            index = SourceIndex(session, index.source_id, [k for ks in keys for k in ks])
-    return merged
+        index = SourceIndex(session, index.source_id, aliases)  # merges are rare
+    return index
 
 
 def _match_newcomers(
@@ -204,21 +206,20 @@ def _match_newcomers(
         for item in queries.removed_since(session, source.id, now - rules.match_window)
         if item.id not in present
     ]
-    candidates = [(item, queries.latest_version(session, item.id or 0)) for item in departed]
-    for item, version in candidates:  # the index learns them: they may take the news now
+    departed_ids = [item.id or 0 for item in departed]
+    latest = queries.latest_versions(session, departed_ids)
+    for item in departed:  # the index learns them: they may take the news now
         index.added_item(item)
-        if version is not None:
-            index.added_version(item, version)
+        if item.id in latest:
+            index.added_version(item, latest[item.id])
     publisher_ids: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    for item_id, kind, value in queries.aliases_of(
-        session, index_ids(departed), ("id", "urlid", "guid")
-    ):
+    for item_id, kind, value in queries.aliases_of(session, departed_ids, ("id", "urlid", "guid")):
         publisher_ids[item_id].append((kind, value))
     pairs = identity.pair_fuzzy(
         [
-            identity.Candidate(item, version, identity.strong_ids(publisher_ids[item.id or 0]))
-            for item, version in candidates
-            if version is not None
+            identity.Candidate(item, latest[item.id], identity.strong_ids(publisher_ids[item.id]))
+            for item in departed
+            if item.id in latest
         ],
         [observations[position] for position in newcomers],
         rules.match_threshold,
@@ -246,10 +247,6 @@ def _match_newcomers(
             pairing.score,
             ", ".join(pairing.evidence),
         )
-
-
-def index_ids(items: Sequence[Item]) -> list[int]:
-    return [item.id for item in items if item.id is not None]
 
 
 def _create_newcomers(
@@ -307,9 +304,10 @@ def _record_removals(
     pending: _Pending,
 ) -> None:
     assert source.id is not None
-    for item in queries.listed_items(session, source.id, leaving_out=seen):
-        latest = queries.latest_version(session, item.id or 0)
-        _add_event(item, "removed", latest, now, stats, pending)
+    departed = queries.listed_items(session, source.id, leaving_out=seen)
+    latest = queries.latest_versions(session, [item.id or 0 for item in departed])
+    for item in departed:
+        _add_event(item, "removed", latest.get(item.id or 0), now, stats, pending)
         item.removed_at = now
         session.add(item)
 
