@@ -483,6 +483,7 @@ class SourceOut(Out):
     url: Redacted
     kind: str
     name: str | None
+    site: str | None = Field(description="the sources of one site share their items")
     enabled: bool
     last_checked_at: datetime | None
     next_check_at: datetime | None
@@ -562,6 +563,11 @@ class SourceIn(BaseModel):
     cron: str | None = Field(
         None, max_length=200, description="check at these times instead: a crontab line (UTC)"
     )
+    site: str | None = Field(
+        None,
+        max_length=253,
+        description="the sources of one site share their items (null: the URL's host)",
+    )
     options: SourceOptions | None = None
 
 
@@ -574,6 +580,9 @@ class SourcePatch(BaseModel):
     )
     cron: str | None = Field(
         None, max_length=200, description="check at these times instead (null: none)"
+    )
+    site: str | None = Field(
+        None, max_length=253, description="group it with other sources (null: its URL's host)"
     )
 
 
@@ -619,6 +628,7 @@ def _source_out(source: Source, failing_after: int) -> SourceOut:
         url=source.url,
         kind=source.kind,
         name=source.name,
+        site=source.site,
         enabled=source.enabled,
         last_checked_at=source.last_checked_at,
         next_check_at=source.next_check_at,
@@ -1174,7 +1184,9 @@ def _add_source(
 
     name = body.name.strip() if body.name and body.name.strip() else None
     try:
-        return add_source(session, body.url, body.kind, name, every, options, cron=body.cron)
+        return add_source(
+            session, body.url, body.kind, name, every, options, cron=body.cron, site=body.site
+        )
     except ValueError as error:  # urllib cannot split it: a bad IPv6 literal, a bad port
         raise UserError(f"not a URL: {body.url[:100]!r} ({error})") from None
 

@@ -9,7 +9,16 @@ from storage.db import (
     transaction,
 )
 from storage.errors import DatabaseDamaged, DatabaseURLError, SchemaError, StorageError
-from storage.models import Change, Check, Item, ItemAlias, ItemMatch, Source, Version
+from storage.models import (
+    Change,
+    Check,
+    Item,
+    ItemAlias,
+    ItemMatch,
+    ItemSighting,
+    Source,
+    Version,
+)
 from storage.schema import ensure_schema, schema_state, upgrade
 from storage.types import MAX_ID, parse_id, utcnow
 
@@ -26,6 +35,7 @@ __all__ = [
     "Item",
     "ItemAlias",
     "ItemMatch",
+    "ItemSighting",
     "Source",
     "Version",
     "database_url",

@@ -35,6 +35,9 @@ class Source(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     url: str = Field(unique=True)
+    # Items belong to a site: the sources of one site share their items' aliases (the
+    # URL's host without "www.", or a group the user names with --site).
+    site: str | None = Field(default=None, index=True)
     kind: str = "auto"  # offstream, feed, article, wikipedia, auto
     name: str | None = None
     interval_seconds: int | None = None  # None: the daemon's --every
@@ -86,7 +89,10 @@ class Check(SQLModel, table=True):
 
 
 class Item(SQLModel, table=True):
-    """One news item, followed through its edits (its URL may change with its headline)."""
+    """One news item, followed through its edits (its URL may change with its headline).
+
+    source_id is the source that saw it first; every source that shows it has a sighting
+    (ItemSighting). removed_at: when it left the last listing that showed it."""
 
     # A source's items, newest first (the API's item pages).
     __table_args__ = (Index("ix_item_source_id", "source_id", "id"),)
@@ -105,8 +111,24 @@ class Item(SQLModel, table=True):
     listed: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
+class ItemSighting(SQLModel, table=True):
+    """A source shows an item: the same article in two feeds of a site is one item that
+    both sight. Whether the source listed it, and left it, is the source's own."""
+
+    # A source's items (its feed, its removals) by the primary key's second column.
+    __table_args__ = (Index("ix_itemsighting_source_id", "source_id", "item_id"),)
+
+    item_id: int = Field(foreign_key="item.id", primary_key=True)
+    source_id: int = Field(foreign_key="source.id", primary_key=True)
+    first_seen_at: datetime = Field(sa_column=_time(nullable=False))
+    # This source is a listing that has shown the item; it can leave this listing.
+    listed: bool = False
+    removed_at: datetime | None = Field(default=None, sa_column=_time())
+
+
 class ItemAlias(SQLModel, table=True):
-    """A name an item is known by within its source: a URL it had, a guid."""
+    """A name an item is known by: a URL it had, a guid. Recorded by one source, it names
+    the item for every source of the site (tracker.sites)."""
 
     __table_args__ = (
         UniqueConstraint("source_id", "kind", "value"),

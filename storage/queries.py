@@ -9,7 +9,16 @@ from typing import Any, NamedTuple, TypeVar
 
 from sqlmodel import Session, SQLModel, col, or_, select
 
-from storage.models import Change, Check, Item, ItemAlias, ItemMatch, Source, Version
+from storage.models import (
+    Change,
+    Check,
+    Item,
+    ItemAlias,
+    ItemMatch,
+    ItemSighting,
+    Source,
+    Version,
+)
 
 T = TypeVar("T")
 
@@ -100,7 +109,7 @@ def recent_check_statuses(session: Session, source_id: int, limit: int) -> list[
 
 
 def source_first_seen(session: Session, source_id: int) -> datetime | None:
-    """When redline first saw any item of the source (None: no item yet).
+    """When the source first showed any item (None: no item yet).
 
     Asked after every check of an item page (its aging schedule): one statement built
     once, run on the session's connection, past the ORM's per-statement work (which
@@ -115,8 +124,8 @@ def source_first_seen(session: Session, source_id: int) -> datetime | None:
 def _first_seen_query() -> Any:
     from sqlalchemy import bindparam, func
 
-    return select(func.min(col(Item.first_seen_at))).where(
-        col(Item.source_id) == bindparam("source_id")
+    return select(func.min(col(ItemSighting.first_seen_at))).where(
+        col(ItemSighting.source_id) == bindparam("source_id")
     )
 
 
@@ -158,34 +167,81 @@ def alias_values(session: Session, item_id: int, kind: str = "url") -> list[str]
 
 
 def listed_items(session: Session, source_id: int, leaving_out: Collection[int] = ()) -> list[Item]:
-    """The source's items a listing showed that have not been recorded as removed, but
-    those left out (an item page's item never leaves a listing).
+    """The items the source's listing showed that have not been recorded as removed from
+    it, but those left out (an item page's item never leaves a listing).
 
     Only ids are read for the items left out: a listing's check asks for the few that
     departed among thousands it has just seen.
     """
-    query = select(Item.id).where(
-        Item.source_id == source_id, col(Item.removed_at).is_(None), col(Item.listed).is_(True)
+    query = select(ItemSighting.item_id).where(
+        ItemSighting.source_id == source_id,
+        col(ItemSighting.removed_at).is_(None),
+        col(ItemSighting.listed).is_(True),
     )
     ids = [
         item_id
-        for item_id in session.exec(query.order_by(col(Item.id)))
+        for item_id in session.exec(query.order_by(col(ItemSighting.item_id)))
         if item_id not in leaving_out
     ]
+    return _items_by_id(session, ids)
+
+
+def removed_since(session: Session, source_id: int, since: datetime) -> list[Item]:
+    """The items recorded as removed from the source's listing at or after `since`,
+    oldest first."""
+    query = select(ItemSighting.item_id).where(
+        ItemSighting.source_id == source_id,
+        col(ItemSighting.removed_at).is_not(None),
+        col(ItemSighting.removed_at) >= since,
+    )
+    return _items_by_id(session, list(session.exec(query.order_by(col(ItemSighting.item_id)))))
+
+
+def _items_by_id(session: Session, ids: Sequence[int]) -> list[Item]:
     items: list[Item] = []
     for chunk in in_chunks(ids):
         items += session.exec(select(Item).where(col(Item.id).in_(chunk)).order_by(col(Item.id)))
     return items
 
 
-def removed_since(session: Session, source_id: int, since: datetime) -> list[Item]:
-    """The source's items recorded as removed at or after `since`, oldest first."""
-    query = select(Item).where(
-        Item.source_id == source_id,
-        col(Item.removed_at).is_not(None),
-        col(Item.removed_at) >= since,
-    )
-    return list(session.exec(query.order_by(col(Item.id))).all())
+def listed_elsewhere(session: Session, item_ids: Collection[int], source_id: int) -> set[int]:
+    """Those of the items that a listing other than this source's still shows."""
+    found: set[int] = set()
+    for chunk in in_chunks(sorted(item_ids)):
+        query = select(ItemSighting.item_id).where(
+            col(ItemSighting.item_id).in_(chunk),
+            ItemSighting.source_id != source_id,
+            col(ItemSighting.listed).is_(True),
+            col(ItemSighting.removed_at).is_(None),
+        )
+        found.update(session.exec(query))
+    return found
+
+
+def mark_removed(
+    session: Session, source_id: int, item_ids: Collection[int], when: datetime
+) -> None:
+    """Record that the items left the source's listing."""
+    from sqlalchemy import update
+
+    for chunk in in_chunks(sorted(item_ids)):
+        session.exec(  # type: ignore[call-overload]
+            update(ItemSighting)
+            .where(ItemSighting.source_id == source_id, col(ItemSighting.item_id).in_(chunk))
+            .values(removed_at=when)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def sightings_of(session: Session, item_id: int) -> list[ItemSighting]:
+    """The sources' sightings of one item, by source id."""
+    query = select(ItemSighting).where(ItemSighting.item_id == item_id)
+    return list(session.exec(query.order_by(col(ItemSighting.source_id))).all())
+
+
+def sighted_by(source_id: int):  # noqa: ANN201 (a SQL expression)
+    """SQL: the ids of the items the source has shown (for `Item.id.in_(...)`)."""
+    return select(ItemSighting.item_id).where(ItemSighting.source_id == source_id)
 
 
 def aliases_of(
@@ -300,10 +356,10 @@ def search_items(session: Session, text: str, limit: int) -> Sequence[Item]:
 
 
 def item_counts(session: Session) -> dict[int, int]:
-    """How many items each source has, by source id (sources without items are absent)."""
+    """How many items each source shows, by source id (sources without items are absent)."""
     from sqlalchemy import func
 
-    query = select(Item.source_id, func.count()).group_by(col(Item.source_id))
+    query = select(ItemSighting.source_id, func.count()).group_by(col(ItemSighting.source_id))
     return {source_id: count for source_id, count in session.exec(query).all()}
 
 
@@ -313,6 +369,10 @@ def item_counts(session: Session) -> dict[int, int]:
 # the database's own JSON functions: json_each on SQLite, json_array_elements_text on
 # PostgreSQL. A page is the `limit` newest matching changes with an id below `before`;
 # change ids only grow, so a page with `before` never changes once written.
+
+
+# Changes that belong to one listing: an item left it or came back to it.
+LISTING_EVENTS = ("removed", "restored")
 
 
 def _json_array_has(session: Session, column: object, value: str):
@@ -342,12 +402,22 @@ def _change_filters(
     tag: the version the change leads to (to_version; for a change without one, the
     item's latest version) has the tag, so a change's tags are fixed when it is recorded.
     """
-    from sqlalchemy import exists, func
+    from sqlalchemy import and_, exists, func
     from sqlalchemy.orm import aliased
 
     clauses = [col(Change.kind).in_(list(kinds))]
     if source_id is not None:
-        clauses.append(Change.source_id == source_id)
+        # A source's changes: its own removals and restorations, and every edit of the
+        # items it shows, whichever source of the site saw the edit first.
+        clauses.append(
+            or_(
+                Change.source_id == source_id,
+                and_(
+                    col(Change.kind).not_in(LISTING_EVENTS),
+                    col(Change.item_id).in_(sighted_by(source_id)),
+                ),
+            )
+        )
     if item_id is not None:
         clauses.append(Change.item_id == item_id)
     if classification is not None:
@@ -575,7 +645,7 @@ def item_page(
     if item_ids is not None:
         query = query.where(col(Item.id).in_(list(item_ids)))
     if source_id is not None:
-        query = query.where(Item.source_id == source_id)
+        query = query.where(col(Item.id).in_(sighted_by(source_id)))
     if text:
         escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(col(Item.headline).ilike(f"%{escaped}%", escape="\\"))

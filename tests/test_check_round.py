@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 from werkzeug import Request, Response
 
-from storage import Check, Item, Source, queries, transaction
+from storage import Check, Item, ItemSighting, Source, queries, transaction
 from tracker.check import check_round
 from tracker.config import DaemonSettings
 from tracker.schedule import Policy
@@ -25,6 +25,17 @@ from .conftest import Site, offstream_page
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 PAGE = offstream_page("seeds/001_d715acd15c94cb49.txt")
+
+
+def own_page(tag: str) -> str:
+    """The page as another story's: its headline and the URLs its Changes list names are
+    its own (pages of one site naming the same URLs would be one item)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", tag.lower()).strip("-")
+    return PAGE.replace("Khanasir", f"Khanasir {tag}", 1).replace(
+        "khanasir-from", f"khanasir-{slug}-from"
+    )
+
+
 STILL = Policy(jitter=0.0)
 
 
@@ -55,7 +66,7 @@ class GatedServer:
         with self.lock:
             self.in_flight[host] -= 1
             self.in_flight["all"] -= 1
-        body = PAGE.replace("Khanasir", f"Khanasir {request.host}{request.path}", 1)
+        body = own_page(f"{request.host}{request.path}")
         return Response(body, headers={"Content-Type": "text/markdown; charset=utf-8"})
 
 
@@ -112,7 +123,7 @@ def test_check_all_right_after_a_round_checks_every_source_once(engine: Engine) 
     server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
     server.expect_request(re.compile(".*")).respond_with_handler(
         lambda request: Response(
-            PAGE.replace("Khanasir", f"Khanasir {request.path}", 1),
+            own_page(request.path),
             headers={"Content-Type": "text/markdown; charset=utf-8"},
         )
     )
@@ -155,7 +166,8 @@ def test_a_plain_round_checks_each_due_source_once(engine: Engine, gated: GatedS
 
 
 def test_first_seen_counts_the_items_this_check_has_just_added(engine: Engine) -> None:
-    """The aging schedule's one query sees items not yet flushed, as the ORM's did."""
+    """The aging schedule's one query sees the source's sightings not yet flushed, as the
+    ORM's did."""
     with transaction(engine) as session:
         source = Source(url="https://example.org/a.md")
         session.add(source)
@@ -164,9 +176,11 @@ def test_first_seen_counts_the_items_this_check_has_just_added(engine: Engine) -
         assert queries.source_first_seen(session, source.id) is None
         for hours in (3, 1, 2):
             seen = START + timedelta(hours=hours)
-            session.add(
-                Item(source_id=source.id, key=f"k{hours}", first_seen_at=seen, last_seen_at=seen)
-            )
+            item = Item(source_id=source.id, key=f"k{hours}", first_seen_at=seen, last_seen_at=seen)
+            session.add(item)
+            session.flush()
+            assert item.id is not None
+            session.add(ItemSighting(item_id=item.id, source_id=source.id, first_seen_at=seen))
         assert queries.source_first_seen(session, source.id) == START + timedelta(hours=1)
 
 
@@ -187,10 +201,7 @@ def test_a_source_whose_stored_schedule_is_bad_is_an_error_check_not_the_end_of_
     records the other sources, and the bad one gets an error check saying why."""
     if engine.dialect.name == "postgresql" and schedule.get("interval_seconds", 0) >= 2**31:  # type: ignore[operator]
         pytest.skip("PostgreSQL's interval_seconds column cannot hold it")
-    urls = [
-        site.publish(f"/news/{n}.md", PAGE.replace("Khanasir", f"Khanasir {n}", 1))
-        for n in range(3)
-    ]
+    urls = [site.publish(f"/news/{n}.md", own_page(str(n))) for n in range(3)]
     add_pages(engine, urls)
     with transaction(engine) as session:
         session.exec(update(Source).where(Source.url == urls[1]).values(**schedule))  # type: ignore[call-overload]

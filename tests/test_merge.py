@@ -112,9 +112,10 @@ def test_bad_merges_and_splits_are_one_line_errors(cli, engine: Engine) -> None:
 
 
 def test_history_by_an_old_url_is_the_item_seen_last(cli, engine: Engine) -> None:
-    """An old page that now answers 404 keeps its stale item in its source; the new page,
-    added as another source, names the old URL in its Changes list: `history OLD_URL`
-    shows the story as it is now (items are still per source; see issue 16)."""
+    """Two items for one story, as sources of two sites (or a database from before items
+    belonged to sites) keep them: the old page answers 404 and keeps its stale item; the
+    new page names the old URL in its Changes list. `history OLD_URL` shows the story as
+    it is now. (Sources of one site share the item: tests/test_sites.py.)"""
     from storage import queries
     from tracker.extract import Page, extract
     from tracker.ingest import record_observations
@@ -123,10 +124,11 @@ def test_history_by_an_old_url_is_the_item_seen_last(cli, engine: Engine) -> Non
     chain = manifest_snapshots("boat-borneo-2018-01-01")  # in order
     first, last = chain[0], chain[-1]
     site = "https://offstream.news"
-    for when, snapshot in ((at(2, 8), first), (at(2, 9), last)):
+    for n, (when, snapshot) in enumerate(((at(2, 8), first), (at(2, 9), last))):
         url = site + snapshot["url"]
         with transaction(engine) as session:
-            source, _ = add_source(session, url, "offstream")
+            source, _ = add_source(session, url, "offstream", site=f"group {n}")
+            source.listing = False  # as a check learns it
             _, observations = extract("offstream", Page(url, offstream_page(snapshot["file"])))
             record_observations(session, source, observations, when, page_urls=[url])
     done = cli("history", site + first["url"], "--json").json()

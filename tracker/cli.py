@@ -148,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     edit.add_argument("id", type=int, metavar="ID", help="the source (see `redline sources`)")
     edit.add_argument("--name", help="a new name ('' clears it)")
+    edit.add_argument(
+        "--site", metavar="NAME", help="group it with other sources ('' returns to its host)"
+    )
     when = edit.add_mutually_exclusive_group()
     when.add_argument(
         "--every",
@@ -308,6 +311,11 @@ def _source_options(parser: argparse.ArgumentParser) -> None:
         help="fuzzy identity: how long after it left a listing an item may still be paired "
         "with a newcomer (12)",
     )
+    parser.add_argument(
+        "--site",
+        metavar="NAME",
+        help="the sources of one site share their items (default: the URL's host without www.)",
+    )
 
 
 def _source_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -356,7 +364,7 @@ def cmd_add(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     options = _source_settings(args)
     with transaction(engine) as session, _url_errors(args.url):
         source, added = add_source(
-            session, args.url, args.kind, args.name, every, options, cron=args.cron
+            session, args.url, args.kind, args.name, every, options, cron=args.cron, site=args.site
         )
         word = "added" if added else "already tracked"
         print(f"{word}: source {source.id} {redact_url(source.url)} (kind {source.kind})")
@@ -399,8 +407,10 @@ def cmd_source(args: argparse.Namespace, engine: Engine, config: Config) -> int:
             changes["every"] = None if default else parse_interval(args.every)
         if args.cron is not None:
             changes["cron"] = args.cron
+        if args.site is not None:
+            changes["site"] = args.site
         if not changes:
-            raise UserError("say what to change: --name, --every or --cron")
+            raise UserError("say what to change: --name, --site, --every or --cron")
     else:
         changes["enabled"] = args.action == "enable"
     with transaction(engine) as session:
@@ -477,7 +487,13 @@ def _import_target(args: argparse.Namespace, engine: Engine) -> int:
             raise UserError("say where to replay: --source ID, or --url URL for a new source")
         with _url_errors(args.url):
             source, _ = add_source(
-                session, args.url, args.kind, args.name, None, _source_settings(args)
+                session,
+                args.url,
+                args.kind,
+                args.name,
+                None,
+                _source_settings(args),
+                site=args.site,
             )
         assert source.id is not None
         return source.id
@@ -542,6 +558,7 @@ def cmd_sources(args: argparse.Namespace, engine: Engine, config: Config) -> int
                 "url": redact_url(s.url),
                 "kind": s.kind,
                 "name": s.name,
+                "site": s.site,
                 "enabled": s.enabled,
                 "interval_seconds": s.interval_seconds,
                 "cron": s.cron,
@@ -728,7 +745,15 @@ def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     listener = _listen(args, config) if args.serve else None
     with transaction(engine) as session:
         for entry in config.sources:
-            add_source(session, entry.url, entry.kind, entry.name, entry.every, cron=entry.cron)
+            add_source(
+                session,
+                entry.url,
+                entry.kind,
+                entry.name,
+                entry.every,
+                cron=entry.cron,
+                site=entry.site,
+            )
         count = len(queries.all_sources(session))
     where = engine.url.render_as_string(hide_password=True)
     print(
@@ -857,6 +882,21 @@ def _proxy_options(trusted: object) -> dict[str, Any]:
     return {"proxy_headers": True, "forwarded_allow_ips": trusted}
 
 
+# The revision from which items belong to sites (storage migration 0006).
+SITES_REVISION = "0006"
+
+
+def _merge_site_duplicates(engine: Engine) -> None:
+    """Items that sources of one site recorded apart under one alias become one item."""
+    from storage import utcnow
+    from tracker.sites import merge_site_duplicates
+
+    with transaction(engine) as session:
+        merged = merge_site_duplicates(session, utcnow())
+    if merged:
+        print(f"  {plural(merged, 'item')} merged into another of its site (see their Identity)")
+
+
 def cmd_db(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     where = engine.url.render_as_string(hide_password=True)
     if args.action == "upgrade":
@@ -865,6 +905,8 @@ def cmd_db(args: argparse.Namespace, engine: Engine, config: Config) -> int:
             print(f"{where}: schema already at revision {after} (the newest)")
         else:
             print(f"{where}: schema upgraded from {before or 'empty'} to revision {after}")
+        if before is not None and before < SITES_REVISION <= after:
+            _merge_site_duplicates(engine)
         return 0
     state = schema_state(engine)
     if state.up_to_date:

@@ -49,6 +49,7 @@ class SourceConfig:
     name: str | None = None
     every: timedelta | None = None
     cron: str | None = None
+    site: str | None = None
 
 
 # Item pages are re-checked often while young, then less, then not at all: (age under,
@@ -114,6 +115,8 @@ def load_config(path: str | Path) -> Config:
     for number, entry in enumerate(data.get("source", []), start=1):
         if not isinstance(entry, dict) or "url" not in entry:
             raise UserError(f"{path}: [[source]] number {number} has no url")
+        if not isinstance(entry.get("site", ""), str):
+            raise UserError(f"{path}: [[source]] number {number} site is a name in quotes")
         config.sources.append(
             SourceConfig(
                 url=entry["url"],
@@ -123,6 +126,7 @@ def load_config(path: str | Path) -> Config:
                 if "every" in entry
                 else None,
                 cron=entry.get("cron"),
+                site=entry.get("site"),
             )
         )
     return config

@@ -33,7 +33,7 @@ from typing import Any, TextIO
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from storage import Change, Item, ItemAlias, Source, Version, utcnow
+from storage import Change, Item, ItemAlias, Source, Version, queries, utcnow
 from storage.types import iso_z
 from tracker import __version__, history
 from tracker.errors import UserError
@@ -142,7 +142,7 @@ def item_histories(session: Session, selection: Selection) -> Iterator[ItemHisto
         if selection.item_id is not None:
             query = query.where(Item.id == selection.item_id)
         if selection.source_id is not None:
-            query = query.where(Item.source_id == selection.source_id)
+            query = query.where(col(Item.id).in_(queries.sighted_by(selection.source_id)))
         items = list(session.exec(query.order_by(col(Item.id)).limit(ITEM_BATCH)).all())
         if not items:
             return

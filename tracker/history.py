@@ -142,15 +142,20 @@ def pick_version(versions: Sequence[Version], ref: str, before: Version | None =
 
 
 def version_change(
-    item: Item, previous: Version | None, version: Version, occurred_at: datetime
+    item: Item,
+    previous: Version | None,
+    version: Version,
+    occurred_at: datetime,
+    source_id: int | None = None,
 ) -> Change:
     """The change that leads from `previous` (None: the item's first) to `version`, with
-    its changed fields, similarity, class and stored diff. Version ids are left to the
-    caller (the versions may have none before a flush)."""
+    its changed fields, similarity, class and stored diff, recorded by the source that
+    saw it (default: the item's first). Version ids are left to the caller (the versions
+    may have none before a flush)."""
     assert item.id is not None
     change = Change(
         item_id=item.id,
-        source_id=item.source_id,
+        source_id=source_id or item.source_id,
         kind="created" if previous is None else "edited",
         from_n=previous.n if previous else None,
         to_n=version.n,

@@ -15,8 +15,8 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from storage import Change, Item, ItemMatch, Source, Version, queries
-from tracker import history, identity, merge
+from storage import Change, Item, ItemMatch, ItemSighting, Source, Version, queries
+from tracker import history, identity, merge, sites
 from tracker.extract.base import HistoryEntry, Observation
 from tracker.normalise import FieldValue, canonical_url, clean_text, content_hash, same_text
 from tracker.source_index import SourceIndex
@@ -45,29 +45,42 @@ class _Pending:
 
     seen_items: list[int] = field(default_factory=list)
     seen_versions: list[int] = field(default_factory=list)
-    newly_listed: list[int] = field(default_factory=list)  # items a listing shows first now
+    # This source's sightings: items it shows for the first time, items its listing shows
+    # for the first time, and items back on its listing.
+    new_sightings: list[int] = field(default_factory=list)
+    newly_listed: list[int] = field(default_factory=list)
+    back: list[int] = field(default_factory=list)
     changes: list[tuple[Change, Version | None, Version | None]] = field(default_factory=list)
 
     def change(self, change: Change, before: Version | None, after: Version | None) -> None:
         self.changes.append((change, before, after))
 
-    def write(self, session: Session, now: datetime) -> None:
+    def write(self, session: Session, source_id: int, listing: bool, now: datetime) -> None:
         session.flush()  # the new versions get their ids
         for change, before, after in self.changes:
             change.from_version_id = before.id if before else None
             change.to_version_id = after.id if after else None
             session.add(change)
-        for model, ids, column, value in (
-            (Item, self.seen_items, "last_seen_at", now),
-            (Version, self.seen_versions, "last_observed_at", now),
-            (Item, self.newly_listed, "listed", True),
+        session.add_all(
+            ItemSighting(item_id=item_id, source_id=source_id, first_seen_at=now, listed=listing)
+            for item_id in self.new_sightings
+        )
+        listed = [*self.newly_listed, *self.new_sightings] if listing else []
+        sighted = col(ItemSighting.source_id) == source_id
+        for model, ids, values, where in (
+            (Item, self.seen_items, {"last_seen_at": now}, None),
+            (Version, self.seen_versions, {"last_observed_at": now}, None),
+            (Item, listed, {"listed": True}, None),
+            (ItemSighting, self.newly_listed, {"listed": True}, sighted),
+            (ItemSighting, self.back, {"removed_at": None}, sighted),
         ):
+            key = col(ItemSighting.item_id) if model is ItemSighting else col(model.id)
             for chunk in queries.in_chunks(ids):
+                statement = update(model).where(key.in_(chunk)).values(values)
+                if where is not None:
+                    statement = statement.where(where)
                 session.exec(  # type: ignore[call-overload]
-                    update(model)
-                    .where(col(model.id).in_(chunk))
-                    .values({column: value})
-                    .execution_options(synchronize_session=False)  # no copies to update
+                    statement.execution_options(synchronize_session=False)  # no copies to update
                 )
 
 
@@ -110,7 +123,9 @@ def record_observations(
     # keys that tell two items under one URL apart are read only when that happens).
     aliases = [alias for item_keys in keys for alias in item_keys]
     aliases += [("url", url) for obs in observations for url in identity.known_urls(obs, page_urls)]
-    index = merge_named_items(session, SourceIndex(session, source.id, aliases), keys, aliases, now)
+    sharing = sites.sharing_sources(session, source, listing)
+    index = SourceIndex(session, source.id, aliases, sharing)
+    index = merge_named_items(session, index, keys, aliases, now)
     item_ids = [index.find_id(item_keys) for item_keys in keys]
     if listing:
         _match_newcomers(session, source, observations, keys, item_ids, rules, check_id, now, index)
@@ -153,10 +168,15 @@ def record_observations(
             pending,
         )
         claims[recorded.id or 0] = observed_hash
+    for item_id in claims:
+        sighting = index.sighting(item_id)
+        if sighting is None:
+            pending.new_sightings.append(item_id)
+        elif listing and not sighting.listed:
+            pending.newly_listed.append(item_id)
     if listing:
-        pending.newly_listed = [item_id for item_id in claims if not index.is_listed(item_id)]
         _record_removals(session, source, set(claims), now, stats, pending)
-    pending.write(session, now)
+    pending.write(session, source.id, listing, now)
     return stats
 
 
@@ -178,7 +198,7 @@ def merge_named_items(
         why = f"one page names both ({item_keys[0][0]} {item_keys[0][1]})"
         for other in named[1:]:
             merge.merge_items(session, named[0], other, now, why)
-        index = SourceIndex(session, index.source_id, aliases)  # merges are rare
+        index = SourceIndex(session, index.source_id, aliases, index.sharing)  # merges are rare
     return index
 
 
@@ -212,6 +232,7 @@ def _match_newcomers(
         index.added_item(item)
         if item.id in latest:
             index.added_version(item, latest[item.id])
+    index.read_sightings(departed_ids)
     publisher_ids: dict[int, list[tuple[str, str]]] = defaultdict(list)
     for item_id, kind, value in queries.aliases_of(session, departed_ids, ("id", "urlid", "guid")):
         publisher_ids[item_id].append((kind, value))
@@ -303,13 +324,19 @@ def _record_removals(
     stats: IngestStats,
     pending: _Pending,
 ) -> None:
+    """Record the items this listing showed before and no longer shows as removed from
+    it; an item leaves the site's listings when no other listing still shows it."""
     assert source.id is not None
     departed = queries.listed_items(session, source.id, leaving_out=seen)
-    latest = queries.latest_versions(session, [item.id or 0 for item in departed])
+    departed_ids = [item.id or 0 for item in departed]
+    latest = queries.latest_versions(session, departed_ids)
+    elsewhere = queries.listed_elsewhere(session, departed_ids, source.id)
     for item in departed:
-        _add_event(item, "removed", latest.get(item.id or 0), now, stats, pending)
-        item.removed_at = now
-        session.add(item)
+        _add_event(item, source.id, "removed", latest.get(item.id or 0), now, stats, pending)
+        if item.id not in elsewhere:
+            item.removed_at = now
+            session.add(item)
+    queries.mark_removed(session, source.id, departed_ids, now)
 
 
 def _record_one(
@@ -336,8 +363,9 @@ def _record_one(
         session.flush()
         index.added_item(item)
         stats.items_created += 1
-    elif item.removed_at is not None:
-        _add_event(item, "restored", index.latest(item), now, stats, pending)
+    elif index.removed_from_source(item.id or 0):
+        _add_event(item, source.id, "restored", index.latest(item), now, stats, pending)
+        pending.back.append(item.id or 0)
 
     latest = index.latest(item) if item.version_count else None
     unseen, started = _unseen_history(session, item, observation, rules)
@@ -347,7 +375,7 @@ def _record_one(
         # next one happened at the entry's own time.
         version = _history_version(entry, started, now, check_id)
         known_end = entry.reported_at if started is None else None
-        latest = _add_version(session, item, latest, version, stats, pending, known_end)
+        latest = _add_version(session, source, item, latest, version, stats, pending, known_end)
         started = entry.reported_at
 
     if latest is not None and latest.content_hash == observed_hash:
@@ -356,7 +384,7 @@ def _record_one(
     else:
         observed = _observed_version(observation, observed_hash, now, check_id)
         observed.reported_at = _current_since(observation)
-        latest = _add_version(session, item, latest, observed, stats, pending)
+        latest = _add_version(session, source, item, latest, observed, stats, pending)
     index.added_version(item, latest)
 
     _add_aliases(index, item.id or 0, keys, observation, page_urls)
@@ -387,6 +415,8 @@ def _seen_unchanged(
     stored = index.stored(item_id)
     if stored is None or stored.removed_at is not None or stored.latest_hash != observed_hash:
         return False
+    if index.removed_from_source(item_id):
+        return False  # back on this listing: a restoration
     if any(not entry.is_current for entry in observation.history):
         return False  # a page history may hold versions the item lacks
     headline = stored.latest_headline if stored.latest_headline is not None else stored.headline
@@ -518,6 +548,7 @@ def _observed_version(
 
 def _add_version(
     session: Session,
+    source: Source,
     item: Item,
     previous: Version | None,
     version: Version,
@@ -536,7 +567,7 @@ def _add_version(
     version.n = item.version_count
     session.add(version)
     change = history.version_change(
-        item, previous, version, version.reported_at or known_end or version.observed_at
+        item, previous, version, version.reported_at or known_end or version.observed_at, source.id
     )
     pending.change(change, previous, version)
     stats.versions_added += 1
@@ -546,17 +577,19 @@ def _add_version(
 
 def _add_event(
     item: Item,
+    source_id: int,
     kind: str,
     latest: Version | None,
     now: datetime,
     stats: IngestStats,
     pending: _Pending,
 ) -> None:
-    """A change that is not a new version: the item left its listing, or came back."""
+    """A change that is not a new version: the item left this source's listing, or came
+    back to it."""
     assert item.id is not None
     event = Change(
         item_id=item.id,
-        source_id=item.source_id,
+        source_id=source_id,
         kind=kind,
         from_n=latest.n if latest else None,
         to_n=latest.n if latest else None,

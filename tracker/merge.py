@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
-from storage import Change, Item, ItemAlias, ItemMatch, Version, queries
+from storage import Change, Item, ItemAlias, ItemMatch, ItemSighting, Version, queries
 from tracker import history
 from tracker.errors import UserError
 from tracker.normalise import canonical_url
@@ -36,31 +36,29 @@ class Outcome:
 def merge_items(session: Session, keep_id: int, other_id: int, now: datetime, why: str) -> Outcome:
     """Merge item `other_id` into `keep_id`: versions interleaved by time (a version equal
     to the one before it is folded into it), aliases and pairing logs moved over, the
-    change log rebuilt; `other_id` is deleted. Both must be items of one source."""
+    change log rebuilt, and the sources that showed either now sight the one; `other_id`
+    is deleted. The items may come from different sources (one story in two feeds)."""
     if keep_id == other_id:
         raise UserError(f"item {keep_id} cannot be merged with itself")
     keep, other = _item(session, keep_id), _item(session, other_id)
-    if keep.source_id != other.source_id:
-        raise UserError(
-            f"items {keep_id} and {other_id} belong to different sources "
-            f"({keep.source_id}, {other.source_id}); only items of one source can be merged"
-        )
     versions = sorted(
         [*queries.versions_of(session, keep_id), *queries.versions_of(session, other_id)],
         key=lambda v: (_began(v), v.item_id != keep_id, v.n),
     )
-    events = _take_events(session, other_id) + _take_events(session, keep_id)
+    seen_by: dict[int, int] = {}
+    events = _take_events(session, other_id, seen_by) + _take_events(session, keep_id, seen_by)
     for table in (ItemAlias, ItemMatch):
         session.exec(  # type: ignore[call-overload]
             update(table).where(col(table.item_id) == other_id).values(item_id=keep_id)
         )
+    _merge_sightings(session, keep_id, other_id)
     if other.last_seen_at > keep.last_seen_at:  # the newer sighting says where it is now
         keep.url, keep.removed_at = other.url or keep.url, other.removed_at
     keep.first_seen_at = min(keep.first_seen_at, other.first_seen_at)
     keep.last_seen_at = max(keep.last_seen_at, other.last_seen_at)
     keep.event_date = keep.event_date or other.event_date
     keep.listed = keep.listed or other.listed
-    changes = _rebuild(session, keep, versions, events)
+    changes = _rebuild(session, keep, versions, events, seen_by)
     session.delete(other)
     session.add(_log(keep_id, "merge", f"merged item {other_id} into it: {why}", now))
     log.info("merged item %s into item %s: %s", other_id, keep_id, why)
@@ -89,18 +87,59 @@ def split_item(session: Session, item_id: int, at: int, now: datetime) -> Outcom
     session.add(new)
     session.flush()
     assert new.id is not None
+    for sighting in queries.sightings_of(session, item_id):  # the same sources show both
+        session.add(
+            ItemSighting(
+                item_id=new.id,
+                source_id=sighting.source_id,
+                first_seen_at=moved[0].observed_at,
+                listed=sighting.listed,
+                removed_at=sighting.removed_at,
+            )
+        )
+        sighting.removed_at = None
+        session.add(sighting)
     item.url = kept[-1].url or item.url
     item.last_seen_at = kept[-1].last_observed_at
     item.removed_at = None
     _move_aliases(session, item_id, new.id, kept, moved)
-    events = _take_events(session, item_id)
+    seen_by: dict[int, int] = {}
+    events = _take_events(session, item_id, seen_by)
     split_at = _began(moved[0])
-    changes = _rebuild(session, item, kept, [e for e in events if e.occurred_at < split_at])
-    changes += _rebuild(session, new, moved, [e for e in events if e.occurred_at >= split_at])
+    before = [e for e in events if e.occurred_at < split_at]
+    changes = _rebuild(session, item, kept, before, seen_by)
+    after = [e for e in events if e.occurred_at >= split_at]
+    changes += _rebuild(session, new, moved, after, seen_by)
     session.add(_log(item_id, "split", f"versions {at} on moved to item {new.id}", now))
     session.add(_log(new.id, "split", f"split from item {item_id} at version {at}", now))
     log.info("split item %s at version %s: new item %s", item_id, at, new.id)
     return Outcome(new.id, len(moved), changes)
+
+
+def _merge_sightings(session: Session, keep_id: int, other_id: int) -> None:
+    """The sources that showed the other item now sight the kept one: a source that showed
+    both keeps its earliest sighting, and has the item listed while it listed either."""
+    kept = {s.source_id: s for s in queries.sightings_of(session, keep_id)}
+    for sighting in queries.sightings_of(session, other_id):
+        mine = kept.get(sighting.source_id)
+        if mine is None:
+            session.add(
+                ItemSighting(
+                    item_id=keep_id,
+                    source_id=sighting.source_id,
+                    first_seen_at=sighting.first_seen_at,
+                    listed=sighting.listed,
+                    removed_at=sighting.removed_at,
+                )
+            )
+        else:
+            mine.first_seen_at = min(mine.first_seen_at, sighting.first_seen_at)
+            if sighting.listed and sighting.removed_at is None:
+                mine.removed_at = None
+            mine.listed = mine.listed or sighting.listed
+            session.add(mine)
+        session.delete(sighting)
+    session.flush()
 
 
 def _item(session: Session, item_id: int) -> Item:
@@ -115,18 +154,23 @@ class _Event:
     """A removal or restoration of an item, kept across the rebuild of its change log."""
 
     kind: str
+    source_id: int  # the listing it left or came back to
     occurred_at: datetime
     recorded_at: datetime
 
 
-def _take_events(session: Session, item_id: int) -> list[_Event]:
+def _take_events(session: Session, item_id: int, seen_by: dict[int, int]) -> list[_Event]:
     """The item's removals and restorations; its whole change log is then deleted (it is
-    rebuilt from the versions, and the old rows point at versions that may go)."""
-    events = [
-        _Event(c.kind, c.occurred_at, c.recorded_at)
-        for c in queries.changes_of(session, item_id)
-        if c.kind in ("removed", "restored")
-    ]
+    rebuilt from the versions, and the old rows point at versions that may go). seen_by
+    learns which source recorded each version's change (version id: source id)."""
+    events: list[_Event] = []
+    for change in queries.changes_of(session, item_id):
+        if change.kind in ("removed", "restored"):
+            events.append(
+                _Event(change.kind, change.source_id, change.occurred_at, change.recorded_at)
+            )
+        elif change.to_version_id is not None:
+            seen_by[change.to_version_id] = change.source_id
     session.exec(delete(Change).where(col(Change.item_id) == item_id))  # type: ignore[call-overload]
     return events
 
@@ -136,10 +180,15 @@ def _began(version: Version) -> datetime:
 
 
 def _rebuild(
-    session: Session, item: Item, versions: Sequence[Version], events: Sequence[_Event]
+    session: Session,
+    item: Item,
+    versions: Sequence[Version],
+    events: Sequence[_Event],
+    seen_by: dict[int, int],
 ) -> int:
     """Renumber the versions 1… in this order onto the item (folding a version equal to
-    the one before it), and write its change log anew; the number of changes written."""
+    the one before it), and write its change log anew, each change credited to the source
+    that saw its version (seen_by); the number of changes written."""
     assert item.id is not None
     for version in versions:  # out of the way of the (item, n) unique key first
         version.n = -(version.id or 0)
@@ -156,7 +205,8 @@ def _rebuild(
     session.flush()
     written = 0
     for previous, version in zip([None, *kept], kept, strict=False):
-        change = history.version_change(item, previous, version, _began(version))
+        seen = seen_by.get(version.id or 0)
+        change = history.version_change(item, previous, version, _began(version), seen)
         change.from_version_id = previous.id if previous else None
         change.to_version_id = version.id
         session.add(change)
@@ -166,7 +216,7 @@ def _rebuild(
         session.add(
             Change(
                 item_id=item.id,
-                source_id=item.source_id,
+                source_id=event.source_id,
                 kind=event.kind,
                 from_n=latest[-1].n,
                 to_n=latest[-1].n,

@@ -19,10 +19,15 @@ from datetime import date, datetime
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from storage import Item, ItemAlias, Version
+from storage import Item, ItemAlias, ItemSighting, Version
 from storage.queries import in_chunks
 
 log = logging.getLogger(__name__)
+
+# The alias kinds that name an article itself, across the sources of its site (see
+# tracker.sites); the others (a headline, a section page plus headline, a bullet's
+# source links) only tell rows of one listing apart.
+SITE_WIDE_KINDS = frozenset({"id", "guid", "urlid", "url", "page"})
 
 
 @dataclass(slots=True)
@@ -38,22 +43,39 @@ class StoredItem:
     url: str | None
     headline: str | None
     event_date: date | None
-    removed_at: datetime | None
-    listed: bool
+    removed_at: datetime | None  # when it left the last listing that showed it
     latest_id: int | None = None
     latest_hash: str | None = None
     latest_headline: str | None = None
 
 
+@dataclass(slots=True)
+class Sighting:
+    """This source's own view of an item it has shown: whether it listed it (a listing
+    showed it, so it can leave), and when it left."""
+
+    listed: bool
+    removed_at: datetime | None
+
+
 class SourceIndex:
+    """sharing: the sources whose items a site-wide alias may name (tracker.sites), this
+    source first; the other aliases name items of this source only."""
+
     def __init__(
-        self, session: Session, source_id: int, aliases: Iterable[tuple[str, str]]
+        self,
+        session: Session,
+        source_id: int,
+        aliases: Iterable[tuple[str, str]],
+        sharing: Sequence[int] = (),
     ) -> None:
         self.session, self.source_id = session, source_id
+        self.sharing = list(sharing) or [source_id]
         self._items_by_alias: dict[tuple[str, str], set[int]] = defaultdict(set)
         self._stored: dict[int, StoredItem] = {}
         self._items: dict[int, Item] = {}  # ORM objects, loaded or added by this check
         self._latest: dict[int, Version] = {}
+        self._sightings: dict[int, Sighting] = {}  # items this source has shown before
         self._known_aliases: set[tuple[str, str]] = set()
         self.learn(aliases)
 
@@ -69,10 +91,11 @@ class SourceIndex:
         for kind, values in by_kind.items():
             # By (source, kind, value), the unique index's full key: by value alone the
             # search walked every alias of the source, and a listing's history grows.
+            sources = self.sharing if kind in SITE_WIDE_KINDS else [self.source_id]
             for chunk in in_chunks(values):
                 rows = self.session.exec(
                     select(ItemAlias.value, ItemAlias.item_id).where(
-                        ItemAlias.source_id == self.source_id,
+                        col(ItemAlias.source_id).in_(sources),
                         ItemAlias.kind == kind,
                         col(ItemAlias.value).in_(chunk),
                     )
@@ -85,7 +108,7 @@ class SourceIndex:
     def _read(self, item_ids: set[int]) -> None:
         for chunk in in_chunks(sorted(item_ids)):
             items = select(
-                Item.id, Item.url, Item.headline, Item.event_date, Item.removed_at, Item.listed
+                Item.id, Item.url, Item.headline, Item.event_date, Item.removed_at
             ).where(col(Item.id).in_(chunk))
             for row in self.session.exec(items).all():
                 self._stored[row[0]] = StoredItem(*row)
@@ -102,6 +125,22 @@ class SourceIndex:
                 stored = self._stored[item_id]
                 stored.latest_id, stored.latest_hash = version_id, content_hash
                 stored.latest_headline = headline
+        self.read_sightings(item_ids)
+
+    def read_sightings(self, item_ids: Iterable[int]) -> None:
+        """Read this source's sightings of these items (those the check had not read)."""
+        wanted = sorted(set(item_ids) - self._sightings.keys())
+        for chunk in in_chunks(wanted):
+            query = select(
+                ItemSighting.item_id, ItemSighting.listed, ItemSighting.removed_at
+            ).where(ItemSighting.source_id == self.source_id, col(ItemSighting.item_id).in_(chunk))
+            for item_id, listed, removed_at in self.session.exec(query).all():
+                self._sightings[item_id] = Sighting(listed, removed_at)
+
+    def sighting(self, item_id: int) -> Sighting | None:
+        """This source's sighting of the item; None if the source has not shown it before
+        (a new item, or one another source of the site recorded)."""
+        return self._sightings.get(item_id)
 
     def items_named(self, keys: Sequence[tuple[str, str]]) -> set[int]:
         """The items the identity keys name: those of the first kind of key (in the order
@@ -150,12 +189,10 @@ class SourceIndex:
             self._latest[item_id] = version
         return self._latest[item_id]
 
-    def is_listed(self, item_id: int) -> bool:
-        """Whether a listing has shown the item (as stored, or as this check set it)."""
-        if item_id in self._items:
-            return self._items[item_id].listed
-        stored = self._stored.get(item_id)
-        return stored is not None and stored.listed
+    def removed_from_source(self, item_id: int) -> bool:
+        """Whether the item left this source's listing (and has not come back since)."""
+        sighting = self._sightings.get(item_id)
+        return sighting is not None and sighting.removed_at is not None
 
     def added_item(self, item: Item) -> None:
         self._items[item.id or 0] = item

@@ -20,6 +20,7 @@ from tracker.identity import compile_id_pattern
 from tracker.netguard import check_url_host
 from tracker.normalise import canonical_url, check_http_url
 from tracker.schedule import check_cron, cron_trigger
+from tracker.sites import site_of
 
 # The longest source URL taken: what servers and browsers reliably handle (the JSON API
 # refuses longer ones too).
@@ -30,6 +31,7 @@ MAX_MATCH_WINDOW_HOURS = 168  # fuzzy identity looks back at most a week
 _HOST_LABEL = re.compile(r"[a-z0-9_-]+")
 MAX_LABEL_LENGTH = 63
 MAX_HOST_LENGTH = 253
+MAX_SITE_LENGTH = 253
 
 
 def add_source(
@@ -40,6 +42,7 @@ def add_source(
     every: timedelta | None = None,
     options: dict[str, Any] | None = None,
     cron: str | None = None,
+    site: str | None = None,
 ) -> tuple[Source, bool]:
     """The source for this URL, and whether it was added now (False: it was there already).
 
@@ -47,7 +50,8 @@ def add_source(
     are), "id_pattern" (a regex finding an item's id in its URL), "match_window_hours"
     (how long a departed item may still be paired by fuzzy identity), "match_threshold"
     (fuzzy identity, 0–1; above 1 turns it off). cron: a crontab line (UTC) giving the
-    check times instead of an interval.
+    check times instead of an interval. site: the group of sources whose items it shares
+    (tracker.sites; default: its URL's host without "www.").
     """
     url = check_source_url(url)
     check_url_host(url)  # a literal private address; host names are checked at fetch time
@@ -67,11 +71,13 @@ def add_source(
         if every is not None:
             raise UserError("give --every or --cron, not both")
         cron = check_cron(cron)
+    site = check_site(site) if site is not None else None
     existing = tracked_source(session, url)
     if existing is not None:
         return existing, False
     source = Source(
         url=url,
+        site=site or site_of(url),
         kind=kind,
         name=name,
         interval_seconds=int(every.total_seconds()) if every else None,
@@ -81,6 +87,16 @@ def add_source(
     session.add(source)
     session.flush()
     return source, True
+
+
+def check_site(site: str) -> str | None:
+    """A site name as given (stripped, lower case); None for blank (the URL's host)."""
+    site = " ".join(site.split()).lower()
+    if len(site) > MAX_SITE_LENGTH:
+        raise UserError(f"a site name is at most {MAX_SITE_LENGTH} characters, not {len(site)}")
+    if any(unicodedata.category(char) in ("Cc", "Cf") for char in site):
+        raise UserError("a site name cannot hold control characters")
+    return site or None
 
 
 def check_source_url(url: str) -> str:
@@ -161,7 +177,7 @@ def _canonical_or_none(url: str) -> str | None:
 
 # -- changing a source: `redline source edit|enable|disable` and PATCH /api/sources/{id} ----
 
-EDITABLE = ("name", "enabled", "every", "cron")
+EDITABLE = ("name", "enabled", "every", "cron", "site")
 
 
 class UnknownSource(UserError):
@@ -175,7 +191,9 @@ def edit_source(session: Session, source_id: int, changes: Mapping[str, Any]) ->
     changes holds only what changes: "name" (None or blank clears it), "enabled",
     "every" (a timedelta; None: back to the default schedule) or "cron" (a crontab
     line; None: none). "every" replaces a cron line and "cron" an interval; a sooner
-    schedule applies now, not after the next check.
+    schedule applies now, not after the next check. "site" (None or blank: the URL's
+    host) groups it with other sources; items they recorded apart under one alias are
+    merged on the next check that names them.
     """
     unknown = set(changes) - set(EDITABLE)
     if unknown:
@@ -194,6 +212,9 @@ def edit_source(session: Session, source_id: int, changes: Mapping[str, Any]) ->
         _set_interval(source, changes["every"])
     if "cron" in changes:
         _set_cron(source, changes["cron"])
+    if "site" in changes:
+        site = changes["site"]
+        source.site = (check_site(site) if site is not None else None) or site_of(source.url)
     session.add(source)
     session.flush()
     return source
