@@ -322,3 +322,92 @@ def test_a_section_link_beside_articles_is_no_item_and_never_takes_an_article(
             ("Election results in Chile",),
         ]
     )
+
+
+def headlines(rows: list[str]) -> str:
+    """A listing that shows headlines only (no id, no link), as some tickers do."""
+    return json.dumps([{"headline": row} for row in rows])
+
+
+def test_a_headline_alone_back_after_the_match_window_is_a_new_item(engine: Engine) -> None:
+    """A wire story issued again days later under the same headline is another story; a
+    headline off the ticker for an hour and back is the same item, restored."""
+    issued = "5 things drivers must know this winter"
+    hour_off = "Council approves the budget"
+    snapshots = [
+        (at(2, 8), headlines([issued, hour_off])),
+        (at(2, 9), headlines([issued])),  # both leave the ticker for a while
+        (at(2, 10), headlines([hour_off])),  # one is back within the window (12 h)
+        (at(4, 8), headlines([issued, hour_off])),  # the other two days later
+    ]
+    replay(engine, f"{SITE}/ticker.json", "listing", snapshots)
+    assert headlines_by_item(engine) == [[issued], [hour_off], [issued]]
+    with transaction(engine) as session:
+        kinds = [(c.item_id, c.kind) for c in session.exec(select(Change).order_by(Change.id))]
+    assert kinds == [
+        (1, "created"),
+        (2, "created"),
+        (2, "removed"),
+        (2, "restored"),
+        (1, "removed"),
+        (3, "created"),
+    ]
+    # The headline now names the new item: the next check finds it, no third item.
+    replay_more = [(at(4, 9), headlines([issued, hour_off]))]
+    with transaction(engine) as session:
+        source_id = session.exec(select(Source.id)).one()
+    for when, text in replay_more:
+        with transaction(engine) as session:
+            source = session.get(Source, source_id)
+            assert source is not None
+            _, observations = extract("listing", Page(source.url, text))
+            record_observations(session, source, observations, when, listing=True)
+    assert len(headlines_by_item(engine)) == 3
+
+
+def test_a_site_teaches_which_part_of_its_urls_survives_an_edit(engine: Engine) -> None:
+    """A short base-36 id after the slug (no built-in shape): two articles moved with a
+    rebuilt slug, paired by their headlines, show that the last token survives; from
+    then on that token follows a third article through an edit no headline likeness
+    could pair, and never joins two articles with different tokens."""
+    a1 = {"path": "/world/talks-resume-x7k2p9", "title": "Talks resume in Geneva"}
+    a2 = {
+        "path": "/world/peace-talks-resume-in-geneva-x7k2p9",
+        "title": "Peace talks resume in Geneva",
+    }
+    b1 = {"path": "/world/storm-nears-the-coast-q4m8z2", "title": "Storm nears the coast"}
+    b2 = {
+        "path": "/world/storm-nears-the-east-coast-q4m8z2",
+        "title": "Storm nears the east coast",
+    }
+    c1 = {"path": "/markets/markets-fall-sharply-k3j9w1", "title": "Markets fall sharply"}
+    c2 = {
+        "path": "/markets/sell-off-deepens-as-investors-flee-k3j9w1",
+        "title": "Sell-off deepens as investors flee",
+    }
+    d = {
+        "path": "/markets/banks-steady-after-sell-off-r5t6y7",
+        "title": "Markets fall sharply again",
+    }
+    source_id = replay(
+        engine,
+        f"{SITE}/world.xml",
+        "feed",
+        [
+            (at(2, 8), rss([a1, b1, c1])),
+            (at(2, 9), rss([a2, b2, c1])),  # two moves, paired by headline
+            (at(2, 10), rss([a2, b2, c1])),  # the learned id is now an alias of each
+            (at(2, 11), rss([a2, b2, c2, d])),  # c moves: no headline likeness
+        ],
+    )  # fmt: skip
+    with transaction(engine) as session:
+        source = session.get(Source, source_id)
+        assert source is not None and source.options["learned_url_ids"] == {
+            "tail": 3
+        }  # a, b, then c
+    assert edits(engine) == [
+        ("Talks resume in Geneva", "Peace talks resume in Geneva"),
+        ("Storm nears the coast", "Storm nears the east coast"),
+        ("Markets fall sharply", "Sell-off deepens as investors flee"),
+    ]
+    assert len(headlines_by_item(engine)) == 4  # d, with its own token, is its own item

@@ -24,7 +24,7 @@ from tracker import diff
 from tracker.errors import ExtractError, UserError
 from tracker.extract.base import Observation
 from tracker.normalise import canonical_url, canonical_urls, normalise_text
-from tracker.url_ids import date_in_path, stable_id
+from tracker.url_ids import date_in_path, learned_id, stable_id
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ class Rules:
     # How long an item that left a listing may still be paired with a newcomer (an item
     # missing from one version of a day index, back under a new URL in the next).
     match_window: timedelta = DEFAULT_MATCH_WINDOW
+    # Shapes of ids the site's URLs carry, learned from items that moved (url_ids).
+    learned: tuple[str, ...] = ()
 
     @classmethod
     def for_source(cls, kind: str, options: Mapping[str, Any]) -> Rules:
@@ -113,6 +115,9 @@ def identity_keys(
         keys.append(("guid", guid))
     if not keys and not rules.renditions:
         keys += [("urlid", value) for value in dict.fromkeys(map(stable_id, urls)) if value]
+    if not keys and rules.learned:
+        found = (learned_id(url, rules.learned) for url in urls)
+        keys += [("urlid", value) for value in dict.fromkeys(found) if value]
     plain = _plain_keys(observation, urls, rules)
     return keys + [key for key in plain if key not in keys]
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import Session, col
 
 from storage import Change, Item, ItemMatch, ItemSighting, Source, Version, queries
-from tracker import history, identity, merge, sites
+from tracker import history, identity, merge, sites, url_ids
 from tracker.extract.base import HistoryEntry, Observation
 from tracker.normalise import FieldValue, canonical_url, clean_text, content_hash, same_text
 from tracker.source_index import SourceIndex
@@ -50,6 +50,8 @@ class _Pending:
     new_sightings: list[int] = field(default_factory=list)
     newly_listed: list[int] = field(default_factory=list)
     back: list[int] = field(default_factory=list)
+    # Items that moved to a new URL: the id shapes the old and new URL share (url_ids).
+    moves: dict[int, list[str]] = field(default_factory=dict)
     changes: list[tuple[Change, Version | None, Version | None]] = field(default_factory=list)
 
     def change(self, change: Change, before: Version | None, after: Version | None) -> None:
@@ -110,7 +112,9 @@ def record_observations(
     removed, and restored when it comes back.
     """
     assert source.id is not None
+    sharing = sites.sharing_sources(session, source, listing)
     rules = identity.Rules.for_source(source.kind, source.options or {})
+    rules = replace(rules, learned=sites.learned_shapes(session, sharing))
     page_urls = () if listing else page_urls
     keys = [identity.identity_keys(obs, page_urls, rules) for obs in observations]
     identity.drop_ambiguous_url_ids(observations, keys)
@@ -123,11 +127,11 @@ def record_observations(
     # keys that tell two items under one URL apart are read only when that happens).
     aliases = [alias for item_keys in keys for alias in item_keys]
     aliases += [("url", url) for obs in observations for url in identity.known_urls(obs, page_urls)]
-    sharing = sites.sharing_sources(session, source, listing)
     index = SourceIndex(session, source.id, aliases, sharing)
     index = merge_named_items(session, index, keys, aliases, now)
     item_ids = [index.find_id(item_keys) for item_keys in keys]
     if listing:
+        _release_stale_headlines(index, keys, item_ids, now - rules.match_window)
         _match_newcomers(session, source, observations, keys, item_ids, rules, check_id, now, index)
     stats = IngestStats()
     _create_newcomers(session, source, observations, keys, item_ids, page_urls, now, index, stats)
@@ -176,6 +180,7 @@ def record_observations(
             pending.newly_listed.append(item_id)
     if listing:
         _record_removals(session, source, set(claims), now, stats, pending)
+    sites.learn_shapes(source, pending.moves.values())
     pending.write(session, source.id, listing, now)
     return stats
 
@@ -200,6 +205,32 @@ def merge_named_items(
             merge.merge_items(session, named[0], other, now, why)
         index = SourceIndex(session, index.source_id, aliases, index.sharing)  # merges are rare
     return index
+
+
+# Keys that say no more than "a row with this headline" (a headline; a section page and
+# its headline).
+HEADLINE_KINDS = frozenset({"title", "hub"})
+
+
+def _release_stale_headlines(
+    index: SourceIndex,
+    keys: Sequence[Sequence[tuple[str, str]]],
+    item_ids: list[int | None],
+    cutoff: datetime,
+) -> None:
+    """A headline alone back on the listing after it left it before `cutoff` (longer ago
+    than the match window) is a new item, not the old one restored: a daily template, a
+    wire story issued again. Its keys then name the new item."""
+    for position, item_id in enumerate(item_ids):
+        if item_id is None:
+            continue
+        kind, _ = index.named_by(keys[position])
+        sighting = index.sighting(item_id)
+        if kind not in HEADLINE_KINDS or sighting is None or sighting.removed_at is None:
+            continue
+        if sighting.removed_at < cutoff:
+            item_ids[position] = None
+            index.release([key for key in keys[position] if key[0] == kind])
 
 
 def _match_newcomers(
@@ -388,6 +419,8 @@ def _record_one(
     index.added_version(item, latest)
 
     _add_aliases(index, item.id or 0, keys, observation, page_urls)
+    if item.url and observation.url and canonical_url(item.url) != canonical_url(observation.url):
+        pending.moves[item.id or 0] = url_ids.surviving_shapes(item.url, observation.url)
     item.url = observation.url or item.url
     item.headline = latest.headline if latest.headline is not None else item.headline
     item.event_date = observation.event_date or item.event_date

@@ -16,17 +16,23 @@ view would record a false edit.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlmodel import Session, col, or_, select
 
 from storage import ItemAlias, Source
+from storage.queries import in_chunks
 from tracker import merge
 from tracker.source_index import SITE_WIDE_KINDS
+from tracker.url_ids import LEARNED_AFTER
 
 log = logging.getLogger(__name__)
+
+# The source option holding how many moves taught each id shape: {"tail": 3}.
+LEARNED_KEY = "learned_url_ids"
 
 
 def site_of(url: str) -> str:
@@ -54,6 +60,28 @@ def sharing_sources(session: Session, source: Source, listing: bool) -> list[int
         if (other_site or site_of(url)) == site
     ]
     return [source.id, *others]
+
+
+def learned_shapes(session: Session, sharing: Sequence[int]) -> tuple[str, ...]:
+    """The id shapes the sources' items have taught (url_ids.surviving_shapes), those at
+    least LEARNED_AFTER moves agree on, most taught first."""
+    counts: Counter[str] = Counter()
+    for chunk in in_chunks(list(sharing)):
+        for options in session.exec(select(Source.options).where(col(Source.id).in_(chunk))):
+            counts.update((options or {}).get(LEARNED_KEY, {}))
+    return tuple(shape for shape, count in counts.most_common() if count >= LEARNED_AFTER)
+
+
+def learn_shapes(source: Source, moves: Iterable[Sequence[str]]) -> None:
+    """Count, in the source's options, the id shapes its items kept while they moved."""
+    taught = Counter(shape for shapes in moves for shape in set(shapes))
+    if not taught:
+        return
+    options = dict(source.options or {})
+    counts = Counter(options.get(LEARNED_KEY, {}))
+    counts.update(taught)
+    options[LEARNED_KEY] = dict(counts)
+    source.options = options  # a new dict: the JSON column sees the change
 
 
 def merge_site_duplicates(session: Session, now: datetime) -> int:

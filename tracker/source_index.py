@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from storage import Item, ItemAlias, ItemSighting, Version
@@ -76,6 +76,7 @@ class SourceIndex:
         self._items: dict[int, Item] = {}  # ORM objects, loaded or added by this check
         self._latest: dict[int, Version] = {}
         self._sightings: dict[int, Sighting] = {}  # items this source has shown before
+        self._released: set[tuple[str, str]] = set()  # stored aliases to move (release)
         self._known_aliases: set[tuple[str, str]] = set()
         self.learn(aliases)
 
@@ -145,10 +146,21 @@ class SourceIndex:
     def items_named(self, keys: Sequence[tuple[str, str]]) -> set[int]:
         """The items the identity keys name: those of the first kind of key (in the order
         identity.identity_keys gives them) that names any item."""
+        return self.named_by(keys)[1]
+
+    def named_by(self, keys: Sequence[tuple[str, str]]) -> tuple[str | None, set[int]]:
+        """The first kind of key that names any item, and the items it names."""
         by_kind: dict[str, set[int]] = {}
         for kind, value in keys:
             by_kind.setdefault(kind, set()).update(self._items_by_alias.get((kind, value), ()))
-        return next((found for found in by_kind.values() if found), set())
+        return next(((kind, found) for kind, found in by_kind.items() if found), (None, set()))
+
+    def release(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Let these keys name the next item given them (add_alias moves the stored alias)
+        rather than the item they name now."""
+        for key in keys:
+            if self._items_by_alias.pop(key, None):
+                self._released.add(key)
 
     def find_id(self, keys: Sequence[tuple[str, str]]) -> int | None:
         """The id of the item the identity keys name (the oldest, should they name several:
@@ -205,8 +217,20 @@ class SourceIndex:
         Only aliases given to the index are known: the caller gives every alias it adds."""
         if self._items_by_alias.get((kind, value)):
             return False
-        self.session.add(
-            ItemAlias(item_id=item_id, source_id=self.source_id, kind=kind, value=value)
-        )
+        if (kind, value) in self._released:
+            self._released.discard((kind, value))
+            self.session.exec(  # type: ignore[call-overload]
+                update(ItemAlias)
+                .where(
+                    ItemAlias.source_id == self.source_id,
+                    ItemAlias.kind == kind,
+                    ItemAlias.value == value,
+                )
+                .values(item_id=item_id)
+            )
+        else:
+            self.session.add(
+                ItemAlias(item_id=item_id, source_id=self.source_id, kind=kind, value=value)
+            )
         self._items_by_alias[(kind, value)].add(item_id)
         return True

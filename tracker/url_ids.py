@@ -102,3 +102,72 @@ def date_in_path(url: str) -> date | None:
         return date(year, month, day)
     except ValueError:
         return None
+
+
+# -- ids learned per site ---------------------------------------------------------------
+#
+# Shapes no rule above knows (`/story/8841/slug`, `…/slug-a-x7k2p9`): when an item that
+# something else identified (a guid, --id-pattern, a fuzzy pairing, a page's Changes list)
+# moves to a new URL, the part both URLs share while the slug changed is the publisher's
+# id. A site's sources count such moves per shape (tracker.ingest); once two moves agree,
+# that shape is read as an id on the site's URLs too.
+
+LEARNED_AFTER = 2  # moves that must agree before a learned shape is used
+_LEARNABLE = re.compile(r"^(?=[a-z0-9]*\d)[a-z0-9]{4,24}$")
+_YEAR = re.compile(r"^(?:19|20)\d\d$")
+
+
+def _parts(url: str) -> tuple[str, list[str]]:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    segments = [segment.lower() for segment in parts.path.split("/") if segment]
+    if segments:
+        segments[-1] = _PAGE_SUFFIX.sub("", segments[-1])
+    return host, segments
+
+
+def _learnable(token: str) -> bool:
+    """A token that can be an id: 4-24 letters and digits, at least one a digit; not a
+    year or a date."""
+    return bool(_LEARNABLE.match(token)) and not _YEAR.match(token) and not _is_date_number(token)
+
+
+def _tail(segment: str) -> str:
+    return re.split(r"[-_.]", segment)[-1]
+
+
+def surviving_shapes(old: str, new: str) -> list[str]:
+    """The shapes of the id-like parts an item's old and new URL share while the slug
+    changed: "tail" (the last token of the last segment) and "segment N" (a whole segment
+    by position). [] when the URLs are of two hosts, the same path, or share nothing."""
+    old_host, old_segments = _parts(old)
+    new_host, new_segments = _parts(new)
+    if old_host != new_host or not old_segments or old_segments == new_segments:
+        return []
+    shapes = []
+    tail = _tail(old_segments[-1])
+    slug_changed = old_segments[-1] != new_segments[-1]
+    if slug_changed and tail == _tail(new_segments[-1]) and tail != old_segments[-1]:
+        shapes += ["tail"] if _learnable(tail) else []
+    for position, (was, now) in enumerate(zip(old_segments[:-1], new_segments[:-1], strict=False)):
+        if was == now and _learnable(was) and len(old_segments) == len(new_segments):
+            shapes.append(f"segment {position}")
+    return shapes
+
+
+def learned_id(url: str, shapes: tuple[str, ...]) -> str | None:
+    """The id a learned shape reads in the URL, as "scope|id" (scoped by host and shape);
+    None when no shape finds one."""
+    host, segments = _parts(url)
+    if not host or not segments:
+        return None
+    for shape in shapes:
+        if shape == "tail":
+            token = _tail(segments[-1])
+            if _learnable(token) and token != segments[-1]:
+                return f"{host}/learned-tail|{token}"
+        elif shape.startswith("segment "):
+            position = int(shape.removeprefix("segment "))
+            if position < len(segments) - 1 and _learnable(segments[position]):
+                return f"{host}/learned-{position}|{segments[position]}"
+    return None
