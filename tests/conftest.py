@@ -155,6 +155,16 @@ def offstream_page(file: str) -> str:
     return (OFFSTREAM / file).read_text(encoding="utf-8")
 
 
+def own_story(page: str, tag: str) -> str:
+    """The Khanasir seed page (seeds/001_...) as another story's: its headline and the
+    URLs its Changes list names are its own. Pages of one site that name the same URLs
+    are one item (tracker.sites)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", tag.lower()).strip("-")
+    return page.replace("Khanasir", f"Khanasir {tag}", 1).replace(
+        "khanasir-from", f"khanasir-{slug}-from"
+    )
+
+
 def manifest_snapshots(chain: str) -> list[dict]:
     manifest = json.loads((OFFSTREAM / "manifest.json").read_text(encoding="utf-8"))
     return sorted(

@@ -21,19 +21,14 @@ from tracker.check import check_round
 from tracker.config import DaemonSettings
 from tracker.schedule import Policy
 
-from .conftest import Site, offstream_page
+from .conftest import Site, offstream_page, own_story
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 PAGE = offstream_page("seeds/001_d715acd15c94cb49.txt")
 
 
 def own_page(tag: str) -> str:
-    """The page as another story's: its headline and the URLs its Changes list names are
-    its own (pages of one site naming the same URLs would be one item)."""
-    slug = re.sub(r"[^a-z0-9]+", "-", tag.lower()).strip("-")
-    return PAGE.replace("Khanasir", f"Khanasir {tag}", 1).replace(
-        "khanasir-from", f"khanasir-{slug}-from"
-    )
+    return own_story(PAGE, tag)
 
 
 STILL = Policy(jitter=0.0)

@@ -26,7 +26,7 @@ from werkzeug import Request, Response
 
 from storage import Check, Item, Source, Version, transaction
 
-from .conftest import offstream_page, redline_command
+from .conftest import offstream_page, own_story, redline_command
 from .test_daemon import wait_for
 
 SOURCES = 300
@@ -49,7 +49,7 @@ def news() -> Iterator[HTTPServer]:
 
     def page(request: Request) -> Response:
         number = request.path.rsplit("/", 1)[-1].removesuffix(".md")
-        body = PAGE.replace("Khanasir", f"Khanasir {number}")
+        body = own_story(PAGE, number)
         return Response(body, headers={"Content-Type": "text/markdown; charset=utf-8"})
 
     server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
