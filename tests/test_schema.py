@@ -272,3 +272,53 @@ def test_0005_marks_listed_items_and_takes_credentials_out_of_item_urls(
         [version_url] = connection.execute(text("SELECT url FROM version")).scalars()
     assert item_url == version_url == "https://news.example/a?x=1"
     assert listed
+
+
+def test_0006_gives_sources_their_site_and_db_upgrade_merges_a_sites_duplicates(
+    empty_url: str, empty_engine: Engine
+) -> None:
+    """Every item gets a sighting by its source (listed and removed as the item was);
+    every source its site; and the items two sources of one site recorded apart under
+    one URL become one, logged (as a database from before items belonged to sites holds
+    an article that two item-page sources of a site recorded)."""
+    rows = json.loads(ROWS_0001.read_text(encoding="utf-8"))
+    upgrade(empty_engine, "0005")
+    load_rows(empty_engine, rows)
+    first = rows["item"][0]
+    twin = {**first, "id": 11, "source_id": 4, "key": "twin", "version_count": 1}
+    version = next(v for v in rows["version"] if v["item_id"] == first["id"])
+    later = {**version, "id": 13, "item_id": 11, "n": 1, "check_id": None}
+    source = {**rows["source"][0], "id": 4, "url": rows["source"][0]["url"] + "?moved"}
+    alias = next(a for a in rows["itemalias"] if a["item_id"] == first["id"] and a["kind"] == "url")
+    load_rows(
+        empty_engine,
+        {
+            "source": [source],
+            "item": [twin],
+            "version": [later],
+            "itemalias": [{**alias, "id": 23, "item_id": 11, "source_id": 4}],
+        },
+    )
+    with empty_engine.begin() as connection:
+        connection.execute(text("UPDATE source SET listing = FALSE WHERE id IN (1, 4)"))
+        connection.execute(text("UPDATE source SET listing = TRUE WHERE id = 2"))
+
+    done = run(empty_url, "db", "upgrade")
+    assert done.returncode == 0, done.stderr
+    assert "1 item merged into another of its site" in done.stdout
+    with empty_engine.connect() as connection:
+        sites = connection.execute(text("SELECT DISTINCT site FROM source")).scalars().all()
+        sightings = connection.execute(
+            text("SELECT item_id, source_id FROM itemsighting ORDER BY item_id, source_id")
+        ).all()
+        items = connection.execute(text("SELECT id FROM item ORDER BY id")).scalars().all()
+        logged = (
+            connection.execute(text("SELECT method FROM itemmatch WHERE item_id = 1"))
+            .scalars()
+            .all()
+        )
+    assert sites == ["offstream.news"]
+    assert items == list(range(1, 11))  # the twin is merged into item 1
+    expected = sorted([(i["id"], i["source_id"]) for i in rows["item"]] + [(1, 4)])
+    assert [tuple(row) for row in sightings] == expected
+    assert any("two sources of a site name it" in method for method in logged)
