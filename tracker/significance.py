@@ -53,6 +53,12 @@ _PUNCTUATION = set(string.punctuation) | set("\u2018\u2019\u201a\u201c\u201d\u20
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 # A number as written: 8, 4.300, 1,5, a score or range 0-0 / 12-24; not the 86 of "x86".
 _NUMBER = re.compile(r"(?<![^\W\d_])\d+(?:[.,]\d+)*(?:\s?[-–]\s?\d+(?:[.,]\d+)*)?(?![^\W\d_]{3})")
+
+
+def _vocabulary(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
 _SPELLED = {
     word: str(value)
     for value, words in {
@@ -74,23 +80,25 @@ _SPELLED = {
     for word in words.split()
 }
 # Quantities without a figure: "several dead" -> "12 dead" is a number changed.
-_VAGUE = set(
-    "several dozens hundreds thousands millions mehrere zahlreiche dutzende hunderte tausende".split()
+_VAGUE = _vocabulary(
+    "several dozens hundreds thousands millions mehrere zahlreiche dutzende hunderte tausende"
 )
-_NEGATIONS = set(
-    "not no never nobody nothing none neither nor without cannot "
-    "nicht kein keine keinen keinem keiner keines nie niemals niemand nichts ohne weder".split()
+_NEGATIONS = _vocabulary(
+    "not no never nobody nothing none neither nor without cannot nicht kein keine keinen "
+    "keinem keiner keines nie niemals niemand nichts ohne weder"
 )
-_HEDGES = set(
-    "alleged allegedly reportedly reported reports claims claimed claim suspected apparently "
-    "purportedly purported possibly likely unconfirmed rumoured rumored feared believed "
-    "angeblich angeblichen angeblicher angebliches mutmaßlich mutmaßliche mutmaßlichen "
-    "mutmaßlicher offenbar offensichtlich vermutlich möglicherweise berichten berichte "
-    "berichtet soll sollen".split()
+_HEDGES = _vocabulary(
+    "alleged allegedly reportedly reported reports claims claimed claim suspected "
+    "apparently purportedly purported possibly likely unconfirmed rumoured rumored feared "
+    "believed angeblich angeblichen angeblicher angebliches mutmaßlich mutmaßliche "
+    "mutmaßlichen mutmaßlicher offenbar offensichtlich vermutlich möglicherweise "
+    "berichten berichte berichtet soll sollen"
 )
-_ATTRIBUTIONS = set("says say said tells told accuses accused laut sagt sagen sagte zufolge".split())
-_SOURCE_NOUNS = set("police prosecutors officials sources witnesses ministers reports".split())
-_ARTICLES = set("a an the der die das den dem des ein eine einen einem einer".split())
+_ATTRIBUTIONS = _vocabulary(
+    "says say said tells told accuses accused laut sagt sagen sagte zufolge"
+)
+_SOURCE_NOUNS = _vocabulary("police prosecutors officials sources witnesses ministers reports")
+_ARTICLES = _vocabulary("a an the der die das den dem des ein eine einen einem einer")
 _TAIL = re.compile(r"\s[–-]\s([^\s–-][^–-]*)$")  # "... - Ukraine": the source of a claim
 _QUOTE_CHARS = str.maketrans({c: '"' for c in "“”„«»‟"})
 _SINGLE_QUOTED = re.compile(r"(?:(?<=\s)|^)['‘‚]([^'‘’‚]+?)['’](?=[\s.,:;!?)]|$)")
@@ -192,9 +200,10 @@ def _title_case(words: Sequence[str]) -> bool:
 
 def _german(words: Sequence[str]) -> bool:
     """German capitalises every noun: capitals say nothing of names there either."""
-    common = set(
-        "der die das den dem des und mit von für nach bei ist im auf zu zum zur aus ein eine "
-        "einen nicht sich wird hat als auch über vor gegen wie keine".split()
+    common = _vocabulary(
+        "der die das den dem des und mit von für nach bei ist im "
+        "auf zu zum zur aus ein eine einen nicht sich wird hat als auch "
+        "über vor gegen wie keine "
     )
     return sum(w.casefold() in common for w in words) >= 1 and not any(
         w.casefold() in {"the", "of", "and"} for w in words
@@ -356,9 +365,7 @@ def _sentence_reasons(old: str, new: str) -> list[str]:
     new_sets = [set(_folded_words(s)) for s in after]
 
     def unmatched(ours: list[set[str]], theirs: list[set[str]]) -> int:
-        return sum(
-            not any(len(a & b) >= 0.5 * max(len(a), len(b)) for b in theirs) for a in ours
-        )
+        return sum(not any(len(a & b) >= 0.5 * max(len(a), len(b)) for b in theirs) for a in ours)
 
     added, removed = unmatched(new_sets, old_sets), unmatched(old_sets, new_sets)
     reasons = []
@@ -411,9 +418,8 @@ def _cosmetics(old: str, new: str) -> list[str]:
     for name, chars in (("quotes", "\"“”„«»‟'‘’‚"), ("dashes", "-–—"), ("punctuation", ".,:;!…")):
         if [ch for ch in old if ch in chars] != [ch for ch in new if ch in chars]:
             found.append(name)
-    if old.split() != new.split() and "".join(old.split()) == "".join(new.split()):
-        found.append("spacing")
-    elif _folded_words(old) != _folded_words(new):  # "any more" -> "anymore"
+    respaced = "".join(old.split()) == "".join(new.split()) and old.split() != new.split()
+    if respaced or _folded_words(old) != _folded_words(new):  # "any more" -> "anymore"
         found.append("spacing")
     return found or ["spacing"]
 
@@ -508,7 +514,9 @@ def judge_text(old: str, new: str, ops: Sequence[diff.Op] | None = None) -> Fiel
         if style is not None:
             return FieldJudgement(STYLE, _score(STYLE, share), tuple(style))
         if share < REWRITTEN_SHARE:
-            return FieldJudgement(REWORDING, _score(REWORDING, share), (f"reworded: {share:.0%} of words",))
+            return FieldJudgement(
+                REWORDING, _score(REWORDING, share), (f"reworded: {share:.0%} of words",)
+            )
     if share >= REWRITTEN_SHARE:
         reasons.append(f"rewritten: {share:.0%} of words")
     return FieldJudgement(SUBSTANTIVE, _score(SUBSTANTIVE, share, len(reasons)), tuple(reasons))
