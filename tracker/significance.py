@@ -240,11 +240,23 @@ def _initials(text: str) -> set[str]:
     }
 
 
+def _abbreviated(text: str, other: str) -> set[str]:
+    """Words of runs in `text` that `other` writes as an acronym ("United States" / "U.S.")."""
+    words, acronyms = _folded_words(text), set(_folded_words(other))
+    return {
+        word
+        for n in range(2, 6)
+        for i in range(len(words) - n + 1)
+        if "".join(w[0] for w in words[i : i + n]) in acronyms
+        for word in words[i : i + n]
+    }
+
+
 def _name_reasons(old: str, new: str) -> list[str]:
     # A name that went is one whose word is gone entirely (not merely lower-cased), and
-    # an acronym of words on the other side ("FAQ") is no new name.
-    old_words = set(_folded_words(old)) | _initials(old)
-    new_words = set(_folded_words(new)) | _initials(new)
+    # an acronym of words on the other side ("FAQ", "U.S.") is no new name, nor the reverse.
+    old_words = set(_folded_words(old)) | _initials(old) | _abbreviated(new, old)
+    new_words = set(_folded_words(new)) | _initials(new) | _abbreviated(old, new)
     came = sorted(n for n in _names(new) - _names(old) if n not in old_words)
     gone = sorted(n for n in _names(old) - _names(new) if n not in new_words)
     # A name respelled by a letter or two ("Trebeck" -> "Trebek") is a typo fixed.
@@ -342,8 +354,8 @@ def _is_name(span: str) -> bool:
 
 def _quote_reasons(old: str, new: str) -> list[str]:
     was, now = _quoted(old), _quoted(new)
-    came = [now[key] for key in now if key not in was]
-    gone = [was[key] for key in was if key not in now]
+    came = [now[key] for key in now if not any(_same_quote(key, other) for other in was)]
+    gone = [was[key] for key in was if not any(_same_quote(key, other) for other in now)]
     reasons = []
     if came:
         reasons.append(f"quotation added: “{'”, “'.join(came)}”")
@@ -352,8 +364,24 @@ def _quote_reasons(old: str, new: str) -> list[str]:
     return reasons
 
 
+def _same_quote(a: str, b: str) -> bool:
+    """One quotation with a word or two edited inside (an accent repaired) is still one."""
+    words_a, words_b = a.split(), b.split()
+    return len(set(words_a) & set(words_b)) >= 0.6 * max(len(words_a), len(words_b))
+
+
+_ABBREVIATION = re.compile(r"(?:\b[A-Z]\.)+$|\b(?:Mr|Mrs|Ms|Dr|St|No|Nr|Gen|Sen|Rep)\.$")
+
+
 def _sentences(text: str) -> list[str]:
-    return [s for s in _SENTENCE_END.split(text.strip()) if _words(s)]
+    """Sentences, not cut after "U.S." or "Dr."."""
+    pieces: list[str] = []
+    for piece in _SENTENCE_END.split(text.strip()):
+        if pieces and _ABBREVIATION.search(pieces[-1]):
+            pieces[-1] += " " + piece
+        else:
+            pieces.append(piece)
+    return [s for s in pieces if _words(s)]
 
 
 def _sentence_reasons(old: str, new: str) -> list[str]:
