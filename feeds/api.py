@@ -411,9 +411,9 @@ class ItemDetail(ItemOut):
     urls: list[str] = Field(description="every URL the item has had, oldest first")
 
 
-class VersionChange(Out):
-    kind: str = Field(description="created or edited")
-    fields: list[str]
+class Judged(Out):
+    """How much a change matters (tracker/significance.py)."""
+
     class_: str | None = Field(
         alias="class", description="style, rewording or substantive (null: not an edit)"
     )
@@ -424,6 +424,11 @@ class VersionChange(Out):
         description='why, field by field: "headline: number changed: 8 → 12"'
     )
     similarity: float | None
+
+
+class VersionChange(Judged):
+    kind: str = Field(description="created or edited")
+    fields: list[str]
 
 
 class VersionOut(Out):
@@ -460,7 +465,7 @@ class DiffOut(Out):
     )
 
 
-class ChangeOut(Out):
+class ChangeOut(Judged):
     id: int
     item_id: int
     source_id: int
@@ -468,16 +473,6 @@ class ChangeOut(Out):
     from_n: int | None
     to_n: int | None
     fields: list[str]
-    class_: str | None = Field(
-        alias="class", description="style, rewording or substantive (null: not an edit)"
-    )
-    score: float | None = Field(
-        description="0-1: style up to 0.1, rewording 0.2-0.5, substantive 0.6-1 (null: none)"
-    )
-    reasons: list[str] = Field(
-        description='why, field by field: "headline: number changed: 8 → 12"'
-    )
-    similarity: float | None
     occurred_at: datetime
     recorded_at: datetime
     diff: dict[str, list[tuple[int, str]]] | None = Field(

@@ -252,6 +252,12 @@ def _abbreviated(text: str, other: str) -> set[str]:
     }
 
 
+def _pair(what: str, came: Iterable[str], gone: Iterable[str]) -> list[str]:
+    """ "WHAT added: A, B" and "WHAT removed: C", each only when it has something."""
+    shown = ((verb, ", ".join(words)) for verb, words in (("added", came), ("removed", gone)))
+    return [f"{what} {verb}: {words}" for verb, words in shown if words]
+
+
 def _name_reasons(old: str, new: str) -> list[str]:
     # A name that went is one whose word is gone entirely (not merely lower-cased), and
     # an acronym of words on the other side ("FAQ", "U.S.") is no new name, nor the reverse.
@@ -265,12 +271,7 @@ def _name_reasons(old: str, new: str) -> list[str]:
         if twin is not None:
             came.remove(name)
             gone.remove(twin)
-    reasons = []
-    if came:
-        reasons.append(f"name added: {', '.join(came)}")
-    if gone:
-        reasons.append(f"name removed: {', '.join(gone)}")
-    return reasons
+    return _pair("name", came, gone)
 
 
 def _marked(text: str, vocabulary: set[str]) -> Counter[str]:
@@ -286,12 +287,7 @@ def _marked(text: str, vocabulary: set[str]) -> Counter[str]:
 
 def _negation_reasons(old: str, new: str) -> list[str]:
     was, now = _marked(old, _NEGATIONS), _marked(new, _NEGATIONS)
-    reasons = []
-    if now - was:
-        reasons.append(f"negation added: {', '.join(now - was)}")
-    if was - now:
-        reasons.append(f"negation removed: {', '.join(was - now)}")
-    return reasons
+    return _pair("negation", now - was, was - now)
 
 
 def _source_tail(text: str) -> str | None:
@@ -319,11 +315,7 @@ def _attributed(text: str) -> bool:
 
 def _hedging_reasons(old: str, new: str) -> list[str]:
     was, now = _marked(old, _HEDGES), _marked(new, _HEDGES)
-    reasons = []
-    if now - was:
-        reasons.append(f"hedging added: {', '.join(now - was)}")
-    if was - now:
-        reasons.append(f"hedging removed: {', '.join(was - now)}")
+    reasons = _pair("hedging", now - was, was - now)
     # Attribution swapped for another ("accuses" -> "says") is wording; gained or lost is not.
     attributed_before, attributed_now = _attributed(old), _attributed(new)
     if attributed_now and not attributed_before:
@@ -354,14 +346,9 @@ def _is_name(span: str) -> bool:
 
 def _quote_reasons(old: str, new: str) -> list[str]:
     was, now = _quoted(old), _quoted(new)
-    came = [now[key] for key in now if not any(_same_quote(key, other) for other in was)]
-    gone = [was[key] for key in was if not any(_same_quote(key, other) for other in now)]
-    reasons = []
-    if came:
-        reasons.append(f"quotation added: “{'”, “'.join(came)}”")
-    if gone:
-        reasons.append(f"quotation removed: “{'”, “'.join(gone)}”")
-    return reasons
+    came = [f"“{now[k]}”" for k in now if not any(_same_quote(k, other) for other in was)]
+    gone = [f"“{was[k]}”" for k in was if not any(_same_quote(k, other) for other in now)]
+    return _pair("quotation", came, gone)
 
 
 def _same_quote(a: str, b: str) -> bool:
