@@ -47,6 +47,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col
 
+from feeds import atom
 from feeds.app import SessionDep, SettingsDep, in_session
 from feeds.ids import ItemId, SourceId
 from feeds.routes_feeds import etag_matches
@@ -410,11 +411,24 @@ class ItemDetail(ItemOut):
     urls: list[str] = Field(description="every URL the item has had, oldest first")
 
 
-class VersionChange(Out):
+class Judged(Out):
+    """How much a change matters (tracker/significance.py)."""
+
+    class_: str | None = Field(
+        alias="class", description="style, rewording or substantive (null: not an edit)"
+    )
+    score: float | None = Field(
+        description="0-1: style up to 0.1, rewording 0.2-0.5, substantive 0.6-1 (null: none)"
+    )
+    reasons: list[str] = Field(
+        description='why, field by field: "headline: number changed: 8 → 12"'
+    )
+    similarity: float | None
+
+
+class VersionChange(Judged):
     kind: str = Field(description="created or edited")
     fields: list[str]
-    class_: str | None = Field(alias="class", description="minor or substantive")
-    similarity: float | None
 
 
 class VersionOut(Out):
@@ -451,7 +465,7 @@ class DiffOut(Out):
     )
 
 
-class ChangeOut(Out):
+class ChangeOut(Judged):
     id: int
     item_id: int
     source_id: int
@@ -459,8 +473,6 @@ class ChangeOut(Out):
     from_n: int | None
     to_n: int | None
     fields: list[str]
-    class_: str | None = Field(alias="class", description="minor or substantive")
-    similarity: float | None
     occurred_at: datetime
     recorded_at: datetime
     diff: dict[str, list[tuple[int, str]]] | None = Field(
@@ -613,6 +625,8 @@ def _change_out(change: Change) -> ChangeOut:
         to_n=change.to_n,
         fields=change.fields,
         class_=change.classification,
+        score=change.score,
+        reasons=change.reasons or [],
         similarity=change.similarity,
         occurred_at=change.occurred_at,
         recorded_at=change.recorded_at,
@@ -683,7 +697,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified (If-None-Match matches the ETag)"}
 }
-API_FORMAT = "2"  # part of the item endpoints' ETags: bump when what they answer changes
+API_FORMAT = "3"  # part of the item endpoints' ETags: bump when what they answer changes
 
 
 # -- health and metrics --------------------------------------------------------------------
@@ -1004,6 +1018,14 @@ def list_changes(
         ),
     ] = None,
     limit: Limit = None,
+    kind: Annotated[
+        Literal["editorial", "all", "substantive", "rewording", "style", "minor"] | None,
+        Query(
+            description="all (the default here: a poller sees every change), editorial "
+            "(substantive and rewording edits, and every change that is no edit), or one class "
+            "(minor: style); the cursor moves past the changes left out"
+        ),
+    ] = None,
     session: Session = SessionDep,
     settings: ServiceSettings = SettingsDep,
 ) -> ChangePage:
@@ -1017,9 +1039,9 @@ def list_changes(
     if fresh and fresh[-1].id is not None:
         after = fresh[-1].id
     state = {"k": "changes", "after": after, "gaps": kept[-MAX_GAPS:]}
-    return ChangePage(
-        changes=[_change_out(change) for change in [*late, *fresh]], next=_encode_cursor(state)
-    )
+    classes = atom.kind_classes(kind or "all")
+    shown = [c for c in [*late, *fresh] if classes is None or c.classification in classes]
+    return ChangePage(changes=[_change_out(change) for change in shown], next=_encode_cursor(state))
 
 
 def _poll(

@@ -6,9 +6,12 @@ Pure: a session and a FeedQuery in, UTF-8 bytes out; HTTP lives in feeds/routes_
   shown as it was recorded, nothing is recomputed. An entry's id is a tag: URI on the
   change id and its recording date (RFC 4151): permanent, never reused, the same on
   every page, in every feed and in the static files.
-- Feeds: all edits, one source, one item, one tag; filters kind (the change's
-  classification: substantive or minor; removals and restorations have none and are
-  left out) and field (changes whose changed fields include it).
+- Feeds: all edits, one source, one item, one tag; filters kind and field (changes
+  whose changed fields include it). kind is the change's class (tracker/significance.py):
+  by default (kind=editorial) substantive and rewording edits, removals and restorations;
+  kind=all adds style edits; kind=substantive, rewording or style gives edits of that
+  class only (removals and restorations have none). kind=minor, the name of style edits
+  before, is kept as an alias of style.
 - Tags: a change belongs to tag T when the version it leads to (for a change without
   one, the item's latest version) has T among its tags. That version is fixed when the
   change is recorded, so a change never moves in or out of a tag feed later and pages
@@ -46,12 +49,14 @@ from tracker import __version__, diff, history, render
 from tracker.normalise import CONTENT_FIELDS, LIST_FIELDS, redact_url
 
 FEED_KINDS = ("edited", "removed", "restored")  # a new item is not an edit
-CLASSIFICATIONS = ("substantive", "minor")  # the values of ?kind=
+CLASSIFICATIONS = ("substantive", "rewording", "style")  # tracker/significance.py
+KINDS = ("editorial", "all", *CLASSIFICATIONS, "minor")  # the values of ?kind=
+KIND_ALIASES = {"minor": "style"}  # the name before significance had three classes
 FIELDS = CONTENT_FIELDS  # the values of ?field=
 SCOPES = ("edits", "source", "item", "tag")
 DEFAULT_LIMIT = 50
 MAX_PAGE_SIZE = 200  # any ?limit= or page_size is capped here
-FORMAT = "2"  # part of every ETag: bump when what a feed shows changes
+FORMAT = "3"  # part of every ETag: bump when what a feed shows changes
 EMPTY_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)  # `updated` of a feed with nothing in it
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -82,7 +87,7 @@ class FeedQuery:
 
     scope: str = "edits"
     key: int | str | None = None  # source id, item id or tag
-    kind: str | None = None  # substantive, minor
+    kind: str | None = None  # one of KINDS; None: editorial
     field: str | None = None  # headline, summary, ...
     before: int | None = None  # change id: this page holds older changes
     limit: int = DEFAULT_LIMIT
@@ -92,8 +97,8 @@ class FeedQuery:
             raise ValueError(f"unknown feed scope {self.scope!r}")
         if (self.key is None) != (self.scope == "edits"):
             raise ValueError(f"feed scope {self.scope!r} with key {self.key!r}")
-        if self.kind is not None and self.kind not in CLASSIFICATIONS:
-            raise ValueError(f"kind must be one of {', '.join(CLASSIFICATIONS)}")
+        if self.kind is not None and self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}")
         if self.field is not None and self.field not in FIELDS:
             raise ValueError(f"field must be one of {', '.join(FIELDS)}")
         object.__setattr__(self, "limit", bounded_limit(self.limit))
@@ -104,12 +109,22 @@ class FeedQuery:
             "source_id": self.key if self.scope == "source" else None,
             "item_id": self.key if self.scope == "item" else None,
             "tag": self.key if self.scope == "tag" else None,
-            "classification": self.kind,
+            "classification": kind_classes(self.kind),
             "field": self.field,
         }
 
     def page(self, before: int | None) -> FeedQuery:
         return replace(self, before=before)
+
+
+def kind_classes(kind: str | None) -> tuple[str | None, ...] | None:
+    """The classes a ?kind= keeps (None among them: changes without one, removals and
+    restorations); None: every change."""
+    if kind == "all":
+        return None
+    if kind in (None, "editorial"):
+        return ("substantive", "rewording", None)
+    return (KIND_ALIASES.get(kind, kind),)
 
 
 class Entry(FeedEntry):
@@ -531,8 +546,11 @@ def _summary(change: Change) -> str:
 
 
 def _judgement(change: Change) -> str:
-    """ "substantive edit, 72 % similar" """
+    """ "substantive edit: headline: number changed: 8 → 12" (its reasons), or, for an edit
+    stored before reasons were, "substantive edit, 72 % similar"."""
     words = f"{change.classification or 'unclassified'} edit"
+    if change.reasons:
+        return f"{words}: {'; '.join(change.reasons)}"
     if change.similarity is not None:
         words += f", {change.similarity:.0%} similar"
     return words

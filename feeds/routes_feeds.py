@@ -1,10 +1,11 @@
 """The Atom feeds over HTTP: /feeds/edits.atom, /feeds/sources/ID.atom, /feeds/items/ID.atom,
 /feeds/tags/TAG.atom (feeds/atom.py builds them).
 
-Every feed takes ?kind=substantive|minor, ?field=NAME, ?before=CHANGE_ID (an older page,
-RFC 5005) and ?limit=N (default the service's page_size, at most 200). Answers carry a
-weak ETag and Last-Modified computed without building the feed; If-None-Match (a list,
-weak or strong, or *) and, without it, If-Modified-Since are answered with 304.
+Every feed takes ?kind=editorial|all|substantive|rewording|style (minor: style; see
+feeds/atom.py), ?field=NAME, ?before=CHANGE_ID (an older page, RFC 5005) and ?limit=N
+(default the service's page_size, at most 200). Answers carry a weak ETag and
+Last-Modified computed without building the feed; If-None-Match (a list, weak or strong,
+or *) and, without it, If-Modified-Since are answered with 304.
 """
 
 from __future__ import annotations
@@ -31,8 +32,12 @@ NEWEST_PAGE_MAX_AGE = 60  # seconds: the newest page changes with every edit
 OLDER_PAGE_MAX_AGE = 86400  # a page with ?before= never changes
 
 Kind = Annotated[
-    Literal["substantive", "minor"] | None,
-    Query(description="only edits classified so (removals and restorations have none)"),
+    Literal["editorial", "all", "substantive", "rewording", "style", "minor"] | None,
+    Query(
+        description="editorial (the default): substantive and rewording edits, removals "
+        "and restorations; all: style edits too; substantive, rewording or style: edits of "
+        "that class only; minor: the old name of style"
+    ),
 ]
 FieldName = Annotated[
     Literal["headline", "summary", "category", "tags", "sources", "body"] | None,

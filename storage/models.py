@@ -199,7 +199,11 @@ class Change(SQLModel, table=True):
     to_n: int | None = None
     fields: list[str] = Field(default_factory=_no_fields, sa_column=Column(JSON))
     similarity: float | None = None
-    classification: str | None = None  # minor, substantive; None for created
+    # style, rewording, substantive (tracker/significance.py); None for created, removed,
+    # restored. score: 0-1 within the class; reasons: ["headline: number changed: 8 → 12"].
+    classification: str | None = None
+    score: float | None = None
+    reasons: list[str] | None = Field(default=None, sa_column=Column(JSON))
     # {field: [[op, text], ...]}: the stored consecutive diff (diff-match-patch ops)
     diff: dict[str, list[list[int | str]]] | None = Field(default=None, sa_column=Column(JSON))
     occurred_at: datetime = Field(sa_column=_time(nullable=False, index=True))

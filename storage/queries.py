@@ -317,6 +317,12 @@ def changes_before(
     return session.exec(query.order_by(col(Change.id).desc()).limit(limit)).all()
 
 
+def edits_after(session: Session, after_id: int, limit: int) -> Sequence[Change]:
+    """Up to `limit` changes of kind edited with an id above after_id, oldest first."""
+    query = select(Change).where(Change.kind == "edited", col(Change.id) > after_id)
+    return session.exec(query.order_by(col(Change.id)).limit(limit)).all()
+
+
 def items_by_ids(session: Session, ids: Sequence[int]) -> Sequence[Item]:
     if not ids:
         return []
@@ -374,6 +380,9 @@ def item_counts(session: Session) -> dict[int, int]:
 # Changes that belong to one listing: an item left it or came back to it.
 LISTING_EVENTS = ("removed", "restored")
 
+# A class, several classes (None among them: changes without one), or None: any.
+Classes = str | Sequence[str | None] | None
+
 
 def _json_array_has(session: Session, column: object, value: str):
     """SQL: the JSON array in `column` holds the string `value` (NULL or not an array: no)."""
@@ -394,7 +403,7 @@ def _change_filters(
     source_id: int | None = None,
     item_id: int | None = None,
     tag: str | None = None,
-    classification: str | None = None,
+    classification: Classes = None,
     field: str | None = None,
 ) -> list:
     """WHERE clauses for changes of these kinds matching every filter given.
@@ -402,7 +411,7 @@ def _change_filters(
     tag: the version the change leads to (to_version; for a change without one, the
     item's latest version) has the tag, so a change's tags are fixed when it is recorded.
     """
-    from sqlalchemy import and_, exists, func
+    from sqlalchemy import and_, exists, func, or_
     from sqlalchemy.orm import aliased
 
     clauses = [col(Change.kind).in_(list(kinds))]
@@ -421,7 +430,12 @@ def _change_filters(
     if item_id is not None:
         clauses.append(Change.item_id == item_id)
     if classification is not None:
-        clauses.append(Change.classification == classification)
+        # A str or several classes; None among them keeps changes without a class.
+        wanted = [classification] if isinstance(classification, str) else list(classification)
+        named = col(Change.classification).in_([c for c in wanted if c is not None])
+        clauses.append(
+            or_(named, col(Change.classification).is_(None)) if None in wanted else named
+        )
     if field is not None:
         clauses.append(_json_array_has(session, Change.fields, field))
     if tag is not None:
@@ -453,7 +467,7 @@ def change_page(
     source_id: int | None = None,
     item_id: int | None = None,
     tag: str | None = None,
-    classification: str | None = None,
+    classification: Classes = None,
     field: str | None = None,
 ) -> Sequence[Change]:
     """Up to `limit` matching changes with an id below `before`, newest (highest id) first."""
@@ -472,7 +486,7 @@ def change_page_state(
     source_id: int | None = None,
     item_id: int | None = None,
     tag: str | None = None,
-    classification: str | None = None,
+    classification: Classes = None,
     field: str | None = None,
 ) -> tuple[int, int | None, datetime | None]:
     """(count, highest id, latest recorded_at) of that page, read without loading it."""
@@ -495,7 +509,7 @@ def _page_window(
     source_id: int | None,
     item_id: int | None,
     tag: str | None,
-    classification: str | None,
+    classification: Classes,
     field: str | None,
 ) -> Any:
     """change_page's page as a subquery of (id, at: recorded_at), for counting it."""
@@ -527,7 +541,7 @@ def feed_page_state(
     source_id: int | None = None,
     item_id: int | None = None,
     tag: str | None = None,
-    classification: str | None = None,
+    classification: Classes = None,
     field: str | None = None,
 ) -> FeedPageState:
     """What a feed page's ETag is made of, in one round trip: a conditional GET answered

@@ -64,16 +64,45 @@ def test_items_and_history_json_contract(site: Site, cli) -> None:
         "observed_at": first["observed_at"],
         "reported_at": None,  # the page gives when it ended, not when it began
         "origin": "page-history",
-        "change": {"kind": "created", "fields": [], "class": None, "similarity": None},
+        "change": {
+            "kind": "created",
+            "fields": [],
+            "class": None,
+            "score": None,
+            "reasons": [],
+            "similarity": None,
+        },
     }
     assert current["origin"] == "observed"
     assert current["reported_at"] == "2017-08-27T03:47:56Z"  # the first headline's end
-    # Dropping a three-word prefix from a long headline is a substantive edit.
+    # Dropping the category prefix drops a number and a name: substantive, with reasons.
     assert current["change"]["kind"] == "edited" and current["change"]["fields"] == ["headline"]
     assert current["change"]["class"] == "substantive"
+    assert current["change"]["reasons"] == [
+        "headline: number removed: 2017",
+        "headline: name removed: civil, war",
+    ]
+    assert 0.6 <= current["change"]["score"] <= 1
     assert 0.6 < current["change"]["similarity"] < 0.8
     assert current["summary"].startswith("The Syrian opposition declined")
     assert datetime.fromisoformat(current["observed_at"]).tzinfo is not None
+
+
+def test_history_shows_and_filters_by_class(site: Site, cli) -> None:
+    [snapshot] = manifest_snapshots("ivorian-soldiers-2018-01-10")
+    cli("add", site.publish(snapshot["url"], offstream_page(snapshot["file"])))
+    cli("check")
+    full = cli("history", "1").stdout
+    assert "(style, score 0.0" in full and "(rewording, score 0." in full
+    assert "    - headline: typo" in full  # the accents repaired, as the reasons say
+    style = cli("history", "1", "--kind", "style", "--json").json()["versions"]
+    assert [v["change"]["class"] for v in style] == ["style"]
+    assert cli("history", "1", "--kind", "minor", "--json").json()["versions"] == style
+    editorial = cli("history", "1", "--kind", "editorial", "--json").json()["versions"]
+    assert {v["change"]["class"] for v in editorial} <= {"substantive", "rewording"}
+    assert len(editorial) == 4  # five edits, one of them style
+    bad = cli("history", "1", "--kind", "major", check=False)
+    assert bad.code == 2 and "invalid choice" in bad.stderr
 
 
 def test_diff_between_chosen_versions(site: Site, cli) -> None:

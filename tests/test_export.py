@@ -54,6 +54,8 @@ COLUMNS = [
     "change_kind",
     "change_fields",
     "classification",
+    "score",
+    "reasons",
     "similarity",
 ]
 
@@ -201,6 +203,8 @@ def test_json_export_holds_every_version_and_change(site: Site, engine: Engine, 
                 "to_n": change.to_n,
                 "fields": change.fields,
                 "classification": change.classification,
+                "score": change.score,
+                "reasons": change.reasons or [],
                 "similarity": change.similarity,
                 "occurred_at": out["occurred_at"],
                 "recorded_at": out["recorded_at"],
@@ -229,6 +233,8 @@ def test_json_export_holds_every_version_and_change(site: Site, engine: Engine, 
                     "kind": change["kind"],
                     "fields": change["fields"],
                     "class": change["classification"],
+                    "score": change["score"],
+                    "reasons": change["reasons"],
                     "similarity": change["similarity"],
                 },
             }
@@ -281,6 +287,8 @@ def test_the_three_formats_agree(site: Site, engine: Engine, cli, tmp_path: Path
             "change_kind": change["kind"],
             "change_fields": cell(change["fields"]),
             "classification": cell(change["classification"]),
+            "score": cell(change["score"]),
+            "reasons": cell(change["reasons"]),
             "similarity": cell(change["similarity"]),
         }
         if change["similarity"] is not None:  # the float survives the text exactly

@@ -364,6 +364,32 @@ def test_diff_errors(client: TestClient, filled: Engine, cli) -> None:
 # -- the change log ------------------------------------------------------------------------
 
 
+def test_changes_filtered_by_kind_keep_their_order_and_the_cursor_moves_past_the_rest(
+    client: TestClient, filled: Engine
+) -> None:
+    stored = rows(filled, Change)
+    assert len(stored) < 200  # one page holds them all
+
+    def ids(kind: str | None) -> list[int]:
+        params: dict[str, object] = {"limit": 200, **({"kind": kind} if kind else {})}
+        page = client.get("/api/changes", params=params).json()
+        return [c["id"] for c in page["changes"]]
+
+    assert ids(None) == ids("all") == [c.id for c in stored]
+    classes = {c.classification for c in stored if c.kind == "edited"}
+    assert {"style", "rewording", "substantive"} <= classes
+    for kind in ("style", "rewording", "substantive"):
+        assert ids(kind) == [c.id for c in stored if c.classification == kind]
+    assert ids("minor") == ids("style")
+    assert ids("editorial") == [c.id for c in stored if c.classification != "style"]
+    shown = client.get("/api/changes", params={"limit": 200, "kind": "substantive"}).json()
+    assert all(c["reasons"] and 0.6 <= c["score"] <= 1 for c in shown["changes"])
+    # The cursor moves past the changes left out: polling on finds nothing.
+    again = client.get("/api/changes", params={"since": shown["next"], "kind": "style"})
+    assert again.json()["changes"] == []
+    assert client.get("/api/changes", params={"kind": "major"}).status_code == 422
+
+
 def test_changes_are_the_change_log_in_recording_order(client: TestClient, filled: Engine) -> None:
     found, cursor = poll(client, None, limit=4)
     stored = rows(filled, Change)
@@ -379,6 +405,8 @@ def test_changes_are_the_change_log_in_recording_order(client: TestClient, fille
             "to_n": change.to_n,
             "fields": change.fields,
             "class": change.classification,
+            "score": change.score,
+            "reasons": change.reasons or [],
             "similarity": change.similarity,
             "occurred_at": iso(change.occurred_at),
             "recorded_at": iso(change.recorded_at),

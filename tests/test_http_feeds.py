@@ -167,15 +167,27 @@ def client(engine: Engine) -> Iterator[TestClient]:
         yield test_client
 
 
-def feed_changes(engine: Engine, **where: object) -> list[Change]:
-    """The changes a feed shows, newest first, straight from the database."""
+def feed_changes(engine: Engine, kind: str | None = None, **where: object) -> list[Change]:
+    """The changes a feed with this ?kind= shows (None: the default, editorial), newest
+    first, straight from the database."""
+    classes = {
+        None: ("substantive", "rewording", None),
+        "editorial": ("substantive", "rewording", None),
+        "all": None,
+        "minor": ("style",),
+    }.get(kind, (kind,))
     with transaction(engine) as session:
         changes = session.exec(
             select(Change)
             .where(Change.kind.in_(atom.FEED_KINDS))  # type: ignore[attr-defined]
             .order_by(Change.id.desc())  # type: ignore[union-attr]
         ).all()
-    return [c for c in changes if all(getattr(c, k) == v for k, v in where.items())]
+    return [
+        c
+        for c in changes
+        if (classes is None or c.classification in classes)
+        and all(getattr(c, k) == v for k, v in where.items())
+    ]
 
 
 def local(url: str) -> str:
@@ -316,7 +328,9 @@ def test_an_entry_per_change_with_the_diff_and_absolute_links(
     body = client.get("/feeds/edits.atom", params={"limit": 200}).content
     parsed = assert_readable(body)
     expected = feed_changes(engine)
-    assert len(expected) == 15  # 13 edits, a removal, a restoration
+    # 12 edits, a removal, a restoration; the style edit (accents repaired) is left out.
+    assert len(expected) == 14
+    assert len(feed_changes(engine, "all")) == 15
     assert entry_change_ids(body) == [c.id for c in expected]
     assert "next" not in links(body)
     assert links(body)["self"] == f"{PUBLIC}/feeds/edits.atom?limit=200"
@@ -352,7 +366,7 @@ def test_ids_are_stable_and_pages_walk_every_change_once(
     client: TestClient, engine: Engine
 ) -> None:
     pages = walk(client, "/feeds/edits.atom")
-    assert len(pages) == 4  # 15 changes, 4 a page
+    assert len(pages) == 4  # 14 changes, 4 a page
     walked = [cid for _, body in pages for cid in entry_change_ids(body)]
     assert walked == [c.id for c in feed_changes(engine)]
     assert [
@@ -369,7 +383,7 @@ def test_ids_are_stable_and_pages_walk_every_change_once(
 def test_page_size_is_bounded(engine: Engine) -> None:
     with TestClient(create_app(engine, settings(page_size=10_000))) as client:
         body = client.get("/feeds/edits.atom").content
-        assert len(entry_change_ids(body)) == 15
+        assert len(entry_change_ids(body)) == 14
         assert links(body)["self"] == f"{PUBLIC}/feeds/edits.atom"
         capped = client.get("/feeds/edits.atom", params={"limit": 5000}).content
         assert links(capped)["self"] == f"{PUBLIC}/feeds/edits.atom"  # 5000 is the cap, 200
@@ -390,14 +404,18 @@ def test_kind_and_field_filters(client: TestClient, engine: Engine) -> None:
             for cid in entry_change_ids(body)
         ]
 
-    substantive = ids("kind=substantive")
-    assert substantive == [c.id for c in feed_changes(engine, classification="substantive")]
-    assert len(substantive) == 12  # no removal, no restoration, no minor edit
-    [minor] = ids("kind=minor")
-    assert feed_changes(engine, classification="minor")[0].id == minor
+    for kind in ("substantive", "rewording", "style", "all", "editorial"):
+        assert ids(f"kind={kind}") == [c.id for c in feed_changes(engine, kind)], kind
+    assert ids("") == ids("kind=editorial")  # the default
+    [style] = ids("kind=style")
+    assert ids("kind=minor") == [style]  # the old name, kept as an alias
+    assert style not in ids("") and style in ids("kind=all")
+    assert len(ids("kind=all")) == len(ids("")) + 1
+    # Removals and restorations have no class: only the default and kind=all have them.
+    assert len(ids("kind=substantive")) + len(ids("kind=rewording")) == len(ids("")) - 2
     headline = ids("field=headline")
     assert headline == [c.id for c in feed_changes(engine) if "headline" in c.fields]
-    assert len(headline) == 11
+    assert len(headline) == 10
     assert len(ids("field=tags")) == 1 and len(ids("field=summary")) == 1
     assert ids("field=tags&kind=minor") == []
     body = client.get("/feeds/edits.atom?kind=minor&field=headline").content
@@ -426,7 +444,7 @@ def test_item_feed_opens_with_the_first_to_current_diff(
     client: TestClient, corpus: Corpus, engine: Engine
 ) -> None:
     item = corpus.items["ivorian"]
-    pages = walk(client, f"/feeds/items/{item}.atom")
+    pages = walk(client, f"/feeds/items/{item}.atom?kind=all")
     first = feedparser.parse(pages[0][1])
     overview = first.entries[0]
     assert overview.id == f"tag:{AUTHORITY},2026-01-01:item/{item}/first-to-current"
@@ -436,11 +454,11 @@ def test_item_feed_opens_with_the_first_to_current_diff(
     assert {link.rel: link.href for link in overview.links}["alternate"] == f"{PUBLIC}/items/{item}"
     assert links(pages[0][1])["alternate"] == f"{PUBLIC}/items/{item}"
     walked = [cid for _, body in pages for cid in entry_change_ids(body)]
-    assert walked == [c.id for c in feed_changes(engine, item_id=item)]
+    assert walked == [c.id for c in feed_changes(engine, "all", item_id=item)]
     assert len(walked) == 5 and len(pages) == 2
     # Only the newest page has it, so no id appears twice across pages.
     assert all("first-to-current" not in e.id for e in feedparser.parse(pages[1][1]).entries)
-    again = feedparser.parse(client.get(f"/feeds/items/{item}.atom").content).entries[0]
+    again = feedparser.parse(client.get(f"/feeds/items/{item}.atom?kind=all").content).entries[0]
     assert (again.id, again.content[0].value) == (overview.id, overview.content[0].value)
 
 
@@ -665,4 +683,4 @@ def test_feed_to_stdout_or_a_file_is_the_newest_page_of_edits(cli, tmp_path: Pat
     assert len(parsed.entries) == 2 and links(stdout)["next"].startswith(PUBLIC + "/feeds/")
     out = tmp_path / "edits.atom"
     cli("feed", "--out", str(out), "--authority", AUTHORITY)
-    assert len(entry_change_ids(out.read_bytes())) == 15
+    assert len(entry_change_ids(out.read_bytes())) == 14  # the style edit left out

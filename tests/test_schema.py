@@ -322,3 +322,37 @@ def test_0006_gives_sources_their_site_and_db_upgrade_merges_a_sites_duplicates(
     expected = sorted([(i["id"], i["source_id"]) for i in rows["item"]] + [(1, 4)])
     assert [tuple(row) for row in sightings] == expected
     assert any("two sources of a site name it" in method for method in logged)
+
+
+def test_0007_makes_minor_edits_style_and_rejudge_gives_every_edit_its_reasons(
+    empty_url: str, empty_engine: Engine
+) -> None:
+    """Stored minor edits become style, substantive ones stay substantive, with no score
+    or reasons until `redline db rejudge` judges them again from their versions."""
+    rows = json.loads(ROWS_0001.read_text(encoding="utf-8"))
+    upgrade(empty_engine, "0005")
+    for change in rows["change"]:
+        if change["id"] == 3:
+            change["classification"] = "minor"
+    load_rows(empty_engine, rows)
+
+    upgrade(empty_engine)
+    query = text(
+        "SELECT id, classification, score, reasons FROM change WHERE kind = 'edited' ORDER BY id"
+    )
+    with empty_engine.connect() as connection:
+        before = {row[0]: row[1:] for row in connection.execute(query)}
+    assert before == {2: ("substantive", None, None), 3: ("style", None, None)}
+
+    done = run(empty_url, "db", "rejudge")
+    assert done.returncode == 0, done.stderr
+    assert "judged differently now" in done.stdout
+    with empty_engine.connect() as connection:
+        after = {row[0]: row[1:] for row in connection.execute(query)}
+    classification, score, reasons = after[2]
+    assert classification == "substantive" and 0.6 <= score <= 1
+    reasons = json.loads(reasons) if isinstance(reasons, str) else reasons
+    assert "headline: number removed: 2017" in reasons
+    assert all(row[1] is not None for row in after.values())
+    again = run(empty_url, "db", "rejudge")
+    assert "0 edits judged differently now" in again.stdout

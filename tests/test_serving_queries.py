@@ -97,7 +97,7 @@ def _fill_item(session: Session, source_id: int, s: int, i: int, tick) -> None:
             to_n=n,
             fields=["headline"] if previous else [],
             similarity=0.5 + n / 10 if previous else None,
-            classification=("minor" if n % 2 else "substantive") if previous else None,
+            classification=("style" if n % 2 else "substantive") if previous else None,
             diff=_diff(previous.headline or "", headline) if previous else None,
             occurred_at=at - timedelta(minutes=1),
             recorded_at=at,
@@ -323,6 +323,8 @@ def test_versions_body_is_what_the_response_model_gives(client: TestClient) -> N
         "kind": "edited",
         "fields": ["headline"],
         "class": "substantive",
+        "score": None,  # the fixture's rows have none, as rows stored before 0007
+        "reasons": [],
         "similarity": 0.7,
     }
     assert versions[0]["observed_at"].endswith("Z")

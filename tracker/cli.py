@@ -96,7 +96,9 @@ WRITING_COMMANDS = frozenset({"add", "check", "run", "serve", "import", "source"
 
 
 def _writes(args: argparse.Namespace) -> bool:
-    return args.command in WRITING_COMMANDS or (args.command == "db" and args.action == "upgrade")
+    return args.command in WRITING_COMMANDS or (
+        args.command == "db" and args.action in ("upgrade", "rejudge")
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hist.add_argument("item")
     hist.add_argument("--json", action="store_true")
+    hist.add_argument(
+        "--kind",
+        choices=HISTORY_KINDS,
+        help="only the versions made by edits of this class (editorial: substantive or "
+        "rewording; minor: style)",
+    )
 
     cli_identity.add_verbs(verb)
 
@@ -252,8 +260,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve = verb("serve", cmd_serve, "the HTTP service: feeds, JSON API and history pages")
     _serve_options(serve)
 
-    db = verb("db", cmd_db, "the database schema: show its revision, or upgrade it")
-    db.add_argument("action", choices=("status", "upgrade"), help="status or upgrade")
+    db = verb(
+        "db",
+        cmd_db,
+        "the database schema: show its revision, upgrade it, or judge every stored edit "
+        "again (rejudge: class, score and reasons, after an upgrade from minor/substantive)",
+    )
+    db.add_argument(
+        "action", choices=("status", "upgrade", "rejudge"), help="status, upgrade or rejudge"
+    )
 
     replay = verb(
         "import", cmd_import, "replay a snapshot archive (git-scraped repository, folder) as checks"
@@ -631,6 +646,8 @@ def cmd_history(args: argparse.Namespace, engine: Engine, config: Config) -> int
     with transaction(engine) as session:
         item = find_item(session, args.item)
         document = history.history_document(session, item)
+    if args.kind:
+        document["versions"] = [v for v in document["versions"] if _kept(args.kind, v["change"])]
     if args.json:
         return _print_json(document)
     print(f"item {item.id}: {item.headline}\n  url: {item.url}")
@@ -644,13 +661,26 @@ def cmd_history(args: argparse.Namespace, engine: Engine, config: Config) -> int
         print(
             f"\nv{v['n']}  {when}  {v['origin']}  {_change_line(v['change'])}\n    {v['headline']}"
         )
+        for reason in (v["change"] or {}).get("reasons") or []:
+            print(f"    - {reason}")
     return 0
+
+
+HISTORY_KINDS = ("editorial", "substantive", "rewording", "style", "minor")
+
+
+def _kept(kind: str, change: dict[str, Any] | None) -> bool:
+    """Whether `history --kind KIND` shows the version this change made."""
+    wanted = {"editorial": ("substantive", "rewording"), "minor": ("style",)}.get(kind, (kind,))
+    return change is not None and change["kind"] == "edited" and change["class"] in wanted
 
 
 def _change_line(change: dict[str, Any] | None) -> str:
     if not change or change["kind"] != "edited":
         return change["kind"] if change else ""
     fields = ", ".join(change["fields"]) or "nothing visible"
+    if change["score"] is not None:
+        return f"edited {fields} ({change['class']}, score {change['score']:.2f})"
     similar = f", {change['similarity']:.0%} similar" if change["similarity"] is not None else ""
     return f"edited {fields} ({change['class']}{similar})"
 
@@ -907,6 +937,12 @@ def cmd_db(args: argparse.Namespace, engine: Engine, config: Config) -> int:
             print(f"{where}: schema upgraded from {before or 'empty'} to revision {after}")
         if before is not None and before < SITES_REVISION <= after:
             _merge_site_duplicates(engine)
+        return 0
+    if args.action == "rejudge":
+        ensure_schema(engine)
+        with transaction(engine) as session:
+            changed = history.rejudge(session)
+        print(f"{where}: {plural(changed, 'edit')} judged differently now")
         return 0
     state = schema_state(engine)
     if state.up_to_date:

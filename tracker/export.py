@@ -58,6 +58,8 @@ CSV_COLUMNS = (
     "change_kind",
     "change_fields",
     "classification",
+    "score",
+    "reasons",
     "similarity",
 )
 LIST_SEPARATOR = "; "  # tags, sources and change fields in one CSV cell
@@ -231,6 +233,8 @@ def change_json(change: Change) -> dict[str, Any]:
         "to_n": change.to_n,
         "fields": change.fields,
         "classification": change.classification,
+        "score": change.score,
+        "reasons": change.reasons or [],
         "similarity": change.similarity,
         "occurred_at": iso_z(change.occurred_at),
         "recorded_at": iso_z(change.recorded_at),
@@ -261,6 +265,8 @@ def csv_row(item_id: int, version: Version, change: Change | None) -> list[Any]:
         change.kind if change else None,
         _joined(change.fields) if change else None,
         change.classification if change else None,
+        change.score if change else None,
+        _joined(change.reasons) if change else None,
         change.similarity if change else None,
     ]
 

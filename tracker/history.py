@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from storage import Change, Item, Version, queries
 from storage.types import iso_z
-from tracker import diff, judgement
+from tracker import diff, judgement, significance
 from tracker.errors import UserError
 from tracker.normalise import CONTENT_FIELDS, LIST_FIELDS, FieldValue
 
@@ -90,6 +90,8 @@ def version_json(version: Version, change: Change | None) -> dict[str, Any]:
             "kind": change.kind,
             "fields": change.fields,
             "class": change.classification,
+            "score": change.score,
+            "reasons": change.reasons or [],
             "similarity": change.similarity,
         },
     }
@@ -166,8 +168,46 @@ def version_change(
         field_ops = diff_versions(previous, version)
         change.fields = changed_fields(field_ops)
         change.similarity = overall_similarity(field_ops)
-        change.classification = judgement.classify(field_ops)
+        judge(change, field_ops)
         # Only changed fields are stored: an unchanged article body would be kept whole.
         shown = readable_diff({name: field_ops[name] for name in change.fields})
         change.diff = {name: [[op, text] for op, text in ops] for name, ops in shown.items()}
     return change
+
+
+def judge(change: Change, field_ops: dict[str, list[diff.Op]]) -> None:
+    """Set the change's class, score and reasons from its fields' diffs."""
+    judged = significance.judge(field_ops)
+    change.classification = judged.classification if judged else None
+    change.score = judged.score if judged else None
+    change.reasons = judged.reasons if judged else None
+
+
+def rejudge(session: Session, batch: int = 500) -> int:
+    """Judge every stored edit again from its two versions (after `db upgrade` from a
+    redline that classed edits minor/substantive, or after the rules changed). Returns
+    how many changes got another class, score or reasons."""
+    changed = 0
+    after = 0
+    while True:
+        changes = queries.edits_after(session, after, batch)
+        if not changes:
+            return changed
+        versions = queries.versions_by_ids(
+            session, [v for c in changes for v in (c.from_version_id, c.to_version_id) if v]
+        )
+        for change in changes:
+            assert change.id is not None
+            after = change.id
+            old, new = (
+                versions.get(change.from_version_id or 0),
+                versions.get(change.to_version_id or 0),
+            )
+            if old is None or new is None:
+                continue
+            before = (change.classification, change.score, change.reasons)
+            judge(change, diff_versions(old, new))
+            if (change.classification, change.score, change.reasons) != before:
+                session.add(change)
+                changed += 1
+        session.flush()
