@@ -489,6 +489,10 @@ class SourceOut(Out):
     consecutive_failures: int
     last_error: Redacted | None
     options: dict[str, Any]
+    partial_fields: list[str] = Field(
+        description="fields its listing shows for some items only (learned): an item shown "
+        "without one keeps its last known value"
+    )
     interval_seconds: int | None = Field(description="null: the daemon's default interval")
     cron: str | None = Field(description="a crontab line (UTC) giving the check times")
     retired_at: datetime | None = Field(description="when it was retired (gone, aged out)")
@@ -625,6 +629,7 @@ def _source_out(source: Source, failing_after: int) -> SourceOut:
         consecutive_failures=source.consecutive_failures,
         last_error=source.last_error,
         options=source.options or {},
+        partial_fields=source.partial_fields or [],
         interval_seconds=source.interval_seconds,
         cron=source.cron,
         retired_at=source.retired_at,

@@ -54,6 +54,9 @@ class Source(SQLModel, table=True):
     # An item page that is gone (410, repeated 404) or aged out is retired, not deleted.
     retired_at: datetime | None = Field(default=None, sa_column=_time())
     retired_reason: str | None = None
+    # Fields its listing shows for some items only, learned from its checks (see
+    # tracker/partial.py): an item shown without one keeps its last known value.
+    partial_fields: list[str] | None = Field(default=None, sa_column=Column(JSON))
     # Per-source settings: listing field map ("map", "items"), "id_pattern", "match_threshold".
     options: dict[str, Any] = Field(
         default_factory=_no_options, sa_column=Column(JSON, nullable=False)

@@ -552,6 +552,7 @@ def cmd_sources(args: argparse.Namespace, engine: Engine, config: Config) -> int
                 "retired_at": iso_z(s.retired_at),
                 "retired_reason": s.retired_reason,
                 "options": s.options,
+                "partial_fields": s.partial_fields or [],
                 "health": source_health(s, failing_after).state,
             }
             for s in queries.all_sources(session)

@@ -16,7 +16,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col
 
 from storage import Change, Item, ItemMatch, Source, Version, queries
-from tracker import history, identity, merge
+from tracker import history, identity, merge, partial
 from tracker.extract.base import HistoryEntry, Observation
 from tracker.normalise import FieldValue, canonical_url, clean_text, content_hash, same_text
 from tracker.source_index import SourceIndex
@@ -114,6 +114,8 @@ def record_observations(
     item_ids = [index.find_id(item_keys) for item_keys in keys]
     if listing:
         _match_newcomers(session, source, observations, keys, item_ids, rules, check_id, now, index)
+        partial.learn(source, observations, item_ids)
+        observations = partial.settle(session, source, observations, item_ids, index)
     stats = IngestStats()
     _create_newcomers(session, source, observations, keys, item_ids, page_urls, now, index, stats)
     pending = _Pending()

@@ -1,0 +1,27 @@
+"""Sources remember which fields their listing shows for some items only.
+
+A front page that shows a summary in its lead slot only makes the summary "partial":
+an item shown without it is unknown there, not emptied (tracker/partial.py).
+
+Revision ID: 0007
+Revises: 0005
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0007"
+down_revision: str | Sequence[str] | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("source", sa.Column("partial_fields", sa.JSON(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("source") as batch:
+        batch.drop_column("partial_fields")
