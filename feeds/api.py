@@ -544,6 +544,12 @@ class SourceOptions(BaseModel):
     id_pattern: str | None = Field(
         None, max_length=500, description="regex finding the item id in its URL (group 1)"
     )
+    ignore: list[Annotated[str, Field(max_length=500)]] | None = Field(
+        None,
+        max_length=20,
+        description="regexes for text that is noise on this source: left out when comparing "
+        "versions (the text is stored as seen)",
+    )
     match_threshold: float | None = Field(
         None, description="fuzzy identity: similarity 0-1 a newcomer needs (above 1: off)"
     )
@@ -578,6 +584,9 @@ class SourcePatch(BaseModel):
     )
     cron: str | None = Field(
         None, max_length=200, description="check at these times instead (null: none)"
+    )
+    ignore: list[Annotated[str, Field(max_length=500)]] | None = Field(
+        None, max_length=20, description="noise patterns (regexes), replacing any; null or []: none"
     )
 
 

@@ -57,7 +57,8 @@ class Source(SQLModel, table=True):
     # Fields its listing shows for some items only, learned from its checks (see
     # tracker/partial.py): an item shown without one keeps its last known value.
     partial_fields: list[str] | None = Field(default=None, sa_column=Column(JSON))
-    # Per-source settings: listing field map ("map", "items"), "id_pattern", "match_threshold".
+    # Per-source settings: listing field map ("map", "items"), "id_pattern", "match_threshold",
+    # "match_window_hours", "ignore" (noise patterns, tracker/noise.py).
     options: dict[str, Any] = Field(
         default_factory=_no_options, sa_column=Column(JSON, nullable=False)
     )

@@ -155,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
         "daemon's default",
     )
     when.add_argument("--cron", metavar="LINE", help="check at these times (crontab line, UTC)")
+    edit.add_argument(
+        "--ignore",
+        action="append",
+        metavar="REGEX",
+        help="noise patterns, replacing the source's (repeatable; --ignore '' clears them)",
+    )
     for action, help_text in (
         ("disable", "stop checking a source (its history stays)"),
         ("enable", "check a disabled source again"),
@@ -296,6 +302,13 @@ def _source_options(parser: argparse.ArgumentParser) -> None:
         "--id-pattern", metavar="REGEX", help="the item id inside its URL (group 1)"
     )
     parser.add_argument(
+        "--ignore",
+        action="append",
+        metavar="REGEX",
+        help="text that is noise on this source, left out when comparing versions (stored as "
+        "seen); repeatable",
+    )
+    parser.add_argument(
         "--match-threshold",
         type=float,
         metavar="SCORE",
@@ -317,6 +330,7 @@ def _source_settings(args: argparse.Namespace) -> dict[str, Any]:
         "map": parse_field_map(args.map),
         "items": args.items,
         "id_pattern": args.id_pattern,
+        "ignore": args.ignore or None,
         "match_threshold": args.match_threshold,
         "match_window_hours": args.match_window,
     }
@@ -377,6 +391,8 @@ def _say_what_was_not_applied(
         changes.append(f"--every {args.every}")
     if args.cron is not None and " ".join(args.cron.split()) != source.cron:
         changes.append(f"--cron {shlex.quote(args.cron)}")
+    if args.ignore and args.ignore != (source.options or {}).get("ignore"):
+        changes += [f"--ignore {shlex.quote(pattern)}" for pattern in args.ignore]
     if changes:
         given = " ".join(changes)
         print(
@@ -399,8 +415,10 @@ def cmd_source(args: argparse.Namespace, engine: Engine, config: Config) -> int:
             changes["every"] = None if default else parse_interval(args.every)
         if args.cron is not None:
             changes["cron"] = args.cron
+        if args.ignore is not None:
+            changes["ignore"] = [pattern for pattern in args.ignore if pattern != ""]
         if not changes:
-            raise UserError("say what to change: --name, --every or --cron")
+            raise UserError("say what to change: --name, --every, --cron or --ignore")
     else:
         changes["enabled"] = args.action == "enable"
     with transaction(engine) as session:
@@ -421,8 +439,11 @@ def _source_summary(source: Source) -> str:
         when = "the default schedule"
     name = f", name {source.name!r}" if source.name else ""
     state = "enabled" if source.enabled else "disabled"
+    ignored = (source.options or {}).get("ignore")
+    ignore = f", ignore {' '.join(shlex.quote(p) for p in ignored)}" if ignored else ""
     return (
-        f"source {source.id} {redact_url(source.url)} (kind {source.kind}): {state}, {when}{name}"
+        f"source {source.id} {redact_url(source.url)} (kind {source.kind}): "
+        f"{state}, {when}{name}{ignore}"
     )
 
 
@@ -729,7 +750,9 @@ def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     listener = _listen(args, config) if args.serve else None
     with transaction(engine) as session:
         for entry in config.sources:
-            add_source(session, entry.url, entry.kind, entry.name, entry.every, cron=entry.cron)
+            add_source(
+                session, entry.url, entry.kind, entry.name, entry.every, entry.options, entry.cron
+            )
         count = len(queries.all_sources(session))
     where = engine.url.render_as_string(hide_password=True)
     print(

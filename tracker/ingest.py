@@ -16,7 +16,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col
 
 from storage import Change, Item, ItemMatch, Source, Version, queries
-from tracker import history, identity, merge, partial
+from tracker import history, identity, merge, noise, partial
 from tracker.extract.base import HistoryEntry, Observation
 from tracker.normalise import FieldValue, canonical_url, clean_text, content_hash, same_text
 from tracker.source_index import SourceIndex
@@ -352,7 +352,10 @@ def _record_one(
         latest = _add_version(session, item, latest, version, stats, pending, known_end)
         started = entry.reported_at
 
-    if latest is not None and latest.content_hash == observed_hash:
+    if latest is not None and (
+        latest.content_hash == observed_hash
+        or noise.same_but_noise(latest, _content_fields(observation), source.options or {})
+    ):  # the same, or different by noise alone ("Updated 5 minutes ago"): no new version
         latest.last_observed_at = now
         session.add(latest)
     else:

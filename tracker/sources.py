@@ -14,6 +14,7 @@ import httpx
 from sqlmodel import Session
 
 from storage import Source, queries, utcnow
+from tracker import noise
 from tracker.errors import UserError
 from tracker.extract import KINDS
 from tracker.identity import compile_id_pattern
@@ -44,7 +45,8 @@ def add_source(
     """The source for this URL, and whether it was added now (False: it was there already).
 
     options: "map" (listing field → path), "items" (where a JSON listing's records
-    are), "id_pattern" (a regex finding an item's id in its URL), "match_window_hours"
+    are), "id_pattern" (a regex finding an item's id in its URL), "ignore" (regexes for
+    text that is noise: taken out of comparisons, see tracker.noise), "match_window_hours"
     (how long a departed item may still be paired by fuzzy identity), "match_threshold"
     (fuzzy identity, 0–1; above 1 turns it off). cron: a crontab line (UTC) giving the
     check times instead of an interval.
@@ -56,6 +58,8 @@ def add_source(
     options = {key: value for key, value in (options or {}).items() if value not in (None, {}, "")}
     if "id_pattern" in options:
         compile_id_pattern(options["id_pattern"])
+    if "ignore" in options:
+        options["ignore"] = noise.check_patterns(options["ignore"])
     window = options.get("match_window_hours")
     if window is not None and not 0 <= float(window) <= MAX_MATCH_WINDOW_HOURS:
         raise UserError(
@@ -161,7 +165,7 @@ def _canonical_or_none(url: str) -> str | None:
 
 # -- changing a source: `redline source edit|enable|disable` and PATCH /api/sources/{id} ----
 
-EDITABLE = ("name", "enabled", "every", "cron")
+EDITABLE = ("name", "enabled", "every", "cron", "ignore")
 
 
 class UnknownSource(UserError):
@@ -173,9 +177,10 @@ def edit_source(session: Session, source_id: int, changes: Mapping[str, Any]) ->
     and the API, so both accept and refuse the same.
 
     changes holds only what changes: "name" (None or blank clears it), "enabled",
-    "every" (a timedelta; None: back to the default schedule) or "cron" (a crontab
-    line; None: none). "every" replaces a cron line and "cron" an interval; a sooner
-    schedule applies now, not after the next check.
+    "every" (a timedelta; None: back to the default schedule), "cron" (a crontab
+    line; None: none) or "ignore" (the noise patterns, replacing any; None or []: none).
+    "every" replaces a cron line and "cron" an interval; a sooner schedule applies now,
+    not after the next check.
     """
     unknown = set(changes) - set(EDITABLE)
     if unknown:
@@ -194,6 +199,10 @@ def edit_source(session: Session, source_id: int, changes: Mapping[str, Any]) ->
         _set_interval(source, changes["every"])
     if "cron" in changes:
         _set_cron(source, changes["cron"])
+    if "ignore" in changes:
+        patterns = noise.check_patterns(changes["ignore"] or [])
+        options = {key: value for key, value in (source.options or {}).items() if key != "ignore"}
+        source.options = {**options, "ignore": patterns} if patterns else options
     session.add(source)
     session.flush()
     return source
