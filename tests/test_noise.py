@@ -56,7 +56,7 @@ def test_own_patterns_apply_to_every_field_the_headline_too() -> None:
 
 
 def page(n: int) -> str:
-    return (FIXTURES / "articles" / f"updating-{n}.html").read_text(encoding="utf-8")
+    return (FIXTURES / "noise" / f"updating-{n}.html").read_text(encoding="utf-8")
 
 
 def record(engine: Engine, source_id: int, text: str, when: datetime) -> int:
