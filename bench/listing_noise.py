@@ -9,8 +9,8 @@ Imports the sample (../shared/corpus/bbc-homepage-headlines; never copied into t
 with `redline import dir` as the README shows, into an empty SQLite database, then counts the
 "edited" changes and, among them, those whose every changed field only appeared or vanished
 (empty on one side), which a front page showing a summary or a tag in some slots only makes.
-It also counts "headline_test" events and the edits (by their changes' kinds) the default
-edits feed carries.
+It also counts headline tests (a headline back to one the item had within a day: one
+"headline_test" event each) and their later switches ("headline_flip", not published).
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ ROWS = (
     ("changes", "changes (all kinds)"),
     ("edited", "edits"),
     ("shown_or_hidden_only", "edits that only show or hide a field"),
-    ("headline_tests", "headline tests"),
+    ("headline_tests", "headline tests (one feed entry each)"),
+    ("headline_flips", "later switches of a headline test (stored, not published)"),
 )
 
 
@@ -79,6 +80,7 @@ def _counts(connection: sqlite3.Connection) -> dict[str, int]:
         "edited": kinds.get("edited", 0),
         "shown_or_hidden_only": shown_only,
         "headline_tests": kinds.get("headline_test", 0),
+        "headline_flips": kinds.get("headline_flip", 0),
         "versions": connection.execute("SELECT count(*) FROM version").fetchone()[0],
         "changes": sum(kinds.values()),
     }

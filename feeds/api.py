@@ -73,7 +73,7 @@ MAX_CURSOR = 4096
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DIFF_FORMATS = ("json", "text", "html", "side-by-side", "patch")
 CHECK_OUTCOMES = ("changed", "unchanged", "not_modified", "error")
-CHANGE_KINDS = ("created", "edited", "removed", "restored")
+CHANGE_KINDS = ("created", "edited", "removed", "restored", "headline_test", "headline_flip")
 VERSION_ORIGINS = ("observed", "page-history", "import")
 NO_TOKEN = (
     "writes are disabled: no API token is configured (set REDLINE_API_TOKEN, or token "
@@ -411,10 +411,14 @@ class ItemDetail(ItemOut):
 
 
 class VersionChange(Out):
-    kind: str = Field(description="created or edited")
+    kind: str = Field(
+        description="created, edited, headline_test (a headline back to a recent one: an A/B "
+        "test, named once) or headline_flip (a later switch among its variants)"
+    )
     fields: list[str]
     class_: str | None = Field(alias="class", description="minor or substantive")
     similarity: float | None
+    variants: list[str] | None = Field(None, description="a headline test's headlines")
 
 
 class VersionOut(Out):
@@ -455,12 +459,15 @@ class ChangeOut(Out):
     id: int
     item_id: int
     source_id: int
-    kind: str = Field(description="created, edited, removed or restored")
+    kind: str = Field(
+        description="created, edited, removed, restored, headline_test or headline_flip"
+    )
     from_n: int | None
     to_n: int | None
     fields: list[str]
     class_: str | None = Field(alias="class", description="minor or substantive")
     similarity: float | None
+    variants: list[str] | None = Field(None, description="a headline test's headlines")
     occurred_at: datetime
     recorded_at: datetime
     diff: dict[str, list[tuple[int, str]]] | None = Field(
@@ -553,6 +560,12 @@ class SourceOptions(BaseModel):
     match_threshold: float | None = Field(
         None, description="fuzzy identity: similarity 0-1 a newcomer needs (above 1: off)"
     )
+    headline_test_hours: float | None = Field(
+        None,
+        ge=0,
+        le=168,
+        description="hours within which a headline coming back makes a headline test (24; 0: off)",
+    )
     match_window_hours: float | None = Field(
         None,
         ge=0,
@@ -618,6 +631,7 @@ def _change_out(change: Change) -> ChangeOut:
         fields=change.fields,
         class_=change.classification,
         similarity=change.similarity,
+        variants=change.variants,
         occurred_at=change.occurred_at,
         recorded_at=change.recorded_at,
         diff={name: [(int(op), str(text)) for op, text in ops] for name, ops in change.diff.items()}

@@ -174,7 +174,7 @@ class Change(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     item_id: int = Field(foreign_key="item.id")
     source_id: int = Field(foreign_key="source.id")
-    kind: str  # created, edited, removed, restored
+    kind: str  # created, edited, removed, restored, headline_test, headline_flip
     from_version_id: int | None = Field(default=None, foreign_key="version.id")
     to_version_id: int | None = Field(default=None, foreign_key="version.id")
     from_n: int | None = None
@@ -184,5 +184,7 @@ class Change(SQLModel, table=True):
     classification: str | None = None  # minor, substantive; None for created
     # {field: [[op, text], ...]}: the stored consecutive diff (diff-match-patch ops)
     diff: dict[str, list[list[int | str]]] | None = Field(default=None, sa_column=Column(JSON))
+    # A headline_test's headlines, in the order first shown (tracker/headline_tests.py).
+    variants: list[str] | None = Field(default=None, sa_column=Column(JSON))
     occurred_at: datetime = Field(sa_column=_time(nullable=False, index=True))
     recorded_at: datetime = Field(sa_column=_time(nullable=False))

@@ -309,6 +309,13 @@ def _source_options(parser: argparse.ArgumentParser) -> None:
         "seen); repeatable",
     )
     parser.add_argument(
+        "--headline-test-window",
+        type=float,
+        metavar="HOURS",
+        help="a headline back to one the item had within HOURS is a headline test, not an "
+        "edit (24; 0: off)",
+    )
+    parser.add_argument(
         "--match-threshold",
         type=float,
         metavar="SCORE",
@@ -331,6 +338,7 @@ def _source_settings(args: argparse.Namespace) -> dict[str, Any]:
         "items": args.items,
         "id_pattern": args.id_pattern,
         "ignore": args.ignore or None,
+        "headline_test_hours": args.headline_test_window,
         "match_threshold": args.match_threshold,
         "match_window_hours": args.match_window,
     }
@@ -653,6 +661,8 @@ def cmd_history(args: argparse.Namespace, engine: Engine, config: Config) -> int
 
 
 def _change_line(change: dict[str, Any] | None) -> str:
+    if change and change.get("variants"):
+        return f"{change['kind'].replace('_', ' ')}: {' / '.join(change['variants'])}"
     if not change or change["kind"] != "edited":
         return change["kind"] if change else ""
     fields = ", ".join(change["fields"]) or "nothing visible"

@@ -10,13 +10,13 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlmodel import Session, col
 
 from storage import Change, Item, ItemMatch, Source, Version, queries
-from tracker import history, identity, merge, noise, partial
+from tracker import headline_tests, history, identity, merge, noise, partial
 from tracker.extract.base import HistoryEntry, Observation
 from tracker.normalise import FieldValue, canonical_url, clean_text, content_hash, same_text
 from tracker.source_index import SourceIndex
@@ -361,7 +361,8 @@ def _record_one(
     else:
         observed = _observed_version(observation, observed_hash, now, check_id)
         observed.reported_at = _current_since(observation)
-        latest = _add_version(session, item, latest, observed, stats, pending)
+        test_window = headline_tests.window(source.options or {})
+        latest = _add_version(session, item, latest, observed, stats, pending, None, test_window)
     index.added_version(item, latest)
 
     _add_aliases(index, item.id or 0, keys, observation, page_urls)
@@ -529,6 +530,7 @@ def _add_version(
     stats: IngestStats,
     pending: _Pending,
     known_end: datetime | None = None,
+    test_window: timedelta = timedelta(0),
 ) -> Version:
     """Append the version to the item's history with the change that leads to it.
 
@@ -543,6 +545,7 @@ def _add_version(
     change = history.version_change(
         item, previous, version, version.reported_at or known_end or version.observed_at
     )
+    headline_tests.judge(session, item, change, version, test_window)  # A → B → A
     pending.change(change, previous, version)
     stats.versions_added += 1
     stats.changes_added += 1

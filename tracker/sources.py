@@ -14,7 +14,7 @@ import httpx
 from sqlmodel import Session
 
 from storage import Source, queries, utcnow
-from tracker import noise
+from tracker import headline_tests, noise
 from tracker.errors import UserError
 from tracker.extract import KINDS
 from tracker.identity import compile_id_pattern
@@ -46,7 +46,8 @@ def add_source(
 
     options: "map" (listing field → path), "items" (where a JSON listing's records
     are), "id_pattern" (a regex finding an item's id in its URL), "ignore" (regexes for
-    text that is noise: taken out of comparisons, see tracker.noise), "match_window_hours"
+    text that is noise: taken out of comparisons, see tracker.noise), "headline_test_hours"
+    (how long a headline may come back and make a headline test), "match_window_hours"
     (how long a departed item may still be paired by fuzzy identity), "match_threshold"
     (fuzzy identity, 0–1; above 1 turns it off). cron: a crontab line (UTC) giving the
     check times instead of an interval.
@@ -64,6 +65,12 @@ def add_source(
     if window is not None and not 0 <= float(window) <= MAX_MATCH_WINDOW_HOURS:
         raise UserError(
             f"--match-window is hours from 0 to {MAX_MATCH_WINDOW_HOURS} (a week), not {window}"
+        )
+    tests = options.get("headline_test_hours")
+    if tests is not None and not 0 <= float(tests) <= headline_tests.MAX_WINDOW_HOURS:
+        raise UserError(
+            f"--headline-test-window is hours from 0 (off) to "
+            f"{headline_tests.MAX_WINDOW_HOURS:g} (a week), not {tests}"
         )
     if "match_threshold" in options and not 0 <= float(options["match_threshold"]) <= 2:
         raise UserError("--match-threshold is a similarity between 0 and 1 (above 1: off)")

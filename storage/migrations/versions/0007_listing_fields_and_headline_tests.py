@@ -1,7 +1,10 @@
-"""Sources remember which fields their listing shows for some items only.
+"""Sources remember which fields their listing shows for some items only; changes name
+the variants of a headline test.
 
 A front page that shows a summary in its lead slot only makes the summary "partial":
-an item shown without it is unknown there, not emptied (tracker/partial.py).
+an item shown without it is unknown there, not emptied (tracker/partial.py). A headline
+that alternates A → B → A is one "headline_test" change naming A and B
+(tracker/headline_tests.py).
 
 Revision ID: 0007
 Revises: 0005
@@ -20,8 +23,11 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("source", sa.Column("partial_fields", sa.JSON(), nullable=True))
+    op.add_column("change", sa.Column("variants", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("change") as batch:
+        batch.drop_column("variants")
     with op.batch_alter_table("source") as batch:
         batch.drop_column("partial_fields")
