@@ -69,6 +69,7 @@ def test_a_headline_ab_test_is_one_event_and_every_version_is_kept(engine: Engin
     with client_for(engine) as client:
         feed = feedparser.parse(client.get(f"/feeds/items/{item.id}.atom").content)
         history = client.get(f"/api/items/{item.id}/versions").json()
+        recent = client.get("/").text
     titles = [entry.title for entry in feed.entries]
     assert f"Headline test: {A} / {B}" in titles
     # One entry per edit and one for the test, none per flip (and the item feed's
@@ -77,6 +78,7 @@ def test_a_headline_ab_test_is_one_event_and_every_version_is_kept(engine: Engin
     assert len(changes) == 4 and len(titles) == 5
     assert sum(title.startswith("Headline test") for title in titles) == 1
     assert history["versions"][2]["change"]["variants"] == [A, B]
+    assert f"Headline test: {A} / {B}" in recent
 
 
 def test_a_third_variant_grows_the_test(engine: Engine) -> None:
