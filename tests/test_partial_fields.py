@@ -141,3 +141,26 @@ def test_an_item_page_that_drops_its_summary_is_edited(engine: Engine) -> None:
     assert changes(engine) == [
         ("Ferry strike called off", ["summary"], "Unions agree to talks.", None)
     ]
+
+
+def test_one_story_in_two_slots_with_a_summary_in_one_is_one_item_unedited(
+    engine: Engine,
+) -> None:
+    """The lead shows the story with its summary under a relative link, a lower slot the
+    same story under its absolute link without one: one item, one version, no edit."""
+    summary = "Russia's president makes the announcement on TV."
+    headline = "Putin orders troops into rebel regions"
+    lower = (headline, f"{SITE}{PUTIN}", "Europe", "")
+    states = [
+        [(headline, PUTIN, "Europe", summary), lower],
+        [(headline, PUTIN, "Europe", ""), lower],
+        [lower, (headline, PUTIN, "Europe", summary)],
+    ]
+    replay(
+        engine,
+        f"{SITE}/headlines.csv",
+        "listing",
+        [(at(2, 8 + hour), front_page(rows)) for hour, rows in enumerate(states)],
+    )
+    assert summaries(engine) == {headline: [summary]}
+    assert changes(engine) == []

@@ -115,14 +115,19 @@ def record_observations(
     if listing:
         _match_newcomers(session, source, observations, keys, item_ids, rules, check_id, now, index)
         partial.learn(source, observations, item_ids)
-        observations = partial.settle(session, source, observations, item_ids, index)
     stats = IngestStats()
     _create_newcomers(session, source, observations, keys, item_ids, page_urls, now, index, stats)
+    hashes = [content_hash(_content_fields(observation)) for observation in observations]
+    if listing:  # fields a listing shows for some items only: see tracker/partial.py
+        observations, hashes = partial.settle(
+            session, source, observations, hashes, item_ids, index
+        )
     pending = _Pending()
     # Each item is claimed by one observation per check, with that observation's content hash.
     claims: dict[int, str] = {}
-    for observation, item_keys, item_id in zip(observations, keys, item_ids, strict=True):
-        observed_hash = content_hash(_content_fields(observation))
+    for observation, observed_hash, item_keys, item_id in zip(
+        observations, hashes, keys, item_ids, strict=True
+    ):
         if item_id is not None and item_id in claims:
             if claims[item_id] == observed_hash:
                 continue  # the listing shows the same item twice (relative and absolute link)

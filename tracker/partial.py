@@ -55,33 +55,75 @@ def settle(
     session: Session,
     source: Source,
     observations: Sequence[Observation],
+    hashes: Sequence[str],
     item_ids: Sequence[int | None],
     index: SourceIndex,
-) -> list[Observation]:
-    """The observations with each known item's unshown partial fields carried from its
-    latest version; a partial field shown for the first time is filled into that version.
+) -> tuple[list[Observation], list[str]]:
+    """The observations (and their content hashes) with each known item's unshown partial
+    fields carried from its latest version; a partial field shown for the first time is
+    filled into that version.
 
     Only sightings that differ from their item's latest version are looked at (most of a
     listing is unchanged), their latest versions read in one query per 500.
     """
+    settled, settled_hashes = list(observations), list(hashes)
     partial = [name for name in MAY_BE_PARTIAL if name in (source.partial_fields or ())]
     if not partial:
-        return list(observations)
-    differing: dict[int, int] = {}  # item id -> position
-    for position, (observation, item_id) in enumerate(zip(observations, item_ids, strict=True)):
-        stored = None if item_id is None else index.stored(item_id)
-        if item_id is None or (stored is not None and stored.latest_hash == _hash(observation)):
-            continue
-        differing.setdefault(item_id, position)
+        return settled, settled_hashes
+    # item id -> its positions (a listing may show one item twice: relative, absolute link)
+    groups: dict[int, list[int]] = {}
+    for position, item_id in enumerate(item_ids):
+        if item_id is not None:
+            groups.setdefault(item_id, []).append(position)
+    for positions in groups.values():
+        if len(positions) > 1:
+            _share_among(settled, settled_hashes, positions, partial)
+    differing = [
+        item_id
+        for item_id, positions in groups.items()
+        if _may_differ(index, item_id, [settled_hashes[p] for p in positions])
+    ]
     if not differing:
-        return list(observations)
-    latest = queries.latest_versions(session, list(differing))
-    settled = list(observations)
-    for item_id, position in differing.items():
+        return settled, settled_hashes
+    latest = queries.latest_versions(session, differing)
+    for item_id in differing:
         version = latest.get(item_id)
-        if version is not None and version.origin == "observed":
-            settled[position] = _settle_one(session, observations[position], version, partial)
-    return settled
+        if version is None or version.origin != "observed":
+            continue
+        for position in groups[item_id]:
+            observation = _settle_one(session, settled[position], version, partial)
+            if observation is not settled[position]:
+                settled[position], settled_hashes[position] = observation, _hash(observation)
+    return settled, settled_hashes
+
+
+def _may_differ(index: SourceIndex, item_id: int, hashes: Sequence[str]) -> bool:
+    """Whether the sightings of a stored item may differ from its latest version (an item
+    this check created has none)."""
+    stored = index.stored(item_id)
+    if stored is None:
+        return index.item(item_id).version_count > 0
+    return any(observed != stored.latest_hash for observed in hashes)
+
+
+def _share_among(
+    observations: list[Observation],
+    hashes: list[str],
+    positions: Sequence[int],
+    partial: Sequence[str],
+) -> None:
+    """One item shown twice, its summary in one slot only: the sighting shows the summary."""
+    shown: dict[str, object] = {}
+    for position in positions:
+        for name in partial:
+            if _shown(value := _value(observations[position], name)):
+                shown.setdefault(name, value)
+    for position in positions:
+        observation = observations[position]
+        unshown = {name: v for name, v in shown.items() if not _shown(_value(observation, name))}
+        if unshown:
+            observations[position] = replace(observation, **unshown)  # type: ignore[arg-type]
+            hashes[position] = _hash(observations[position])
 
 
 def _settle_one(
