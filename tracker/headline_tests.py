@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from storage import Change, Item, Version, queries
+from storage import Change, Item, Version
 from tracker.normalise import normalise_text
 
 TEST, FLIP = "headline_test", "headline_flip"
@@ -39,12 +39,17 @@ def judge(session: Session, item: Item, change: Change, version: Version, span: 
     headline = _key(version.headline)
     since = version.observed_at - span
     with session.no_autoflush:  # this check's new rows need no flush to be left out
-        recent = [
-            earlier
-            for earlier in queries.versions_of(session, item.id or 0)
-            if earlier.n < version.n and earlier.last_observed_at >= since
-        ]
-        if headline not in {_key(earlier.headline) for earlier in recent}:
+        # Plain (headline,) rows of the versions seen within the window, oldest first.
+        recent = session.exec(
+            select(Version.headline)
+            .where(
+                Version.item_id == item.id,
+                Version.n < version.n,
+                col(Version.last_observed_at) >= since,
+            )
+            .order_by(col(Version.n))
+        ).all()
+        if headline not in {_key(earlier) for earlier in recent}:
             return  # not back to a recent headline: an edit
         known = [
             {_key(variant) for variant in found or ()}
@@ -59,8 +64,8 @@ def judge(session: Session, item: Item, change: Change, version: Version, span: 
     # The variants: the headlines shown since the first showing, in the window, of this
     # one or of a variant of a test already known.
     tested = set().union({headline}, *known)
-    start = next(i for i, earlier in enumerate(recent) if _key(earlier.headline) in tested)
-    variants = list(dict.fromkeys(v.headline or "" for v in [*recent[start:], version]))
+    start = next(i for i, earlier in enumerate(recent) if _key(earlier) in tested)
+    variants = list(dict.fromkeys(h or "" for h in [*recent[start:], version.headline]))
     keys = {_key(variant) for variant in variants}
     if any(keys <= found for found in known):
         change.kind = FLIP
