@@ -64,7 +64,13 @@ def test_items_and_history_json_contract(site: Site, cli) -> None:
         "observed_at": first["observed_at"],
         "reported_at": None,  # the page gives when it ended, not when it began
         "origin": "page-history",
-        "change": {"kind": "created", "fields": [], "class": None, "similarity": None},
+        "change": {
+            "kind": "created",
+            "fields": [],
+            "class": None,
+            "similarity": None,
+            "variants": None,
+        },
     }
     assert current["origin"] == "observed"
     assert current["reported_at"] == "2017-08-27T03:47:56Z"  # the first headline's end

@@ -232,6 +232,7 @@ def change_json(change: Change) -> dict[str, Any]:
         "fields": change.fields,
         "classification": change.classification,
         "similarity": change.similarity,
+        "variants": change.variants,
         "occurred_at": iso_z(change.occurred_at),
         "recorded_at": iso_z(change.recorded_at),
         "diff": None
