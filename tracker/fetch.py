@@ -41,7 +41,7 @@ MAX_REDIRECTS = 10
 # What redline decompresses itself (bounded); said explicitly so that installing brotli
 # or zstandard does not make httpx offer codings redline does not read.
 ACCEPT_ENCODING = "gzip, deflate"
-BLOCKING_HEADERS = ("server", "cf-mitigated", "x-amzn-waf-action")
+BLOCKING_HEADERS = ("cf-mitigated", "x-amzn-waf-action")
 MAX_VALIDATOR = 1024  # a longer ETag / Last-Modified is nonsense; sending it back may fail
 
 
