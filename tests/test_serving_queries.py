@@ -324,6 +324,7 @@ def test_versions_body_is_what_the_response_model_gives(client: TestClient) -> N
         "fields": ["headline"],
         "class": "substantive",
         "similarity": 0.7,
+        "variants": None,
     }
     assert versions[0]["observed_at"].endswith("Z")
 
