@@ -27,7 +27,8 @@ test: $(BIN)/redline
 # (about 1.5 hours; run on an otherwise idle machine). Each also runs alone: see
 # bench/README.md. Peers install themselves into bench/.peers on first use; nginx, wrk
 # and git come from Debian's packages.
-BENCHMARKS := bench_diff identity significance bench_import bench_poll bench_serve bench_memory \
+BENCHMARKS := bench_diff identity significance listing_noise bench_import bench_poll bench_serve \
+	bench_memory \
 	bench_queries reliability crash_trials
 
 bench: $(BIN)/redline bench-tools

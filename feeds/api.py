@@ -74,7 +74,7 @@ MAX_CURSOR = 4096
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DIFF_FORMATS = ("json", "text", "html", "side-by-side", "patch")
 CHECK_OUTCOMES = ("changed", "unchanged", "not_modified", "error")
-CHANGE_KINDS = ("created", "edited", "removed", "restored")
+CHANGE_KINDS = ("created", "edited", "removed", "restored", "headline_test", "headline_flip")
 VERSION_ORIGINS = ("observed", "page-history", "import")
 NO_TOKEN = (
     "writes are disabled: no API token is configured (set REDLINE_API_TOKEN, or token "
@@ -427,8 +427,12 @@ class Judged(Out):
 
 
 class VersionChange(Judged):
-    kind: str = Field(description="created or edited")
+    kind: str = Field(
+        description="created, edited, headline_test (a headline back to a recent one: an A/B "
+        "test, named once) or headline_flip (a later switch among its variants)"
+    )
     fields: list[str]
+    variants: list[str] | None = Field(None, description="a headline test's headlines")
 
 
 class VersionOut(Out):
@@ -469,10 +473,13 @@ class ChangeOut(Judged):
     id: int
     item_id: int
     source_id: int
-    kind: str = Field(description="created, edited, removed or restored")
+    kind: str = Field(
+        description="created, edited, removed, restored, headline_test or headline_flip"
+    )
     from_n: int | None
     to_n: int | None
     fields: list[str]
+    variants: list[str] | None = Field(None, description="a headline test's headlines")
     occurred_at: datetime
     recorded_at: datetime
     diff: dict[str, list[tuple[int, str]]] | None = Field(
@@ -502,6 +509,10 @@ class SourceOut(Out):
     consecutive_failures: int
     last_error: Redacted | None
     options: dict[str, Any]
+    partial_fields: list[str] = Field(
+        description="fields its listing shows for some items only (learned): an item shown "
+        "without one keeps its last known value"
+    )
     interval_seconds: int | None = Field(description="null: the daemon's default interval")
     cron: str | None = Field(description="a crontab line (UTC) giving the check times")
     retired_at: datetime | None = Field(description="when it was retired (gone, aged out)")
@@ -553,8 +564,20 @@ class SourceOptions(BaseModel):
     id_pattern: str | None = Field(
         None, max_length=500, description="regex finding the item id in its URL (group 1)"
     )
+    ignore: list[Annotated[str, Field(max_length=500)]] | None = Field(
+        None,
+        max_length=20,
+        description="regexes for text that is noise on this source: left out when comparing "
+        "versions (the text is stored as seen)",
+    )
     match_threshold: float | None = Field(
         None, description="fuzzy identity: similarity 0-1 a newcomer needs (above 1: off)"
+    )
+    headline_test_hours: float | None = Field(
+        None,
+        ge=0,
+        le=168,
+        description="hours within which a headline coming back makes a headline test (24; 0: off)",
     )
     match_window_hours: float | None = Field(
         None,
@@ -596,6 +619,9 @@ class SourcePatch(BaseModel):
     site: str | None = Field(
         None, max_length=253, description="group it with other sources (null: its URL's host)"
     )
+    ignore: list[Annotated[str, Field(max_length=500)]] | None = Field(
+        None, max_length=20, description="noise patterns (regexes), replacing any; null or []: none"
+    )
 
 
 # -- shaping rows --------------------------------------------------------------------------
@@ -628,6 +654,7 @@ def _change_out(change: Change) -> ChangeOut:
         score=change.score,
         reasons=change.reasons or [],
         similarity=change.similarity,
+        variants=change.variants,
         occurred_at=change.occurred_at,
         recorded_at=change.recorded_at,
         diff={name: [(int(op), str(text)) for op, text in ops] for name, ops in change.diff.items()}
@@ -649,6 +676,7 @@ def _source_out(source: Source, failing_after: int) -> SourceOut:
         consecutive_failures=source.consecutive_failures,
         last_error=source.last_error,
         options=source.options or {},
+        partial_fields=source.partial_fields or [],
         interval_seconds=source.interval_seconds,
         cron=source.cron,
         retired_at=source.retired_at,

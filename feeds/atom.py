@@ -2,7 +2,8 @@
 
 Pure: a session and a FeedQuery in, UTF-8 bytes out; HTTP lives in feeds/routes_feeds.py.
 
-- One entry per stored Change of kind edited, removed or restored; the stored diff is
+- One entry per stored Change of kind edited, headline_test (named "Headline test: A /
+  B"; its later flips make none), removed or restored; the stored diff is
   shown as it was recorded, nothing is recomputed. An entry's id is a tag: URI on the
   change id and its recording date (RFC 4151): permanent, never reused, the same on
   every page, in every feed and in the static files.
@@ -48,7 +49,8 @@ from storage import Change, Item, Source, Version, queries
 from tracker import __version__, diff, history, render
 from tracker.normalise import CONTENT_FIELDS, LIST_FIELDS, redact_url
 
-FEED_KINDS = ("edited", "removed", "restored")  # a new item is not an edit
+# A new item is not an edit; a headline test is one entry, its later flips none.
+FEED_KINDS = ("edited", "headline_test", "removed", "restored")
 CLASSIFICATIONS = ("substantive", "rewording", "style")  # tracker/significance.py
 KINDS = ("editorial", "all", *CLASSIFICATIONS, "minor")  # the values of ?kind=
 KIND_ALIASES = {"minor": "style"}  # the name before significance had three classes
@@ -480,11 +482,21 @@ def _add_entry(feed: FeedGenerator, config: FeedConfig, change: Change, rows: _E
     title = headline or f"item {item.id}"
     entry = feed.add_entry(Entry(), order="append")
     entry.id(change_id(config, change))
-    entry.title(_xml(title if change.kind == "edited" else f"{change.kind.capitalize()}: {title}"))
+    if change.kind == "headline_test":
+        title = "Headline test: " + " / ".join(change.variants or [title])
+    elif change.kind != "edited":
+        title = f"{change.kind.capitalize()}: {title}"
+    entry.title(_xml(title))
     entry.updated(change.recorded_at)
     entry.published(change.occurred_at)
     entry.author({"name": _xml(_source_name(source)), "uri": redact_url(source.url)})
-    if change.kind == "edited":
+    if change.kind == "headline_test":
+        tested = f"The headline switches between {len(change.variants or ())} variants"
+        entry.summary(_xml(f"{tested} (an A/B test): {' / '.join(change.variants or ())}."))
+        shown = "".join(f"<li>{html.escape(v)}</li>" for v in change.variants or ())
+        content = f"<p>{tested}, an A/B test:</p><ul>{shown}</ul>"
+        entry.content(_xml(content + _entry_html(change, field_ops)), type="html")
+    elif change.kind == "edited":
         entry.summary(_xml(_summary(change)))
         entry.content(_xml(_entry_html(change, field_ops)), type="html")
     else:

@@ -45,7 +45,7 @@ templates = Jinja2Templates(
     )
 )
 
-EDIT_KINDS = ("edited", "removed", "restored")  # what the front page lists
+EDIT_KINDS = ("edited", "headline_test", "removed", "restored")  # what the front page lists
 MAX_PAGE_SIZE = 200
 MAX_QUERY_CHARS = 200
 VIEWS = ("inline", "side")

@@ -57,7 +57,11 @@ class Source(SQLModel, table=True):
     # An item page that is gone (410, repeated 404) or aged out is retired, not deleted.
     retired_at: datetime | None = Field(default=None, sa_column=_time())
     retired_reason: str | None = None
-    # Per-source settings: listing field map ("map", "items"), "id_pattern", "match_threshold".
+    # Fields its listing shows for some items only, learned from its checks (see
+    # tracker/partial.py): an item shown without one keeps its last known value.
+    partial_fields: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    # Per-source settings: listing field map ("map", "items"), "id_pattern", "match_threshold",
+    # "match_window_hours", "ignore" (noise patterns, tracker/noise.py).
     options: dict[str, Any] = Field(
         default_factory=_no_options, sa_column=Column(JSON, nullable=False)
     )
@@ -192,7 +196,7 @@ class Change(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     item_id: int = Field(foreign_key="item.id")
     source_id: int = Field(foreign_key="source.id")
-    kind: str  # created, edited, removed, restored
+    kind: str  # created, edited, removed, restored, headline_test, headline_flip
     from_version_id: int | None = Field(default=None, foreign_key="version.id")
     to_version_id: int | None = Field(default=None, foreign_key="version.id")
     from_n: int | None = None
@@ -206,5 +210,7 @@ class Change(SQLModel, table=True):
     reasons: list[str] | None = Field(default=None, sa_column=Column(JSON))
     # {field: [[op, text], ...]}: the stored consecutive diff (diff-match-patch ops)
     diff: dict[str, list[list[int | str]]] | None = Field(default=None, sa_column=Column(JSON))
+    # A headline_test's headlines, in the order first shown (tracker/headline_tests.py).
+    variants: list[str] | None = Field(default=None, sa_column=Column(JSON))
     occurred_at: datetime = Field(sa_column=_time(nullable=False, index=True))
     recorded_at: datetime = Field(sa_column=_time(nullable=False))

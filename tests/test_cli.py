@@ -71,6 +71,7 @@ def test_items_and_history_json_contract(site: Site, cli) -> None:
             "score": None,
             "reasons": [],
             "similarity": None,
+            "variants": None,
         },
     }
     assert current["origin"] == "observed"

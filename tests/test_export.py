@@ -21,7 +21,7 @@ from sqlmodel import select
 
 import tracker
 from storage import Change, Item, Version, queries, transaction
-from tracker import export
+from tracker import export, history
 from tracker.check import check_round
 from tracker.sources import add_source
 
@@ -170,7 +170,8 @@ def test_json_export_holds_every_version_and_change(site: Site, engine: Engine, 
 
     stored = database(engine)
     kinds = {c.kind for _, _, _, changes in stored for c in changes}
-    assert kinds == {"created", "edited", "removed", "restored"}  # the data covers them all
+    # The data covers them all (the feature's headline A → B → A is a headline test).
+    assert kinds == {"created", "edited", "removed", "restored", "headline_test"}
     assert [i["id"] for i in document["items"]] == [item.id for item, _, _, _ in stored]
     for exported, (item, urls, versions, changes) in zip(document["items"], stored, strict=True):
         assert exported["source_id"] == item.source_id
@@ -206,6 +207,7 @@ def test_json_export_holds_every_version_and_change(site: Site, engine: Engine, 
                 "score": change.score,
                 "reasons": change.reasons or [],
                 "similarity": change.similarity,
+                "variants": change.variants,
                 "occurred_at": out["occurred_at"],
                 "recorded_at": out["recorded_at"],
                 "diff": change.diff,
@@ -224,7 +226,9 @@ def test_json_export_holds_every_version_and_change(site: Site, engine: Engine, 
             continue
         shown = cli("history", str(exported["id"]), "--json").json()
         assert shown["item"] == {key: exported[key] for key in ("id", "url", "urls", "removed_at")}
-        made_by = {c["to_n"]: c for c in exported["changes"] if c["kind"] in ("created", "edited")}
+        made_by = {
+            c["to_n"]: c for c in exported["changes"] if c["kind"] in history.VERSION_MAKING_KINDS
+        }
         for seen, out in zip(shown["versions"], exported["versions"], strict=True):
             change = made_by[out["n"]]
             assert seen == {
@@ -236,6 +240,7 @@ def test_json_export_holds_every_version_and_change(site: Site, engine: Engine, 
                     "score": change["score"],
                     "reasons": change["reasons"],
                     "similarity": change["similarity"],
+                    "variants": change["variants"],
                 },
             }
 
@@ -279,7 +284,7 @@ def test_the_three_formats_agree(site: Site, engine: Engine, cli, tmp_path: Path
         [change] = [
             c
             for c in item["changes"]
-            if c["kind"] in ("created", "edited") and c["to_n"] == version["n"]
+            if c["kind"] in history.VERSION_MAKING_KINDS and c["to_n"] == version["n"]
         ]
         assert row == {
             "item_id": str(item["id"]),
@@ -295,7 +300,7 @@ def test_the_three_formats_agree(site: Site, engine: Engine, cli, tmp_path: Path
             assert float(row["similarity"]) == change["similarity"]
     # Removals and restorations make no version: they are in JSON and NDJSON only.
     assert any(r["record"] == "change" and r["kind"] == "removed" for r in records)
-    assert {row["change_kind"] for row in rows} == {"created", "edited"}
+    assert {row["change_kind"] for row in rows} == {"created", "edited", "headline_test"}
 
 
 def test_unicode_and_line_breaks_survive(site: Site, engine: Engine, cli, tmp_path: Path) -> None:

@@ -326,6 +326,7 @@ def test_versions_body_is_what_the_response_model_gives(client: TestClient) -> N
         "score": None,  # the fixture's rows have none, as rows stored before 0007
         "reasons": [],
         "similarity": 0.7,
+        "variants": None,
     }
     assert versions[0]["observed_at"].endswith("Z")
 

@@ -25,6 +25,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from storage import Check, Source, leases, queries, transaction, utcnow
+from tracker import blocked
 from tracker.config import DaemonSettings
 from tracker.errors import HTTPStatusError, RedlineError
 from tracker.extract import Page, extract
@@ -210,6 +211,7 @@ def _record(
         if snapshot.not_modified:
             check.outcome = "not_modified"
         else:
+            blocked.check(snapshot)  # a challenge or error page: an error check, no version
             page = Page(
                 url=snapshot.final_url,
                 text=snapshot.text,

@@ -160,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
         "daemon's default",
     )
     when.add_argument("--cron", metavar="LINE", help="check at these times (crontab line, UTC)")
+    edit.add_argument(
+        "--ignore",
+        action="append",
+        metavar="REGEX",
+        help="noise patterns, replacing the source's (repeatable; --ignore '' clears them)",
+    )
     for action, help_text in (
         ("disable", "stop checking a source (its history stays)"),
         ("enable", "check a disabled source again"),
@@ -314,6 +320,20 @@ def _source_options(parser: argparse.ArgumentParser) -> None:
         "--id-pattern", metavar="REGEX", help="the item id inside its URL (group 1)"
     )
     parser.add_argument(
+        "--ignore",
+        action="append",
+        metavar="REGEX",
+        help="text that is noise on this source, left out when comparing versions (stored as "
+        "seen); repeatable",
+    )
+    parser.add_argument(
+        "--headline-test-window",
+        type=float,
+        metavar="HOURS",
+        help="a headline back to one the item had within HOURS is a headline test, not an "
+        "edit (24; 0: off)",
+    )
+    parser.add_argument(
         "--match-threshold",
         type=float,
         metavar="SCORE",
@@ -340,6 +360,8 @@ def _source_settings(args: argparse.Namespace) -> dict[str, Any]:
         "map": parse_field_map(args.map),
         "items": args.items,
         "id_pattern": args.id_pattern,
+        "ignore": args.ignore or None,
+        "headline_test_hours": args.headline_test_window,
         "match_threshold": args.match_threshold,
         "match_window_hours": args.match_window,
     }
@@ -400,6 +422,8 @@ def _say_what_was_not_applied(
         changes.append(f"--every {args.every}")
     if args.cron is not None and " ".join(args.cron.split()) != source.cron:
         changes.append(f"--cron {shlex.quote(args.cron)}")
+    if args.ignore and args.ignore != (source.options or {}).get("ignore"):
+        changes += [f"--ignore {shlex.quote(pattern)}" for pattern in args.ignore]
     if changes:
         given = " ".join(changes)
         print(
@@ -424,8 +448,10 @@ def cmd_source(args: argparse.Namespace, engine: Engine, config: Config) -> int:
             changes["cron"] = args.cron
         if args.site is not None:
             changes["site"] = args.site
+        if args.ignore is not None:
+            changes["ignore"] = [pattern for pattern in args.ignore if pattern != ""]
         if not changes:
-            raise UserError("say what to change: --name, --site, --every or --cron")
+            raise UserError("say what to change: --name, --site, --every, --cron or --ignore")
     else:
         changes["enabled"] = args.action == "enable"
     with transaction(engine) as session:
@@ -446,8 +472,11 @@ def _source_summary(source: Source) -> str:
         when = "the default schedule"
     name = f", name {source.name!r}" if source.name else ""
     state = "enabled" if source.enabled else "disabled"
+    ignored = (source.options or {}).get("ignore")
+    ignore = f", ignore {' '.join(shlex.quote(p) for p in ignored)}" if ignored else ""
     return (
-        f"source {source.id} {redact_url(source.url)} (kind {source.kind}): {state}, {when}{name}"
+        f"source {source.id} {redact_url(source.url)} (kind {source.kind}): "
+        f"{state}, {when}{name}{ignore}"
     )
 
 
@@ -584,6 +613,7 @@ def cmd_sources(args: argparse.Namespace, engine: Engine, config: Config) -> int
                 "retired_at": iso_z(s.retired_at),
                 "retired_reason": s.retired_reason,
                 "options": s.options,
+                "partial_fields": s.partial_fields or [],
                 "health": source_health(s, failing_after).state,
             }
             for s in queries.all_sources(session)
@@ -676,6 +706,8 @@ def _kept(kind: str, change: dict[str, Any] | None) -> bool:
 
 
 def _change_line(change: dict[str, Any] | None) -> str:
+    if change and change.get("variants"):
+        return f"{change['kind'].replace('_', ' ')}: {' / '.join(change['variants'])}"
     if not change or change["kind"] != "edited":
         return change["kind"] if change else ""
     fields = ", ".join(change["fields"]) or "nothing visible"
@@ -781,7 +813,8 @@ def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
                 entry.kind,
                 entry.name,
                 entry.every,
-                cron=entry.cron,
+                entry.options,
+                entry.cron,
                 site=entry.site,
             )
         count = len(queries.all_sources(session))

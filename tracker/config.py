@@ -7,6 +7,7 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from tracker.errors import UserError
 from tracker.netguard import AddressPolicy, parse_networks
@@ -50,6 +51,7 @@ class SourceConfig:
     every: timedelta | None = None
     cron: str | None = None
     site: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # "ignore": noise patterns
 
 
 # Item pages are re-checked often while young, then less, then not at all: (age under,
@@ -127,9 +129,22 @@ def load_config(path: str | Path) -> Config:
                 else None,
                 cron=entry.get("cron"),
                 site=entry.get("site"),
+                options=_source_options(path, number, entry),
             )
         )
     return config
+
+
+def _source_options(path: Path, number: int, entry: dict[str, Any]) -> dict[str, Any]:
+    """A [[source]]'s own settings: "ignore" (noise patterns), checked now."""
+    from tracker.noise import check_patterns
+
+    if "ignore" not in entry:
+        return {}
+    try:
+        return {"ignore": check_patterns(entry["ignore"])}
+    except UserError as error:
+        raise UserError(f"{path}: [[source]] number {number} ignore: {error}") from None
 
 
 def _interval(path: Path, key: str, value: object) -> timedelta:

@@ -236,6 +236,7 @@ def change_json(change: Change) -> dict[str, Any]:
         "score": change.score,
         "reasons": change.reasons or [],
         "similarity": change.similarity,
+        "variants": change.variants,
         "occurred_at": iso_z(change.occurred_at),
         "recorded_at": iso_z(change.recorded_at),
         "diff": None

@@ -24,7 +24,7 @@ import codecs
 import http
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import charset_normalizer
 import httpx
@@ -41,6 +41,7 @@ MAX_REDIRECTS = 10
 # What redline decompresses itself (bounded); said explicitly so that installing brotli
 # or zstandard does not make httpx offer codings redline does not read.
 ACCEPT_ENCODING = "gzip, deflate"
+BLOCKING_HEADERS = ("cf-mitigated", "x-amzn-waf-action")
 MAX_VALIDATOR = 1024  # a longer ETag / Last-Modified is nonsense; sending it back may fail
 
 
@@ -58,6 +59,9 @@ class Snapshot:
     etag: str | None
     last_modified: str | None
     encoding: str | None = None  # how text was decoded from body
+    # The response headers (names in lower case) that say a CDN blocked the request
+    # (tracker/blocked.py); only those are kept.
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def make_client(
@@ -435,6 +439,9 @@ def _snapshot(
         etag=_validator(response.headers.get("etag")),
         last_modified=_validator(response.headers.get("last-modified")),
         encoding=encoding,
+        headers={
+            name: response.headers[name] for name in BLOCKING_HEADERS if name in response.headers
+        },
     )
 
 

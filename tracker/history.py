@@ -47,7 +47,9 @@ def readable_diff(field_ops: dict[str, list[diff.Op]]) -> dict[str, list[diff.Op
     return {name: judgement.readable(ops) for name, ops in field_ops.items()}
 
 
-VERSION_MAKING_KINDS = ("created", "edited")  # removals and restorations make no version
+# Removals and restorations make no version; a headline test's switches do (see
+# tracker/headline_tests.py).
+VERSION_MAKING_KINDS = ("created", "edited", "headline_test", "headline_flip")
 
 
 def change_per_version(changes: Sequence[Change]) -> dict[int, Change]:
@@ -93,6 +95,7 @@ def version_json(version: Version, change: Change | None) -> dict[str, Any]:
             "score": change.score,
             "reasons": change.reasons or [],
             "similarity": change.similarity,
+            "variants": change.variants,
         },
     }
 

@@ -10,13 +10,13 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlmodel import Session, col
 
 from storage import Change, Item, ItemMatch, ItemSighting, Source, Version, queries
-from tracker import history, identity, merge, sites, url_ids
+from tracker import headline_tests, history, identity, merge, noise, partial, sites, url_ids
 from tracker.extract.base import HistoryEntry, Observation
 from tracker.normalise import FieldValue, canonical_url, clean_text, content_hash, same_text
 from tracker.source_index import SourceIndex
@@ -133,13 +133,20 @@ def record_observations(
     if listing:
         _release_stale_headlines(index, keys, item_ids, now - rules.match_window)
         _match_newcomers(session, source, observations, keys, item_ids, rules, check_id, now, index)
+        partial.learn(source, observations, item_ids)
     stats = IngestStats()
     _create_newcomers(session, source, observations, keys, item_ids, page_urls, now, index, stats)
+    hashes = [content_hash(_content_fields(observation)) for observation in observations]
+    if listing:  # fields a listing shows for some items only: see tracker/partial.py
+        observations, hashes = partial.settle(
+            session, source, observations, hashes, item_ids, index
+        )
     pending = _Pending()
     # Each item is claimed by one observation per check, with that observation's content hash.
     claims: dict[int, str] = {}
-    for observation, item_keys, item_id in zip(observations, keys, item_ids, strict=True):
-        observed_hash = content_hash(_content_fields(observation))
+    for observation, observed_hash, item_keys, item_id in zip(
+        observations, hashes, keys, item_ids, strict=True
+    ):
         if item_id is not None and item_id in claims:
             if claims[item_id] == observed_hash:
                 continue  # the listing shows the same item twice (relative and absolute link)
@@ -409,13 +416,19 @@ def _record_one(
         latest = _add_version(session, source, item, latest, version, stats, pending, known_end)
         started = entry.reported_at
 
-    if latest is not None and latest.content_hash == observed_hash:
+    if latest is not None and (
+        latest.content_hash == observed_hash
+        or noise.same_but_noise(latest, _content_fields(observation), source.options or {})
+    ):  # the same, or different by noise alone ("Updated 5 minutes ago"): no new version
         latest.last_observed_at = now
         session.add(latest)
     else:
         observed = _observed_version(observation, observed_hash, now, check_id)
         observed.reported_at = _current_since(observation)
-        latest = _add_version(session, source, item, latest, observed, stats, pending)
+        test_window = headline_tests.window(source.options or {})
+        latest = _add_version(
+            session, source, item, latest, observed, stats, pending, None, test_window
+        )
     index.added_version(item, latest)
 
     _add_aliases(index, item.id or 0, keys, observation, page_urls)
@@ -588,6 +601,7 @@ def _add_version(
     stats: IngestStats,
     pending: _Pending,
     known_end: datetime | None = None,
+    test_window: timedelta = timedelta(0),
 ) -> Version:
     """Append the version to the item's history with the change that leads to it.
 
@@ -602,6 +616,7 @@ def _add_version(
     change = history.version_change(
         item, previous, version, version.reported_at or known_end or version.observed_at, source.id
     )
+    headline_tests.judge(session, item, change, version, test_window)  # A → B → A
     pending.change(change, previous, version)
     stats.versions_added += 1
     stats.changes_added += 1

@@ -14,6 +14,7 @@ import httpx
 from sqlmodel import Session
 
 from storage import Source, queries, utcnow
+from tracker import headline_tests, noise
 from tracker.errors import UserError
 from tracker.extract import KINDS
 from tracker.identity import compile_id_pattern
@@ -47,7 +48,9 @@ def add_source(
     """The source for this URL, and whether it was added now (False: it was there already).
 
     options: "map" (listing field → path), "items" (where a JSON listing's records
-    are), "id_pattern" (a regex finding an item's id in its URL), "match_window_hours"
+    are), "id_pattern" (a regex finding an item's id in its URL), "ignore" (regexes for
+    text that is noise: taken out of comparisons, see tracker.noise), "headline_test_hours"
+    (how long a headline may come back and make a headline test), "match_window_hours"
     (how long a departed item may still be paired by fuzzy identity), "match_threshold"
     (fuzzy identity, 0–1; above 1 turns it off). cron: a crontab line (UTC) giving the
     check times instead of an interval. site: the group of sources whose items it shares
@@ -60,10 +63,18 @@ def add_source(
     options = {key: value for key, value in (options or {}).items() if value not in (None, {}, "")}
     if "id_pattern" in options:
         compile_id_pattern(options["id_pattern"])
+    if "ignore" in options:
+        options["ignore"] = noise.check_patterns(options["ignore"])
     window = options.get("match_window_hours")
     if window is not None and not 0 <= float(window) <= MAX_MATCH_WINDOW_HOURS:
         raise UserError(
             f"--match-window is hours from 0 to {MAX_MATCH_WINDOW_HOURS} (a week), not {window}"
+        )
+    tests = options.get("headline_test_hours")
+    if tests is not None and not 0 <= float(tests) <= headline_tests.MAX_WINDOW_HOURS:
+        raise UserError(
+            f"--headline-test-window is hours from 0 (off) to "
+            f"{headline_tests.MAX_WINDOW_HOURS:g} (a week), not {tests}"
         )
     if "match_threshold" in options and not 0 <= float(options["match_threshold"]) <= 2:
         raise UserError("--match-threshold is a similarity between 0 and 1 (above 1: off)")
@@ -177,7 +188,7 @@ def _canonical_or_none(url: str) -> str | None:
 
 # -- changing a source: `redline source edit|enable|disable` and PATCH /api/sources/{id} ----
 
-EDITABLE = ("name", "enabled", "every", "cron", "site")
+EDITABLE = ("name", "enabled", "every", "cron", "site", "ignore")
 
 
 class UnknownSource(UserError):
@@ -189,11 +200,12 @@ def edit_source(session: Session, source_id: int, changes: Mapping[str, Any]) ->
     and the API, so both accept and refuse the same.
 
     changes holds only what changes: "name" (None or blank clears it), "enabled",
-    "every" (a timedelta; None: back to the default schedule) or "cron" (a crontab
-    line; None: none). "every" replaces a cron line and "cron" an interval; a sooner
-    schedule applies now, not after the next check. "site" (None or blank: the URL's
-    host) groups it with other sources; items they recorded apart under one alias are
-    merged on the next check that names them.
+    "every" (a timedelta; None: back to the default schedule), "cron" (a crontab
+    line; None: none), "site" (None or blank: the URL's host; it groups the source with
+    other sources, and items they recorded apart under one alias are merged on the next
+    check that names them) or "ignore" (the noise patterns, replacing any; None or []:
+    none). "every" replaces a cron line and "cron" an interval; a sooner schedule
+    applies now, not after the next check.
     """
     unknown = set(changes) - set(EDITABLE)
     if unknown:
@@ -215,6 +227,10 @@ def edit_source(session: Session, source_id: int, changes: Mapping[str, Any]) ->
     if "site" in changes:
         site = changes["site"]
         source.site = (check_site(site) if site is not None else None) or site_of(source.url)
+    if "ignore" in changes:
+        patterns = noise.check_patterns(changes["ignore"] or [])
+        options = {key: value for key, value in (source.options or {}).items() if key != "ignore"}
+        source.options = {**options, "ignore": patterns} if patterns else options
     session.add(source)
     session.flush()
     return source

@@ -1,0 +1,153 @@
+"""A listing's absence is not a deletion: fields a listing shows for some items only.
+
+A front page shows a summary in its lead slot and not in the others; a feed may give
+categories to some entries only. Such a field is *partial* for that source, and a
+sighting that does not show it says nothing about it: the item keeps its last known
+value (no version, no edit). A partial field that comes back with another value is an
+edit from that last known value; one shown for the first time fills in the item's
+current version, where it was unknown (it was not empty before: it was not shown).
+
+What "partial" means, per source and field: a listing shows the field for some items
+only once a check has shown a *newcomer* (an item seen for the first time) without it.
+A known item that loses the field on a listing that has always shown it for every
+newcomer is a real deletion, an edit. The first check of a listing is all newcomers, so
+a front page that shows summaries in some slots only is known for one from its first
+check. Item pages are never partial: an item page that drops a field edits it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from sqlmodel import Session
+
+from storage import Source, Version, queries
+from tracker.extract.base import Observation
+from tracker.normalise import CONTENT_FIELDS, clean_text, content_hash
+from tracker.source_index import SourceIndex
+
+# The headline names the item: a sighting without one is no sighting of it.
+MAY_BE_PARTIAL = tuple(name for name in CONTENT_FIELDS if name != "headline")
+
+
+def _shown(value: object) -> bool:
+    return value not in (None, "", [])
+
+
+def learn(
+    source: Source, observations: Sequence[Observation], item_ids: Sequence[int | None]
+) -> None:
+    """Add to the source's partial fields those a newcomer (item_ids None) was shown without."""
+    missing = {
+        name
+        for observation, item_id in zip(observations, item_ids, strict=True)
+        if item_id is None
+        for name in MAY_BE_PARTIAL
+        if not _shown(_value(observation, name))
+    }
+    known = set(source.partial_fields or ())
+    if not missing <= known:
+        source.partial_fields = sorted(known | missing)
+
+
+def settle(
+    session: Session,
+    source: Source,
+    observations: Sequence[Observation],
+    hashes: Sequence[str],
+    item_ids: Sequence[int | None],
+    index: SourceIndex,
+) -> tuple[list[Observation], list[str]]:
+    """The observations (and their content hashes) with each known item's unshown partial
+    fields carried from its latest version; a partial field shown for the first time is
+    filled into that version.
+
+    Only sightings that differ from their item's latest version are looked at (most of a
+    listing is unchanged), their latest versions read in one query per 500.
+    """
+    settled, settled_hashes = list(observations), list(hashes)
+    partial = [name for name in MAY_BE_PARTIAL if name in (source.partial_fields or ())]
+    if not partial:
+        return settled, settled_hashes
+    # item id -> its positions (a listing may show one item twice: relative, absolute link)
+    groups: dict[int, list[int]] = {}
+    for position, item_id in enumerate(item_ids):
+        if item_id is not None:
+            groups.setdefault(item_id, []).append(position)
+    for positions in groups.values():
+        if len(positions) > 1:
+            _share_among(settled, settled_hashes, positions, partial)
+    differing = [
+        item_id
+        for item_id, positions in groups.items()
+        if _may_differ(index, item_id, [settled_hashes[p] for p in positions])
+    ]
+    if not differing:
+        return settled, settled_hashes
+    latest = queries.latest_versions(session, differing)
+    for item_id in differing:
+        version = latest.get(item_id)
+        if version is None or version.origin != "observed":
+            continue
+        for position in groups[item_id]:
+            observation = _settle_one(session, settled[position], version, partial)
+            if observation is not settled[position]:
+                settled[position], settled_hashes[position] = observation, _hash(observation)
+    return settled, settled_hashes
+
+
+def _may_differ(index: SourceIndex, item_id: int, hashes: Sequence[str]) -> bool:
+    """Whether the sightings of a stored item may differ from its latest version (an item
+    this check created has none)."""
+    stored = index.stored(item_id)
+    if stored is None:
+        return index.item(item_id).version_count > 0
+    return any(observed != stored.latest_hash for observed in hashes)
+
+
+def _share_among(
+    observations: list[Observation],
+    hashes: list[str],
+    positions: Sequence[int],
+    partial: Sequence[str],
+) -> None:
+    """One item shown twice, its summary in one slot only: the sighting shows the summary."""
+    shown: dict[str, object] = {}
+    for position in positions:
+        for name in partial:
+            if _shown(value := _value(observations[position], name)):
+                shown.setdefault(name, value)
+    for position in positions:
+        observation = observations[position]
+        unshown = {name: v for name, v in shown.items() if not _shown(_value(observation, name))}
+        if unshown:
+            observations[position] = replace(observation, **unshown)  # type: ignore[arg-type]
+            hashes[position] = _hash(observations[position])
+
+
+def _settle_one(
+    session: Session, observation: Observation, latest: Version, partial: Sequence[str]
+) -> Observation:
+    carried: dict[str, object] = {}
+    filled = False
+    for name in partial:
+        seen, known = _value(observation, name), getattr(latest, name)
+        if not _shown(seen) and _shown(known):
+            carried[name] = known  # not shown here: unknown, so as last known
+        elif _shown(seen) and not _shown(known):
+            setattr(latest, name, seen)  # shown for the first time: it was unknown
+            filled = True
+    if filled:
+        latest.content_hash = content_hash({name: getattr(latest, name) for name in CONTENT_FIELDS})
+        session.add(latest)
+    return replace(observation, **carried) if carried else observation  # type: ignore[arg-type]
+
+
+def _value(observation: Observation, name: str) -> object:
+    value = getattr(observation, name)
+    return clean_text(value) if isinstance(value, str) else value
+
+
+def _hash(observation: Observation) -> str:
+    return content_hash({name: _value(observation, name) for name in CONTENT_FIELDS})  # type: ignore[misc]
