@@ -10,22 +10,49 @@ import html
 from collections.abc import Mapping, Sequence
 
 from storage import Version
-from tracker import history
+from tracker import history, paragraphs
 from tracker.diff import DELETE, EQUAL, INSERT, ListOps, Op, changed, patch_text
 
 DEL_STYLE = "background:#ffe6e6;color:#b30000;text-decoration:line-through"
 INS_STYLE = "background:#e6ffe6;color:#006600;text-decoration:none"
+# A moved paragraph: neither deleted nor inserted, so neither red nor green.
+MOVED_STYLE = "background:#e6f0ff;color:#003d99;text-decoration:none"
+MOVED_NOTE_STYLE = "color:#003d99;font-style:italic"
+MOVE_EXCERPT_WORDS = 8  # words of a moved paragraph quoted where it used to be
 
 # ANSI SGR: red with strike-through for deletions, green with underline for insertions,
 # so the view also reads without colour (e.g. for colour-blind users).
 ANSI_DELETE = "\x1b[31;9m"
 ANSI_INSERT = "\x1b[32;4m"
+ANSI_MOVED = "\x1b[36m"  # cyan: a moved paragraph's note
 ANSI_FIELD = "\x1b[1m"
 ANSI_RESET = "\x1b[0m"
 
 
 def _label(name: str) -> str:
     return name[:1].upper() + name[1:]
+
+
+def move_notes(ops: Sequence[Op]) -> dict[int, str]:
+    """For each op of a moved paragraph (tracker.paragraphs.find_moves), by index, the note
+    shown in its place: where it went ("[↓ moved below: “First words…”]") or where it
+    came from ("[↑ moved here from above]"), the paragraph itself following that one."""
+    if isinstance(ops, ListOps):
+        return {}
+    notes = {}
+    for index, partner in paragraphs.find_moves(ops).items():
+        op, text = ops[index]
+        if op == DELETE:
+            arrow, where = ("↓", "below") if partner > index else ("↑", "above")
+            words = text.split()
+            excerpt = " ".join(words[:MOVE_EXCERPT_WORDS])
+            if len(words) > MOVE_EXCERPT_WORDS:
+                excerpt += "…"
+            notes[index] = f"[{arrow} moved {where}: “{excerpt}”]"
+        else:
+            arrow, where = ("↓", "above") if partner < index else ("↑", "below")
+            notes[index] = f"[{arrow} moved here from {where}]"
+    return notes
 
 
 def render_terminal(fields: Mapping[str, Sequence[Op]]) -> str:
@@ -46,11 +73,22 @@ def render_terminal(fields: Mapping[str, Sequence[Op]]) -> str:
             blocks.append("\n".join([head, *lines]))
         else:
             colours = {DELETE: ANSI_DELETE, INSERT: ANSI_INSERT}
+            notes = move_notes(ops)
             body = "".join(
-                f"{colours[op]}{text}{ANSI_RESET}" if op in colours else text for op, text in ops
+                _terminal_move(op, text, notes[i])
+                if i in notes
+                else f"{colours[op]}{text}{ANSI_RESET}"
+                if op in colours
+                else text
+                for i, (op, text) in enumerate(ops)
             )
             blocks.append(f"{head} {body}")
     return "\n".join(blocks)
+
+
+def _terminal_move(op: int, text: str, note: str) -> str:
+    """A moved paragraph: its note in cyan; where it landed, the paragraph after it."""
+    return _text_move(op, text, f"{ANSI_MOVED}{note}{ANSI_RESET}")
 
 
 def render_side_by_side(fields: Mapping[str, Sequence[Op]]) -> str:
@@ -63,8 +101,13 @@ def render_side_by_side(fields: Mapping[str, Sequence[Op]]) -> str:
             old = "<br>".join(_cell_op(op, e) for op, e in ops if op != INSERT)
             new = "<br>".join(_cell_op(op, e) for op, e in ops if op != DELETE)
         else:
-            old = "".join(_cell_op(op, t) for op, t in ops if op != INSERT)
-            new = "".join(_cell_op(op, t) for op, t in ops if op != DELETE)
+            notes = move_notes(ops)
+            old = "".join(
+                _cell_op(op, t, notes.get(i)) for i, (op, t) in enumerate(ops) if op != INSERT
+            )
+            new = "".join(
+                _cell_op(op, t, notes.get(i)) for i, (op, t) in enumerate(ops) if op != DELETE
+            )
         rows.append(
             f'<tr><th scope="row" style="{_TH}">{html.escape(_label(name))}</th>'
             f'<td style="{_TD}">{old}</td><td style="{_TD}">{new}</td></tr>'
@@ -79,10 +122,10 @@ _TH = "text-align:left;vertical-align:top;padding:4px 8px"
 _TD = "vertical-align:top;padding:4px 8px;border-top:1px solid #ddd"
 
 
-def _cell_op(op: int, text: str) -> str:
+def _cell_op(op: int, text: str, note: str | None = None) -> str:
     if op == EQUAL:
         return html.escape(text)
-    return render_html([(op, text)])
+    return _html_op(op, text, note)
 
 
 def _is_list(ops: Sequence[Op]) -> bool:
@@ -101,11 +144,39 @@ def render_text(fields: Mapping[str, Sequence[Op]]) -> str:
             blocks.append("\n".join([f"{name}:", *lines]))
         else:
             wrap = {DELETE: "[-{}-]", INSERT: "{{+{}+}}", EQUAL: "{}"}
-            blocks.append(f"{name}: " + "".join(wrap[op].format(text) for op, text in ops))
+            notes = move_notes(ops)
+            shown = (
+                _text_move(op, text, notes[i]) if i in notes else wrap[op].format(text)
+                for i, (op, text) in enumerate(ops)
+            )
+            blocks.append(f"{name}: " + "".join(shown))
     return "".join(block + "\n" for block in blocks)
 
 
-def _html_op(op: int, text: str) -> str:
+def _around(text: str) -> tuple[str, str, str]:
+    """Leading whitespace, the rest, trailing whitespace."""
+    core = text.strip()
+    if not core:
+        return text, "", ""
+    start = text.index(core)
+    return text[:start], core, text[start + len(core) :]
+
+
+def _text_move(op: int, text: str, note: str) -> str:
+    """A moved paragraph as text: the note where it was, the note and it where it is; its
+    line breaks kept, so the layout around it stays."""
+    lead, core, trail = _around(text)
+    return f"{lead}{note}{trail}" if op == DELETE else f"{lead}{note} {core}{trail}"
+
+
+def _html_op(op: int, text: str, note: str | None = None) -> str:
+    """One op as HTML; `note`: the op is a moved paragraph (see move_notes)."""
+    if note is not None:
+        lead, core, trail = map(html.escape, _around(text))
+        shown = f'<span style="{MOVED_NOTE_STYLE}">{html.escape(note)}</span>'
+        if op == INSERT:
+            shown += f' <span style="{MOVED_STYLE}">{core}</span>'
+        return f"{lead}{shown}{trail}"
     text = html.escape(text)
     if op == DELETE:
         return f'<del style="{DEL_STYLE}">{text}</del>'
@@ -115,8 +186,10 @@ def _html_op(op: int, text: str) -> str:
 
 
 def render_html(ops: Sequence[Op]) -> str:
-    """Text ops as escaped HTML with inline-styled <del> and <ins>."""
-    return "".join(_html_op(op, text) for op, text in ops)
+    """Text ops as escaped HTML with inline-styled <del> and <ins>; a moved paragraph as
+    a note where it was and a note before it where it is now."""
+    notes = move_notes(ops)
+    return "".join(_html_op(op, text, notes.get(i)) for i, (op, text) in enumerate(ops))
 
 
 def render_fields_html(fields: Mapping[str, Sequence[Op]]) -> str:
