@@ -19,6 +19,10 @@ INS_STYLE = "background:#e6ffe6;color:#006600;text-decoration:none"
 MOVED_STYLE = "background:#e6f0ff;color:#003d99;text-decoration:none"
 MOVED_NOTE_STYLE = "color:#003d99;font-style:italic"
 MOVE_EXCERPT_WORDS = 8  # words of a moved paragraph quoted where it used to be
+# Visible markers inside <del>/<ins>, for readers that drop both the elements and their
+# styles (text-mode feed readers, mail clients): "[−gone−]" and "[+new+]" still read.
+DEL_MARKS = ("[\u2212", "\u2212]")  # U+2212 MINUS SIGN: the same width as the plus
+INS_MARKS = ("[+", "+]")
 
 # ANSI SGR: red with strike-through for deletions, green with underline for insertions,
 # so the view also reads without colour (e.g. for colour-blind users).
@@ -98,15 +102,15 @@ def render_side_by_side(fields: Mapping[str, Sequence[Op]]) -> str:
         if not changed(ops):
             continue
         if isinstance(ops, ListOps):
-            old = "<br>".join(_cell_op(op, e) for op, e in ops if op != INSERT)
-            new = "<br>".join(_cell_op(op, e) for op, e in ops if op != DELETE)
+            old = "<br>".join(_html_op(op, e) for op, e in ops if op != INSERT)
+            new = "<br>".join(_html_op(op, e) for op, e in ops if op != DELETE)
         else:
             notes = move_notes(ops)
             old = "".join(
-                _cell_op(op, t, notes.get(i)) for i, (op, t) in enumerate(ops) if op != INSERT
+                _html_op(op, t, notes.get(i)) for i, (op, t) in enumerate(ops) if op != INSERT
             )
             new = "".join(
-                _cell_op(op, t, notes.get(i)) for i, (op, t) in enumerate(ops) if op != DELETE
+                _html_op(op, t, notes.get(i)) for i, (op, t) in enumerate(ops) if op != DELETE
             )
         rows.append(
             f'<tr><th scope="row" style="{_TH}">{html.escape(_label(name))}</th>'
@@ -120,12 +124,6 @@ def render_side_by_side(fields: Mapping[str, Sequence[Op]]) -> str:
 
 _TH = "text-align:left;vertical-align:top;padding:4px 8px"
 _TD = "vertical-align:top;padding:4px 8px;border-top:1px solid #ddd"
-
-
-def _cell_op(op: int, text: str, note: str | None = None) -> str:
-    if op == EQUAL:
-        return html.escape(text)
-    return _html_op(op, text, note)
 
 
 def _is_list(ops: Sequence[Op]) -> bool:
@@ -169,41 +167,55 @@ def _text_move(op: int, text: str, note: str) -> str:
     return f"{lead}{note}{trail}" if op == DELETE else f"{lead}{note} {core}{trail}"
 
 
-def _html_op(op: int, text: str, note: str | None = None) -> str:
-    """One op as HTML; `note`: the op is a moved paragraph (see move_notes)."""
+def _html_text(text: str) -> str:
+    """Escaped for element content, line breaks kept (a body's paragraphs would run
+    together in HTML). Quotes stay as they are: they need no escape outside attributes,
+    and some text-mode readers (Debian's html2text) show &#x27; as it is."""
+    return html.escape(text, quote=False).replace("\n", "<br>\n")
+
+
+def _html_op(op: int, text: str, note: str | None = None, markers: bool = False) -> str:
+    """One op as HTML; `note`: the op is a moved paragraph (see move_notes); `markers`:
+    visible [−…−] / [+…+] inside <del> / <ins> (see DEL_MARKS)."""
     if note is not None:
-        lead, core, trail = map(html.escape, _around(text))
-        shown = f'<span style="{MOVED_NOTE_STYLE}">{html.escape(note)}</span>'
+        lead, core, trail = map(_html_text, _around(text))
+        shown = f'<span style="{MOVED_NOTE_STYLE}">{_html_text(note)}</span>'
         if op == INSERT:
             shown += f' <span style="{MOVED_STYLE}">{core}</span>'
         return f"{lead}{shown}{trail}"
-    text = html.escape(text)
+    if op == EQUAL:
+        return _html_text(text)
+    if markers:  # the markers hug the words, whitespace around them stays outside
+        lead, core, trail = _around(text) if text.strip() else ("", text, "")
+        start, end = DEL_MARKS if op == DELETE else INS_MARKS
+        text = f"{lead}{start}{core}{end}{trail}"
     if op == DELETE:
-        return f'<del style="{DEL_STYLE}">{text}</del>'
-    if op == INSERT:
-        return f'<ins style="{INS_STYLE}">{text}</ins>'
-    return text
+        return f'<del style="{DEL_STYLE}">{_html_text(text)}</del>'
+    return f'<ins style="{INS_STYLE}">{_html_text(text)}</ins>'
 
 
-def render_html(ops: Sequence[Op]) -> str:
+def render_html(ops: Sequence[Op], markers: bool = False) -> str:
     """Text ops as escaped HTML with inline-styled <del> and <ins>; a moved paragraph as
-    a note where it was and a note before it where it is now."""
+    a note where it was and a note before it where it is now. markers: see _html_op."""
     notes = move_notes(ops)
-    return "".join(_html_op(op, text, notes.get(i)) for i, (op, text) in enumerate(ops))
+    return "".join(_html_op(op, text, notes.get(i), markers) for i, (op, text) in enumerate(ops))
 
 
-def render_fields_html(fields: Mapping[str, Sequence[Op]]) -> str:
-    """Changed fields as HTML paragraphs; list fields as a <ul> of added/removed entries."""
+def render_fields_html(fields: Mapping[str, Sequence[Op]], markers: bool = False) -> str:
+    """Changed fields as HTML paragraphs; list fields as a <ul> of added/removed entries.
+    markers: visible [−…−] / [+…+] around each edit (see DEL_MARKS)."""
     parts = []
     for name, ops in fields.items():
         if not changed(ops):
             continue
         label = html.escape(name[:1].upper() + name[1:])
         if _is_list(ops):
-            items = "".join(f"<li>{_html_op(op, e)}</li>" for op, e in ops if op != EQUAL)
+            items = "".join(
+                f"<li>{_html_op(op, e, markers=markers)}</li>" for op, e in ops if op != EQUAL
+            )
             parts.append(f"<p><strong>{label}</strong>:</p><ul>{items}</ul>")
         else:
-            parts.append(f"<p><strong>{label}</strong>: {render_html(ops)}</p>")
+            parts.append(f"<p><strong>{label}</strong>: {render_html(ops, markers)}</p>")
     return "\n".join(parts)
 
 
