@@ -185,13 +185,20 @@ def _html_op(op: int, text: str, note: str | None = None, markers: bool = False)
         return f"{lead}{shown}{trail}"
     if op == EQUAL:
         return _html_text(text)
+    shown = _html_text(text)
     if markers:  # the markers hug the words, whitespace around them stays outside
-        lead, core, trail = _around(text) if text.strip() else ("", text, "")
-        start, end = DEL_MARKS if op == DELETE else INS_MARKS
-        text = f"{lead}{start}{core}{end}{trail}"
+        lead, core, trail = map(_html_text, _around(text) if text.strip() else ("", text, ""))
+        start, end = (_mark(mark) for mark in (DEL_MARKS if op == DELETE else INS_MARKS))
+        shown = f"{lead}{start}{core}{end}{trail}"
     if op == DELETE:
-        return f'<del style="{DEL_STYLE}">{_html_text(text)}</del>'
-    return f'<ins style="{INS_STYLE}">{_html_text(text)}</ins>'
+        return f'<del style="{DEL_STYLE}">{shown}</del>'
+    return f'<ins style="{INS_STYLE}">{shown}</ins>'
+
+
+def _mark(mark: str) -> str:
+    """A marker in a span a page can style quieter (class "mark"); readers drop the
+    class and show the text."""
+    return f'<span class="mark">{mark}</span>'
 
 
 def render_html(ops: Sequence[Op], markers: bool = False) -> str:
