@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -239,28 +239,19 @@ def require_jing() -> str:
     return require_tool("jing", "RELAX NG check")
 
 
-def test_without_jing_schema_tests_skip_or_fail_when_required(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("require", "name"), [(require_jing, "jing"), (require_html2text, "html2text")]
+)
+def test_without_the_tool_its_tests_skip_or_fail_when_required(
+    monkeypatch: pytest.MonkeyPatch, require: Callable[[], str], name: str
 ) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
     monkeypatch.delenv("REDLINE_REQUIRE_SERVICES", raising=False)
-    with pytest.raises(pytest.skip.Exception, match="jing is not installed"):
-        require_jing()
+    with pytest.raises(pytest.skip.Exception, match=f"{name} is not installed"):
+        require()
     monkeypatch.setenv("REDLINE_REQUIRE_SERVICES", "1")
     with pytest.raises(pytest.fail.Exception, match="REDLINE_REQUIRE_SERVICES"):
-        require_jing()
-
-
-def test_without_html2text_legibility_tests_skip_or_fail_when_required(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(shutil, "which", lambda name: None)
-    monkeypatch.delenv("REDLINE_REQUIRE_SERVICES", raising=False)
-    with pytest.raises(pytest.skip.Exception, match="html2text is not installed"):
-        require_html2text()
-    monkeypatch.setenv("REDLINE_REQUIRE_SERVICES", "1")
-    with pytest.raises(pytest.fail.Exception, match="REDLINE_REQUIRE_SERVICES"):
-        require_html2text()
+        require()
 
 
 def assert_valid_atom(documents: dict[str, bytes], tmp_path: Path) -> None:
