@@ -181,10 +181,11 @@ def before_after(
     parts = []
     for name, ops in field_ops.items():
         label = escape(name.capitalize())
+        only = ", paragraphs that differ" if name in BODY_FIELDS else ""
         parts.append(
-            f"<p><strong>{label} before</strong> (version {from_n}): "
+            f"<p><strong>{label} before</strong> (version {from_n}{only}): "
             f"{escape(_side(name, ops, -1))}</p>"
-            f"<p><strong>{label} after</strong> (version {to_n}): "
+            f"<p><strong>{label} after</strong> (version {to_n}{only}): "
             f"{escape(_side(name, ops, 1))}</p>"
         )
     return parts
@@ -199,6 +200,7 @@ def _side(name: str, ops: list[diff.Op], side: int) -> str:
         mine = split_paragraphs(diff.old_text(ops) if side == -1 else diff.new_text(ops))
         theirs = set(split_paragraphs(diff.new_text(ops) if side == -1 else diff.old_text(ops)))
         text = f" {ELLIPSIS} ".join(p for p in mine if p.strip() and p not in theirs)
+        return text if text.strip() else "(none)"  # only added, removed or moved ones
     else:
         text = diff.old_text(ops) if side == -1 else diff.new_text(ops)
     return text if text.strip() else "(empty)"

@@ -90,6 +90,9 @@ def test_a_body_entry_shows_only_the_changed_paragraphs_and_the_move() -> None:
     assert f"[↓ moved here from above] {P1}" in seen
     assert f"[−{P1}" not in seen and f"[+{P1}" not in seen  # a move, not a deletion
     # Before/After: only the paragraphs that are not on the other side
-    assert f"Body before (version 1): {P2}" in seen
-    assert f"Body after (version 2): {P2.replace('8', '12')}" in seen
+    assert f"Body before (version 1, paragraphs that differ): {P2}" in seen
+    assert f"Body after (version 2, paragraphs that differ): {P2.replace('8', '12')}" in seen
     assert "Paragraph 5" not in seen
+    moved_only = history.TEXT_DIFFS["body"](old, "\n\n".join([*long, P2, P3, P1, P4]))
+    seen = text_reader(entries.entry_html(change(fields=["body"]), {"body": moved_only}))
+    assert "Body before (version 1, paragraphs that differ): (none)" in seen
