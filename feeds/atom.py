@@ -48,7 +48,7 @@ from storage import Change, Item, Source, Version, queries
 from tracker import __version__, diff, history, render
 from tracker.normalise import CONTENT_FIELDS, redact_url
 
-FEED_KINDS = ("edited", "removed", "restored")  # a new item is not an edit
+FEED_KINDS = ("edited", "removed", "restored")  # every kind a feed shows (a new item: none)
 EDIT_KINDS = ("edited",)  # what an edits feed carries by default
 LISTING_KINDS = ("removed", "restored")  # an item leaving or coming back to a listing
 CLASSIFICATIONS = ("substantive", "minor")  # the values of ?kind= that filter edits
@@ -85,7 +85,7 @@ class FeedConfig:
 
 @dataclass(frozen=True)
 class FeedQuery:
-    """One page of one feed: scope (edits, source, item, tag), its key, filters, page."""
+    """One page of one feed: scope (edits, source, item, tag, listing), its key, filters, page."""
 
     scope: str = "edits"
     key: int | str | None = None  # source id (source, listing), item id or tag
