@@ -24,6 +24,7 @@ import argparse
 import difflib
 import gc
 import math
+import os
 import random
 import statistics
 import sys
@@ -396,6 +397,20 @@ def libraries() -> str:
     return "- Libraries: " + ", ".join(f"{name} {metadata.version(name)}" for name in names)
 
 
+def load_note() -> list[str]:
+    """A warning when other work shared the CPUs while the tables were timed."""
+    load, cpus = os.getloadavg()[0], os.cpu_count() or 1
+    if load <= cpus:
+        return []
+    return [
+        f"**The machine was busy** (load {load:.1f} on {cpus} CPUs, other agents' test "
+        "runs): absolute times are inflated and a target missed here may be met on an idle "
+        "machine; the columns of one row were timed in the same run, so their ratios hold "
+        "better than the times.",
+        "",
+    ]
+
+
 def section(table: str, notes: list[str], quick: bool, body_table: str) -> str:
     lines = [
         SECTION,
@@ -404,6 +419,7 @@ def section(table: str, notes: list[str], quick: bool, body_table: str) -> str:
         libraries(),
         f"- Command: `{COMMAND}`" + (" (run with `--quick`: rougher numbers)" if quick else ""),
         "",
+        *load_note(),
         "`diff_text` runs the raw diff of the placeholder strings in the C++ build "
         "(fast-diff-match-patch) and everything else in Python; the pure-Python column is "
         "the same function with dmp's pure-Python raw diff (the fallback when the C++ build "

@@ -133,7 +133,8 @@ def _changed_block(
     bodies; a move is counted off on each side as it is met. A moved paragraph takes the
     line break after it along, or if it has none in the block the one before it, so no
     bare line break is left deleted or inserted beside it."""
-    gone, came = moved.copy(), moved.copy()
+    # Copies, counted off as met (most blocks have no move: then nothing to copy).
+    gone, came = (moved.copy(), moved.copy()) if moved else (moved, moved)
     out: list[tuple[int, str | tuple[str, str]]] = []
     i = j = 0
     while i < len(old_units) or j < len(new_units):
