@@ -3,16 +3,18 @@
 Pure: a session and a FeedQuery in, UTF-8 bytes out; HTTP lives in feeds/routes_feeds.py.
 
 - One entry per stored Change of kind edited, headline_test (named "Headline test: A /
-  B"; its later flips make none), removed or restored; the stored diff is
-  shown as it was recorded, nothing is recomputed. An entry's id is a tag: URI on the
-  change id and its recording date (RFC 4151): permanent, never reused, the same on
-  every page, in every feed and in the static files.
-- Feeds: all edits, one source, one item, one tag; filters kind and field (changes
-  whose changed fields include it). kind is the change's class (tracker/significance.py):
-  by default (kind=editorial) substantive and rewording edits, removals and restorations;
-  kind=all adds style edits; kind=substantive, rewording or style gives edits of that
-  class only (removals and restorations have none). kind=minor, the name of style edits
-  before, is kept as an alias of style.
+  B"; its later flips make none), removed or restored; the stored diff is shown as it
+  was recorded, nothing is recomputed (titles and content: feeds/entries.py). An entry's
+  id is a tag: URI on the change id and its recording date (RFC 4151): permanent, never
+  reused, the same on every page, in every feed and in the static files.
+- Feeds: all edits, one source, one item, one tag; filters kind and field (changes whose
+  changed fields include it). Edits feeds carry edits (and headline tests) only; kind is
+  the edit's class (tracker/significance.py): by default (kind=editorial) substantive and
+  rewording edits; kind=all adds style edits; kind=substantive, rewording or style gives
+  edits of that class only (kind=minor, the name of style edits before, is kept as an
+  alias of style). kind=listing gives the removals and restorations of listing items
+  instead. A source's listing feed (scope "listing") carries those of its items by
+  default.
 - Tags: a change belongs to tag T when the version it leads to (for a change without
   one, the item's latest version) has T among its tags. That version is fixed when the
   change is recorded, so a change never moves in or out of a tag feed later and pages
@@ -45,17 +47,22 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 from sqlmodel import Session
 
+from feeds import entries
 from storage import Change, Item, Source, Version, queries
 from tracker import __version__, diff, history, render
-from tracker.normalise import CONTENT_FIELDS, LIST_FIELDS, redact_url
+from tracker.normalise import CONTENT_FIELDS, redact_url
 
-# A new item is not an edit; a headline test is one entry, its later flips none.
+# Every kind a feed shows (a new item: none; a headline test is one entry, its later
+# flips none).
 FEED_KINDS = ("edited", "headline_test", "removed", "restored")
+EDIT_KINDS = ("edited", "headline_test")  # what an edits feed carries
+LISTING_KINDS = ("removed", "restored")  # an item leaving or coming back to a listing
 CLASSIFICATIONS = ("substantive", "rewording", "style")  # tracker/significance.py
-KINDS = ("editorial", "all", *CLASSIFICATIONS, "minor")  # the values of ?kind=
+LISTING = "listing"  # ?kind=listing: removals and restorations (LISTING_KINDS)
+KINDS = ("editorial", "all", *CLASSIFICATIONS, "minor", LISTING)  # every value of ?kind=
 KIND_ALIASES = {"minor": "style"}  # the name before significance had three classes
 FIELDS = CONTENT_FIELDS  # the values of ?field=
-SCOPES = ("edits", "source", "item", "tag")
+SCOPES = ("edits", "source", "item", "tag", "listing")  # listing: one source's listing feed
 DEFAULT_LIMIT = 50
 MAX_PAGE_SIZE = 200  # any ?limit= or page_size is capped here
 FORMAT = "3"  # part of every ETag: bump when what a feed shows changes
@@ -85,11 +92,11 @@ class FeedConfig:
 
 @dataclass(frozen=True)
 class FeedQuery:
-    """One page of one feed: scope (edits, source, item, tag), its key, filters, page."""
+    """One page of one feed: scope (edits, source, item, tag, listing), its key, filters, page."""
 
     scope: str = "edits"
-    key: int | str | None = None  # source id, item id or tag
-    kind: str | None = None  # one of KINDS; None: editorial
+    key: int | str | None = None  # source id (source, listing), item id or tag
+    kind: str | None = None  # one of KINDS; None: editorial (a listing feed: listing)
     field: str | None = None  # headline, summary, ...
     before: int | None = None  # change id: this page holds older changes
     limit: int = DEFAULT_LIMIT
@@ -103,15 +110,25 @@ class FeedQuery:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}")
         if self.field is not None and self.field not in FIELDS:
             raise ValueError(f"field must be one of {', '.join(FIELDS)}")
+        if self.scope == "listing" and self.kind not in (None, LISTING):
+            raise ValueError("a listing feed carries removals and restorations only")
         object.__setattr__(self, "limit", bounded_limit(self.limit))
 
+    @property
+    def listing(self) -> bool:
+        """Whether the feed carries removals and restorations rather than edits."""
+        return self.scope == "listing" or self.kind == LISTING
+
+    def change_kinds(self) -> tuple[str, ...]:
+        return LISTING_KINDS if self.listing else EDIT_KINDS
+
     def filters(self) -> dict[str, object]:
-        """Keyword arguments of queries.change_page for this feed."""
+        """Keyword arguments of queries.change_page for this feed (but the kinds)."""
         return {
-            "source_id": self.key if self.scope == "source" else None,
+            "source_id": self.key if self.scope in ("source", "listing") else None,
             "item_id": self.key if self.scope == "item" else None,
             "tag": self.key if self.scope == "tag" else None,
-            "classification": kind_classes(self.kind),
+            "classification": None if self.listing else kind_classes(self.kind),
             "field": self.field,
         }
 
@@ -120,8 +137,8 @@ class FeedQuery:
 
 
 def kind_classes(kind: str | None) -> tuple[str | None, ...] | None:
-    """The classes a ?kind= keeps (None among them: changes without one, removals and
-    restorations); None: every change."""
+    """The classes of edits a ?kind= keeps (None among them: edits stored without one);
+    None: every edit."""
     if kind == "all":
         return None
     if kind in (None, "editorial"):
@@ -187,9 +204,12 @@ def feed_id(config: FeedConfig, query: FeedQuery) -> str:
         "source": f"sources/{query.key}",
         "item": f"items/{query.key}",
         "tag": f"tags/{quote(str(query.key), safe='')}",
+        "listing": f"sources/{query.key}/listing",
     }[query.scope]
     if name != "edits":
         name = f"edits/{name}"
+    if query.scope == "listing":  # one feed, whether asked with ?kind=listing or not
+        query = replace(query, kind=None)
     filters = urlencode([(k, v) for k, v in (("kind", query.kind), ("field", query.field)) if v])
     return f"tag:{config.authority},2026:feed/{name}" + (f"?{filters}" if filters else "")
 
@@ -233,13 +253,16 @@ def static_tag_name(tag: str) -> str:
 def feed_path(query: FeedQuery, static: bool = False, url: bool = False) -> str:
     """The page's path under /feeds/ (no query string); url: percent-encoded for a link.
 
-    Server: edits.atom, sources/ID.atom, items/ID.atom, tags/TAG.atom (the tag one
-    percent-encoded segment in a URL). Static: the same for a newest page, the tag's file
-    name being static_tag_name(TAG); an older page is NAME/before-ID.atom next to it
-    (edits/before-ID.atom, sources/3/before-ID.atom, tags/TAG/before-ID.atom).
+    Server: edits.atom, sources/ID.atom, sources/ID/listing.atom, items/ID.atom,
+    tags/TAG.atom (the tag one percent-encoded segment in a URL). Static: the same for a
+    newest page, the tag's file name being static_tag_name(TAG); an older page is
+    NAME/before-ID.atom next to it (edits/before-ID.atom, sources/3/before-ID.atom,
+    sources/3/listing/before-ID.atom, tags/TAG/before-ID.atom).
     """
     if query.scope == "edits":
         stem = "edits"
+    elif query.scope == "listing":
+        stem = f"sources/{query.key}/listing"
     elif query.scope == "tag":
         name = static_tag_name(str(query.key)) if static else str(query.key)
         stem = f"tags/{quote(name, safe='') if url else name}"
@@ -256,7 +279,7 @@ def feed_url(config: FeedConfig, query: FeedQuery) -> str:
     if config.static:
         return url
     params: list[tuple[str, object]] = []
-    if query.kind:
+    if query.kind and query.scope != "listing":
         params.append(("kind", query.kind))
     if query.field:
         params.append(("field", query.field))
@@ -276,7 +299,7 @@ def history_url(config: FeedConfig, item_id: int) -> str:
 
 def find_scope(session: Session, query: FeedQuery) -> Source | Item | None:
     """The feed's source or item (None for the edits and tag feeds); FeedNotFound if absent."""
-    if query.scope == "source":
+    if query.scope in ("source", "listing"):
         source = session.get(Source, int(query.key))  # type: ignore[arg-type]
         if source is None:
             raise FeedNotFound(f"no source {query.key}")
@@ -294,10 +317,11 @@ def feed_state(session: Session, config: FeedConfig, query: FeedQuery) -> FeedSt
     newest page, its version count): one indexed statement, no rendering. A 304 is
     answered on this alone, so it loads no ORM row."""
     state = queries.feed_page_state(
-        session, FEED_KINDS, query.limit, query.before, **query.filters()
+        session, query.change_kinds(), query.limit, query.before, **query.filters()
     )
     if not state.found:
-        raise FeedNotFound(f"no {query.scope} {query.key}")
+        what = "source" if query.scope == "listing" else query.scope
+        raise FeedNotFound(f"no {what} {query.key}")
     latest, extra = state.latest, ""
     if query.scope == "item" and query.before is None:
         versions, current_at = state.version_count or 0, state.current_observed_at
@@ -351,7 +375,7 @@ def edits_feed(
 def render_page(session: Session, config: FeedConfig, query: FeedQuery) -> FeedPage:
     scope = find_scope(session, query)
     rows = queries.change_page(
-        session, FEED_KINDS, query.limit + 1, query.before, **query.filters()
+        session, query.change_kinds(), query.limit + 1, query.before, **query.filters()
     )
     changes, more = list(rows[: query.limit]), len(rows) > query.limit
 
@@ -410,7 +434,10 @@ def _empty_updated(scope: Source | Item | None) -> datetime:
 
 
 def _filters_label(query: FeedQuery) -> str:
-    words = [w for w in (query.kind, f"{query.field} changes" if query.field else None) if w]
+    kind = "removals and restorations" if query.kind == LISTING else query.kind
+    if query.scope == "listing":
+        kind = None
+    words = [w for w in (kind, f"{query.field} changes" if query.field else None) if w]
     return f" ({', '.join(words)})" if words else ""
 
 
@@ -419,7 +446,9 @@ def _source_name(source: Source) -> str:
 
 
 def _feed_title(config: FeedConfig, query: FeedQuery, scope: Source | Item | None) -> str:
-    if isinstance(scope, Source):
+    if isinstance(scope, Source) and query.scope == "listing":
+        title = f"redline: comings and goings on {_source_name(scope)}"
+    elif isinstance(scope, Source):
         title = f"redline: edits on {_source_name(scope)}"
     elif isinstance(scope, Item):
         title = f"redline: edits to “{scope.headline or f'item {scope.id}'}”"
@@ -431,6 +460,12 @@ def _feed_title(config: FeedConfig, query: FeedQuery, scope: Source | Item | Non
 
 
 def _feed_subtitle(query: FeedQuery, scope: Source | Item | None) -> str:
+    if isinstance(scope, Source) and query.scope == "listing":
+        return (
+            f"Items that left the listing {redact_url(scope.url)} or came back to it, newest first."
+        )
+    if query.listing:
+        return "Items that left a listing or came back to it, newest first."
     if isinstance(scope, Item):
         return (
             "Every edit to this item, newest first; the first entry shows everything "
@@ -479,31 +514,25 @@ def _add_entry(feed: FeedGenerator, config: FeedConfig, change: Change, rows: _E
     headline = version.headline if version is not None else item.headline
     if "headline" in field_ops:
         headline = diff.new_text(field_ops["headline"])
-    title = headline or f"item {item.id}"
+    where = _source_name(source)
     entry = feed.add_entry(Entry(), order="append")
     entry.id(change_id(config, change))
-    if change.kind == "headline_test":
-        title = "Headline test: " + " / ".join(change.variants or [title])
-    elif change.kind != "edited":
-        title = f"{change.kind.capitalize()}: {title}"
+    title = entries.entry_title(change, field_ops, headline or f"item {item.id}", where)
     entry.title(_xml(title))
     entry.updated(change.recorded_at)
     entry.published(change.occurred_at)
-    entry.author({"name": _xml(_source_name(source)), "uri": redact_url(source.url)})
+    entry.author({"name": _xml(where), "uri": redact_url(source.url)})
     if change.kind == "headline_test":
-        tested = f"The headline switches between {len(change.variants or ())} variants"
-        entry.summary(_xml(f"{tested} (an A/B test): {' / '.join(change.variants or ())}."))
-        shown = "".join(f"<li>{html.escape(v)}</li>" for v in change.variants or ())
-        content = f"<p>{tested}, an A/B test:</p><ul>{shown}</ul>"
-        entry.content(_xml(content + _entry_html(change, field_ops)), type="html")
+        summary, content = entries.headline_test_html(change, field_ops)
+        entry.summary(_xml(summary))
+        entry.content(_xml(content), type="html")
     elif change.kind == "edited":
-        entry.summary(_xml(_summary(change)))
-        entry.content(_xml(_entry_html(change, field_ops)), type="html")
+        entry.summary(_xml(entries.entry_summary(change)))
+        entry.content(_xml(entries.entry_html(change, field_ops)), type="html")
     else:
-        where = _source_name(source)
-        verb = "is no longer listed on" if change.kind == "removed" else "is listed again on"
-        entry.summary(_xml(f"The item {verb} {where}."))
-        entry.content(_xml(f"<p>The item {verb} {html.escape(where)}.</p>"), type="html")
+        summary, content = entries.listing_html(change, where)
+        entry.summary(_xml(summary))
+        entry.content(_xml(content), type="html")
     _links_and_tags(entry, config, item, source, version)
     return entry.id()
 
@@ -542,63 +571,14 @@ def _overview_entry(
     entry.summary(_xml(f"All edits so far, {span.lower()}: {names} changed."))
     parts = [f"<p><em>{html.escape(span)}: everything that changed since first seen.</em></p>"]
     if field_ops:
-        parts.append(render.render_fields_html(field_ops))
-        parts.extend(_before_after(field_ops, first.n, current.n))
+        parts.append(render.render_fields_html(entries.legible_fields(field_ops), markers=True))
+        parts.extend(entries.before_after(field_ops, first.n, current.n))
     else:
         scope = f"the {field}" if field else "every field"
         parts.append(f"<p>Version {current.n} is the same as version {first.n} in {scope}.</p>")
     entry.content(_xml("\n".join(parts)), type="html")
     _links_and_tags(entry, config, item, source, current)
     return entry, current.observed_at
-
-
-def _summary(change: Change) -> str:
-    fields = ", ".join(change.fields) or "no visible field"
-    return f"Version {change.from_n} → {change.to_n}: {fields} changed ({_judgement(change)})."
-
-
-def _judgement(change: Change) -> str:
-    """ "substantive edit: headline: number changed: 8 → 12" (its reasons), or, for an edit
-    stored before reasons were, "substantive edit, 72 % similar"."""
-    words = f"{change.classification or 'unclassified'} edit"
-    if change.reasons:
-        return f"{words}: {'; '.join(change.reasons)}"
-    if change.similarity is not None:
-        words += f", {change.similarity:.0%} similar"
-    return words
-
-
-def _entry_html(change: Change, field_ops: dict[str, list[diff.Op]]) -> str:
-    """The inline-styled diff, then a plain Before/After for readers that drop markup."""
-    parts = [f"<p><em>{html.escape(_judgement(change).capitalize())}</em></p>"]
-    parts.append(render.render_fields_html(field_ops))
-    shown = {name: field_ops[name] for name in change.fields if name in field_ops}
-    parts.extend(_before_after(shown, change.from_n, change.to_n))
-    return "\n".join(parts)
-
-
-def _before_after(
-    field_ops: dict[str, list[diff.Op]], from_n: int | None, to_n: int | None
-) -> list[str]:
-    parts = []
-    for name, ops in field_ops.items():
-        label = html.escape(name.capitalize())
-        parts.append(
-            f"<p><strong>{label} before</strong> (version {from_n}): "
-            f"{html.escape(_side(name, ops, -1))}</p>"
-            f"<p><strong>{label} after</strong> (version {to_n}): "
-            f"{html.escape(_side(name, ops, 1))}</p>"
-        )
-    return parts
-
-
-def _side(name: str, ops: list[diff.Op], side: int) -> str:
-    """One side of a field's diff as plain text: -1 the old value, 1 the new one."""
-    if name in LIST_FIELDS:
-        text = ", ".join(entry for op, entry in ops if op in (0, side))
-    else:
-        text = diff.old_text(ops) if side == -1 else diff.new_text(ops)
-    return text if text.strip() else "(empty)"
 
 
 def _xml(text: str) -> str:
@@ -612,9 +592,11 @@ def _xml(text: str) -> str:
 def static_feeds(session: Session) -> list[FeedQuery]:
     """The newest page of every feed the static layout has: edits, each source, item, tag."""
     found = [FeedQuery()]
-    found += [FeedQuery("source", s.id) for s in queries.all_sources(session)]
+    sources = queries.all_sources(session)
+    found += [FeedQuery("source", s.id) for s in sources]
+    found += [FeedQuery("listing", s.id) for s in sources]
     found += [FeedQuery("item", i.id) for i in queries.all_items(session)]
-    found += [FeedQuery("tag", tag) for tag in queries.change_tags(session, FEED_KINDS)]
+    found += [FeedQuery("tag", tag) for tag in queries.change_tags(session, EDIT_KINDS)]
     return found
 
 
@@ -622,7 +604,9 @@ def write_static(session: Session, config: FeedConfig, out_dir: Path) -> list[Pa
     """Every page of every feed as files under out_dir, laid out as /feeds/ is served:
 
         edits.atom                  sources/ID.atom      items/ID.atom      tags/TAG.atom
+        sources/ID/listing.atom
         edits/before-CHANGE.atom    sources/ID/before-CHANGE.atom  ...  (older pages)
+        sources/ID/listing/before-CHANGE.atom
 
     Links are absolute on config.public_url + "/feeds/": publish out_dir there. Files are
     replaced atomically; an older page left from an earlier run stays valid (pages with

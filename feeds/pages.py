@@ -191,7 +191,7 @@ def recent_page(
             "change": change,
             "item": items.get(change.item_id),
             "source": sources.get(change.source_id),
-            "diff": Markup(render.render_fields_html(history.stored_diff(change))),
+            "diff": Markup(render.render_fields_html(history.stored_diff(change), markers=True)),
         }
         for change in changes
     ]
@@ -231,7 +231,9 @@ def item_page(
             compare = {
                 "old": old,
                 "new": new,
-                "inline": Markup(render.render_fields_html(field_ops)),
+                # Markers tell a deletion from an insertion without colour (and to screen
+                # readers, which ignore <del>/<ins>); side by side, the columns do.
+                "inline": Markup(render.render_fields_html(field_ops, markers=True)),
                 "side": Markup(render.render_side_by_side(field_ops)),
             }
 

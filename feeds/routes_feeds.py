@@ -1,8 +1,10 @@
-"""The Atom feeds over HTTP: /feeds/edits.atom, /feeds/sources/ID.atom, /feeds/items/ID.atom,
-/feeds/tags/TAG.atom (feeds/atom.py builds them).
+"""The Atom feeds over HTTP: /feeds/edits.atom, /feeds/sources/ID.atom,
+/feeds/sources/ID/listing.atom, /feeds/items/ID.atom, /feeds/tags/TAG.atom (feeds/atom.py
+builds them).
 
-Every feed takes ?kind=editorial|all|substantive|rewording|style (minor: style; see
-feeds/atom.py), ?field=NAME, ?before=CHANGE_ID (an older page, RFC 5005) and ?limit=N
+Every edits feed takes ?kind=editorial|all|substantive|rewording|style|listing (minor:
+style; listing: removals and restorations instead of edits; see feeds/atom.py),
+?field=NAME, and every feed ?before=CHANGE_ID (an older page, RFC 5005) and ?limit=N
 (default the service's page_size, at most 200). Answers carry a weak ETag and
 Last-Modified computed without building the feed; If-None-Match (a list, weak or strong,
 or *) and, without it, If-Modified-Since are answered with 304.
@@ -32,11 +34,12 @@ NEWEST_PAGE_MAX_AGE = 60  # seconds: the newest page changes with every edit
 OLDER_PAGE_MAX_AGE = 86400  # a page with ?before= never changes
 
 Kind = Annotated[
-    Literal["editorial", "all", "substantive", "rewording", "style", "minor"] | None,
+    Literal["editorial", "all", "substantive", "rewording", "style", "minor", "listing"] | None,
     Query(
-        description="editorial (the default): substantive and rewording edits, removals "
-        "and restorations; all: style edits too; substantive, rewording or style: edits of "
-        "that class only; minor: the old name of style"
+        description="editorial (the default): substantive and rewording edits; all: style "
+        "edits too; substantive, rewording or style: edits of that class only; minor: the "
+        "old name of style; listing: the removals and restorations of listing items "
+        "instead of edits"
     ),
 ]
 FieldName = Annotated[
@@ -89,7 +92,7 @@ async def edits_feed(
     params: Filters = FiltersDep,
     settings: ServiceSettings = SettingsDep,
 ) -> Response:
-    """Every edit, removal and restoration, newest first."""
+    """Every edit, newest first (kind=listing: every removal and restoration)."""
     return await _serve(request, settings, "edits", None, params)
 
 
@@ -107,6 +110,30 @@ async def source_feed(
 ) -> Response:
     """The edits to one source's items."""
     return await _serve(request, settings, "source", known_id(source_id, "source"), params)
+
+
+async def page_only(before: Before = None, limit: Limit = None) -> Filters:
+    """A listing feed's parameters: it has no kind or field to filter on."""
+    return Filters(None, None, before, limit)
+
+
+PageOnlyDep = Depends(page_only)
+
+
+@router.get(
+    "/feeds/sources/{source_id:int}/listing.atom",
+    responses={**FEED_RESPONSES, 404: {"description": "No such source"}},
+    response_class=Response,
+)
+@router.head("/feeds/sources/{source_id:int}/listing.atom", include_in_schema=False)
+async def listing_feed(
+    request: Request,
+    source_id: int,
+    params: Filters = PageOnlyDep,
+    settings: ServiceSettings = SettingsDep,
+) -> Response:
+    """One source's listing: its items that left it or came back, newest first."""
+    return await _serve(request, settings, "listing", known_id(source_id, "source"), params)
 
 
 @router.get(

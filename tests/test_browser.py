@@ -178,6 +178,10 @@ def test_history_page_shows_insertions_and_deletions(tab: Tab, served: Served) -
     assert inline.locator("del").count() >= 2  # "with", "8"
     assert inline.locator("ins", has_text="leaving").is_visible()
     assert inline.locator("del", has_text="with").is_visible()
+    # The rendered text tells them apart without colour: visible markers.
+    text = inline.inner_text()
+    assert "[−with−]" in text and "[+leaving+]" in text
+    assert inline.locator(".mark").first.is_visible()
     assert page.locator("#diff-side").is_hidden()
     assert page.locator("table.timeline tbody tr").count() == 3
     # The front page shows the stored diffs inline too.

@@ -289,7 +289,8 @@ def test_render_html_escapes_and_uses_inline_styles():
     out = render_html(ops)
     assert "<script>" not in out and "<img" not in out
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
-    assert "onerror=&quot;alert(2)&quot;" in out
+    # Quotes stay as they are in text (no attribute to break out of): the < is escaped.
+    assert '&lt;img src=x onerror="alert(2)"&gt;' in out
     assert f'<del style="{DEL_STYLE}">Title</del>' in out
     assert out.count(f'<ins style="{INS_STYLE}">') == 1
     assert "class=" not in out

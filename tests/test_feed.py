@@ -40,8 +40,9 @@ def test_feed_has_one_valid_entry_per_edit(site: Site, engine, cli, tmp_path) ->
         related = [link.href for link in entry.links if link.rel == "related"]
         assert related and related[0].startswith(site.url("/news/"))
 
-    newest_nunes = next(e for e in feed.entries if "Nunes" in e.title)
-    assert newest_nunes.title.endswith("poses a risk to national security.")
+    newest_nunes = next(e for e in feed.entries if "Nunes" in e.content[0].value)
+    assert newest_nunes.title.startswith("Headline changed: ")
+    assert "→ …Justice, and lawmakers from both sides" in newest_nunes.title
     assert "<ins style=" in newest_nunes.content[0].value
     assert "lawmakers from both sides" in newest_nunes.content[0].value
     assert newest_nunes.summary == (
@@ -79,7 +80,7 @@ def test_hostile_headline_stays_text_in_the_feed(site: Site, cli) -> None:
     assert "&lt;script&gt;" in html and "onerror=" in html
 
 
-def test_removals_and_restorations_are_feed_entries(site: Site, cli) -> None:
+def test_removals_and_restorations_are_listing_feed_entries(site: Site, cli, tmp_path) -> None:
     first, _ = manifest_snapshots("day-index-2018-02-02")
     index = offstream_page(first["file"])
     start = index.index("##### History of YouTube")
@@ -91,8 +92,12 @@ def test_removals_and_restorations_are_feed_entries(site: Site, cli) -> None:
         site.publish(first["url"], page)
         cli("check", "--all")
 
-    feed = feedparser.parse(cli("feed").stdout.encode())
+    edits = feedparser.parse(cli("feed").stdout.encode())
+    assert edits.bozo == 0 and edits.entries == []  # not edits: off in the edits feed
+    cli("feed", "--out", str(tmp_path))
+    feed = feedparser.parse((tmp_path / "sources" / "1" / "listing.atom").read_bytes())
     assert feed.bozo == 0
-    assert [e.title.split(":")[0] for e in feed.entries] == ["Restored", "Removed"]
+    titles = [e.title.split(":")[0] for e in feed.entries]
+    assert titles == ["Restored to Offstream 2 Feb", "Removed from Offstream 2 Feb"]
     assert "YouTube" in feed.entries[0].title
     assert feed.entries[1].summary == "The item is no longer listed on Offstream 2 Feb."

@@ -9,11 +9,10 @@ and validated against RFC 4287's RELAX NG schema with jing (tests/fixtures/atom)
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,6 +36,7 @@ from tracker.check import check_round
 from tracker.sources import add_source
 
 from .conftest import Site, manifest_snapshots, offstream_page
+from .tools import require_html2text, require_tool, text_reader
 
 SCHEMA = Path(__file__).parent / "fixtures" / "atom" / "atom.rnc"
 PUBLIC = "https://redline.example/watch"  # with a path: links must keep it
@@ -167,9 +167,14 @@ def client(engine: Engine) -> Iterator[TestClient]:
         yield test_client
 
 
-def feed_changes(engine: Engine, kind: str | None = None, **where: object) -> list[Change]:
-    """The changes a feed with this ?kind= shows (None: the default, editorial), newest
-    first, straight from the database."""
+def feed_changes(
+    engine: Engine,
+    kind: str | None = None,
+    kinds: tuple[str, ...] = atom.EDIT_KINDS,
+    **where: object,
+) -> list[Change]:
+    """The changes a feed with this ?kind= shows (None: the default, editorial; an edits
+    feed: edits only), newest first, straight from the database."""
     classes = {
         None: ("substantive", "rewording", None),
         "editorial": ("substantive", "rewording", None),
@@ -179,7 +184,7 @@ def feed_changes(engine: Engine, kind: str | None = None, **where: object) -> li
     with transaction(engine) as session:
         changes = session.exec(
             select(Change)
-            .where(Change.kind.in_(atom.FEED_KINDS))  # type: ignore[attr-defined]
+            .where(Change.kind.in_(kinds))  # type: ignore[attr-defined]
             .order_by(Change.id.desc())  # type: ignore[union-attr]
         ).all()
     return [
@@ -231,8 +236,9 @@ def entry_change_ids(document: bytes) -> list[int]:
 
 
 def all_feed_paths(corpus: Corpus) -> list[str]:
-    paths = ["/feeds/edits.atom"]
+    paths = ["/feeds/edits.atom", "/feeds/edits.atom?kind=listing"]
     paths += [f"/feeds/sources/{s}.atom" for s in corpus.sources]
+    paths += [f"/feeds/sources/{s}/listing.atom" for s in corpus.sources]
     paths += [f"/feeds/items/{i}.atom" for i in corpus.items.values()]
     paths += [f"/feeds/tags/{quote(t, safe='')}.atom" for t in (MEXICO_TAG, ODD_TAG, "nothing")]
     filtered = [
@@ -244,25 +250,22 @@ def all_feed_paths(corpus: Corpus) -> list[str]:
 
 
 def require_jing() -> str:
-    jing = shutil.which("jing")
-    if jing is None:
-        reason = "jing is not installed (Debian: apt-get install jing): RELAX NG check skipped"
-        if os.environ.get("REDLINE_REQUIRE_SERVICES"):
-            pytest.fail(f"REDLINE_REQUIRE_SERVICES is set but {reason}")
-        pytest.skip(reason)
-    return jing
+    return require_tool("jing", "RELAX NG check")
 
 
-def test_without_jing_schema_tests_skip_or_fail_when_required(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("require", "name"), [(require_jing, "jing"), (require_html2text, "html2text")]
+)
+def test_without_the_tool_its_tests_skip_or_fail_when_required(
+    monkeypatch: pytest.MonkeyPatch, require: Callable[[], str], name: str
 ) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
     monkeypatch.delenv("REDLINE_REQUIRE_SERVICES", raising=False)
-    with pytest.raises(pytest.skip.Exception, match="jing is not installed"):
-        require_jing()
+    with pytest.raises(pytest.skip.Exception, match=f"{name} is not installed"):
+        require()
     monkeypatch.setenv("REDLINE_REQUIRE_SERVICES", "1")
     with pytest.raises(pytest.fail.Exception, match="REDLINE_REQUIRE_SERVICES"):
-        require_jing()
+        require()
 
 
 def assert_valid_atom(documents: dict[str, bytes], tmp_path: Path) -> None:
@@ -328,9 +331,9 @@ def test_an_entry_per_change_with_the_diff_and_absolute_links(
     body = client.get("/feeds/edits.atom", params={"limit": 200}).content
     parsed = assert_readable(body)
     expected = feed_changes(engine)
-    # 12 edits, a removal, a restoration; the style edit (accents repaired) is left out.
-    assert len(expected) == 14
-    assert len(feed_changes(engine, "all")) == 15
+    # 12 edits; the style edit (accents repaired), the removal and restoration left out.
+    assert len(expected) == 12
+    assert len(feed_changes(engine, "all")) == 13
     assert entry_change_ids(body) == [c.id for c in expected]
     assert "next" not in links(body)
     assert links(body)["self"] == f"{PUBLIC}/feeds/edits.atom?limit=200"
@@ -348,13 +351,10 @@ def test_an_entry_per_change_with_the_diff_and_absolute_links(
         assert entry.author == "localhost"  # the source's name: its host
         [content] = entry.content
         assert content.type == "text/html"
-        if change.kind == "edited":
-            assert "<del style=" in content.value or "<ins style=" in content.value
-            assert " before</strong>" in content.value and " after</strong>" in content.value
-        else:
-            assert "listed" in content.value and entry.title.startswith(change.kind.title())
+        assert "<del style=" in content.value or "<ins style=" in content.value
+        assert " before</strong>" in content.value and " after</strong>" in content.value
 
-    mexico = [e for e in parsed.entries if "firmly rejects" in e.title]
+    mexico = [e for e in parsed.entries if e.link == f"{PUBLIC}/items/{corpus.items['mexico']}"]
     assert len(mexico) == 2
     terms = {tag.term for tag in mexico[0].tags}
     assert {MEXICO_TAG, "Mexico", ODD_TAG} <= terms
@@ -383,7 +383,7 @@ def test_ids_are_stable_and_pages_walk_every_change_once(
 def test_page_size_is_bounded(engine: Engine) -> None:
     with TestClient(create_app(engine, settings(page_size=10_000))) as client:
         body = client.get("/feeds/edits.atom").content
-        assert len(entry_change_ids(body)) == 14
+        assert len(entry_change_ids(body)) == 12
         assert links(body)["self"] == f"{PUBLIC}/feeds/edits.atom"
         capped = client.get("/feeds/edits.atom", params={"limit": 5000}).content
         assert links(capped)["self"] == f"{PUBLIC}/feeds/edits.atom"  # 5000 is the cap, 200
@@ -418,6 +418,11 @@ def test_kind_and_field_filters(client: TestClient, engine: Engine) -> None:
     assert len(headline) == 10
     assert len(ids("field=tags")) == 1 and len(ids("field=summary")) == 1
     assert ids("field=tags&kind=minor") == []
+    listing = ids("kind=listing")
+    assert listing == [c.id for c in feed_changes(engine, "all", atom.LISTING_KINDS)]
+    assert len(listing) == 2  # the YouTube item's removal and restoration
+    listed = feedparser.parse(client.get("/feeds/edits.atom?kind=listing").content).feed
+    assert listed.title == "redline: edits (removals and restorations)"
     body = client.get("/feeds/edits.atom?kind=minor&field=headline").content
     assert feedparser.parse(body).feed.title == "redline: edits (minor, headline changes)"
     assert "kind=minor&field=headline" in feedparser.parse(body).feed.id
@@ -431,10 +436,40 @@ def test_source_feed(client: TestClient, corpus: Corpus, engine: Engine) -> None
     walked = [cid for _, body in pages for cid in entry_change_ids(body)]
     assert walked == [c.id for c in feed_changes(engine, source_id=index_source)]
     kinds = [c.kind for c in feed_changes(engine, source_id=index_source)]
-    assert sorted(kinds) == ["edited", "edited", "edited", "removed", "restored"]
+    assert kinds == ["edited", "edited", "edited"]  # no removal or restoration
     parsed = feedparser.parse(pages[0][1])
     assert links(pages[0][1])["related"] == corpus.index_url
     assert parsed.feed.title == "redline: edits on localhost"
+
+
+def test_source_listing_feed_carries_removals_and_restorations(
+    client: TestClient, corpus: Corpus, engine: Engine
+) -> None:
+    index_source = corpus.sources[-1]
+    path = f"/feeds/sources/{index_source}/listing.atom"
+    body = client.get(path).content
+    parsed = assert_readable(body)
+    expected = feed_changes(engine, "all", atom.LISTING_KINDS, source_id=index_source)
+    assert [c.kind for c in expected] == ["restored", "removed"]
+    assert entry_change_ids(body) == [c.id for c in expected]
+    youtube = "YouTube announces that YouTubers who make"
+    restored, removed = parsed.entries
+    assert restored.title.startswith(f"Restored to localhost: {youtube}")
+    assert removed.title.startswith(f"Removed from localhost: {youtube}")
+    assert "is no longer listed on localhost" in removed.content[0].value
+    assert parsed.feed.title == "redline: comings and goings on localhost"
+    assert parsed.feed.id == f"tag:{AUTHORITY},2026:feed/edits/sources/{index_source}/listing"
+    assert links(body)["self"] == f"{PUBLIC}{path}"
+    # ?kind=listing on the source's edits feed gives the same entries
+    same = client.get(f"/feeds/sources/{index_source}.atom?kind=listing").content
+    assert entry_change_ids(same) == entry_change_ids(body)
+    # a source whose items never left it has an empty listing feed; no source is a 404
+    assert (
+        entry_change_ids(client.get(f"/feeds/sources/{corpus.sources[0]}/listing.atom").content)
+        == []
+    )
+    missing = client.get("/feeds/sources/999/listing.atom")
+    assert missing.status_code == 404 and missing.json() == {"detail": "no source 999"}
 
 
 # The item feed
@@ -531,6 +566,8 @@ def test_feeds_are_in_the_openapi_schema_once(client: TestClient) -> None:
         assert set(paths[path]) == {"get"}, path  # HEAD is served, not listed
         names = {p["name"] for p in paths[path]["get"]["parameters"]}
         assert {"kind", "field", "before", "limit"} <= names
+    listing = paths["/feeds/sources/{source_id}/listing.atom"]
+    assert {p["name"] for p in listing["get"]["parameters"]} == {"source_id", "before", "limit"}
     [field_values] = [
         p["schema"]["anyOf"][0]["enum"]
         for p in paths["/feeds/edits.atom"]["get"]["parameters"]
@@ -633,6 +670,7 @@ def test_feed_out_dir_writes_every_feed_as_linked_static_files(
     files = static_files(out)
     expected = {"edits.atom"}
     expected |= {f"sources/{s}.atom" for s in corpus.sources}
+    expected |= {f"sources/{s}/listing.atom" for s in corpus.sources}
     expected |= {f"items/{i}.atom" for i in corpus.items.values()}
     expected |= {f"tags/{MEXICO_TAG}.atom", "tags/Q%26A%20%2F%20Test.atom", "tags/Mexico.atom"}
     assert expected <= set(files)
@@ -683,4 +721,63 @@ def test_feed_to_stdout_or_a_file_is_the_newest_page_of_edits(cli, tmp_path: Pat
     assert len(parsed.entries) == 2 and links(stdout)["next"].startswith(PUBLIC + "/feeds/")
     out = tmp_path / "edits.atom"
     cli("feed", "--out", str(out), "--authority", AUTHORITY)
-    assert len(entry_change_ids(out.read_bytes())) == 14  # the style edit left out
+    assert len(entry_change_ids(out.read_bytes())) == 12  # the style edit left out
+
+
+# What readers see: titles, and entries read in a text-mode reader
+
+
+def test_titles_say_what_changed_and_successive_edits_differ(
+    client: TestClient, corpus: Corpus, engine: Engine
+) -> None:
+    parsed = feedparser.parse(client.get("/feeds/edits.atom", params={"limit": 200}).content)
+    titles = {int(CHANGE_ID.fullmatch(e.id).group(1)): e.title for e in parsed.entries}  # type: ignore[union-attr]
+    changes = feed_changes(engine)
+    for change in changes:
+        title = titles[change.id]
+        if "headline" in change.fields:
+            assert re.match(r"Headline( and \w+)? changed: .+ → .+", title), title
+        else:
+            assert title.startswith(f"{change.fields[0].capitalize()} edited: "), title
+        assert len(title) <= 160
+    # Every item's edits, one after another, have titles of their own.
+    for item in {c.item_id for c in changes}:
+        mine = [titles[c.id] for c in changes if c.item_id == item]
+        assert all(a != b for a, b in zip(mine, mine[1:], strict=False)), mine
+    borneo = [titles[c.id] for c in changes if c.source_id == corpus.sources[1]]
+    assert borneo[-1] == (
+        "Headline changed: …Indonesian Borneo, with at least… "
+        "→ …Indonesian Borneo, leaving at least…"
+    )
+    assert (
+        borneo[0]
+        == "Headline and category changed: …at least 8 people dead. → …at least eight people dead."
+    )
+
+
+def test_entries_read_in_a_text_reader_tell_deletions_from_insertions(
+    client: TestClient, engine: Engine
+) -> None:
+    parsed = feedparser.parse(client.get("/feeds/edits.atom", params={"limit": 200}).content)
+    by_id = {c.id: c for c in feed_changes(engine)}
+    checked = 0
+    for entry in parsed.entries:
+        change = by_id[int(CHANGE_ID.fullmatch(entry.id).group(1))]  # type: ignore[union-attr]
+        seen = text_reader(entry.content[0].value)
+        assert "<" not in seen and "style" not in seen  # the markup really is gone
+        for name, ops in (change.diff or {}).items():
+            for op, text in ops:
+                words = " ".join(text.split())
+                if op == -1 and words:
+                    assert f"[−{words}−]" in seen, (words, seen)
+                    checked += 1
+                elif op == 1 and words:
+                    assert f"[+{words}+]" in seen, (words, seen)
+                    checked += 1
+            assert f"{name.capitalize()} before (version {change.from_n}):" in seen
+            assert f"{name.capitalize()} after (version {change.to_n}):" in seen
+    assert checked >= 20
+    # Without the markers the same reader cannot tell which side a word is on: the test
+    # above would fail on the plain <del>/<ins> rendering.
+    plain = text_reader("<p>Critics warn this <del>situation</del><ins>case</ins> is.</p>")
+    assert plain == "Critics warn this situationcase is."

@@ -107,6 +107,13 @@ def html_text(page: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]*>", " ", page))
 
 
+def marked(tag: str, text: str) -> str:
+    """A pattern for an inline diff's <del>/<ins> with its visible markers."""
+    start, end = ("\\[−", "−\\]") if tag == "del" else ("\\[\\+", "\\+\\]")
+    mark = '<span class="mark">{}</span>'
+    return f"<{tag} [^>]*>{mark.format(start)}{text}{mark.format(end)}</{tag}>"
+
+
 def test_front_page_lists_edits_newest_first_with_their_diffs(
     client: TestClient, filled: Filled
 ) -> None:
@@ -117,10 +124,11 @@ def test_front_page_lists_edits_newest_first_with_their_diffs(
     assert f'href="/items/{filled.boat}"' in page
     assert BOAT_LAST in page
     # The stored diffs inline: "with" → "leaving", then "8" → "eight".
-    assert re.search(r"<del [^>]*>with</del><ins [^>]*>leaving</ins>", page)
-    assert re.search(r"<del [^>]*>8</del><ins [^>]*>eight</ins>", page)
+    assert re.search(marked("del", "with") + marked("ins", "leaving"), page)
+    assert re.search(marked("del", "8") + marked("ins", "eight"), page)
+    assert "[−8−][+eight+]" in html_text(page).replace(" ", "")  # read without colour
     # Newest first: the last round's edits come before the first round's.
-    assert page.index("eight</ins>") < page.index("leaving</ins>")
+    assert page.index("eight<span") < page.index("leaving<span")
     # Removals and restorations are listed; creations are not.
     assert "badge removed" in page and "badge restored" in page
     assert "badge created" not in page
@@ -204,10 +212,12 @@ def test_item_page_shows_timeline_urls_and_first_to_current_diff(
     assert re.search(r'<div class="panel diff" id="diff-inline" data-view-panel="inline">', page)
     assert re.search(r'id="diff-side" data-view-panel="side" hidden>', page)
     inline = page.split('id="diff-inline"')[1].split('id="diff-side"')[0]
-    assert re.search(r"<del [^>]*>with</del>", inline)
-    assert re.search(r"<ins [^>]*>leaving</ins>", inline)
+    assert re.search(marked("del", "with"), inline)
+    assert re.search(marked("ins", "leaving"), inline)
     side = page.split('id="diff-side"')[1].split("</section>")[0]
     assert "<table" in side and ">Before</th>" in side and ">After</th>" in side
+    # Side by side the columns say which is which: no markers there.
+    assert re.search(r"<del [^>]*>with</del>", side) and 'class="mark"' not in side
     # The view switch works without JavaScript: links reload with ?view=.
     assert 'href="?from=first&amp;to=current&amp;view=side#compare" data-view="side"' in page
     assert f"<script>{SWITCH_SCRIPT}</script>" in page
@@ -317,7 +327,7 @@ def test_a_hostile_headline_is_text_everywhere(
     item = pages["item"].text
     assert f'<h1 class="headline">{escaped} {KHANASIR_HEADLINE}' in item
     # The hostile text is also an insertion in the diff, escaped inside <ins>.
-    assert re.search(r"<ins [^>]*>&lt;script&gt;alert\(1\)", item)
+    assert re.search(r"<ins [^>]*><span class=\"mark\">\[\+</span>&lt;script&gt;alert\(1\)", item)
 
 
 def test_a_javascript_url_is_never_a_link(client: TestClient, engine: Engine) -> None:

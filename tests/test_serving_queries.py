@@ -130,6 +130,8 @@ def all_queries(session: Session) -> list[atom.FeedQuery]:
     firsts += [atom.FeedQuery("item", i, limit=2) for i in range(1, 13)]
     firsts += [atom.FeedQuery("tag", t, limit=3) for t in (*TAGS, "Extra", "none")]
     firsts += [atom.FeedQuery(kind="minor", limit=4), atom.FeedQuery(field="headline", limit=4)]
+    firsts += [atom.FeedQuery(kind="listing", limit=3)]
+    firsts += [atom.FeedQuery("listing", s, limit=3) for s in (1, 2, 3, 99)]
     firsts += [atom.FeedQuery("item", 4, kind="substantive", field="headline", limit=2)]
     pages = []
     for first in firsts:
@@ -189,7 +191,8 @@ def test_feed_pages_are_byte_for_byte_what_per_entry_reads_made(filled: Engine) 
         GOLDEN.write_text(json.dumps(found, indent=1, ensure_ascii=False) + "\n")
     expected = json.loads(GOLDEN.read_text())
     assert len(found) > 40
-    assert "Removed: " in "".join(found.values()) and "Restored: " in "".join(found.values())
+    assert "Removed from " in "".join(found.values())
+    assert "Restored to " in "".join(found.values())
     assert sorted(found) == sorted(expected)
     for name, body in found.items():
         assert body == expected[name], name

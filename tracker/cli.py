@@ -232,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         metavar="PATH",
         help="a directory: write every feed, every page, as static files to publish at "
-        "PUBLIC_URL/feeds/ (edits.atom, sources/ID.atom, items/ID.atom, tags/TAG.atom); "
+        "PUBLIC_URL/feeds/ (edits.atom, sources/ID.atom, sources/ID/listing.atom, items/ID.atom, "
+        "tags/TAG.atom); "
         "a file ending in .atom or .xml: write the newest edits there instead of stdout",
     )
     feed.add_argument(

@@ -303,6 +303,19 @@ def _encode_tokens(texts: Sequence[str]) -> tuple[list[str], list[str | None]]:
     if not all(map(str.isascii, texts)) and _has_mark("".join(distinct)):
         tokenized = list(map(_join_marks, tokenized))
         distinct = dict.fromkeys(chain.from_iterable(tokenized))
+    return encode_units(tokenized, distinct)
+
+
+def encode_units(
+    sequences: Sequence[Sequence[str]], distinct: Mapping[str, None] | None = None
+) -> tuple[list[str], list[str | None]]:
+    """Map each distinct unit (a token, a sentence, a paragraph) to one character: the
+    encoded sequences, and a table from each placeholder's code point to its unit.
+
+    distinct: the units in order of first appearance, if the caller has them already.
+    """
+    if distinct is None:
+        distinct = dict.fromkeys(chain.from_iterable(sequences))
     table: list[str | None] = list(distinct)
     count = len(table)
     if count <= 0xD800:
@@ -313,7 +326,7 @@ def _encode_tokens(texts: Sequence[str]) -> tuple[list[str], list[str | None]]:
     else:
         raise ValueError("too many distinct tokens to diff")
     code = dict(zip(distinct, placeholders, strict=True)).__getitem__
-    return ["".join(map(code, tokens)) for tokens in tokenized], table
+    return ["".join(map(code, units)) for units in sequences], table
 
 
 def _encode(texts: Sequence[str]) -> tuple[list[str], dict[str, str]]:
@@ -491,11 +504,14 @@ def _as_list(value: str | Sequence[str]) -> list[str]:
 
 
 def diff_fields(
-    old: Mapping[str, FieldValue], new: Mapping[str, FieldValue]
+    old: Mapping[str, FieldValue],
+    new: Mapping[str, FieldValue],
+    text_diffs: Mapping[str, Callable[[str, str], list[Op]]] | None = None,
 ) -> dict[str, list[Op]]:
     """Diff each field known (not None) on both sides, in `new`'s order; others are left out.
 
-    Two strings diff as text; if either side is a list, both diff as lists.
+    Two strings diff as text (with text_diffs[name] if given, else diff_text); if either
+    side is a list, both diff as lists.
     """
     result: dict[str, list[Op]] = {}
     for name, after in new.items():
@@ -503,7 +519,7 @@ def diff_fields(
         if before is None or after is None:
             continue
         if isinstance(before, str) and isinstance(after, str):
-            result[name] = diff_text(before, after)
+            result[name] = (text_diffs or {}).get(name, diff_text)(before, after)
         else:
             result[name] = diff_list(_as_list(before), _as_list(after))
     return result

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from storage import Change, Item, Version, queries
 from storage.types import iso_z
-from tracker import diff, judgement, significance
+from tracker import diff, judgement, paragraphs, significance
 from tracker.errors import UserError
 from tracker.normalise import CONTENT_FIELDS, LIST_FIELDS, FieldValue
 
@@ -37,9 +37,13 @@ def comparable_fields(
     return old_fields, new_fields
 
 
+# Article bodies are aligned by paragraph and sentence before words are diffed.
+TEXT_DIFFS = {"body": paragraphs.diff_body}
+
+
 def diff_versions(old: Version, new: Version) -> dict[str, list[diff.Op]]:
-    """Word-level diff of every field known in both versions."""
-    return diff.diff_fields(*comparable_fields(old, new))
+    """Word-level diff of every field known in both versions (bodies by paragraph first)."""
+    return diff.diff_fields(*comparable_fields(old, new), TEXT_DIFFS)
 
 
 def readable_diff(field_ops: dict[str, list[diff.Op]]) -> dict[str, list[diff.Op]]:
