@@ -218,11 +218,12 @@ def test_a_feed_page_takes_the_same_few_statements_whatever_its_size(
     wide: Engine, scope: str, key: int | str | None
 ) -> None:
     def page(limit: int):  # noqa: ANN202
-        query = atom.FeedQuery(scope, key, limit=limit)
+        query = atom.FeedQuery(scope, key, kind="all", limit=limit)  # every edit: more entries
         return lambda session: atom.render_page(session, CONFIG, query)
 
     with Session(wide) as session:
-        entries = atom.render_page(session, CONFIG, atom.FeedQuery(scope, key, limit=200))
+        query = atom.FeedQuery(scope, key, kind="all", limit=200)
+        entries = atom.render_page(session, CONFIG, query)
     big = min(len(entries.entry_ids), 200)
     assert big >= (3 if scope == "item" else 10), big  # enough entries to tell
     counts = [statements_for(wide, page(limit)) for limit in (1, big // 2, big)]
