@@ -157,7 +157,7 @@ def _replace_words(rng: random.Random, text: str, count: int) -> str:
 
 
 def _typo(rng: random.Random, text: str) -> str:
-    """Two neighbouring letters of a long word swapped: a minor edit."""
+    """Two neighbouring letters of a long word swapped: a style edit (a typo)."""
     words = text.split()
     long = [i for i, word in enumerate(words) if len(word) > 4] or [0]
     i = rng.choice(long)
@@ -949,7 +949,7 @@ def test_sigkill_mid_ingest_leaves_a_whole_database_and_a_restart_converges(
         assert set(reference.changes) == {"created", "edited", "removed", "restored"}, reference
         items = reference.fingerprint["items"].values()
         classes = Counter(change[4] for item in items for change in item["changes"])
-        assert classes["minor"] and classes["substantive"], classes
+        assert classes["style"] and classes["rewording"] and classes["substantive"], classes
         assert any(item["matches"] for item in items)  # fuzzy identity is exercised
         assert reference.versions > 50
         assert reference.checks == len(reference.fingerprint["sources"])
