@@ -380,6 +380,7 @@ def test_changes_are_the_change_log_in_recording_order(client: TestClient, fille
             "fields": change.fields,
             "class": change.classification,
             "similarity": change.similarity,
+            "variants": change.variants,
             "occurred_at": iso(change.occurred_at),
             "recorded_at": iso(change.recorded_at),
             "diff": change.diff,
