@@ -41,6 +41,7 @@ ROWS = (
     ("changes", "changes (all kinds)"),
     ("edited", "edits"),
     ("shown_or_hidden_only", "edits that only show or hide a field"),
+    ("shown", "versions recording a field shown for the first time (not published)"),
     ("headline_tests", "headline tests (one feed entry each)"),
     ("headline_flips", "later switches of a headline test (stored, not published)"),
 )
@@ -81,6 +82,7 @@ def _counts(connection: sqlite3.Connection) -> dict[str, int]:
         "shown_or_hidden_only": shown_only,
         "headline_tests": kinds.get("headline_test", 0),
         "headline_flips": kinds.get("headline_flip", 0),
+        "shown": kinds.get("shown", 0),
         "versions": connection.execute("SELECT count(*) FROM version").fetchone()[0],
         "changes": sum(kinds.values()),
     }

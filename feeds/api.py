@@ -74,7 +74,15 @@ MAX_CURSOR = 4096
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DIFF_FORMATS = ("json", "text", "html", "side-by-side", "patch")
 CHECK_OUTCOMES = ("changed", "unchanged", "not_modified", "error")
-CHANGE_KINDS = ("created", "edited", "removed", "restored", "headline_test", "headline_flip")
+CHANGE_KINDS = (
+    "created",
+    "edited",
+    "removed",
+    "restored",
+    "headline_test",
+    "headline_flip",
+    "shown",
+)
 VERSION_ORIGINS = ("observed", "page-history", "import")
 NO_TOKEN = (
     "writes are disabled: no API token is configured (set REDLINE_API_TOKEN, or token "
@@ -429,7 +437,8 @@ class Judged(Out):
 class VersionChange(Judged):
     kind: str = Field(
         description="created, edited, headline_test (a headline back to a recent one: an A/B "
-        "test, named once) or headline_flip (a later switch among its variants)"
+        "test, named once), headline_flip (a later switch among its variants) or shown (a "
+        "field a listing shows for some items only, shown for the first time: no edit)"
     )
     fields: list[str]
     variants: list[str] | None = Field(None, description="a headline test's headlines")
@@ -474,7 +483,7 @@ class ChangeOut(Judged):
     item_id: int
     source_id: int
     kind: str = Field(
-        description="created, edited, removed, restored, headline_test or headline_flip"
+        description="created, edited, removed, restored, headline_test, headline_flip or shown"
     )
     from_n: int | None
     to_n: int | None

@@ -196,7 +196,7 @@ class Change(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     item_id: int = Field(foreign_key="item.id")
     source_id: int = Field(foreign_key="source.id")
-    kind: str  # created, edited, removed, restored, headline_test, headline_flip
+    kind: str  # created, edited, removed, restored, headline_test, headline_flip, shown
     from_version_id: int | None = Field(default=None, foreign_key="version.id")
     to_version_id: int | None = Field(default=None, foreign_key="version.id")
     from_n: int | None = None

@@ -408,6 +408,7 @@ def test_changes_are_the_change_log_in_recording_order(client: TestClient, fille
             "score": change.score,
             "reasons": change.reasons or [],
             "similarity": change.similarity,
+            "variants": change.variants,
             "occurred_at": iso(change.occurred_at),
             "recorded_at": iso(change.recorded_at),
             "diff": change.diff,

@@ -96,9 +96,12 @@ def test_a_summary_shown_in_some_slots_only_is_no_edit(engine: Engine) -> None:
     assert changes(engine) == [
         ("Putin orders troops into rebel regions", ["summary"], putin_1, putin_2)
     ]
+    with transaction(engine) as session:
+        shown = session.exec(select(Change).where(Change.kind == "shown")).all()
+    assert [(change.fields, change.to_n) for change in shown] == [(["summary"], 2)]
     assert summaries(engine) == {
         "Putin orders troops into rebel regions": [putin_1, putin_2],
-        "The trees that survived the fires": [trees],  # filled in: it was unknown
+        "The trees that survived the fires": [None, trees],  # shown first: unknown before
         "Pay rises lag behind prices": [None],
         "Watch: the moment the bridge fell": [None],
     }

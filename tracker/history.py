@@ -52,8 +52,9 @@ def readable_diff(field_ops: dict[str, list[diff.Op]]) -> dict[str, list[diff.Op
 
 
 # Removals and restorations make no version; a headline test's switches do (see
-# tracker/headline_tests.py).
-VERSION_MAKING_KINDS = ("created", "edited", "headline_test", "headline_flip")
+# tracker/headline_tests.py), and so does a listing showing a field first ("shown",
+# tracker/partial.py).
+VERSION_MAKING_KINDS = ("created", "edited", "headline_test", "headline_flip", "shown")
 
 
 def change_per_version(changes: Sequence[Change]) -> dict[int, Change]:

@@ -10,7 +10,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import Session, col
@@ -425,9 +425,8 @@ def _record_one(
     else:
         observed = _observed_version(observation, observed_hash, now, check_id)
         observed.reported_at = _current_since(observation)
-        test_window = headline_tests.window(source.options or {})
         latest = _add_version(
-            session, source, item, latest, observed, stats, pending, None, test_window
+            session, source, item, latest, observed, stats, pending, observed=True
         )
     index.added_version(item, latest)
 
@@ -601,7 +600,7 @@ def _add_version(
     stats: IngestStats,
     pending: _Pending,
     known_end: datetime | None = None,
-    test_window: timedelta = timedelta(0),
+    observed: bool = False,
 ) -> Version:
     """Append the version to the item's history with the change that leads to it.
 
@@ -616,7 +615,10 @@ def _add_version(
     change = history.version_change(
         item, previous, version, version.reported_at or known_end or version.observed_at, source.id
     )
-    headline_tests.judge(session, item, change, version, test_window)  # A → B → A
+    if observed:  # an observed version: a headline test, a field first shown?
+        span = headline_tests.window(source.options or {})
+        headline_tests.judge(session, item, change, version, span)
+        partial.judge(change, previous, source)
     pending.change(change, previous, version)
     stats.versions_added += 1
     stats.changes_added += 1

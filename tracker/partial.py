@@ -4,8 +4,9 @@ A front page shows a summary in its lead slot and not in the others; a feed may 
 categories to some entries only. Such a field is *partial* for that source, and a
 sighting that does not show it says nothing about it: the item keeps its last known
 value (no version, no edit). A partial field that comes back with another value is an
-edit from that last known value; one shown for the first time fills in the item's
-current version, where it was unknown (it was not empty before: it was not shown).
+edit from that last known value. One shown for the first time was unknown, not empty:
+the version that records it is made by a change of kind "shown", which no feed carries
+(versions are only ever appended, so the current one is not filled in).
 
 What "partial" means, per source and field: a listing shows the field for some items
 only once a check has shown a *newcomer* (an item seen for the first time) without it.
@@ -22,11 +23,12 @@ from dataclasses import replace
 
 from sqlmodel import Session
 
-from storage import Source, Version, queries
+from storage import Change, Source, Version, queries
 from tracker.extract.base import Observation
 from tracker.normalise import CONTENT_FIELDS, clean_text, content_hash
 from tracker.source_index import SourceIndex
 
+SHOWN = "shown"  # a change that only records a partial field shown for the first time
 # The headline names the item: a sighting without one is no sighting of it.
 MAY_BE_PARTIAL = tuple(name for name in CONTENT_FIELDS if name != "headline")
 
@@ -60,8 +62,7 @@ def settle(
     index: SourceIndex,
 ) -> tuple[list[Observation], list[str]]:
     """The observations (and their content hashes) with each known item's unshown partial
-    fields carried from its latest version; a partial field shown for the first time is
-    filled into that version.
+    fields carried from its latest version.
 
     Only sightings that differ from their item's latest version are looked at (most of a
     listing is unchanged), their latest versions read in one query per 500.
@@ -91,7 +92,7 @@ def settle(
         if version is None or version.origin != "observed":
             continue
         for position in groups[item_id]:
-            observation = _settle_one(session, settled[position], version, partial)
+            observation = _settle_one(settled[position], version, partial)
             if observation is not settled[position]:
                 settled[position], settled_hashes[position] = observation, _hash(observation)
     return settled, settled_hashes
@@ -126,22 +127,25 @@ def _share_among(
             hashes[position] = _hash(observations[position])
 
 
-def _settle_one(
-    session: Session, observation: Observation, latest: Version, partial: Sequence[str]
-) -> Observation:
-    carried: dict[str, object] = {}
-    filled = False
-    for name in partial:
-        seen, known = _value(observation, name), getattr(latest, name)
-        if not _shown(seen) and _shown(known):
-            carried[name] = known  # not shown here: unknown, so as last known
-        elif _shown(seen) and not _shown(known):
-            setattr(latest, name, seen)  # shown for the first time: it was unknown
-            filled = True
-    if filled:
-        latest.content_hash = content_hash({name: getattr(latest, name) for name in CONTENT_FIELDS})
-        session.add(latest)
+def _settle_one(observation: Observation, latest: Version, partial: Sequence[str]) -> Observation:
+    """The observation with the partial fields it does not show as last known."""
+    carried = {
+        name: getattr(latest, name)
+        for name in partial
+        if not _shown(_value(observation, name)) and _shown(getattr(latest, name))
+    }
     return replace(observation, **carried) if carried else observation  # type: ignore[arg-type]
+
+
+def judge(change: Change, previous: Version | None, source: Source) -> None:
+    """An edit whose every changed field is a partial one shown for the first time is no
+    edit: the version records what the listing showed, as a change of kind "shown" that
+    no feed carries (stored versions are never rewritten)."""
+    partial = set(source.partial_fields or ())
+    if change.kind != "edited" or previous is None or not change.fields or not partial:
+        return
+    if all(name in partial and not _shown(getattr(previous, name)) for name in change.fields):
+        change.kind = SHOWN
 
 
 def _value(observation: Observation, name: str) -> object:
