@@ -112,9 +112,9 @@ def record_observations(
     removed, and restored when it comes back.
     """
     assert source.id is not None
-    sharing = sites.sharing_sources(session, source, listing)
+    site = sites.sharing(session, source, listing)
     rules = identity.Rules.for_source(source.kind, source.options or {})
-    rules = replace(rules, learned=sites.learned_shapes(session, sharing))
+    rules = replace(rules, learned=site.learned)
     page_urls = () if listing else page_urls
     keys = [identity.identity_keys(obs, page_urls, rules) for obs in observations]
     identity.drop_ambiguous_url_ids(observations, keys)
@@ -127,7 +127,7 @@ def record_observations(
     # keys that tell two items under one URL apart are read only when that happens).
     aliases = [alias for item_keys in keys for alias in item_keys]
     aliases += [("url", url) for obs in observations for url in identity.known_urls(obs, page_urls)]
-    index = SourceIndex(session, source.id, aliases, sharing)
+    index = SourceIndex(session, source.id, aliases, site.source_ids)
     index = merge_named_items(session, index, keys, aliases, now)
     item_ids = [index.find_id(item_keys) for item_keys in keys]
     if listing:
@@ -229,13 +229,11 @@ def _release_stale_headlines(
     than the match window) is a new item, not the old one restored: a daily template, a
     wire story issued again. Its keys then name the new item."""
     for position, item_id in enumerate(item_ids):
-        if item_id is None:
-            continue
+        sighting = None if item_id is None else index.sighting(item_id)
+        if sighting is None or sighting.removed_at is None or sighting.removed_at >= cutoff:
+            continue  # most rows: still listed; the keys that named it are not looked at
         kind, _ = index.named_by(keys[position])
-        sighting = index.sighting(item_id)
-        if kind not in HEADLINE_KINDS or sighting is None or sighting.removed_at is None:
-            continue
-        if sighting.removed_at < cutoff:
+        if kind in HEADLINE_KINDS:
             item_ids[position] = None
             index.release([key for key in keys[position] if key[0] == kind])
 

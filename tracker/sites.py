@@ -18,13 +18,13 @@ from __future__ import annotations
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlmodel import Session, col, or_, select
 
 from storage import ItemAlias, Source
-from storage.queries import in_chunks
 from tracker import merge
 from tracker.source_index import SITE_WIDE_KINDS
 from tracker.url_ids import LEARNED_AFTER
@@ -44,32 +44,35 @@ def site_of(url: str) -> str:
     return host.removeprefix("www.") or url
 
 
-def sharing_sources(session: Session, source: Source, listing: bool) -> list[int]:
-    """The ids of the sources whose items this source's check may find by a site-wide
-    alias: itself, and the other sources of its site that show items as it does."""
+@dataclass(frozen=True)
+class Sharing:
+    """What a check needs of its site: the ids of the sources whose items it may find by
+    a site-wide alias (itself first, then the other sources of its site that show items
+    as it does), and the id shapes those sources have taught."""
+
+    source_ids: list[int]
+    learned: tuple[str, ...]
+
+
+def sharing(session: Session, source: Source, listing: bool) -> Sharing:
+    """The source's Sharing, read in one query."""
     assert source.id is not None
     site = source.site or site_of(source.url)
-    query = select(Source.id, Source.site, Source.url).where(
+    query = select(Source.id, Source.site, Source.url, Source.options).where(
         or_(Source.site == site, col(Source.site).is_(None)),
         Source.listing == listing,
         Source.id != source.id,
     )
     others = [
-        other_id
-        for other_id, other_site, url in session.exec(query.order_by(col(Source.id)))
+        (other_id, options)
+        for other_id, other_site, url, options in session.exec(query.order_by(col(Source.id)))
         if (other_site or site_of(url)) == site
     ]
-    return [source.id, *others]
-
-
-def learned_shapes(session: Session, sharing: Sequence[int]) -> tuple[str, ...]:
-    """The id shapes the sources' items have taught (url_ids.surviving_shapes), those at
-    least LEARNED_AFTER moves agree on, most taught first."""
     counts: Counter[str] = Counter()
-    for chunk in in_chunks(list(sharing)):
-        for options in session.exec(select(Source.options).where(col(Source.id).in_(chunk))):
-            counts.update((options or {}).get(LEARNED_KEY, {}))
-    return tuple(shape for shape, count in counts.most_common() if count >= LEARNED_AFTER)
+    for options in [source.options, *(options for _, options in others)]:
+        counts.update((options or {}).get(LEARNED_KEY, {}))
+    learned = tuple(shape for shape, count in counts.most_common() if count >= LEARNED_AFTER)
+    return Sharing([source.id, *(other_id for other_id, _ in others)], learned)
 
 
 def learn_shapes(source: Source, moves: Iterable[Sequence[str]]) -> None:
