@@ -113,3 +113,21 @@ def test_the_window_is_the_sources(engine: Engine, hours: float) -> None:
     assert [kind for kind, _ in kinds_and_variants(engine)] == ["created", "edited", "edited"]
     with transaction(engine) as session:
         assert not session.exec(select(Change).where(Change.kind == "headline_test")).all()
+
+
+def test_a_change_of_case_alone_is_an_edit_not_a_test(engine: Engine) -> None:
+    """'$2m' → '$2M', 'Back' → 'back': the headline differs from the one before only in
+    case, which is no switch back to an earlier headline (as on the Hacker News sample,
+    where moderators fix a title's case). Switching back to A with other case, after B,
+    is still a test."""
+    lowered = A.replace("Putin orders", "putin orders")
+    sequence = (A, lowered, B, A)
+    pages = [front_page(lead(h)) for h in sequence]
+    when = [at(2, 8) + timedelta(minutes=15 * n) for n in range(len(sequence))]
+    replay(engine, f"{SITE}/headlines.csv", "listing", list(zip(when, pages, strict=True)))
+    assert kinds_and_variants(engine) == [
+        ("created", None),
+        ("edited", None),  # A → a: case alone, an edit
+        ("edited", None),  # a → B
+        ("headline_test", [A, B]),  # back to A (a in other case): a test of A and B
+    ]

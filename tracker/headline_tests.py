@@ -49,8 +49,10 @@ def judge(session: Session, item: Item, change: Change, version: Version, span: 
             )
             .order_by(col(Version.n))
         ).all()
-        if headline not in {_key(earlier) for earlier in recent}:
-            return  # not back to a recent headline: an edit
+        if headline not in {_key(earlier) for earlier in recent} or headline == _key(recent[-1]):
+            # Not back to a recent headline, or only the case of the last one changed
+            # ("$2m" → "$2M"): an edit.
+            return
         known = [
             {_key(variant) for variant in found or ()}
             for found in session.exec(
@@ -65,8 +67,10 @@ def judge(session: Session, item: Item, change: Change, version: Version, span: 
     # one or of a variant of a test already known.
     tested = set().union({headline}, *known)
     start = next(i for i, earlier in enumerate(recent) if _key(earlier) in tested)
-    variants = list(dict.fromkeys(h or "" for h in [*recent[start:], version.headline]))
-    keys = {_key(variant) for variant in variants}
+    # One variant per headline however its case was changed, in its latest form.
+    latest_form = {_key(h): h or "" for h in [*recent[start:], version.headline]}
+    variants = list(latest_form.values())
+    keys = set(latest_form)
     if any(keys <= found for found in known):
         change.kind = FLIP
     else:
