@@ -631,6 +631,18 @@ class SourcePatch(BaseModel):
     ignore: list[Annotated[str, Field(max_length=500)]] | None = Field(
         None, max_length=20, description="noise patterns (regexes), replacing any; null or []: none"
     )
+    headline_test_hours: float | None = Field(
+        None, ge=0, le=168, description="headline tests' window in hours (0: off; null: 24)"
+    )
+    match_threshold: float | None = Field(
+        None, ge=0, le=2, description="fuzzy identity: similarity 0-1 (above 1: off; null: 0.6)"
+    )
+    match_window_hours: float | None = Field(
+        None,
+        ge=0,
+        le=MAX_MATCH_WINDOW_HOURS,
+        description="fuzzy identity: window in hours (null: 12)",
+    )
 
 
 # -- shaping rows --------------------------------------------------------------------------

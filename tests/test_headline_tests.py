@@ -9,15 +9,19 @@ outside the window: an editor's change, an edit.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import feedparser
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from storage import Change, queries, transaction
+from storage import Change, Source, queries, transaction
+from tracker.config import load_config
+from tracker.extract import Page, extract
+from tracker.ingest import record_observations
 
-from .test_http_api import client_for
+from .test_http_api import AUTH, client_for
 from .test_identity_classes import SITE, at, replay
 from .test_partial_fields import front_page
 
@@ -131,3 +135,47 @@ def test_a_change_of_case_alone_is_an_edit_not_a_test(engine: Engine) -> None:
         ("edited", None),  # a → B
         ("headline_test", [A, B]),  # back to A (a in other case): a test of A and B
     ]
+
+
+def test_the_window_is_changed_by_source_edit_patch_and_redline_toml(
+    engine: Engine, cli, tmp_path: Path
+) -> None:
+    """A source's window (and its fuzzy-identity tuning) can be changed after it is added:
+    `redline source edit`, PATCH /api/sources/ID and [[source]] in redline.toml."""
+    url = f"{SITE}/headlines.csv"
+    source_id = replay(engine, url, "listing", [(at(2, 8), front_page(lead(A)))])
+    edited = cli("source", "edit", str(source_id), "--headline-test-window", "0")
+    assert edited.code == 0
+    for when, headline in ((at(2, 9), B), (at(2, 10), A)):  # A → B → A, the window off
+        with transaction(engine) as session:
+            source = session.get(Source, source_id)
+            assert source is not None and source.options["headline_test_hours"] == 0
+            _, observations = extract("listing", Page(url, front_page(lead(headline))))
+            record_observations(session, source, observations, when, listing=True)
+    assert [kind for kind, _ in kinds_and_variants(engine)] == ["created", "edited", "edited"]
+
+    wrong = cli("source", "edit", str(source_id), "--match-window", "500", check=False)
+    assert wrong.code == 2 and wrong.stderr.count("\n") == 1
+    assert wrong.stderr.startswith("redline: --match-window is hours from 0 to 168")
+    cli("source", "edit", str(source_id), "--headline-test-window", "default")
+    with client_for(engine) as client:
+        path = f"/api/sources/{source_id}"
+        options = client.get(path).json()["options"]
+        assert "headline_test_hours" not in options  # back to the default
+        changed = client.patch(path, json={"match_threshold": 0.8}, headers=AUTH)
+        assert changed.status_code == 200 and changed.json()["options"]["match_threshold"] == 0.8
+        refused = client.patch(path, json={"headline_test_hours": 999}, headers=AUTH)
+        assert refused.status_code == 422 and "headline_test_hours" in refused.text
+        cleared = client.patch(path, json={"match_threshold": None}, headers=AUTH).json()
+        assert "match_threshold" not in cleared["options"]
+
+    config = tmp_path / "redline.toml"
+    config.write_text(f'[[source]]\nurl = "{url}"\nheadline_test_window = 6\nmatch_window = 2\n')
+    assert load_config(config).sources[0].options == {
+        "headline_test_hours": 6.0,
+        "match_window_hours": 2.0,
+    }
+    config.write_text(f'[[source]]\nurl = "{url}"\nheadline_test_window = "a day"\n')
+    refused_toml = cli("--config", str(config), "run", check=False)
+    assert refused_toml.code == 2 and refused_toml.stderr.count("\n") == 1
+    assert "[[source]] number 1 headline_test_window: --headline-test-window" in refused_toml.stderr

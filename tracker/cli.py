@@ -166,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="REGEX",
         help="noise patterns, replacing the source's (repeatable; --ignore '' clears them)",
     )
+    for flag, key, meaning in TUNING_FLAGS:
+        edit.add_argument(
+            flag, dest=key, metavar="VALUE", help=f"{meaning} ('default' returns to the default)"
+        )
     for action, help_text in (
         ("disable", "stop checking a source (its history stays)"),
         ("enable", "check a disabled source again"),
@@ -302,6 +306,14 @@ def build_parser() -> argparse.ArgumentParser:
         archive.add_argument("--url", help="or a new source: the URL the snapshots are of")
         _source_options(archive)
     return parser
+
+
+# `redline source edit`'s tuning flags: (flag, option key, what it sets).
+TUNING_FLAGS = (
+    ("--headline-test-window", "headline_test_hours", "headline tests: window in hours (0: off)"),
+    ("--match-threshold", "match_threshold", "fuzzy identity: similarity 0-1 (above 1: off)"),
+    ("--match-window", "match_window_hours", "fuzzy identity: window in hours"),
+)
 
 
 def _source_options(parser: argparse.ArgumentParser) -> None:
@@ -451,8 +463,15 @@ def cmd_source(args: argparse.Namespace, engine: Engine, config: Config) -> int:
             changes["site"] = args.site
         if args.ignore is not None:
             changes["ignore"] = [pattern for pattern in args.ignore if pattern != ""]
+        for _, key, _ in TUNING_FLAGS:
+            value = getattr(args, key)
+            if value is not None:
+                changes[key] = None if value.strip().lower() == "default" else value
         if not changes:
-            raise UserError("say what to change: --name, --site, --every, --cron or --ignore")
+            flags = ", ".join(flag for flag, _, _ in TUNING_FLAGS)
+            raise UserError(
+                f"say what to change: --name, --site, --every, --cron, --ignore, {flags}"
+            )
     else:
         changes["enabled"] = args.action == "enable"
     with transaction(engine) as session:

@@ -135,16 +135,29 @@ def load_config(path: str | Path) -> Config:
     return config
 
 
-def _source_options(path: Path, number: int, entry: dict[str, Any]) -> dict[str, Any]:
-    """A [[source]]'s own settings: "ignore" (noise patterns), checked now."""
-    from tracker.noise import check_patterns
+# A [[source]]'s tuning keys: the option each sets (as `redline add`'s flags do).
+SOURCE_TUNING = {
+    "headline_test_window": "headline_test_hours",
+    "match_threshold": "match_threshold",
+    "match_window": "match_window_hours",
+}
 
-    if "ignore" not in entry:
-        return {}
-    try:
-        return {"ignore": check_patterns(entry["ignore"])}
-    except UserError as error:
-        raise UserError(f"{path}: [[source]] number {number} ignore: {error}") from None
+
+def _source_options(path: Path, number: int, entry: dict[str, Any]) -> dict[str, Any]:
+    """A [[source]]'s own settings: "ignore" (noise patterns) and its tuning, checked now."""
+    from tracker.noise import check_patterns
+    from tracker.sources import check_tuning
+
+    options: dict[str, Any] = {}
+    for key, value in entry.items():
+        try:
+            if key == "ignore":
+                options["ignore"] = check_patterns(value)
+            elif key in SOURCE_TUNING:
+                options[SOURCE_TUNING[key]] = check_tuning(SOURCE_TUNING[key], value)
+        except UserError as error:
+            raise UserError(f"{path}: [[source]] number {number} {key}: {error}") from None
+    return options
 
 
 def _interval(path: Path, key: str, value: object) -> timedelta:

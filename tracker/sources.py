@@ -65,19 +65,9 @@ def add_source(
         compile_id_pattern(options["id_pattern"])
     if "ignore" in options:
         options["ignore"] = noise.check_patterns(options["ignore"])
-    window = options.get("match_window_hours")
-    if window is not None and not 0 <= float(window) <= MAX_MATCH_WINDOW_HOURS:
-        raise UserError(
-            f"--match-window is hours from 0 to {MAX_MATCH_WINDOW_HOURS} (a week), not {window}"
-        )
-    tests = options.get("headline_test_hours")
-    if tests is not None and not 0 <= float(tests) <= headline_tests.MAX_WINDOW_HOURS:
-        raise UserError(
-            f"--headline-test-window is hours from 0 (off) to "
-            f"{headline_tests.MAX_WINDOW_HOURS:g} (a week), not {tests}"
-        )
-    if "match_threshold" in options and not 0 <= float(options["match_threshold"]) <= 2:
-        raise UserError("--match-threshold is a similarity between 0 and 1 (above 1: off)")
+    for key in TUNING:
+        if key in options:
+            options[key] = check_tuning(key, options[key])
     if cron is not None:
         if every is not None:
             raise UserError("give --every or --cron, not both")
@@ -188,7 +178,34 @@ def _canonical_or_none(url: str) -> str | None:
 
 # -- changing a source: `redline source edit|enable|disable` and PATCH /api/sources/{id} ----
 
-EDITABLE = ("name", "enabled", "every", "cron", "site", "ignore")
+# A source's tuning of its identity and headline-test rules (options, None: the default).
+TUNING = ("headline_test_hours", "match_threshold", "match_window_hours")
+EDITABLE = ("name", "enabled", "every", "cron", "site", "ignore", *TUNING)
+
+
+def check_tuning(key: str, value: Any) -> float:
+    """A tuning option's value as a number, or a UserError naming the option as the CLI
+    spells it and its range."""
+    limits = {
+        "headline_test_hours": (
+            headline_tests.MAX_WINDOW_HOURS,
+            f"--headline-test-window is hours from 0 (off) to "
+            f"{headline_tests.MAX_WINDOW_HOURS:g} (a week)",
+        ),
+        "match_window_hours": (
+            MAX_MATCH_WINDOW_HOURS,
+            f"--match-window is hours from 0 to {MAX_MATCH_WINDOW_HOURS} (a week)",
+        ),
+        "match_threshold": (2, "--match-threshold is a similarity between 0 and 1 (above 1: off)"),
+    }
+    highest, rule = limits[key]
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, bool) or not 0 <= number <= highest:  # NaN fails too
+        raise UserError(f"{rule}, not {str(value)[:40]}")
+    return number
 
 
 class UnknownSource(UserError):
@@ -196,16 +213,17 @@ class UnknownSource(UserError):
 
 
 def edit_source(session: Session, source_id: int, changes: Mapping[str, Any]) -> Source:
-    """Change a source's name, whether it is checked, or when; one code path for the CLI
-    and the API, so both accept and refuse the same.
+    """Change a source's name, whether it is checked, when, or its tuning; one code path
+    for the CLI and the API, so both accept and refuse the same.
 
     changes holds only what changes: "name" (None or blank clears it), "enabled",
     "every" (a timedelta; None: back to the default schedule), "cron" (a crontab
     line; None: none), "site" (None or blank: the URL's host; it groups the source with
     other sources, and items they recorded apart under one alias are merged on the next
     check that names them) or "ignore" (the noise patterns, replacing any; None or []:
-    none). "every" replaces a cron line and "cron" an interval; a sooner schedule
-    applies now, not after the next check.
+    none), or a TUNING option ("headline_test_hours", "match_threshold",
+    "match_window_hours"; None: back to the default). "every" replaces a cron line and
+    "cron" an interval; a sooner schedule applies now, not after the next check.
     """
     unknown = set(changes) - set(EDITABLE)
     if unknown:
@@ -231,6 +249,13 @@ def edit_source(session: Session, source_id: int, changes: Mapping[str, Any]) ->
         patterns = noise.check_patterns(changes["ignore"] or [])
         options = {key: value for key, value in (source.options or {}).items() if key != "ignore"}
         source.options = {**options, "ignore": patterns} if patterns else options
+    for key in TUNING:
+        if key in changes:
+            value = changes[key]
+            options = {name: v for name, v in (source.options or {}).items() if name != key}
+            source.options = (
+                options if value is None else {**options, key: check_tuning(key, value)}
+            )
     session.add(source)
     session.flush()
     return source
