@@ -589,18 +589,22 @@ def _xml(text: str) -> str:
 # Static files: `redline feed --out DIR`
 
 
-def static_feeds(session: Session) -> list[FeedQuery]:
-    """The newest page of every feed the static layout has: edits, each source, item, tag."""
-    found = [FeedQuery()]
+def static_feeds(session: Session, kind: str | None = None) -> list[FeedQuery]:
+    """The newest page of every feed the static layout has: edits, each source, item, tag
+    (of this class of edits; None: editorial), and each source's listing feed."""
+    found = [FeedQuery(kind=kind)]
     sources = queries.all_sources(session)
-    found += [FeedQuery("source", s.id) for s in sources]
+    found += [FeedQuery("source", s.id, kind=kind) for s in sources]
     found += [FeedQuery("listing", s.id) for s in sources]
-    found += [FeedQuery("item", i.id) for i in queries.all_items(session)]
-    found += [FeedQuery("tag", tag) for tag in queries.change_tags(session, EDIT_KINDS)]
+    found += [FeedQuery("item", i.id, kind=kind) for i in queries.all_items(session)]
+    tags = queries.change_tags(session, EDIT_KINDS)
+    found += [FeedQuery("tag", tag, kind=kind) for tag in tags]
     return found
 
 
-def write_static(session: Session, config: FeedConfig, out_dir: Path) -> list[Path]:
+def write_static(
+    session: Session, config: FeedConfig, out_dir: Path, kind: str | None = None
+) -> list[Path]:
     """Every page of every feed as files under out_dir, laid out as /feeds/ is served:
 
         edits.atom                  sources/ID.atom      items/ID.atom      tags/TAG.atom
@@ -610,11 +614,12 @@ def write_static(session: Session, config: FeedConfig, out_dir: Path) -> list[Pa
 
     Links are absolute on config.public_url + "/feeds/": publish out_dir there. Files are
     replaced atomically; an older page left from an earlier run stays valid (pages with
-    `before` never change) but is no longer linked.
+    `before` never change) but is no longer linked. kind: the class of edits the edit
+    feeds carry, as ?kind= (a static file has no query: one class per directory).
     """
     config = replace(config, static=True)
     written: list[Path] = []
-    for first in static_feeds(session):
+    for first in static_feeds(session, kind):
         query: FeedQuery | None = replace(first, limit=bounded_limit(config.page_size))
         while query is not None:
             page = render_page(session, config, query)

@@ -33,6 +33,7 @@ from feeds.settings import ServiceSettings
 from storage import Change, Version, make_engine, transaction
 from tests.databases import Backend
 from tracker.check import check_round
+from tracker.cli import FEED_KINDS
 from tracker.sources import add_source
 
 from .conftest import Site, manifest_snapshots, offstream_page
@@ -724,6 +725,25 @@ def test_feed_to_stdout_or_a_file_is_the_newest_page_of_edits(cli, tmp_path: Pat
     out = tmp_path / "edits.atom"
     cli("feed", "--out", str(out), "--authority", AUTHORITY)
     assert len(entry_change_ids(out.read_bytes())) == 12  # the style edit left out
+
+
+def test_feed_kind_picks_the_class_of_edits_as_the_servers_kind_does(
+    cli, client: TestClient, engine: Engine, tmp_path: Path
+) -> None:
+    assert FEED_KINDS == atom.KINDS  # the CLI offers what the server takes
+    served = entry_change_ids(client.get("/feeds/edits.atom?kind=style").content)
+    style = cli("feed", "--kind", "style", "--authority", AUTHORITY).stdout.encode()
+    assert entry_change_ids(style) == served == [c.id for c in feed_changes(engine, "style")]
+    assert len(served) == 1
+    out = tmp_path / "all"
+    cli("feed", "--out", str(out), "--kind", "all", "--authority", AUTHORITY, "--limit", "200")
+    written = entry_change_ids((out / "edits.atom").read_bytes())
+    assert written == [c.id for c in feed_changes(engine, "all")] and served[0] in written
+    for listing in out.glob("sources/*/listing.atom"):  # listing feeds as always
+        served_listing = client.get(f"/feeds/{listing.relative_to(out)}").content
+        assert entry_change_ids(listing.read_bytes()) == entry_change_ids(served_listing)
+    wrong = cli("feed", "--kind", "typos", check=False)
+    assert wrong.code == 2 and "invalid choice: 'typos'" in wrong.stderr
 
 
 # What readers see: titles, and entries read in a text-mode reader

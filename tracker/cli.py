@@ -243,6 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
     feed.add_argument(
         "--limit", type=int, default=50, help="entries per page (default 50, at most 200)"
     )
+    feed.add_argument(
+        "--kind",
+        choices=FEED_KINDS,
+        help="the class of edits the feeds carry, as ?kind= (default editorial: substantive "
+        "and rewording; all adds style); with a directory, its edit feeds all carry it",
+    )
     feed.add_argument("--authority", help="tag: URI authority for entry ids (a domain you control)")
     feed.add_argument(
         "--public-url",
@@ -717,6 +723,8 @@ def cmd_history(args: argparse.Namespace, engine: Engine, config: Config) -> int
 
 
 HISTORY_KINDS = ("editorial", "substantive", "rewording", "style", "minor")
+# `redline feed --kind`: the feeds' ?kind= values (feeds.atom.KINDS; a test keeps them equal).
+FEED_KINDS = ("editorial", "all", "substantive", "rewording", "style", "minor", "listing")
 
 
 def _kept(kind: str, change: dict[str, Any] | None) -> bool:
@@ -799,7 +807,7 @@ def cmd_feed(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix.lower() not in (".atom", ".xml"):
         with transaction(engine) as session, _write_errors(out):
-            written = atom.write_static(session, feed_config, out)
+            written = atom.write_static(session, feed_config, out, args.kind)
         print(
             f"wrote {plural(len(written), 'feed page')} to {out}/ "
             f"(publish it as {feed_config.base}/feeds/)",
@@ -807,7 +815,8 @@ def cmd_feed(args: argparse.Namespace, engine: Engine, config: Config) -> int:
         )
         return 0
     with transaction(engine) as session:
-        document = atom.build_feed(session, feed_config, atom.FeedQuery(limit=args.limit))
+        query = atom.FeedQuery(kind=args.kind, limit=args.limit)
+        document = atom.build_feed(session, feed_config, query)
     if out is not None:
         with _write_errors(out):
             out.write_bytes(document)
