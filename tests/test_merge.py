@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from feeds.app import create_app
 from feeds.settings import ServiceSettings
-from storage import Change, Item, ItemMatch, transaction
+from storage import Change, Item, ItemMatch, queries, transaction
 
 from .conftest import OFFSTREAM, manifest_snapshots, offstream_page
 from .test_identity_classes import (
@@ -135,3 +135,24 @@ def test_history_by_an_old_url_is_the_item_seen_last(cli, engine: Engine) -> Non
     assert done["versions"][-1]["headline"] == last["headline"]
     with transaction(engine) as session:
         assert len(queries.items_by_alias(session, "url", [site + first["url"]])) == 2
+
+
+def kinds_of(engine: Engine, item_id: int) -> list[str]:
+    with transaction(engine) as session:
+        return [change.kind for change in queries.changes_of(session, item_id)]
+
+
+def test_merge_and_split_keep_headline_tests_and_fields_first_shown(cli, engine: Engine) -> None:
+    """A rebuilt change log judges its versions as ingest did: a headline switched back is
+    still a headline test, and a flip a flip, after a merge and after a split."""
+    a, b = "Floods hit northern towns", "Towns in the north are flooded"
+    tested = [uuid_listing([(headline, "floods", UUID_A)]) for headline in (a, b, a, b)]
+    later = uuid_listing([(b, "floods", UUID_A), ("Floods: the clean-up begins", "up", UUID_B)])
+    snapshots = [(at(2, 8 + n), page) for n, page in enumerate([*tested, later])]
+    replay(engine, f"{SITE}/top.json", "listing", snapshots)
+    before = kinds_of(engine, 1)
+    assert before == ["created", "edited", "headline_test", "headline_flip"]
+    cli("merge", "1", "2")
+    assert kinds_of(engine, 1) == [*before, "edited"]
+    cli("split", "1", "--at", "5")
+    assert kinds_of(engine, 1) == before

@@ -17,8 +17,8 @@ from datetime import datetime
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
-from storage import Change, Item, ItemAlias, ItemMatch, ItemSighting, Version, queries
-from tracker import history
+from storage import Change, Item, ItemAlias, ItemMatch, ItemSighting, Source, Version, queries
+from tracker import headline_tests, history, partial
 from tracker.errors import UserError
 from tracker.normalise import canonical_url
 from tracker.url_ids import stable_id
@@ -207,9 +207,11 @@ def _rebuild(
     for previous, version in zip([None, *kept], kept, strict=False):
         seen = seen_by.get(version.id or 0)
         change = history.version_change(item, previous, version, _began(version), seen)
+        _judge_observed(session, item, change, previous, version)
         change.from_version_id = previous.id if previous else None
         change.to_version_id = version.id
         session.add(change)
+        session.flush()  # the next version's judgement reads this change (a headline test)
         written += 1
     for event in sorted(events, key=lambda e: e.occurred_at):
         latest = [v for v in kept if _began(v) <= event.occurred_at] or kept[:1]
@@ -232,6 +234,20 @@ def _rebuild(
     session.add(item)
     session.flush()
     return written
+
+
+def _judge_observed(
+    session: Session, item: Item, change: Change, previous: Version | None, version: Version
+) -> None:
+    """Judge an observed version's change as ingest does: a headline switched back is a
+    headline test or flip, a listing's field shown for the first time is "shown"."""
+    source = session.get(Source, change.source_id)
+    if version.origin != "observed" or source is None:
+        return
+    headline_tests.judge(
+        session, item, change, version, headline_tests.window(source.options or {})
+    )
+    partial.judge(change, previous, source)
 
 
 def _move_aliases(
