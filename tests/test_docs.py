@@ -1,0 +1,43 @@
+"""docs/architecture.md stays true: what it names exists, and what exists it names."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from feeds import atom
+from tracker.history import VERSION_MAKING_KINDS
+
+ROOT = Path(__file__).resolve().parent.parent
+MAP = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+
+
+def table_after(heading: str) -> list[str]:
+    """The first column (without backquotes) of the first table under a heading."""
+    section = MAP.split(heading, 1)[1]
+    rows = re.findall(r"^\| `([^`]+)` \|", section.split("\n## ", 1)[0], re.MULTILINE)
+    assert rows, f"no table under {heading!r}"
+    return rows
+
+
+def test_every_path_the_map_names_exists() -> None:
+    paths = set(re.findall(r"`((?:storage|tracker|feeds|bench|tests|docs)/[\w./]*)`", MAP))
+    assert len(paths) > 25  # the map names its modules
+    missing = sorted(path for path in paths if not (ROOT / path).exists())
+    assert missing == []
+
+
+def test_every_tracker_module_is_on_the_map() -> None:
+    modules = {f"tracker/{path.name}" for path in (ROOT / "tracker").glob("*.py")}
+    modules -= {"tracker/__init__.py", "tracker/__main__.py"}
+    named = set(re.findall(r"tracker/\w+\.py", MAP))
+    assert sorted(modules - named) == []
+
+
+def test_the_change_kinds_are_the_ones_recorded() -> None:
+    recorded = {*VERSION_MAKING_KINDS, *atom.LISTING_KINDS}
+    assert set(table_after("### Change kinds")) == recorded
+
+
+def test_the_feed_kinds_are_the_ones_served() -> None:
+    assert tuple(table_after("## What each feed carries")) == atom.KINDS
