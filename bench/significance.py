@@ -133,12 +133,20 @@ NOTES = [
     "saying the same thing (feature pieces retitled, A/B headline tests, HN moderators "
     "de-editorialising) are labelled rewording; the rules see most words changed and say "
     'substantive. (2) One or two plain words that change the facts ("discuss" → '
-    '"move", "face" → "beat", "... standoff dies") trip no rule; they need '
-    'meaning, not form. (3) The name rule counts an identification dropped ("Former '
-    'Google CEO") or a name added to a feature headline; it cannot tell names in German, '
-    "where every noun is capitalised, nor in Title Case, and there it is off. The "
-    "threshold was chosen on this same set (in-sample); the HN and BBC rows, where "
-    "features and moderator retitles are common, are the weakest.",
+    '"move", "heading into" → "into", "Brandenburg" → "Berlin und Brandenburg") trip no '
+    "rule; they need meaning, not form. The outcome rule (a death, injury, win, defeat, "
+    "draw, equaliser, arrest, resignation or invasion named in one version only: "
+    '"face" → "beat", "verletzt" → "stirbt", "... standoff dies") fires on 60 of the '
+    "labelled edits, 55 of them labelled substantive; it took agreement from 0.83 to 0.84 "
+    "(most of its edits were substantive by another rule already; its wrong ones: a win "
+    'implied rather than named, "Festnahme" → "Operation"). (3) The name rule counts an '
+    'identification dropped ("Former Google CEO") or a name added to a feature headline; '
+    "it cannot tell names in German, where every noun is capitalised, nor in Title Case, "
+    "and there it is off. The threshold and the outcome words were chosen on this same "
+    "set (in-sample); the HN and BBC rows, where features and moderator retitles are "
+    "common, are the weakest. What would close the gap to 0.9: telling a rewrite that "
+    "says the same from one that says something new needs meaning (a sentence-similarity "
+    "model, as NewsEdits uses), not more word lists.",
 ]
 
 

@@ -98,6 +98,37 @@ _ATTRIBUTIONS = _vocabulary(
     "says say said tells told accuses accused laut sagt sagen sagte zufolge"
 )
 _SOURCE_NOUNS = _vocabulary("police prosecutors officials sources witnesses ministers reports")
+# What happened to whom: news turns on these ("injured" → "dies", "face" → "beat"). An
+# outcome named in one version and in no form in the other is a fact changed. Folded
+# words (no case, no accents); "passed away" counts as a death.
+_OUTCOMES = {
+    "death": _vocabulary(
+        "dies died dying dead death deaths deadly kill kills killed killing fatal "
+        "stirbt starb sterben gestorben tot tote toten todesopfer getotet todlich"
+    ),
+    "injury": _vocabulary(
+        "injured injures injuring injury injuries wounded wounding verletzt verletzte "
+        "verletzten verletzter schwerverletzt schwerverletzte verletzungen"
+    ),
+    "win": _vocabulary(
+        "win wins won winning beat beats victory victorious sieg siegt siegen gewinnt "
+        "gewinnen gewonnen besiegt"
+    ),
+    "defeat": _vocabulary("lose loses losing lost defeat defeated verliert verloren niederlage"),
+    "draw": _vocabulary("draw draws drew drawn unentschieden remis"),
+    "equaliser": _vocabulary(
+        "equalise equalises equalised equaliser equalize equalizes equalized equalizer "
+        "ausgleich gleicht"
+    ),
+    "arrest": _vocabulary(
+        "arrest arrests arrested detained charged convicted jailed sentenced festgenommen "
+        "festnahme festnahmen verhaftet angeklagt verurteilt"
+    ),
+    "resignation": _vocabulary(
+        "resign resigns resigned resignation quits rucktritt zurucktreten zuruckgetreten"
+    ),
+    "invasion": _vocabulary("invade invades invaded invading invasion einmarsch einmarschiert"),
+}
 _ARTICLES = _vocabulary("a an the der die das den dem des ein eine einen einem einer")
 _TAIL = re.compile(r"\s[–-]\s([^\s–-][^–-]*)$")  # "... - Ukraine": the source of a claim
 _QUOTE_CHARS = str.maketrans({c: '"' for c in "“”„«»‟"})
@@ -325,6 +356,17 @@ def _hedging_reasons(old: str, new: str) -> list[str]:
     return reasons
 
 
+def _outcomes(text: str) -> set[str]:
+    words = set(fold(text).split())
+    found = {outcome for outcome, forms in _OUTCOMES.items() if words & forms}
+    return found | ({"death"} if "passed away" in fold(text) else set())
+
+
+def _outcome_reasons(old: str, new: str) -> list[str]:
+    was, now = _outcomes(old), _outcomes(new)
+    return _pair("outcome", sorted(now - was), sorted(was - now))
+
+
 def _question_reasons(old: str, new: str) -> list[str]:
     if ("?" in old) == ("?" in new):
         return []
@@ -491,6 +533,7 @@ _RULES = (
     _name_reasons,
     _negation_reasons,
     _hedging_reasons,
+    _outcome_reasons,
     _question_reasons,
     _quote_reasons,
     _sentence_reasons,
