@@ -1,4 +1,5 @@
-"""The HTML pages: recent edits (/), an item's history (/items/{id}), sources (/sources).
+"""The HTML pages: recent edits (/, ?kind= as the edits feed), an item's history with its
+timeline strip (/items/{id}, the strip drawn by feeds/timeline.py), sources (/sources).
 
 Server-rendered with Jinja2 (feeds/templates), no build step, no external assets. Every
 template is autoescaped and text from sources is never marked safe: the only markup marked
@@ -240,6 +241,7 @@ def recent_page(
         older=older,
         sources=sources,
         kind=kind or DEFAULT_KIND,
+        kind_shown=atom.KIND_ALIASES.get(kind, kind or DEFAULT_KIND),  # minor: style's link
         kind_description=KIND_DESCRIPTIONS[kind or DEFAULT_KIND],
         kind_links={name: link(kind=name) for name in KIND_LABELS},
         kind_labels=KIND_LABELS,

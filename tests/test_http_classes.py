@@ -95,6 +95,8 @@ def test_front_page_links_to_every_class(client: TestClient, recorded: Recorded)
         assert href == f"/?kind={kind}"
         assert listed(client.get(href).text) == wanted(recorded.changes, kind)
     assert re.findall(r'data-kind="(\w+)" aria-current="true"', page) == ["substantive"]
+    minor = client.get("/", params={"kind": "minor"}).text  # the old name of style
+    assert re.findall(r'data-kind="(\w+)" aria-current="true"', minor) == ["style"]
     assert 'href="/feeds/edits.atom?kind=substantive"' in page
     assert "Showing substantive edits only." in page
 
