@@ -1,4 +1,5 @@
-"""The HTML pages: recent edits (/), an item's history (/items/{id}), sources (/sources).
+"""The HTML pages: recent edits (/, ?kind= as the edits feed), an item's history with its
+timeline strip (/items/{id}, the strip drawn by feeds/timeline.py), sources (/sources).
 
 Server-rendered with Jinja2 (feeds/templates), no build step, no external assets. Every
 template is autoescaped and text from sources is never marked safe: the only markup marked
@@ -24,6 +25,7 @@ from markupsafe import Markup
 from sqlmodel import Session
 from starlette.responses import Response
 
+from feeds import atom, timeline
 from feeds.app import SessionDep, SettingsDep
 from feeds.settings import ServiceSettings
 from storage import Change, Item, Source, Version, parse_id, queries
@@ -45,7 +47,26 @@ templates = Jinja2Templates(
     )
 )
 
-EDIT_KINDS = ("edited", "headline_test", "removed", "restored")  # what the front page lists
+# The front page's ?kind= filters, with the feeds' values and meaning (feeds/atom.py
+# filters both); minor, the old name of style, is accepted but not offered.
+KIND_LABELS = {
+    "editorial": "Editorial",
+    "all": "All edits",
+    "substantive": "Substantive",
+    "rewording": "Rewording",
+    "style": "Style",
+    "listing": "Removed or restored",
+}
+KIND_DESCRIPTIONS = {
+    "editorial": "substantive and rewording edits, and headline tests",
+    "all": "every edit and headline test, style edits too",
+    "substantive": "substantive edits only",
+    "rewording": "rewording edits only",
+    "style": "style edits only",
+    "minor": "style edits only",
+    "listing": "items that left their source's listing or came back to it",
+}
+DEFAULT_KIND = "editorial"
 MAX_PAGE_SIZE = 200
 MAX_QUERY_CHARS = 200
 VIEWS = ("inline", "side")
@@ -164,8 +185,10 @@ def recent_page(
     settings: ServiceSettings = SettingsDep,
     q: str = "",
     before: str = "",
+    kind: str = "",
 ) -> Response:
-    """The recent edits, newest first, with their diffs; or the items a search finds."""
+    """The recent edits of a class (?kind=, as the edits feed), newest first, with their
+    diffs; or the items a search finds."""
     size = _page_size(settings)
     query = " ".join(q.split())[:MAX_QUERY_CHARS]
     context: dict[str, Any] = {"q": query, "page_size": size}
@@ -176,12 +199,22 @@ def recent_page(
         context.update(found=found[:size], more_found=len(found) > size, sources=sources)
         return _page(request, "search.html", context)
 
+    kind = kind.strip()
+    if kind and kind not in atom.KINDS:
+        shown = f"{kind[:40]!r}"
+        return _message(
+            request, 400, "Bad request", f"unknown kind {shown}: one of {', '.join(atom.KINDS)}"
+        )
     before_id: int | None = None
     if before:
         before_id = parse_id(before)
         if before_id is None:
             return _message(request, 400, "Bad request", f"not a change id: {before[:40]!r}")
-    changes = list(queries.changes_before(session, EDIT_KINDS, size + 1, before_id))
+    # The edits feed's filter, so the page and the feed of a kind always agree.
+    feed = atom.FeedQuery("edits", kind=kind or None)
+    changes = list(
+        queries.change_page(session, feed.change_kinds(), size + 1, before_id, **feed.filters())
+    )
     older = changes[size - 1].id if len(changes) > size else None
     changes = changes[:size]
     items = {item.id: item for item in queries.items_by_ids(session, [c.item_id for c in changes])}
@@ -195,7 +228,26 @@ def recent_page(
         }
         for change in changes
     ]
-    context.update(entries=entries, before=before_id, older=older, sources=sources)
+
+    def link(**params: int | str | None) -> str:
+        """A link to this page, keeping the kind asked for."""
+        pairs = {"kind": kind or None} | params
+        query = urlencode({name: value for name, value in pairs.items() if value})
+        return f"/?{query}" if query else "/"
+
+    context.update(
+        entries=entries,
+        before=before_id,
+        older=older,
+        sources=sources,
+        kind=kind or DEFAULT_KIND,
+        kind_shown=atom.KIND_ALIASES.get(kind, kind or DEFAULT_KIND),  # minor: style's link
+        kind_description=KIND_DESCRIPTIONS[kind or DEFAULT_KIND],
+        kind_links={name: link(kind=name) for name in KIND_LABELS},
+        kind_labels=KIND_LABELS,
+        newest_link=link(),
+        older_link=link(before=older) if older else None,
+    )
     return _page(request, "recent.html", context)
 
 
@@ -245,6 +297,7 @@ def item_page(
         "source": session.get(Source, item.source_id),
         "urls": queries.alias_values(session, item.id, "url"),
         "rows": _timeline(versions, changes),
+        "strip": _strip(item, versions, changes),
         "events": [c for c in changes if c.kind in ("removed", "restored")],
         "identity": queries.identity_log(session, item.id),
         "versions": versions,
@@ -271,6 +324,46 @@ def _timeline(versions: list[Version], changes: list[Change]) -> list[dict[str, 
         )
         rows.append({"version": version, "change": made_by.get(version.n), "diff": diff_link})
     return rows
+
+
+def _strip(item: Item, versions: list[Version], changes: list[Change]) -> timeline.Strip:
+    """The timeline strip: every change from the item's first to its last sighting.
+
+    A change that made a version is placed when that version was observed and links to
+    its row (its occurred_at may be the time its page reported, years before redline saw
+    it); a removal or restoration, which makes none, when it was seen, linking to its line.
+    """
+    by_n = {version.n: version for version in versions}
+    events = []
+    for change in changes:
+        made = by_n.get(change.to_n or 0) if change.kind in history.VERSION_MAKING_KINDS else None
+        events.append(
+            timeline.StripEvent(
+                at=made.observed_at if made else change.occurred_at,
+                kind=change.kind,
+                classification=change.classification,
+                description=_describe(change, made.headline if made else None),
+                anchor=f"v{made.n}" if made else f"change-{change.id}",
+            )
+        )
+    label = f"Timeline of the item's {len(changes)} changes, oldest on the left"
+    return timeline.build(events, item.first_seen_at, item.last_seen_at, label)
+
+
+def _describe(change: Change, headline: str | None) -> str:
+    """A change in a few words for the strip's tooltips: what it did, then the headline."""
+    version = f"version {change.to_n}"
+    what = {
+        "created": f"{version}, first seen",
+        "edited": f"{version}: "
+        + ("; ".join(change.reasons or []) or ", ".join(change.fields) or "edited"),
+        "headline_test": f"{version}: headline test: {' / '.join(change.variants or [])}",
+        "headline_flip": f"{version}: the headline test switched",
+        "shown": f"{version}: first shown: {', '.join(change.fields)}",
+        "removed": "no longer listed by its source",
+        "restored": "listed by its source again",
+    }.get(change.kind, change.kind)
+    return f"{what} · “{headline}”" if headline and change.kind != "headline_test" else what
 
 
 @router.get("/sources", response_class=HTMLResponse, include_in_schema=False)

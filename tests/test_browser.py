@@ -23,12 +23,15 @@ import uvicorn
 from fastapi.responses import HTMLResponse
 from pytest_httpserver import HTTPServer
 
+from feeds import timeline
 from feeds.app import create_app
 from feeds.pages import SECURITY_HEADERS
 from storage import make_engine, transaction, upgrade
 from tracker.sources import add_source
 
+from . import png
 from .conftest import Site
+from .recorded import FLOODS_CLASSES, FLOODS_HEADLINES, record_floods
 from .test_http_pages import HOSTILE, KHANASIR_HEADLINE, Filled, fill
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -76,6 +79,7 @@ def browser() -> Iterator[Any]:
 class Served:
     url: str
     filled: Filled
+    floods: int  # an item with edits of every class (tests/recorded.py)
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +95,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         filled = fill(site, engine)
     finally:
         news.stop()
+    floods = record_floods(engine)
     with transaction(engine) as session:
         source, _ = add_source(session, "https://example.org/hostile.md", name=PWN)
         source.last_error = f"bad page: {PWN}"
@@ -118,7 +123,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             pytest.fail("uvicorn did not start")
         time.sleep(0.01)
     try:
-        yield Served(f"http://127.0.0.1:{port}", filled)
+        yield Served(f"http://127.0.0.1:{port}", filled, floods)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -325,3 +330,101 @@ def test_sources_on_a_phone_keep_the_health_column_in_view(phone_tab: Tab, serve
     # A wide window shows every column.
     page.set_viewport_size({"width": 1280, "height": 800})
     assert page.get_by_role("columnheader", name="Kind").is_visible()
+
+
+def rgb(colour: str) -> tuple[int, int, int]:
+    value = int(colour.lstrip("#"), 16)
+    return (value >> 16, (value >> 8) & 0xFF, value & 0xFF)
+
+
+def has_colour(pixels: set[tuple[int, int, int]], colour: str, tolerance: int = 3) -> bool:
+    want = rgb(colour)
+    return any(all(abs(a - b) <= tolerance for a, b in zip(p, want, strict=True)) for p in pixels)
+
+
+def test_item_timeline_strip_in_a_screenshot(tab: Tab, served: Served) -> None:
+    """The strip is drawn: one mark per change, left to right in time, in the class colours
+    (read back from the screenshot's pixels), with its legend in words."""
+    assert tab.open(f"/items/{served.floods}").status == 200
+    page = tab.page
+    strip = page.locator("svg.strip")
+    assert strip.is_visible()
+    box = strip.bounding_box()
+    assert box is not None and box["width"] > 300 and box["height"] > 10, box
+    marks = strip.locator("a.mark")
+    assert marks.count() == len(FLOODS_HEADLINES) == page.locator("table.timeline tbody tr").count()
+    lefts = []
+    for index in range(marks.count()):
+        mark_box = marks.nth(index).bounding_box()
+        assert mark_box is not None and mark_box["width"] > 0 and mark_box["height"] > 0
+        lefts.append(mark_box["x"])
+    assert lefts == sorted(lefts) and len(set(lefts)) == len(lefts)
+    tones = [marks.nth(i).get_attribute("data-tone") for i in range(marks.count())]
+    assert tones == [cls or "other" for cls in FLOODS_CLASSES]
+    # The tooltip of each mark names its class and headline.
+    title = marks.nth(1).locator("title").text_content() or ""
+    assert "substantive edit" in title and FLOODS_HEADLINES[1] in title
+
+    shot = png.decode(page.screenshot())
+    viewport = page.viewport_size
+    assert (shot.width, shot.height) == (viewport["width"], viewport["height"])
+    assert len(shot.pixels()) > 10  # not blank
+    strip_shot = png.decode(strip.screenshot())
+    pixels = strip_shot.pixels()
+    for tone in ("substantive", "rewording", "style", "other"):
+        assert has_colour(pixels, timeline.TONE_BY_NAME[tone].colour), tone
+    assert not has_colour(pixels, timeline.TONE_BY_NAME["listing"].colour)  # none here
+    # The legend says the classes in words.
+    legend = page.locator("ul.legend")
+    assert legend.is_visible()
+    for label in ("substantive edit (1)", "rewording (1)", "style or minor edit (2)"):
+        assert legend.get_by_text(label).is_visible()
+    assert tab.console_errors == [] and tab.page_errors == []
+
+
+def test_a_removed_item_strip_shows_its_listing_events(tab: Tab, served: Served) -> None:
+    tab.open(f"/items/{served.filled.youtube}")
+    strip = tab.page.locator("svg.strip")
+    assert strip.locator("a.mark").count() == 3
+    pixels = png.decode(strip.screenshot()).pixels()
+    assert has_colour(pixels, timeline.TONE_BY_NAME["listing"].colour)
+    assert not has_colour(pixels, timeline.TONE_BY_NAME["substantive"].colour)
+
+
+def test_strip_marks_link_to_their_versions_without_javascript(
+    tab_without_js: Tab, served: Served
+) -> None:
+    tab = tab_without_js
+    tab.open(f"/items/{served.floods}")
+    page = tab.page
+    page.locator("svg.strip a.mark[data-tone=substantive]").click()
+    page.wait_for_url("**#v2")
+    row = page.locator("tr#v2")
+    assert row.is_visible() and row.locator(".badge.substantive").is_visible()
+    assert row.get_by_text("headline: number changed: 8 → 12").is_visible()
+
+
+def test_recent_page_class_links_filter(tab: Tab, served: Served) -> None:
+    tab.open("/")
+    page = tab.page
+    nav = page.get_by_role("navigation", name="Class of edits")
+    assert nav.get_by_role("link", name="Editorial").get_attribute("aria-current") == "true"
+    assert page.locator("ol.changes .badge.style").count() == 0  # not by default
+
+    nav.get_by_role("link", name="Style").click()
+    page.wait_for_url("**/?kind=style")
+    badges = page.locator("ol.changes > li .meta .badge")
+    assert badges.count() == 2  # the floods item's two style edits
+    assert {badges.nth(i).inner_text() for i in range(badges.count())} == {"style"}
+    assert nav.get_by_role("link", name="Style").get_attribute("aria-current") == "true"
+
+    nav.get_by_role("link", name="Removed or restored").click()
+    page.wait_for_url("**/?kind=listing")
+    kinds = {badges.nth(i).inner_text() for i in range(badges.count())}
+    assert kinds == {"removed", "restored"}
+
+    nav.get_by_role("link", name="Substantive").click()
+    page.wait_for_url("**/?kind=substantive")
+    assert badges.count() >= 3
+    assert {badges.nth(i).inner_text() for i in range(badges.count())} == {"substantive"}
+    assert tab.console_errors == [] and tab.page_errors == []
