@@ -381,20 +381,20 @@ def pair_fuzzy(
         )
         for observation, item_keys in zip(newcomers, keys, strict=True)
     ]
-    scored = sorted(
-        (
-            (*_score(likeness, newcomer, threshold), index, item)
-            for item, likeness in old
-            for index, newcomer in enumerate(new)
-        ),
-        key=lambda entry: (-entry[0], entry[2], entry[3].id or 0),
-    )
+    # Only pairs at the threshold are sorted: on a listing whose rows carry publisher ids
+    # nearly every pair is vetoed, and sorting them all was most of the cost.
+    scored = [
+        (score, reasons, index, item)
+        for item, likeness in old
+        for index, newcomer in enumerate(new)
+        for score, reasons in (_score(likeness, newcomer, threshold),)
+        if score >= threshold
+    ]
+    scored.sort(key=lambda entry: (-entry[0], entry[2], entry[3].id or 0))
     pairs: list[Pairing] = []
     used_items: set[int] = set()
     used_newcomers: set[int] = set()
     for score, reasons, index, item in scored:
-        if score < threshold:
-            break
         if index in used_newcomers or item.id in used_items:
             continue
         pairs.append(Pairing(index, item, score, reasons))

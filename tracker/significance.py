@@ -36,6 +36,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from tracker import diff
 
@@ -168,6 +169,15 @@ class Judgement:
 
 def fold(text: str) -> str:
     """Text with case, accents, punctuation and spacing removed: what a style edit keeps."""
+    # Each rule folds the same two texts again: short ones (headlines, summaries) are
+    # kept; a body is folded afresh rather than held in memory.
+    return _folded_short(text) if len(text) <= _SHORT_TEXT else _fold(text)
+
+
+_SHORT_TEXT = 1000
+
+
+def _fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     kept = (
         ch
@@ -177,6 +187,9 @@ def fold(text: str) -> str:
         and unicodedata.category(ch)[0] != "P"
     )
     return " ".join("".join(kept).split())
+
+
+_folded_short = lru_cache(maxsize=512)(_fold)
 
 
 def _words(text: str) -> list[str]:
