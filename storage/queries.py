@@ -300,6 +300,20 @@ def latest_versions(session: Session, item_ids: Collection[int]) -> dict[int, Ve
     return found
 
 
+def touch_latest_versions(session: Session, item_ids: Collection[int], now: datetime) -> None:
+    """Mark these items' latest versions (n = the item's version count) as observed now,
+    in one statement, without reading them."""
+    from sqlalchemy import update
+
+    count = select(Item.version_count).where(col(Item.id) == col(Version.item_id))
+    statement = (
+        update(Version)
+        .where(col(Version.item_id).in_(list(item_ids)), col(Version.n) == count.scalar_subquery())
+        .values(last_observed_at=now)
+    )
+    session.exec(statement.execution_options(synchronize_session=False))  # type: ignore[call-overload]
+
+
 def changes_of(session: Session, item_id: int) -> Sequence[Change]:
     """The item's change log, oldest first."""
     return session.exec(

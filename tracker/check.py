@@ -30,7 +30,8 @@ from tracker.config import DaemonSettings
 from tracker.errors import HTTPStatusError, RedlineError
 from tracker.extract import Page, extract
 from tracker.fetch import Snapshot, fetch, make_client
-from tracker.ingest import IngestStats, is_listing, record_observations
+from tracker.ingest import IngestStats, SeenUnchangedConflict, is_listing, record_observations
+from tracker.listing_memory import ListingMemory
 from tracker.normalise import redact_url
 from tracker.politeness import HostGate, host_of
 from tracker.schedule import Policy, parse_retry_after, plan_next
@@ -172,21 +173,56 @@ def _held_source(session: Session, source_id: int, options: CheckOptions) -> Sou
 
 
 def record_snapshot(
-    engine: Engine, source_id: int, snapshot: Snapshot, taken_at: datetime, ref: str
+    engine: Engine,
+    source_id: int,
+    snapshot: Snapshot,
+    taken_at: datetime,
+    ref: str,
+    memory: ListingMemory | None = None,
 ) -> CheckResult:
     """Record a snapshot taken elsewhere (an imported archive) as a check at its own time.
 
     Versions are observed at `taken_at`; the source's schedule, validators and health
     are left as they are. `ref` names the snapshot: a source records each ref once.
-    An extraction error is recorded as an error check of that ref, not raised.
+    An extraction error is recorded as an error check of that ref, not raised. memory:
+    what the import remembers of a listing source between its snapshots
+    (tracker/listing_memory.py), so unchanged records are not read again.
     """
     started = utcnow()
     try:
-        return _record(engine, source_id, snapshot, taken_at, started, CheckOptions(), ref)
+        return _record(engine, source_id, snapshot, taken_at, started, CheckOptions(), ref, memory)
     except RedlineError as error:
         with transaction(engine) as session:
             session.add(_error_check(source_id, started, error, bytes=len(snapshot.body), ref=ref))
         return CheckResult(source_id, snapshot.requested_url, "error", error=str(error))
+
+
+def _record_remembered(
+    session: Session,
+    source: Source,
+    page: Page,
+    memory: ListingMemory,
+    now: datetime,
+    check_id: int | None,
+) -> IngestStats | None:
+    """Record a listing snapshot of an import with what the import remembers of the last
+    one: only new and changed records are read. None: record it the whole way (the
+    memory is dropped, and built again from the next snapshot)."""
+    split = memory.split(session, source, page, check_id or 0)
+    if split is None:
+        memory.forget()
+        return None
+    source.listing = True
+    try:
+        stats = record_observations(
+            session, source, split.observations, now, check_id, listing=True,
+            seen_unchanged=split.known, context=split.context,
+        )  # fmt: skip
+    except SeenUnchangedConflict:
+        memory.forget()
+        return None
+    memory.remember(session, split, stats.landed, check_id, stats.items_merged)
+    return stats
 
 
 def _record(
@@ -197,6 +233,7 @@ def _record(
     started: datetime,
     options: CheckOptions,
     snapshot_ref: str | None = None,
+    memory: ListingMemory | None = None,
 ) -> CheckResult:
     with transaction(engine) as session:
         source = _held_source(session, source_id, options)
@@ -219,19 +256,23 @@ def _record(
                 content_type=snapshot.content_type,
                 options=source.options or {},
             )
-            kind, observations = extract(source.kind, page)
-            if source.kind == "auto":
-                source.kind = kind
-            source.listing = is_listing(observations, snapshot.final_url)
-            stats = record_observations(
-                session,
-                source,
-                observations,
-                now,
-                check.id,
-                page_urls=[snapshot.requested_url],
-                listing=source.listing,
-            )
+            stats = None
+            if memory is not None and source.kind == "listing":
+                stats = _record_remembered(session, source, page, memory, now, check.id)
+            if stats is None:
+                kind, observations = extract(source.kind, page)
+                if source.kind == "auto":
+                    source.kind = kind
+                source.listing = is_listing(observations, snapshot.final_url)
+                stats = record_observations(
+                    session,
+                    source,
+                    observations,
+                    now,
+                    check.id,
+                    page_urls=[snapshot.requested_url],
+                    listing=source.listing,
+                )
             check.outcome = "changed" if stats.changes_added else "unchanged"
         check.items_seen = stats.items_seen
         check.versions_added = stats.versions_added

@@ -24,12 +24,21 @@ from tracker.source_index import SourceIndex
 log = logging.getLogger(__name__)
 
 
+class SeenUnchangedConflict(Exception):
+    """An observation names an item the caller said was seen unchanged, or items to merge:
+    the caller's memory of the listing no longer holds. Raised before anything is written;
+    record the check again without seen_unchanged."""
+
+
 @dataclass
 class IngestStats:
     items_seen: int = 0
     items_created: int = 0
     versions_added: int = 0
     changes_added: int = 0
+    items_merged: int = 0  # items merged into others because this check named both
+    # The item each observation was recorded on, in their order (None: skipped).
+    landed: list[int | None] = field(default_factory=list)
 
 
 @dataclass
@@ -45,6 +54,9 @@ class _Pending:
 
     seen_items: list[int] = field(default_factory=list)
     seen_versions: list[int] = field(default_factory=list)
+    # Items seen unchanged by a caller that did not read them (tracker/listing_memory.py):
+    # their latest versions are found by the item's version count.
+    seen_latest_of: list[int] = field(default_factory=list)
     # This source's sightings: items it shows for the first time, items its listing shows
     # for the first time, and items back on its listing.
     new_sightings: list[int] = field(default_factory=list)
@@ -84,6 +96,8 @@ class _Pending:
                 session.exec(  # type: ignore[call-overload]
                     statement.execution_options(synchronize_session=False)  # no copies to update
                 )
+        for chunk in queries.in_chunks(self.seen_latest_of):
+            queries.touch_latest_versions(session, chunk, now)
 
 
 def is_listing(observations: Sequence[Observation], page_url: str) -> bool:
@@ -102,6 +116,8 @@ def record_observations(
     check_id: int | None = None,
     page_urls: Sequence[str] = (),
     listing: bool = False,
+    seen_unchanged: Sequence[int] = (),
+    context: Sequence[Observation] = (),
 ) -> IngestStats:
     """Store what is new in these observations of one source.
 
@@ -109,17 +125,22 @@ def record_observations(
     are its aliases too. A listing (day index, feed) shows many: a newcomer no
     alias names may be an item that left in the same check, edited (fuzzy
     matching); an item it showed before and no longer shows is recorded as
-    removed, and restored when it comes back.
+    removed, and restored when it comes back. seen_unchanged: items a listing shows
+    again exactly as its last check did (known to the caller, not observed again here):
+    they are seen, not removed, and only their last-seen times change. context: their
+    observations, the listing around these ones (which of its URLs are section pages, which
+    URL ids name two items).
     """
     assert source.id is not None
     site = sites.sharing(session, source, listing)
     rules = identity.Rules.for_source(source.kind, source.options or {})
     rules = replace(rules, learned=site.learned)
     page_urls = () if listing else page_urls
-    keys = [identity.identity_keys(obs, page_urls, rules) for obs in observations]
-    identity.drop_ambiguous_url_ids(observations, keys)
+    keys = [identity.identity_keys(obs, page_urls, rules) for obs in [*observations, *context]]
+    identity.drop_ambiguous_url_ids([*observations, *context], keys)
+    del keys[len(observations) :]  # the context's items are known already
     if listing:
-        hubs = identity.hub_urls(observations)
+        hubs = identity.hub_urls([*observations, *context])
         for position, observation in enumerate(observations):
             if observation.url and canonical_url(observation.url) in hubs:
                 keys[position] = identity.hub_keys(observation)
@@ -128,13 +149,20 @@ def record_observations(
     aliases = [alias for item_keys in keys for alias in item_keys]
     aliases += [("url", url) for obs in observations for url in identity.known_urls(obs, page_urls)]
     index = SourceIndex(session, source.id, aliases, site.source_ids)
-    index = merge_named_items(session, index, keys, aliases, now)
+    stats = IngestStats()
+    if seen_unchanged and any(len(index.items_named(item_keys)) > 1 for item_keys in keys):
+        raise SeenUnchangedConflict("items to merge")
+    index = merge_named_items(session, index, keys, aliases, now, stats)
     item_ids = [index.find_id(item_keys) for item_keys in keys]
+    if seen_unchanged and not set(seen_unchanged).isdisjoint(item_ids):
+        raise SeenUnchangedConflict("an item seen unchanged is observed too")
     if listing:
         _release_stale_headlines(index, keys, item_ids, now - rules.match_window)
-        _match_newcomers(session, source, observations, keys, item_ids, rules, check_id, now, index)
+        _match_newcomers(
+            session, source, observations, keys, item_ids, rules, check_id, now, index,
+            set(seen_unchanged),
+        )  # fmt: skip
         partial.learn(source, observations, item_ids)
-    stats = IngestStats()
     _create_newcomers(session, source, observations, keys, item_ids, page_urls, now, index, stats)
     hashes = [content_hash(_content_fields(observation)) for observation in observations]
     if listing:  # fields a listing shows for some items only: see tracker/partial.py
@@ -142,13 +170,19 @@ def record_observations(
             session, source, observations, hashes, item_ids, index
         )
     pending = _Pending()
-    # Each item is claimed by one observation per check, with that observation's content hash.
-    claims: dict[int, str] = {}
-    for observation, observed_hash, item_keys, item_id in zip(
-        observations, hashes, keys, item_ids, strict=True
+    pending.seen_items += seen_unchanged
+    pending.seen_latest_of += seen_unchanged
+    stats.items_seen += len(seen_unchanged)
+    stats.landed = [None] * len(observations)
+    # Each item is claimed by one observation per check, with that observation's content
+    # hash (an item seen unchanged by the caller: by no observation).
+    claims: dict[int, str] = dict.fromkeys(seen_unchanged, "")
+    for position, (observation, observed_hash, item_keys, item_id) in enumerate(
+        zip(observations, hashes, keys, item_ids, strict=True)
     ):
         if item_id is not None and item_id in claims:
             if claims[item_id] == observed_hash:
+                stats.landed[position] = item_id
                 continue  # the listing shows the same item twice (relative and absolute link)
             # Two different items share a key (two bullets citing one article): the
             # later one is told apart by its headline, so neither flips every check.
@@ -163,6 +197,7 @@ def record_observations(
         ):
             stats.items_seen += 1
             claims[item_id] = observed_hash
+            stats.landed[position] = item_id
             continue
         recorded = _record_one(
             index,
@@ -179,7 +214,10 @@ def record_observations(
             pending,
         )
         claims[recorded.id or 0] = observed_hash
+        stats.landed[position] = recorded.id
     for item_id in claims:
+        if item_id in seen_unchanged:
+            continue  # sighted and listed when it was last seen
         sighting = index.sighting(item_id)
         if sighting is None:
             pending.new_sightings.append(item_id)
@@ -198,6 +236,7 @@ def merge_named_items(
     keys: Sequence[Sequence[tuple[str, str]]],
     aliases: Sequence[tuple[str, str]],
     now: datetime,
+    stats: IngestStats | None = None,
 ) -> SourceIndex:
     """Merge the stored items that one observation's keys name together (a page whose
     Changes list names the URLs of two items recorded apart): later evidence that they
@@ -210,6 +249,8 @@ def merge_named_items(
         why = f"one page names both ({item_keys[0][0]} {item_keys[0][1]})"
         for other in named[1:]:
             merge.merge_items(session, named[0], other, now, why)
+            if stats is not None:
+                stats.items_merged += 1
         index = SourceIndex(session, index.source_id, aliases, index.sharing)  # merges are rare
     return index
 
@@ -248,14 +289,16 @@ def _match_newcomers(
     check_id: int | None,
     now: datetime,
     index: SourceIndex,
+    also_present: set[int],
 ) -> None:
     """Fill in `item_ids` for newcomers that fuzzy matching takes for items that left the
-    listing in this check or within the source's match window; log each with its evidence."""
+    listing in this check or within the source's match window; log each with its evidence.
+    also_present: items on the listing that no observation stands for (seen unchanged)."""
     assert source.id is not None
     newcomers = [position for position, item_id in enumerate(item_ids) if item_id is None]
     if not newcomers or rules.match_threshold > 1:
         return
-    present = {item_id for item_id in item_ids if item_id is not None}
+    present = {item_id for item_id in item_ids if item_id is not None} | also_present
     departed = queries.listed_items(session, source.id, leaving_out=present)
     departed += [
         item

@@ -24,6 +24,7 @@ from tracker.archives import ArchivedSnapshot
 from tracker.check import CheckResult, record_snapshot
 from tracker.errors import UserError
 from tracker.fetch import Snapshot, decode_text
+from tracker.listing_memory import ListingMemory
 from tracker.normalise import redact_url
 
 # Types by file name, where mimetypes does not know them.
@@ -66,6 +67,7 @@ def import_snapshots(
             ).all()
         )
     summary = ImportSummary()
+    memory = ListingMemory()  # a listing's records from one snapshot to the next
     for snapshot in snapshots:
         summary.snapshots += 1
         summary.first = summary.first or snapshot.taken_at
@@ -76,7 +78,7 @@ def import_snapshots(
         else:
             page = as_fetched(snapshot, base_url)
             result = record_snapshot(
-                engine, source_id, page, snapshot.taken_at, snapshot.content_ref
+                engine, source_id, page, snapshot.taken_at, snapshot.content_ref, memory
             )
             done.add(snapshot.content_ref)  # a manifest may list one file twice
             summary.recorded += 1

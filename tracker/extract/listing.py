@@ -74,14 +74,12 @@ def parse_listing(page: Page) -> list[Observation]:
     objects, or without id, headline and URL) are an ExtractError: such a page (an error
     page, a changed API) read as an empty listing would record every item as removed.
     """
-    field_map: Mapping[str, str] = page.options.get("map", {})
-    records = _records(page, field_map)
-    observations = []
-    for record in records:
-        if isinstance(record, Mapping):
-            observation = _observation(record, field_map, page.url)
-            if observation is not None:
-                observations.append(observation)
+    records = listing_records(page)
+    observations = [
+        observation
+        for observation in (record_observation(record, page) for record in records)
+        if observation is not None
+    ]
     if records and not observations:
         if not any(isinstance(record, Mapping) for record in records):
             raise ExtractError(
@@ -92,6 +90,33 @@ def parse_listing(page: Page) -> list[Observation]:
             " (say which fields hold them with --map)"
         )
     return observations
+
+
+def listing_records(page: Page) -> list[Any]:
+    """The listing's records as parsed (JSON values, or CSV rows as mappings), in order."""
+    return _records(page, page.options.get("map", {}))
+
+
+def record_observation(record: Any, page: Page) -> Observation | None:
+    """One record as an Observation; None when it is no item (not an object, or with no
+    id, headline or URL)."""
+    if not isinstance(record, Mapping):
+        return None
+    return _observation(record, page.options.get("map", {}), page.url)
+
+
+# The fields _observation reads from a record.
+_READ = ("url", "id", "headline", "summary", "category", "tags", "body", "updated")
+
+
+def record_fields(record: Any, page: Page) -> list[Any] | None:
+    """The values of a record that its Observation is made of, as found (not yet
+    cleaned): two records with equal fields are one observation, whatever else they hold
+    (a vote count, a rank). None for a record that is no object."""
+    if not isinstance(record, Mapping):
+        return None
+    field_map = page.options.get("map", {})
+    return [_field(record, field_map, name) for name in _READ]
 
 
 def _records(page: Page, field_map: Mapping[str, str]) -> list[Any]:

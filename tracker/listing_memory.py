@@ -1,0 +1,146 @@
+"""What an import remembers of a listing from one snapshot to the next.
+
+Replaying a git-scraped listing records thousands of snapshots in which nearly every
+record is the same as in the snapshot before. A record whose fields (those an
+observation is made of, not a vote count or a rank beside them) were seen in the last
+snapshot is the same observation of the same item, so it needs no extraction, identity
+or hashing: the memory gives its item, and ingest only moves its last-seen times on
+(record_observations' seen_unchanged). Only the records that changed or are new go
+the whole way; a listing with rows known by their headline alone is read whole.
+
+The memory holds while nothing else writes to the items: it is dropped when another
+source of the site has been checked since (their items are shared), when a person has
+merged or split items (a new item_match row), or when a check merged items itself; the
+next snapshot then goes the whole way and the memory is built afresh.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from storage import Check, ItemMatch, Source
+from tracker import identity, sites
+from tracker.extract import Page
+from tracker.extract.base import Observation
+from tracker.extract.listing import listing_records, record_fields, record_observation
+from tracker.extract.sanitise import MAX_ITEMS, sane_observations
+from tracker.normalise import canonical_url
+
+
+@dataclass
+class Split:
+    """A snapshot's records: the items of those seen before, and the others to record."""
+
+    known: list[int]  # items of records the last snapshot showed the same
+    context: list[Observation]  # those records' observations (the listing around the rest)
+    known_keys: list[str]  # their record keys
+    observations: list[Observation]  # the other records, read
+    keys: list[str]  # their record keys, in the same order
+
+
+@dataclass
+class ListingMemory:
+    # record key -> its item, and the observation it was read as
+    items: dict[str, tuple[int, Observation]] = field(default_factory=dict)
+    last_check: int | None = None  # the check that left this memory
+    last_match: int | None = None  # the newest item_match row then
+
+    def split(self, session: Session, source: Source, page: Page, check_id: int) -> Split | None:
+        """The page's records split by what the memory knows, for the check `check_id`;
+        None when the page should be read whole (not a listing of two or more records the
+        memory can follow: extract() then reads it, or says why it cannot)."""
+        try:
+            records = listing_records(page)
+        except Exception:  # noqa: BLE001 - extract() reads it again and reports the error
+            return None
+        if not 2 <= len(records) <= MAX_ITEMS:
+            return None
+        if not self._holds(session, source, check_id):
+            self.items.clear()
+        known: list[int] = []
+        context: list[Observation] = []
+        known_keys: list[str] = []
+        observations: list[Observation] = []
+        keys: list[str] = []
+        for record in records:
+            key = _record_key(record_fields(record, page))
+            remembered = self.items.get(key)
+            if remembered is not None:
+                known.append(remembered[0])
+                context.append(remembered[1])
+                known_keys.append(key)
+                continue
+            observation = record_observation(record, page)
+            sane = sane_observations([observation], page.url) if observation else []
+            if sane:
+                observations.append(sane[0])
+                keys.append(key)
+        if records and not known and not observations:
+            return None  # no record is an item: extract() says so
+        listing = [*context, *observations]
+        hubs = identity.hub_urls(listing)
+        if not all(_named_for_itself(observation, hubs) for observation in listing):
+            return None  # see _named_for_itself
+        return Split(list(dict.fromkeys(known)), context, known_keys, observations, keys)
+
+    def remember(
+        self,
+        session: Session,
+        split: Split,
+        landed: list[int | None],
+        check_id: int | None,
+        merged: int,
+    ) -> None:
+        """Keep this snapshot's records and their items for the next one."""
+        self.items = {key: self.items[key] for key in split.known_keys}
+        self.items.update(
+            (key, (item, observation))
+            for key, item, observation in zip(split.keys, landed, split.observations, strict=True)
+            if item is not None
+        )
+        if merged:
+            self.items.clear()
+        self.last_check = check_id
+        self.last_match = _newest_match(session)
+
+    def forget(self) -> None:
+        self.items.clear()
+
+    def _holds(self, session: Session, source: Source, check_id: int) -> bool:
+        """Whether nothing but this import wrote to the site's items since the memory was
+        left (the check `check_id` is this snapshot's own)."""
+        if not self.items:
+            return False
+        shared = sites.sharing(session, source, listing=True).source_ids
+        newest = session.exec(
+            select(func.max(Check.id)).where(
+                col(Check.source_id).in_(shared), col(Check.id) != check_id
+            )
+        ).one()
+        return newest == self.last_check and _newest_match(session) == self.last_match
+
+
+def _named_for_itself(observation: Observation, hubs: set[str]) -> bool:
+    """Whether the row names its item by an id or the item's own URL. Which item a row
+    known by its headline is (no URL or id, or a link to a section page) depends on the
+    rest of the listing and on the order ingest reads it in: a listing with such rows is
+    read whole, every time."""
+    if observation.url:
+        return canonical_url(observation.url) not in hubs
+    return observation.guid is not None
+
+
+def _record_key(fields: Any) -> str:
+    # default=repr: a field may hold what JSON cannot (it came from JSON or CSV: rarely).
+    return json.dumps(
+        fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=repr
+    )
+
+
+def _newest_match(session: Session) -> int | None:
+    return session.exec(select(func.max(ItemMatch.id))).one()
