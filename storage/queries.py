@@ -178,11 +178,11 @@ def listed_items(session: Session, source_id: int, leaving_out: Collection[int] 
         col(ItemSighting.removed_at).is_(None),
         col(ItemSighting.listed).is_(True),
     )
-    ids = [
-        item_id
-        for item_id in session.exec(query.order_by(col(ItemSighting.item_id)))
-        if item_id not in leaving_out
-    ]
+    # Read through the connection: thousands of plain ids, no ORM rows to build (after
+    # the flush the ORM would do first).
+    session.flush()
+    listed = session.connection().execute(query.order_by(col(ItemSighting.item_id)))
+    ids = [item_id for (item_id,) in listed if item_id not in leaving_out]
     return _items_by_id(session, ids)
 
 

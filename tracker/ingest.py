@@ -154,13 +154,14 @@ def record_observations(
         raise SeenUnchangedConflict("items to merge")
     index = merge_named_items(session, index, keys, aliases, now, stats)
     item_ids = [index.find_id(item_keys) for item_keys in keys]
-    if seen_unchanged and not set(seen_unchanged).isdisjoint(item_ids):
+    unchanged = set(seen_unchanged)
+    if not unchanged.isdisjoint(item_ids):
         raise SeenUnchangedConflict("an item seen unchanged is observed too")
     if listing:
         _release_stale_headlines(index, keys, item_ids, now - rules.match_window)
         _match_newcomers(
             session, source, observations, keys, item_ids, rules, check_id, now, index,
-            set(seen_unchanged),
+            unchanged,
         )  # fmt: skip
         partial.learn(source, observations, item_ids)
     _create_newcomers(session, source, observations, keys, item_ids, page_urls, now, index, stats)
@@ -216,7 +217,7 @@ def record_observations(
         claims[recorded.id or 0] = observed_hash
         stats.landed[position] = recorded.id
     for item_id in claims:
-        if item_id in seen_unchanged:
+        if item_id in unchanged:
             continue  # sighted and listed when it was last seen
         sighting = index.sighting(item_id)
         if sighting is None:
