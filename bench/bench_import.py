@@ -9,7 +9,7 @@ count). git-history (Simon Willison's tool made for exactly this) runs as its RE
 `git-history file DB FILE --repo REPO --id id`, defaults otherwise; redline as
 `redline import git REPO --path FILE --url URL --kind listing`.
 
-`--long` also times one import of 1,000 commits (issue 9's target: "in minutes").
+`--long` also times one import of 1,000 commits (issue 18's target: at most 2 minutes).
 """
 
 from __future__ import annotations
@@ -51,17 +51,28 @@ class Corpus:
     truth: ListingTruth | None  # what the generator knows a replay should find
 
 
+LONG_TARGET_MINUTES = 2  # issue 18: 1,000 commits of 5,000 items on SQLite
+
 CLOSING_THE_GAP = (
-    "What would close it: speed — each snapshot is a whole check: every item of the listing "
-    "is parsed, sanitised, hashed and looked up, and every unchanged item's and version's "
-    "last-seen time is rewritten, where git-history compares a hash per item and writes "
-    "nothing for an unchanged one. Keeping a replay's source state in memory from one "
-    "snapshot to the next (the import leasing its source), and recording last-seen times "
-    "per check rather than per row, would leave only the changed items' work. Size — "
-    "redline stores every version whole (all fields, a 64-character hash, three times) "
-    "plus a change row with its word diff, aliases and their indexes; git-history stores "
-    "only each version's changed columns. Versions stored as changed fields only, hashes "
-    "as bytes, and times as integers would bring it near."
+    "What would close it: speed — an import now remembers its listing from one snapshot to "
+    "the next (tracker/listing_memory.py): a record seen unchanged is not parsed, hashed or "
+    "looked up again, and the last-seen times of unchanged items are moved on in one "
+    "statement per 500 (2026-12-06: 45 s → 24 s for 40 commits of 5,000 items, the same "
+    "database). What is left per snapshot, by a profile of that import: judging each edit's "
+    "significance (about 15%: the name rules), fuzzy pairing of newcomers with departed "
+    "items (about 10%), the ORM's objects for each new version, change and alias (about "
+    "15%), reading the listing's sighted ids twice for removals (about 8%), and the first "
+    "snapshot's 5,000 new items. git-history compares a hash per item and writes nothing "
+    "for an unchanged one; to be 2× faster than it, the edits' judgement, versions and "
+    "changes would have to be written in batches through SQLAlchemy Core and removals "
+    "computed from the memory. Size — redline stores every version whole (all fields, a "
+    "64-character hash, three times) plus a change row with its word diff, aliases and "
+    "their indexes; git-history stores only each version's changed columns. Versions "
+    "stored as changed fields only, hashes as bytes, and times as integers would bring it "
+    "near. Versions found: on the BBC sample redline records fewer versions than "
+    "git-history by design: a summary the front page shows for an item in some slots and "
+    "not in others is unknown where it is missing, not a new version (issue 17), where "
+    "git-history records each appearance and disappearance."
 )
 
 
@@ -319,8 +330,15 @@ def main() -> None:
                 f"{corpus.sightings / run.seconds:,.0f} sightings/s); "
                 f"{run.versions:,} versions (the generator made {corpus.truth.versions:,}), "
                 f"database {run.size / 1e6:.0f} MB ({run.size / run.versions:,.0f} B a version). "
-                "Target (issue 9): in minutes — "
-                + ("**met**." if minutes < 10 else f"**missed**: {minutes:.0f} minutes."),
+                f"Target (issue 18): at most {LONG_TARGET_MINUTES} minutes — "
+                + (
+                    "**met**."
+                    if minutes <= LONG_TARGET_MINUTES
+                    else f"**missed** by {minutes / LONG_TARGET_MINUTES:.1f}×. "
+                    "The steady snapshots now skip unchanged records (about 0.55 s a "
+                    "commit); what is left is each commit's edits and churn written "
+                    "through the ORM one row at a time, see above."
+                ),
             ]
         )
         print(text)
