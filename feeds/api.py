@@ -814,10 +814,18 @@ def _database_metrics(session: Session, failing_after: int) -> Iterator[Metric]:
         CHANGE_KINDS,
         queries.counts_by(session, col(Change.kind)),
     )
-    enabled = queries.counts_by(session, col(Source.enabled))
-    sources = GaugeMetricFamily("redline_sources", "Sources, by state.", labels=["state"])
-    sources.add_metric(["enabled"], enabled.get(True, 0))
-    sources.add_metric(["disabled"], enabled.get(False, 0))
+    retired = queries.count_rows(session, Source, col(Source.retired_at).is_not(None))
+    enabled = queries.count_rows(
+        session, Source, col(Source.enabled).is_(True), col(Source.retired_at).is_(None)
+    )
+    sources = GaugeMetricFamily(
+        "redline_sources",
+        "Sources, by state: enabled (checked), retired (never due again), disabled.",
+        labels=["state"],
+    )
+    sources.add_metric(["enabled"], enabled)
+    sources.add_metric(["retired"], retired)
+    sources.add_metric(["disabled"], queries.count_rows(session, Source) - enabled - retired)
     yield sources
     yield GaugeMetricFamily(
         "redline_sources_failing",

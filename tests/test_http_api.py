@@ -24,7 +24,7 @@ from sqlmodel import SQLModel
 from feeds import api
 from feeds.app import create_app
 from feeds.settings import ServiceSettings
-from storage import Change, Check, Item, Source, Version, queries, transaction
+from storage import Change, Check, Item, Source, Version, queries, transaction, utcnow
 from tracker.check import check_round
 
 from .conftest import Site, manifest_snapshots, offstream_page
@@ -751,6 +751,11 @@ def test_no_get_changes_anything(client: TestClient, filled: Engine) -> None:
 
 
 def test_metrics_count_what_the_database_holds(client: TestClient, filled: Engine) -> None:
+    with transaction(filled) as session:  # a retired source is not counted as enabled
+        retired = queries.all_sources(session)[0]
+        assert retired.enabled
+        retired.retired_at, retired.retired_reason = utcnow(), "gone (404 three times)"
+        session.add(retired)
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
@@ -774,8 +779,9 @@ def test_metrics_count_what_the_database_holds(client: TestClient, filled: Engin
     assert samples("redline_versions", "origin") == origins
     sources = rows(filled, Source)
     assert samples("redline_sources", "state") == {
-        "enabled": sum(s.enabled for s in sources),
-        "disabled": sum(not s.enabled for s in sources),
+        "enabled": sum(s.enabled and not s.retired_at for s in sources),
+        "retired": 1,
+        "disabled": sum(not s.enabled and not s.retired_at for s in sources),
     }
     assert samples("redline_sources_failing") == {"redline_sources_failing": 0}
     items = rows(filled, Item)
