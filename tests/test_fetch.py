@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+
 import pytest
 
 from tracker.errors import FetchError
@@ -48,3 +53,58 @@ def test_a_redirect_loop_is_a_clear_error(site: Site) -> None:
     site.redirects["/b.md"] = "/a.md"
     with make_client() as client, pytest.raises(FetchError, match="too many redirects"):
         fetch(client, site.url("/a.md"))
+
+
+class _KeepAlive(BaseHTTPRequestHandler):
+    """A page with an ETag over HTTP/1.1 keep-alive; counts the connections it is asked on."""
+
+    protocol_version = "HTTP/1.1"
+    connections: ClassVar[list[int]] = []
+
+    def setup(self) -> None:
+        super().setup()
+        self.connections.append(self.server.server_address[1])
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        if self.headers.get("If-None-Match") == '"v1"':
+            self.send_response(304)
+            self.send_header("ETag", '"v1"')
+            self.end_headers()
+            return
+        body = b"# Headline\n"
+        self.send_response(200)
+        self.send_header("ETag", '"v1"')
+        self.send_header("Content-Type", "text/markdown")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def keep_alive_servers() -> Iterator[list[str]]:
+    """Twelve sites (one port each), keeping connections open."""
+    _KeepAlive.connections = []
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), _KeepAlive) for _ in range(12)]
+    for server in servers:
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield [f"http://127.0.0.1:{server.server_address[1]}/page.md" for server in servers]
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_304s_reuse_one_connection_per_host_as_hosts_take_turns(
+    keep_alive_servers: list[str],
+) -> None:
+    """A 304's (empty) body is read, so its connection goes back to the pool; the pool
+    keeps one per host of the round, more than the checks in flight."""
+    urls = keep_alive_servers
+    with make_client(pool_size=2, hosts=len(urls)) as client:
+        for _ in range(3):  # hosts take turns, as a round's checks do
+            for url in urls:
+                assert fetch(client, url, etag='"v1"').not_modified
+    assert len(_KeepAlive.connections) == len(urls)  # one each, not one per request (36)

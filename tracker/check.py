@@ -92,7 +92,7 @@ def check_source(
     # the Check row keeps the real start and end, so its duration is the fetch's.
     now = now or utcnow()
     started, clock = utcnow(), time.monotonic()
-    with transaction(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:  # a read: no write lock
         source = session.get(Source, source_id)
         if source is None:
             raise RedlineError(f"no source {source_id}")
@@ -243,11 +243,11 @@ def _record(
         check.http_status, check.bytes = snapshot.status, len(snapshot.body)
         check.snapshot = snapshot_ref
         session.add(check)
-        session.flush()
         stats = IngestStats()
-        if snapshot.not_modified:
+        if snapshot.not_modified:  # the check row is written once, at the commit
             check.outcome = "not_modified"
         else:
+            session.flush()  # the check's id, for the versions and matches it records
             blocked.check(snapshot)  # a challenge or error page: an error check, no version
             page = Page(
                 url=snapshot.final_url,
@@ -542,8 +542,12 @@ def check_round(
     # Every source, due or not: claim as if the time were far ahead.
     due_at = now + timedelta(days=36500) if all_sources else now
     ended: queue.Queue[CheckResult | Exception] = queue.Queue()
+    own_client = client is None
+    pending = _round_sources(engine, due_at)
+    # A connection to each host is kept between its checks (a 304 is then one round trip).
+    client = client or make_client(pool_size=settings.concurrency, hosts=len(pending))
     checks = CheckPool(engine, options, settings, lambda _, done: ended.put(done), client, now)
-    plan = _RoundPlan(_round_sources(engine, due_at), settings)
+    plan = _RoundPlan(pending, settings)
     results: list[CheckResult] = []
     running = 0  # checks started whose outcome has not come back yet
     try:
@@ -572,7 +576,7 @@ def check_round(
     checks.shutdown()
     if any(result.outcome == LOCAL_ERROR for result in results):
         _release_after_local_errors(engine, worker)
-    if client is None:
+    if own_client:
         checks.client.close()
     return results
 

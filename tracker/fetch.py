@@ -64,14 +64,21 @@ class Snapshot:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+MAX_KEPT_CONNECTIONS = 100  # idle connections kept open for the hosts of a round
+
+
 def make_client(
     pool_size: int = 10,
     policy: netguard.AddressPolicy | None = None,
     timeout: httpx.Timeout = TIMEOUT,
+    hosts: int = 0,
 ) -> httpx.Client:
-    """A client for fetching sources; pool_size: connections kept, for concurrent checks;
-    policy: which addresses it may reach (default: the configured policy)."""
-    limits = httpx.Limits(max_connections=max(pool_size, 10), max_keepalive_connections=pool_size)
+    """A client for fetching sources; pool_size: connections in use at once, for
+    concurrent checks; hosts: how many hosts take turns (a connection to each is kept
+    open between its checks, up to MAX_KEPT_CONNECTIONS); policy: which addresses it may
+    reach (default: the configured policy)."""
+    kept = max(pool_size, 10, min(hosts, MAX_KEPT_CONNECTIONS))
+    limits = httpx.Limits(max_connections=kept, max_keepalive_connections=kept)
     return httpx.Client(
         transport=netguard.guarded_transport(policy or netguard.current_policy(), limits),
         timeout=timeout,
@@ -107,6 +114,7 @@ def fetch(
         try:
             with client.stream("GET", url, headers=headers) as response:
                 if response.status_code == 304:
+                    response.read()  # its empty body, so the connection goes back to the pool
                     return _snapshot(shown, response, b"", not_modified=True)
                 _check_status(response, shown)
                 kind = _content_kind(response, shown)
