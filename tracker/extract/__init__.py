@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tracker.errors import ExtractError
-from tracker.extract.article import is_article, parse_article
 from tracker.extract.base import HistoryEntry, Observation
-from tracker.extract.feed import is_feed, parse_feed
 from tracker.extract.listing import is_listing_document, parse_listing
 from tracker.extract.offstream import is_offstream, parse_offstream
 from tracker.extract.sanitise import sane_message, sane_observations
@@ -37,15 +35,38 @@ class Page:
 Sniff = Callable[[Page], bool]
 Parse = Callable[[Page], list[Observation]]
 
+
+def _is_feed(page: Page) -> bool:
+    from tracker.extract.feed import is_feed  # feedparser: imported when first needed
+
+    return is_feed(page.text)
+
+
+def _parse_feed(page: Page) -> list[Observation]:
+    from tracker.extract.feed import parse_feed
+
+    return parse_feed(page.body or page.text, page.url, page.content_type or "application/xml")
+
+
+def _is_article(page: Page) -> bool:
+    # trafilatura takes a tenth of a second to import: only a check that reads HTML pays.
+    from tracker.extract.article import is_article
+
+    return is_article(page)
+
+
+def _parse_article(page: Page) -> list[Observation]:
+    from tracker.extract.article import parse_article
+
+    return parse_article(page)
+
+
 _EXTRACTORS: dict[str, tuple[Sniff, Parse]] = {
     "offstream": (lambda p: is_offstream(p.text), lambda p: parse_offstream(p.text, p.url)),
     "listing": (is_listing_document, parse_listing),
-    "feed": (
-        lambda p: is_feed(p.text),
-        lambda p: parse_feed(p.body or p.text, p.url, p.content_type or "application/xml"),
-    ),
+    "feed": (_is_feed, _parse_feed),
     "wikipedia": (is_wikipedia_current_events, parse_wikipedia),
-    "article": (is_article, parse_article),  # the catch-all for HTML: keep it last
+    "article": (_is_article, _parse_article),  # the catch-all for HTML: keep it last
 }
 _DESCRIPTIONS = (
     "Offstream pages, JSON/CSV listings, RSS/Atom feeds, Wikipedia Current Events day pages, "
