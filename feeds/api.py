@@ -1245,6 +1245,7 @@ def create_source(body: SourceIn, request: Request, response: Response) -> Sourc
                 with transaction(request.app.state.engine) as session:
                     source, added = _add_source(session, body, every, options)
                     out = _source_out(source, request.app.state.settings.failing_after)
+                    ignored = [] if added else _not_applied(body, every, options, source)
                 break
             except IntegrityError:  # the same URL added by another writer just now
                 if attempt == 2:
@@ -1253,7 +1254,28 @@ def create_source(body: SourceIn, request: Request, response: Response) -> Sourc
         raise HTTPException(400, redact_url(str(error))) from error
     response.status_code = 201 if added else 200
     response.headers["Location"] = f"/api/sources/{out.id}"
+    if ignored:  # a re-add never changes a source: say what was asked for and not done
+        response.headers["Redline-Not-Applied"] = ", ".join(ignored)
     return out
+
+
+def _not_applied(
+    body: SourceIn, every: timedelta | None, options: dict[str, Any], source: Source
+) -> list[str]:
+    """The settings a POST of an already tracked URL asked for that the source does not
+    have (they are changed with PATCH)."""
+    differing = []
+    if body.name is not None and (body.name.strip() or None) != source.name:
+        differing.append("name")
+    if every is not None and int(every.total_seconds()) != source.interval_seconds:
+        differing.append("every")
+    if body.cron is not None and " ".join(body.cron.split()) != source.cron:
+        differing.append("cron")
+    if body.site is not None and body.site.strip() and body.site.strip() != source.site:
+        differing.append("site")
+    held = source.options or {}
+    differing += [f"options.{key}" for key, value in options.items() if held.get(key) != value]
+    return differing
 
 
 def _add_source(

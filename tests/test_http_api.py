@@ -614,6 +614,13 @@ def test_adding_changing_and_deleting_a_source(filled: Engine, site: Site) -> No
         assert source["options"] == {"id_pattern": "(x)"}
         again = client.post("/api/sources", json={"url": url}, headers=AUTH)
         assert (again.status_code, again.json()["id"]) == (200, source["id"])
+        assert "Redline-Not-Applied" not in again.headers  # nothing asked for
+        # Added again with other settings: the source is unchanged, and the answer says
+        # what was not applied (as `redline add` does on stderr).
+        asked = {"url": url, "name": "New", "every": "3h", "options": {"ignore": ["x"]}}
+        unchanged = client.post("/api/sources", json=asked, headers=AUTH)
+        assert unchanged.status_code == 200 and unchanged.json() == again.json()
+        assert unchanged.headers["Redline-Not-Applied"] == "every, options.ignore"
         timed = client.post(
             "/api/sources", json={"url": url + "?timed", "cron": "5 */2 * * *"}, headers=AUTH
         ).json()
