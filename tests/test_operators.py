@@ -14,6 +14,7 @@ from contextlib import closing, contextmanager
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event, select
@@ -24,6 +25,7 @@ from feeds.app import create_app
 from feeds.settings import ServiceSettings
 from storage import Check, Source, make_engine, transaction, upgrade, utcnow
 from storage.types import iso_z
+from tracker import check as check_module
 from tracker.check import CheckOptions, check_round, check_source
 from tracker.fetch import make_client
 from tracker.progress import summary_line
@@ -235,3 +237,35 @@ def test_sources_page_metrics_and_cli_agree_on_health(engine: Engine, cli) -> No
     failing = next(i for i, state in expected.items() if state == "failing")
     assert "status-failing" in rows[failing]
     assert sum("status-failing" in row for row in rows.values()) == 1
+
+
+def test_a_304_is_not_recorded_once_the_lease_is_lost(
+    site: Site, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lease passes to another worker while the page is fetched (a 304): the check is
+    not recorded, and the source stays the other worker's."""
+    url = site.publish("/feed.xml", TWO_ITEM_RSS, "application/rss+xml")
+    source_id = add(engine, url)
+    with make_client() as client:
+        assert check_source(engine, source_id, client).outcome == "changed"
+    _lease(engine, source_id, "slow", timedelta(minutes=2))
+    real_fetch = check_module.fetch
+    not_modified: list[bool] = []
+
+    def fetch_then_lose_the_lease(*args: object, **kwargs: object) -> object:
+        snapshot = real_fetch(*args, **kwargs)  # type: ignore[arg-type]
+        not_modified.append(snapshot.not_modified)
+        _lease(engine, source_id, "other", timedelta(minutes=2))
+        return snapshot
+
+    monkeypatch.setattr(check_module, "fetch", fetch_then_lose_the_lease)
+    with transaction(engine) as session:
+        checks_before = len(session.exec(select(Check)).all())
+    with make_client() as client:
+        result = check_source(engine, source_id, client, options=CheckOptions(worker="slow"))
+    assert result.outcome == "skipped" and "worker other" in (result.error or "")
+    assert not_modified == [True]  # the page answered 304
+    with transaction(engine) as session:
+        assert len(session.exec(select(Check)).all()) == checks_before
+        source = session.get(Source, source_id)
+        assert source is not None and source.leased_by == "other"

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy.engine import Engine
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from storage import Check, Source, leases, queries, transaction, utcnow
 from tracker import blocked
@@ -34,7 +35,7 @@ from tracker.ingest import IngestStats, SeenUnchangedConflict, is_listing, recor
 from tracker.listing_memory import ListingMemory
 from tracker.normalise import redact_url
 from tracker.politeness import HostGate, host_of
-from tracker.schedule import Policy, parse_retry_after, plan_next
+from tracker.schedule import Plan, Policy, parse_retry_after, plan_next
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +93,14 @@ def check_source(
     # the Check row keeps the real start and end, so its duration is the fetch's.
     now = now or utcnow()
     started, clock = utcnow(), time.monotonic()
-    with Session(engine, expire_on_commit=False) as session:  # a read: no write lock
-        source = session.get(Source, source_id)
-        if source is None:
-            raise RedlineError(f"no source {source_id}")
+    # A read, without the write lock; plain columns, as most checks end in a 304.
+    read = select(Source.url, Source.etag, Source.last_modified).where(col(Source.id) == source_id)
+    with engine.connect() as connection:
+        source = connection.execute(read).one_or_none()
+    if source is None:
+        raise RedlineError(f"no source {source_id}")
     try:
-        result = _fetch_and_record(engine, source, client, now, options, slot, started)
+        result = _fetch_and_record(engine, source_id, source, client, now, options, slot, started)
     except OperationalError as error:
         result = _local_failure(source_id, redact_url(source.url), error)
     result.seconds = time.monotonic() - clock
@@ -106,16 +109,17 @@ def check_source(
 
 def _fetch_and_record(
     engine: Engine,
-    source: Source,
+    source_id: int,
+    source: Row[tuple[str, str | None, str | None]],
     client: httpx.Client,
     now: datetime,
     options: CheckOptions,
     slot: Callable[[str], AbstractContextManager[object]] | None,
     started: datetime,
 ) -> CheckResult:
-    """Fetch the source (as read before the check) and record what came back, or the error."""
-    assert source.id is not None
-    source_id, url, etag, last_modified = source.id, source.url, source.etag, source.last_modified
+    """Fetch the source (its url, etag and last_modified as read before the check) and
+    record what came back, or the error."""
+    url, etag, last_modified = source.url, source.etag, source.last_modified
     try:
         with slot(url) if slot else nullcontext():
             _ensure_lease(engine, source_id, options)  # a wait for the host may outlast it
@@ -235,6 +239,8 @@ def _record(
     snapshot_ref: str | None = None,
     memory: ListingMemory | None = None,
 ) -> CheckResult:
+    if snapshot.not_modified and snapshot_ref is None:
+        return _record_not_modified(engine, source_id, snapshot, now, started, options)
     with transaction(engine) as session:
         source = _held_source(session, source_id, options)
         check = Check(
@@ -381,21 +387,15 @@ def _schedule(
     retry_after: timedelta | None = None,
 ) -> str | None:
     """Set when the source is next due; if it is due never again, retire it and say why."""
-    item_age = None
-    # Only the aging steps of an item page without its own interval or cron need its age.
-    if policy.aging and source.listing is False and not source.interval_seconds and not source.cron:
-        assert source.id is not None
-        first_seen = queries.source_first_seen(session, source.id)
-        item_age = now - first_seen if first_seen else None
-    plan = plan_next(
+    assert source.id is not None
+    plan = _plan(
+        session,
+        source.id,
+        (source.interval_seconds, source.cron, source.listing),
         now,
-        interval_seconds=source.interval_seconds,
-        cron=source.cron,
-        listing=source.listing,
-        item_age=item_age,
-        failures=source.consecutive_failures,
-        retry_after=retry_after,
-        policy=policy,
+        policy,
+        source.consecutive_failures,
+        retry_after,
     )
     source.last_checked_at = now
     if plan.at is None:
@@ -403,6 +403,91 @@ def _schedule(
         return source.retired_reason
     source.next_check_at = plan.at
     return None
+
+
+def _plan(
+    session: Session,
+    source_id: int,
+    schedule: tuple[int | None, str | None, bool | None],
+    now: datetime,
+    policy: Policy,
+    failures: int = 0,
+    retry_after: timedelta | None = None,
+) -> Plan:
+    """The source's next check; schedule: its (interval_seconds, cron, listing)."""
+    interval_seconds, cron, listing = schedule
+    item_age = None
+    # Only the aging steps of an item page without its own interval or cron need its age.
+    if policy.aging and listing is False and not interval_seconds and not cron:
+        first_seen = queries.source_first_seen(session, source_id)
+        item_age = now - first_seen if first_seen else None
+    return plan_next(
+        now,
+        interval_seconds=interval_seconds,
+        cron=cron,
+        listing=listing,
+        item_age=item_age,
+        failures=failures,
+        retry_after=retry_after,
+        policy=policy,
+    )
+
+
+def _record_not_modified(
+    engine: Engine,
+    source_id: int,
+    snapshot: Snapshot,
+    now: datetime,
+    started: datetime,
+    options: CheckOptions,
+) -> CheckResult:
+    """Record a 304 as _record does, in plain statements: most checks of a polling round
+    are 304s, and the ORM's reading, tracking and flushing of the source and the check
+    took most of a 304's recording (bench/RESULTS.md, polling round)."""
+    with transaction(engine) as session:
+        connection = session.connection()
+        columns = (Source.url, Source.interval_seconds, Source.cron, Source.listing)
+        read = select(*columns, Source.leased_by).where(col(Source.id) == source_id)
+        if engine.dialect.name == "postgresql":  # as leases.locked_source
+            read = read.with_for_update()
+        row = connection.execute(read).one()
+        if options.worker is not None and row.leased_by != options.worker:
+            holder = f"worker {row.leased_by}" if row.leased_by else "nobody (it expired)"
+            raise LeaseLost(f"the lease on source {source_id} is now held by {holder}")
+        plan = _plan(session, source_id, (row.interval_seconds, row.cron, row.listing), now,
+                     options.policy)  # fmt: skip
+        values: dict[str, object] = {
+            "last_checked_at": now,
+            "next_check_at": plan.at,
+            "consecutive_failures": 0,
+            "last_error": None,
+        }
+        if plan.at is None:  # as _retire
+            values |= {"retired_at": now, "retired_reason": plan.retire_reason or "no longer due"}
+        if options.worker is not None:  # as _give_up_lease
+            values |= {"lease_until": None, "leased_by": None}
+        connection.execute(update(Source).where(col(Source.id) == source_id).values(values))
+        connection.execute(
+            insert(Check).values(
+                source_id=source_id,
+                started_at=started,
+                finished_at=utcnow(),
+                outcome="not_modified",
+                http_status=snapshot.status,
+                bytes=len(snapshot.body),
+                items_seen=0,
+                versions_added=0,
+                changes_added=0,
+            )
+        )
+        return CheckResult(
+            source_id,
+            redact_url(row.url),
+            "not_modified",
+            http_status=snapshot.status,
+            bytes=len(snapshot.body),
+            retired=values.get("retired_reason"),  # type: ignore[arg-type]
+        )
 
 
 def _retire(source: Source, now: datetime, reason: str) -> None:
