@@ -170,10 +170,15 @@ def _held_source(session: Session, source_id: int, options: CheckOptions) -> Sou
     """The source, locked, provided this worker still holds its lease."""
     source = leases.locked_source(session, source_id)
     assert source is not None
-    if options.worker is not None and source.leased_by != options.worker:
-        holder = f"worker {source.leased_by}" if source.leased_by else "nobody (it expired)"
-        raise LeaseLost(f"the lease on source {source_id} is now held by {holder}")
+    _check_held(source_id, source.leased_by, options)
     return source
+
+
+def _check_held(source_id: int, leased_by: str | None, options: CheckOptions) -> None:
+    """Raise LeaseLost unless this worker (if checks run under leases) is `leased_by`."""
+    if options.worker is not None and leased_by != options.worker:
+        holder = f"worker {leased_by}" if leased_by else "nobody (it expired)"
+        raise LeaseLost(f"the lease on source {source_id} is now held by {holder}")
 
 
 def record_snapshot(
@@ -225,7 +230,7 @@ def _record_remembered(
     except SeenUnchangedConflict:
         memory.forget()
         return None
-    memory.remember(session, split, stats.landed, check_id, stats.items_merged)
+    memory.remember(session, split, stats.landed, check_id)
     return stats
 
 
@@ -239,7 +244,7 @@ def _record(
     snapshot_ref: str | None = None,
     memory: ListingMemory | None = None,
 ) -> CheckResult:
-    if snapshot.not_modified and snapshot_ref is None:
+    if snapshot.not_modified:  # a fetch's 304 (an archived snapshot never is one)
         return _record_not_modified(engine, source_id, snapshot, now, started, options)
     with transaction(engine) as session:
         source = _held_source(session, source_id, options)
@@ -249,45 +254,40 @@ def _record(
         check.http_status, check.bytes = snapshot.status, len(snapshot.body)
         check.snapshot = snapshot_ref
         session.add(check)
-        stats = IngestStats()
-        if snapshot.not_modified:  # the check row is written once, at the commit
-            check.outcome = "not_modified"
-        else:
-            session.flush()  # the check's id, for the versions and matches it records
-            blocked.check(snapshot)  # a challenge or error page: an error check, no version
-            page = Page(
-                url=snapshot.final_url,
-                text=snapshot.text,
-                body=snapshot.body,
-                content_type=snapshot.content_type,
-                options=source.options or {},
+        session.flush()  # the check's id, for the versions and matches it records
+        blocked.check(snapshot)  # a challenge or error page: an error check, no version
+        page = Page(
+            url=snapshot.final_url,
+            text=snapshot.text,
+            body=snapshot.body,
+            content_type=snapshot.content_type,
+            options=source.options or {},
+        )
+        stats = None
+        if memory is not None and source.kind == "listing":
+            stats = _record_remembered(session, source, page, memory, now, check.id)
+        if stats is None:
+            kind, observations = extract(source.kind, page)
+            if source.kind == "auto":
+                source.kind = kind
+            source.listing = is_listing(observations, snapshot.final_url)
+            stats = record_observations(
+                session,
+                source,
+                observations,
+                now,
+                check.id,
+                page_urls=[snapshot.requested_url],
+                listing=source.listing,
             )
-            stats = None
-            if memory is not None and source.kind == "listing":
-                stats = _record_remembered(session, source, page, memory, now, check.id)
-            if stats is None:
-                kind, observations = extract(source.kind, page)
-                if source.kind == "auto":
-                    source.kind = kind
-                source.listing = is_listing(observations, snapshot.final_url)
-                stats = record_observations(
-                    session,
-                    source,
-                    observations,
-                    now,
-                    check.id,
-                    page_urls=[snapshot.requested_url],
-                    listing=source.listing,
-                )
-            check.outcome = "changed" if stats.changes_added else "unchanged"
+        check.outcome = "changed" if stats.changes_added else "unchanged"
         check.items_seen = stats.items_seen
         check.versions_added = stats.versions_added
         check.changes_added = stats.changes_added
         check.finished_at = utcnow()
         retired = None
         if snapshot_ref is None:  # a fetch now, not a replayed archive: the source's state
-            if not snapshot.not_modified:
-                source.etag, source.last_modified = snapshot.etag, snapshot.last_modified
+            source.etag, source.last_modified = snapshot.etag, snapshot.last_modified
             source.consecutive_failures = 0
             source.last_error = None
             retired = _schedule(session, source, now, options.policy)
@@ -451,9 +451,7 @@ def _record_not_modified(
         if engine.dialect.name == "postgresql":  # as leases.locked_source
             read = read.with_for_update()
         row = connection.execute(read).one()
-        if options.worker is not None and row.leased_by != options.worker:
-            holder = f"worker {row.leased_by}" if row.leased_by else "nobody (it expired)"
-            raise LeaseLost(f"the lease on source {source_id} is now held by {holder}")
+        _check_held(source_id, row.leased_by, options)
         plan = _plan(session, source_id, (row.interval_seconds, row.cron, row.listing), now,
                      options.policy)  # fmt: skip
         values: dict[str, object] = {

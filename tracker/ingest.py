@@ -36,7 +36,6 @@ class IngestStats:
     items_created: int = 0
     versions_added: int = 0
     changes_added: int = 0
-    items_merged: int = 0  # items merged into others because this check named both
     # The item each observation was recorded on, in their order (None: skipped).
     landed: list[int | None] = field(default_factory=list)
 
@@ -152,7 +151,7 @@ def record_observations(
     stats = IngestStats()
     if seen_unchanged and any(len(index.items_named(item_keys)) > 1 for item_keys in keys):
         raise SeenUnchangedConflict("items to merge")
-    index = merge_named_items(session, index, keys, aliases, now, stats)
+    index = merge_named_items(session, index, keys, aliases, now)
     item_ids = [index.find_id(item_keys) for item_keys in keys]
     unchanged = set(seen_unchanged)
     if not unchanged.isdisjoint(item_ids):
@@ -237,7 +236,6 @@ def merge_named_items(
     keys: Sequence[Sequence[tuple[str, str]]],
     aliases: Sequence[tuple[str, str]],
     now: datetime,
-    stats: IngestStats | None = None,
 ) -> SourceIndex:
     """Merge the stored items that one observation's keys name together (a page whose
     Changes list names the URLs of two items recorded apart): later evidence that they
@@ -250,8 +248,6 @@ def merge_named_items(
         why = f"one page names both ({item_keys[0][0]} {item_keys[0][1]})"
         for other in named[1:]:
             merge.merge_items(session, named[0], other, now, why)
-            if stats is not None:
-                stats.items_merged += 1
         index = SourceIndex(session, index.source_id, aliases, index.sharing)  # merges are rare
     return index
 

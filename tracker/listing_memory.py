@@ -10,8 +10,10 @@ the whole way; a listing with rows known by their headline alone is read whole.
 
 The memory holds while nothing else writes to the items: it is dropped when another
 source of the site has been checked since (their items are shared), when a person has
-merged or split items (a new item_match row), or when a check merged items itself; the
-next snapshot then goes the whole way and the memory is built afresh.
+merged or split items (a new item_match row), or when ingest refuses it (a new record
+naming a remembered item, or items to merge: SeenUnchangedConflict); the snapshot then
+goes the whole way and the memory is built afresh. A check that merges items is thus
+one that remembered nothing, and what it remembers next is its own items, merged.
 """
 
 from __future__ import annotations
@@ -94,7 +96,6 @@ class ListingMemory:
         split: Split,
         landed: list[int | None],
         check_id: int | None,
-        merged: int,
     ) -> None:
         """Keep this snapshot's records and their items for the next one."""
         self.items = {key: self.items[key] for key in split.known_keys}
@@ -103,8 +104,6 @@ class ListingMemory:
             for key, item, observation in zip(split.keys, landed, split.observations, strict=True)
             if item is not None
         )
-        if merged:
-            self.items.clear()
         self.last_check = check_id
         self.last_match = _newest_match(session)
 
