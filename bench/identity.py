@@ -562,10 +562,17 @@ READING = [
     "wrong merges and 59 false edits, URLs only recall 0.298 with 61 edited items split; HN "
     "ids given 1 wrong merge. The URL ids, the fuzzy vetoes (different publisher ids, only one "
     "with an id, different days, recurring headlines) and section-page rows took them to 0.",
-    '- WELT "+11 without id": edits recorded on rows that link a section page no article of '
-    "that check sits under (a section slot rotating its story). Not a truth item. Tried: "
-    "taking every folder URL of a listing whose rows mostly carry URL ids for a section: 8 "
-    "left, and one BBC item (a folder URL that is a story) split; not kept.",
+    '- WELT "+8 without id" (was +11): a row that links a section page promotes whatever '
+    "story leads it. Three of the 11 were another story recorded as an edit of the one the "
+    'slot promoted days before ("Kosten der Arbeitslosigkeit steigen deutlich" → "60 '
+    'Euro pro Tag …"): the section had articles under it in the first check (a section '
+    "page, keyed by page and headline) but none in the later one, where its URL alias named "
+    "the old story. A section page is now remembered as one (a hub-page alias, never a URL "
+    "alias). The 8 left are one story's headline reworded in its slot (\"Weniger "
+    'Tesla-Auslieferungen …" → "Tesla-Auslieferungen brechen … ein"), paired by the '
+    "fuzzy matcher: edits of a story the truth, which knows only ids, has no item for. Tried "
+    "before: taking every folder URL of a listing whose rows mostly carry URL ids for a "
+    "section split one BBC item (a folder URL that is a story); not kept.",
     "- Headlines only, missed: WELT and BBC live pages and tickers rewrite their headline to "
     "another event (0.0-0.3 alike); HN moderators reword titles. No headline likeness can "
     "follow these: without an id or a URL the target recall of 0.9 is out of reach of "

@@ -324,6 +324,41 @@ def test_a_section_link_beside_articles_is_no_item_and_never_takes_an_article(
     )
 
 
+def test_a_section_link_stays_a_section_link_when_no_article_sits_under_it(
+    engine: Engine,
+) -> None:
+    """Once a listing has shown a section page beside articles under it, a later row
+    linking that page promotes another story even when no article of that check sits
+    under the section: a new item, not an edit of the story it promoted before. The same
+    story promoted again within the match window is the item it was, back."""
+    storm = ("Storm warning for the coast", "/vermischtes/article6958aa00fb77630dac275fc1/s.html")
+    first = ticker([
+        ("Jobless costs rise sharply", "/politik/deutschland/"),
+        ("Coalition agrees on budget", "/politik/deutschland/article6958bb00fb77630dac275fc2/"),
+        storm,
+    ])  # fmt: skip
+    later = ticker([("Sixty euros a day for a hotel bed", "/politik/deutschland/"), storm])
+    again = ticker([("Jobless costs rise sharply", "/politik/deutschland/"), storm])
+    replay(
+        engine,
+        f"{SITE}/newsticker.json",
+        "listing",
+        [(at(2, 8), first), (at(2, 10), later), (at(2, 11), again)],
+    )
+
+    assert edits(engine) == []
+    assert sorted(map(tuple, headlines_by_item(engine))) == sorted(
+        [
+            ("Jobless costs rise sharply",),
+            ("Coalition agrees on budget",),
+            ("Storm warning for the coast",),
+            ("Sixty euros a day for a hotel bed",),
+        ]
+    )
+    with transaction(engine) as session:  # the section page names no one story
+        assert queries.items_by_alias(session, "url", [f"{SITE}/politik/deutschland/"]) == []
+
+
 def headlines(rows: list[str]) -> str:
     """A listing that shows headlines only (no id, no link), as some tickers do."""
     return json.dumps([{"headline": row} for row in rows])

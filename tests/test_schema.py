@@ -356,3 +356,45 @@ def test_0007_makes_minor_edits_style_and_rejudge_gives_every_edit_its_reasons(
     assert all(row[1] is not None for row in after.values())
     again = run(empty_url, "db", "rejudge")
     assert "0 edits judged differently now" in again.stdout
+
+
+def test_0009_keeps_a_section_pages_url_as_a_hub_page_and_back(empty_engine: Engine) -> None:
+    """The URL alias of an item known by a section page and a headline becomes a hub-page
+    alias (it names no one story); an article's URL alias, and a URL ending in a slash
+    that is an article's own, stay URL aliases; a downgrade puts them back."""
+    rows = json.loads(ROWS_0001.read_text(encoding="utf-8"))
+    upgrade(empty_engine, "0008")
+    load_rows(empty_engine, rows)
+    first, second = rows["item"][0], rows["item"][1]
+    section = "https://offstream.news/politics/"
+    aliases = [
+        (first["id"], first["source_id"], "hub", f"{section} minister quits"),
+        (first["id"], first["source_id"], "url", section),
+        (second["id"], second["source_id"], "hub", "sha256:" + "0" * 64),  # a long one
+        (second["id"], second["source_id"], "url", "https://offstream.news/world/"),
+        (second["id"], second["source_id"], "url", "https://offstream.news/world/story"),
+        (first["id"], first["source_id"], "url", "https://offstream.news/live/"),
+    ]
+    with empty_engine.begin() as connection:
+        connection.execute(text("DELETE FROM itemalias"))
+        for number, (item_id, source_id, kind, value) in enumerate(aliases, start=1):
+            connection.execute(
+                text("INSERT INTO itemalias VALUES (:id, :item, :source, :kind, :value)"),
+                {"id": number, "item": item_id, "source": source_id, "kind": kind, "value": value},
+            )
+    query = text("SELECT value, kind FROM itemalias WHERE kind != 'hub' ORDER BY id")
+
+    upgrade(empty_engine)
+    with empty_engine.connect() as connection:
+        upgraded = dict(connection.execute(query).all())
+    assert upgraded == {
+        section: "hubpage",
+        "https://offstream.news/world/": "hubpage",
+        "https://offstream.news/world/story": "url",
+        "https://offstream.news/live/": "url",  # no hub alias of this item names it
+    }
+
+    with empty_engine.connect() as connection:
+        command.downgrade(alembic_config(connection), "0008")
+        connection.commit()
+        assert set(dict(connection.execute(query).all()).values()) == {"url"}

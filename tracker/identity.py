@@ -445,6 +445,18 @@ def hub_urls(observations: Sequence[Observation]) -> set[str]:
     }
 
 
+# The alias that marks a section page a listing linked beside its articles (hub_urls):
+# once seen as one, it is one in every later check, with or without articles under it.
+HUB_PAGE = "hubpage"
+
+
+def hub_page_aliases(observations: Sequence[Observation]) -> list[tuple[str, str]]:
+    """The hub-page aliases these rows' URLs would be, were they section pages (only a
+    URL that ends in a slash can be one)."""
+    urls = (canonical_url(o.url) for o in observations if o.url)
+    return [(HUB_PAGE, url) for url in dict.fromkeys(urls) if url.endswith("/")]
+
+
 def hub_keys(observation: Observation) -> list[tuple[str, str]]:
     """A row linking to a section page is known by that page and its headline together:
     each story the slot promotes is an item of its own, never an edit of the last one."""

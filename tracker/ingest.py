@@ -139,15 +139,18 @@ def record_observations(
     identity.drop_ambiguous_url_ids([*observations, *context], keys)
     del keys[len(observations) :]  # the context's items are known already
     if listing:
-        hubs = identity.hub_urls([*observations, *context])
-        for position, observation in enumerate(observations):
-            if observation.url and canonical_url(observation.url) in hubs:
-                keys[position] = identity.hub_keys(observation)
+        _key_hubs(observations, keys, identity.hub_urls([*observations, *context]))
     # Every alias this check looks up or adds, read in one go (the headline
     # keys that tell two items under one URL apart are read only when that happens).
     aliases = [alias for item_keys in keys for alias in item_keys]
     aliases += [("url", url) for obs in observations for url in identity.known_urls(obs, page_urls)]
+    if listing:
+        aliases += identity.hub_page_aliases(observations)
     index = SourceIndex(session, source.id, aliases, site.source_ids)
+    if listing:  # section pages seen as such before, with no article under them now
+        known_hubs = {value for kind, value in aliases if kind == identity.HUB_PAGE}
+        known_hubs = {url for url in known_hubs if index.items_named([(identity.HUB_PAGE, url)])}
+        index.learn(_key_hubs(observations, keys, known_hubs))
     stats = IngestStats()
     if seen_unchanged and any(len(index.items_named(item_keys)) > 1 for item_keys in keys):
         raise SeenUnchangedConflict("items to merge")
@@ -250,6 +253,19 @@ def merge_named_items(
             merge.merge_items(session, named[0], other, now, why)
         index = SourceIndex(session, index.source_id, aliases, index.sharing)  # merges are rare
     return index
+
+
+def _key_hubs(
+    observations: Sequence[Observation], keys: list[list[tuple[str, str]]], hubs: set[str]
+) -> list[tuple[str, str]]:
+    """Key the rows that link one of these section pages by page and headline (see
+    identity.hub_keys) in place of what they had; the keys given."""
+    given: list[tuple[str, str]] = []
+    for position, observation in enumerate(observations):
+        if observation.url and canonical_url(observation.url) in hubs:
+            keys[position] = identity.hub_keys(observation)
+            given += keys[position]
+    return given
 
 
 # Keys that say no more than "a row with this headline" (a headline; a section page and
@@ -376,8 +392,7 @@ def _create_newcomers(
             session.add(item)
             aliases[id(item)] = (item, [])
             stats.items_created += 1
-        urls = [("url", url) for url in identity.known_urls(observation, page_urls)]
-        for alias in [*item_keys, *urls]:
+        for alias in [*item_keys, *_url_aliases(item_keys, observation, page_urls)]:
             created.setdefault(alias, item)
             aliases[id(item)][1].append(alias)
         new_at[position] = item
@@ -521,13 +536,18 @@ def _add_aliases(
     observation: Observation,
     page_urls: Sequence[str],
 ) -> None:
-    # Every URL is kept for look-ups (`redline history URL`), whatever decided identity.
-    aliases = dict.fromkeys(keys)
-    aliases.update(
-        dict.fromkeys(("url", url) for url in identity.known_urls(observation, page_urls))
-    )
-    for kind, value in aliases:
+    for kind, value in dict.fromkeys([*keys, *_url_aliases(keys, observation, page_urls)]):
         index.add_alias(item_id, kind, value)
+
+
+def _url_aliases(
+    keys: Sequence[tuple[str, str]], observation: Observation, page_urls: Sequence[str]
+) -> list[tuple[str, str]]:
+    """Every URL is kept for look-ups (`redline history URL`), whatever decided identity;
+    but a section page's names no one item: it is kept as what it is, a hub page."""
+    hub = bool(keys) and keys[0][0] == "hub"
+    kind = identity.HUB_PAGE if hub else "url"
+    return [(kind, url) for url in identity.known_urls(observation, page_urls)]
 
 
 def _new_item(source_id: int, observation: Observation, key: str, now: datetime) -> Item:
