@@ -17,7 +17,8 @@ from sqlmodel import select
 from storage import Change, Item, ItemMatch, ItemSighting, Source, queries, transaction
 from tracker.extract import Page, extract
 from tracker.ingest import record_observations
-from tracker.sites import merge_site_duplicates, site_of
+from tracker.merge import merge_site_duplicates
+from tracker.sites import site_of
 from tracker.sources import add_source, edit_source
 
 from .conftest import manifest_snapshots, offstream_page

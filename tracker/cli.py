@@ -981,7 +981,7 @@ SITES_REVISION = "0006"
 def _merge_site_duplicates(engine: Engine) -> None:
     """Items that sources of one site recorded apart under one alias become one item."""
     from storage import utcnow
-    from tracker.sites import merge_site_duplicates
+    from tracker.merge import merge_site_duplicates
 
     with transaction(engine) as session:
         merged = merge_site_duplicates(session, utcnow())

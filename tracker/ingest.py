@@ -146,7 +146,7 @@ def record_observations(
     aliases += [("url", url) for obs in observations for url in identity.known_urls(obs, page_urls)]
     if listing:
         aliases += identity.hub_page_aliases(observations)
-    index = SourceIndex(session, source.id, aliases, site.source_ids)
+    index = SourceIndex(session, source.id, aliases, site)
     if listing:  # section pages seen as such before, with no article under them now
         known_hubs = {value for kind, value in aliases if kind == identity.HUB_PAGE}
         known_hubs = {url for url in known_hubs if index.items_named([(identity.HUB_PAGE, url)])}

@@ -115,7 +115,7 @@ class ListingMemory:
         left (the check `check_id` is this snapshot's own)."""
         if not self.items:
             return False
-        shared = sites.sharing(session, source, listing=True).source_ids
+        shared = sites.sharing(session, source, listing=True).source_ids(session)
         newest = session.exec(
             select(func.max(Check.id)).where(
                 col(Check.source_id).in_(shared), col(Check.id) != check_id

@@ -10,6 +10,7 @@ show the corrected edits and no longer the false ones), and are logged in `item_
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,7 @@ from storage import Change, Item, ItemAlias, ItemMatch, ItemSighting, Source, Ve
 from tracker import headline_tests, history, partial
 from tracker.errors import UserError
 from tracker.normalise import canonical_url
+from tracker.sites import SITE_WIDE_KINDS, site_of
 from tracker.url_ids import stable_id
 
 log = logging.getLogger(__name__)
@@ -269,3 +271,37 @@ def _move_aliases(
 
 def _log(item_id: int, method: str, what: str, now: datetime) -> ItemMatch:
     return ItemMatch(item_id=item_id, method=f"{method}: {what}", score=1.0, matched_at=now)
+
+
+def merge_site_duplicates(session: Session, now: datetime) -> int:
+    """Merge the items that sources of one site recorded apart under one site-wide alias
+    (before items belonged to sites, or before two sources were grouped); each merge is
+    logged in item_match. The number of items merged away."""
+    sources = session.exec(select(Source.id, Source.site, Source.url, Source.listing)).all()
+    group = {
+        source_id: (site or site_of(url), listing) for source_id, site, url, listing in sources
+    }
+    named: dict[tuple[object, str, str], set[int]] = defaultdict(set)
+    query = select(ItemAlias.source_id, ItemAlias.kind, ItemAlias.value, ItemAlias.item_id).where(
+        col(ItemAlias.kind).in_(sorted(SITE_WIDE_KINDS))
+    )
+    for source_id, kind, value, item_id in session.exec(query):
+        if group[source_id][1] is not None:
+            named[(group[source_id], kind, value)].add(item_id)
+    merged_into: dict[int, int] = {}
+    merged = 0
+    for (_, kind, value), item_ids in sorted(named.items(), key=lambda entry: min(entry[1])):
+        live = sorted({_final(merged_into, item_id) for item_id in item_ids})
+        for other in live[1:]:
+            merge_items(
+                session, live[0], other, now, f"two sources of a site name it ({kind} {value})"
+            )
+            merged_into[other] = live[0]
+            merged += 1
+    return merged
+
+
+def _final(merged_into: dict[int, int], item_id: int) -> int:
+    while item_id in merged_into:
+        item_id = merged_into[item_id]
+    return item_id

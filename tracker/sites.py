@@ -16,21 +16,23 @@ view would record a false edit.
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
+from sqlalchemy import ColumnElement, String, and_, cast
 from sqlmodel import Session, col, or_, select
 
-from storage import ItemAlias, Source
-from tracker import merge
-from tracker.source_index import SITE_WIDE_KINDS
+from storage import Source
 from tracker.url_ids import LEARNED_AFTER
 
 log = logging.getLogger(__name__)
 
+# The alias kinds that name an article itself, across the sources of its site; the
+# others (a headline, a section page plus headline, a bullet's source links) only tell
+# rows of one listing apart.
+SITE_WIDE_KINDS = frozenset({"id", "guid", "urlid", "url", "page"})
 # The source option holding how many moves taught each id shape: {"tail": 3}.
 LEARNED_KEY = "learned_url_ids"
 
@@ -46,33 +48,53 @@ def site_of(url: str) -> str:
 
 @dataclass(frozen=True)
 class Sharing:
-    """What a check needs of its site: the ids of the sources whose items it may find by
-    a site-wide alias (itself first, then the other sources of its site that show items
-    as it does), and the id shapes those sources have taught."""
+    """What a check needs of its site: which sources' items it may find by a site-wide
+    alias (itself, and the other sources of its site that show items as it does), and
+    the id shapes those sources have taught. A site may have thousands of sources, and
+    every check asks: the sources are named by a condition on their rows, not listed."""
 
-    source_ids: list[int]
-    learned: tuple[str, ...]
+    source_id: int
+    site: str
+    listing: bool
+    learned: tuple[str, ...] = ()
+
+    def condition(self) -> ColumnElement[bool]:
+        """SQL: a source row that may share (a source stored without a site passes here:
+        see `shares`)."""
+        return or_(Source.id == self.source_id, self.others())
+
+    def others(self) -> ColumnElement[bool]:
+        """SQL: another source of the site that shows items alike (or one stored without
+        a site), found by the site's index."""
+        same_site = or_(Source.site == self.site, col(Source.site).is_(None))
+        return and_(Source.listing == self.listing, same_site, Source.id != self.source_id)
+
+    def shares(self, source_id: int, site: str | None, url: str) -> bool:
+        """Whether a source that passed `condition` shares: a source stored without a
+        site (made before sites, or by hand) is its URL's host's."""
+        return source_id == self.source_id or (site or site_of(url)) == self.site
+
+    def source_ids(self, session: Session) -> list[int]:
+        """The sharing sources' ids, this source first."""
+        rows = session.exec(select(Source.id, Source.site, Source.url).where(self.condition()))
+        others = (i for i, site, url in rows if self.shares(i, site, url))
+        return [self.source_id, *sorted(set(others) - {self.source_id})]
 
 
 def sharing(session: Session, source: Source, listing: bool) -> Sharing:
-    """The source's Sharing, read in one query."""
+    """The source's Sharing; the options read are those of the sources that have taught
+    an id shape only."""
     assert source.id is not None
-    site = source.site or site_of(source.url)
-    query = select(Source.id, Source.site, Source.url, Source.options).where(
-        or_(Source.site == site, col(Source.site).is_(None)),
-        Source.listing == listing,
-        Source.id != source.id,
+    found = Sharing(source.id, source.site or site_of(source.url), listing)
+    counts: Counter[str] = Counter((source.options or {}).get(LEARNED_KEY, {}))
+    taught = select(Source.id, Source.site, Source.url, Source.options).where(
+        found.others(), cast(Source.options, String).like(f"%{LEARNED_KEY}%")
     )
-    others = [
-        (other_id, options)
-        for other_id, other_site, url, options in session.exec(query.order_by(col(Source.id)))
-        if (other_site or site_of(url)) == site
-    ]
-    counts: Counter[str] = Counter()
-    for options in [source.options, *(options for _, options in others)]:
-        counts.update((options or {}).get(LEARNED_KEY, {}))
+    for other_id, site, url, options in session.exec(taught):
+        if found.shares(other_id, site, url):
+            counts.update((options or {}).get(LEARNED_KEY, {}))
     learned = tuple(shape for shape, count in counts.most_common() if count >= LEARNED_AFTER)
-    return Sharing([source.id, *(other_id for other_id, _ in others)], learned)
+    return replace(found, learned=learned)
 
 
 def learn_shapes(source: Source, moves: Iterable[Sequence[str]]) -> None:
@@ -85,37 +107,3 @@ def learn_shapes(source: Source, moves: Iterable[Sequence[str]]) -> None:
     counts.update(taught)
     options[LEARNED_KEY] = dict(counts)
     source.options = options  # a new dict: the JSON column sees the change
-
-
-def merge_site_duplicates(session: Session, now: datetime) -> int:
-    """Merge the items that sources of one site recorded apart under one site-wide alias
-    (before items belonged to sites, or before two sources were grouped); each merge is
-    logged in item_match. The number of items merged away."""
-    sources = session.exec(select(Source.id, Source.site, Source.url, Source.listing)).all()
-    group = {
-        source_id: (site or site_of(url), listing) for source_id, site, url, listing in sources
-    }
-    named: dict[tuple[object, str, str], set[int]] = defaultdict(set)
-    query = select(ItemAlias.source_id, ItemAlias.kind, ItemAlias.value, ItemAlias.item_id).where(
-        col(ItemAlias.kind).in_(sorted(SITE_WIDE_KINDS))
-    )
-    for source_id, kind, value, item_id in session.exec(query):
-        if group[source_id][1] is not None:
-            named[(group[source_id], kind, value)].add(item_id)
-    merged_into: dict[int, int] = {}
-    merged = 0
-    for (_, kind, value), item_ids in sorted(named.items(), key=lambda entry: min(entry[1])):
-        live = sorted({_final(merged_into, item_id) for item_id in item_ids})
-        for other in live[1:]:
-            merge.merge_items(
-                session, live[0], other, now, f"two sources of a site name it ({kind} {value})"
-            )
-            merged_into[other] = live[0]
-            merged += 1
-    return merged
-
-
-def _final(merged_into: dict[int, int], item_id: int) -> int:
-    while item_id in merged_into:
-        item_id = merged_into[item_id]
-    return item_id

@@ -19,15 +19,11 @@ from datetime import date, datetime
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from storage import Item, ItemAlias, ItemSighting, Version
+from storage import Item, ItemAlias, ItemSighting, Source, Version
 from storage.queries import in_chunks
+from tracker.sites import SITE_WIDE_KINDS, Sharing
 
 log = logging.getLogger(__name__)
-
-# The alias kinds that name an article itself, across the sources of its site (see
-# tracker.sites); the others (a headline, a section page plus headline, a bullet's
-# source links) only tell rows of one listing apart.
-SITE_WIDE_KINDS = frozenset({"id", "guid", "urlid", "url", "page"})
 
 
 @dataclass(slots=True)
@@ -67,10 +63,10 @@ class SourceIndex:
         session: Session,
         source_id: int,
         aliases: Iterable[tuple[str, str]],
-        sharing: Sequence[int] = (),
+        sharing: Sharing | None = None,
     ) -> None:
         self.session, self.source_id = session, source_id
-        self.sharing = list(sharing) or [source_id]
+        self.sharing = sharing
         self._items_by_alias: dict[tuple[str, str], set[int]] = defaultdict(set)
         self._stored: dict[int, StoredItem] = {}
         self._items: dict[int, Item] = {}  # ORM objects, loaded or added by this check
@@ -90,21 +86,37 @@ class SourceIndex:
             by_kind[kind].append(value)
         new_ids: set[int] = set()
         for kind, values in by_kind.items():
-            # By (source, kind, value), the unique index's full key: by value alone the
-            # search walked every alias of the source, and a listing's history grows.
-            sources = self.sharing if kind in SITE_WIDE_KINDS else [self.source_id]
             for chunk in in_chunks(values):
-                rows = self.session.exec(
-                    select(ItemAlias.value, ItemAlias.item_id).where(
-                        col(ItemAlias.source_id).in_(sources),
-                        ItemAlias.kind == kind,
-                        col(ItemAlias.value).in_(chunk),
-                    )
-                ).all()
-                for value, item_id in rows:
+                for value, item_id in self._named(kind, chunk):
                     self._items_by_alias[(kind, value)].add(item_id)
                     new_ids.add(item_id)
         self._read(new_ids - self._stored.keys() - self._items.keys())
+
+    def _named(self, kind: str, values: Sequence[str]) -> list[tuple[str, int]]:
+        """(value, item id) of the stored aliases of this kind with these values that the
+        check may find: its source's, or for a site-wide kind its site's."""
+        if self.sharing is None or kind not in SITE_WIDE_KINDS:
+            # By (source, kind, value), the unique index's full key: by value alone the
+            # search walked every alias of the source, and a listing's history grows.
+            query = select(ItemAlias.value, ItemAlias.item_id).where(
+                ItemAlias.source_id == self.source_id,
+                ItemAlias.kind == kind,
+                col(ItemAlias.value).in_(values),
+            )
+            return list(self.session.exec(query).all())
+        # By (kind, value), then the alias's source: a site's sources are not listed in
+        # the query (a site may have thousands, and every check asks).
+        sharing = self.sharing
+        query = (
+            select(ItemAlias.value, ItemAlias.item_id, Source.id, Source.site, Source.url)
+            .join(Source, col(Source.id) == ItemAlias.source_id)
+            .where(ItemAlias.kind == kind, col(ItemAlias.value).in_(values), sharing.condition())
+        )
+        return [
+            (value, item_id)
+            for value, item_id, source_id, site, url in self.session.exec(query).all()
+            if sharing.shares(source_id, site, url)
+        ]
 
     def _read(self, item_ids: set[int]) -> None:
         for chunk in in_chunks(sorted(item_ids)):
