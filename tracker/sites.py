@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
-from sqlalchemy import ColumnElement, String, and_, cast
+from sqlalchemy import String, and_, bindparam, cast
 from sqlmodel import Session, col, or_, select
 
 from storage import Source
@@ -46,37 +46,50 @@ def site_of(url: str) -> str:
     return host.removeprefix("www.") or url
 
 
+# SQL, built once (every check asks): another source of the site that shows items alike
+# (or one stored without a site: see Sharing.shares), found by the site's index; and
+# such a source or the checked one itself. Parameters: Sharing.params.
+_OTHER_SOURCE = and_(
+    Source.listing == bindparam("sharing_listing"),
+    or_(Source.site == bindparam("sharing_site"), col(Source.site).is_(None)),
+    Source.id != bindparam("sharing_source"),
+)
+SHARING_SOURCE = or_(Source.id == bindparam("sharing_source"), _OTHER_SOURCE)
+_SHARING_IDS = select(Source.id, Source.site, Source.url).where(SHARING_SOURCE)
+_TAUGHT = select(Source.id, Source.site, Source.url, Source.options).where(
+    _OTHER_SOURCE, cast(Source.options, String).like(f"%{LEARNED_KEY}%")
+)
+
+
 @dataclass(frozen=True)
 class Sharing:
     """What a check needs of its site: which sources' items it may find by a site-wide
     alias (itself, and the other sources of its site that show items as it does), and
     the id shapes those sources have taught. A site may have thousands of sources, and
-    every check asks: the sources are named by a condition on their rows, not listed."""
+    every check asks: the sources are named by a condition on their rows
+    (SHARING_SOURCE with `params`), not listed."""
 
     source_id: int
     site: str
     listing: bool
     learned: tuple[str, ...] = ()
 
-    def condition(self) -> ColumnElement[bool]:
-        """SQL: a source row that may share (a source stored without a site passes here:
-        see `shares`)."""
-        return or_(Source.id == self.source_id, self.others())
-
-    def others(self) -> ColumnElement[bool]:
-        """SQL: another source of the site that shows items alike (or one stored without
-        a site), found by the site's index."""
-        same_site = or_(Source.site == self.site, col(Source.site).is_(None))
-        return and_(Source.listing == self.listing, same_site, Source.id != self.source_id)
+    @property
+    def params(self) -> dict[str, object]:
+        return {
+            "sharing_source": self.source_id,
+            "sharing_site": self.site,
+            "sharing_listing": self.listing,
+        }
 
     def shares(self, source_id: int, site: str | None, url: str) -> bool:
-        """Whether a source that passed `condition` shares: a source stored without a
+        """Whether a source that passed SHARING_SOURCE shares: a source stored without a
         site (made before sites, or by hand) is its URL's host's."""
         return source_id == self.source_id or (site or site_of(url)) == self.site
 
     def source_ids(self, session: Session) -> list[int]:
         """The sharing sources' ids, this source first."""
-        rows = session.exec(select(Source.id, Source.site, Source.url).where(self.condition()))
+        rows = session.exec(_SHARING_IDS, params=self.params)
         others = (i for i, site, url in rows if self.shares(i, site, url))
         return [self.source_id, *sorted(set(others) - {self.source_id})]
 
@@ -87,10 +100,7 @@ def sharing(session: Session, source: Source, listing: bool) -> Sharing:
     assert source.id is not None
     found = Sharing(source.id, source.site or site_of(source.url), listing)
     counts: Counter[str] = Counter((source.options or {}).get(LEARNED_KEY, {}))
-    taught = select(Source.id, Source.site, Source.url, Source.options).where(
-        found.others(), cast(Source.options, String).like(f"%{LEARNED_KEY}%")
-    )
-    for other_id, site, url, options in session.exec(taught):
+    for other_id, site, url, options in session.exec(_TAUGHT, params=found.params):
         if found.shares(other_id, site, url):
             counts.update((options or {}).get(LEARNED_KEY, {}))
     learned = tuple(shape for shape, count in counts.most_common() if count >= LEARNED_AFTER)

@@ -16,12 +16,29 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
 from sqlmodel import Session, col, select
 
 from storage import Item, ItemAlias, ItemSighting, Source, Version
 from storage.queries import in_chunks
-from tracker.sites import SITE_WIDE_KINDS, Sharing
+from tracker.sites import SHARING_SOURCE, SITE_WIDE_KINDS, Sharing
+
+# The aliases of a kind with some values: a source's, and a site's with their sources
+# (built once: every check asks).
+_SOURCE_ALIASES = select(ItemAlias.value, ItemAlias.item_id).where(
+    ItemAlias.source_id == bindparam("source"),
+    ItemAlias.kind == bindparam("kind"),
+    col(ItemAlias.value).in_(bindparam("values", expanding=True)),
+)
+_SITE_ALIASES = (
+    select(ItemAlias.value, ItemAlias.item_id, Source.id, Source.site, Source.url)
+    .join(Source, col(Source.id) == ItemAlias.source_id)
+    .where(
+        ItemAlias.kind == bindparam("kind"),
+        col(ItemAlias.value).in_(bindparam("values", expanding=True)),
+        SHARING_SOURCE,
+    )
+)
 
 log = logging.getLogger(__name__)
 
@@ -98,23 +115,17 @@ class SourceIndex:
         if self.sharing is None or kind not in SITE_WIDE_KINDS:
             # By (source, kind, value), the unique index's full key: by value alone the
             # search walked every alias of the source, and a listing's history grows.
-            query = select(ItemAlias.value, ItemAlias.item_id).where(
-                ItemAlias.source_id == self.source_id,
-                ItemAlias.kind == kind,
-                col(ItemAlias.value).in_(values),
-            )
-            return list(self.session.exec(query).all())
+            params = {"source": self.source_id, "kind": kind, "values": list(values)}
+            return list(self.session.exec(_SOURCE_ALIASES, params=params).all())
         # By (kind, value), then the alias's source: a site's sources are not listed in
         # the query (a site may have thousands, and every check asks).
         sharing = self.sharing
-        query = (
-            select(ItemAlias.value, ItemAlias.item_id, Source.id, Source.site, Source.url)
-            .join(Source, col(Source.id) == ItemAlias.source_id)
-            .where(ItemAlias.kind == kind, col(ItemAlias.value).in_(values), sharing.condition())
-        )
+        rows = self.session.exec(
+            _SITE_ALIASES, params={"kind": kind, "values": list(values), **sharing.params}
+        ).all()
         return [
             (value, item_id)
-            for value, item_id, source_id, site, url in self.session.exec(query).all()
+            for value, item_id, source_id, site, url in rows
             if sharing.shares(source_id, site, url)
         ]
 
