@@ -242,16 +242,18 @@ def _title_case(words: Sequence[str]) -> bool:
     return bool(long) and sum(w[0].isupper() for w in long) > 0.75 * len(long)
 
 
+_GERMAN_COMMON = _vocabulary(
+    "der die das den dem des und mit von für nach bei ist im "
+    "auf zu zum zur aus ein eine einen nicht sich wird hat als auch "
+    "über vor gegen wie keine "
+)
+_ENGLISH_COMMON = _vocabulary("the of and")
+
+
 def _german(words: Sequence[str]) -> bool:
     """German capitalises every noun: capitals say nothing of names there either."""
-    common = _vocabulary(
-        "der die das den dem des und mit von für nach bei ist im "
-        "auf zu zum zur aus ein eine einen nicht sich wird hat als auch "
-        "über vor gegen wie keine "
-    )
-    return sum(w.casefold() in common for w in words) >= 1 and not any(
-        w.casefold() in {"the", "of", "and"} for w in words
-    )
+    folded = {w.casefold() for w in words}
+    return not folded.isdisjoint(_GERMAN_COMMON) and folded.isdisjoint(_ENGLISH_COMMON)
 
 
 def _plain(text: str) -> bool:
@@ -305,10 +307,16 @@ def _pair(what: str, came: Iterable[str], gone: Iterable[str]) -> list[str]:
 def _name_reasons(old: str, new: str) -> list[str]:
     # A name that went is one whose word is gone entirely (not merely lower-cased), and
     # an acronym of words on the other side ("FAQ", "U.S.") is no new name, nor the reverse.
-    old_words = set(_folded_words(old)) | _initials(old) | _abbreviated(new, old)
-    new_words = set(_folded_words(new)) | _initials(new) | _abbreviated(old, new)
-    came = sorted(n for n in _names(new) - _names(old) if n not in old_words)
-    gone = sorted(n for n in _names(old) - _names(new) if n not in new_words)
+    # (The words and acronyms of a side are worked out only when a name may have come
+    # or gone: most edits keep their names, and this rule is the judge's dearest.)
+    old_names, new_names = _names(old), _names(new)
+    came, gone = sorted(new_names - old_names), sorted(old_names - new_names)
+    if came:
+        old_words = set(_folded_words(old)) | _initials(old) | _abbreviated(new, old)
+        came = [n for n in came if n not in old_words]
+    if gone:
+        new_words = set(_folded_words(new)) | _initials(new) | _abbreviated(old, new)
+        gone = [n for n in gone if n not in new_words]
     # A name respelled by a letter or two ("Trebeck" -> "Trebek") is a typo fixed.
     for name in list(came):
         twin = next((g for g in gone if _edit_distance(g, name) <= TYPO_MAX_CHARS), None)
