@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 from storage import Item, Version
@@ -322,6 +323,20 @@ def _similarity_bound(old: _Likeness, new: _Likeness) -> float:
     return sum(len(token) * count for token, count in shared.items()) / longer
 
 
+@lru_cache(maxsize=8192)
+def _remembered_likeness(
+    headline: str | None,
+    sources: tuple[str, ...],
+    summary: str | None,
+    category: str | None,
+    day: date | None,
+    url: str | None,
+    strong: tuple[tuple[str, str], ...],
+    first_seen: date | None,
+) -> _Likeness:
+    return _Likeness.of(headline, sources, summary, category, day, url, dict(strong), first_seen)
+
+
 @dataclass(frozen=True)
 class Candidate:
     """An item that left the listing (in this check or lately), as fuzzy matching sees it."""
@@ -351,17 +366,19 @@ def pair_fuzzy(
     ids; seen_on is the day of the check (a recurring headline is told by it)."""
     if len(candidates) * len(newcomers) > MAX_FUZZY_PAIRS:
         return []
+    # A departed item stays a candidate for the whole match window, check after check:
+    # its likeness is worked out once (_remembered_likeness).
     old = [
         (
             candidate.item,
-            _Likeness.of(
+            _remembered_likeness(
                 candidate.version.headline,
-                candidate.version.sources,
+                tuple(candidate.version.sources or ()),
                 candidate.version.summary,
                 candidate.version.category,
                 candidate.item.event_date,
                 candidate.item.url,
-                candidate.strong,
+                tuple(candidate.strong.items()),
                 candidate.item.first_seen_at.date() if candidate.item.first_seen_at else None,
             ),
         )
