@@ -547,6 +547,11 @@ class CheckOut(Out):
     changes_added: int
 
 
+class SourcePage(Out):
+    sources: list[SourceOut]
+    next: str | None = Field(description="cursor of the next page; null on the last page")
+
+
 class CheckPage(Out):
     checks: list[CheckOut]
     next: str | None
@@ -1163,20 +1168,27 @@ def _changes_cursor(cursor: str) -> tuple[int, list[tuple[int, int, int]]]:
 # -- sources -------------------------------------------------------------------------------
 
 
-@router.get("/api/sources", response_model=list[SourceOut], tags=["sources"])
+@router.get("/api/sources", response_model=SourcePage, tags=["sources"])
 def list_sources(
     enabled: Annotated[
         bool | None, Query(description="only enabled (true) or disabled (false) sources")
     ] = None,
+    limit: Limit = None,
+    cursor: CursorQuery = None,
     session: Session = SessionDep,
     settings: ServiceSettings = SettingsDep,
-) -> list[SourceOut]:
-    """Every source and its health, as `redline sources --json`."""
-    return [
-        _source_out(source, settings.failing_after)
-        for source in queries.all_sources(session)
-        if enabled is None or source.enabled == enabled
-    ]
+) -> SourcePage:
+    """Sources and their health (as `redline sources --json`), in id order, a page at a
+    time."""
+    size = _page_size(limit, settings)
+    after = _cursor_id(_decode_cursor(cursor, "sources"), "after") if cursor else None
+    rows = queries.source_page(session, size + 1, after=after, enabled=enabled)
+    page = list(rows[:size])
+    more = len(rows) > size and page[-1].id is not None
+    return SourcePage(
+        sources=[_source_out(source, settings.failing_after) for source in page],
+        next=_encode_cursor({"k": "sources", "after": page[-1].id}) if more else None,
+    )
 
 
 @router.get(

@@ -368,14 +368,26 @@ def _describe(change: Change, headline: str | None) -> str:
 
 @router.get("/sources", response_class=HTMLResponse, include_in_schema=False)
 def sources_page(
-    request: Request, session: Session = SessionDep, settings: ServiceSettings = SettingsDep
+    request: Request,
+    session: Session = SessionDep,
+    settings: ServiceSettings = SettingsDep,
+    after: str = "",
 ) -> Response:
-    """Every source with its health (as `redline sources` and `status` tell it): last and
-    next check, failures, last error."""
-    sources = queries.all_sources(session)
+    """The sources with their health (as `redline sources` and `status` tell it): last and
+    next check, failures, last error; a page at a time, in id order."""
+    size = _page_size(settings)
+    after_id: int | None = None
+    if after:
+        after_id = parse_id(after)
+        if after_id is None:
+            return _message(request, 400, "Bad request", f"not a source id: {after[:40]!r}")
+    rows = list(queries.source_page(session, size + 1, after=after_id))
+    sources = rows[:size]
     context = {
         "sources": sources,
         "health": {s.id: source_health(s, settings.failing_after) for s in sources},
-        "counts": queries.item_counts(session),
+        "counts": queries.item_counts(session, [s.id or 0 for s in sources]),
+        "after": after_id,
+        "next_link": f"/sources?after={sources[-1].id}" if len(rows) > size else None,
     }
     return _page(request, "sources.html", context)

@@ -214,3 +214,6 @@ class Change(SQLModel, table=True):
     variants: list[str] | None = Field(default=None, sa_column=Column(JSON))
     occurred_at: datetime = Field(sa_column=_time(nullable=False, index=True))
     recorded_at: datetime = Field(sa_column=_time(nullable=False))
+    # When this row was last written, by the clock (recorded_at is an import's snapshot
+    # time): what a feed's Last-Modified follows. None: written before redline kept it.
+    stored_at: datetime | None = Field(default_factory=utcnow, sa_column=_time())

@@ -48,6 +48,18 @@ def all_sources(session: Session) -> Sequence[Source]:
     return session.exec(select(Source).order_by(col(Source.id))).all()
 
 
+def source_page(
+    session: Session, limit: int, after: int | None = None, enabled: bool | None = None
+) -> Sequence[Source]:
+    """Up to `limit` sources in id order, those after the id `after` (a lists page)."""
+    query = select(Source).order_by(col(Source.id)).limit(limit)
+    if after is not None:
+        query = query.where(col(Source.id) > after)
+    if enabled is not None:
+        query = query.where(Source.enabled == enabled)
+    return session.exec(query).all()
+
+
 # Which sources are checked, due and free: one definition for the daemon's claims
 # (storage/leases.py), `redline status` (storage/stats.py) and the lists here.
 
@@ -375,11 +387,14 @@ def search_items(session: Session, text: str, limit: int) -> Sequence[Item]:
     return session.exec(query).all()
 
 
-def item_counts(session: Session) -> dict[int, int]:
-    """How many items each source shows, by source id (sources without items are absent)."""
+def item_counts(session: Session, source_ids: Sequence[int] | None = None) -> dict[int, int]:
+    """How many items each source shows, by source id (sources without items are absent);
+    of these sources only, if given."""
     from sqlalchemy import func
 
     query = select(ItemSighting.source_id, func.count()).group_by(col(ItemSighting.source_id))
+    if source_ids is not None:
+        query = query.where(col(ItemSighting.source_id).in_(list(source_ids)))
     return {source_id: count for source_id, count in session.exec(query).all()}
 
 
@@ -503,7 +518,7 @@ def change_page_state(
     classification: Classes = None,
     field: str | None = None,
 ) -> tuple[int, int | None, datetime | None]:
-    """(count, highest id, latest recorded_at) of that page, read without loading it."""
+    """(count, highest id, latest time written) of that page, read without loading it."""
     from sqlalchemy import func
 
     page = _page_window(
@@ -526,9 +541,13 @@ def _page_window(
     classification: Classes,
     field: str | None,
 ) -> Any:
-    """change_page's page as a subquery of (id, at: recorded_at), for counting it."""
+    """change_page's page as a subquery of (id, at: when each change was written), for
+    counting it."""
+    from sqlalchemy import func
+
     filters = _change_filters(session, kinds, source_id, item_id, tag, classification, field)
-    window = select(col(Change.id).label("id"), col(Change.recorded_at).label("at"))
+    written = func.coalesce(col(Change.stored_at), col(Change.recorded_at))
+    window = select(col(Change.id).label("id"), written.label("at"))
     window = window.where(*filters)
     if before is not None:
         window = window.where(col(Change.id) < before)
@@ -541,7 +560,7 @@ class FeedPageState(NamedTuple):
     found: bool  # the source or item filtered on exists (True when there is none)
     count: int
     newest: int | None  # the highest change id on the page
-    latest: datetime | None  # the latest recorded_at on the page
+    latest: datetime | None  # when the page's newest-written change was written
     version_count: int | None  # item_id given: the item's, and its latest version's
     current_id: int | None  # id and observed_at
     current_observed_at: datetime | None

@@ -535,7 +535,9 @@ def test_polling_from_latest_sees_only_new_changes(client: TestClient, filled: E
 
 
 def test_sources_are_the_cli_sources(client: TestClient, filled: Engine, cli) -> None:
-    listed = client.get("/api/sources").json()
+    page = client.get("/api/sources").json()
+    assert page["next"] is None
+    listed = page["sources"]
     from_cli = cli("sources", "--json").json()
     assert len(listed) == len(from_cli)
     for shown, row in zip(listed, from_cli, strict=True):
@@ -543,7 +545,45 @@ def test_sources_are_the_cli_sources(client: TestClient, filled: Engine, cli) ->
     source_id = listed[0]["id"]
     assert client.get(f"/api/sources/{source_id}").json() == listed[0]
     assert client.get("/api/sources/999").json() == {"detail": "no source 999"}
-    assert client.get("/api/sources", params={"enabled": False}).json() == []
+    assert client.get("/api/sources", params={"enabled": False}).json() == {
+        "sources": [],
+        "next": None,
+    }
+
+
+def test_sources_come_a_page_at_a_time_each_once(client: TestClient, filled: Engine) -> None:
+    """Thousands of sources are not one answer: pages in id order, walked by cursor; the
+    HTML list pages the same way."""
+    with transaction(filled) as session:
+        for number in range(5):
+            source = Source(url=f"https://paged{number}.example/feed.xml", kind="feed")
+            source.enabled = number % 2 == 0
+            session.add(source)
+    every = [source.id for source in rows(filled, Source)]
+    seen: list[int] = []
+    cursor = None
+    while True:
+        params: dict[str, object] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/api/sources", params=params).json()
+        assert 1 <= len(page["sources"]) <= 2
+        seen += [source["id"] for source in page["sources"]]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert seen == sorted(every)
+    disabled = client.get("/api/sources", params={"enabled": False, "limit": 1}).json()
+    after = client.get("/api/sources", params={"enabled": False, "cursor": disabled["next"]})
+    shown = [s["id"] for s in disabled["sources"] + after.json()["sources"]]
+    assert shown == [s.id for s in rows(filled, Source) if not s.enabled]
+    bad = client.get("/api/sources", params={"cursor": "not-a-cursor"})
+    assert bad.status_code == 400 and "cursor" in bad.json()["detail"]
+
+    first = client.get("/sources", params={"after": every[0]}).text
+    assert f'id="source-{every[0]}"' not in first and f'id="source-{every[1]}"' in first
+    assert client.get("/sources", params={"after": "x"}).status_code == 400
+    assert "No sources after this one" in client.get("/sources", params={"after": every[-1]}).text
+    with client_for(filled, page_size=2) as small:
+        assert f'href="/sources?after={every[1]}" rel="next"' in small.get("/sources").text
 
 
 def test_checks_are_the_fetch_log_newest_first(client: TestClient, filled: Engine) -> None:

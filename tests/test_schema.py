@@ -354,6 +354,9 @@ def test_0007_makes_minor_edits_style_and_rejudge_gives_every_edit_its_reasons(
     reasons = json.loads(reasons) if isinstance(reasons, str) else reasons
     assert "headline: number removed: 2017" in reasons
     assert all(row[1] is not None for row in after.values())
+    with empty_engine.connect() as connection:  # feeds carrying it changed: Last-Modified
+        stored = connection.execute(text("SELECT stored_at FROM change WHERE id = 2")).scalar()
+    assert stored is not None
     again = run(empty_url, "db", "rejudge")
     assert "0 edits judged differently now" in again.stdout
 

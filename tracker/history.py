@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel import Session
 
 from storage import Change, Item, Version, queries
-from storage.types import iso_z
+from storage.types import iso_z, utcnow
 from tracker import diff, judgement, paragraphs, significance
 from tracker.errors import UserError
 from tracker.normalise import CONTENT_FIELDS, LIST_FIELDS, FieldValue
@@ -216,6 +216,7 @@ def rejudge(session: Session, batch: int = 500) -> int:
             before = (change.classification, change.score, change.reasons)
             judge(change, diff_versions(old, new))
             if (change.classification, change.score, change.reasons) != before:
+                change.stored_at = utcnow()  # the feeds that carry it changed
                 session.add(change)
                 changed += 1
         session.flush()
