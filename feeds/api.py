@@ -49,6 +49,7 @@ from sqlmodel import Session, col
 
 from feeds import atom
 from feeds.app import SessionDep, SettingsDep, in_session
+from feeds.hot_pages import Generation, HotPage, HotPages
 from feeds.ids import ItemId, SourceId
 from feeds.routes_feeds import etag_matches
 from feeds.settings import ServiceSettings
@@ -980,11 +981,20 @@ def _item_detail(request: Request, session: Session, item_id: int) -> Response:
 )
 async def item_versions(item_id: ItemId, request: Request) -> Any:
     """The item and every version, oldest first: the same object as `redline history
-    --json`. Carries an ETag; If-None-Match with it answers 304 after one statement."""
-    return await in_session(request, lambda session: _versions(request, session, item_id))
+    --json`. Carries an ETag; If-None-Match with it answers 304. Kept built in memory
+    while the change log is unchanged (feeds/hot_pages.py), as the feeds are."""
+    hot: HotPages = request.app.state.hot_pages
+
+    async def build(generation: Generation) -> HotPage:
+        return await in_session(request, lambda session: _versions(session, item_id, generation))
+
+    page = await hot.page(("versions", item_id), build)
+    if _not_modified(request, page.etag):
+        return Response(status_code=304, headers=page.headers)
+    return Response(page.body, media_type="application/json", headers=page.headers)
 
 
-def _versions(request: Request, session: Session, item_id: int) -> Response:
+def _versions(session: Session, item_id: int, generation: Generation) -> HotPage:
     found = queries.item_with_alias_state(session, item_id, "url")
     if found is None:
         raise HTTPException(404, f"no item {item_id}")
@@ -993,9 +1003,8 @@ def _versions(request: Request, session: Session, item_id: int) -> Response:
     # removal or a move shows in removed_at, url and the aliases.
     state = (item.version_count, item.url, item.removed_at, aliases, newest_alias)
     etag = _etag("versions", item_id, *state)
-    if _not_modified(request, etag):
-        return Response(status_code=304, headers=_cache_headers(etag))
-    return _json(history.history_document(session, item), etag)
+    body = _json(history.history_document(session, item), etag).body
+    return HotPage(bytes(body), etag, None, _cache_headers(etag), generation)
 
 
 # Conditional GET on the item endpoints, as on the feeds (feeds/routes_feeds.py): a weak

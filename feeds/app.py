@@ -3,6 +3,7 @@
 - feeds/routes_feeds.py: the Atom feeds (/feeds/...)
 - feeds/api.py: the JSON API (/api/...), /healthz and /metrics
 - feeds/pages.py: the HTML pages (/, /items/{id}, /sources)
+- feeds/hot_pages.py: the newest feed pages, kept built in memory
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from feeds.hot_pages import HotPages
 from feeds.settings import ServiceSettings
 from tracker import __version__
 
@@ -34,6 +36,7 @@ def create_app(engine: Engine, settings: ServiceSettings | None = None) -> FastA
     )
     app.state.engine = engine
     app.state.settings = settings or ServiceSettings()
+    app.state.hot_pages = HotPages(engine)
     # Imported here: the routers import this module for the dependencies below.
     from feeds import api, pages, routes_feeds
     from feeds.docs import add_docs

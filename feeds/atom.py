@@ -168,7 +168,7 @@ class FeedState:
     """What HTTP caching needs, read without building the feed."""
 
     etag: str  # weak: W/"..."
-    last_modified: datetime | None  # the newest entry's time; None for an empty page
+    last_modified: datetime | None  # when its newest change was written; None: empty
 
 
 @dataclass

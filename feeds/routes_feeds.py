@@ -23,6 +23,7 @@ from sqlmodel import Session
 
 from feeds import atom
 from feeds.app import SettingsDep, in_session
+from feeds.hot_pages import Generation, HotPage, HotPages
 from feeds.ids import known_id
 from feeds.settings import ServiceSettings
 from storage import MAX_ID
@@ -180,13 +181,44 @@ async def _serve(
     config = feed_config(settings)
     limit = atom.bounded_limit(params.limit, config.page_size)
     query = atom.FeedQuery(scope, key, params.kind, params.field, params.before, limit)
-    return await in_session(request, lambda session: _answer(request, session, config, query))
+    if query.before is not None:  # an older page: built on request (feeds/hot_pages.py)
+        return await in_session(request, lambda session: _answer(request, session, config, query))
+    hot: HotPages = request.app.state.hot_pages
+
+    async def build(generation: Generation) -> HotPage:
+        return await in_session(request, lambda session: _build(session, config, query, generation))
+
+    page = await hot.page(query, build)
+    if not_modified(request.headers, atom.FeedState(page.etag, page.last_modified)):
+        return Response(status_code=304, headers=page.headers)
+    return Response(content=page.body, media_type=ATOM_TYPE, headers=page.headers)
 
 
 def _answer(
     request: Request, session: Session, config: atom.FeedConfig, query: atom.FeedQuery
 ) -> Response:
     """304 on the page's state alone (one statement), else the page built."""
+    state, headers = _state(session, config, query)
+    if not_modified(request.headers, state):
+        return Response(status_code=304, headers=headers)
+    body = atom.build_feed(session, config, query)
+    return Response(content=body, media_type=ATOM_TYPE, headers=headers)
+
+
+def _build(
+    session: Session, config: atom.FeedConfig, query: atom.FeedQuery, generation: Generation
+) -> HotPage:
+    """The newest page of a feed, built to be kept for the generation read before."""
+    state, headers = _state(session, config, query)
+    body = atom.build_feed(session, config, query)
+    return HotPage(body, state.etag, state.last_modified, headers, generation)
+
+
+def _state(
+    session: Session, config: atom.FeedConfig, query: atom.FeedQuery
+) -> tuple[atom.FeedState, dict[str, str]]:
+    """The page's ETag and Last-Modified, and the headers every answer of it carries; 404
+    for a source or item that does not exist."""
     try:
         state = atom.feed_state(session, config, query)
     except atom.FeedNotFound as error:
@@ -195,10 +227,7 @@ def _answer(
     headers = {"ETag": state.etag, "Cache-Control": f"public, max-age={max_age}"}
     if state.last_modified is not None:
         headers["Last-Modified"] = http_date(state.last_modified)
-    if not_modified(request.headers, state):
-        return Response(status_code=304, headers=headers)
-    body = atom.build_feed(session, config, query)
-    return Response(content=body, media_type=ATOM_TYPE, headers=headers)
+    return state, headers
 
 
 def http_date(when: datetime) -> str:

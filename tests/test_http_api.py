@@ -37,7 +37,11 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def client_for(engine: Engine, token: str | None = TOKEN, **settings: object) -> TestClient:
-    return TestClient(create_app(engine, ServiceSettings(api_token=token, **settings)))
+    app = create_app(engine, ServiceSettings(api_token=token, **settings))
+    # These tests write and read at once: the change log's generation is read on every
+    # request (the service reads it at most twice a second: tests/test_hot_pages.py).
+    app.state.hot_pages.refresh = 0
+    return TestClient(app)
 
 
 def replay(site: Site, engine: Engine, chain: str, start: datetime) -> None:
