@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -23,6 +24,23 @@ from feeds.settings import ServiceSettings
 from tracker import __version__
 
 T = TypeVar("T")
+
+
+# How `redline serve --workers N` hands each worker process what it serves: the
+# database, its pool and the settings, as JSON (the workers are new processes).
+WORKER_ENV = "REDLINE_SERVE_WORKER"
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker of `redline serve --workers N` (uvicorn's app factory)."""
+    import json
+
+    from storage import make_engine
+    from storage.db import PoolSettings
+
+    given = json.loads(os.environ[WORKER_ENV])
+    engine = make_engine(given["db"], PoolSettings(**given["pool"]))
+    return create_app(engine, ServiceSettings(**given["settings"]))
 
 
 def create_app(engine: Engine, settings: ServiceSettings | None = None) -> FastAPI:

@@ -114,3 +114,61 @@ def test_serve_answers_http_and_stops_on_sigterm(
             server.kill()
     assert server.returncode == 0, stderr
     assert f"feed of edits: {base}/feeds/edits.atom" in stderr
+
+
+def test_serve_with_two_workers_runs_two_processes_and_stops_on_sigterm(
+    engine: Engine, db_url: str
+) -> None:
+    """`redline serve --workers 2`: two worker processes share the address, each with
+    its own app on the same database; SIGTERM stops them all."""
+    import httpx
+
+    if not Path("/proc/self/status").exists():
+        pytest.skip("the worker processes are found in /proc (Linux)")
+
+    port = free_port()
+    server = subprocess.Popen(
+        [*redline_command(), "--db", db_url, "serve", "--workers", "2", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def workers() -> list[int]:
+        """The server's worker processes (multiprocessing's spawned children)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                status = (entry / "status").read_text()
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            parent = next(line for line in status.splitlines() if line.startswith("PPid:"))
+            if int(parent.split()[1]) == server.pid and b"spawn_main" in command:
+                found.append(int(entry.name))
+        return found
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_for(healthy)
+        wait_for(lambda: len(workers()) == 2)
+        running = workers()
+        with transaction(engine) as session:
+            session.add(Source(url="https://news.example/feed.xml", kind="feed"))
+        for _ in range(10):  # each worker reads the database itself
+            assert httpx.get(f"{base}/api/sources").json()["sources"][0]["kind"] == "feed"
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert server.returncode == 0, stderr
+    assert not any(Path(f"/proc/{pid}").exists() for pid in running)

@@ -197,6 +197,8 @@ def one_error_line(result) -> str:
             f"redline: no source {ABOVE_64_BITS}",
         ),
         (["serve", "--port", "80000"], "redline: not a port: '80000' (1 to 65535)"),
+        (["serve", "--workers", "0"], "redline: not a number of workers: '0' (1 to 64)"),
+        (["serve", "--workers", "two"], "redline: not a number of workers: 'two' (1 to 64)"),
         (["run", "--serve", "--port", "80000"], "redline: not a port: '80000' (1 to 65535)"),
         (["run", "--tick", "abc"], "redline: not a duration: 'abc'"),
         (["add", "http://example.org/", "--id-pattern", "x{99999999999}"], "redline: --id-pattern"),

@@ -6,6 +6,7 @@ User errors end with a one-line message on stderr and exit status 2, never a tra
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -276,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = verb("serve", cmd_serve, "the HTTP service: feeds, JSON API and history pages")
     _serve_options(serve)
+    serve.add_argument(
+        "--workers", help="server processes taking turns on the address (default 1; 1-64)"
+    )
 
     db = verb(
         "db",
@@ -860,7 +864,7 @@ def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
         daemon = Daemon(engine, every, tick, config.daemon, args.worker)
         daemon.start()
         try:  # uvicorn handles SIGTERM / Ctrl-C; the daemon stops when it returns
-            _serve(listener, args, engine, config)
+            _serve(listener, args, engine, config, workers=1)
         finally:
             abandoned = daemon.stop()
     if abandoned:  # their fetches are still running; nothing of theirs will be recorded
@@ -869,7 +873,9 @@ def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, engine: Engine, config: Config) -> int:
-    _serve(_listen(args, config), args, engine, config)
+    given = args.workers if args.workers is not None else config.serve.get("workers", 1)
+    workers = _workers(given)  # refused before the address is bound
+    _serve(_listen(args, config), args, engine, config, workers)
     return 0
 
 
@@ -913,11 +919,15 @@ def _port(value: object) -> int:
     return port
 
 
-def _serve(listener: Listener, args: argparse.Namespace, engine: Engine, config: Config) -> None:
+def _serve(
+    listener: Listener, args: argparse.Namespace, engine: Engine, config: Config, workers: int
+) -> None:
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
-    from feeds.app import create_app
+    from feeds.app import WORKER_ENV, create_app
     from feeds.settings import ServiceSettings
+    from storage.db import PoolSettings
 
     serve = config.serve
     with listener.sock:
@@ -935,9 +945,33 @@ def _serve(listener: Listener, args: argparse.Namespace, engine: Engine, config:
         # for the handler that was there before it; with this one, that ends in status 0.
         for stop_signal in (signal.SIGTERM, signal.SIGINT):
             signal.signal(stop_signal, lambda _signum, _frame: None)
-        app = create_app(engine, settings)
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **proxy))
-        server.run(sockets=[listener.sock])
+        if workers == 1:
+            app = create_app(engine, settings)
+            server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **proxy))
+            server.run(sockets=[listener.sock])
+            return
+        # Each worker is a new process: it builds its own app (feeds.app.worker_app) from
+        # what this one was given, and they take turns accepting on the one socket.
+        os.environ[WORKER_ENV] = json.dumps(
+            {
+                "db": engine.url.render_as_string(hide_password=False),
+                "pool": dataclasses.asdict(PoolSettings.from_env()),
+                "settings": dataclasses.asdict(settings),
+            }
+        )
+        config = uvicorn.Config(
+            "feeds.app:worker_app", factory=True, workers=workers, log_level="warning", **proxy
+        )
+        Multiprocess(config, sockets=[listener.sock]).run()
+
+
+def _workers(value: object) -> int:
+    """--workers / [serve] workers: 1 to 64 server processes."""
+    text = str(value).strip()
+    count = int(text) if text.isascii() and text.isdigit() and len(text) <= 3 else 0
+    if not 1 <= count <= 64:
+        raise UserError(f"not a number of workers: {text!r} (1 to 64)")
+    return count
 
 
 def _listen_address(host: str | None, port: int | None, config: Config) -> tuple[str, int]:
