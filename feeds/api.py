@@ -48,7 +48,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col
 
 from feeds import atom
-from feeds.app import SessionDep, SettingsDep, in_session
+from feeds.deps import SessionDep, SettingsDep, in_session
 from feeds.hot_pages import Generation, HotPage, HotPages
 from feeds.ids import ItemId, SourceId
 from feeds.routes_feeds import etag_matches

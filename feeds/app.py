@@ -4,27 +4,24 @@
 - feeds/api.py: the JSON API (/api/...), /healthz and /metrics
 - feeds/pages.py: the HTML pages (/, /items/{id}, /sources)
 - feeds/hot_pages.py: the newest feed pages, kept built in memory
+- feeds/deps.py: what the routes depend on (session, settings), imported by the routers
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from typing import TypeVar
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from feeds import api, pages, routes_feeds
+from feeds.docs import add_docs
 from feeds.hot_pages import HotPages
+from feeds.http import ResponseBasics
 from feeds.settings import ServiceSettings
 from tracker import __version__
-
-T = TypeVar("T")
-
 
 # How `redline serve --workers N` hands each worker process what it serves: the
 # database, its pool and the settings, as JSON (the workers are new processes).
@@ -55,11 +52,6 @@ def create_app(engine: Engine, settings: ServiceSettings | None = None) -> FastA
     app.state.engine = engine
     app.state.settings = settings or ServiceSettings()
     app.state.hot_pages = HotPages(engine)
-    # Imported here: the routers import this module for the dependencies below.
-    from feeds import api, pages, routes_feeds
-    from feeds.docs import add_docs
-    from feeds.http import ResponseBasics
-
     for module in (routes_feeds, api, pages):
         app.include_router(module.router)
     api.install_validation_errors(app)  # 422s: a one-line `detail`, as every error has
@@ -94,33 +86,3 @@ class RefuseNul:
 def _has_nul(scope: Scope) -> bool:
     query: bytes = scope.get("query_string", b"")
     return "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    """A read session per request (writes open their own transaction)."""
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
-        yield session
-
-
-async def get_settings(request: Request) -> ServiceSettings:
-    """async: FastAPI runs a plain def dependency on the thread pool, a hop for nothing."""
-    return request.app.state.settings
-
-
-async def in_session(request: Request, work: Callable[[Session], T]) -> T:
-    """work(session) on AnyIO's thread pool, with a read session opened and closed there.
-
-    The hot read endpoints are async and call this: one hop to the thread pool per
-    request, where a sync endpoint with SessionDep makes three (the dependency's enter and
-    exit, the endpoint), and a hop costs about as much as answering a 304 does.
-    """
-
-    def job() -> T:
-        with Session(request.app.state.engine, expire_on_commit=False) as session:
-            return work(session)
-
-    return await run_in_threadpool(job)
-
-
-SessionDep = Depends(get_session)
-SettingsDep = Depends(get_settings)

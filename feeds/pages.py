@@ -26,7 +26,7 @@ from sqlmodel import Session
 from starlette.responses import Response
 
 from feeds import atom, timeline
-from feeds.app import SessionDep, SettingsDep
+from feeds.deps import SessionDep, SettingsDep
 from feeds.settings import ServiceSettings
 from storage import Change, Item, Source, Version, parse_id, queries
 from tracker import history, render

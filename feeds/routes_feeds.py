@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from sqlmodel import Session
 
 from feeds import atom
-from feeds.app import SettingsDep, in_session
+from feeds.deps import SettingsDep, in_session
 from feeds.hot_pages import Generation, HotPage, HotPages
 from feeds.ids import known_id
 from feeds.settings import ServiceSettings
