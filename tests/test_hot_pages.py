@@ -63,6 +63,9 @@ def test_a_new_edit_committed_by_another_process_is_served_within_a_second(
         etag = first.headers["etag"]
         assert client.get(FEED, headers={"If-None-Match": etag}).status_code == 304
 
+        cursor = client.get("/api/changes", params={"since": "latest"}).json()["next"]
+        assert client.get("/api/changes", params={"since": cursor}).json()["changes"] == []
+
         site.publish("/latest.json", listing("Bridge closed for a week", "Storm warning"), JSON)
         cli("check", "--all")  # another process commits the edit, then exits
         committed = time.monotonic()
@@ -75,6 +78,8 @@ def test_a_new_edit_committed_by_another_process_is_served_within_a_second(
         assert len(titles(answer.content)) == 1
         assert "Bridge closed for a week" in answer.text
         assert seen_after < 1.0, f"the edit was served {seen_after:.2f} s after its commit"
+        polled = client.get("/api/changes", params={"since": cursor}).json()["changes"]
+        assert [change["kind"] for change in polled] == ["edited"]
 
 
 def test_a_kept_page_is_served_without_reading_the_database(
@@ -91,8 +96,14 @@ def test_a_kept_page_is_served_without_reading_the_database(
         source_feed = client.get("/feeds/sources/1.atom")
         versions = client.get("/api/items/1/versions")
         assert versions.json()["versions"][0]["headline"] == "Bridge closed"
+        cursor = client.get("/api/changes", params={"since": "latest"}).json()["next"]
         statements.clear()
         for _ in range(5):
+            # A poller with nothing new to read: the cursor is past the newest change.
+            assert client.get("/api/changes", params={"since": cursor}).json() == {
+                "changes": [],
+                "next": cursor,
+            }
             assert client.get(FEED).content == first.content
             assert client.get("/feeds/sources/1.atom").content == source_feed.content
             again = client.get("/api/items/1/versions")
