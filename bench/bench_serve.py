@@ -11,7 +11,7 @@ PostgreSQL database redline_bench_queries), found, or built once if missing, wit
 functions; serving only reads it. The real service is started as a user starts it,
 `redline serve --db URL --port PORT`, on a free port of 127.0.0.1. It is one process:
 `redline serve` hands uvicorn an app object, not an import string, so uvicorn cannot fork
-workers (the script shows what WEB_CONCURRENCY=2 does). Debian's wrk then loads three
+workers (the script shows what WEB_CONCURRENCY=2 does). Debian's wrk then loads five
 requests, and a floor:
 
 - the Atom feed of edits, `/feeds/edits.atom` (its newest page, 50 entries);
@@ -19,6 +19,8 @@ requests, and a floor:
   versions (the median item has one or two);
 - the feed of edits again as a conditional GET, `If-None-Match` with the ETag it
   answered, so the service answers 304 without building the feed;
+- the feed of the picked item's source, `/feeds/sources/{id}.atom`;
+- `/api/changes?since=CURSOR` with the cursor a poller holds after "latest" (nothing new);
 - `/healthz` (one `SELECT 1`): what any request costs in this service.
 
 Before timing, one request of each is checked (200 with a body, or 304), and the SQL
@@ -87,7 +89,7 @@ class Endpoint:
     path: str
     status: int  # what the checked request must answer
     headers: tuple[tuple[str, str], ...] = ()
-    target: bool = True  # False: a reference row, not one of the issue's three
+    target: bool = True  # False: a reference row, not one of the issue's targets
 
 
 @dataclass
@@ -187,6 +189,7 @@ class Picked:
     versions: int
     mean: float
     median: int
+    source: int  # the item's source: its feed is the per-source feed asked for
 
 
 def pick_item(url: str) -> Picked:
@@ -205,18 +208,23 @@ def pick_item(url: str) -> Picked:
             median = connection.execute(
                 select(Item.version_count).order_by(Item.version_count).offset(items // 2).limit(1)
             ).scalar_one()
+            source = connection.execute(select(Item.source_id).where(Item.id == item)).scalar_one()
     finally:
         engine.dispose()
-    return Picked(int(item), wanted, float(mean), int(median))
+    return Picked(int(item), wanted, float(mean), int(median), int(source))
 
 
 def endpoints(base: str, picked: Picked) -> list[Endpoint]:
-    """The three requests, and /healthz as a floor; the conditional GET carries the ETag the
+    """The five requests, and /healthz as a floor; the conditional GET carries the ETag the
     feed answers now."""
     feed = "/feeds/edits.atom"
     answer = httpx.get(base + feed, timeout=60)
     answer.raise_for_status()
     etag = answer.headers["etag"]
+    # A client polling the change log: its cursor from "latest", so each poll finds nothing
+    # new (the steady state of a poller between edits).
+    latest = httpx.get(base + "/api/changes", params={"since": "latest"}, timeout=60)
+    latest.raise_for_status()
     return [
         Endpoint("Atom feed of edits", feed, 200),
         Endpoint(
@@ -225,6 +233,12 @@ def endpoints(base: str, picked: Picked) -> list[Endpoint]:
             200,
         ),
         Endpoint("feed of edits, conditional GET → 304", feed, 304, (("If-None-Match", etag),)),
+        Endpoint(
+            f"Atom feed of source {picked.source}", f"/feeds/sources/{picked.source}.atom", 200
+        ),
+        Endpoint(
+            "/api/changes?since= (nothing new)", f"/api/changes?since={latest.json()['next']}", 200
+        ),
         Endpoint("floor: /healthz (SELECT 1), no target", "/healthz", 200, target=False),
     ]
 
@@ -247,6 +261,8 @@ def verify(base: str, endpoint: Endpoint, picked: Picked) -> str:
         if count != picked.versions:
             raise SystemExit(f"{endpoint.path}: {count} versions, not {picked.versions}")
         extra = f", {count} versions"
+    elif endpoint.path.startswith("/api/changes"):
+        extra = f", {len(answer.json()['changes'])} changes"
     elif kind == "application/atom+xml":
         extra = f", {answer.text.count('<entry>')} entries"
     return f"200, {kind}, {len(answer.content):,} bytes{extra}"
@@ -565,14 +581,15 @@ WHAT_IS_MEASURED = (
     "request each feed page and the item's versions are answered from the pages kept in "
     "memory (feeds/hot_pages.py, 0 statements a request; the change log's generation is "
     "read at most twice a second, which the SQL column, counted on single requests, does "
-    "not show). Before it (2026-11-21, same database, uvicorn on h11): the feed 43 "
-    "requests/s with a p99 of 1,380 ms, item versions 320/s and 238 ms, the 304 528/s and "
-    "176 ms. A page is built again by the first request after a change is recorded (about "
-    "12 ms a page at 100,000 versions, issue 19's profile); a daemon recording changes "
-    "while readers poll makes some answers that slow. Not measured here yet (issue 19): "
-    "a per-source feed and `/api/changes?since=` under load, `--workers 2`, and the "
-    "raw-ASGI floor; `/healthz` still opens a session and hops threads for its `SELECT 1` "
-    "and misses 50 ms at p99 (it has no target)."
+    "not show). `/api/changes?since=` is not kept there: each poll reads the change log "
+    "after its cursor. Before the pages were kept (2026-11-21, same database, uvicorn on "
+    "h11): the feed of edits 43 requests/s with a p99 of 1,380 ms, item versions 320/s "
+    "and 238 ms, the 304 528/s and 176 ms. A page is built again by the first request "
+    "after a change is recorded (about 12 ms a page at 100,000 versions, issue 19's "
+    "profile); a daemon recording changes while readers poll makes some answers that "
+    "slow. Not measured here yet (issue 19): `--workers 2`, and the raw-ASGI floor; "
+    "`/healthz` still opens a session and hops threads for its `SELECT 1` (it has no "
+    "target)."
 )
 
 
