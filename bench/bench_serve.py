@@ -587,7 +587,10 @@ WHAT_IS_MEASURED = (
     "and 238 ms, the 304 528/s and 176 ms. A page is built again by the first request "
     "after a change is recorded (about 12 ms a page at 100,000 versions, issue 19's "
     "profile); a daemon recording changes while readers poll makes some answers that "
-    "slow. Not measured here yet (issue 19): `--workers 2`, and the raw-ASGI floor; "
+    "slow. Pages are also built again when they are a minute old, and the requests that "
+    "come while one is built wait for it: on 2026-12-06 one SQLite run of the source's "
+    "feed had a p99 of 186 ms (the others 14 and 39 ms). Not measured here yet (issue "
+    "19): `--workers 2`, and the raw-ASGI floor; "
     "`/healthz` still opens a session and hops threads for its `SELECT 1` (it has no "
     "target)."
 )
