@@ -7,14 +7,15 @@ page asked for is kept, with its ETag and Last-Modified, for the generation of t
 log it was built in, and served from memory with no database read while that
 generation lasts.
 
-The generation is the highest change id (and alias id). Any process may commit a change (`redline
-run` beside `redline serve`, several workers), so it is read again at most every
-REFRESH_SECONDS, by whichever request comes first: a new edit is in every feed that
-carries it within that time of its commit. Changes only judged again keep their ids:
-their pages are rebuilt when they are MAX_AGE_SECONDS old, the max-age the feeds
-announce to clients anyway. Memory is bounded: the least recently read pages go first
-once MAX_BYTES are held. Older pages (?before=) never change, and clients may cache
-them for a day: they are built on request, not kept here.
+The generation is the highest change id (and alias id). Any process may commit a
+change (`redline run` beside `redline serve`, several workers), so it is read again at
+most every REFRESH_SECONDS, by whichever request comes first: a new edit is in every
+feed that carries it within that time of its commit. Changes only judged again keep
+their ids: their pages are rebuilt when they are MAX_AGE_SECONDS old, the max-age the
+feeds announce to clients anyway (in the background: the old page answers meanwhile).
+Memory is bounded: the least recently read pages go first once MAX_BYTES are held.
+Older pages (?before=) never change, and clients may cache them for a day: they are
+built on request, not kept here.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class HotPages:
         self._read_at = float("-inf")
         # Pages are looked up on the event loop and built on the thread pool.
         self._lock = threading.Lock()
-        self._building: dict[Hashable, asyncio.Future[HotPage]] = {}
+        self._building: dict[Hashable, asyncio.Task[HotPage]] = {}
 
     def generation(self) -> Generation:
         """The change log's generation, read again if the last reading is REFRESH_SECONDS
@@ -93,40 +94,57 @@ class HotPages:
         return self._generation
 
     def get(self, key: Hashable) -> HotPage | None:
-        """The page kept for `key`, if it is of the current generation and young enough."""
+        """The page kept for `key`, if it is of the current generation (however old: see
+        `stale`)."""
         generation = self.generation()
         with self._lock:
             page = self._pages.get(key)
             if page is None:
                 return None
-            if page.generation != generation or time.monotonic() - page.built_at > self.max_age:
+            if page.generation != generation:
                 self._drop(key)
                 return None
             self._pages.move_to_end(key)
             return page
 
+    def stale(self, page: HotPage) -> bool:
+        """Whether the page is old enough to be built again (a change judged again keeps
+        its id: only a page's age tells)."""
+        return time.monotonic() - page.built_at > self.max_age
+
     async def page(self, key: Hashable, build: Builder) -> HotPage:
         """The page kept for `key`, else built by `build(generation)` and kept; requests
-        that miss while it is being built wait for that one build."""
+        that miss while it is being built wait for that one build. A page kept but old is
+        answered while it is built again in the background: its generation is current,
+        so nothing new is missing from it."""
         page = self.get(key)
         if page is not None:
+            if self.stale(page) and key not in self._building:
+                self._start(key, build)
             return page
         pending = self._building.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        pending = asyncio.get_running_loop().create_future()
-        self._building[key] = pending
-        try:
-            page = await build(self.generation())
-        except BaseException as error:
-            pending.set_exception(error)
-            pending.exception()  # retrieved: no "never retrieved" warning when none waits
-            raise
-        finally:
-            del self._building[key]
-        pending.set_result(page)
-        self.put(key, page)
-        return page
+        if pending is None:
+            pending = self._start(key, build)
+        return await asyncio.shield(pending)
+
+    def _start(self, key: Hashable, build: Builder) -> asyncio.Task[HotPage]:
+        """Build the page for `key` in a task that keeps it when done; requests for it
+        until then wait for this task."""
+
+        async def run() -> HotPage:
+            try:
+                page = await build(self.generation())
+            finally:
+                del self._building[key]
+            self.put(key, page)
+            return page
+
+        task = asyncio.get_running_loop().create_task(run())
+        # A build that fails is the waiting requests' error; one in the background that
+        # nobody waits for is dropped (the old page stays, and is tried again later).
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._building[key] = task
+        return task
 
     def put(self, key: Hashable, page: HotPage) -> None:
         """Keep a page built in `page.generation` (read before building it: what it shows

@@ -132,8 +132,10 @@ def test_pages_are_kept_for_their_generation_and_within_their_bytes(engine: Engi
     assert pages.get("huge") is None
     pages.put("old", page(b"1", (generation[0] - 1, generation[1])))  # built before it
     assert pages.get("old") is None
+    kept = pages.get("b")
+    assert kept is not None and not pages.stale(kept)
     pages.max_age = 0
-    assert pages.get("b") is None  # too old, whatever its generation
+    assert pages.stale(kept)  # of the current generation still, but to be built again
 
 
 def test_requests_that_miss_together_wait_for_one_build(engine: Engine) -> None:
@@ -157,6 +159,35 @@ def test_requests_that_miss_together_wait_for_one_build(engine: Engine) -> None:
     with pytest.raises(RuntimeError):
         asyncio.run(pages.page("other", failing))
     assert pages.get("other") is None
+
+
+def test_an_old_page_is_answered_while_it_is_built_again(engine: Engine) -> None:
+    """A page a minute old (changes judged again keep their ids, so only its age tells) is
+    built again in the background: the requests meanwhile get the kept page at once."""
+    pages = HotPages(engine)
+    built: list[bytes] = []
+    release = asyncio.Event()
+
+    async def build(generation: Generation) -> HotPage:
+        body = f"build {len(built) + 1}".encode()
+        built.append(body)
+        if len(built) > 1:
+            await release.wait()  # the rebuild is still running while others ask
+        return page(body, generation)
+
+    async def scenario() -> tuple[list[bytes], bytes]:
+        first = await pages.page("feed", build)
+        pages.max_age = 0  # it is now old
+        during = [(await pages.page("feed", build)).body for _ in range(3)]
+        release.set()
+        await pages._building["feed"]  # the one rebuild finishes
+        pages.max_age = 60
+        after = await pages.page("feed", build)
+        return [first.body, *during], after.body
+
+    answered, after = asyncio.run(scenario())
+    assert answered == [b"build 1"] * 4 and after == b"build 2"
+    assert built == [b"build 1", b"build 2"]  # one rebuild, however many asked
 
 
 def page(body: bytes, generation: Generation) -> HotPage:
