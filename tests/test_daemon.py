@@ -77,15 +77,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.mark.parametrize("verb", [["serve"], ["run", "--serve", "--tick", "0.2s"]])
-def test_serve_answers_http_and_stops_on_sigterm(
-    site: Site, engine: Engine, db_url: str, verb: list[str]
-) -> None:
+def start_server(db_url: str, verb: list[str]) -> tuple[subprocess.Popen[str], str]:
+    """`redline VERB --port P` on the database, answering /healthz: (process, base URL)."""
     import httpx
 
-    good = site.publish(SEED_PATH, offstream_page("seeds/001_d715acd15c94cb49.txt"))
-    with transaction(engine) as session:
-        session.add(Source(url=good, kind="offstream"))
     port = free_port()
     server = subprocess.Popen(
         [*redline_command(), "--db", db_url, *verb, "--port", str(port)],
@@ -103,6 +98,23 @@ def test_serve_answers_http_and_stops_on_sigterm(
 
     try:
         wait_for(healthy)
+    except BaseException:
+        server.kill()
+        raise
+    return server, base
+
+
+@pytest.mark.parametrize("verb", [["serve"], ["run", "--serve", "--tick", "0.2s"]])
+def test_serve_answers_http_and_stops_on_sigterm(
+    site: Site, engine: Engine, db_url: str, verb: list[str]
+) -> None:
+    import httpx
+
+    good = site.publish(SEED_PATH, offstream_page("seeds/001_d715acd15c94cb49.txt"))
+    with transaction(engine) as session:
+        session.add(Source(url=good, kind="offstream"))
+    server, base = start_server(db_url, verb)
+    try:
         assert httpx.get(f"{base}/feeds/edits.atom").status_code == 200
         if "run" in verb:  # the daemon checks the source while the server answers
             wait_for(lambda: checked_urls(engine) == {good: "changed"})
@@ -126,14 +138,7 @@ def test_serve_with_two_workers_runs_two_processes_and_stops_on_sigterm(
     if not Path("/proc/self/status").exists():
         pytest.skip("the worker processes are found in /proc (Linux)")
 
-    port = free_port()
-    server = subprocess.Popen(
-        [*redline_command(), "--db", db_url, "serve", "--workers", "2", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_server(db_url, ["serve", "--workers", "2"])
 
     def workers() -> list[int]:
         """The server's worker processes (multiprocessing's spawned children)."""
@@ -151,14 +156,7 @@ def test_serve_with_two_workers_runs_two_processes_and_stops_on_sigterm(
                 found.append(int(entry.name))
         return found
 
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
     try:
-        wait_for(healthy)
         wait_for(lambda: len(workers()) == 2)
         running = workers()
         with transaction(engine) as session:
