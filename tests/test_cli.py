@@ -104,6 +104,7 @@ def test_history_shows_and_filters_by_class(site: Site, cli) -> None:
     assert len(editorial) == 4  # five edits, one of them style
     bad = cli("history", "1", "--kind", "major", check=False)
     assert bad.code == 2 and "invalid choice" in bad.stderr
+    assert bad.stderr.startswith("redline: argument --kind") and bad.stderr.count("\n") == 1
 
 
 def test_diff_between_chosen_versions(site: Site, cli) -> None:

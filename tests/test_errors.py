@@ -198,6 +198,11 @@ def one_error_line(result) -> str:
         ),
         (["serve", "--port", "80000"], "redline: not a port: '80000' (1 to 65535)"),
         (["serve", "--workers", "0"], "redline: not a number of workers: '0' (1 to 64)"),
+        # argparse's own refusals: one line too, naming the help.
+        (["feed", "--kind", "typos"], "redline: argument --kind: invalid choice: 'typos'"),
+        (["serve", "--port", "abc"], "redline: argument --port: invalid int value: 'abc'"),
+        (["frobnicate"], "redline: argument COMMAND: invalid choice: 'frobnicate'"),
+        (["history"], "redline: the following arguments are required: item"),
         (["serve", "--workers", "two"], "redline: not a number of workers: 'two' (1 to 64)"),
         (["run", "--serve", "--port", "80000"], "redline: not a port: '80000' (1 to 65535)"),
         (["run", "--tick", "abc"], "redline: not a duration: 'abc'"),

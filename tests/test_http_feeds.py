@@ -761,6 +761,7 @@ def test_feed_kind_picks_the_class_of_edits_as_the_servers_kind_does(
         assert entry_change_ids(listing.read_bytes()) == entry_change_ids(served_listing)
     wrong = cli("feed", "--kind", "typos", check=False)
     assert wrong.code == 2 and "invalid choice: 'typos'" in wrong.stderr
+    assert wrong.stderr.count("\n") == 1 and "(see `redline feed --help`)" in wrong.stderr
 
 
 # What readers see: titles, and entries read in a text-mode reader

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -102,8 +102,16 @@ def _writes(args: argparse.Namespace) -> bool:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, but a mistake in the arguments is one line, as every other bad
+    input is (argparse prints its usage block first), naming the help that has the rest."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"redline: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="redline", description="Track edited news items.")
+    parser = _Parser(prog="redline", description="Track edited news items.")
     parser.add_argument("--version", action="version", version=f"redline {__version__}")
     parser.add_argument(
         "--db", help="database URL (env REDLINE_DB; default sqlite:///./redline.db)"
