@@ -36,12 +36,14 @@ def source_by_url(session: Session, url: str) -> Source | None:
     return session.exec(select(Source).where(Source.url == url)).first()
 
 
-def sources_mentioning(session: Session, text: str) -> Sequence[Source]:
-    """Sources whose URL contains this text, in any case (a host name: a short list)."""
+def source_urls_mentioning(session: Session, text: str) -> Sequence[tuple[int, str]]:
+    """(id, URL) of the sources whose URL contains this text, in any case (a host name), as
+    plain rows: a host may have thousands of sources, and adding each one asks."""
     from sqlalchemy import func
 
     lowered = func.lower(col(Source.url))
-    return session.exec(select(Source).where(lowered.contains(text.lower(), autoescape=True))).all()
+    query = select(Source.id, Source.url).where(lowered.contains(text.lower(), autoescape=True))
+    return session.exec(query).all()  # type: ignore[return-value]
 
 
 def all_sources(session: Session) -> Sequence[Source]:

@@ -159,14 +159,10 @@ def tracked_source(session: Session, url: str) -> Source | None:
         return existing
     canonical = canonical_url(url)
     host = urlsplit(url).hostname or ""
-    return next(
-        (
-            source
-            for source in queries.sources_mentioning(session, host)
-            if _canonical_or_none(source.url) == canonical
-        ),
-        None,
-    )
+    for source_id, stored_url in queries.source_urls_mentioning(session, host):
+        if _canonical_or_none(stored_url) == canonical:
+            return session.get(Source, source_id)
+    return None
 
 
 def _canonical_or_none(url: str) -> str | None:
