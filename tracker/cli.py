@@ -920,11 +920,18 @@ def _listen(args: argparse.Namespace, config: Config) -> Listener:
 
 
 def _port(value: object) -> int:
+    return _whole_number(value, "a port", 1, 65535)
+
+
+def _whole_number(value: object, what: str, low: int, high: int) -> int:
+    """A whole number from low to high, written in digits (an option or a config value);
+    anything else a one-line UserError naming `what` it should be."""
     text = str(value).strip()
-    port = int(text) if text.isascii() and text.isdigit() and len(text) <= 5 else 0
-    if not 1 <= port <= 65535:
-        raise UserError(f"not a port: {text!r} (1 to 65535)")
-    return port
+    digits = text.isascii() and text.isdigit() and len(text) <= len(str(high))
+    number = int(text) if digits else low - 1
+    if not low <= number <= high:
+        raise UserError(f"not {what}: {text!r} ({low} to {high})")
+    return number
 
 
 def _serve(
@@ -975,11 +982,7 @@ def _serve(
 
 def _workers(value: object) -> int:
     """--workers / [serve] workers: 1 to 64 server processes."""
-    text = str(value).strip()
-    count = int(text) if text.isascii() and text.isdigit() and len(text) <= 3 else 0
-    if not 1 <= count <= 64:
-        raise UserError(f"not a number of workers: {text!r} (1 to 64)")
-    return count
+    return _whole_number(value, "a number of workers", 1, 64)
 
 
 def _listen_address(host: str | None, port: int | None, config: Config) -> tuple[str, int]:
