@@ -55,7 +55,7 @@ _OTHER_SOURCE = and_(
     Source.id != bindparam("sharing_source"),
 )
 SHARING_SOURCE = or_(Source.id == bindparam("sharing_source"), _OTHER_SOURCE)
-_SHARING_IDS = select(Source.id, Source.site, Source.url).where(SHARING_SOURCE)
+_OTHER_IDS = select(Source.id, Source.site, Source.url).where(_OTHER_SOURCE)
 _TAUGHT = select(Source.id, Source.site, Source.url, Source.options).where(
     _OTHER_SOURCE, cast(Source.options, String).like(f"%{LEARNED_KEY}%")
 )
@@ -89,9 +89,8 @@ class Sharing:
 
     def source_ids(self, session: Session) -> list[int]:
         """The sharing sources' ids, this source first."""
-        rows = session.exec(_SHARING_IDS, params=self.params)
-        others = (i for i, site, url in rows if self.shares(i, site, url))
-        return [self.source_id, *sorted(set(others) - {self.source_id})]
+        rows = session.exec(_OTHER_IDS, params=self.params)
+        return [self.source_id, *sorted(i for i, site, url in rows if self.shares(i, site, url))]
 
 
 def sharing(session: Session, source: Source, listing: bool) -> Sharing:
