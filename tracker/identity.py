@@ -462,8 +462,10 @@ def hub_urls(observations: Sequence[Observation]) -> set[str]:
     }
 
 
-# The alias that marks a section page a listing linked beside its articles (hub_urls):
-# once seen as one, it is one in every later check, with or without articles under it.
+# The key of a row linking a section page (hub_keys), and the alias that marks the page
+# itself a section page (hub_urls): once seen as one, it is one in every later check,
+# with or without articles under it.
+HUB = "hub"
 HUB_PAGE = "hubpage"
 
 
@@ -479,4 +481,4 @@ def hub_keys(observation: Observation) -> list[tuple[str, str]]:
     each story the slot promotes is an item of its own, never an edit of the last one."""
     assert observation.url is not None
     headline = normalise_text(observation.headline or "").casefold()
-    return [("hub", _bounded(canonical_url(observation.url) + " " + headline))]
+    return [(HUB, _bounded(canonical_url(observation.url) + " " + headline))]

@@ -144,13 +144,15 @@ def record_observations(
     # keys that tell two items under one URL apart are read only when that happens).
     aliases = [alias for item_keys in keys for alias in item_keys]
     aliases += [("url", url) for obs in observations for url in identity.known_urls(obs, page_urls)]
-    if listing:
-        aliases += identity.hub_page_aliases(observations)
+    hub_pages = identity.hub_page_aliases(observations) if listing else []
+    aliases += hub_pages
     index = SourceIndex(session, source.id, aliases, site)
-    if listing:  # section pages seen as such before, with no article under them now
-        known_hubs = {value for kind, value in aliases if kind == identity.HUB_PAGE}
-        known_hubs = {url for url in known_hubs if index.items_named([(identity.HUB_PAGE, url)])}
-        index.learn(_key_hubs(observations, keys, known_hubs))
+    # Section pages seen as such before, with no article under them now. Their keys join
+    # `aliases`, which an index read again after a merge is given.
+    known_hubs = {url for kind, url in hub_pages if index.items_named([(kind, url)])}
+    hub_keys = _key_hubs(observations, keys, known_hubs)
+    aliases += hub_keys
+    index.learn(hub_keys)
     stats = IngestStats()
     if seen_unchanged and any(len(index.items_named(item_keys)) > 1 for item_keys in keys):
         raise SeenUnchangedConflict("items to merge")
@@ -270,7 +272,7 @@ def _key_hubs(
 
 # Keys that say no more than "a row with this headline" (a headline; a section page and
 # its headline).
-HEADLINE_KINDS = frozenset({"title", "hub"})
+HEADLINE_KINDS = frozenset({"title", identity.HUB})
 
 
 def _release_stale_headlines(
@@ -545,7 +547,7 @@ def _url_aliases(
 ) -> list[tuple[str, str]]:
     """Every URL is kept for look-ups (`redline history URL`), whatever decided identity;
     but a section page's names no one item: it is kept as what it is, a hub page."""
-    hub = bool(keys) and keys[0][0] == "hub"
+    hub = bool(keys) and keys[0][0] == identity.HUB
     kind = identity.HUB_PAGE if hub else "url"
     return [(kind, url) for url in identity.known_urls(observation, page_urls)]
 
