@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -77,8 +79,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(db_url: str, verb: list[str]) -> tuple[subprocess.Popen[str], str]:
-    """`redline VERB --port P` on the database, answering /healthz: (process, base URL)."""
+@contextlib.contextmanager
+def serving(db_url: str, verb: list[str]) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`redline VERB --port P` on the database, answering /healthz: (process, base URL);
+    killed on the way out if the test has not stopped it."""
     import httpx
 
     port = free_port()
@@ -98,10 +102,10 @@ def start_server(db_url: str, verb: list[str]) -> tuple[subprocess.Popen[str], s
 
     try:
         wait_for(healthy)
-    except BaseException:
-        server.kill()
-        raise
-    return server, base
+        yield server, base
+    finally:
+        if server.poll() is None:
+            server.kill()
 
 
 @pytest.mark.parametrize("verb", [["serve"], ["run", "--serve", "--tick", "0.2s"]])
@@ -113,17 +117,13 @@ def test_serve_answers_http_and_stops_on_sigterm(
     good = site.publish(SEED_PATH, offstream_page("seeds/001_d715acd15c94cb49.txt"))
     with transaction(engine) as session:
         session.add(Source(url=good, kind="offstream"))
-    server, base = start_server(db_url, verb)
-    try:
+    with serving(db_url, verb) as (server, base):
         assert httpx.get(f"{base}/feeds/edits.atom").status_code == 200
         if "run" in verb:  # the daemon checks the source while the server answers
             wait_for(lambda: checked_urls(engine) == {good: "changed"})
             assert httpx.get(f"{base}/api/items").json()["items"][0]["versions"] == 2
         server.send_signal(signal.SIGTERM)
         _, stderr = server.communicate(timeout=20)
-    finally:
-        if server.poll() is None:
-            server.kill()
     assert server.returncode == 0, stderr
     assert f"feed of edits: {base}/feeds/edits.atom" in stderr
 
@@ -138,35 +138,31 @@ def test_serve_with_two_workers_runs_two_processes_and_stops_on_sigterm(
     if not Path("/proc/self/status").exists():
         pytest.skip("the worker processes are found in /proc (Linux)")
 
-    server, base = start_server(db_url, ["serve", "--workers", "2"])
-
-    def workers() -> list[int]:
-        """The server's worker processes (multiprocessing's spawned children)."""
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                status = (entry / "status").read_text()
-                command = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            parent = next(line for line in status.splitlines() if line.startswith("PPid:"))
-            if int(parent.split()[1]) == server.pid and b"spawn_main" in command:
-                found.append(int(entry.name))
-        return found
-
-    try:
-        wait_for(lambda: len(workers()) == 2)
-        running = workers()
+    with serving(db_url, ["serve", "--workers", "2"]) as (server, base):
+        wait_for(lambda: len(spawned_children(server.pid)) == 2)
+        running = spawned_children(server.pid)
         with transaction(engine) as session:
             session.add(Source(url="https://news.example/feed.xml", kind="feed"))
         for _ in range(10):  # each worker reads the database itself
             assert httpx.get(f"{base}/api/sources").json()["sources"][0]["kind"] == "feed"
         server.send_signal(signal.SIGTERM)
         _, stderr = server.communicate(timeout=30)
-    finally:
-        if server.poll() is None:
-            server.kill()
     assert server.returncode == 0, stderr
     assert not any(Path(f"/proc/{pid}").exists() for pid in running)
+
+
+def spawned_children(parent_pid: int) -> list[int]:
+    """The processes multiprocessing spawned for this one (a server's workers), by /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = next(line for line in status.splitlines() if line.startswith("PPid:"))
+        if int(parent.split()[1]) == parent_pid and b"spawn_main" in command:
+            found.append(int(entry.name))
+    return found
