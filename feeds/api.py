@@ -1101,31 +1101,36 @@ async def list_changes(
     settings: ServiceSettings = SettingsDep,
 ) -> ChangePage:
     """The change log in recording (id) order after a cursor, for clients that poll."""
-    if since is not None and since != "latest":
-        after, gaps = _changes_cursor(since)
+    cursor = _changes_cursor(since) if since not in (None, "latest") else None
+    if cursor is not None:
+        after, gaps = cursor
         hot: HotPages = request.app.state.hot_pages
         if not gaps and after >= hot.generation()[0]:
             # Nothing recorded after the cursor, by the generation the kept pages go by
             # (read at most twice a second): the answer a read would give, without one.
             state = {"k": "changes", "after": after, "gaps": []}
             return ChangePage(changes=[], next=_encode_cursor(state))
+    latest = since == "latest"
     return await in_session(
-        request, lambda session: _changes(session, since, limit, kind, settings)
+        request, lambda session: _changes(session, latest, cursor, limit, kind, settings)
     )
 
 
 def _changes(
     session: Session,
-    since: str | None,
+    latest: bool,
+    cursor: tuple[int, list[tuple[int, int, int]]] | None,
     limit: int | None,
     kind: str | None,
     settings: ServiceSettings,
 ) -> ChangePage:
+    """The page after the cursor (None: from the first change; latest: none, and a cursor
+    at the newest change)."""
     size = _page_size(limit, settings)
-    if since == "latest":
+    if latest:
         state = {"k": "changes", "after": queries.last_change_id(session), "gaps": []}
         return ChangePage(changes=[], next=_encode_cursor(state))
-    after, gaps = _changes_cursor(since) if since else (0, [])
+    after, gaps = cursor or (0, [])
     late, fresh, kept = _poll(session, after, gaps, size, int(_wall_clock()))
     if fresh and fresh[-1].id is not None:
         after = fresh[-1].id
