@@ -1,7 +1,7 @@
 """The HTTP service: one FastAPI app made of routers, each in its own module.
 
 - feeds/routes_feeds.py: the Atom feeds (/feeds/...)
-- feeds/api.py: the JSON API (/api/...), /healthz and /metrics
+- feeds/api/: the JSON API (/api/...), /healthz and /metrics, a module per resource
 - feeds/pages.py: the HTML pages (/, /items/{id}, /sources)
 - feeds/hot_pages.py: the newest feed pages, kept built in memory
 - feeds/deps.py: what the routes depend on (session, settings), imported by the routers
@@ -52,8 +52,8 @@ def create_app(engine: Engine, settings: ServiceSettings | None = None) -> FastA
     app.state.engine = engine
     app.state.settings = settings or ServiceSettings()
     app.state.hot_pages = HotPages(engine)
-    for module in (routes_feeds, api, pages):
-        app.include_router(module.router)
+    for router in (routes_feeds.router, *api.routers, pages.router):
+        app.include_router(router)
     api.install_validation_errors(app)  # 422s: a one-line `detail`, as every error has
     add_docs(app)
     # nosniff everywhere, the pages' CSP on any HTML, HEAD and OPTIONS on every path.

@@ -661,7 +661,7 @@ def change_tags(session: Session, kinds: Sequence[str]) -> list[str]:
     return sorted(found)
 
 
-# JSON API (feeds/api.py): pages of items, the change log after a cursor, a source's
+# JSON API (feeds/api/): pages of items, the change log after a cursor, a source's
 # checks, and the counts /metrics reports. Pages are keyed by id (ids only grow), never
 # by OFFSET, so a page never shifts under inserts.
 

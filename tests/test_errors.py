@@ -23,7 +23,7 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy.engine import Engine
 from werkzeug import Request, Response
 
-from feeds import api
+from feeds.api import paging
 from feeds.app import create_app
 from feeds.settings import ServiceSettings
 
@@ -56,7 +56,7 @@ def client(site: Site, engine: Engine) -> Iterator[TestClient]:
 
 
 def cursor(kind: str, **state: object) -> str:
-    return api._encode_cursor({"k": kind, **state})
+    return paging.encode_cursor({"k": kind, **state})
 
 
 # -- HTTP: ids, numbers and URLs in the request's path and query -----------------------

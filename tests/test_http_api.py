@@ -21,7 +21,9 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from feeds import api
+from feeds.api import changes as change_log
+from feeds.api import guards, health
+from feeds.api import items as items_api
 from feeds.app import create_app
 from feeds.settings import ServiceSettings
 from storage import Change, Check, Item, Source, Version, queries, transaction, utcnow
@@ -485,8 +487,8 @@ def test_a_change_committed_late_under_a_lower_id_is_still_delivered(
     page = client.get("/api/changes", params={"since": cursor}).json()
     cursor = page["next"]
     new_change(filled, top + 3)  # commits within the window; top + 4 never does
-    later = time.time() + api.GAP_WINDOW_SECONDS + 1
-    monkeypatch.setattr(api, "_wall_clock", lambda: later)
+    later = time.time() + change_log.GAP_WINDOW_SECONDS + 1
+    monkeypatch.setattr(change_log, "_wall_clock", lambda: later)
     page = client.get("/api/changes", params={"since": cursor}).json()
     assert [c["id"] for c in page["changes"]] == [top + 3]
     assert _cursor_state(page["next"])["gaps"] == []
@@ -505,8 +507,8 @@ def test_late_changes_fill_pages_in_id_order(
         new_change(filled, late)
     new_change(filled, top + 6)
     # Past the window too: what was found but did not fit in the page is still owed.
-    later = time.time() + api.GAP_WINDOW_SECONDS + 1
-    monkeypatch.setattr(api, "_wall_clock", lambda: later)
+    later = time.time() + change_log.GAP_WINDOW_SECONDS + 1
+    monkeypatch.setattr(change_log, "_wall_clock", lambda: later)
     delivered = []
     for _ in range(5):
         page = client.get("/api/changes", params={"since": cursor, "limit": 2}).json()
@@ -725,7 +727,7 @@ def test_bad_source_input_is_refused_with_a_message(filled: Engine, body: dict, 
 
 
 def test_bodies_over_64_kb_are_refused(filled: Engine) -> None:
-    big = json.dumps({"url": "http://example.org/", "name": "x" * api.MAX_BODY_BYTES}).encode()
+    big = json.dumps({"url": "http://example.org/", "name": "x" * guards.MAX_BODY_BYTES}).encode()
     headers = {**AUTH, "Content-Type": "application/json"}
     with client_for(filled) as client:
         declared = client.post("/api/sources", content=big, headers=headers)
@@ -745,14 +747,14 @@ def test_bodies_over_64_kb_are_refused(filled: Engine) -> None:
 
 def test_writes_are_rate_limited_per_address(filled: Engine, monkeypatch) -> None:
     clock = [1000.0]
-    monkeypatch.setattr(api, "_monotonic", lambda: clock[0])
+    monkeypatch.setattr(guards, "_monotonic", lambda: clock[0])
     app = create_app(filled, ServiceSettings(api_token=TOKEN))
     with TestClient(app) as client, TestClient(app, client=("192.0.2.9", 1)) as other:
         statuses = [
             client.patch("/api/sources/1", json={}, headers=AUTH).status_code
-            for _ in range(api.WRITES_PER_MINUTE)
+            for _ in range(guards.WRITES_PER_MINUTE)
         ]
-        assert statuses == [200] * api.WRITES_PER_MINUTE
+        assert statuses == [200] * guards.WRITES_PER_MINUTE
         limited = client.delete("/api/sources/1", headers=AUTH)
         assert limited.status_code == 429
         assert limited.headers["Retry-After"] == "1"
@@ -766,7 +768,7 @@ def test_writes_are_rate_limited_per_address(filled: Engine, monkeypatch) -> Non
 
 
 def test_rate_limiter_forgets_idle_clients() -> None:
-    limiter = api.RateLimiter(rate=2, per=60, max_keys=3)
+    limiter = guards.RateLimiter(rate=2, per=60, max_keys=3)
     for number in range(10):
         assert limiter.acquire(f"10.0.0.{number}") == 0
     assert len(limiter.buckets) <= 3
@@ -787,7 +789,7 @@ def test_no_get_changes_anything(client: TestClient, filled: Engine) -> None:
         "/api/items?q=nunes&tag=x&since=2018-01-01&until=2019-01-01&limit=1",
         f"/api/items/{item.id}",
         f"/api/items/{item.id}/versions",
-        *(f"/api/items/{item.id}/diff?format={fmt}" for fmt in api.DIFF_FORMATS),
+        *(f"/api/items/{item.id}/diff?format={fmt}" for fmt in items_api.DIFF_FORMATS),
         f"/api/items/{item.id}/diff?from=previous&to=2",
         "/api/changes",
         "/api/changes?since=latest",
@@ -820,13 +822,13 @@ def test_metrics_count_what_the_database_holds(client: TestClient, filled: Engin
         }
 
     checks, changes, versions = rows(filled, Check), rows(filled, Change), rows(filled, Version)
-    outcomes = {o: sum(c.outcome == o for c in checks) for o in api.CHECK_OUTCOMES}
+    outcomes = {o: sum(c.outcome == o for c in checks) for o in health.CHECK_OUTCOMES}
     assert samples("redline_checks", "outcome") == outcomes
     assert families["redline_checks"].type == "counter"
     assert samples("redline_check_errors") == {"redline_check_errors_total": outcomes["error"]}
-    kinds = {k: sum(c.kind == k for c in changes) for k in api.CHANGE_KINDS}
+    kinds = {k: sum(c.kind == k for c in changes) for k in health.CHANGE_KINDS}
     assert samples("redline_changes", "kind") == kinds
-    origins = {o: sum(v.origin == o for v in versions) for o in api.VERSION_ORIGINS}
+    origins = {o: sum(v.origin == o for v in versions) for o in health.VERSION_ORIGINS}
     assert samples("redline_versions", "origin") == origins
     sources = rows(filled, Source)
     assert samples("redline_sources", "state") == {

@@ -18,7 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from feeds import api, docs
+from feeds import docs
+from feeds.api import guards
 from feeds.app import create_app
 from feeds.pages import CONTENT_SECURITY_POLICY
 from feeds.settings import ServiceSettings
@@ -49,9 +50,9 @@ def test_bogus_writes_never_lock_out_the_token_holder(client: TestClient, source
     path = f"/api/sources/{source_id}"
     bogus = [
         client.patch(path, json={}, headers={"Authorization": "Bearer guess"}).status_code
-        for _ in range(api.WRITES_PER_MINUTE + 5)
+        for _ in range(guards.WRITES_PER_MINUTE + 5)
     ]
-    assert bogus == [401] * api.WRITES_PER_MINUTE + [429] * 5  # guessing is limited
+    assert bogus == [401] * guards.WRITES_PER_MINUTE + [429] * 5  # guessing is limited
     assert client.patch(path, json={"name": "mine"}, headers=AUTH).status_code == 200
     assert client.post("/api/sources", json={"url": "https://x.example/"}).status_code == 429
 
@@ -109,21 +110,24 @@ def test_a_rotating_forwarded_header_does_not_get_round_the_limit(
 ):
     with _serve(tmp_path, db_url, "") as base:
         started = time.monotonic()
-        statuses = _rotating_writes(base, source_id, api.WRITES_PER_MINUTE + 10)
+        statuses = _rotating_writes(base, source_id, guards.WRITES_PER_MINUTE + 10)
         elapsed = time.monotonic() - started
     # One address: the bucket holds a minute's writes and refills one a second, so while
     # these run (a second or more on a busy machine) a few more may pass, never one per
     # forwarded address.
     assert 429 in statuses
-    assert statuses.count(200) <= api.WRITES_PER_MINUTE + elapsed * api.WRITES_PER_MINUTE / 60 + 1
+    assert (
+        statuses.count(200)
+        <= guards.WRITES_PER_MINUTE + elapsed * guards.WRITES_PER_MINUTE / 60 + 1
+    )
 
 
 def test_forwarded_headers_are_believed_from_configured_proxies(
     tmp_path: Path, db_url: str, source_id: int
 ):
     with _serve(tmp_path, db_url, 'forwarded_allow_ips = ["127.0.0.1"]') as base:
-        statuses = _rotating_writes(base, source_id, api.WRITES_PER_MINUTE + 1)
-    assert statuses == [200] * (api.WRITES_PER_MINUTE + 1)  # each reader counts apart
+        statuses = _rotating_writes(base, source_id, guards.WRITES_PER_MINUTE + 1)
+    assert statuses == [200] * (guards.WRITES_PER_MINUTE + 1)  # each reader counts apart
 
 
 def test_a_bad_forwarded_allow_ips_is_refused(tmp_path: Path, cli) -> None:

@@ -1,0 +1,153 @@
+"""The change log for pollers (/api/changes): oldest first after a cursor.
+
+`next` is always given: poll with it again later. It never skips or repeats a change,
+also when changes commit out of id order (several writers on PostgreSQL): ids missing
+below the cursor are remembered for GAP_WINDOW_SECONDS and delivered if they appear.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from sqlmodel import Session
+
+from feeds import atom
+from feeds.api.guards import GuardedRoute
+from feeds.api.models import ChangePage, change_out
+from feeds.api.paging import MAX_CURSOR, Limit, cursor_id, decode_cursor, encode_cursor, page_size
+from feeds.deps import SettingsDep, in_session
+from feeds.hot_pages import HotPages
+from feeds.settings import ServiceSettings
+from storage import MAX_ID, Change, queries
+
+GAP_WINDOW_SECONDS = 600  # how long a change id missing below a cursor may still appear
+MAX_GAPS = 100  # id ranges a changes cursor remembers
+
+router = APIRouter(route_class=GuardedRoute)
+
+
+def _wall_clock() -> float:
+    return time.time()
+
+
+@router.get("/api/changes", response_model=ChangePage, tags=["changes"])
+async def list_changes(
+    request: Request,
+    since: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_CURSOR,
+            description="the `next` of the previous poll; omitted: from the first change; "
+            "`latest`: only changes recorded from now on",
+        ),
+    ] = None,
+    limit: Limit = None,
+    kind: Annotated[
+        Literal["editorial", "all", "substantive", "rewording", "style", "minor"] | None,
+        Query(
+            description="all (the default here: a poller sees every change), editorial "
+            "(substantive and rewording edits, and every change that is no edit), or one class "
+            "(minor: style); the cursor moves past the changes left out"
+        ),
+    ] = None,
+    settings: ServiceSettings = SettingsDep,
+) -> ChangePage:
+    """The change log in recording (id) order after a cursor, for clients that poll."""
+    cursor = _changes_cursor(since) if since not in (None, "latest") else None
+    if cursor is not None:
+        after, gaps = cursor
+        hot: HotPages = request.app.state.hot_pages
+        if not gaps and after >= hot.generation()[0]:
+            # Nothing recorded after the cursor, by the generation the kept pages go by
+            # (read at most twice a second): the answer a read would give, without one.
+            state = {"k": "changes", "after": after, "gaps": []}
+            return ChangePage(changes=[], next=encode_cursor(state))
+    latest = since == "latest"
+    return await in_session(
+        request, lambda session: _changes(session, latest, cursor, limit, kind, settings)
+    )
+
+
+def _changes(
+    session: Session,
+    latest: bool,
+    cursor: tuple[int, list[tuple[int, int, int]]] | None,
+    limit: int | None,
+    kind: str | None,
+    settings: ServiceSettings,
+) -> ChangePage:
+    """The page after the cursor (None: from the first change; latest: none, and a cursor
+    at the newest change)."""
+    size = page_size(limit, settings)
+    if latest:
+        state = {"k": "changes", "after": queries.last_change_id(session), "gaps": []}
+        return ChangePage(changes=[], next=encode_cursor(state))
+    after, gaps = cursor or (0, [])
+    late, fresh, kept = _poll(session, after, gaps, size, int(_wall_clock()))
+    if fresh and fresh[-1].id is not None:
+        after = fresh[-1].id
+    state = {"k": "changes", "after": after, "gaps": kept[-MAX_GAPS:]}
+    classes = atom.kind_classes(kind or "all")
+    shown = [c for c in [*late, *fresh] if classes is None or c.classification in classes]
+    return ChangePage(changes=[change_out(change) for change in shown], next=encode_cursor(state))
+
+
+def _poll(
+    session: Session, after: int, gaps: list[tuple[int, int, int]], size: int, now: int
+) -> tuple[list[Change], list[Change], list[list[int]]]:
+    """(changes found in the gaps, changes after the cursor, the gaps still open).
+
+    Ids missing below the cursor belong to transactions not committed at the last poll
+    (or rolled back): they are looked for again at every poll. A gap past its deadline
+    is looked for once more, then dropped, so a poll long after the window still finds
+    what committed within it.
+    """
+    late = list(queries.changes_in_ranges(session, [(lo, hi) for lo, hi, _ in gaps], size))
+    # Ids up to here were looked at (all of them unless the page filled up).
+    searched_to = (late[-1].id or 0) if len(late) == size else MAX_ID
+    delivered = sorted(change.id for change in late if change.id is not None)
+    kept: list[list[int]] = []
+    for lo, hi, deadline in gaps:
+        pieces, start = [], lo
+        for change_id in (i for i in delivered if lo <= i <= hi):
+            if change_id > start:
+                pieces.append((start, change_id - 1))
+            start = change_id + 1
+        if start <= hi:
+            pieces.append((start, hi))
+        for a, b in pieces:
+            if deadline > now:
+                kept.append([a, b, deadline])
+            elif b > searched_to:  # expired, but not yet looked at since: once more
+                kept.append([max(a, searched_to + 1), b, deadline])
+    fresh = (
+        list(queries.changes_after(session, after, size - len(late))) if len(late) < size else []
+    )
+    expected = after + 1
+    for change in fresh:
+        assert change.id is not None
+        if change.id > expected:
+            kept.append([expected, change.id - 1, now + GAP_WINDOW_SECONDS])
+        expected = change.id + 1
+    return late, fresh, kept
+
+
+def _changes_cursor(cursor: str) -> tuple[int, list[tuple[int, int, int]]]:
+    state = decode_cursor(cursor, "changes")
+    after = cursor_id(state, "after")
+    gaps = state.get("gaps", [])
+    if not isinstance(gaps, list) or len(gaps) > MAX_GAPS:
+        raise HTTPException(400, "malformed cursor")
+    ranges = []
+    for gap in gaps:
+        if (
+            not isinstance(gap, list)
+            or len(gap) != 3
+            or not all(isinstance(n, int) and not isinstance(n, bool) for n in gap)
+            or not 1 <= gap[0] <= gap[1] <= after
+        ):
+            raise HTTPException(400, "malformed cursor")
+        ranges.append((gap[0], gap[1], gap[2]))
+    return after, ranges
