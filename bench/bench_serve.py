@@ -9,10 +9,8 @@ Run by hand from the repository root (never as a test):
 The database is bench_queries.py's (seeded, 1,000,000 versions; bench/.data/ and the
 PostgreSQL database redline_bench_queries), found, or built once if missing, with its own
 functions; serving only reads it. The real service is started as a user starts it,
-`redline serve --db URL --port PORT`, on a free port of 127.0.0.1. It is one process:
-`redline serve` hands uvicorn an app object, not an import string, so uvicorn cannot fork
-workers (the script shows what WEB_CONCURRENCY=2 does). Debian's wrk then loads five
-requests, and a floor:
+`redline serve --db URL --port PORT`, on a free port of 127.0.0.1: one process (the
+target), then with `--workers 2`. Debian's wrk then loads five requests, and two floors:
 
 - the Atom feed of edits, `/feeds/edits.atom` (its newest page, 50 entries);
 - an item's versions, `/api/items/{id}/versions`, for an item of the mean number of
@@ -21,7 +19,9 @@ requests, and a floor:
   answered, so the service answers 304 without building the feed;
 - the feed of the picked item's source, `/feeds/sources/{id}.atom`;
 - `/api/changes?since=CURSOR` with the cursor a poller holds after "latest" (nothing new);
-- `/healthz` (one `SELECT 1`): what any request costs in this service.
+- `/healthz` (one `SELECT 1`): what any request that reads the database costs here;
+- bench/raw_asgi.py under the same uvicorn (no framework, no database), with as many
+  processes: what the server alone costs, the floor redline's requests/s are read against.
 
 Before timing, one request of each is checked (200 with a body, or 304), and the SQL
 statements one request sends are counted in-process on the same app. Each endpoint gets a
@@ -46,7 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -108,11 +108,16 @@ class Row:
     endpoint: Endpoint
     backend: str
     statements: int  # SQL statements one request sends (counted in-process)
+    workers: int  # server processes (`redline serve --workers N`)
     alone: WrkRun | None = None  # one connection: the service time without queueing
     runs: list[WrkRun] = field(default_factory=list)
 
     def spread(self, attribute: str) -> tuple[float, float, float]:
         return median_and_spread([getattr(run, attribute) for run in self.runs])
+
+    @property
+    def label(self) -> str:
+        return f"{self.backend} ×{self.workers}"
 
     @property
     def met(self) -> bool:
@@ -122,9 +127,32 @@ class Row:
 # --- the service ----------------------------------------------------------------------------
 
 
+def redline_serve(url: str, workers: int) -> contextlib.AbstractContextManager[tuple[int, int]]:
+    """`redline serve` on this database at a free port, with `workers` processes."""
+    return serving(
+        lambda port: (
+            [str(REDLINE), "--db", url, "serve", "--port", str(port)]
+            + (["--workers", str(workers)] if workers > 1 else [])
+        )
+    )
+
+
+def raw_asgi_serve(workers: int) -> contextlib.AbstractContextManager[tuple[int, int]]:
+    """bench/raw_asgi.py's app under uvicorn, as `redline serve` runs it: the floor."""
+    return serving(
+        lambda port: (
+            [sys.executable, "-m", "uvicorn", "bench.raw_asgi:app", "--port", str(port)]
+            + ["--log-level", "warning", "--workers", str(workers)]
+        ),
+        cwd=ROOT,
+    )
+
+
 @contextlib.contextmanager
-def redline_serve(url: str) -> Iterator[tuple[int, int]]:
-    """`redline serve` on this database at a free port: yields (port, pid); SIGTERM on exit."""
+def serving(
+    command: Callable[[int], list[str]], cwd: Path | None = None
+) -> Iterator[tuple[int, int]]:
+    """Run command(port) for a free port until it listens: yields (port, pid); SIGTERM on exit."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("REDLINE_")}
     env.pop("WEB_CONCURRENCY", None)
@@ -132,8 +160,8 @@ def redline_serve(url: str) -> Iterator[tuple[int, int]]:
         log = Path(tmp) / "serve.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [str(REDLINE), "--db", url, "serve", "--port", str(port)],
-                cwd=tmp,  # no redline.toml or redline.db of ours is picked up
+                command(port),
+                cwd=cwd or tmp,  # in tmp, no redline.toml or redline.db of ours is picked up
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -149,24 +177,30 @@ def redline_serve(url: str) -> Iterator[tuple[int, int]]:
                 process.kill()
                 process.wait()
             if process.returncode not in (0, -signal.SIGTERM):
-                print(f"redline serve exited with {process.returncode}:\n{log.read_text()}")
+                print(f"{command(port)[0]} exited with {process.returncode}:\n{log.read_text()}")
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"redline serve exited at start:\n{log.read_text()}")
+            raise SystemExit(f"the server exited at start:\n{log.read_text()}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
             return
         time.sleep(0.1)
-    raise SystemExit("redline serve did not start listening within 60 s")
+    raise SystemExit("the server did not start listening within 60 s")
 
 
 def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of the process (all its threads) so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+    """User and system CPU time so far of the process and its children (the workers of
+    `--workers N`), all their threads."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError):  # a process that just ended
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if stat.parent.name == str(pid) or fields[1] == str(pid):  # itself, or ppid
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLK_TCK
 
 
 def settle(pid: int, limit: float = 60.0) -> None:
@@ -306,28 +340,6 @@ def statements_per_request(url: str, base: str, chosen: list[Endpoint]) -> dict[
     return found
 
 
-def workers_refused(url: str) -> str:
-    """What `redline serve` does when asked for two uvicorn workers (WEB_CONCURRENCY=2)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REDLINE_")}
-    env["WEB_CONCURRENCY"] = "2"
-    with tempfile.TemporaryDirectory(prefix="redline-serve-") as tmp:
-        try:
-            out = subprocess.run(
-                [str(REDLINE), "--db", url, "serve", "--port", str(free_port())],
-                cwd=tmp,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-        except subprocess.TimeoutExpired:
-            return "WEB_CONCURRENCY=2 was ignored: `redline serve` kept running with one process"
-    said = [line for line in out.stderr.splitlines() if "WARNING" in line]
-    return f"with WEB_CONCURRENCY=2 it exits with status {out.returncode}" + (
-        f" (uvicorn: “{said[0].split(':', 1)[1].strip()}”)" if said else ""
-    )
-
-
 # --- wrk ------------------------------------------------------------------------------------
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -402,14 +414,15 @@ class Measured:
     rows: list[Row]
     picked: Picked
     answers: dict[str, str]  # endpoint name -> what the checked request answered
-    workers: str  # what asking for several workers did
 
 
-def measure(db: Database, load: Load, runs: int, warmup: int) -> Measured:
-    wrk = require_tool("wrk", "wrk")
+FLOOR = Endpoint("floor: raw ASGI app (uvicorn, no framework, no database)", "/", 200, target=False)
+NO_DATABASE = "none"
+
+
+def measure(db: Database, load: Load, runs: int, warmup: int, workers: int) -> Measured:
     picked = pick_item(db.url)
-    workers = workers_refused(db.url)
-    with redline_serve(db.url) as (port, pid):
+    with redline_serve(db.url, workers) as (port, pid):
         base = f"http://127.0.0.1:{port}"
         chosen = endpoints(base, picked)
         answers = {}
@@ -417,32 +430,50 @@ def measure(db: Database, load: Load, runs: int, warmup: int) -> Measured:
             answers[endpoint.name] = verify(base, endpoint, picked)
             print(f"{db.backend:10} {endpoint.name}: {answers[endpoint.name]}", flush=True)
         statements = statements_per_request(db.url, base, chosen)
-        rows = [Row(e, db.backend, statements[e.name]) for e in chosen]
-        warm = Load(warmup, load.connections, load.timeout)
-        alone = Load(warmup, 1, load.timeout)
-        for row in rows:
-            first = run_wrk(wrk, base, row.endpoint, warm, pid)
-            row.alone = run_wrk(wrk, base, row.endpoint, alone, pid)
-            print(
-                f"{db.backend:10} warm-up {row.endpoint.name}: {first.requests_per_s:.0f} "
-                f"req/s, p99 {first.p99_ms:.1f} ms; one connection: p50 "
-                f"{row.alone.p50_ms:.2f} ms; {row.statements} SQL statements a request",
-                flush=True,
-            )
-        for run in range(1, runs + 1):  # the endpoints take turns
-            for row in rows:
-                result = run_wrk(wrk, base, row.endpoint, load, pid)
-                row.runs.append(result)
-                print(
-                    f"{db.backend:10} run {run} {row.endpoint.name:42} "
-                    f"{result.requests_per_s:8.0f} req/s  p50 {result.p50_ms:7.1f} ms  "
-                    f"p99 {result.p99_ms:7.1f} ms  errors {result.errors}  timeouts "
-                    f"{result.timeouts}  server CPU {result.server_cpu * 100:.0f} %",
-                    flush=True,
-                )
+        rows = [Row(e, db.backend, statements[e.name], workers) for e in chosen]
+        time_rows(base, pid, rows, load, runs, warmup)
         for endpoint in chosen:  # the answers did not change under load
             verify(base, endpoint, picked)
-    return Measured(rows, picked, answers, workers)
+    return Measured(rows, picked, answers)
+
+
+def measure_floor(load: Load, runs: int, warmup: int, workers: int) -> Row:
+    row = Row(FLOOR, NO_DATABASE, 0, workers)
+    with raw_asgi_serve(workers) as (port, pid):
+        base = f"http://127.0.0.1:{port}"
+        answer = httpx.get(base + FLOOR.path, timeout=60)
+        if answer.status_code != 200 or not answer.content:
+            raise SystemExit(f"the raw ASGI app answered {answer.status_code}")
+        time_rows(base, pid, [row], load, runs, warmup)
+    return row
+
+
+def time_rows(base: str, pid: int, rows: list[Row], load: Load, runs: int, warmup: int) -> None:
+    """A warm-up run and a run at one connection per row, then `runs` runs at load's
+    connections, the rows taking turns so machine noise spreads over all of them."""
+    wrk = require_tool("wrk", "wrk")
+    warm = Load(warmup, load.connections, load.timeout)
+    alone = Load(warmup, 1, load.timeout)
+    for row in rows:
+        first = run_wrk(wrk, base, row.endpoint, warm, pid)
+        row.alone = run_wrk(wrk, base, row.endpoint, alone, pid)
+        print(
+            f"{row.label:14} warm-up {row.endpoint.name}: {first.requests_per_s:.0f} "
+            f"req/s, p99 {first.p99_ms:.1f} ms; one connection: p50 "
+            f"{row.alone.p50_ms:.2f} ms; {row.statements} SQL statements a request",
+            flush=True,
+        )
+    for run in range(1, runs + 1):
+        for row in rows:
+            result = run_wrk(wrk, base, row.endpoint, load, pid)
+            row.runs.append(result)
+            print(
+                f"{row.label:14} run {run} {row.endpoint.name:42} "
+                f"{result.requests_per_s:8.0f} req/s  p50 {result.p50_ms:7.1f} ms  "
+                f"p99 {result.p99_ms:7.1f} ms  errors {result.errors}  timeouts "
+                f"{result.timeouts}  server CPU {result.server_cpu * 100:.0f} %",
+                flush=True,
+            )
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -474,7 +505,8 @@ def event_loop_line() -> str:
 
 def section(
     versions: int,
-    measured: dict[str, Measured],
+    measured: dict[tuple[str, int], Measured],
+    floors: dict[int, Row],
     pg_server: str | None,
     load: Load,
     runs: int,
@@ -483,25 +515,25 @@ def section(
 ) -> str:
     first = next(iter(measured.values()))
     picked = first.picked
-    rows = [row for m in measured.values() for row in m.rows]
-    order = {row.endpoint.name: i for i, row in enumerate(first.rows)}
-    backends = list(measured)
-    rows.sort(key=lambda r: (order[r.endpoint.name], backends.index(r.backend)))
     libraries = ", ".join(
         f"{name} {metadata.version(name)}" for name in ("uvicorn", "fastapi", "sqlalchemy")
     )
     wrk = require_tool("wrk", "wrk")
     wrk_version = subprocess.run([wrk, "-v"], capture_output=True, text=True).stdout
+    backends = sorted({backend for backend, _ in measured}, key=["sqlite", "postgresql"].index)
     databases = "SQLite (WAL)" + (f", {pg_server}" if pg_server else "")
     needed = load.connections / (TARGET_P99_MS / 1000)
     lines = [
         f"## Serving on {versions:,} versions",  # SECTION, on the full run
         "",
         *machine_lines(),
-        f"- Service: `redline serve --db URL --port PORT`, one process ({libraries}; "
-        f"{event_loop_line()}); each request's database work runs on AnyIO's thread "
-        "pool. `redline serve` has no worker option and hands uvicorn an app object, from "
-        f"which uvicorn cannot fork workers: {first.workers}",
+        f"- Service: `redline serve --db URL --port PORT` ({libraries}; {event_loop_line()}), "
+        "one process, then again with `--workers 2` (two worker processes under uvicorn's "
+        f"supervisor; wrk shares the machine's {os.cpu_count()} cores with them)",
+        "- Floor: bench/raw_asgi.py, an ASGI app with no framework and no database answering "
+        "a fixed 15-byte JSON body, under the same uvicorn (`python -m uvicorn "
+        "bench.raw_asgi:app --workers N`), measured in the same run: what the server alone "
+        "costs a request on this machine",
         f"- Databases: {databases}; the data of [Hot queries](#hot-queries-on-1000000-versions) "
         "(bench_queries.py, seeded), read only",
         f"- Load: {wrk_version.split(' [')[0]} on the same machine, `wrk "
@@ -517,80 +549,78 @@ def section(
         f"`/api/items/{{id}}/versions`, asked for item {picked.item}, which has "
         f"{picked.versions} versions, the mean rounded ({picked.mean:.2f} versions per item; "
         f"the median item has {picked.median}); the conditional GET is the feed of edits "
-        "with `If-None-Match: <its ETag>` (only the feeds answer ETags). `/healthz` (one "
-        "`SELECT 1`) is the floor: what any request costs in this service. One request of "
-        "each was checked before timing and again after: "
+        "with `If-None-Match: <its ETag>`. `/healthz` (one `SELECT 1`) is what any request "
+        "that reads the database costs in this service. One request of each was checked "
+        "before timing and again after: "
         + "; ".join(f"{name}: {answer}" for name, answer in first.answers.items())
         + ".",
         "",
         "Requests/s and wrk's p50 and p99 latency at "
-        f"{load.connections} connections: median of the runs (min–max). One connection: "
+        f"{load.connections} connections: median of the runs (min–max). Of floor: requests/s "
+        "as a share of the raw-ASGI floor's with as many processes. One connection: "
         "wrk's p50 with a single connection, the time one request takes without queueing. "
         "SQL: statements one request sends (counted in-process on the same app). Server "
-        "CPU: CPU seconds of the `redline serve` process per second of the run (100 % = one "
+        "CPU: CPU seconds of the server's processes per second of the run (100 % = one "
         f"core of {os.cpu_count()}, which wrk shares). Errors: socket errors, timeouts and "
         f"non-2xx/3xx answers, over all runs. Target: p99 under {TARGET_P99_MS:.0f} ms. With "
         f"{load.connections} connections each sending its next request as soon as the last "
         "is answered, the mean latency is connections ÷ throughput (Little's law): a mean "
         f"under {TARGET_P99_MS:.0f} ms needs more than {needed:,.0f} requests/s.",
-        "",
-        "| endpoint | backend | requests/s | p50 ms | p99 ms | one connection p50 ms | SQL "
-        "| server CPU | errors | p99 < 50 ms |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    order = {row.endpoint.name: i for i, row in enumerate(first.rows)}
+    verdicts = []
+    for workers, floor in floors.items():
+        rows = [row for (_, w), m in measured.items() if w == workers for row in m.rows]
+        rows.sort(key=lambda r: (order[r.endpoint.name], backends.index(r.backend)))
+        title = "One process (the target)" if workers == 1 else f"`--workers {workers}`"
+        lines += ["", f"### {title}", "", *table([floor, *rows], floor)]
+        judged = [row for row in rows if row.endpoint.target]
+        missed = [row for row in judged if not row.met]
+        verdicts.append(
+            f"{title}: target missed by {len(missed)} of {len(judged)} rows."
+            if missed
+            else f"{title}: target met by all {len(judged)} rows."
+        )
+    lines += ["", " ".join(verdicts), "", WHAT_IS_MEASURED]
+    return "\n".join(lines) + "\n"
+
+
+def table(rows: list[Row], floor: Row) -> list[str]:
+    floor_rate = floor.spread("requests_per_s")[0]
+    lines = [
+        "| endpoint | backend | requests/s | of floor | p50 ms | p99 ms | one connection p50 ms "
+        "| SQL | server CPU | errors | p99 < 50 ms |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in rows:
         cpu = row.spread("server_cpu")[0] * 100
         alone = f"{row.alone.p50_ms:.2f}" if row.alone else ""
         errors = sum(run.errors + run.timeouts for run in row.runs)
+        share = row.spread("requests_per_s")[0] / floor_rate if floor_rate else 0.0
         lines.append(
             f"| {row.endpoint.name} | {row.backend} | {span(row.spread('requests_per_s'), 0)} "
-            f"| {row.spread('p50_ms')[0]:,.1f} | {span(row.spread('p99_ms'), 1)} | {alone} "
-            f"| {row.statements} | {cpu:.0f} % | {errors} | {verdict(row)} |"
+            f"| {share:.0%} | {row.spread('p50_ms')[0]:,.1f} | {span(row.spread('p99_ms'), 1)} "
+            f"| {alone} | {row.statements} | {cpu:.0f} % | {errors} | {verdict(row)} |"
         )
-    judged = [row for row in rows if row.endpoint.target]
-    missed = [row for row in judged if not row.met]
-    lines += [
-        "",
-        f"Target missed by {len(missed)} of {len(judged)} rows."
-        if missed
-        else f"Target met by all {len(judged)} rows.",
-    ]
-    if missed:
-        lines += ["", CLOSING_THE_GAP]
-    lines += ["", WHAT_IS_MEASURED]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
-# Read off the table when it misses: the floor row shows what the process model costs.
-CLOSING_THE_GAP = (
-    "What would close it: the service is one process on one core (its CPU column), and at "
-    "32 connections even `/healthz`, one `SELECT 1`, queues past the target, so no query "
-    "work alone gets there. In order of effect: a cache in front (the feeds already send "
-    "`Cache-Control: public, max-age=60` and ETags: nginx's proxy_cache, or an in-process "
-    "cache of rendered pages keyed by ETag, answers most requests without building the "
-    "feed); several worker processes (`redline serve` hands uvicorn an app object, so it "
-    "cannot fork workers: an app factory would let it, on a machine with cores to spare "
-    "beside wrk); and less CPU per feed page (feedgen and the entry HTML are most of what "
-    "is left since a page takes a fixed 5 statements)."
-)
-
-
-# What the rows measure, and what issue 19 asks that they do not (yet).
+# What the rows measure, and what they leave out.
 WHAT_IS_MEASURED = (
     "What these rows measure: nothing is written while wrk runs, so after its first "
     "request each feed page and the item's versions are answered from the pages kept in "
     "memory (feeds/hot_pages.py, 0 statements a request; the change log's generation is "
     "read at most twice a second, which the SQL column, counted on single requests, does "
-    "not show). `/api/changes?since=` is not kept there: each poll reads the change log "
-    "after its cursor. Before the pages were kept (2026-11-21, same database, uvicorn on "
-    "h11): the feed of edits 43 requests/s with a p99 of 1,380 ms, item versions 320/s "
-    "and 238 ms, the 304 528/s and 176 ms. A page is built again by the first request "
-    "after a change is recorded (about 12 ms a page at 100,000 versions, issue 19's "
-    "profile); a daemon recording changes while readers poll makes some answers that "
-    "slow. Pages are also built again when they are a minute old, in the background, the "
-    "old page answering meanwhile; before that (an earlier run of 2026-12-06) the requests "
-    "waited for the rebuild, and one SQLite run of the source's feed had a p99 of 186 ms. "
-    "Not measured here yet (issue 19): `--workers 2`, and the raw-ASGI floor; "
+    "not show). `/api/changes?since=` answers a poller with nothing new from that "
+    "generation too; a poll with changes to fetch reads the change log after its cursor. "
+    "Before the pages were kept (2026-11-21, same database, uvicorn on h11): the feed of "
+    "edits 43 requests/s with a p99 of 1,380 ms, item versions 320/s and 238 ms, the 304 "
+    "528/s and 176 ms. A page is built again by the first request after a change is "
+    "recorded (about 12 ms a page at 100,000 versions, issue 19's profile), or in the "
+    "background when it is a minute old, the old page answering meanwhile; a daemon "
+    "recording changes while readers poll makes some answers that slow, which these runs "
+    "do not show. With `--workers 2` each worker keeps its own pages (memory per worker) "
+    "and wrk competes with both for the 2 cores, so two workers are not twice one. "
     "`/healthz` still opens a session and hops threads for its `SELECT 1` (it has no "
     "target)."
 )
@@ -613,6 +643,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="timed runs per endpoint (3)")
     parser.add_argument("--versions", type=int, default=FULL, help="database size (smoke tests)")
     parser.add_argument("--pg-url", default=PG_URL, help="the PostgreSQL server (bench_queries')")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1, 2], help="server processes (1 2)"
+    )
     parser.add_argument("--write", action="store_true", help=f"update {RESULTS.name}")
     args = parser.parse_args()
     scale, dbs = chosen_databases(parser, args)
@@ -620,9 +653,16 @@ def main() -> None:
         ensure_data(db, scale, rebuild=False)  # reused when complete; built once otherwise
     load = Load(args.duration, args.connections, args.timeout)
     load_average = os.getloadavg()
-    measured = {backend: measure(db, load, args.runs, args.warmup) for backend, db in dbs.items()}
+    floors: dict[int, Row] = {}
+    measured: dict[tuple[str, int], Measured] = {}
+    for workers in args.workers:
+        floors[workers] = measure_floor(load, args.runs, args.warmup, workers)
+        for backend, db in dbs.items():
+            measured[backend, workers] = measure(db, load, args.runs, args.warmup, workers)
     pg_server = pg_server_line(dbs["postgresql"]) if "postgresql" in dbs else None
-    text = section(scale.versions, measured, pg_server, load, args.runs, args.warmup, load_average)
+    text = section(
+        scale.versions, measured, floors, pg_server, load, args.runs, args.warmup, load_average
+    )
     publish(SECTION, text, args.write)
 
 
