@@ -3,6 +3,7 @@
 - feeds/routes_feeds.py: the Atom feeds (/feeds/...)
 - feeds/api/: the JSON API (/api/...), /healthz and /metrics, a module per resource
 - feeds/pages.py: the HTML pages (/, /items/{id}, /sources)
+- feeds/images.py: a picture of each edit (/items/{id}/changes/{change}.png)
 - feeds/hot_pages.py: the newest feed pages, kept built in memory
 - feeds/deps.py: what the routes depend on (session, settings), imported by the routers
 """
@@ -16,7 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from feeds import api, pages, routes_feeds
+from feeds import api, images, pages, routes_feeds
 from feeds.docs import add_docs
 from feeds.hot_pages import HotPages
 from feeds.http import ResponseBasics
@@ -52,7 +53,7 @@ def create_app(engine: Engine, settings: ServiceSettings | None = None) -> FastA
     app.state.engine = engine
     app.state.settings = settings or ServiceSettings()
     app.state.hot_pages = HotPages(engine)
-    for router in (routes_feeds.router, *api.routers, pages.router):
+    for router in (routes_feeds.router, *api.routers, pages.router, images.router):
         app.include_router(router)
     api.install_validation_errors(app)  # 422s: a one-line `detail`, as every error has
     add_docs(app)

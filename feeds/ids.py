@@ -32,5 +32,12 @@ async def _source_id(source_id: Annotated[int, Path(ge=1, description="a source 
     return known_id(source_id, "source")
 
 
+async def _subscription_id(
+    subscription_id: Annotated[int, Path(ge=1, description="a subscription id")],
+) -> int:
+    return known_id(subscription_id, "subscription")
+
+
 ItemId = Annotated[int, Depends(_item_id)]
 SourceId = Annotated[int, Depends(_source_id)]
+SubscriptionId = Annotated[int, Depends(_subscription_id)]

@@ -23,6 +23,7 @@ class ServiceSettings:
     api_token: str | None = None  # bearer token for writes; None: writes are refused
     page_size: int = 50  # entries per feed page / items per API page (bounded)
     failing_after: int = 3  # [daemon] failing_after: errors in a row before "failing"
+    notify_per_minute: int = 30  # [notifications] per_minute: a subscription's default rate
 
     @classmethod
     def from_env(cls, **overrides: object) -> ServiceSettings:

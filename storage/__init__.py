@@ -12,11 +12,13 @@ from storage.errors import DatabaseDamaged, DatabaseURLError, SchemaError, Stora
 from storage.models import (
     Change,
     Check,
+    Delivery,
     Item,
     ItemAlias,
     ItemMatch,
     ItemSighting,
     Source,
+    Subscription,
     Version,
 )
 from storage.schema import ensure_schema, schema_state, upgrade
@@ -32,11 +34,13 @@ __all__ = [
     "SchemaError",
     "StorageError",
     "Check",
+    "Delivery",
     "Item",
     "ItemAlias",
     "ItemMatch",
     "ItemSighting",
     "Source",
+    "Subscription",
     "Version",
     "database_url",
     "ensure_intact",

@@ -217,3 +217,56 @@ class Change(SQLModel, table=True):
     # When this row was last written, by the clock (recorded_at is an import's snapshot
     # time): what a feed's Last-Modified follows. None: written before redline kept it.
     stored_at: datetime | None = Field(default_factory=utcnow, sa_column=_time())
+
+
+class Subscription(SQLModel, table=True):
+    """Someone to tell about changes: a target and a filter (tracker/notify/).
+
+    target: an http(s) URL (a webhook: a signed JSON POST per change) or an Apprise URL
+    (Slack, Matrix, e-mail, ntfy, ...). filters: which changes ("sources", "sites",
+    "tags", "items", "fields", "classes", "kinds"; a key left out means any, except
+    classes and kinds, which have defaults). A subscription from redline.toml's
+    [[notify]] tables carries its name and from_config, and is kept in step with it.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str | None = Field(default=None, unique=True)
+    target: str
+    secret: str | None = None  # a webhook's HMAC-SHA256 key
+    filters: dict[str, Any] = Field(
+        default_factory=_no_options, sa_column=Column(JSON, nullable=False)
+    )
+    per_minute: int | None = None  # deliveries a minute at most (None: the default)
+    from_config: bool = False
+    enabled: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_time(nullable=False))
+
+
+class Delivery(SQLModel, table=True):
+    """One change to tell one subscription about: the outbox.
+
+    Written in the transaction that records the change, so a crash loses none and
+    invents none; the daemon sends it (at least once: `key` is the same on every
+    attempt, for the receiver to drop repeats), retrying with backoff until it is sent
+    or given up ("dead"). A subscription's deliveries about one item go out in order.
+    """
+
+    # The sender's walk: pending deliveries in id order.
+    __table_args__ = (Index("ix_delivery_state_id", "state", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)  # the delivery id receivers see (a UUID)
+    subscription_id: int = Field(foreign_key="subscription.id", index=True)
+    # No foreign key: a merge writes an item's change log anew, and a delivery whose
+    # change is gone is given up when its turn comes, not a reason to refuse the merge.
+    change_id: int
+    item_id: int  # the change's item, so one item's deliveries keep their order
+    state: str = "pending"  # pending, sent, dead
+    attempts: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_time(nullable=False))
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_column=_time(nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=_time())
+    last_error: str | None = None
+    # A sender working on it until then (several daemons may share a database).
+    claimed_by: str | None = None
+    claimed_until: datetime | None = Field(default=None, sa_column=_time())

@@ -182,11 +182,12 @@ def _every_get_path(client: TestClient, source_id: int, item_id: int) -> list[st
 
 def test_head_works_wherever_get_does(engine: Engine, edited: tuple[int, int]) -> None:
     source_id, item_id = edited
-    with TestClient(create_app(engine)) as client:
+    # With the token: /api/notifications is a read that needs it.
+    with TestClient(create_app(engine, ServiceSettings(api_token=TOKEN))) as client:
         paths = _every_get_path(client, source_id, item_id)
         assert len(paths) > 15
         for path in paths:
-            got, head = client.get(path), client.head(path)
+            got, head = client.get(path, headers=AUTH), client.head(path, headers=AUTH)
             assert got.status_code == 200, path
             assert head.status_code == 200, (path, head.text)
             assert head.content == b""

@@ -248,11 +248,13 @@ def test_the_daemon_schedules_claims_renewals_and_upkeep(engine: Engine) -> None
     assert triggers == {
         "claim": "IntervalTrigger",
         "renew-leases": "IntervalTrigger",
+        "deliver-notifications": "IntervalTrigger",
         "prune-checks": "CronTrigger",
         "database-upkeep": "CronTrigger",
     }
     daemon.pool.shutdown()
     daemon.client.close()
+    daemon.sender.close()
 
 
 def test_the_daemon_keeps_to_per_host_limits(engine: Engine) -> None:

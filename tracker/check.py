@@ -34,6 +34,7 @@ from tracker.fetch import Snapshot, fetch, make_client
 from tracker.ingest import IngestStats, SeenUnchangedConflict, is_listing, record_observations
 from tracker.listing_memory import ListingMemory
 from tracker.normalise import redact_url
+from tracker.notify import outbox
 from tracker.politeness import HostGate, host_of
 from tracker.schedule import Plan, Policy, parse_retry_after, plan_next
 
@@ -286,6 +287,9 @@ def _record(
         check.changes_added = stats.changes_added
         check.finished_at = utcnow()
         retired = None
+        if snapshot_ref is None and stats.recorded:  # changes seen now: tell subscribers
+            session.flush()  # the changes' ids, for their deliveries
+            outbox.enqueue(session, source, stats.recorded)
         if snapshot_ref is None:  # a fetch now, not a replayed archive: the source's state
             source.etag, source.last_modified = snapshot.etag, snapshot.last_modified
             source.consecutive_failures = 0

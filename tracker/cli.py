@@ -41,7 +41,7 @@ from storage import (
     upgrade,
 )
 from storage.types import iso_z
-from tracker import __version__, cli_identity, history, identity, netguard, render
+from tracker import __version__, cli_identity, cli_notify, history, identity, netguard, render
 from tracker.config import Config, load_config, parse_duration, parse_interval
 from tracker.errors import RedlineError, UserError
 from tracker.extract import KINDS
@@ -74,6 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command != "db":
             # An empty database is created; one of another schema version is refused.
             ensure_schema(engine)
+        if config_path and config.notify is not None and args.command in NOTIFY_SYNC_COMMANDS:
+            from tracker.notify.subscriptions import sync_config
+
+            with transaction(engine) as session:
+                sync_config(session, config.notify)
         return int(args.handler(args, engine, config) or 0)
     except (RedlineError, StorageError) as error:
         # The message may quote a URL as typed, credentials and all.
@@ -93,7 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # Commands that write to the database (the others only read it); `source` edits one.
-WRITING_COMMANDS = frozenset({"add", "check", "run", "serve", "import", "source"})
+WRITING_COMMANDS = frozenset({"add", "check", "run", "serve", "import", "source", "notify"})
+# Commands that make the database's subscriptions what redline.toml's [[notify]] say.
+NOTIFY_SYNC_COMMANDS = frozenset({"check", "run", "notify"})
 
 
 def _writes(args: argparse.Namespace) -> bool:
@@ -207,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     cli_identity.add_verbs(verb)
+    cli_notify.add_verbs(verb)
 
     export = verb(
         "export",
@@ -602,7 +610,20 @@ def cmd_check(args: argparse.Namespace, engine: Engine, config: Config) -> int:
         reporter.finish(results)
     if held_elsewhere:
         print(held_elsewhere)
+    _send_notifications(engine, config)
     return 0
+
+
+def _send_notifications(engine: Engine, config: Config) -> None:
+    """After a round, what it has to tell subscribers (the daemon does this every second)."""
+    from tracker.notify.sender import send_due
+
+    done = send_due(engine, config.notifications, "redline-check", cli_notify.links_url(config))
+    if done is not None and (done.sent or done.failed or done.dead):
+        print(
+            f"notifications: {done.sent} sent, {done.failed} to be tried again, "
+            f"{done.dead} given up"
+        )
 
 
 def _leased_elsewhere(engine: Engine, all_sources: bool) -> str | None:
@@ -866,10 +887,12 @@ def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
         file=sys.stderr,
         flush=True,
     )
+    notify = config.notifications
+    links = cli_notify.links_url(config, getattr(args, "public_url", None))
     if listener is None:
-        abandoned = run_daemon(engine, every, tick, settings=config.daemon, worker=args.worker)
+        abandoned = run_daemon(engine, every, tick, None, config.daemon, args.worker, notify, links)
     else:
-        daemon = Daemon(engine, every, tick, config.daemon, args.worker)
+        daemon = Daemon(engine, every, tick, config.daemon, args.worker, notify, links)
         daemon.start()
         try:  # uvicorn handles SIGTERM / Ctrl-C; the daemon stops when it returns
             _serve(listener, args, engine, config, workers=1)
@@ -951,6 +974,7 @@ def _serve(
             tag_authority=config.tag_authority,
             api_token=serve.get("token"),
             failing_after=config.daemon.failing_after,
+            notify_per_minute=config.notifications.per_minute,
         )
         proxy = _proxy_options(serve.get("forwarded_allow_ips"))  # refused before we start
         public = settings.public_url.rstrip("/")

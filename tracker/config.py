@@ -82,6 +82,17 @@ class DaemonSettings:
 
 
 @dataclass
+class NotifySettings:
+    """[notifications]: how the daemon sends notifications (tracker/notify/)."""
+
+    per_minute: int = 30  # deliveries a minute to one subscription, unless it says
+    give_up_after: timedelta = timedelta(days=1)  # then a failing delivery is dead
+    senders: int = 4  # subscriptions sent to at once
+    # A delivery claimed by a sender that stopped (killed mid-send) is sent again after this.
+    claim: timedelta = timedelta(minutes=2)
+
+
+@dataclass
 class Config:
     db: str | None = None
     pool_size: int | None = None  # [database]: connections each process keeps open
@@ -92,6 +103,9 @@ class Config:
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     fetch: AddressPolicy = field(default_factory=AddressPolicy)  # [fetch]: addresses allowed
     sources: list[SourceConfig] = field(default_factory=list)
+    # [[notify]] tables (tracker/notify/subscriptions.py); None: no configuration file.
+    notify: list[Any] | None = None
+    notifications: NotifySettings = field(default_factory=NotifySettings)
 
 
 def load_config(path: str | Path) -> Config:
@@ -113,7 +127,11 @@ def load_config(path: str | Path) -> Config:
         serve=dict(data.get("serve", {})),
         daemon=_daemon_settings(path, data.get("daemon", {})),
         fetch=_fetch_settings(path, data.get("fetch", {})),
+        notifications=_notify_settings(path, data.get("notifications", {})),
     )
+    from tracker.notify.subscriptions import read_notify_tables
+
+    config.notify = read_notify_tables(str(path), data.get("notify", []))
     for number, entry in enumerate(data.get("source", []), start=1):
         if not isinstance(entry, dict) or "url" not in entry:
             raise UserError(f"{path}: [[source]] number {number} has no url")
@@ -251,3 +269,32 @@ def _aging(path: Path, table: object) -> tuple[tuple[timedelta, timedelta], ...]
         for age, every in table.items()
     )
     return tuple(steps)
+
+
+def _notify_settings(path: Path, table: object) -> NotifySettings:
+    """[notifications] per_minute = 30, give_up_after = "1d", senders = 4, claim = "2m"."""
+    if not isinstance(table, dict):
+        raise UserError(f"{path}: [notifications] is a table")
+    defaults = NotifySettings()
+    known = set(defaults.__dataclass_fields__)
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise UserError(
+            f"{path}: unknown [notifications] setting {unknown[0]!r} (known: {sorted(known)})"
+        )
+    counts = {}
+    for key in ("per_minute", "senders"):
+        value = table.get(key, getattr(defaults, key))
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 6000:
+            raise UserError(f"{path}: [notifications] {key} must be a whole number from 1 to 6000")
+        counts[key] = value
+    durations = {}
+    for key in ("give_up_after", "claim"):
+        given = table.get(key)
+        try:
+            durations[key] = getattr(defaults, key) if given is None else parse_duration(str(given))
+        except UserError as error:
+            raise UserError(f"{path}: [notifications] {key}: {error}") from None
+    return NotifySettings(
+        counts["per_minute"], durations["give_up_after"], counts["senders"], durations["claim"]
+    )

@@ -2,9 +2,11 @@
 
 APScheduler (3.x) drives the jobs: every tick, claim due sources (as many as there
 are free check slots and polite hosts); every third of a lease, renew the leases of
-checks in flight; daily, prune checks past retention and refresh the planner's
-statistics. Checks run on a thread pool (`concurrency`); each host gets at most
-`per_host` checks at once and `host_delay` between two. When each source is next due
+checks in flight; every second, send the notifications due (tracker/notify/sender.py,
+on threads of its own, so a slow target never holds up a check); daily, prune checks
+past retention and refresh the planner's statistics. Checks run on a thread pool
+(`concurrency`); each host gets at most `per_host` checks at once and `host_delay`
+between two. When each source is next due
 lives in the database (next_check_at), so a restart loses nothing, and any number of
 daemons can share one PostgreSQL database.
 """
@@ -24,10 +26,12 @@ from sqlalchemy.engine import Engine
 
 from storage import leases, maintenance, transaction, utcnow
 from tracker.check import CheckOptions, CheckPool, CheckResult, default_worker_name
-from tracker.config import DaemonSettings
+from tracker.config import DaemonSettings, NotifySettings
+from tracker.notify.sender import Sender
 from tracker.schedule import Policy
 
 log = logging.getLogger("redline.daemon")
+NOTIFY_EVERY = 1.0  # seconds between rounds of sending notifications
 # APScheduler logs every tick at INFO; only its warnings are worth a line.
 logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
@@ -69,6 +73,8 @@ class Daemon:
         tick: timedelta,
         settings: DaemonSettings | None = None,
         worker: str | None = None,
+        notify: NotifySettings | None = None,
+        public_url: str | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings or DaemonSettings()
@@ -83,6 +89,7 @@ class Daemon:
         # The pool's parts, by their old names (tests and shutdown use them).
         self.client, self.pool = self.checks.client, self.checks.executor
         self._claiming = threading.Lock()  # one claim at a time
+        self.sender = Sender(engine, notify or NotifySettings(), self.worker, public_url)
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._add_jobs(tick)
 
@@ -96,6 +103,9 @@ class Daemon:
         renew_every = max(self.settings.lease.total_seconds() / 3, 0.5)
         self.scheduler.add_job(
             self.renew, "interval", seconds=renew_every, id="renew-leases", **common
+        )
+        self.scheduler.add_job(
+            self.deliver, "interval", seconds=NOTIFY_EVERY, id="deliver-notifications", **common
         )
         self.scheduler.add_job(
             self.prune, "cron", hour=3, minute=17, id="prune-checks",
@@ -132,6 +142,14 @@ class Daemon:
             log_result(outcome, self.worker)
         self.claim()  # a slot is free: take the next due source without waiting a tick
 
+    def deliver(self) -> None:
+        if self.stopping.is_set():
+            return
+        try:
+            self.sender.run_round(wait=False)
+        except Exception:  # the database may be briefly away: try again next second
+            log.exception("sending notifications failed")
+
     def renew(self) -> None:
         ids = self.in_flight()
         if not ids:
@@ -163,6 +181,7 @@ class Daemon:
         _, unfinished = wait(running, timeout=grace.total_seconds())
         self.scheduler.shutdown(wait=False)
         self.checks.shutdown()
+        self.sender.close()  # a round sending now finishes; the rest waits for the next start
         try:
             with transaction(self.engine) as session:
                 released = leases.release_all(session, self.worker)
@@ -182,6 +201,8 @@ def run_daemon(
     stop: threading.Event | None = None,
     settings: DaemonSettings | None = None,
     worker: str | None = None,
+    notify: NotifySettings | None = None,
+    public_url: str | None = None,
 ) -> int:
     """Check due sources until SIGTERM / Ctrl-C (or until `stop` is set); the number of
     checks abandoned at the end."""
@@ -197,7 +218,7 @@ def run_daemon(
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
-    daemon = Daemon(engine, every, tick, settings, worker)
+    daemon = Daemon(engine, every, tick, settings, worker, notify, public_url)
     daemon.start()
     try:
         stop.wait()

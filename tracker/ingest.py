@@ -38,6 +38,8 @@ class IngestStats:
     changes_added: int = 0
     # The item each observation was recorded on, in their order (None: skipped).
     landed: list[int | None] = field(default_factory=list)
+    # The changes recorded, each with its item's tags now (for notifications' filters).
+    recorded: list[tuple[Change, list[str] | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -97,6 +99,17 @@ class _Pending:
                 )
         for chunk in queries.in_chunks(self.seen_latest_of):
             queries.touch_latest_versions(session, chunk, now)
+
+
+def _seen_now(change: Change, before: Version | None, after: Version | None, now: datetime) -> bool:
+    """A change this check saw happen (news for subscribers): an item leaving or coming
+    back, a new item, or a new version of an item seen before. Not the edits a page's own
+    history tells of, nor an edit found at an item's first sight (it happened before)."""
+    if change.kind in ("removed", "restored"):
+        return True
+    if after is None or after.origin != "observed":
+        return False
+    return change.kind == "created" or (before is not None and before.observed_at < now)
 
 
 def is_listing(observations: Sequence[Observation], page_url: str) -> bool:
@@ -232,6 +245,11 @@ def record_observations(
         _record_removals(session, source, set(claims), now, stats, pending)
     sites.learn_shapes(source, pending.moves.values())
     pending.write(session, source.id, listing, now)
+    stats.recorded = [
+        (change, after.tags if after else None)
+        for change, before, after in pending.changes
+        if _seen_now(change, before, after, now)
+    ]
     return stats
 
 

@@ -8,14 +8,16 @@ in storage.stats; this module gathers it at one moment and renders it for people
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from storage import Source, stats
+from storage import Delivery, Source, Subscription, stats
 from storage.types import iso_z
 from tracker.normalise import redact_url
 
@@ -98,6 +100,26 @@ class Failing:
 
 
 @dataclass(frozen=True)
+class Notifications:
+    """The outbox (tracker/notify/): subscriptions, and deliveries by state."""
+
+    subscriptions: int
+    pending: int
+    sent: int
+    dead: int  # given up after [notifications] give_up_after
+
+
+def _notifications(session: Session) -> Notifications:
+    by_state = dict(
+        session.exec(select(Delivery.state, func.count()).group_by(col(Delivery.state))).all()
+    )
+    subscriptions = session.exec(select(func.count()).select_from(Subscription)).one()
+    return Notifications(
+        int(subscriptions), *(int(by_state.get(state, 0)) for state in ("pending", "sent", "dead"))
+    )
+
+
+@dataclass(frozen=True)
 class Status:
     now: datetime
     database: str
@@ -109,6 +131,7 @@ class Status:
     expired_leases: int
     failing: list[Failing]
     activity: dict[str, stats.Activity]  # by window name, as in WINDOWS
+    notifications: Notifications
 
 
 def gather(
@@ -151,6 +174,7 @@ def gather(
             expired_leases=stats.expired_lease_count(session, now),
             failing=failing,
             activity={name: stats.activity(session, now - span, now) for name, span in WINDOWS},
+            notifications=_notifications(session),
         )
 
 
@@ -211,6 +235,7 @@ def as_json(status: Status) -> dict[str, Any]:
             for failing in status.failing
         ],
         "activity": {name: _activity_json(window) for name, window in status.activity.items()},
+        "notifications": dataclasses.asdict(status.notifications),
     }
 
 
@@ -295,6 +320,17 @@ def render_text(status: Status) -> str:
         lines.append(f"{indent}{_ref(failing.source)}  {failing.failures}x  {failing.source.url}")
         if failing.last_error:
             lines.append(f"{indent}{'':<{len(_ref(failing.source))}}  {failing.last_error}")
+
+    told = status.notifications
+    if told.subscriptions or told.pending or told.dead:
+        row(
+            "notify",
+            f"{_plural(told.subscriptions, 'subscription')}: {told.pending} pending, "
+            f"{told.sent} sent, {told.dead} given up"
+            + (" (see `redline notify list`)" if told.dead else ""),
+        )
+    else:
+        row("notify", "no subscriptions (see `redline notify add`)")
 
     lines.append("")
     titles = [title for title, _ in ACTIVITY_COLUMNS]

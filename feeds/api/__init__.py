@@ -4,6 +4,7 @@
 - feeds/api/changes.py: /api/changes, the change log for pollers
 - feeds/api/sources.py: /api/sources, reads and (token-guarded) writes
 - feeds/api/health.py: /healthz and /metrics
+- feeds/api/notifications.py: /api/notifications and /api/subscriptions (token-guarded)
 - feeds/api/models.py: the shapes the routes answer and take
 - feeds/api/guards.py: token, rate limit and body cap on writes
 - feeds/api/paging.py, conditional.py, errors.py: cursors, ETags, one-line 422s
@@ -23,10 +24,10 @@ Times are ISO 8601 UTC with a `Z`. Paging:
 
 from __future__ import annotations
 
-from feeds.api import changes, health, items, sources
+from feeds.api import changes, health, items, notifications, sources
 from feeds.api.errors import install_validation_errors
 
 # In the order they are matched (and listed in /openapi.json).
-routers = [health.router, items.router, changes.router, sources.router]
+routers = [health.router, items.router, changes.router, sources.router, notifications.router]
 
 __all__ = ["install_validation_errors", "routers"]

@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
@@ -133,6 +133,20 @@ def _authorize(request: Request) -> JSONResponse | None:
             {"WWW-Authenticate": 'Bearer realm="redline", error="invalid_token"'},
         )
     return None
+
+
+def require_token(request: Request) -> None:
+    """A dependency for reads that need the token (they show targets and their errors):
+    refused as a write without it is, and counted with the refused writes."""
+    refusal = _authorize(request)
+    if refusal is None:
+        return
+    refusal = _rate_limit(request, "api_refused_limiter", "refused requests") or refusal
+    detail = json.loads(refusal.body)["detail"]
+    headers = {
+        k: v for k, v in refusal.headers.items() if k.lower() in ("www-authenticate", "retry-after")
+    }
+    raise HTTPException(refusal.status_code, detail, headers=headers or None)
 
 
 async def _read_capped_body(request: Request) -> JSONResponse | None:

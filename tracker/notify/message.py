@@ -1,0 +1,206 @@
+"""What a delivery says: the JSON a webhook receives, and the title and text of a
+notification sent through Apprise.
+
+The JSON's "change" is the object GET /api/changes lists, so a receiver can share code
+with a poller; "item" adds what a reader needs to know which story it is (the headline
+before and after), "links" the service's pages when [serve] public_url is set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session
+
+from storage import Change, Item, Source, Version, queries
+from storage.types import iso_z
+from tracker.normalise import redact_url
+
+MAX_TEXT = 280  # characters of a headline or summary quoted in a notification's text
+EVENT = "change"
+
+
+@dataclass(frozen=True)
+class Message:
+    document: dict[str, Any]  # the webhook's JSON, before the delivery id is added
+    title: str
+    body: str
+
+
+def change_document(change: Change) -> dict[str, Any]:
+    """The change as GET /api/changes lists it."""
+    return {
+        "id": change.id,
+        "item_id": change.item_id,
+        "source_id": change.source_id,
+        "kind": change.kind,
+        "from_n": change.from_n,
+        "to_n": change.to_n,
+        "fields": change.fields,
+        "class": change.classification,
+        "score": change.score,
+        "reasons": change.reasons or [],
+        "similarity": change.similarity,
+        "variants": change.variants,
+        "occurred_at": iso_z(change.occurred_at),
+        "recorded_at": iso_z(change.recorded_at),
+        "diff": None
+        if change.diff is None
+        else {
+            name: [[int(op), str(text)] for op, text in ops] for name, ops in change.diff.items()
+        },
+    }
+
+
+def compose(session: Session, change_id: int, public_url: str | None) -> Message | None:
+    """The message about a stored change; None if the change is no longer there."""
+    change = session.get(Change, change_id)
+    if change is None:
+        return None
+    item = session.get(Item, change.item_id)
+    source = session.get(Source, change.source_id)
+    versions = {v.n: v for v in queries.versions_of(session, change.item_id)}
+    before = versions.get(change.from_n) if change.from_n else None
+    after = versions.get(change.to_n) if change.to_n else None
+    return _message(change, item, source, before, after, public_url)
+
+
+def _message(
+    change: Change,
+    item: Item | None,
+    source: Source | None,
+    before: Version | None,
+    after: Version | None,
+    public_url: str | None,
+) -> Message:
+    headline = (after.headline if after else None) or (item.headline if item else None)
+    document: dict[str, Any] = {
+        "event": EVENT,
+        "change": change_document(change),
+        "item": {
+            "id": change.item_id,
+            "url": item.url if item else None,
+            "headline": headline,
+            "previous_headline": before.headline if before and change.kind == "edited" else None,
+        },
+        "source": {
+            "id": change.source_id,
+            "name": source.name if source else None,
+            "url": redact_url(source.url) if source else None,
+        },
+    }
+    field = pictured_field(change)
+    if field is not None and change.diff is not None:  # an edit: its picture's words
+        from tracker import diff_image  # Pillow, only when a message needs it
+
+        where = (source.name or source.site) if source else None
+        document["image_alt"] = diff_image.alt_text(field, change.diff[field], where)
+    links = _links(public_url, change, field is not None)
+    if links:
+        document["links"] = links
+    title, lines = _words(change, before, after, headline)
+    where = (source.name or redact_url(source.url)) if source else None
+    if where:
+        lines.append(f"Source: {where}")
+    if item and item.url:
+        lines.append(item.url)
+    if links:
+        lines.append(links["item"])
+    return Message(document, title, "\n".join(lines))
+
+
+def pictured_field(change: Change) -> str | None:
+    """The field an edit's picture shows (tracker/diff_image.py): the headline if it
+    changed, else the first changed field with a stored diff; None if it is no edit."""
+    if change.kind != "edited" or not change.diff:
+        return None
+    fields = [name for name in change.fields if name in change.diff]
+    return "headline" if "headline" in fields else (fields[0] if fields else None)
+
+
+def _links(public_url: str | None, change: Change, pictured: bool) -> dict[str, str] | None:
+    if not public_url:
+        return None
+    base = public_url.rstrip("/")
+    links = {
+        "item": f"{base}/items/{change.item_id}",
+        "feed": f"{base}/feeds/items/{change.item_id}.atom",
+    }
+    if change.kind == "edited" and change.from_n and change.to_n:
+        links["diff"] = (
+            f"{base}/api/items/{change.item_id}/diff?from={change.from_n}&to={change.to_n}"
+            "&format=text"
+        )
+    if pictured:
+        links["image"] = f"{base}/items/{change.item_id}/changes/{change.id}.png"
+    return links
+
+
+def _words(
+    change: Change, before: Version | None, after: Version | None, headline: str | None
+) -> tuple[str, list[str]]:
+    """A title and lines a reader understands without seeing the diff."""
+    shown = _short(headline) or "(no headline)"
+    if change.kind == "edited":
+        label = f"Edited ({change.classification})" if change.classification else "Edited"
+        lines = []
+        for name in change.fields:
+            old = getattr(before, name, None) if before else None
+            new = getattr(after, name, None) if after else None
+            if isinstance(old, list) or isinstance(new, list):
+                old, new = ", ".join(old or []), ", ".join(new or [])
+            lines.append(f"{name.capitalize()} was: {_short(old) or '(none)'}")
+            lines.append(f"{name.capitalize()} now: {_short(new) or '(none)'}")
+        if change.reasons:
+            lines.append(f"Why: {'; '.join(change.reasons[:3])}")
+        return f"{label}: {shown}", lines
+    if change.kind == "headline_test":
+        variants = " / ".join(_short(v) or "" for v in change.variants or [])
+        return f"Headline test: {variants or shown}", []
+    if change.kind == "removed":
+        return f"Removed from its listing: {shown}", []
+    if change.kind == "restored":
+        return f"Back on its listing: {shown}", []
+    if change.kind == "created":
+        return f"New: {shown}", [_short(after.summary)] if after and after.summary else []
+    return f"{change.kind}: {shown}", []
+
+
+def _short(text: str | None) -> str | None:
+    if text is None:
+        return None
+    text = " ".join(str(text).split())
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1].rstrip() + "…"
+
+
+def sample(public_url: str | None) -> Message:
+    """What `redline notify test` sends: a made-up edit, marked as a test."""
+    from datetime import UTC, datetime
+
+    moment = datetime.now(UTC)
+    change = Change(
+        id=0,
+        item_id=0,
+        source_id=0,
+        kind="edited",
+        from_n=1,
+        to_n=2,
+        fields=["headline"],
+        classification="substantive",
+        score=0.8,
+        reasons=["headline: number changed: 8 → 12"],
+        similarity=0.9,
+        diff={"headline": [[0, "Storm leaves "], [-1, "8"], [1, "12"], [0, " dead"]]},
+        occurred_at=moment,
+        recorded_at=moment,
+    )
+    before = Version(
+        item_id=0, n=1, headline="Storm leaves 8 dead", observed_at=moment, last_observed_at=moment
+    )
+    after = Version(
+        item_id=0, n=2, headline="Storm leaves 12 dead", observed_at=moment, last_observed_at=moment
+    )
+    message = _message(change, None, None, before, after, public_url)
+    document = {**message.document, "event": "test"}
+    return Message(document, f"[test] {message.title}", "A test from redline.\n" + message.body)

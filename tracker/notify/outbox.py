@@ -1,0 +1,56 @@
+"""The outbox: the deliveries a check writes in the transaction that records its changes.
+
+A change and the deliveries about it commit together or not at all, so a crash can
+neither lose a notification nor send one about a change that was rolled back. Only
+changes a check observes now are sent: an import's (history being filled in) and a
+merge's are not news.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import insert
+from sqlmodel import Session, col, select
+
+from storage import Change, Delivery, Source, Subscription, utcnow
+from tracker.notify.filters import Filter
+
+
+def enqueue(
+    session: Session,
+    source: Source,
+    recorded: Sequence[tuple[Change, Sequence[str] | None]],
+) -> int:
+    """Write a delivery for each (change, the item's tags) each enabled subscription
+    wants; how many. The changes must have their ids (flushed). Deliveries are timed by
+    the clock, not by the check's time (a replay's may be years ago): give_up_after
+    counts from when they were written."""
+    if not recorded:
+        return 0
+    subscriptions = session.exec(
+        select(Subscription.id, Subscription.filters).where(col(Subscription.enabled))
+    ).all()
+    if not subscriptions:
+        return 0
+    now = utcnow()
+    wanted = [(sub_id, Filter.from_stored(filters or {})) for sub_id, filters in subscriptions]
+    rows = [
+        {
+            "key": str(uuid.uuid4()),
+            "subscription_id": sub_id,
+            "change_id": change.id,
+            "item_id": change.item_id,
+            "state": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "next_attempt_at": now,
+        }
+        for change, tags in recorded
+        for sub_id, wants in wanted
+        if wants.matches(change, source.site, tags)
+    ]
+    if rows:
+        session.connection().execute(insert(Delivery), rows)  # one executemany
+    return len(rows)

@@ -1,0 +1,285 @@
+"""Subscriptions: adding, listing and removing them, and keeping those of redline.toml's
+[[notify]] tables in step with it.
+
+A target is one of two kinds, told apart by its scheme:
+- http:// or https://: a webhook. Each change is POSTed as JSON, signed with
+  HMAC-SHA256 (see targets.py) with the subscription's secret.
+- anything else: an Apprise URL (slack://, mailto://, ntfy://, matrix://, tgram://,
+  json://, ...), sent through Apprise. Apprise's own https:// forms of a service's URL
+  are webhooks here: use its scheme form.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete
+from sqlmodel import Session, col, select
+
+from storage import Delivery, Subscription
+from tracker import netguard
+from tracker.errors import UserError
+from tracker.notify.filters import parse_filters
+
+MAX_TARGET = 2048
+MAX_PER_MINUTE = 6000
+
+
+@dataclass
+class NotifyEntry:
+    """A [[notify]] table of redline.toml, checked."""
+
+    name: str
+    target: str
+    secret: str | None = None
+    per_minute: int | None = None
+    filters: dict[str, list[Any]] = field(default_factory=dict)
+
+
+def target_kind(target: str) -> str:
+    """webhook or apprise."""
+    return "webhook" if urlsplit(target).scheme.lower() in ("http", "https") else "apprise"
+
+
+def check_target(target: str) -> str:
+    """The target, stripped, if redline can send to it; else a one-line UserError."""
+    target = str(target).strip()
+    if (
+        not target
+        or len(target) > MAX_TARGET
+        or "\x00" in target
+        or any(c.isspace() for c in target)
+    ):
+        raise UserError(f"not a notification target: {target[:60]!r}")
+    try:
+        parts = urlsplit(target)
+        parts.port  # noqa: B018 (a bad port raises here)
+    except ValueError as error:
+        raise UserError(f"not a notification target: {target[:60]!r} ({error})") from None
+    if target_kind(target) == "webhook":
+        if not parts.hostname:
+            raise UserError(f"not a webhook URL: {target[:60]!r} (no host)")
+    elif not _apprise_knows(target):
+        raise UserError(
+            f"not a notification target: {redact(target)!r} is neither an http(s) webhook "
+            "URL nor an Apprise URL (such as slack://, mailto://, ntfy://, json://; see "
+            "https://github.com/caronc/apprise/wiki)"
+        )
+    netguard.check_url_host(target)  # a literal private address needs allowing, as a source
+    return target
+
+
+def _apprise_knows(target: str) -> bool:
+    from tracker.notify.targets import quiet_apprise
+
+    return bool(quiet_apprise().Apprise().add(target))
+
+
+def check_per_minute(value: object) -> int | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    if isinstance(value, bool) or not (text.isascii() and text.isdigit()):
+        raise UserError(f"per minute: a whole number from 1 to {MAX_PER_MINUTE}, not {value!r}")
+    number = int(text[:6])
+    if not 1 <= number <= MAX_PER_MINUTE:
+        raise UserError(f"per minute: a whole number from 1 to {MAX_PER_MINUTE}, not {value!r}")
+    return number
+
+
+def check_name(name: object) -> str | None:
+    if name is None:
+        return None
+    text = str(name).strip()
+    if not text or len(text) > 100 or "\x00" in text or text.isdigit():
+        raise UserError(
+            f"not a subscription name: {str(name)[:40]!r} (1-100 characters, not a number)"
+        )
+    return text
+
+
+def add_subscription(
+    session: Session,
+    target: str,
+    filters: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    secret: str | None = None,
+    per_minute: object = None,
+) -> Subscription:
+    """A new subscription; a webhook without a secret is given a random one."""
+    target = check_target(target)
+    name = check_name(name)
+    if (
+        name is not None
+        and session.exec(select(Subscription).where(col(Subscription.name) == name)).first()
+    ):
+        raise UserError(f"a subscription is named {name!r} already")
+    if secret is not None and (not str(secret).strip() or len(str(secret)) > 500):
+        raise UserError("secret: 1-500 characters")
+    if secret is None and target_kind(target) == "webhook":
+        secret = secrets.token_urlsafe(32)
+    subscription = Subscription(
+        name=name,
+        target=target,
+        secret=secret,
+        filters=parse_filters(filters or {}),
+        per_minute=check_per_minute(per_minute),
+    )
+    session.add(subscription)
+    session.flush()
+    return subscription
+
+
+def find_subscription(session: Session, ref: str) -> Subscription:
+    """By id or by name; a one-line UserError when there is none."""
+    ref = str(ref).strip()
+    if ref.isascii() and ref.isdigit() and len(ref) < 12:
+        found = session.get(Subscription, int(ref))
+    else:
+        found = session.exec(select(Subscription).where(col(Subscription.name) == ref)).first()
+    if found is None:
+        raise UserError(f"no subscription {ref[:60]!r} (see `redline notify list`)")
+    return found
+
+
+def all_subscriptions(session: Session) -> Sequence[Subscription]:
+    return session.exec(select(Subscription).order_by(col(Subscription.id))).all()
+
+
+def remove_subscription(session: Session, subscription: Subscription) -> int:
+    """Remove it and the deliveries it has not been sent yet or has sent; how many
+    deliveries went with it."""
+    removed = session.exec(  # type: ignore[call-overload]
+        delete(Delivery).where(col(Delivery.subscription_id) == subscription.id)
+    ).rowcount
+    session.delete(subscription)
+    return int(removed or 0)
+
+
+def sync_config(session: Session, entries: Sequence[NotifyEntry]) -> None:
+    """Make the subscriptions from redline.toml what its [[notify]] tables say now: new
+    names added, changed ones updated, names no longer there removed."""
+    held = {
+        sub.name: sub
+        for sub in session.exec(select(Subscription).where(col(Subscription.from_config))).all()
+    }
+    for entry in entries:
+        sub = held.pop(entry.name, None)
+        if sub is None:
+            clash = session.exec(
+                select(Subscription).where(col(Subscription.name) == entry.name)
+            ).first()
+            if clash is not None:
+                raise UserError(
+                    f"[[notify]] {entry.name!r}: a subscription added with `redline notify "
+                    "add` has that name; remove it or rename the table"
+                )
+            sub = Subscription(name=entry.name, target=entry.target, from_config=True)
+        sub.target, sub.per_minute, sub.filters = entry.target, entry.per_minute, entry.filters
+        sub.secret = entry.secret
+        session.add(sub)
+    for gone in held.values():
+        remove_subscription(session, gone)
+    session.flush()
+
+
+def read_notify_tables(where: str, tables: object) -> list[NotifyEntry]:
+    """redline.toml's [[notify]] tables, checked: each needs a name and a target."""
+    if not isinstance(tables, list):
+        raise UserError(f"{where}: notify is a list of [[notify]] tables")
+    entries, names = [], set()
+    for number, table in enumerate(tables, start=1):
+        label = f"{where}: [[notify]] number {number}"
+        if not isinstance(table, dict):
+            raise UserError(f"{label} is not a table")
+        known = {"name", "target", "secret", "per_minute", *_FILTER_KEYS}
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise UserError(
+                f"{label}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})"
+            )
+        if "name" not in table or "target" not in table:
+            raise UserError(f"{label} needs a name and a target")
+        try:
+            name = check_name(table["name"])
+            assert name is not None
+            if name in names:
+                raise UserError(f"the name {name!r} is used twice")
+            names.add(name)
+            secret = table.get("secret")
+            target = check_target(str(table["target"]))
+            if secret is not None and not isinstance(secret, str):
+                raise UserError("secret is a string")
+            entries.append(
+                NotifyEntry(
+                    name=name,
+                    target=target,
+                    secret=secret,
+                    per_minute=check_per_minute(table.get("per_minute")),
+                    filters=parse_filters({k: v for k, v in table.items() if k in _FILTER_KEYS}),
+                )
+            )
+        except UserError as error:
+            raise UserError(f"{label}: {error}") from None
+    return entries
+
+
+_FILTER_KEYS = ("sources", "sites", "tags", "items", "fields", "classes", "kinds")
+
+
+def redact(target: str) -> str:
+    """The target as it may be shown: its scheme and host, the rest (tokens, passwords,
+    paths that hold keys) left out."""
+    try:
+        parts = urlsplit(target)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(unreadable)"
+    rest = "/…" if (parts.path.strip("/") or parts.query or parts.username) else ""
+    return f"{parts.scheme}://{host}{port}{rest}"
+
+
+def overview(
+    session: Session, subs: Sequence[Subscription], default_per_minute: int
+) -> list[dict[str, Any]]:
+    """Each subscription as `redline notify list --json` and GET /api/notifications show
+    it: its target without secrets, its filter, and its deliveries by state."""
+    from sqlalchemy import func
+
+    counted = {
+        (sub_id, state): int(count)
+        for sub_id, state, count in session.exec(
+            select(Delivery.subscription_id, Delivery.state, func.count()).group_by(
+                col(Delivery.subscription_id), col(Delivery.state)
+            )
+        ).all()
+    }
+    errors = {  # the newest error of a delivery not (yet) sent
+        sub_id: error
+        for sub_id, error in session.exec(
+            select(Delivery.subscription_id, Delivery.last_error)
+            .where(col(Delivery.last_error).is_not(None), col(Delivery.state) != "sent")
+            .order_by(col(Delivery.id))
+        ).all()
+    }
+    return [
+        {
+            "id": sub.id,
+            "name": sub.name,
+            "target": redact(sub.target),
+            "kind": target_kind(sub.target),
+            "filters": sub.filters,
+            "per_minute": sub.per_minute or default_per_minute,
+            "from_config": sub.from_config,
+            "deliveries": {
+                state: counted.get((sub.id or 0, state), 0) for state in ("pending", "sent", "dead")
+            },
+            "last_error": errors.get(sub.id or 0),
+        }
+        for sub in subs
+    ]
