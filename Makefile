@@ -28,7 +28,7 @@ test: $(BIN)/redline
 # bench/README.md. Peers install themselves into bench/.peers on first use; nginx, wrk
 # and git come from Debian's packages.
 BENCHMARKS := bench_diff identity significance listing_noise bench_import bench_poll bench_serve \
-	bench_memory \
+	bench_memory bench_notify \
 	bench_queries reliability crash_trials
 
 bench: $(BIN)/redline bench-tools
