@@ -57,6 +57,11 @@ class Source(SQLModel, table=True):
     # An item page that is gone (410, repeated 404) or aged out is retired, not deleted.
     retired_at: datetime | None = Field(default=None, sa_column=_time())
     retired_reason: str | None = None
+    # Quiet: not answering, or a listing showing nothing new, for longer than expected
+    # (tracker/notify/quiet.py); subscribers to health alerts were told, and are told
+    # again when it recovers.
+    quiet_since: datetime | None = Field(default=None, sa_column=_time())
+    quiet_reason: str | None = None
     # Fields its listing shows for some items only, learned from its checks (see
     # tracker/partial.py): an item shown without one keeps its last known value.
     partial_fields: list[str] | None = Field(default=None, sa_column=Column(JSON))
@@ -259,8 +264,10 @@ class Delivery(SQLModel, table=True):
     subscription_id: int = Field(foreign_key="subscription.id", index=True)
     # No foreign key: a merge writes an item's change log anew, and a delivery whose
     # change is gone is given up when its turn comes, not a reason to refuse the merge.
-    change_id: int
-    item_id: int  # the change's item, so one item's deliveries keep their order
+    # None: a source's health alert, which `event` describes.
+    change_id: int | None = None
+    item_id: int | None = None  # the change's item, so one item's deliveries keep their order
+    event: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     state: str = "pending"  # pending, sent, dead
     attempts: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_column=_time(nullable=False))

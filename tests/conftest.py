@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,7 +20,9 @@ from werkzeug import Request, Response
 
 from storage import make_engine, upgrade
 from tests.databases import Backend, PostgresBackend, SqliteBackend
+from tracker.config import NotifySettings
 from tracker.extract.base import Observation
+from tracker.notify.sender import Sender
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Tests serve pages from loopback, which redline refuses to fetch by default (see
@@ -203,3 +206,49 @@ def cli(db_url: str) -> object:
         return result
 
     return run
+
+
+# -- notifications: a webhook receiver and a sender --------------------------------------
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver on 127.0.0.1: answers each POST with the next status queued
+    (200 when none is), and keeps what it was sent."""
+
+    server: HTTPServer
+    statuses: list[int] = field(default_factory=list)
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def handle(self, request: Request) -> Response:
+        with self.lock:
+            self.received.append((dict(request.headers), request.get_data()))
+            status = self.statuses.pop(0) if self.statuses else 200
+        return Response("ok" if status < 300 else "no", status=status)
+
+    def url(self, path: str = "/hook") -> str:
+        return self.server.url_for(path)
+
+    def documents(self) -> list[dict]:
+        return [json.loads(body) for _, body in self.received]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    found = Receiver(server)
+    server.expect_request("/hook", method="POST").respond_with_handler(found.handle)
+    server.expect_request("/apprise", method="POST").respond_with_handler(found.handle)
+    server.start()
+    yield found
+    server.clear()
+    if server.is_running():
+        server.stop()
+
+
+@pytest.fixture
+def sender(engine: Engine) -> Iterator[Sender]:
+    made = Sender(engine, NotifySettings(), "test-sender")
+    yield made
+    made.close()

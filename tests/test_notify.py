@@ -7,18 +7,13 @@ The receiver verifies each signature as a subscriber would (targets.verify_signa
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from pytest_httpserver import HTTPServer
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
-from werkzeug import Request, Response
 
 from feeds.app import create_app
 from storage import Change, Delivery, Subscription, transaction
@@ -29,7 +24,7 @@ from tracker.notify import filters, subscriptions, targets
 from tracker.notify.sender import Sender, backoff
 from tracker.sources import add_source
 
-from .conftest import Site
+from .conftest import Receiver, Site
 
 START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -46,42 +41,6 @@ def feed(*items: tuple[str, str]) -> str:
         f"<link>https://news.example/</link><description>d</description>{entries}"
         "</channel></rss>"
     )
-
-
-@dataclass
-class Receiver:
-    """A webhook receiver on 127.0.0.1: answers each POST with the next status queued
-    (200 when none is), and keeps what it was sent."""
-
-    server: HTTPServer
-    statuses: list[int] = field(default_factory=list)
-    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def handle(self, request: Request) -> Response:
-        with self.lock:
-            self.received.append((dict(request.headers), request.get_data()))
-            status = self.statuses.pop(0) if self.statuses else 200
-        return Response("ok" if status < 300 else "no", status=status)
-
-    def url(self, path: str = "/hook") -> str:
-        return self.server.url_for(path)
-
-    def documents(self) -> list[dict]:
-        return [json.loads(body) for _, body in self.received]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    found = Receiver(server)
-    server.expect_request("/hook", method="POST").respond_with_handler(found.handle)
-    server.expect_request("/apprise", method="POST").respond_with_handler(found.handle)
-    server.start()
-    yield found
-    server.clear()
-    if server.is_running():
-        server.stop()
 
 
 def add_feed(engine: Engine, url: str) -> int:
@@ -119,13 +78,6 @@ def make_due(engine: Engine) -> None:
         session.exec(  # type: ignore[call-overload]
             update(Delivery).values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
         )
-
-
-@pytest.fixture
-def sender(engine: Engine) -> Iterator[Sender]:
-    made = Sender(engine, NotifySettings(), "test-sender")
-    yield made
-    made.close()
 
 
 def test_an_edit_is_posted_once_signed_with_the_change_as_the_api_lists_it(

@@ -249,6 +249,7 @@ def test_the_daemon_schedules_claims_renewals_and_upkeep(engine: Engine) -> None
         "claim": "IntervalTrigger",
         "renew-leases": "IntervalTrigger",
         "deliver-notifications": "IntervalTrigger",
+        "watch-quiet": "IntervalTrigger",
         "prune-checks": "CronTrigger",
         "database-upkeep": "CronTrigger",
     }

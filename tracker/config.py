@@ -90,6 +90,8 @@ class NotifySettings:
     senders: int = 4  # subscriptions sent to at once
     # A delivery claimed by a sender that stopped (killed mid-send) is sent again after this.
     claim: timedelta = timedelta(minutes=2)
+    # A source quiet this long is reported (None: learnt per source, tracker/notify/quiet.py).
+    quiet_after: timedelta | None = None
 
 
 @dataclass
@@ -272,7 +274,8 @@ def _aging(path: Path, table: object) -> tuple[tuple[timedelta, timedelta], ...]
 
 
 def _notify_settings(path: Path, table: object) -> NotifySettings:
-    """[notifications] per_minute = 30, give_up_after = "1d", senders = 4, claim = "2m"."""
+    """[notifications] per_minute = 30, give_up_after = "1d", senders = 4, claim = "2m",
+    quiet_after = "6h" (default: learnt per source)."""
     if not isinstance(table, dict):
         raise UserError(f"{path}: [notifications] is a table")
     defaults = NotifySettings()
@@ -288,13 +291,17 @@ def _notify_settings(path: Path, table: object) -> NotifySettings:
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 6000:
             raise UserError(f"{path}: [notifications] {key} must be a whole number from 1 to 6000")
         counts[key] = value
-    durations = {}
-    for key in ("give_up_after", "claim"):
+    durations: dict[str, timedelta | None] = {}
+    for key in ("give_up_after", "claim", "quiet_after"):
         given = table.get(key)
         try:
             durations[key] = getattr(defaults, key) if given is None else parse_duration(str(given))
         except UserError as error:
             raise UserError(f"{path}: [notifications] {key}: {error}") from None
     return NotifySettings(
-        counts["per_minute"], durations["give_up_after"], counts["senders"], durations["claim"]
+        counts["per_minute"],
+        durations["give_up_after"] or defaults.give_up_after,
+        counts["senders"],
+        durations["claim"] or defaults.claim,
+        durations["quiet_after"],
     )

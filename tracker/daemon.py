@@ -3,7 +3,8 @@
 APScheduler (3.x) drives the jobs: every tick, claim due sources (as many as there
 are free check slots and polite hosts); every third of a lease, renew the leases of
 checks in flight; every second, send the notifications due (tracker/notify/sender.py,
-on threads of its own, so a slow target never holds up a check); daily, prune checks
+on threads of its own, so a slow target never holds up a check); every five minutes,
+look for sources gone quiet (tracker/notify/quiet.py); daily, prune checks
 past retention and refresh the planner's statistics. Checks run on a thread pool
 (`concurrency`); each host gets at most `per_host` checks at once and `host_delay`
 between two. When each source is next due
@@ -27,11 +28,13 @@ from sqlalchemy.engine import Engine
 from storage import leases, maintenance, transaction, utcnow
 from tracker.check import CheckOptions, CheckPool, CheckResult, default_worker_name
 from tracker.config import DaemonSettings, NotifySettings
+from tracker.notify import quiet
 from tracker.notify.sender import Sender
 from tracker.schedule import Policy
 
 log = logging.getLogger("redline.daemon")
 NOTIFY_EVERY = 1.0  # seconds between rounds of sending notifications
+QUIET_EVERY = 300.0  # seconds between looks for sources gone quiet
 # APScheduler logs every tick at INFO; only its warnings are worth a line.
 logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
@@ -76,8 +79,9 @@ class Daemon:
         notify: NotifySettings | None = None,
         public_url: str | None = None,
     ) -> None:
-        self.engine = engine
+        self.engine, self.every = engine, every
         self.settings = settings or DaemonSettings()
+        self.notify = notify or NotifySettings()
         self.worker = worker or default_worker_name("run")
         self.options = CheckOptions(
             policy=Policy.from_settings(self.settings, every),
@@ -89,7 +93,7 @@ class Daemon:
         # The pool's parts, by their old names (tests and shutdown use them).
         self.client, self.pool = self.checks.client, self.checks.executor
         self._claiming = threading.Lock()  # one claim at a time
-        self.sender = Sender(engine, notify or NotifySettings(), self.worker, public_url)
+        self.sender = Sender(engine, self.notify, self.worker, public_url)
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._add_jobs(tick)
 
@@ -106,6 +110,9 @@ class Daemon:
         )
         self.scheduler.add_job(
             self.deliver, "interval", seconds=NOTIFY_EVERY, id="deliver-notifications", **common
+        )
+        self.scheduler.add_job(
+            self.watch_quiet, "interval", seconds=QUIET_EVERY, id="watch-quiet", **common
         )
         self.scheduler.add_job(
             self.prune, "cron", hour=3, minute=17, id="prune-checks",
@@ -149,6 +156,17 @@ class Daemon:
             self.sender.run_round(wait=False)
         except Exception:  # the database may be briefly away: try again next second
             log.exception("sending notifications failed")
+
+    def watch_quiet(self) -> None:
+        """Report sources gone quiet, and back, to health subscribers (tracker/notify/quiet.py)."""
+        if self.stopping.is_set():
+            return
+        try:
+            for alert in quiet.watch(self.engine, utcnow(), self.every, self.notify.quiet_after):
+                fields = {"source": alert.source_id, "reason": alert.reason}
+                log.warning(f"source {alert.event}", extra={"fields": fields})
+        except Exception:
+            log.exception("watching for quiet sources failed")
 
     def renew(self) -> None:
         ids = self.in_flight()

@@ -48,7 +48,8 @@ class SubscriptionCreated(SubscriptionOut):
 class DeadDelivery(Out):
     delivery: str
     subscription_id: int
-    change_id: int
+    change_id: int | None = Field(description="null: a source's health alert (see event)")
+    event: dict[str, Any] | None = Field(description="a health alert: quiet or recovered")
     attempts: int
     last_error: str | None
     created_at: datetime
@@ -98,6 +99,7 @@ def list_notifications(request: Request) -> NotificationsOut:
                     delivery=d.key,
                     subscription_id=d.subscription_id,
                     change_id=d.change_id,
+                    event=d.event,
                     attempts=d.attempts,
                     last_error=d.last_error,
                     created_at=d.created_at,

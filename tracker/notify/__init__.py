@@ -9,4 +9,6 @@
 - targets.py: sending one message: a signed webhook POST, or an Apprise notification
 - sender.py: the daemon's sending rounds: due deliveries, in order per item, rate
   limited per subscription, retried with backoff, given up ("dead") after a while
+- quiet.py: health alerts: a source gone quiet (no good answer, or no new item, for
+  longer than expected), and back
 """

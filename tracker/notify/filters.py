@@ -4,6 +4,7 @@ A filter is a JSON object of lists; a key left out means any, except `classes` (
 these significance classes; default substantive only) and `kinds` (default: edits and
 headline tests). Everything given must match: a change of source 3 with tag "Politics"
 matches {"sources": [3], "tags": ["Politics"]}; `fields` and `classes` apply to edits.
+Health alerts (kind "health") are chosen by `sources` and `sites` only.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ KIND_OF_CHANGE = {
     "restored": "removals",
     "created": "new",
 }
-KINDS = ("edits", "headline-tests", "removals", "new")
+# "health": a source gone quiet, and back (tracker/notify/quiet.py).
+KINDS = ("edits", "headline-tests", "removals", "new", "health")
 CLASSES = ("substantive", "rewording", "style")
 DEFAULT_KINDS = ("edits", "headline-tests")
 DEFAULT_CLASSES = ("substantive",)
@@ -111,6 +113,14 @@ class Filter:
             if self.fields is not None and self.fields.isdisjoint(change.fields):
                 return False
         return True
+
+    def wants_health(self, source_id: int, site: str | None) -> bool:
+        """Whether it asks for this source's health alerts (gone quiet, and back)."""
+        if "health" not in self.kinds:
+            return False
+        if self.sources is not None and source_id not in self.sources:
+            return False
+        return self.sites is None or site in self.sites
 
 
 def describe(stored: Mapping[str, list[Any]]) -> str:

@@ -167,6 +167,31 @@ def _words(
     return f"{change.kind}: {shown}", []
 
 
+def health(session: Session, event: dict[str, Any], public_url: str | None) -> Message:
+    """The message about a source gone quiet, or back (tracker/notify/quiet.py)."""
+    source = session.get(Source, event.get("source_id"))
+    name = (source.name or redact_url(source.url)) if source else f"source {event.get('source_id')}"
+    kind = str(event.get("event"))
+    document: dict[str, Any] = {
+        "event": kind,
+        "source": {
+            "id": event.get("source_id"),
+            "name": source.name if source else None,
+            "url": redact_url(source.url) if source else None,
+        },
+        "reason": event.get("reason"),
+        "at": event.get("at"),
+    }
+    lines = [str(event.get("reason"))]
+    if source:
+        lines.append(redact_url(source.url))
+    if public_url:
+        document["links"] = {"sources": f"{public_url.rstrip('/')}/sources"}
+        lines.append(document["links"]["sources"])
+    title = f"Quiet: {name}" if kind == "quiet" else f"Recovered: {name}"
+    return Message(document, title, "\n".join(lines))
+
+
 def _short(text: str | None) -> str | None:
     if text is None:
         return None

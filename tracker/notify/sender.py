@@ -198,7 +198,10 @@ class Sender:
 
     def _send(self, sub: Subscription, delivery: Delivery) -> targets.Outcome:
         with Session(self.engine) as session:
-            message = messages.compose(session, delivery.change_id, self.public_url)
+            if delivery.change_id is None:  # a source's health alert
+                message = messages.health(session, delivery.event or {}, self.public_url)
+            else:
+                message = messages.compose(session, delivery.change_id, self.public_url)
         if message is None:
             # A merge wrote the item's change log anew: this change is no more.
             return targets.Outcome(False, "the change is no longer stored", gone=True)

@@ -1,4 +1,5 @@
-"""Notifications: subscriptions (a target and a filter) and the outbox of deliveries.
+"""Notifications: subscriptions (a target and a filter), the outbox of deliveries, and
+when a source went quiet (for health alerts).
 
 A delivery is written in the transaction that records its change, and sent by the
 daemon afterwards (tracker/notify/).
@@ -38,8 +39,9 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("key", sa.String(), nullable=False),
         sa.Column("subscription_id", sa.Integer(), nullable=False),
-        sa.Column("change_id", sa.Integer(), nullable=False),
-        sa.Column("item_id", sa.Integer(), nullable=False),
+        sa.Column("change_id", sa.Integer(), nullable=True),
+        sa.Column("item_id", sa.Integer(), nullable=True),
+        sa.Column("event", sa.JSON(), nullable=True),
         sa.Column("state", sa.String(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
@@ -54,9 +56,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_delivery_state_id", "delivery", ["state", "id"])
     op.create_index("ix_delivery_subscription_id", "delivery", ["subscription_id"])
+    op.add_column("source", sa.Column("quiet_since", sa.DateTime(), nullable=True))
+    op.add_column("source", sa.Column("quiet_reason", sa.String(), nullable=True))
 
 
 def downgrade() -> None:
+    # Not in a batch: on SQLite that would copy the source table, which others refer to.
+    op.drop_column("source", "quiet_reason")
+    op.drop_column("source", "quiet_since")
     op.drop_index("ix_delivery_subscription_id", table_name="delivery")
     op.drop_index("ix_delivery_state_id", table_name="delivery")
     op.drop_table("delivery")
