@@ -490,3 +490,12 @@ def test_an_atom_entry_with_its_id_before_a_relative_link_keeps_the_link() -> No
     page = Page("https://news.example/feed.atom", atom.decode(), atom, "application/atom+xml")
     _, [entry] = extract("feed", page)
     assert (entry.guid, entry.url) == ("urn:uuid:1", "https://news.example/news/first")
+
+
+def test_an_encoding_name_holding_a_nul_is_an_unreadable_feed_not_a_crash() -> None:
+    """Found by tests/test_fuzz.py: the encoding name reached bytes.decode, whose
+    ValueError ("embedded null character") is not the LookupError of an unknown name."""
+    data = b'<?xml version="1.0" encoding="\x00utf-8"?>\n<rss version="2.0"><channel>'
+    data += b"<title>x</title><item><title>a</title></item></channel></rss>"
+    with pytest.raises(ExtractError, match="not a readable feed at https://a.example/feed"):
+        parse_feed(data, "https://a.example/feed")

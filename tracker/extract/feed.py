@@ -71,16 +71,18 @@ def parse_feed(
     so an ISO-8859-1 feed reads right; given text, it is taken as already decoded.
     Raises ExtractError when the data is not a feed feedparser can read at all.
     """
-    if isinstance(data, str):
-        data, content_type = data.lstrip("\ufeff").encode("utf-8"), "application/xml; charset=utf-8"
-    else:
-        # To UTF-8 as feedparser would (HTTP charset, BOM, XML declaration), so that the
-        # DOCTYPE is found in any encoding; feedparser's own pass then changes nothing.
-        found: dict[str, object] = {}
-        utf8 = convert_to_utf8({"content-type": content_type}, data, found)
-        if found.get("encoding"):
-            data, content_type = utf8, "application/xml; charset=utf-8"
     try:
+        if isinstance(data, str):
+            data = data.lstrip("\ufeff").encode("utf-8")
+            content_type = "application/xml; charset=utf-8"
+        else:
+            # To UTF-8 as feedparser would (HTTP charset, BOM, XML declaration), so that the
+            # DOCTYPE is found in any encoding; feedparser's own pass then changes nothing.
+            # (An encoding name holding a NUL is a ValueError there, not a LookupError.)
+            found: dict[str, object] = {}
+            utf8 = convert_to_utf8({"content-type": content_type}, data, found)
+            if found.get("encoding"):
+                data, content_type = utf8, "application/xml; charset=utf-8"
         parsed = feedparser.parse(
             io.BytesIO(_safe_char_refs(_without_internal_subset(data))),
             # No Content-Location: feedparser would resolve relative permalink guids against
