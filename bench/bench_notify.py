@@ -41,7 +41,7 @@ import httpx  # noqa: E402
 from sqlmodel import Session, col, func, select  # noqa: E402
 
 from bench.report import machine_lines, median_and_spread, publish  # noqa: E402
-from storage import Delivery, make_engine, transaction, upgrade  # noqa: E402
+from storage import Delivery, Source, make_engine, transaction, upgrade  # noqa: E402
 from tracker.check import check_source  # noqa: E402
 from tracker.config import NotifySettings  # noqa: E402
 from tracker.notify import subscriptions  # noqa: E402
@@ -96,6 +96,18 @@ class Listing:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
 
+    def add_to(self, session: Session) -> Source:
+        """This listing as a source of the database."""
+        source, _ = add_source(
+            session,
+            self.url("/listing.json"),
+            "listing",
+            None,
+            None,
+            {"items": "articles", "map": {"id": "id", "headline": "title"}},
+        )
+        return source
+
 
 def fresh_database(folder: Path, name: str) -> str:
     url = f"sqlite:///{folder / name}.db"
@@ -112,14 +124,7 @@ def check_times(items: int, rounds: int, folder: Path) -> tuple[list[float], lis
     for subs in (0, SUBSCRIPTIONS):
         engine = make_engine(fresh_database(folder, f"check-{subs}"))
         with transaction(engine) as session:
-            source, _ = add_source(
-                session,
-                listing.url("/listing.json"),
-                "listing",
-                None,
-                None,
-                {"items": "articles", "map": {"id": "id", "headline": "title"}},
-            )
+            source = listing.add_to(session)
             for _ in range(subs):
                 subscriptions.add_subscription(
                     session,
@@ -158,14 +163,7 @@ def delivery_rate(deliveries: int, folder: Path) -> tuple[float, int]:
     listing = Listing(items)
     engine = make_engine(fresh_database(folder, "deliver"))
     with transaction(engine) as session:
-        source, _ = add_source(
-            session,
-            listing.url("/listing.json"),
-            "listing",
-            None,
-            None,
-            {"items": "articles", "map": {"id": "id", "headline": "title"}},
-        )
+        source = listing.add_to(session)
         for _ in range(SUBSCRIPTIONS):
             subscriptions.add_subscription(session, listing.url("/hook"), per_minute=6000)
     client = httpx.Client(timeout=30)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import unquote
 
 from fastapi.testclient import TestClient
@@ -16,7 +16,7 @@ from storage import Change
 from tracker import diff_image
 
 from .conftest import Site
-from .test_notify import START, add_feed, check, feed
+from .test_notify import storm_edited
 
 WHEN = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 EDIT = [[0, "Storm leaves "], [-1, "8"], [1, "12"], [0, " dead"]]
@@ -64,11 +64,7 @@ def test_alt_text_says_both_headlines_in_words() -> None:
 
 
 def test_an_edits_picture_is_served_with_its_alt_text(site: Site, engine: Engine) -> None:
-    url = site.publish("/feed.xml", feed(("a", "Storm leaves 8 dead")))
-    add_feed(engine, url)
-    check(engine, START)
-    site.publish("/feed.xml", feed(("a", "Storm leaves 12 dead")))
-    check(engine, START + timedelta(hours=1))
+    storm_edited(site, engine)
     with Session(engine) as session:
         created, edited = session.exec(select(Change).order_by(col(Change.id))).all()
     with TestClient(create_app(engine)) as client:

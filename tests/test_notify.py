@@ -67,6 +67,20 @@ def check(engine: Engine, when: datetime) -> None:
     assert all(r.outcome in ("changed", "unchanged") for r in results), results
 
 
+def storm_edited(site: Site, engine: Engine, *targets: str, edits: int = 1) -> int:
+    """A feed whose one item's headline is edited `edits` times ("8 dead" → "12 dead" →
+    "20 dead"...), each target subscribed (default filter) before the edits; the source."""
+    url = site.publish("/feed.xml", feed(("a", "Storm leaves 8 dead")))
+    source_id = add_feed(engine, url)
+    for target in targets:
+        subscribe(engine, target)
+    check(engine, START)
+    for hour, dead in enumerate((12, 20, 31)[:edits], start=1):
+        site.publish("/feed.xml", feed(("a", f"Storm leaves {dead} dead")))
+        check(engine, START + timedelta(hours=hour))
+    return source_id
+
+
 def deliveries(engine: Engine) -> list[Delivery]:
     with Session(engine) as session:
         return list(session.exec(select(Delivery).order_by(col(Delivery.id))).all())
@@ -116,12 +130,7 @@ def test_an_edit_is_posted_once_signed_with_the_change_as_the_api_lists_it(
 def test_a_target_that_fails_gets_the_message_again_and_then_never(
     site: Site, engine: Engine, receiver: Receiver, sender: Sender
 ) -> None:
-    url = site.publish("/feed.xml", feed(("a", "Storm leaves 8 dead")))
-    add_feed(engine, url)
-    subscribe(engine, receiver.url())
-    check(engine, START)
-    site.publish("/feed.xml", feed(("a", "Storm leaves 12 dead")))
-    check(engine, START + timedelta(hours=1))
+    storm_edited(site, engine, receiver.url())
 
     receiver.statuses = [500]
     first = sender.run_round()
@@ -143,13 +152,7 @@ def test_a_target_that_fails_gets_the_message_again_and_then_never(
 def test_one_items_notifications_arrive_in_order_even_after_a_failure(
     site: Site, engine: Engine, receiver: Receiver, sender: Sender
 ) -> None:
-    url = site.publish("/feed.xml", feed(("a", "Storm leaves 8 dead")))
-    add_feed(engine, url)
-    subscribe(engine, receiver.url())
-    check(engine, START)
-    for hour, dead in ((1, 12), (2, 20)):
-        site.publish("/feed.xml", feed(("a", f"Storm leaves {dead} dead")))
-        check(engine, START + timedelta(hours=hour))
+    storm_edited(site, engine, receiver.url(), edits=2)
     assert len(deliveries(engine)) == 2
 
     receiver.statuses = [503]
@@ -165,12 +168,7 @@ def test_one_items_notifications_arrive_in_order_even_after_a_failure(
 def test_a_delivery_failing_past_the_give_up_time_is_dead(
     site: Site, engine: Engine, receiver: Receiver
 ) -> None:
-    url = site.publish("/feed.xml", feed(("a", "Storm leaves 8 dead")))
-    add_feed(engine, url)
-    subscribe(engine, receiver.url())
-    check(engine, START)
-    site.publish("/feed.xml", feed(("a", "Storm leaves 12 dead")))
-    check(engine, START + timedelta(hours=1))
+    storm_edited(site, engine, receiver.url())
     receiver.statuses = [500]
     quick = Sender(engine, NotifySettings(give_up_after=timedelta(0)), "test-sender")
     try:
@@ -252,13 +250,7 @@ def test_bad_filters_and_targets_are_one_line_errors() -> None:
 def test_an_apprise_json_target_gets_the_words_of_the_edit(
     site: Site, engine: Engine, receiver: Receiver, sender: Sender
 ) -> None:
-    url = site.publish("/feed.xml", feed(("a", "Storm leaves 8 dead")))
-    add_feed(engine, url)
-    port = receiver.server.port
-    subscribe(engine, f"json://127.0.0.1:{port}/apprise")
-    check(engine, START)
-    site.publish("/feed.xml", feed(("a", "Storm leaves 12 dead")))
-    check(engine, START + timedelta(hours=1))
+    storm_edited(site, engine, f"json://127.0.0.1:{receiver.server.port}/apprise")
     assert sender.run_round().sent == 1
     [document] = receiver.documents()
     assert document["title"] == "Edited (substantive): Storm leaves 12 dead"

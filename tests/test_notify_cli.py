@@ -11,7 +11,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from storage import Delivery
 from tracker.notify import targets
 
 from .conftest import Site, redline_command
-from .test_notify import START, add_feed, check, feed, subscribe
+from .test_notify import storm_edited
 
 
 class Hook:
@@ -114,12 +113,7 @@ def test_notify_tables_in_redline_toml_are_kept_in_step(
 def test_status_counts_the_deliveries(
     cli: Callable, site: Site, engine: Engine, hook: Hook
 ) -> None:
-    url = site.publish("/feed.xml", feed(("a", "Storm leaves 8 dead")))
-    add_feed(engine, url)
-    subscribe(engine, hook.url())
-    check(engine, START)
-    site.publish("/feed.xml", feed(("a", "Storm leaves 12 dead")))
-    check(engine, START + timedelta(hours=1))
+    storm_edited(site, engine, hook.url())
     told = json.loads(cli("status", "--json").stdout)["notifications"]
     assert told == {"subscriptions": 1, "pending": 1, "sent": 0, "dead": 0}
     sent = cli("notify", "send")
@@ -130,12 +124,7 @@ def test_status_counts_the_deliveries(
 def test_a_daemon_killed_mid_send_sends_again_with_the_same_delivery_id(
     site: Site, engine: Engine, db_url: str, hook: Hook, tmp_path: Path
 ) -> None:
-    url = site.publish("/feed.xml", feed(("a", "Storm leaves 8 dead")))
-    add_feed(engine, url)
-    subscribe(engine, hook.url())
-    check(engine, START)
-    site.publish("/feed.xml", feed(("a", "Storm leaves 12 dead")))
-    check(engine, START + timedelta(hours=1))  # committed, not sent: as if killed here
+    storm_edited(site, engine, hook.url())  # committed, not sent: as if killed here
     config = tmp_path / "redline.toml"
     config.write_text('[notifications]\nclaim = "1s"\n')
     hook.hold = True  # the first POST is kept waiting: the daemon is killed meanwhile

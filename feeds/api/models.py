@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from storage import Change, Item, Source
 from tracker.config import INTERVAL_RULE
 from tracker.normalise import redact_url
+from tracker.notify.message import change_document
 from tracker.sources import MAX_MATCH_WINDOW_HOURS, MAX_URL_LENGTH
 from tracker.status import source_health
 
@@ -295,25 +296,8 @@ def item_fields(item: Item) -> dict[str, Any]:
 
 
 def change_out(change: Change) -> ChangeOut:
-    return ChangeOut(
-        id=change.id or 0,
-        item_id=change.item_id,
-        source_id=change.source_id,
-        kind=change.kind,
-        from_n=change.from_n,
-        to_n=change.to_n,
-        fields=change.fields,
-        class_=change.classification,
-        score=change.score,
-        reasons=change.reasons or [],
-        similarity=change.similarity,
-        variants=change.variants,
-        occurred_at=change.occurred_at,
-        recorded_at=change.recorded_at,
-        diff={name: [(int(op), str(text)) for op, text in ops] for name, ops in change.diff.items()}
-        if change.diff is not None
-        else None,
-    )
+    """The same object a webhook's "change" is (tracker/notify/message.py)."""
+    return ChangeOut.model_validate(change_document(change))
 
 
 def source_out(source: Source, failing_after: int) -> SourceOut:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlmodel import Session
 
 from storage import Change, Item, Source, Version, queries
-from storage.types import iso_z
+from tracker.export import change_json
 from tracker.normalise import redact_url
 
 MAX_TEXT = 280  # characters of a headline or summary quoted in a notification's text
@@ -29,28 +29,11 @@ class Message:
 
 
 def change_document(change: Change) -> dict[str, Any]:
-    """The change as GET /api/changes lists it."""
-    return {
-        "id": change.id,
-        "item_id": change.item_id,
-        "source_id": change.source_id,
-        "kind": change.kind,
-        "from_n": change.from_n,
-        "to_n": change.to_n,
-        "fields": change.fields,
-        "class": change.classification,
-        "score": change.score,
-        "reasons": change.reasons or [],
-        "similarity": change.similarity,
-        "variants": change.variants,
-        "occurred_at": iso_z(change.occurred_at),
-        "recorded_at": iso_z(change.recorded_at),
-        "diff": None
-        if change.diff is None
-        else {
-            name: [[int(op), str(text)] for op, text in ops] for name, ops in change.diff.items()
-        },
-    }
+    """The change as GET /api/changes lists it: `redline export`'s change with its item
+    and source, and its class under the API's name."""
+    document = change_json(change)
+    document["class"] = document.pop("classification")
+    return {"id": change.id, "item_id": change.item_id, "source_id": change.source_id, **document}
 
 
 def compose(session: Session, change_id: int, public_url: str | None) -> Message | None:
