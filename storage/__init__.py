@@ -19,6 +19,7 @@ from storage.models import (
     ItemSighting,
     Source,
     Subscription,
+    ThreadPost,
     Version,
 )
 from storage.schema import ensure_schema, schema_state, upgrade
@@ -41,6 +42,7 @@ __all__ = [
     "ItemSighting",
     "Source",
     "Subscription",
+    "ThreadPost",
     "Version",
     "database_url",
     "ensure_intact",

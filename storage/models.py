@@ -277,3 +277,17 @@ class Delivery(SQLModel, table=True):
     # A sender working on it until then (several daemons may share a database).
     claimed_by: str | None = None
     claimed_until: datetime | None = Field(default=None, sa_column=_time())
+
+
+class ThreadPost(SQLModel, table=True):
+    """A post a subscription made on a posting network (Mastodon) about an item: the
+    item's next post replies to its latest, so each item is one thread."""
+
+    __table_args__ = (Index("ix_thread_post_thread", "subscription_id", "item_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscription_id: int = Field(foreign_key="subscription.id")
+    item_id: int
+    post_id: str  # the network's id of the post (a Mastodon status id)
+    delivery_key: str  # the delivery it was made for
+    posted_at: datetime = Field(default_factory=utcnow, sa_column=_time(nullable=False))

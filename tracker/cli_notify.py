@@ -139,7 +139,7 @@ def _test(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
     with Session(engine, expire_on_commit=False) as session:
         sub = subscriptions.find_subscription(session, args.ref)
-    outcome = sender.send(None, sub, f"test-{uuid.uuid4()}", sample(links_url(config)))
+    outcome = sender.send(engine, None, sub, f"test-{uuid.uuid4()}", sample(links_url(config)))
     if not outcome.ok:
         print(f"subscription {sub.id}: the test was not delivered: {outcome.error}")
         return 1

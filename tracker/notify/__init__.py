@@ -7,6 +7,7 @@
 - outbox.py: the deliveries a check writes in the transaction that records its changes
 - message.py: what a delivery says (the JSON of a webhook, the text of a notification)
 - targets.py: sending one message: a signed webhook POST, or an Apprise notification
+- fediverse.py: posting on Mastodon, one thread per item, each edit with its picture
 - sender.py: the daemon's sending rounds: due deliveries, in order per item, rate
   limited per subscription, retried with backoff, given up ("dead") after a while
 - quiet.py: health alerts: a source gone quiet (no good answer, or no new item, for

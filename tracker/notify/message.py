@@ -9,6 +9,7 @@ before and after), "links" the service's pages when [serve] public_url is set.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -22,10 +23,29 @@ EVENT = "change"
 
 
 @dataclass(frozen=True)
+class Picture:
+    """What the picture of an edit shows (drawn by tracker/diff_image.py when a target
+    posts it)."""
+
+    field: str
+    ops: list[list[Any]]
+    where: str | None
+    when: datetime | None
+    alt: str
+
+    def png(self) -> bytes:
+        from tracker import diff_image
+
+        return diff_image.render_png(self.field, self.ops, self.where, self.when)
+
+
+@dataclass(frozen=True)
 class Message:
     document: dict[str, Any]  # the webhook's JSON, before the delivery id is added
     title: str
     body: str
+    picture: Picture | None = None
+    item_id: int | None = None  # the item it is about: posts thread by it
 
 
 def change_document(change: Change) -> dict[str, Any]:
@@ -74,11 +94,14 @@ def _message(
         },
     }
     field = pictured_field(change)
+    picture = None
     if field is not None and change.diff is not None:  # an edit: its picture's words
-        from tracker import diff_image  # Pillow, only when a message needs it
+        from tracker import diff_image
 
         where = (source.name or source.site) if source else None
-        document["image_alt"] = diff_image.alt_text(field, change.diff[field], where)
+        alt = diff_image.alt_text(field, change.diff[field], where)
+        picture = Picture(field, change.diff[field], where, change.occurred_at, alt)
+        document["image_alt"] = alt
     links = _links(public_url, change, field is not None)
     if links:
         document["links"] = links
@@ -90,7 +113,7 @@ def _message(
         lines.append(item.url)
     if links:
         lines.append(links["item"])
-    return Message(document, title, "\n".join(lines))
+    return Message(document, title, "\n".join(lines), picture, change.item_id)
 
 
 def pictured_field(change: Change) -> str | None:

@@ -205,7 +205,7 @@ class Sender:
         if message is None:
             # A merge wrote the item's change log anew: this change is no more.
             return targets.Outcome(False, "the change is no longer stored", gone=True)
-        return send(self.client, sub, delivery.key, message)
+        return send(self.engine, self.client, sub, delivery.key, message)
 
     def _record(self, delivery: Delivery, outcome: targets.Outcome) -> str:
         """Store the outcome: "sent", "failed" (tried again later) or "dead"."""
@@ -252,10 +252,20 @@ class Sender:
 
 
 def send(
-    client: httpx.Client | None, sub: Subscription, delivery: str, message: messages.Message
+    engine: Engine,
+    client: httpx.Client | None,
+    sub: Subscription,
+    delivery: str,
+    message: messages.Message,
 ) -> targets.Outcome:
-    """Send one message to the subscription's target."""
-    if target_kind(sub.target) == "webhook":
+    """Send one message to the subscription's target (client: for webhooks; None: one of
+    its own)."""
+    kind = target_kind(sub.target)
+    if kind == "mastodon":
+        from tracker.notify import fediverse
+
+        return fediverse.post(engine, sub, delivery, message)
+    if kind == "webhook":
         if client is None:
             with targets.make_client() as own:
                 return targets.send_webhook(own, sub.target, sub.secret, delivery, message)

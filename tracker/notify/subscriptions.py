@@ -4,6 +4,8 @@
 A target is one of two kinds, told apart by its scheme:
 - http:// or https://: a webhook. Each change is POSTed as JSON, signed with
   HMAC-SHA256 (see targets.py) with the subscription's secret.
+- mastodon+https://ACCESS_TOKEN@instance: posts on Mastodon, a thread per item, with
+  the picture of each edit (fediverse.py).
 - anything else: an Apprise URL (slack://, mailto://, ntfy://, matrix://, tgram://,
   json://, ...), sent through Apprise. Apprise's own https:// forms of a service's URL
   are webhooks here: use its scheme form.
@@ -20,7 +22,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from storage import Delivery, Subscription
+from storage import Delivery, Subscription, ThreadPost
 from tracker import netguard
 from tracker.errors import UserError
 from tracker.notify.filters import parse_filters
@@ -41,8 +43,11 @@ class NotifyEntry:
 
 
 def target_kind(target: str) -> str:
-    """webhook or apprise."""
-    return "webhook" if urlsplit(target).scheme.lower() in ("http", "https") else "apprise"
+    """webhook, mastodon or apprise."""
+    scheme = urlsplit(target).scheme.lower()
+    if scheme in ("http", "https"):
+        return "webhook"
+    return "mastodon" if scheme.startswith("mastodon+") else "apprise"
 
 
 def check_target(target: str) -> str:
@@ -60,9 +65,14 @@ def check_target(target: str) -> str:
         parts.port  # noqa: B018 (a bad port raises here)
     except ValueError as error:
         raise UserError(f"not a notification target: {target[:60]!r} ({error})") from None
-    if target_kind(target) == "webhook":
+    kind = target_kind(target)
+    if kind == "webhook":
         if not parts.hostname:
             raise UserError(f"not a webhook URL: {target[:60]!r} (no host)")
+    elif kind == "mastodon":
+        from tracker.notify.fediverse import instance
+
+        instance(target)  # a UserError if the host or the token is missing
     elif not _apprise_knows(target):
         raise UserError(
             f"not a notification target: {redact(target)!r} is neither an http(s) webhook "
@@ -156,6 +166,9 @@ def remove_subscription(session: Session, subscription: Subscription) -> int:
     removed = session.exec(  # type: ignore[call-overload]
         delete(Delivery).where(col(Delivery.subscription_id) == subscription.id)
     ).rowcount
+    session.exec(  # type: ignore[call-overload]
+        delete(ThreadPost).where(col(ThreadPost.subscription_id) == subscription.id)
+    )
     session.delete(subscription)
     return int(removed or 0)
 

@@ -87,7 +87,7 @@ def send_webhook(
     try:
         response = client.post(url, content=body, headers=headers)
     except (httpx.HTTPError, netguard.AddressRefused) as error:
-        return Outcome(False, _short(f"{type(error).__name__}: {error}"))
+        return Outcome(False, short(f"{type(error).__name__}: {error}"))
     if 200 <= response.status_code < 300:
         return Outcome(True)
     return Outcome(
@@ -119,7 +119,7 @@ def send_apprise(target: str, message: Message) -> Outcome:
     if sent:
         return Outcome(True)
     said = [line.strip() for line in captured.getvalue().splitlines() if line.strip()]
-    return Outcome(False, _short(said[-1] if said else "Apprise could not send it"))
+    return Outcome(False, short(said[-1] if said else "Apprise could not send it"))
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -128,6 +128,6 @@ def _retry_after(value: str | None) -> float | None:
     return None
 
 
-def _short(text: str) -> str:
+def short(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 1] + "…"

@@ -1,5 +1,6 @@
-"""Notifications: subscriptions (a target and a filter), the outbox of deliveries, and
-when a source went quiet (for health alerts).
+"""Notifications: subscriptions (a target and a filter), the outbox of deliveries, the
+posts that thread an item's notifications on Mastodon, and when a source went quiet
+(for health alerts).
 
 A delivery is written in the transaction that records its change, and sent by the
 daemon afterwards (tracker/notify/).
@@ -56,6 +57,18 @@ def upgrade() -> None:
     )
     op.create_index("ix_delivery_state_id", "delivery", ["state", "id"])
     op.create_index("ix_delivery_subscription_id", "delivery", ["subscription_id"])
+    op.create_table(
+        "threadpost",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("subscription_id", sa.Integer(), nullable=False),
+        sa.Column("item_id", sa.Integer(), nullable=False),
+        sa.Column("post_id", sa.String(), nullable=False),
+        sa.Column("delivery_key", sa.String(), nullable=False),
+        sa.Column("posted_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["subscription_id"], ["subscription.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_thread_post_thread", "threadpost", ["subscription_id", "item_id", "id"])
     op.add_column("source", sa.Column("quiet_since", sa.DateTime(), nullable=True))
     op.add_column("source", sa.Column("quiet_reason", sa.String(), nullable=True))
 
@@ -64,6 +77,8 @@ def downgrade() -> None:
     # Not in a batch: on SQLite that would copy the source table, which others refer to.
     op.drop_column("source", "quiet_reason")
     op.drop_column("source", "quiet_since")
+    op.drop_index("ix_thread_post_thread", table_name="threadpost")
+    op.drop_table("threadpost")
     op.drop_index("ix_delivery_subscription_id", table_name="delivery")
     op.drop_index("ix_delivery_state_id", table_name="delivery")
     op.drop_table("delivery")

@@ -1,0 +1,112 @@
+"""Posting to Mastodon through Mastodon.py: each item's notifications are one thread.
+
+A target `mastodon+https://ACCESS_TOKEN@instance.example` posts each notification as a
+status of the token's account: the first about an item starts a thread, and each later
+one replies to the item's latest post (the status ids are kept in thread_post). An
+edit's post carries its picture (tracker/diff_image.py) with the alt text saying the old
+and new words. The text stays within Mastodon's 500 characters. The delivery id is the
+status's Idempotency-Key, so a post sent again after a crash is not posted twice.
+"""
+
+from __future__ import annotations
+
+import io
+from urllib.parse import unquote, urlsplit
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from storage import Subscription, ThreadPost, transaction
+from tracker.errors import UserError
+from tracker.notify.message import Message
+from tracker.notify.targets import Outcome, short
+
+PREFIX = "mastodon+"
+MAX_CHARS = 500
+MAX_ALT = 1500  # Mastodon's limit on an image description
+TIMEOUT = 20.0
+
+
+def is_mastodon(target: str) -> bool:
+    return urlsplit(target).scheme.lower().startswith(PREFIX)
+
+
+def instance(target: str) -> tuple[str, str]:
+    """(the instance's base URL, the access token) of a target; a UserError if either is
+    missing."""
+    parts = urlsplit(target)
+    transport = parts.scheme.lower().removeprefix(PREFIX)
+    if transport not in ("http", "https") or not parts.hostname:
+        raise UserError("a Mastodon target is mastodon+https://ACCESS_TOKEN@instance.example")
+    token = unquote(parts.username or "")
+    if not token:
+        raise UserError("a Mastodon target needs its access token: mastodon+https://TOKEN@host")
+    port = f":{parts.port}" if parts.port else ""
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{transport}://{host}{port}", token
+
+
+def text_of(message: Message) -> str:
+    """The status: the title, then the body, within MAX_CHARS."""
+    text = f"{message.title}\n\n{message.body}".strip()
+    return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 1].rstrip() + "…"
+
+
+def post(engine: Engine, sub: Subscription, delivery: str, message: Message) -> Outcome:
+    from mastodon import Mastodon, MastodonError, MastodonRatelimitError
+
+    base, token = instance(sub.target)
+    api = Mastodon(
+        access_token=token,
+        api_base_url=base,
+        request_timeout=TIMEOUT,
+        ratelimit_method="throw",  # a limit is a retry later, never a sleep here
+        version_check_mode="none",
+        mastodon_version="4.0.0",  # the API it posts with: no instance look-up first
+        user_agent="redline",
+    )
+    reply_to = _latest_post(engine, sub.id, message.item_id)
+    try:
+        media = []
+        if message.picture is not None:
+            media.append(
+                api.media_post(
+                    io.BytesIO(message.picture.png()),
+                    mime_type="image/png",
+                    description=message.picture.alt[:MAX_ALT],
+                    file_name="edit.png",
+                )
+            )
+        status = api.status_post(
+            text_of(message),
+            in_reply_to_id=reply_to,
+            media_ids=media or None,
+            idempotency_key=delivery,
+        )
+    except MastodonRatelimitError as error:
+        return Outcome(False, short(f"rate limited: {error}"), retry_after=300.0)
+    except MastodonError as error:
+        return Outcome(False, short(f"{type(error).__name__}: {error}"))
+    if message.item_id is not None and sub.id is not None:
+        with transaction(engine) as session:
+            session.add(
+                ThreadPost(
+                    subscription_id=sub.id,
+                    item_id=message.item_id,
+                    post_id=str(status["id"]),
+                    delivery_key=delivery,
+                )
+            )
+    return Outcome(True)
+
+
+def _latest_post(engine: Engine, sub_id: int | None, item_id: int | None) -> str | None:
+    if sub_id is None or item_id is None:
+        return None
+    with Session(engine) as session:
+        return session.exec(
+            select(ThreadPost.post_id)
+            .where(col(ThreadPost.subscription_id) == sub_id, col(ThreadPost.item_id) == item_id)
+            .order_by(col(ThreadPost.id).desc())
+            .limit(1)
+        ).first()
