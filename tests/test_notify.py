@@ -6,6 +6,7 @@ The receiver verifies each signature as a subscriber would (targets.verify_signa
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -256,6 +257,9 @@ def test_an_apprise_json_target_gets_the_words_of_the_edit(
     assert document["title"] == "Edited (substantive): Storm leaves 12 dead"
     assert "Headline was: Storm leaves 8 dead" in document["message"]
     assert "Headline now: Storm leaves 12 dead" in document["message"]
+    [picture] = document["attachments"]  # the edit's picture, attached
+    assert picture["filename"] == "edit.png" and picture["mimetype"] == "image/png"
+    assert base64.b64decode(picture["base64"]).startswith(b"\x89PNG")
 
 
 def test_backoff_doubles_up_to_an_hour() -> None:

@@ -14,8 +14,10 @@ import hashlib
 import hmac
 import json
 import logging
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 
 import httpx
@@ -110,12 +112,20 @@ def quiet_apprise() -> ModuleType:
 
 
 def send_apprise(target: str, message: Message) -> Outcome:
+    """Through Apprise; an edit's picture goes as an attachment where the service takes
+    one (Slack, Discord, e-mail, Telegram, json://, ...)."""
     apprise = quiet_apprise()
     notifier = apprise.Apprise()
     if not notifier.add(target):
         return Outcome(False, "Apprise does not know this URL")
-    with apprise.LogCapture(level=logging.WARNING) as captured:
-        sent = notifier.notify(title=message.title, body=message.body)
+    with tempfile.TemporaryDirectory(prefix="redline-notify-") as folder:
+        attach = None
+        if message.picture is not None:
+            path = Path(folder) / "edit.png"
+            path.write_bytes(message.picture.png())
+            attach = apprise.AppriseAttachment(str(path))
+        with apprise.LogCapture(level=logging.WARNING) as captured:
+            sent = notifier.notify(title=message.title, body=message.body, attach=attach)
     if sent:
         return Outcome(True)
     said = [line.strip() for line in captured.getvalue().splitlines() if line.strip()]
