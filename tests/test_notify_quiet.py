@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from storage import Delivery, Source, utcnow
+from tracker import status
 from tracker.check import check_round
 from tracker.notify import quiet
 from tracker.notify.sender import Sender
@@ -46,11 +47,18 @@ def test_a_source_that_stops_answering_is_reported_once_and_again_when_back(
     assert (alert.source_id, alert.event) == (source_id, "quiet")
     assert "no good answer since" in alert.reason and "3 errors in a row" in alert.reason
     assert quiet.watch(engine, later + timedelta(hours=1), EVERY, None) == []  # told once
+    report = status.as_json(status.gather(engine, later, failing_after=3))
+    [shown] = report["quiet"]
+    assert (shown["id"], shown["reason"]) == (source_id, alert.reason)
+    assert "1 source quiet for longer than expected" in status.render_text(
+        status.gather(engine, later, failing_after=3)
+    )
 
     site.heal("/feed.xml")
     check_round(engine, now=START + timedelta(hours=4), all_sources=True)
     [back] = quiet.watch(engine, later + timedelta(hours=2), EVERY, None)
     assert back.event == "recovered"
+    assert status.as_json(status.gather(engine, later, failing_after=3))["quiet"] == []
     with Session(engine) as session:
         source = session.get(Source, source_id)
         assert source is not None and source.quiet_since is None

@@ -100,6 +100,15 @@ class Failing:
 
 
 @dataclass(frozen=True)
+class QuietSource:
+    """Gone quiet (tracker/notify/quiet.py): health subscribers were told."""
+
+    source: SourceRef
+    since: datetime
+    reason: str | None
+
+
+@dataclass(frozen=True)
 class Notifications:
     """The outbox (tracker/notify/): subscriptions, and deliveries by state."""
 
@@ -132,6 +141,7 @@ class Status:
     failing: list[Failing]
     activity: dict[str, stats.Activity]  # by window name, as in WINDOWS
     notifications: Notifications
+    quiet: list[QuietSource]
 
 
 def gather(
@@ -175,6 +185,15 @@ def gather(
             failing=failing,
             activity={name: stats.activity(session, now - span, now) for name, span in WINDOWS},
             notifications=_notifications(session),
+            quiet=[
+                QuietSource(SourceRef.of(s), s.quiet_since, s.quiet_reason)
+                for s in session.exec(
+                    select(Source)
+                    .where(col(Source.quiet_since).is_not(None), col(Source.enabled))
+                    .order_by(col(Source.quiet_since))
+                )
+                if s.quiet_since is not None
+            ],
         )
 
 
@@ -236,6 +255,10 @@ def as_json(status: Status) -> dict[str, Any]:
         ],
         "activity": {name: _activity_json(window) for name, window in status.activity.items()},
         "notifications": dataclasses.asdict(status.notifications),
+        "quiet": [
+            {**_source_json(quiet.source), "since": iso_z(quiet.since), "reason": quiet.reason}
+            for quiet in status.quiet
+        ],
     }
 
 
@@ -321,6 +344,14 @@ def render_text(status: Status) -> str:
         if failing.last_error:
             lines.append(f"{indent}{'':<{len(_ref(failing.source))}}  {failing.last_error}")
 
+    if status.quiet:
+        row("quiet", f"{_plural(len(status.quiet), 'source')} quiet for longer than expected")
+    for quiet in status.quiet:
+        lines.append(
+            f"{indent}{_ref(quiet.source)}  since {_clock(quiet.since)}  {quiet.source.url}"
+        )
+        if quiet.reason:
+            lines.append(f"{indent}{'':<{len(_ref(quiet.source))}}  {quiet.reason}")
     told = status.notifications
     if told.subscriptions or told.pending or told.dead:
         row(
