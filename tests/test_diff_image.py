@@ -29,10 +29,11 @@ def near(pixel: tuple[int, int, int], colour: tuple[int, int, int], slack: int =
 def marked(png: bytes, colour: tuple[int, int, int]) -> tuple[int, int]:
     """(pixels of this colour in the upper half, in the lower half) of the picture."""
     image = Image.open(io.BytesIO(png)).convert("RGB")
+    raw = image.tobytes()  # RGB, row after row
     upper = lower = 0
-    for index, pixel in enumerate(image.getdata()):
-        if near(pixel, colour, 30):
-            if index // image.width < image.height // 2:
+    for index in range(0, len(raw), 3):
+        if near((raw[index], raw[index + 1], raw[index + 2]), colour, 30):
+            if index // 3 // image.width < image.height // 2:
                 upper += 1
             else:
                 lower += 1
