@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
 
-from sqlalchemy import func, insert
+from sqlalchemy import func, insert, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -43,28 +43,45 @@ def watch(
     engine: Engine, now: datetime, every: timedelta, quiet_after: timedelta | None
 ) -> list[Alert]:
     """Judge every enabled source now; record who went quiet or recovered, and write the
-    health alerts for the subscribers that want them (in one transaction)."""
-    alerts: list[Alert] = []
-    with transaction(engine) as session:
+    health alerts for the subscribers that want them.
+
+    The judging is a read (no write lock held while every source is looked at); only the
+    sources whose state flips are written, each by a conditional UPDATE, so two daemons
+    looking at once alert once.
+    """
+    with Session(engine) as session:
         sources = session.exec(
             select(Source).where(col(Source.enabled), col(Source.retired_at).is_(None))
         ).all()
         last_good = _last_good_answers(session, [s.id for s in sources if s.consecutive_failures])
         new_items = _new_item_times(session, [s.id for s in sources if s.listing], now)
+        flips = []
         for source in sources:
             assert source.id is not None
             reason = _why_quiet(source, now, every, quiet_after, last_good, new_items[source.id])
-            if reason and source.quiet_since is None:
-                source.quiet_since, source.quiet_reason = now, reason
-                alerts.append(Alert(source.id, "quiet", reason))
-            elif reason is None and source.quiet_since is not None:
-                since = source.quiet_since
-                source.quiet_since = source.quiet_reason = None
-                alerts.append(Alert(source.id, "recovered", f"quiet since {iso_z(since)}"))
-            else:
-                continue
-            session.add(source)
-        _enqueue(session, {s.id: s for s in sources}, alerts, now)
+            if (reason is None) != (source.quiet_since is None):
+                flips.append((source.id, source.site, reason, source.quiet_since))
+    if not flips:
+        return []
+    alerts, sites = [], {}
+    with transaction(engine) as session:
+        for source_id, site, reason, since in flips:
+            held = col(Source.quiet_since)
+            if reason is not None:  # gone quiet
+                values = {"quiet_since": now, "quiet_reason": reason}
+                alert = Alert(source_id, "quiet", reason)
+                unchanged = held.is_(None)
+            else:  # back
+                values = {"quiet_since": None, "quiet_reason": None}
+                alert = Alert(source_id, "recovered", f"quiet since {iso_z(since)}")
+                unchanged = held == since
+            done = session.exec(  # type: ignore[call-overload]
+                update(Source).where(col(Source.id) == source_id, unchanged).values(values)
+            )
+            if done.rowcount == 1:  # not already written by another daemon
+                alerts.append(alert)
+                sites[source_id] = site
+        _enqueue(session, sites, alerts, now)
     return alerts
 
 
@@ -128,7 +145,7 @@ def _new_item_times(
 
 
 def _enqueue(
-    session: Session, sources: dict[int | None, Source], alerts: list[Alert], now: datetime
+    session: Session, sites: dict[int, str | None], alerts: list[Alert], now: datetime
 ) -> None:
     if not alerts:
         return
@@ -138,7 +155,6 @@ def _enqueue(
     wanted = [(sub_id, Filter.from_stored(filters or {})) for sub_id, filters in subscriptions]
     rows = []
     for alert in alerts:
-        source = sources[alert.source_id]
         event = {"event": alert.event, "source_id": alert.source_id, "reason": alert.reason,
                  "at": iso_z(now)}  # fmt: skip
         rows += [
@@ -152,7 +168,7 @@ def _enqueue(
                 "next_attempt_at": utcnow(),
             }
             for sub_id, wants in wanted
-            if wants.wants_health(alert.source_id, source.site)
+            if wants.wants_health(alert.source_id, sites[alert.source_id])
         ]
     if rows:
         session.connection().execute(insert(Delivery), rows)
