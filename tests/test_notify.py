@@ -238,6 +238,8 @@ def test_bad_filters_and_targets_are_one_line_errors() -> None:
             continue
         with pytest.raises(UserError, match=says):
             filters.parse_filters(given)
+    with pytest.raises(UserError, match="this target is no webhook"):
+        subscriptions.add_subscription(None, "json://127.0.0.1/x", secret="s")  # type: ignore[arg-type]
     for target, says in (
         ("nonsense://x", r"neither an http\(s\) webhook URL nor an Apprise URL"),
         ("https://", "no host"),

@@ -130,6 +130,8 @@ def add_subscription(
         raise UserError(f"a subscription is named {name!r} already")
     if secret is not None and (not str(secret).strip() or len(str(secret)) > 500):
         raise UserError("secret: 1-500 characters")
+    if secret is not None and target_kind(target) != "webhook":
+        raise UserError("a secret signs webhook deliveries: this target is no webhook")
     if secret is None and target_kind(target) == "webhook":
         secret = secrets.token_urlsafe(32)
     subscription = Subscription(
@@ -227,6 +229,8 @@ def read_notify_tables(where: str, tables: object) -> list[NotifyEntry]:
             target = check_target(str(table["target"]))
             if secret is not None and not isinstance(secret, str):
                 raise UserError("secret is a string")
+            if secret is not None and target_kind(target) != "webhook":
+                raise UserError("a secret signs webhook deliveries: this target is no webhook")
             entries.append(
                 NotifyEntry(
                     name=name,
