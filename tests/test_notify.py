@@ -238,6 +238,9 @@ def test_bad_filters_and_targets_are_one_line_errors() -> None:
             continue
         with pytest.raises(UserError, match=says):
             filters.parse_filters(given)
+    # Shown without keys: an Apprise URL may hold one where the host goes.
+    assert subscriptions.redact("slack://TokenA/TokenB/TokenC/#desk") == "slack://…"
+    assert subscriptions.redact("https://user:pw@hooks.example/k/123") == "https://hooks.example/…"
     with pytest.raises(UserError, match="this target is no webhook"):
         subscriptions.add_subscription(None, "json://127.0.0.1/x", secret="s")  # type: ignore[arg-type]
     for target, says in (

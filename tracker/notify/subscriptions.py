@@ -250,7 +250,11 @@ _FILTER_KEYS = ("sources", "sites", "tags", "items", "fields", "classes", "kinds
 
 def redact(target: str) -> str:
     """The target as it may be shown: its scheme and host, the rest (tokens, passwords,
-    paths that hold keys) left out."""
+    paths that hold keys) left out. An Apprise URL shows its scheme only: many put a key
+    where the host goes (slack://TokenA/..., tgram://BotToken/...)."""
+    if target_kind(target) == "apprise":
+        scheme = target.split("://", 1)[0] if "://" in target else "apprise"
+        return f"{scheme}://…"
     try:
         parts = urlsplit(target)
         host = parts.hostname or ""
