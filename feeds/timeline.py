@@ -23,6 +23,8 @@ from datetime import datetime
 
 from markupsafe import Markup, escape
 
+from tracker.words import one_line
+
 # The strip's geometry in SVG user units; it scales to the page's width.
 WIDTH = 1000.0
 HEIGHT = 48.0
@@ -142,8 +144,7 @@ def layout(events: Sequence[StripEvent], start: datetime, end: datetime) -> list
 
 
 def _short(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_LABEL_CHARS else text[: MAX_LABEL_CHARS - 1] + "…"
+    return one_line(text, MAX_LABEL_CHARS)
 
 
 def title_of(mark: Mark) -> str:

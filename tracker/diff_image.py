@@ -18,6 +18,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from tracker.words import cut
+
 WIDTH, HEIGHT = 1200, 630
 MARGIN = 60
 FONT_FILES = (
@@ -60,8 +62,7 @@ def alt_text(field: str, ops: Ops, where: str | None) -> str:
     """What the picture shows, in words: for screen readers and posts' image descriptions."""
     old, new = ("".join(piece.text for piece in side) for side in sides(ops))
     said = f"{field.capitalize()} changed from “{old}” to “{new}”"
-    text = said + (f" ({where})" if where else "") + "."
-    return text if len(text) <= MAX_ALT else text[: MAX_ALT - 1] + "…"
+    return cut(said + (f" ({where})" if where else "") + ".", MAX_ALT)
 
 
 def render_png(field: str, ops: Ops, source: str | None, when: datetime | None) -> bytes:

@@ -27,6 +27,7 @@ from dataclasses import replace
 from itertools import islice
 from typing import TYPE_CHECKING
 
+from tracker import words
 from tracker.normalise import canonical_url, sanitise_text
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ MAX_TAGS = 200
 MAX_SOURCES = 200
 MAX_KEY_BYTES = 2_000  # UTF-8 bytes of a URL, guid or source entry
 MAX_MESSAGE = 300  # characters of an error message
-CUT = "…"
+CUT = words.CUT
 # A source entry's link, as tracker.identity reads it: "Reuters <https://…>".
 _SOURCE_LINK = re.compile(r"<(https?://[^>\s]+)>\s*$")
 
@@ -62,7 +63,7 @@ def sane_observations(observations: list[Observation], page_url: str) -> list[Ob
 
 def sane_message(message: str) -> str:
     """An error message as one short line of safe text (it may quote the page)."""
-    return _cut(" ".join(sanitise_text(message).split()), MAX_MESSAGE) or "unreadable page"
+    return words.one_line(sanitise_text(message), MAX_MESSAGE) or "unreadable page"
 
 
 def _observation(observation: Observation) -> Observation:
@@ -94,13 +95,7 @@ def _text(value: str | None, cap: int | None) -> str | None:
     if value is None:
         return None
     text = sanitise_text(value).strip()
-    return (_cut(text, cap) if cap else text) or None
-
-
-def _cut(text: str, cap: int) -> str:
-    if len(text) <= cap:
-        return text
-    return text[: cap - len(CUT)].rstrip() + CUT
+    return (words.cut(text, cap) if cap else text) or None
 
 
 def _key(value: str | None) -> str | None:

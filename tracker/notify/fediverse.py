@@ -20,6 +20,7 @@ from storage import Subscription, ThreadPost, transaction
 from tracker.errors import UserError
 from tracker.notify.message import Message
 from tracker.notify.targets import Outcome, short
+from tracker.words import cut
 
 PREFIX = "mastodon+"
 MAX_CHARS = 500
@@ -48,8 +49,7 @@ def instance(target: str) -> tuple[str, str]:
 
 def text_of(message: Message) -> str:
     """The status: the title, then the body, within MAX_CHARS."""
-    text = f"{message.title}\n\n{message.body}".strip()
-    return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 1].rstrip() + "…"
+    return cut(f"{message.title}\n\n{message.body}".strip(), MAX_CHARS)
 
 
 def post(engine: Engine, sub: Subscription, delivery: str, message: Message) -> Outcome:

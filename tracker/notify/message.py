@@ -17,6 +17,7 @@ from sqlmodel import Session
 from storage import Change, Item, Source, Version, queries
 from tracker.export import change_json
 from tracker.normalise import redact_url
+from tracker.words import one_line
 
 MAX_TEXT = 280  # characters of a headline or summary quoted in a notification's text
 EVENT = "change"
@@ -199,10 +200,7 @@ def health(session: Session, event: dict[str, Any], public_url: str | None) -> M
 
 
 def _short(text: str | None) -> str | None:
-    if text is None:
-        return None
-    text = " ".join(str(text).split())
-    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1].rstrip() + "…"
+    return None if text is None else one_line(str(text), MAX_TEXT)
 
 
 def sample(public_url: str | None) -> Message:

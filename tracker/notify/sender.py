@@ -191,7 +191,7 @@ class Sender:
                 outcome = self._send(sub, delivery)
             except Exception as error:  # a bug or a library's surprise: recorded, retried
                 log.exception("sending delivery %s failed", delivery.id)
-                outcome = targets.Outcome(False, f"{type(error).__name__}: {error}"[:300])
+                outcome = targets.Outcome(False, targets.short(f"{type(error).__name__}: {error}"))
             state = self._record(delivery, outcome)
             setattr(stats, state, getattr(stats, state) + 1)
         return stats

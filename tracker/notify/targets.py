@@ -24,6 +24,7 @@ import httpx
 
 from tracker import __version__, netguard
 from tracker.notify.message import Message
+from tracker.words import one_line
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 SIGNATURE_HEADER = "Redline-Signature"
@@ -139,5 +140,5 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def short(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 1] + "…"
+    """An error as one line of at most MAX_ERROR characters."""
+    return one_line(text, MAX_ERROR)
