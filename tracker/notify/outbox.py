@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
@@ -29,28 +30,42 @@ def enqueue(
     counts from when they were written."""
     if not recorded:
         return 0
-    subscriptions = session.exec(
+    wanted = filters_of_subscriptions(session)
+    return write(
+        session,
+        [
+            {"subscription_id": sub_id, "change_id": change.id, "item_id": change.item_id}
+            for change, tags in recorded
+            for sub_id, wants in wanted
+            if wants.matches(change, source.site, tags)
+        ],
+    )
+
+
+def filters_of_subscriptions(session: Session) -> list[tuple[int, Filter]]:
+    """(id, filter) of each enabled subscription."""
+    rows = session.exec(
         select(Subscription.id, Subscription.filters).where(col(Subscription.enabled))
     ).all()
-    if not subscriptions:
+    return [(sub_id, Filter.from_stored(filters or {})) for sub_id, filters in rows if sub_id]
+
+
+def write(session: Session, deliveries: list[dict[str, Any]]) -> int:
+    """Insert these deliveries (each its subscription and its change or event), pending
+    and due now, each with a key of its own; how many."""
+    if not deliveries:
         return 0
     now = utcnow()
-    wanted = [(sub_id, Filter.from_stored(filters or {})) for sub_id, filters in subscriptions]
     rows = [
         {
             "key": str(uuid.uuid4()),
-            "subscription_id": sub_id,
-            "change_id": change.id,
-            "item_id": change.item_id,
             "state": "pending",
             "attempts": 0,
             "created_at": now,
             "next_attempt_at": now,
-        }
-        for change, tags in recorded
-        for sub_id, wants in wanted
-        if wants.matches(change, source.site, tags)
+            **delivery,
+        }  # fmt: skip
+        for delivery in deliveries
     ]
-    if rows:
-        session.connection().execute(insert(Delivery), rows)  # one executemany
+    session.connection().execute(insert(Delivery), rows)  # one executemany
     return len(rows)

@@ -11,19 +11,19 @@ few minutes (Daemon.watch_quiet); the state is the source's quiet_since.
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
+from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from storage import Check, Delivery, ItemSighting, Source, Subscription, transaction, utcnow
+from storage import Check, ItemSighting, Source, transaction
 from storage.types import iso_z
-from tracker.notify.filters import Filter
+from tracker.notify import outbox
 
 MIN_QUIET = timedelta(hours=1)
 FAILING_FACTOR = 3  # intervals without a good answer
@@ -149,26 +149,18 @@ def _enqueue(
 ) -> None:
     if not alerts:
         return
-    subscriptions = session.exec(
-        select(Subscription.id, Subscription.filters).where(col(Subscription.enabled))
-    ).all()
-    wanted = [(sub_id, Filter.from_stored(filters or {})) for sub_id, filters in subscriptions]
-    rows = []
-    for alert in alerts:
-        event = {"event": alert.event, "source_id": alert.source_id, "reason": alert.reason,
-                 "at": iso_z(now)}  # fmt: skip
-        rows += [
-            {
-                "key": str(uuid.uuid4()),
-                "subscription_id": sub_id,
-                "event": event,
-                "state": "pending",
-                "attempts": 0,
-                "created_at": utcnow(),
-                "next_attempt_at": utcnow(),
-            }
+    wanted = outbox.filters_of_subscriptions(session)
+    outbox.write(
+        session,
+        [
+            {"subscription_id": sub_id, "event": _event(alert, now)}
+            for alert in alerts
             for sub_id, wants in wanted
             if wants.wants_health(alert.source_id, sites[alert.source_id])
-        ]
-    if rows:
-        session.connection().execute(insert(Delivery), rows)
+        ],
+    )
+
+
+def _event(alert: Alert, now: datetime) -> dict[str, Any]:
+    return {"event": alert.event, "source_id": alert.source_id, "reason": alert.reason,
+            "at": iso_z(now)}  # fmt: skip
