@@ -64,7 +64,7 @@ def write(session: Session, deliveries: list[dict[str, Any]]) -> int:
             "created_at": now,
             "next_attempt_at": now,
             **delivery,
-        }  # fmt: skip
+        }
         for delivery in deliveries
     ]
     session.connection().execute(insert(Delivery), rows)  # one executemany

@@ -162,5 +162,9 @@ def _enqueue(
 
 
 def _event(alert: Alert, now: datetime) -> dict[str, Any]:
-    return {"event": alert.event, "source_id": alert.source_id, "reason": alert.reason,
-            "at": iso_z(now)}  # fmt: skip
+    return {
+        "event": alert.event,
+        "source_id": alert.source_id,
+        "reason": alert.reason,
+        "at": iso_z(now),
+    }
