@@ -19,24 +19,20 @@ from sqlmodel import Session, col, select
 from storage import Subscription, ThreadPost, transaction
 from tracker.errors import UserError
 from tracker.notify.message import Message
+from tracker.notify.subscriptions import MASTODON
 from tracker.notify.targets import Outcome, short
 from tracker.words import cut
 
-PREFIX = "mastodon+"
 MAX_CHARS = 500
 MAX_ALT = 1500  # Mastodon's limit on an image description
 TIMEOUT = 20.0
-
-
-def is_mastodon(target: str) -> bool:
-    return urlsplit(target).scheme.lower().startswith(PREFIX)
 
 
 def instance(target: str) -> tuple[str, str]:
     """(the instance's base URL, the access token) of a target; a UserError if either is
     missing."""
     parts = urlsplit(target)
-    transport = parts.scheme.lower().removeprefix(PREFIX)
+    transport = parts.scheme.lower().removeprefix(MASTODON)
     if transport not in ("http", "https") or not parts.hostname:
         raise UserError("a Mastodon target is mastodon+https://ACCESS_TOKEN@instance.example")
     token = unquote(parts.username or "")

@@ -88,22 +88,12 @@ def _message(
             "headline": headline,
             "previous_headline": before.headline if before and change.kind == "edited" else None,
         },
-        "source": {
-            "id": change.source_id,
-            "name": source.name if source else None,
-            "url": redact_url(source.url) if source else None,
-        },
+        "source": _source_document(change.source_id, source),
     }
-    field = pictured_field(change)
-    picture = None
-    if field is not None and change.diff is not None:  # an edit: its picture's words
-        from tracker import diff_image
-
-        where = (source.name or source.site) if source else None
-        alt = diff_image.alt_text(field, change.diff[field], where)
-        picture = Picture(field, change.diff[field], where, change.occurred_at, alt)
-        document["image_alt"] = alt
-    links = _links(public_url, change, field is not None)
+    picture = picture_of(change, source)
+    if picture is not None:  # an edit: its picture's words
+        document["image_alt"] = picture.alt
+    links = _links(public_url, change, picture is not None)
     if links:
         document["links"] = links
     title, lines = _words(change, before, after, headline)
@@ -117,13 +107,29 @@ def _message(
     return Message(document, title, "\n".join(lines), picture, change.item_id)
 
 
-def pictured_field(change: Change) -> str | None:
-    """The field an edit's picture shows (tracker/diff_image.py): the headline if it
-    changed, else the first changed field with a stored diff; None if it is no edit."""
+def picture_of(change: Change, source: Source | None) -> Picture | None:
+    """The picture of an edit (tracker/diff_image.py), as posts and
+    /items/{id}/changes/{change}.png show it: the headline if it changed, else the first
+    changed field with a stored diff; None if the change is no edit."""
     if change.kind != "edited" or not change.diff:
         return None
     fields = [name for name in change.fields if name in change.diff]
-    return "headline" if "headline" in fields else (fields[0] if fields else None)
+    if not fields:
+        return None
+    from tracker import diff_image
+
+    field = "headline" if "headline" in fields else fields[0]
+    where = (source.name or source.site) if source else None
+    alt = diff_image.alt_text(field, change.diff[field], where)
+    return Picture(field, change.diff[field], where, change.occurred_at, alt)
+
+
+def _source_document(source_id: int | None, source: Source | None) -> dict[str, Any]:
+    return {
+        "id": source_id,
+        "name": source.name if source else None,
+        "url": redact_url(source.url) if source else None,
+    }
 
 
 def _links(public_url: str | None, change: Change, pictured: bool) -> dict[str, str] | None:
@@ -181,11 +187,7 @@ def health(session: Session, event: dict[str, Any], public_url: str | None) -> M
     kind = str(event.get("event"))
     document: dict[str, Any] = {
         "event": kind,
-        "source": {
-            "id": event.get("source_id"),
-            "name": source.name if source else None,
-            "url": redact_url(source.url) if source else None,
-        },
+        "source": _source_document(event.get("source_id"), source),
         "reason": event.get("reason"),
         "at": event.get("at"),
     }

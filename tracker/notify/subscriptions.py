@@ -28,6 +28,7 @@ from tracker.errors import UserError
 from tracker.notify.filters import parse_filters
 
 MAX_TARGET = 2048
+MASTODON = "mastodon+"  # mastodon+https://TOKEN@host: the scheme of a Mastodon target
 MAX_PER_MINUTE = 6000
 
 
@@ -47,7 +48,7 @@ def target_kind(target: str) -> str:
     scheme = urlsplit(target).scheme.lower()
     if scheme in ("http", "https"):
         return "webhook"
-    return "mastodon" if scheme.startswith("mastodon+") else "apprise"
+    return "mastodon" if scheme.startswith(MASTODON) else "apprise"
 
 
 def check_target(target: str) -> str:
