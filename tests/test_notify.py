@@ -241,6 +241,9 @@ def test_bad_filters_and_targets_are_one_line_errors() -> None:
     # Shown without keys: an Apprise URL may hold one where the host goes.
     assert subscriptions.redact("slack://TokenA/TokenB/TokenC/#desk") == "slack://…"
     assert subscriptions.redact("https://user:pw@hooks.example/k/123") == "https://hooks.example/…"
+    table = {"name": "desk", "target": "https://hooks.example/x", "secret": ""}
+    with pytest.raises(UserError, match=r"\[\[notify\]\] number 1: secret: 1-500 characters"):
+        subscriptions.read_notify_tables("redline.toml", [table])
     with pytest.raises(UserError, match="this target is no webhook"):
         subscriptions.add_subscription(None, "json://127.0.0.1/x", secret="s")  # type: ignore[arg-type]
     for target, says in (

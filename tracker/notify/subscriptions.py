@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from storage import Delivery, Subscription, ThreadPost
@@ -113,6 +113,18 @@ def check_name(name: object) -> str | None:
     return text
 
 
+def check_secret(secret: object, target: str) -> str | None:
+    """A webhook's signing secret as given (None: none given); a one-line UserError if it
+    is not 1-500 characters of text, or the target is no webhook."""
+    if secret is None:
+        return None
+    if not isinstance(secret, str) or not secret.strip() or len(secret) > 500:
+        raise UserError("secret: 1-500 characters")
+    if target_kind(target) != "webhook":
+        raise UserError("a secret signs webhook deliveries: this target is no webhook")
+    return secret
+
+
 def add_subscription(
     session: Session,
     target: str,
@@ -129,10 +141,7 @@ def add_subscription(
         and session.exec(select(Subscription).where(col(Subscription.name) == name)).first()
     ):
         raise UserError(f"a subscription is named {name!r} already")
-    if secret is not None and (not str(secret).strip() or len(str(secret)) > 500):
-        raise UserError("secret: 1-500 characters")
-    if secret is not None and target_kind(target) != "webhook":
-        raise UserError("a secret signs webhook deliveries: this target is no webhook")
+    secret = check_secret(secret, target)
     if secret is None and target_kind(target) == "webhook":
         secret = secrets.token_urlsafe(32)
     subscription = Subscription(
@@ -226,12 +235,8 @@ def read_notify_tables(where: str, tables: object) -> list[NotifyEntry]:
             if name in names:
                 raise UserError(f"the name {name!r} is used twice")
             names.add(name)
-            secret = table.get("secret")
             target = check_target(str(table["target"]))
-            if secret is not None and not isinstance(secret, str):
-                raise UserError("secret is a string")
-            if secret is not None and target_kind(target) != "webhook":
-                raise UserError("a secret signs webhook deliveries: this target is no webhook")
+            secret = check_secret(table.get("secret"), target)
             entries.append(
                 NotifyEntry(
                     name=name,
@@ -271,8 +276,6 @@ def overview(
 ) -> list[dict[str, Any]]:
     """Each subscription as `redline notify list --json` and GET /api/notifications show
     it: its target without secrets, its filter, and its deliveries by state."""
-    from sqlalchemy import func
-
     counted = {
         (sub_id, state): int(count)
         for sub_id, state, count in session.exec(
