@@ -49,6 +49,13 @@ class RoundStats:
     failed: int = 0  # to be tried again
     dead: int = 0
 
+    def add(self, other: RoundStats) -> None:
+        self.sent, self.failed, self.dead = (
+            self.sent + other.sent,
+            self.failed + other.failed,
+            self.dead + other.dead,
+        )
+
 
 class RateLimits:
     """A token bucket per subscription: `per_minute` a minute, bursts up to per_minute."""
@@ -123,10 +130,7 @@ class Sender:
             self._round.release()
         stats = RoundStats()
         for future in futures if wait else []:
-            done = future.result()
-            stats.sent += done.sent
-            stats.failed += done.failed
-            stats.dead += done.dead
+            stats.add(future.result())
         return stats
 
     def _free(self, sub_id: int) -> None:
@@ -294,11 +298,7 @@ def send_due(
     try:
         while time.monotonic() < deadline:
             done = sender.run_round()
-            total.sent, total.failed, total.dead = (
-                total.sent + done.sent,
-                total.failed + done.failed,
-                total.dead + done.dead,
-            )
+            total.add(done)
             if not done.sent:
                 break  # nothing more is due (or the rest waits for a retry or a rate)
     finally:
