@@ -1,5 +1,6 @@
 """`redline notify add|list|remove|test|send`: who is told about which changes
-(tracker/notify/)."""
+(tracker/notify/). Its handlers import the notify modules they use when they run: every
+`redline` command builds this verb's parser, and should not pay for sending code."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlmodel import Session
 from storage import Subscription, transaction
 from tracker.config import Config
 from tracker.errors import UserError
-from tracker.notify import filters, sender, subscriptions
+from tracker.notify import filters
 from tracker.words import plural
 
 # Repeatable flags -> the filter key each fills.
@@ -79,6 +80,8 @@ def cmd_notify(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
 
 def _add(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from tracker.notify import subscriptions
+
     given = {key: getattr(args, key) for _, key, _, _ in FILTER_FLAGS if getattr(args, key)}
     with transaction(engine) as session:
         sub = subscriptions.add_subscription(
@@ -92,6 +95,8 @@ def _add(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
 def _list(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     import json
+
+    from tracker.notify import subscriptions
 
     with Session(engine) as session:
         subs = subscriptions.all_subscriptions(session)
@@ -112,6 +117,8 @@ def _list(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
 
 def _summary(sub: Subscription) -> str:
+    from tracker.notify import subscriptions
+
     name = f"{sub.name!r} " if sub.name else ""
     origin = " (from redline.toml)" if sub.from_config else ""
     return (
@@ -121,6 +128,8 @@ def _summary(sub: Subscription) -> str:
 
 
 def _remove(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from tracker.notify import subscriptions
+
     with transaction(engine) as session:
         sub = subscriptions.find_subscription(session, args.ref)
         if sub.from_config:
@@ -135,6 +144,7 @@ def _remove(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 def _test(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     import uuid
 
+    from tracker.notify import sender, subscriptions
     from tracker.notify.message import sample
 
     with Session(engine, expire_on_commit=False) as session:
@@ -148,6 +158,8 @@ def _test(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
 
 def _send(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from tracker.notify import sender
+
     done = sender.send_due(engine, config.notifications, "redline-notify", links_url(config))
     if done is None:
         print("nothing to send")
