@@ -276,19 +276,22 @@ def overview(
 ) -> list[dict[str, Any]]:
     """Each subscription as `redline notify list --json` and GET /api/notifications show
     it: its target without secrets, its filter, and its deliveries by state."""
+    if not subs:
+        return []
+    theirs = col(Delivery.subscription_id).in_([sub.id for sub in subs])
     counted = {
         (sub_id, state): int(count)
         for sub_id, state, count in session.exec(
-            select(Delivery.subscription_id, Delivery.state, func.count()).group_by(
-                col(Delivery.subscription_id), col(Delivery.state)
-            )
+            select(Delivery.subscription_id, Delivery.state, func.count())
+            .where(theirs)
+            .group_by(col(Delivery.subscription_id), col(Delivery.state))
         ).all()
     }
     errors = {  # the newest error of a delivery not (yet) sent
         sub_id: error
         for sub_id, error in session.exec(
             select(Delivery.subscription_id, Delivery.last_error)
-            .where(col(Delivery.last_error).is_not(None), col(Delivery.state) != "sent")
+            .where(theirs, col(Delivery.last_error).is_not(None), col(Delivery.state) != "sent")
             .order_by(col(Delivery.id))
         ).all()
     }
