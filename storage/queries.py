@@ -180,13 +180,11 @@ def alias_values(session: Session, item_id: int, kind: str = "url") -> list[str]
     return list(session.exec(query).all())
 
 
-def listed_items(session: Session, source_id: int, leaving_out: Collection[int] = ()) -> list[Item]:
-    """The items the source's listing showed that have not been recorded as removed from
-    it, but those left out (an item page's item never leaves a listing).
-
-    Only ids are read for the items left out: a listing's check asks for the few that
-    departed among thousands it has just seen.
-    """
+def listed_ids(session: Session, source_id: int, leaving_out: Collection[int] = ()) -> list[int]:
+    """The ids of the items the source's listing showed that have not been recorded as
+    removed from it, in order, but those left out (an item page's item never leaves a
+    listing). Only ids are read: a listing's check asks for the few that departed among
+    thousands it has just seen."""
     query = select(ItemSighting.item_id).where(
         ItemSighting.source_id == source_id,
         col(ItemSighting.removed_at).is_(None),
@@ -196,22 +194,22 @@ def listed_items(session: Session, source_id: int, leaving_out: Collection[int] 
     # the flush the ORM would do first).
     session.flush()
     listed = session.connection().execute(query.order_by(col(ItemSighting.item_id)))
-    ids = [item_id for (item_id,) in listed if item_id not in leaving_out]
-    return _items_by_id(session, ids)
+    return [item_id for (item_id,) in listed if item_id not in leaving_out]
 
 
-def removed_since(session: Session, source_id: int, since: datetime) -> list[Item]:
-    """The items recorded as removed from the source's listing at or after `since`,
-    oldest first."""
+def removed_since(session: Session, source_id: int, since: datetime) -> list[int]:
+    """The ids of the items recorded as removed from the source's listing at or after
+    `since`, in order."""
     query = select(ItemSighting.item_id).where(
         ItemSighting.source_id == source_id,
         col(ItemSighting.removed_at).is_not(None),
         col(ItemSighting.removed_at) >= since,
     )
-    return _items_by_id(session, list(session.exec(query.order_by(col(ItemSighting.item_id)))))
+    return list(session.exec(query.order_by(col(ItemSighting.item_id))))
 
 
-def _items_by_id(session: Session, ids: Sequence[int]) -> list[Item]:
+def items_by_id(session: Session, ids: Sequence[int]) -> list[Item]:
+    """The items of these ids (ordered by id within each 500)."""
     items: list[Item] = []
     for chunk in in_chunks(ids):
         items += session.exec(select(Item).where(col(Item.id).in_(chunk)).order_by(col(Item.id)))

@@ -273,6 +273,25 @@ def test_the_match_window_bounds_how_long_a_departed_item_is_remembered(
     assert len(headlines_by_item(engine)) == 2
 
 
+def test_items_whose_publisher_ids_differ_are_never_paired_even_at_threshold_0(
+    engine: Engine,
+) -> None:
+    """A threshold of 0 takes any likeness as enough; it cannot make one item of two
+    whose ids say they are two (a vetoed pair), nor of one with an id and one without."""
+
+    snapshots = [
+        (at(2, 8), json.dumps([{"id": "a-1", "title": "Harbour closes after the storm"}])),
+        (at(2, 9), json.dumps([{"id": "b-2", "title": "Harbour closes after the storm, again"}])),
+        (at(2, 10), json.dumps([{"title": "Harbour closes after the storm, once more"}])),
+    ]
+    replay(engine, f"{SITE}/index.json", "listing", snapshots, match_threshold=0)
+
+    assert edits(engine) == []
+    assert len(headlines_by_item(engine)) == 3
+    with transaction(engine) as session:
+        assert session.exec(select(ItemMatch)).all() == []
+
+
 def ticker(rows: list[tuple[str, str]]) -> str:
     """A newsticker listing: article URLs carry a 24-hex id; some rows link a section page."""
     return json.dumps(

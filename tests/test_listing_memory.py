@@ -127,6 +127,28 @@ def test_what_is_stored_is_what_reading_every_record_stores(
     assert (kinds.count("edited"), kinds.count("removed"), kinds.count("restored")) == (2, 1, 1)
 
 
+def test_values_equal_in_python_but_not_in_the_listing_are_read_again(
+    engine: Engine, second_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1, 1.0 and true are equal (and hash alike) in Python: a record whose summary goes
+    from 1 to true, or to 1.0, is a changed record, read again, as reading the whole way
+    reads it."""
+    pages = [
+        [{**story(n), "summary": 1} for n in range(3)],
+        [{**story(n), "summary": True if n == 1 else 1} for n in range(3)],
+        [{**story(n), "summary": {1: True, 2: 1.0}.get(n, 1)} for n in range(3)],
+    ]
+    reads = count_reads(monkeypatch)
+    import_all(engine, pages)
+    assert reads == [3, 1, 1]
+    remembered = stored(engine)
+    read_whole(monkeypatch)
+    import_all(second_engine, pages)
+    assert stored(second_engine) == remembered
+    summaries = {(row[0], row[3]) for row in remembered["versions"]}
+    assert {(2, "1"), (2, "True"), (3, "1"), (3, "1.0")} <= summaries
+
+
 def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many records each snapshot's check read (made an Observation of)."""
     reads: list[int] = []

@@ -254,13 +254,9 @@ class _Likeness:
 def _veto(old: _Likeness, new: _Likeness) -> str | None:
     """Why these two can never be one item, or None. A wrong merge publishes a false
     edit, a split only loses a link: evidence against a pairing outweighs any likeness."""
-    for kind, value in new.strong.items():
-        if kind in old.strong and old.strong[kind] != value:
-            return f"different {kind}"
-    if bool(old.strong) != bool(new.strong):
-        # An item known by a publisher id and one known by none: on a listing whose
-        # items carry ids, a row without one is a link to a section page or a promo.
-        return "only one has a publisher id"
+    veto = ids_veto(old.strong, new.strong)
+    if veto:
+        return veto
     if old.day and new.day and old.day != new.day:
         return "published on different days"
     if old.words != new.words and old.lasting_words == new.lasting_words:
@@ -268,6 +264,18 @@ def _veto(old: _Likeness, new: _Likeness) -> str | None:
     later_day = old.first_seen and new.first_seen and old.first_seen < new.first_seen
     if old.words == new.words and later_day:
         return "a recurring headline (seen again on a later day at a new URL)"
+    return None
+
+
+def ids_veto(old: Mapping[str, str], new: Mapping[str, str]) -> str | None:
+    """Why two items' publisher ids (strong_ids) say they are two items, or None."""
+    for kind, value in new.items():
+        if kind in old and old[kind] != value:
+            return f"different {kind}"
+    if bool(old) != bool(new):
+        # An item known by a publisher id and one known by none: on a listing whose
+        # items carry ids, a row without one is a link to a section page or a promo.
+        return "only one has a publisher id"
     return None
 
 
@@ -289,10 +297,11 @@ def _score(old: _Likeness, new: _Likeness, threshold: float = 0.0) -> tuple[floa
     """How likely a newcomer is a new state of an item, and why: headline similarity
     (word-level) raised by what else they agree on (summary, category, day, section),
     or the share of source links they have in common (Jaccard), whichever is higher. A
-    headline pair that cannot reach `threshold` is not diffed; a vetoed pair scores 0."""
+    headline pair that cannot reach `threshold` is not diffed; a vetoed pair scores -1,
+    below any threshold (0 included)."""
     veto = _veto(old, new)
     if veto:
-        return 0.0, [veto]
+        return -1.0, [veto]
     evidence = _evidence(old, new)
     bonus = sum(EVIDENCE_WEIGHTS[reason] for reason in evidence)
     needed = max(threshold - bonus, MIN_HEADLINE_FOR_EVIDENCE) if bonus else threshold

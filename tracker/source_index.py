@@ -211,6 +211,24 @@ class SourceIndex:
             self._items[item_id] = item
         return self._items[item_id]
 
+    def prefetch(self, item_ids: Iterable[int]) -> None:
+        """Read these items' ORM objects and latest versions in one query each per 500
+        (the items a check will change: one primary-key read per item cost a tenth of a
+        replayed snapshot). Their stored() rows are then None, as after item()."""
+        wanted = sorted({item_id for item_id in item_ids if item_id not in self._items})
+        with self.session.no_autoflush:
+            for chunk in in_chunks(wanted):
+                for item in self.session.exec(select(Item).where(col(Item.id).in_(chunk))):
+                    self._items[item.id or 0] = item
+                version_ids = [
+                    stored.latest_id
+                    for item_id in chunk
+                    if (stored := self._stored.get(item_id)) and stored.latest_id is not None
+                ]
+                versions = select(Version).where(col(Version.id).in_(version_ids))
+                for version in self.session.exec(versions):
+                    self._latest.setdefault(version.item_id, version)
+
     def latest(self, item: Item) -> Version | None:
         """The item's latest version (read on first use)."""
         item_id = item.id or 0
