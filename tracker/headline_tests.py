@@ -36,6 +36,8 @@ def judge(session: Session, item: Item, change: Change, version: Version, span: 
     event (with its variants) or, if that test is known already, a flip."""
     if change.kind != "edited" or change.fields != ["headline"] or not span:
         return
+    if version.n <= 2:
+        return  # one earlier headline, the one just replaced: a switch back needs two
     headline = _key(version.headline)
     since = version.observed_at - span
     with session.no_autoflush:  # this check's new rows need no flush to be left out

@@ -75,7 +75,10 @@ class ListingMemory:
         raw_keys: dict[tuple[Any, ...], str] = {}
         for record in records:
             raw = _raw_key(record)
-            key = self.raw_keys.get(raw) if raw is not None else None
+            try:
+                key = self.raw_keys.get(raw) if raw is not None else None
+            except TypeError:  # a list or an object among its values
+                raw = key = None
             if key is None:
                 key = _record_key(record_fields(record, page))
             if raw is not None:
@@ -149,16 +152,12 @@ def _raw_key(record: Any) -> tuple[Any, ...] | None:
     """A record of plain values as it was parsed, for a cheap first look-up: most records
     of a steady listing are the same as in the last snapshot, and building their record
     keys (record_fields, _record_key) cost a tenth of a replayed snapshot. None for a
-    record with nested values (their record key is built each time)."""
+    record that is no object; one with nested values is unhashable (the caller builds
+    its record key each time)."""
     if not isinstance(record, dict):
         return None
     # With the values' types: 1, 1.0 and true are equal in Python, not in a listing.
-    raw = (*record.items(), *map(type, record.values()))
-    try:
-        hash(raw)
-    except TypeError:  # a list or an object among its values
-        return None
-    return raw
+    return (*record.items(), *map(type, record.values()))
 
 
 def _record_key(fields: Any) -> str:

@@ -268,8 +268,10 @@ def _names(text: str) -> set[str]:
     names = set()
     for match in _WORD.finditer(text):
         word = re.sub(r"['’]s$", "", match.group())  # "iSH’s" is iSH
-        before = text[: match.start()].rstrip()
-        opens = not before or before[-1] in ".:!?–-\"“„'‘«("
+        before = match.start() - 1  # the last character before the word but spaces
+        while before >= 0 and text[before].isspace():
+            before -= 1
+        opens = before < 0 or text[before] in ".:!?–-\"“„'‘«("
         acronym = sum(ch.isupper() for ch in word) >= 2
         if acronym or (plain and word[0].isupper() and not opens):
             names.add(fold(word))
