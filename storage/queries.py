@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from typing import Any, NamedTuple, TypeVar
 
+from sqlalchemy.engine import Row
 from sqlmodel import Session, SQLModel, col, or_, select
 
 from storage.models import (
@@ -50,16 +51,28 @@ def all_sources(session: Session) -> Sequence[Source]:
     return session.exec(select(Source).order_by(col(Source.id))).all()
 
 
+def plain_rows(session: Session, query: Any) -> Sequence[Row[Any]]:
+    """A query's rows as plain tuples with the columns' names, through the connection:
+    no ORM objects (a list built per request reads its page this way: feeds/api/plain.py)."""
+    return session.connection().execute(query).all()
+
+
+def columns(model: type[SQLModel]) -> Any:
+    """SQL: every column of the model's table (select(columns(Change)) reads plain rows)."""
+    return model.__table__  # type: ignore[attr-defined]
+
+
 def source_page(
     session: Session, limit: int, after: int | None = None, enabled: bool | None = None
-) -> Sequence[Source]:
-    """Up to `limit` sources in id order, those after the id `after` (a lists page)."""
-    query = select(Source).order_by(col(Source.id)).limit(limit)
+) -> Sequence[Row[Any]]:
+    """Up to `limit` sources in id order, those after the id `after` (a lists page), as
+    plain rows."""
+    query = select(columns(Source)).order_by(col(Source.id)).limit(limit)
     if after is not None:
         query = query.where(col(Source.id) > after)
     if enabled is not None:
         query = query.where(Source.enabled == enabled)
-    return session.exec(query).all()
+    return plain_rows(session, query)
 
 
 # Which sources are checked, due and free: one definition for the daemon's claims
@@ -674,8 +687,9 @@ def item_page(
     since: date | None = None,
     until: date | None = None,
     item_ids: Sequence[int] | None = None,
-) -> Sequence[Item]:
-    """Up to `limit` items with an id below `before` matching every filter, newest first.
+) -> Sequence[Row[Any]]:
+    """Up to `limit` items with an id below `before` matching every filter, newest first,
+    as plain rows.
 
     text: the current headline contains it, ignoring case (LIKE, % and _ escaped).
     tag: the item's latest version has exactly this tag.
@@ -686,7 +700,7 @@ def item_page(
     from sqlalchemy import and_, exists, func
     from sqlalchemy.orm import aliased
 
-    query = select(Item)
+    query = select(columns(Item))
     if before is not None:
         query = query.where(col(Item.id) < before)
     if item_ids is not None:
@@ -727,23 +741,26 @@ def item_page(
                 )
             )
         )
-    return session.exec(query.order_by(col(Item.id).desc()).limit(limit)).all()
+    return plain_rows(session, query.order_by(col(Item.id).desc()).limit(limit))
 
 
-def changes_after(session: Session, after: int, limit: int) -> Sequence[Change]:
-    """Up to `limit` changes with an id above `after`, in recording (id) order."""
-    query = select(Change).where(col(Change.id) > after).order_by(col(Change.id)).limit(limit)
-    return session.exec(query).all()
+def changes_after(session: Session, after: int, limit: int) -> Sequence[Row[Any]]:
+    """Up to `limit` changes with an id above `after`, in recording (id) order, as plain
+    rows."""
+    query = select(columns(Change)).where(col(Change.id) > after)
+    return plain_rows(session, query.order_by(col(Change.id)).limit(limit))
 
 
 def changes_in_ranges(
     session: Session, ranges: Sequence[tuple[int, int]], limit: int
-) -> Sequence[Change]:
-    """Up to `limit` changes whose id is in any of these inclusive ranges, in id order."""
+) -> Sequence[Row[Any]]:
+    """Up to `limit` changes whose id is in any of these inclusive ranges, in id order, as
+    plain rows."""
     if not ranges:
         return []
-    query = select(Change).where(or_(*(col(Change.id).between(lo, hi) for lo, hi in ranges)))
-    return session.exec(query.order_by(col(Change.id)).limit(limit)).all()
+    within = or_(*(col(Change.id).between(lo, hi) for lo, hi in ranges))
+    query = select(columns(Change)).where(within)
+    return plain_rows(session, query.order_by(col(Change.id)).limit(limit))
 
 
 def last_change_id(session: Session) -> int:
@@ -755,12 +772,13 @@ def last_change_id(session: Session) -> int:
 
 def check_page(
     session: Session, source_id: int, limit: int, before: int | None = None
-) -> Sequence[Check]:
-    """Up to `limit` checks of the source with an id below `before`, newest first."""
-    query = select(Check).where(Check.source_id == source_id)
+) -> Sequence[Row[Any]]:
+    """Up to `limit` checks of the source with an id below `before`, newest first, as plain
+    rows."""
+    query = select(columns(Check)).where(Check.source_id == source_id)
     if before is not None:
         query = query.where(col(Check.id) < before)
-    return session.exec(query.order_by(col(Check.id).desc()).limit(limit)).all()
+    return plain_rows(session, query.order_by(col(Check.id).desc()).limit(limit))
 
 
 def counts_by(session: Session, column: Any) -> dict[Any, int]:

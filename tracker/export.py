@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, Row
 from sqlmodel import Session, col, select
 
 from storage import Change, Item, ItemAlias, Source, Version, queries, utcnow
@@ -225,7 +225,8 @@ def version_json(version: Version) -> dict[str, Any]:
     }
 
 
-def change_json(change: Change) -> dict[str, Any]:
+def change_json(change: Change | Row[Any]) -> dict[str, Any]:
+    """A stored change (an ORM object or a plain row) as `redline export` writes it."""
     return {
         "id": change.id,
         "kind": change.kind,

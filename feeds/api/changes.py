@@ -8,19 +8,23 @@ below the cursor are remembered for GAP_WINDOW_SECONDS and delivered if they app
 from __future__ import annotations
 
 import time
-from typing import Annotated, Literal
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from sqlalchemy.engine import Row
 from sqlmodel import Session
 
 from feeds import atom
 from feeds.api.guards import GuardedRoute
-from feeds.api.models import ChangePage, change_out
+from feeds.api.models import ChangePage
 from feeds.api.paging import MAX_CURSOR, Limit, cursor_id, decode_cursor, encode_cursor, page_size
+from feeds.api.plain import PlainJSON
 from feeds.deps import SettingsDep, in_session
 from feeds.hot_pages import HotPages
 from feeds.settings import ServiceSettings
-from storage import MAX_ID, Change, queries
+from storage import MAX_ID, queries
+from tracker.notify.message import change_document
 
 GAP_WINDOW_SECONDS = 600  # how long a change id missing below a cursor may still appear
 MAX_GAPS = 100  # id ranges a changes cursor remembers
@@ -53,7 +57,7 @@ async def list_changes(
         ),
     ] = None,
     settings: ServiceSettings = SettingsDep,
-) -> ChangePage:
+) -> PlainJSON:
     """The change log in recording (id) order after a cursor, for clients that poll."""
     cursor = _changes_cursor(since) if since not in (None, "latest") else None
     if cursor is not None:
@@ -63,7 +67,7 @@ async def list_changes(
             # Nothing recorded after the cursor, by the generation the kept pages go by
             # (read at most twice a second): the answer a read would give, without one.
             state = {"k": "changes", "after": after, "gaps": []}
-            return ChangePage(changes=[], next=encode_cursor(state))
+            return _page([], state)
     latest = since == "latest"
     return await in_session(
         request, lambda session: _changes(session, latest, cursor, limit, kind, settings)
@@ -77,13 +81,13 @@ def _changes(
     limit: int | None,
     kind: str | None,
     settings: ServiceSettings,
-) -> ChangePage:
+) -> PlainJSON:
     """The page after the cursor (None: from the first change; latest: none, and a cursor
     at the newest change)."""
     size = page_size(limit, settings)
     if latest:
         state = {"k": "changes", "after": queries.last_change_id(session), "gaps": []}
-        return ChangePage(changes=[], next=encode_cursor(state))
+        return _page([], state)
     after, gaps = cursor or (0, [])
     late, fresh, kept = _poll(session, after, gaps, size, int(_wall_clock()))
     if fresh and fresh[-1].id is not None:
@@ -91,12 +95,19 @@ def _changes(
     state = {"k": "changes", "after": after, "gaps": kept[-MAX_GAPS:]}
     classes = atom.kind_classes(kind or "all")
     shown = [c for c in [*late, *fresh] if classes is None or c.classification in classes]
-    return ChangePage(changes=[change_out(change) for change in shown], next=encode_cursor(state))
+    return _page(shown, state)
+
+
+def _page(changes: Sequence[Row[Any]], state: dict[str, Any]) -> PlainJSON:
+    """ChangePage's JSON (feeds/api/plain.py): each change as webhooks carry it."""
+    return PlainJSON(
+        {"changes": [change_document(c) for c in changes], "next": encode_cursor(state)}
+    )
 
 
 def _poll(
     session: Session, after: int, gaps: list[tuple[int, int, int]], size: int, now: int
-) -> tuple[list[Change], list[Change], list[list[int]]]:
+) -> tuple[list[Row[Any]], list[Row[Any]], list[list[int]]]:
     """(changes found in the gaps, changes after the cursor, the gaps still open).
 
     Ids missing below the cursor belong to transactions not committed at the last poll

@@ -18,12 +18,12 @@ from feeds.api.models import (
     DiffOut,
     HistoryOut,
     ItemDetail,
-    ItemOut,
     ItemPage,
     Problem,
     item_fields,
 )
 from feeds.api.paging import CursorQuery, Limit, cursor_id, decode_cursor, page_cursor, page_size
+from feeds.api.plain import PlainJSON
 from feeds.deps import SessionDep, SettingsDep, in_session
 from feeds.hot_pages import Generation, HotPage, HotPages
 from feeds.ids import ItemId
@@ -69,7 +69,7 @@ def list_items(
     cursor: CursorQuery = None,
     session: Session = SessionDep,
     settings: ServiceSettings = SettingsDep,
-) -> ItemPage:
+) -> PlainJSON:
     """Items, newest (most recently discovered) first, a page at a time."""
     size = page_size(limit, settings)
     before = cursor_id(decode_cursor(cursor, "items"), "before") if cursor else None
@@ -87,9 +87,11 @@ def list_items(
     )
     page = list(rows[:size])
     more = len(rows) > size and page[-1].id is not None
-    return ItemPage(
-        items=[ItemOut(**item_fields(item)) for item in page],
-        next=page_cursor("items", page[-1].id or 0) if more else None,
+    return PlainJSON(  # ItemPage's JSON (feeds/api/plain.py)
+        {
+            "items": [item_fields(item) for item in page],
+            "next": page_cursor("items", page[-1].id or 0) if more else None,
+        }
     )
 
 

@@ -11,11 +11,11 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from sqlalchemy.engine import Row
 
-from storage import Change, Item, Source
+from storage import Item, Source
 from tracker.config import INTERVAL_RULE
 from tracker.normalise import redact_url
-from tracker.notify.message import change_document
 from tracker.sources import MAX_MATCH_WINDOW_HOURS, MAX_URL_LENGTH
 from tracker.status import source_health
 
@@ -281,7 +281,8 @@ class SourcePatch(BaseModel):
 # -- shaping rows --------------------------------------------------------------------------
 
 
-def item_fields(item: Item) -> dict[str, Any]:
+def item_fields(item: Item | Row[Any]) -> dict[str, Any]:
+    """ItemOut's fields of a stored item (an ORM object or a plain row)."""
     return {
         "id": item.id,
         "url": item.url,
@@ -295,32 +296,49 @@ def item_fields(item: Item) -> dict[str, Any]:
     }
 
 
-def change_out(change: Change) -> ChangeOut:
-    """The same object a webhook's "change" is (tracker/notify/message.py)."""
-    return ChangeOut.model_validate(change_document(change))
+def source_fields(source: Source | Row[Any], failing_after: int) -> dict[str, Any]:
+    """SourceOut's fields of a stored source, its URL and last error without credentials."""
+    return {
+        "id": source.id or 0,
+        "url": redact_url(source.url),
+        "kind": source.kind,
+        "name": source.name,
+        "site": source.site,
+        "enabled": source.enabled,
+        "last_checked_at": source.last_checked_at,
+        "next_check_at": source.next_check_at,
+        "consecutive_failures": source.consecutive_failures,
+        "last_error": None if source.last_error is None else redact_url(source.last_error),
+        "options": source.options or {},
+        "partial_fields": source.partial_fields or [],
+        "interval_seconds": source.interval_seconds,
+        "cron": source.cron,
+        "retired_at": source.retired_at,
+        "retired_reason": source.retired_reason,
+        "created_at": source.created_at,
+        "health": source_health(source, failing_after).state,
+    }
 
 
 def source_out(source: Source, failing_after: int) -> SourceOut:
-    return SourceOut(
-        id=source.id or 0,
-        url=source.url,
-        kind=source.kind,
-        name=source.name,
-        site=source.site,
-        enabled=source.enabled,
-        last_checked_at=source.last_checked_at,
-        next_check_at=source.next_check_at,
-        consecutive_failures=source.consecutive_failures,
-        last_error=source.last_error,
-        options=source.options or {},
-        partial_fields=source.partial_fields or [],
-        interval_seconds=source.interval_seconds,
-        cron=source.cron,
-        retired_at=source.retired_at,
-        retired_reason=source.retired_reason,
-        created_at=source.created_at,
-        health=source_health(source, failing_after).state,
-    )
+    return SourceOut(**source_fields(source, failing_after))
+
+
+def check_fields(check: Row[Any]) -> dict[str, Any]:
+    """CheckOut's fields of a stored check, its error without credentials."""
+    return {
+        "id": check.id,
+        "source_id": check.source_id,
+        "started_at": check.started_at,
+        "finished_at": check.finished_at,
+        "outcome": check.outcome,
+        "http_status": check.http_status,
+        "bytes": check.bytes,
+        "error": None if check.error is None else redact_url(check.error),
+        "items_seen": check.items_seen,
+        "versions_added": check.versions_added,
+        "changes_added": check.changes_added,
+    }
 
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}

@@ -14,12 +14,13 @@ from sqlmodel import Session
 from feeds.api.guards import WRITE_RESPONSES, GuardedRoute, bearer
 from feeds.api.models import (
     NOT_FOUND,
-    CheckOut,
     CheckPage,
     SourceIn,
     SourceOut,
     SourcePage,
     SourcePatch,
+    check_fields,
+    source_fields,
     source_out,
 )
 from feeds.api.paging import (
@@ -31,6 +32,7 @@ from feeds.api.paging import (
     page_cursor,
     page_size,
 )
+from feeds.api.plain import PlainJSON
 from feeds.deps import SessionDep, SettingsDep
 from feeds.ids import SourceId
 from feeds.settings import ServiceSettings
@@ -51,7 +53,7 @@ def list_sources(
     cursor: CursorQuery = None,
     session: Session = SessionDep,
     settings: ServiceSettings = SettingsDep,
-) -> SourcePage:
+) -> PlainJSON:
     """Sources and their health (as `redline sources --json`), in id order, a page at a
     time."""
     size = page_size(limit, settings)
@@ -59,9 +61,11 @@ def list_sources(
     rows = queries.source_page(session, size + 1, after=after, enabled=enabled)
     page = list(rows[:size])
     more = len(rows) > size and page[-1].id is not None
-    return SourcePage(
-        sources=[source_out(source, settings.failing_after) for source in page],
-        next=encode_cursor({"k": "sources", "after": page[-1].id}) if more else None,
+    return PlainJSON(  # SourcePage's JSON (feeds/api/plain.py)
+        {
+            "sources": [source_fields(source, settings.failing_after) for source in page],
+            "next": encode_cursor({"k": "sources", "after": page[-1].id}) if more else None,
+        }
     )
 
 
@@ -86,16 +90,18 @@ def source_checks(
     cursor: CursorQuery = None,
     session: Session = SessionDep,
     settings: ServiceSettings = SettingsDep,
-) -> CheckPage:
+) -> PlainJSON:
     """The source's fetch log, newest first."""
     _source_or_404(session, source_id)
     size = page_size(limit, settings)
     before = cursor_id(decode_cursor(cursor, "checks"), "before") if cursor else None
     rows = queries.check_page(session, source_id, size + 1, before=before)
     page = list(rows[:size])
-    return CheckPage(
-        checks=[CheckOut.model_validate(check, from_attributes=True) for check in page],
-        next=page_cursor("checks", page[-1].id or 0) if len(rows) > size else None,
+    return PlainJSON(  # CheckPage's JSON (feeds/api/plain.py)
+        {
+            "checks": [check_fields(check) for check in page],
+            "next": page_cursor("checks", page[-1].id or 0) if len(rows) > size else None,
+        }
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.engine import Row
 from sqlmodel import Session
 
 from storage import Change, Item, Source, Version, queries
@@ -49,7 +50,7 @@ class Message:
     item_id: int | None = None  # the item it is about: posts thread by it
 
 
-def change_document(change: Change) -> dict[str, Any]:
+def change_document(change: Change | Row[Any]) -> dict[str, Any]:
     """The change as GET /api/changes lists it: `redline export`'s change with its item
     and source, and its class under the API's name."""
     document = change_json(change)

@@ -1,0 +1,85 @@
+"""Lists written from plain rows (feeds/api/plain.py) are exactly what their response
+models write: every field, in its documented type and form (times in UTC with Z, days
+as YYYY-MM-DD), nothing more and nothing less."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+from sqlalchemy.engine import Engine
+
+from feeds.api.models import ChangePage, CheckPage, ItemPage, SourcePage
+from feeds.api.plain import json_bytes
+from storage import Item, transaction
+
+from .conftest import Site
+from .test_http_api import client_for, fill
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture
+def client(site: Site, engine: Engine) -> Iterator[TestClient]:
+    fill(site, engine)
+    with transaction(engine) as session:  # an item with a day of its own, too
+        item = session.get(Item, 1)
+        assert item is not None
+        item.event_date = date(2018, 2, 2)
+        session.add(item)
+    with client_for(engine) as client:
+        yield client
+
+
+LISTS: list[tuple[str, str, type[BaseModel]]] = [
+    ("/api/changes", "changes", ChangePage),
+    ("/api/changes?limit=3&kind=editorial", "changes", ChangePage),
+    ("/api/items", "items", ItemPage),
+    ("/api/items?limit=2", "items", ItemPage),
+    ("/api/sources", "sources", SourcePage),
+    ("/api/sources?limit=1", "sources", SourcePage),
+    ("/api/sources/1/checks", "checks", CheckPage),
+]
+
+
+@pytest.mark.parametrize(("path", "key", "model"), LISTS)
+def test_each_list_is_what_its_response_model_writes(
+    client: TestClient, path: str, key: str, model: type[BaseModel]
+) -> None:
+    answer = client.get(path)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/json"
+    body = answer.json()
+    assert body[key], "an empty list would prove nothing"
+    assert model.model_validate(body).model_dump(mode="json", by_alias=True) == body
+
+
+def test_the_items_list_shows_an_event_day_as_a_day(client: TestClient) -> None:
+    [item] = [i for i in client.get("/api/items").json()["items"] if i["id"] == 1]
+    assert item["event_date"] == "2018-02-02"
+    assert item["first_seen_at"].endswith("Z")
+
+
+def test_json_bytes_writes_what_fastapi_writes_for_a_model() -> None:
+    class Sample(BaseModel):
+        at: datetime
+        whole_second: datetime
+        day: date
+        text: str
+        share: float
+
+    values = {
+        "at": datetime(2026, 3, 2, 8, 30, 15, 250000, tzinfo=UTC),
+        "whole_second": datetime(2026, 3, 2, 8, tzinfo=UTC),
+        "day": date(2026, 3, 2),
+        "text": "Zürich — “quoted”",
+        "share": 0.779,
+    }
+    written = json_bytes(values)
+    assert json.loads(written) == Sample(**values).model_dump(mode="json")
+    assert "Zürich".encode() in written  # UTF-8, not \\u escapes, as FastAPI writes it
+    assert b'"at":"2026-03-02T08:30:15.250000Z"' in written
