@@ -631,6 +631,8 @@ def check_round(
     ended: queue.Queue[CheckResult | Exception] = queue.Queue()
     own_client = client is None
     pending = _round_sources(engine, due_at)
+    if not pending:
+        return []  # nothing due: no client (its TLS context alone took 40 ms) and no pool
     # A connection to each host is kept between its checks (a 304 is then one round trip).
     client = client or make_client(pool_size=settings.concurrency, hosts=len(pending))
     checks = CheckPool(engine, options, settings, lambda _, done: ended.put(done), client, now)
