@@ -374,8 +374,9 @@ def edits_feed(
 
 def render_page(session: Session, config: FeedConfig, query: FeedQuery) -> FeedPage:
     scope = find_scope(session, query)
+    # Plain rows: a page only reads them (and an older page is built per request).
     rows = queries.change_page(
-        session, query.change_kinds(), query.limit + 1, query.before, **query.filters()
+        session, query.change_kinds(), query.limit + 1, query.before, **query.filters(), plain=True
     )
     changes, more = list(rows[: query.limit]), len(rows) > query.limit
 
@@ -497,11 +498,12 @@ class _EntryRows:
         sources = {row.id: row for row in known if isinstance(row, Source) and row.id is not None}
         versions = {row.id: row for row in known if isinstance(row, Version) and row.id is not None}
         missing = {c.item_id for c in changes} - items.keys()
-        read = queries.items_by_ids(session, list(missing))
+        read = queries.items_by_ids(session, list(missing), plain=True)
         items |= {item.id: item for item in read if item.id is not None}
-        sources |= queries.sources_by_ids(session, {c.source_id for c in changes} - sources.keys())
+        shown = {c.source_id for c in changes} - sources.keys()
+        sources |= queries.sources_by_ids(session, shown, plain=True)
         wanted = {c.to_version_id for c in changes if c.to_version_id is not None}
-        versions |= queries.versions_by_ids(session, wanted - versions.keys())
+        versions |= queries.versions_by_ids(session, wanted - versions.keys(), plain=True)
         return cls(items, sources, versions)
 
 

@@ -193,9 +193,10 @@ def recent_page(
     query = " ".join(q.split())[:MAX_QUERY_CHARS]
     context: dict[str, Any] = {"q": query, "page_size": size}
     if query:
-        found = list(queries.search_items(session, query, size + 1))
+        found = list(queries.search_items(session, query, size + 1, plain=True))
         # Only the sources the page names: one IN list, not every source there is.
-        sources = queries.sources_by_ids(session, {item.source_id for item in found[:size]})
+        shown = {item.source_id for item in found[:size]}
+        sources = queries.sources_by_ids(session, shown, plain=True)
         context.update(found=found[:size], more_found=len(found) > size, sources=sources)
         return _page(request, "search.html", context)
 
@@ -213,12 +214,15 @@ def recent_page(
     # The edits feed's filter, so the page and the feed of a kind always agree.
     feed = atom.FeedQuery("edits", kind=kind or None)
     changes = list(
-        queries.change_page(session, feed.change_kinds(), size + 1, before_id, **feed.filters())
+        queries.change_page(
+            session, feed.change_kinds(), size + 1, before_id, **feed.filters(), plain=True
+        )
     )
     older = changes[size - 1].id if len(changes) > size else None
     changes = changes[:size]
-    items = {item.id: item for item in queries.items_by_ids(session, [c.item_id for c in changes])}
-    sources = queries.sources_by_ids(session, {change.source_id for change in changes})
+    read = queries.items_by_ids(session, [c.item_id for c in changes], plain=True)
+    items = {item.id: item for item in read}
+    sources = queries.sources_by_ids(session, {c.source_id for c in changes}, plain=True)
     entries = [
         {
             "change": change,
@@ -262,11 +266,12 @@ def item_page(
 ) -> Response:
     """An item's timeline, every URL it has had, and a diff of any two of its versions."""
     known = parse_id(item_id)
-    item = session.get(Item, known) if known is not None else None
+    # Plain rows throughout: the page only reads them (storage.queries.plain_rows).
+    item = queries.row_by_id(session, Item, known) if known is not None else None
     if item is None or item.id is None:
         return _message(request, 404, "No such item", f"There is no item {item_id[:40]!r}.")
-    versions = list(queries.versions_of(session, item.id))
-    changes = list(queries.changes_of(session, item.id))
+    versions = list(queries.versions_of(session, item.id, plain=True))
+    changes = list(queries.changes_of(session, item.id, plain=True))
     from_ref = from_ref.strip() or "first"
     to_ref = to_ref.strip() or "current"
     view = view if view in VIEWS else "inline"
@@ -294,7 +299,7 @@ def item_page(
 
     context = {
         "item": item,
-        "source": session.get(Source, item.source_id),
+        "source": queries.row_by_id(session, Source, item.source_id),
         "urls": queries.alias_values(session, item.id, "url"),
         "rows": _timeline(versions, changes),
         "strip": _strip(item, versions, changes),

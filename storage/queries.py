@@ -53,13 +53,31 @@ def all_sources(session: Session) -> Sequence[Source]:
 
 def plain_rows(session: Session, query: Any) -> Sequence[Row[Any]]:
     """A query's rows as plain tuples with the columns' names, through the connection:
-    no ORM objects (a list built per request reads its page this way: feeds/api/plain.py)."""
+    no ORM objects (a page built per request reads this way: feeds/api/plain.py). The
+    session's pending writes are flushed first, as an ORM read would (autoflush)."""
+    session.flush()
     return session.connection().execute(query).all()
 
 
 def columns(model: type[SQLModel]) -> Any:
     """SQL: every column of the model's table (select(columns(Change)) reads plain rows)."""
     return model.__table__  # type: ignore[attr-defined]
+
+
+def _select(model: type[SQLModel], plain: bool) -> Any:
+    """SELECT of the model's rows: as ORM objects, or (plain) as plain rows."""
+    return select(columns(model)) if plain else select(model)
+
+
+def _all(session: Session, query: Any, plain: bool) -> Sequence[Any]:
+    return plain_rows(session, query) if plain else session.exec(query).all()
+
+
+def row_by_id(session: Session, model: type[SQLModel], row_id: int) -> Row[Any] | None:
+    """One row of the model's table by id, as a plain row (None: no such row)."""
+    query = select(columns(model)).where(columns(model).c.id == row_id)
+    rows = plain_rows(session, query)
+    return rows[0] if rows else None
 
 
 def source_page(
@@ -295,9 +313,13 @@ def all_items(session: Session) -> Sequence[Item]:
     return session.exec(select(Item).order_by(col(Item.id))).all()
 
 
-def versions_of(session: Session, item_id: int) -> Sequence[Version]:
-    query = select(Version).where(Version.item_id == item_id).order_by(col(Version.n))
-    return session.exec(query).all()
+def versions_of(
+    session: Session, item_id: int, plain: bool = False
+) -> Sequence[Version] | Sequence[Row[Any]]:
+    """The item's versions, oldest first (plain: as plain rows, for a page built per
+    request; ORM objects are for code that changes them)."""
+    query = _select(Version, plain).where(Version.item_id == item_id).order_by(col(Version.n))
+    return _all(session, query, plain)
 
 
 def latest_version(session: Session, item_id: int) -> Version | None:
@@ -339,11 +361,12 @@ def touch_latest_versions(session: Session, item_ids: Collection[int], now: date
     session.exec(statement.execution_options(synchronize_session=False))  # type: ignore[call-overload]
 
 
-def changes_of(session: Session, item_id: int) -> Sequence[Change]:
-    """The item's change log, oldest first."""
-    return session.exec(
-        select(Change).where(Change.item_id == item_id).order_by(col(Change.id))
-    ).all()
+def changes_of(
+    session: Session, item_id: int, plain: bool = False
+) -> Sequence[Change] | Sequence[Row[Any]]:
+    """The item's change log, oldest first (plain: as plain rows)."""
+    query = _select(Change, plain).where(Change.item_id == item_id).order_by(col(Change.id))
+    return _all(session, query, plain)
 
 
 def changes_before(
@@ -362,29 +385,42 @@ def edits_after(session: Session, after_id: int, limit: int) -> Sequence[Change]
     return session.exec(query.order_by(col(Change.id)).limit(limit)).all()
 
 
-def items_by_ids(session: Session, ids: Sequence[int]) -> Sequence[Item]:
+def items_by_ids(
+    session: Session, ids: Sequence[int], plain: bool = False
+) -> Sequence[Item] | Sequence[Row[Any]]:
+    """These items (plain: as plain rows), in no order."""
     if not ids:
         return []
-    return session.exec(select(Item).where(col(Item.id).in_(list(set(ids))))).all()
+    query = _select(Item, plain).where(col(Item.id).in_(list(set(ids))))
+    return _all(session, query, plain)
 
 
-def sources_by_ids(session: Session, ids: Collection[int]) -> dict[int, Source]:
-    """These sources by id, in one statement (absent ids are left out)."""
+def sources_by_ids(
+    session: Session, ids: Collection[int], plain: bool = False
+) -> dict[int, Source] | dict[int, Row[Any]]:
+    """These sources by id, in one statement (absent ids are left out; plain: as plain
+    rows)."""
     if not ids:
         return {}
-    rows = session.exec(select(Source).where(col(Source.id).in_(sorted(set(ids))))).all()
-    return {source.id: source for source in rows if source.id is not None}
+    query = _select(Source, plain).where(col(Source.id).in_(sorted(set(ids))))
+    return {source.id: source for source in _all(session, query, plain) if source.id is not None}
 
 
-def versions_by_ids(session: Session, ids: Collection[int]) -> dict[int, Version]:
-    """These versions by id, in one statement (absent ids are left out)."""
+def versions_by_ids(
+    session: Session, ids: Collection[int], plain: bool = False
+) -> dict[int, Version] | dict[int, Row[Any]]:
+    """These versions by id, in one statement (absent ids are left out; plain: as plain
+    rows)."""
     if not ids:
         return {}
-    rows = session.exec(select(Version).where(col(Version.id).in_(sorted(set(ids))))).all()
-    return {version.id: version for version in rows if version.id is not None}
+    query = _select(Version, plain).where(col(Version.id).in_(sorted(set(ids))))
+    found = _all(session, query, plain)
+    return {version.id: version for version in found if version.id is not None}
 
 
-def search_items(session: Session, text: str, limit: int) -> Sequence[Item]:
+def search_items(
+    session: Session, text: str, limit: int, plain: bool = False
+) -> Sequence[Item] | Sequence[Row[Any]]:
     """Items whose current headline contains text, ignoring case; most recently seen first.
 
     LIKE with an escaped pattern (ILIKE on PostgreSQL, lower() LIKE lower() elsewhere), so
@@ -392,12 +428,12 @@ def search_items(session: Session, text: str, limit: int) -> Sequence[Item]:
     """
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     query = (
-        select(Item)
+        _select(Item, plain)
         .where(col(Item.headline).ilike(f"%{escaped}%", escape="\\"))
         .order_by(col(Item.last_seen_at).desc(), col(Item.id).desc())
         .limit(limit)
     )
-    return session.exec(query).all()
+    return _all(session, query, plain)
 
 
 def item_counts(session: Session, source_ids: Sequence[int] | None = None) -> dict[int, int]:
@@ -511,13 +547,15 @@ def change_page(
     tag: str | None = None,
     classification: Classes = None,
     field: str | None = None,
-) -> Sequence[Change]:
-    """Up to `limit` matching changes with an id below `before`, newest (highest id) first."""
+    plain: bool = False,
+) -> Sequence[Change] | Sequence[Row[Any]]:
+    """Up to `limit` matching changes with an id below `before`, newest (highest id) first
+    (plain: as plain rows)."""
     filters = _change_filters(session, kinds, source_id, item_id, tag, classification, field)
-    query = select(Change).where(*filters)
+    query = _select(Change, plain).where(*filters)
     if before is not None:
         query = query.where(col(Change.id) < before)
-    return session.exec(query.order_by(col(Change.id).desc()).limit(limit)).all()
+    return _all(session, query.order_by(col(Change.id).desc()).limit(limit), plain)
 
 
 def change_page_state(
@@ -648,18 +686,20 @@ def item_history_state(session: Session, item_id: int) -> tuple[int, int, int] |
 
 def item_with_alias_state(
     session: Session, item_id: int, kind: str = "url"
-) -> tuple[Item, int, int] | None:
-    """(the item, how many aliases of this kind it has, their highest id) in one statement;
-    None if there is no such item. Aliases are only ever added."""
+) -> tuple[Row[Any], int, int] | None:
+    """(the item as a plain row, how many aliases of this kind it has, their highest id) in
+    one statement; None if there is no such item. Aliases are only ever added."""
     from sqlalchemy import func
 
     of_item = (ItemAlias.item_id == item_id, ItemAlias.kind == kind)
     count = select(func.count()).select_from(ItemAlias).where(*of_item).scalar_subquery()
     newest = select(func.max(ItemAlias.id)).where(*of_item).scalar_subquery()
-    row = session.exec(select(Item, count, newest).where(Item.id == item_id)).first()
-    if row is None:
+    query = select(columns(Item), count.label("alias_count"), newest.label("newest_alias"))
+    rows = plain_rows(session, query.where(Item.id == item_id))
+    if not rows:
         return None
-    return row[0], int(row[1]), int(row[2] or 0)
+    row = rows[0]
+    return row, int(row.alias_count), int(row.newest_alias or 0)
 
 
 def change_tags(session: Session, kinds: Sequence[str]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Lists written from plain rows (feeds/api/plain.py) are exactly what their response
+"""Answers written from plain rows (feeds/api/plain.py) are exactly what their response
 models write: every field, in its documented type and form (times in UTC with Z, days
 as YYYY-MM-DD), nothing more and nothing less."""
 
@@ -13,11 +13,22 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 
-from feeds.api.models import ChangePage, CheckPage, ItemPage, SourcePage
+from feeds.api.models import (
+    ChangePage,
+    CheckPage,
+    DiffOut,
+    ItemDetail,
+    ItemPage,
+    SourceOut,
+    SourcePage,
+)
+from feeds.api.notifications import NotificationsOut
 from feeds.api.plain import json_bytes
-from storage import Item, transaction
+from feeds.app import create_app
+from feeds.settings import ServiceSettings
+from storage import Delivery, Item, transaction
 
-from .conftest import Site
+from .conftest import Receiver, Site
 from .test_http_api import client_for, fill
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -43,11 +54,14 @@ LISTS: list[tuple[str, str, type[BaseModel]]] = [
     ("/api/sources", "sources", SourcePage),
     ("/api/sources?limit=1", "sources", SourcePage),
     ("/api/sources/1/checks", "checks", CheckPage),
+    ("/api/sources/1", "url", SourceOut),
+    ("/api/items/1", "urls", ItemDetail),
+    ("/api/items/1/diff", "fields", DiffOut),
 ]
 
 
 @pytest.mark.parametrize(("path", "key", "model"), LISTS)
-def test_each_list_is_what_its_response_model_writes(
+def test_each_answer_is_what_its_response_model_writes(
     client: TestClient, path: str, key: str, model: type[BaseModel]
 ) -> None:
     answer = client.get(path)
@@ -83,3 +97,32 @@ def test_json_bytes_writes_what_fastapi_writes_for_a_model() -> None:
     assert json.loads(written) == Sample(**values).model_dump(mode="json")
     assert "Zürich".encode() in written  # UTF-8, not \\u escapes, as FastAPI writes it
     assert b'"at":"2026-03-02T08:30:15.250000Z"' in written
+
+
+def test_the_notifications_overview_is_what_its_response_model_writes(
+    engine: Engine, receiver: Receiver
+) -> None:
+    """With a subscription (its target shown without secrets) and a delivery given up."""
+    app = create_app(engine, ServiceSettings(api_token="a-token"))
+    auth = {"Authorization": "Bearer a-token"}
+    with TestClient(app) as client:
+        made = client.post(
+            "/api/subscriptions",
+            json={"target": receiver.url(), "filters": {"tags": ["Politics"]}},
+            headers=auth,
+        )
+        assert made.status_code == 201, made.text
+        with transaction(engine) as session:
+            session.add(
+                Delivery(
+                    key="d-1",
+                    subscription_id=made.json()["id"],
+                    event={"kind": "source_quiet", "source_id": 1},
+                    state="dead",
+                    attempts=9,
+                    last_error="HTTP 500 from the receiver",
+                )
+            )
+        body = client.get("/api/notifications", headers=auth).json()
+    assert body["subscriptions"] and body["dead"]
+    assert NotificationsOut.model_validate(body).model_dump(mode="json", by_alias=True) == body

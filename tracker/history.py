@@ -66,7 +66,8 @@ def history_document(session: Session, item: Item) -> dict[str, Any]:
     """The item and every version, oldest first, each with the change that made it: what
     `redline history --json` prints and GET /api/items/{id}/versions answers."""
     assert item.id is not None
-    change_to = change_per_version(queries.changes_of(session, item.id))
+    # Read as plain rows: the document only reads them.
+    change_to = change_per_version(queries.changes_of(session, item.id, plain=True))
     return {
         "item": {
             "id": item.id,
@@ -76,7 +77,7 @@ def history_document(session: Session, item: Item) -> dict[str, Any]:
         },
         "versions": [
             version_json(version, change_to.get(version.n))
-            for version in queries.versions_of(session, item.id)
+            for version in queries.versions_of(session, item.id, plain=True)
         ],
     }
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
+from sqlalchemy.engine import Row
 from sqlmodel import Session
 
 from feeds.api.conditional import cache_headers, etag_of, json_response, not_modified
@@ -116,8 +117,8 @@ def _item_detail(request: Request, session: Session, item_id: int) -> Response:
     etag = etag_of("item", *fields.values(), aliases, newest_alias)
     if not_modified(request, etag):
         return Response(status_code=304, headers=cache_headers(etag))
-    detail = ItemDetail(**fields, urls=queries.alias_values(session, item_id, "url"))
-    return json_response(detail.model_dump(mode="json", by_alias=True), etag)
+    urls = queries.alias_values(session, item_id, "url")
+    return PlainJSON({**fields, "urls": urls}, headers=cache_headers(etag))  # ItemDetail's JSON
 
 
 @router.get(
@@ -181,7 +182,7 @@ def item_diff(
 ) -> Any:
     """What changed between two versions: the same as `redline diff --format FORMAT`."""
     _item_or_404(session, item_id)
-    versions = queries.versions_of(session, item_id)
+    versions = queries.versions_of(session, item_id, plain=True)
     try:
         new = history.pick_version(versions, to_ref)
         old = history.pick_version(versions, from_ref, before=new)
@@ -189,15 +190,15 @@ def item_diff(
         raise HTTPException(400, str(error)) from error
     field_ops = history.readable_diff(history.diff_versions(old, new))
     if fmt == "json":
-        fields = {name: [(op, text) for op, text in ops] for name, ops in field_ops.items()}
-        return DiffOut(from_=old.n, to=new.n, fields=fields)
+        fields = {name: [[op, text] for op, text in ops] for name, ops in field_ops.items()}
+        return PlainJSON({"from": old.n, "to": new.n, "fields": fields})  # DiffOut's JSON
     body = render.render_diff_document(item_id, old, new, field_ops, fmt)
     media = "text/html" if fmt in ("html", "side-by-side") else "text/plain"
     return Response(body, media_type=f"{media}; charset=utf-8")
 
 
-def _item_or_404(session: Session, item_id: int) -> Item:
-    item = session.get(Item, item_id)
+def _item_or_404(session: Session, item_id: int) -> Row[Any]:
+    item = queries.row_by_id(session, Item, item_id)
     if item is None:
         raise HTTPException(404, f"no item {item_id}")
     return item

@@ -14,8 +14,9 @@ from sqlmodel import Session, col, select
 
 from feeds.api.guards import WRITE_RESPONSES, GuardedRoute, bearer, require_token
 from feeds.api.models import NOT_FOUND, Out
+from feeds.api.plain import PlainJSON
 from feeds.ids import SubscriptionId
-from storage import Delivery, transaction
+from storage import Delivery, queries, transaction
 from tracker.errors import UserError
 from tracker.normalise import redact_url
 from tracker.notify import subscriptions
@@ -79,34 +80,37 @@ class SubscriptionIn(BaseModel):
     dependencies=[Security(bearer), Depends(require_token)],
     tags=["notifications"],
 )
-def list_notifications(request: Request) -> NotificationsOut:
+def list_notifications(request: Request) -> PlainJSON:
     """Subscriptions and their deliveries (as `redline notify list --json`), and the
     deliveries given up."""
     per_minute = request.app.state.settings.notify_per_minute
     with Session(request.app.state.engine) as session:
         subs = subscriptions.all_subscriptions(session)
         rows = subscriptions.overview(session, subs, per_minute)
-        dead = session.exec(
-            select(Delivery)
+        dead = queries.plain_rows(
+            session,
+            select(queries.columns(Delivery))
             .where(col(Delivery.state) == "dead")
             .order_by(col(Delivery.id).desc())
-            .limit(MAX_DEAD)
-        ).all()
-        return NotificationsOut(
-            subscriptions=[SubscriptionOut(**row) for row in rows],
-            dead=[
-                DeadDelivery(
-                    delivery=d.key,
-                    subscription_id=d.subscription_id,
-                    change_id=d.change_id,
-                    event=d.event,
-                    attempts=d.attempts,
-                    last_error=d.last_error,
-                    created_at=d.created_at,
-                )
+            .limit(MAX_DEAD),
+        )
+    return PlainJSON(  # NotificationsOut's JSON (feeds/api/plain.py)
+        {
+            "subscriptions": rows,
+            "dead": [
+                {
+                    "delivery": d.key,
+                    "subscription_id": d.subscription_id,
+                    "change_id": d.change_id,
+                    "event": d.event,
+                    "attempts": d.attempts,
+                    "last_error": d.last_error,
+                    "created_at": d.created_at,
+                }
                 for d in dead
             ],
-        )
+        }
+    )
 
 
 @router.post(

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Security
 from fastapi.responses import Response
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -74,8 +75,9 @@ def list_sources(
 )
 def get_source(
     source_id: SourceId, session: Session = SessionDep, settings: ServiceSettings = SettingsDep
-) -> SourceOut:
-    return source_out(_source_or_404(session, source_id), settings.failing_after)
+) -> PlainJSON:
+    source = _source_or_404(session, source_id, plain=True)
+    return PlainJSON(source_fields(source, settings.failing_after))  # SourceOut's JSON
 
 
 @router.get(
@@ -92,7 +94,7 @@ def source_checks(
     settings: ServiceSettings = SettingsDep,
 ) -> PlainJSON:
     """The source's fetch log, newest first."""
-    _source_or_404(session, source_id)
+    _source_or_404(session, source_id, plain=True)
     size = page_size(limit, settings)
     before = cursor_id(decode_cursor(cursor, "checks"), "before") if cursor else None
     rows = queries.check_page(session, source_id, size + 1, before=before)
@@ -229,8 +231,11 @@ def delete_source(source_id: SourceId, request: Request) -> SourceOut:
         return source_out(source, request.app.state.settings.failing_after)
 
 
-def _source_or_404(session: Session, source_id: int) -> Source:
-    source = session.get(Source, source_id)
+def _source_or_404(session: Session, source_id: int, plain: bool = False) -> Source | Row[Any]:
+    """The source (plain: as a plain row, for a read); a 404 if there is none."""
+    source = (
+        queries.row_by_id(session, Source, source_id) if plain else session.get(Source, source_id)
+    )
     if source is None:
         raise HTTPException(404, f"no source {source_id}")
     return source
