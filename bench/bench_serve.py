@@ -625,8 +625,7 @@ WHAT_IS_MEASURED = (
     "target); each request takes a pooled connection, so at 32 connections it waits for "
     "the pool (`[database] pool_size` 5 + `max_overflow` 10 per process: on PostgreSQL "
     "with two workers, its p99 was 2.6 s in one run and 3.3 s in the next); the routes "
-    "with targets read no "
-    "connection."
+    "with targets read no connection."
 )
 
 

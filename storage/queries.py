@@ -221,10 +221,8 @@ def listed_ids(session: Session, source_id: int, leaving_out: Collection[int] = 
         col(ItemSighting.removed_at).is_(None),
         col(ItemSighting.listed).is_(True),
     )
-    # Read through the connection: thousands of plain ids, no ORM rows to build (after
-    # the flush the ORM would do first).
-    session.flush()
-    listed = session.connection().execute(query.order_by(col(ItemSighting.item_id)))
+    # Thousands of plain ids: no ORM rows to build.
+    listed = plain_rows(session, query.order_by(col(ItemSighting.item_id)))
     return [item_id for (item_id,) in listed if item_id not in leaving_out]
 
 
