@@ -23,9 +23,9 @@ from tracker.config import NotifySettings
 from tracker.errors import UserError
 from tracker.notify import filters, subscriptions, targets
 from tracker.notify.sender import Sender, backoff
-from tracker.sources import add_source
 
 from .conftest import Receiver, Site
+from .test_tracking import add
 
 START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -42,13 +42,6 @@ def feed(*items: tuple[str, str]) -> str:
         f"<link>https://news.example/</link><description>d</description>{entries}"
         "</channel></rss>"
     )
-
-
-def add_feed(engine: Engine, url: str) -> int:
-    with transaction(engine) as session:
-        source, _ = add_source(session, url)
-        assert source.id is not None
-        return source.id
 
 
 def subscribe(engine: Engine, target: str, **given: object) -> Subscription:
@@ -72,7 +65,7 @@ def storm_edited(site: Site, engine: Engine, *targets: str, edits: int = 1) -> i
     """A feed whose one item's headline is edited `edits` times ("8 dead" → "12 dead" →
     "20 dead"...), each target subscribed (default filter) before the edits; the source."""
     url = site.publish("/feed.xml", feed(("a", "Storm leaves 8 dead")))
-    source_id = add_feed(engine, url)
+    source_id = add(engine, url)
     for target in targets:
         subscribe(engine, target)
     check(engine, START)
@@ -99,7 +92,7 @@ def test_an_edit_is_posted_once_signed_with_the_change_as_the_api_lists_it(
     site: Site, engine: Engine, receiver: Receiver, sender: Sender
 ) -> None:
     url = site.publish("/feed.xml", feed(("a", "Storm leaves 8 dead"), ("b", "Markets calm")))
-    add_feed(engine, url)
+    add(engine, url)
     sub = subscribe(engine, receiver.url())
     assert sub.secret  # a webhook is given a signing key
     check(engine, START)
@@ -187,7 +180,7 @@ def test_a_subscription_is_sent_no_more_than_its_rate(
 ) -> None:
     names = [(str(n), f"Story {n} has 8 parts") for n in range(5)]
     url = site.publish("/feed.xml", feed(*names))
-    add_feed(engine, url)
+    add(engine, url)
     subscribe(engine, receiver.url(), per_minute=2)
     check(engine, START)
     site.publish("/feed.xml", feed(*[(g, t.replace("8", "12")) for g, t in names]))
@@ -202,7 +195,7 @@ def test_filters_choose_the_changes_a_subscription_is_told_of(
     site: Site, engine: Engine, receiver: Receiver
 ) -> None:
     url = site.publish("/feed.xml", feed(("a", "Storm leaves 8 dead"), ("b", "Markets calm")))
-    source_id = add_feed(engine, url)
+    source_id = add(engine, url)
     wants = {
         "every kind": subscribe(engine, receiver.url(), kinds=list(filters.KINDS)),
         "another source": subscribe(engine, receiver.url(), sources=[source_id + 1]),

@@ -16,7 +16,8 @@ from tracker.notify import quiet
 from tracker.notify.sender import Sender
 
 from .conftest import Receiver, Site
-from .test_notify import START, add_feed, feed, subscribe
+from .test_notify import START, feed, subscribe
+from .test_tracking import add
 
 EVERY = timedelta(minutes=15)
 
@@ -34,7 +35,7 @@ def test_a_source_that_stops_answering_is_reported_once_and_again_when_back(
     site: Site, engine: Engine, receiver: Receiver, sender: Sender
 ) -> None:
     url = site.publish("/feed.xml", feed(("a", "Storm leaves 8 dead")))
-    source_id = add_feed(engine, url)
+    source_id = add(engine, url)
     health = subscribe(engine, receiver.url(), kinds=["health"])
     subscribe(engine, receiver.url())  # edits only: told nothing of health
     site.fail("/feed.xml", 503)
@@ -77,7 +78,7 @@ def test_a_listing_is_quiet_after_twice_its_longest_wait_for_a_new_item(
 ) -> None:
     items: list[tuple[str, str]] = []
     url = site.publish("/feed.xml", feed(("a0", "Story 0")))
-    source_id = add_feed(engine, url)
+    source_id = add(engine, url)
     for hour in range(6):  # a new item every hour
         items.append((f"a{hour}", f"Story {hour}"))
         site.publish("/feed.xml", feed(*items))
@@ -93,6 +94,6 @@ def test_a_listing_is_quiet_after_twice_its_longest_wait_for_a_new_item(
 
 def test_a_listing_too_young_to_know_is_not_judged(site: Site, engine: Engine) -> None:
     url = site.publish("/feed.xml", feed(("a", "Story")))
-    add_feed(engine, url)
+    add(engine, url)
     check_round(engine, now=START, all_sources=True)
     assert quiet.watch(engine, START + timedelta(days=20), EVERY, None) == []
