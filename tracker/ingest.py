@@ -359,10 +359,11 @@ def _match_newcomers(
     # listing whose rows carry ids, that is none of them (a tenth of a replayed snapshot
     # went on reading and scoring pairs that identity._veto refuses).
     newcomer_ids = [identity.strong_ids(keys[position]) for position in newcomers]
+    strong = {item_id: identity.strong_ids(publisher_ids[item_id]) for item_id in departed_ids}
     departed_ids = [
         item_id
-        for item_id, old in ((i, identity.strong_ids(publisher_ids[i])) for i in departed_ids)
-        if any(identity.ids_veto(old, new) is None for new in newcomer_ids)
+        for item_id in departed_ids
+        if any(identity.ids_veto(strong[item_id], new) is None for new in newcomer_ids)
     ]
     departed = queries.items_by_id(session, departed_ids)
     latest = queries.latest_versions(session, departed_ids)
@@ -373,7 +374,7 @@ def _match_newcomers(
     index.read_sightings(departed_ids)
     pairs = identity.pair_fuzzy(
         [
-            identity.Candidate(item, latest[item.id], identity.strong_ids(publisher_ids[item.id]))
+            identity.Candidate(item, latest[item.id], strong[item.id or 0])
             for item in departed
             if item.id in latest
         ],
