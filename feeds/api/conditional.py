@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response
 
 from feeds.routes_feeds import etag_matches
 
@@ -26,8 +25,3 @@ def not_modified(request: Request, etag: str) -> bool:
 
 def cache_headers(etag: str) -> dict[str, str]:
     return {"ETag": etag, "Cache-Control": "no-cache"}  # stored, but revalidated each time
-
-
-def json_response(body: object, etag: str) -> Response:
-    """The same JSON FastAPI would write for the response model (by alias, validated)."""
-    return JSONResponse(body, headers=cache_headers(etag))

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from sqlalchemy.engine import Row
 from sqlmodel import Session
 
-from feeds.api.conditional import cache_headers, etag_of, json_response, not_modified
+from feeds.api.conditional import cache_headers, etag_of, not_modified
 from feeds.api.guards import GuardedRoute
 from feeds.api.models import (
     MAX_TEXT,
@@ -24,7 +24,7 @@ from feeds.api.models import (
     item_fields,
 )
 from feeds.api.paging import CursorQuery, Limit, cursor_id, decode_cursor, page_cursor, page_size
-from feeds.api.plain import PlainJSON
+from feeds.api.plain import PlainJSON, json_bytes
 from feeds.deps import SessionDep, SettingsDep, in_session
 from feeds.hot_pages import Generation, HotPage, HotPages
 from feeds.ids import ItemId
@@ -151,8 +151,8 @@ def _versions(session: Session, item_id: int, generation: Generation) -> HotPage
     # removal or a move shows in removed_at, url and the aliases.
     state = (item.version_count, item.url, item.removed_at, aliases, newest_alias)
     etag = etag_of("versions", item_id, *state)
-    body = json_response(history.history_document(session, item), etag).body
-    return HotPage(bytes(body), etag, None, cache_headers(etag), generation)
+    body = json_bytes(history.history_document(session, item))
+    return HotPage(body, etag, None, cache_headers(etag), generation)
 
 
 @router.get(
