@@ -280,14 +280,15 @@ class Delivery(SQLModel, table=True):
 
 
 class ThreadPost(SQLModel, table=True):
-    """A post a subscription made on a posting network (Mastodon) about an item: the
-    item's next post replies to its latest, so each item is one thread."""
+    """A post a subscription made on a posting network (Mastodon, Bluesky) about an item:
+    the item's next post replies to its latest, so each item is one thread."""
 
     __table_args__ = (Index("ix_thread_post_thread", "subscription_id", "item_id", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     subscription_id: int = Field(foreign_key="subscription.id")
     item_id: int
-    post_id: str  # the network's id of the post (a Mastodon status id)
+    post_id: str  # the network's id of the post (a Mastodon status id, a Bluesky at:// URI)
+    post_cid: str | None = None  # a Bluesky post's content id: replies name it
     delivery_key: str  # the delivery it was made for
     posted_at: datetime = Field(default_factory=utcnow, sa_column=_time(nullable=False))

@@ -34,7 +34,7 @@ class SubscriptionOut(Out):
     id: int
     name: str | None
     target: str = Field(description="scheme, host and port only: tokens and paths left out")
-    kind: str = Field(description="webhook, mastodon or apprise")
+    kind: str = Field(description="webhook, mastodon, bluesky or apprise")
     filters: dict[str, list[Any]]
     per_minute: int
     from_config: bool = Field(description="from redline.toml's [[notify]] (changed there)")

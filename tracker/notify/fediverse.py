@@ -14,13 +14,13 @@ import io
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
 
-from storage import Subscription, ThreadPost, transaction
+from storage import Subscription
 from tracker.errors import UserError
 from tracker.notify.message import Message
 from tracker.notify.subscriptions import MASTODON
 from tracker.notify.targets import Outcome, short
+from tracker.notify.threads import remember, thread_of
 from tracker.words import cut
 
 MAX_CHARS = 500
@@ -61,7 +61,7 @@ def post(engine: Engine, sub: Subscription, delivery: str, message: Message) -> 
         mastodon_version="4.0.0",  # the API it posts with: no instance look-up first
         user_agent="redline",
     )
-    reply_to = _latest_post(engine, sub.id, message.item_id)
+    thread = thread_of(engine, sub.id, message.item_id)
     try:
         media = []
         if message.picture is not None:
@@ -75,7 +75,7 @@ def post(engine: Engine, sub: Subscription, delivery: str, message: Message) -> 
             )
         status = api.status_post(
             text_of(message),
-            in_reply_to_id=reply_to,
+            in_reply_to_id=thread.latest.post_id if thread else None,
             media_ids=media or None,
             idempotency_key=delivery,
         )
@@ -83,26 +83,5 @@ def post(engine: Engine, sub: Subscription, delivery: str, message: Message) -> 
         return Outcome(False, short(f"rate limited: {error}"), retry_after=300.0)
     except MastodonError as error:
         return Outcome(False, short(f"{type(error).__name__}: {error}"))
-    if message.item_id is not None and sub.id is not None:
-        with transaction(engine) as session:
-            session.add(
-                ThreadPost(
-                    subscription_id=sub.id,
-                    item_id=message.item_id,
-                    post_id=str(status["id"]),
-                    delivery_key=delivery,
-                )
-            )
+    remember(engine, sub, message.item_id, delivery, str(status["id"]))
     return Outcome(True)
-
-
-def _latest_post(engine: Engine, sub_id: int | None, item_id: int | None) -> str | None:
-    if sub_id is None or item_id is None:
-        return None
-    with Session(engine) as session:
-        return session.exec(
-            select(ThreadPost.post_id)
-            .where(col(ThreadPost.subscription_id) == sub_id, col(ThreadPost.item_id) == item_id)
-            .order_by(col(ThreadPost.id).desc())
-            .limit(1)
-        ).first()

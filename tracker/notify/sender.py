@@ -209,7 +209,7 @@ class Sender:
         if message is None:
             # A merge wrote the item's change log anew: this change is no more.
             return targets.Outcome(False, "the change is no longer stored", gone=True)
-        return send(self.engine, self.client, sub, delivery.key, message)
+        return send(self.engine, self.client, sub, delivery.key, message, delivery.created_at)
 
     def _record(self, delivery: Delivery, outcome: targets.Outcome) -> str:
         """Store the outcome: "sent", "failed" (tried again later) or "dead"."""
@@ -261,14 +261,19 @@ def send(
     sub: Subscription,
     delivery: str,
     message: messages.Message,
+    created: datetime | None = None,
 ) -> targets.Outcome:
     """Send one message to the subscription's target (client: for webhooks; None: one of
-    its own)."""
+    its own). created: when the delivery was written (a Bluesky post's key is made of it)."""
     kind = target_kind(sub.target)
     if kind == "mastodon":
         from tracker.notify import fediverse
 
         return fediverse.post(engine, sub, delivery, message)
+    if kind == "bluesky":
+        from tracker.notify import bluesky
+
+        return bluesky.post(engine, sub, delivery, message, created)
     if kind == "webhook":
         if client is None:
             with targets.make_client() as own:

@@ -29,6 +29,7 @@ from tracker.notify.filters import parse_filters
 
 MAX_TARGET = 2048
 MASTODON = "mastodon+"  # mastodon+https://TOKEN@host: the scheme of a Mastodon target
+BLUESKY = "bluesky+"  # bluesky+https://HANDLE:APP_PASSWORD@host: a Bluesky target
 MAX_PER_MINUTE = 6000
 
 
@@ -44,11 +45,13 @@ class NotifyEntry:
 
 
 def target_kind(target: str) -> str:
-    """webhook, mastodon or apprise."""
+    """webhook, mastodon, bluesky or apprise."""
     scheme = urlsplit(target).scheme.lower()
     if scheme in ("http", "https"):
         return "webhook"
-    return "mastodon" if scheme.startswith(MASTODON) else "apprise"
+    if scheme.startswith(MASTODON):
+        return "mastodon"
+    return "bluesky" if scheme.startswith(BLUESKY) else "apprise"
 
 
 def check_target(target: str) -> str:
@@ -74,6 +77,10 @@ def check_target(target: str) -> str:
         from tracker.notify.fediverse import instance
 
         instance(target)  # a UserError if the host or the token is missing
+    elif kind == "bluesky":
+        from tracker.notify.bluesky import account
+
+        account(target)  # a UserError if the host, the handle or the password is missing
     elif not _apprise_knows(target):
         raise UserError(
             f"not a notification target: {redact(target)!r} is neither an http(s) webhook "
