@@ -9,16 +9,18 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from pytest_httpserver import HTTPServer
-from sqlalchemy import update
+from sqlalchemy import event, update
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 from werkzeug import Request, Response
 
 from storage import Check, Item, ItemSighting, Source, queries, transaction
-from tracker.check import check_round
+from tracker.check import CheckOptions, check_round, check_source
 from tracker.config import DaemonSettings
+from tracker.not_modified import NotModified, NotModifiedLog
 from tracker.schedule import Policy
 
 from .conftest import Site, offstream_page, own_story
@@ -218,3 +220,93 @@ def test_a_source_whose_stored_schedule_is_bad_is_an_error_check_not_the_end_of_
     later = START + timedelta(days=2)
     again = {r.url: r for r in check_round(engine, now=later, all_sources=True, policy=STILL)}
     assert again[urls[1]].outcome == "error" and len(again) == 3
+
+
+def test_a_rounds_304s_are_written_in_batches_as_a_lone_check_writes_one(engine: Engine) -> None:
+    """The 304s of a round go to the database a batch at a time (tracker/not_modified.py),
+    and leave each source and check row as a check on its own leaves them."""
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+
+    def answer(request: Request) -> Response:
+        if request.headers.get("If-None-Match") == '"v1"':
+            return Response(status=304, headers={"ETag": '"v1"'})
+        headers = {"Content-Type": "text/markdown; charset=utf-8", "ETag": '"v1"'}
+        return Response(own_page(request.path), headers=headers)
+
+    server.expect_request(re.compile(".*")).respond_with_handler(answer)
+    server.start()
+    sources = 150  # more than two batches
+    inserts: list[int] = []  # rows each INSERT of check rows wrote
+
+    def count(_conn, _cursor, statement: str, parameters, _context, many: bool) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith(('INSERT INTO "CHECK"', "INSERT INTO CHECK")):
+            inserts.append(len(parameters) if many else 1)
+
+    settings = DaemonSettings(concurrency=4, per_host=4, host_delay=timedelta(0))
+    later = START + timedelta(hours=1)
+    try:
+        add_pages(engine, [server.url_for(f"/news/{n}.md") for n in range(sources)])
+        first = check_round(engine, now=START, all_sources=True, policy=STILL, settings=settings)
+        assert {r.outcome for r in first} == {"changed"}
+        with transaction(engine) as session:  # all due again but the first, checked alone
+            session.exec(update(Source).values(next_check_at=START))  # type: ignore[call-overload]
+            session.exec(
+                update(Source).where(Source.id == 1).values(next_check_at=later + timedelta(days=1))  # type: ignore[arg-type]
+            )  # type: ignore[call-overload]
+        event.listen(engine, "before_cursor_execute", count)
+        results = check_round(engine, now=later, policy=STILL, settings=settings)
+        event.remove(engine, "before_cursor_execute", count)
+        with httpx.Client() as client:
+            alone = check_source(engine, 1, client, later, CheckOptions(policy=STILL))
+    finally:
+        server.clear()
+        server.stop()
+    assert len(results) == sources - 1 and {r.outcome for r in results} == {"not_modified"}
+    assert alone.outcome == "not_modified"
+    assert sum(inserts) == sources - 1 and len(inserts) <= 3, inserts  # 64 a transaction
+
+    def state(source_id: int) -> tuple:
+        with transaction(engine) as session:
+            source = session.get(Source, source_id)
+            check = session.exec(
+                select(Check).where(Check.source_id == source_id).order_by(Check.id.desc())  # type: ignore[union-attr]
+            ).first()
+            assert source is not None and check is not None
+            return (
+                source.last_checked_at,
+                source.next_check_at,
+                source.consecutive_failures,
+                source.last_error,
+                source.leased_by,
+                source.lease_until,
+                source.retired_at,
+                (check.outcome, check.http_status, check.bytes, check.items_seen),
+            )
+
+    assert state(1)[-1] == ("not_modified", 304, 0, 0)
+    assert all(state(n) == state(1) for n in (2, 75, sources))
+
+
+def test_a_304_whose_lease_another_worker_took_is_not_written(engine: Engine) -> None:
+    add_pages(engine, ["http://127.0.0.1:9/a.md", "http://127.0.0.1:9/b.md"])
+    with transaction(engine) as session:
+        session.exec(update(Source).values(leased_by="me"))  # type: ignore[call-overload]
+        session.exec(update(Source).where(Source.id == 2).values(leased_by="another"))  # type: ignore[arg-type, call-overload]
+    batch = NotModifiedLog(engine, "me", size=2)
+
+    def record(source_id: int) -> NotModified:
+        check = {"source_id": source_id, "started_at": START, "finished_at": START}
+        check |= {"outcome": "not_modified", "http_status": 304, "bytes": 0}
+        check |= {"items_seen": 0, "versions_added": 0, "changes_added": 0}
+        return NotModified(source_id, {"last_checked_at": START, "leased_by": None}, check)
+
+    batch.add(record(1))
+    assert checks_per_source(engine) == Counter()  # kept until the batch is full
+    batch.add(record(2))  # full: written, but for the source another worker holds
+    assert batch.pending == []
+    assert checks_per_source(engine) == Counter({1: 1})
+    with transaction(engine) as session:
+        mine, theirs = session.get(Source, 1), session.get(Source, 2)
+        assert mine is not None and theirs is not None
+        assert (mine.last_checked_at, mine.leased_by) == (START, None)
+        assert (theirs.last_checked_at, theirs.leased_by) == (None, "another")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col
@@ -34,6 +34,8 @@ from tracker.fetch import Snapshot, fetch, make_client
 from tracker.ingest import IngestStats, SeenUnchangedConflict, is_listing, record_observations
 from tracker.listing_memory import ListingMemory
 from tracker.normalise import redact_url
+from tracker.not_modified import NotModified, NotModifiedLog
+from tracker.not_modified import write as write_not_modified
 from tracker.notify import outbox
 from tracker.politeness import HostGate, host_of
 from tracker.schedule import Plan, Policy, parse_retry_after, plan_next
@@ -76,6 +78,8 @@ class CheckOptions:
     policy: Policy = Policy()
     worker: str | None = None  # the lease holder; None: no leases (a single process)
     failing_after: int = 3  # a 404 this many times in a row retires an item page
+    # A round's 304s, written in batches (tracker/not_modified.py); None: each at once.
+    not_modified: NotModifiedLog | None = None
 
 
 def check_source(
@@ -447,49 +451,51 @@ def _record_not_modified(
 ) -> CheckResult:
     """Record a 304 as _record does, in plain statements: most checks of a polling round
     are 304s, and the ORM's reading, tracking and flushing of the source and the check
-    took most of a 304's recording (bench/RESULTS.md, polling round)."""
-    with transaction(engine) as session:
-        connection = session.connection()
-        columns = (Source.url, Source.interval_seconds, Source.cron, Source.listing)
-        read = select(*columns, Source.leased_by).where(col(Source.id) == source_id)
-        if engine.dialect.name == "postgresql":  # as leases.locked_source
-            read = read.with_for_update()
-        row = connection.execute(read).one()
+    took most of a 304's recording (bench/RESULTS.md, polling round). Its next check is
+    planned from reads, without the write lock; the writes go to the round's batch
+    (tracker/not_modified.py), or are made now when there is none."""
+    columns = (Source.url, Source.interval_seconds, Source.cron, Source.listing)
+    read = select(*columns, Source.leased_by).where(col(Source.id) == source_id)
+    with Session(engine) as session:  # reads: no write lock
+        row = session.connection().execute(read).one()
         _check_held(source_id, row.leased_by, options)
         plan = _plan(session, source_id, (row.interval_seconds, row.cron, row.listing), now,
                      options.policy)  # fmt: skip
-        values: dict[str, object] = {
-            "last_checked_at": now,
-            "next_check_at": plan.at,
-            "consecutive_failures": 0,
-            "last_error": None,
-        }
-        if plan.at is None:  # as _retire
-            values |= {"retired_at": now, "retired_reason": plan.retire_reason or "no longer due"}
-        if options.worker is not None:  # as _give_up_lease
-            values |= {"lease_until": None, "leased_by": None}
-        connection.execute(update(Source).where(col(Source.id) == source_id).values(values))
-        connection.execute(
-            insert(Check).values(
-                source_id=source_id,
-                started_at=started,
-                finished_at=utcnow(),
-                outcome="not_modified",
-                http_status=snapshot.status,
-                bytes=len(snapshot.body),
-                items_seen=0,
-                versions_added=0,
-                changes_added=0,
-            )
-        )
-        return CheckResult(
-            source_id,
-            redact_url(row.url),
-            "not_modified",
-            http_status=snapshot.status,
-            bytes=len(snapshot.body),
-            retired=values.get("retired_reason"),  # type: ignore[arg-type]
-        )
+    retired = None if plan.at else (plan.retire_reason or "no longer due")  # as _retire
+    values: dict[str, object] = {
+        "last_checked_at": now,
+        "next_check_at": plan.at,
+        "consecutive_failures": 0,
+        "last_error": None,
+        "retired_at": now if retired else None,
+        "retired_reason": retired,
+    }
+    if options.worker is not None:  # as _give_up_lease
+        values |= {"lease_until": None, "leased_by": None}
+    check = {
+        "source_id": source_id,
+        "started_at": started,
+        "finished_at": utcnow(),
+        "outcome": "not_modified",
+        "http_status": snapshot.status,
+        "bytes": len(snapshot.body),
+        "items_seen": 0,
+        "versions_added": 0,
+        "changes_added": 0,
+    }
+    record = NotModified(source_id, values, check)
+    if options.not_modified is not None:
+        options.not_modified.add(record)
+    elif not write_not_modified(engine, [record], options.worker):
+        raise LeaseLost(f"the lease on source {source_id} was lost while recording its check")
+    return CheckResult(
+        source_id,
+        redact_url(row.url),
+        "not_modified",
+        http_status=snapshot.status,
+        bytes=len(snapshot.body),
+        retired=retired,
+    )
 
 
 def _retire(source: Source, now: datetime, reason: str) -> None:
@@ -625,7 +631,8 @@ def check_round(
     """
     now = now or utcnow()
     worker = worker or default_worker_name("check")
-    options = CheckOptions(policy=policy, worker=worker)
+    batch = NotModifiedLog(engine, worker)
+    options = CheckOptions(policy=policy, worker=worker, not_modified=batch)
     # Every source, due or not: claim as if the time were far ahead.
     due_at = now + timedelta(days=36500) if all_sources else now
     ended: queue.Queue[CheckResult | Exception] = queue.Queue()
@@ -660,9 +667,11 @@ def check_round(
                 on_result(outcome)
     except BaseException:
         checks.shutdown()
+        batch.flush()  # the 304s seen so far, while their leases are held
         _release(engine, worker)  # checks still running are then not recorded
         raise
     checks.shutdown()
+    batch.flush()
     if any(result.outcome == LOCAL_ERROR for result in results):
         _release_after_local_errors(engine, worker)
     if own_client:
