@@ -109,13 +109,15 @@ def holders(session: Session, due_at: datetime | None, clock: datetime) -> list[
 
 
 def live_holder(session: Session, source_id: int, clock: datetime) -> str | None:
-    """The worker holding a live lease on the source at `clock`; None: nobody does."""
-    source = session.get(Source, source_id)
-    if source is None or source.leased_by is None:
+    """The worker holding a live lease on the source at `clock`; None: nobody does. (Plain
+    columns: every check asks, before its fetch.)"""
+    read = select(Source.leased_by, Source.lease_until).where(col(Source.id) == source_id)
+    lease = session.exec(read).one_or_none()
+    if lease is None or lease.leased_by is None:
         return None
-    if source.lease_until is None or source.lease_until <= clock:
+    if lease.lease_until is None or lease.lease_until <= clock:
         return None
-    return source.leased_by
+    return lease.leased_by
 
 
 def locked_source(session: Session, source_id: int) -> Source | None:

@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy import select
@@ -98,8 +99,17 @@ def check_source(
     # the Check row keeps the real start and end, so its duration is the fetch's.
     now = now or utcnow()
     started, clock = utcnow(), time.monotonic()
-    # A read, without the write lock; plain columns, as most checks end in a 304.
-    read = select(Source.url, Source.etag, Source.last_modified).where(col(Source.id) == source_id)
+    # A read, without the write lock; plain columns, as most checks end in a 304 (whose
+    # recording needs only the schedule's).
+    read = select(
+        Source.id,
+        Source.url,
+        Source.etag,
+        Source.last_modified,
+        Source.interval_seconds,
+        Source.cron,
+        Source.listing,
+    ).where(col(Source.id) == source_id)
     with engine.connect() as connection:
         source = connection.execute(read).one_or_none()
     if source is None:
@@ -115,20 +125,22 @@ def check_source(
 def _fetch_and_record(
     engine: Engine,
     source_id: int,
-    source: Row[tuple[str, str | None, str | None]],
+    source: Row[Any],
     client: httpx.Client,
     now: datetime,
     options: CheckOptions,
     slot: Callable[[str], AbstractContextManager[object]] | None,
     started: datetime,
 ) -> CheckResult:
-    """Fetch the source (its url, etag and last_modified as read before the check) and
-    record what came back, or the error."""
+    """Fetch the source (its url, etag, last_modified and schedule as read before the
+    check) and record what came back, or the error."""
     url, etag, last_modified = source.url, source.etag, source.last_modified
     try:
         with slot(url) if slot else nullcontext():
             _ensure_lease(engine, source_id, options)  # a wait for the host may outlast it
             snapshot = fetch(client, url, etag=etag, last_modified=last_modified)
+        if snapshot.not_modified:
+            return _record_not_modified(engine, source, snapshot, now, started, options)
         return _record(engine, source_id, snapshot, now, started, options)
     except LeaseLost as error:
         return CheckResult(source_id, redact_url(url), "skipped", error=str(error))
@@ -249,8 +261,6 @@ def _record(
     snapshot_ref: str | None = None,
     memory: ListingMemory | None = None,
 ) -> CheckResult:
-    if snapshot.not_modified:  # a fetch's 304 (an archived snapshot never is one)
-        return _record_not_modified(engine, source_id, snapshot, now, started, options)
     with transaction(engine) as session:
         source = _held_source(session, source_id, options)
         check = Check(
@@ -443,7 +453,7 @@ def _plan(
 
 def _record_not_modified(
     engine: Engine,
-    source_id: int,
+    source: Row[Any],
     snapshot: Snapshot,
     now: datetime,
     started: datetime,
@@ -452,15 +462,14 @@ def _record_not_modified(
     """Record a 304 as _record does, in plain statements: most checks of a polling round
     are 304s, and the ORM's reading, tracking and flushing of the source and the check
     took most of a 304's recording (bench/RESULTS.md, polling round). Its next check is
-    planned from reads, without the write lock; the writes go to the round's batch
-    (tracker/not_modified.py), or are made now when there is none."""
-    columns = (Source.url, Source.interval_seconds, Source.cron, Source.listing)
-    read = select(*columns, Source.leased_by).where(col(Source.id) == source_id)
-    with Session(engine) as session:  # reads: no write lock
-        row = session.connection().execute(read).one()
-        _check_held(source_id, row.leased_by, options)
-        plan = _plan(session, source_id, (row.interval_seconds, row.cron, row.listing), now,
-                     options.policy)  # fmt: skip
+    planned from the source's schedule as check_source read it (and, for an aging item
+    page, a read of its age), without the write lock; the writes go to the round's batch
+    (tracker/not_modified.py), or are made now when there is none. Both make sure the
+    lease is still this worker's."""
+    source_id = source.id
+    with Session(engine) as session:
+        plan = _plan(session, source_id, (source.interval_seconds, source.cron, source.listing),
+                     now, options.policy)  # fmt: skip
     retired = None if plan.at else (plan.retire_reason or "no longer due")  # as _retire
     values: dict[str, object] = {
         "last_checked_at": now,
@@ -490,7 +499,7 @@ def _record_not_modified(
         raise LeaseLost(f"the lease on source {source_id} was lost while recording its check")
     return CheckResult(
         source_id,
-        redact_url(row.url),
+        redact_url(source.url),
         "not_modified",
         http_status=snapshot.status,
         bytes=len(snapshot.body),
