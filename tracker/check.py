@@ -495,8 +495,10 @@ def _record_not_modified(
     record = NotModified(source_id, values, check)
     if options.not_modified is not None:
         options.not_modified.add(record)
-    elif not write_not_modified(engine, [record], options.worker):
-        raise LeaseLost(f"the lease on source {source_id} was lost while recording its check")
+    elif not write_not_modified(engine, [record], options.worker):  # the lease moved on
+        with engine.connect() as connection:
+            holder = select(Source.leased_by).where(col(Source.id) == source_id)
+            _check_held(source_id, connection.execute(holder).scalar_one_or_none(), options)
     return CheckResult(
         source_id,
         redact_url(source.url),
