@@ -7,29 +7,16 @@ tracker.extract.sanitise: safe text, sane sizes, whatever the page held.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
 
 from tracker.errors import ExtractError
-from tracker.extract.base import HistoryEntry, Observation
+from tracker.extract.base import HistoryEntry, Observation, Page
 from tracker.extract.listing import is_listing_document, parse_listing
 from tracker.extract.offstream import is_offstream, parse_offstream
 from tracker.extract.sanitise import sane_message, sane_observations
 from tracker.extract.wikipedia import is_wikipedia_current_events, parse_wikipedia
 
 __all__ = ["HistoryEntry", "KINDS", "Observation", "Page", "extract"]
-
-
-@dataclass(frozen=True)
-class Page:
-    """A fetched page as the extractors see it."""
-
-    url: str  # after redirects: relative links resolve against it
-    text: str  # decoded with the HTTP charset (or UTF-8)
-    body: bytes = b""  # as received, for parsers that decode themselves
-    content_type: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)  # the source's settings
 
 
 Sniff = Callable[[Page], bool]

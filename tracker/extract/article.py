@@ -40,18 +40,15 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import lxml.html
 import trafilatura
 from lxml.etree import ParserError
 
 from tracker.errors import ExtractError
-from tracker.extract.base import Observation
+from tracker.extract.base import Observation, Page
 from tracker.normalise import sanitise_text
-
-if TYPE_CHECKING:
-    from tracker.extract import Page
 
 MIN_PARAGRAPH = 80  # characters: shorter than any article's longest paragraph
 

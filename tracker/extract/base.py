@@ -1,9 +1,23 @@
-"""What an extractor hands on: the items a page shows, as plain data (no database)."""
+"""What an extractor is handed (a Page) and hands on (the items the page shows), as plain
+data (no database)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Page:
+    """A fetched page as the extractors see it."""
+
+    url: str  # after redirects: relative links resolve against it
+    text: str  # decoded with the HTTP charset (or UTF-8)
+    body: bytes = b""  # as received, for parsers that decode themselves
+    content_type: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)  # the source's settings
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,12 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from tracker.errors import ExtractError, UserError
-from tracker.extract.base import Observation
+from tracker.extract.base import Observation, Page
 from tracker.normalise import sanitise_text
-
-if TYPE_CHECKING:
-    from tracker.extract import Page
 
 FIELDS = ("id", "headline", "summary", "url", "updated", "tags", "category", "body")
 # Names tried, in order, for a field the map does not give.

@@ -45,18 +45,14 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING
 from urllib.parse import unquote, urljoin, urlsplit
 
 import lxml.etree as etree
 import lxml.html
 
 from tracker.errors import ExtractError
-from tracker.extract.base import Observation
+from tracker.extract.base import Observation, Page
 from tracker.normalise import sanitise_text
-
-if TYPE_CHECKING:
-    from tracker.extract import Page
 
 CATEGORY_SEPARATOR = " › "
 
