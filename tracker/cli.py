@@ -26,7 +26,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from storage import (
     MAX_ID,
-    Item,
     PoolSettings,
     Source,
     StorageError,
@@ -34,19 +33,20 @@ from storage import (
     ensure_intact,
     ensure_schema,
     make_engine,
-    parse_id,
     queries,
     schema_state,
     transaction,
     upgrade,
 )
 from storage.types import iso_z
-from tracker import __version__, cli_identity, cli_notify, history, identity, netguard, render
+from tracker import __version__, cli_identity, cli_notify, history, netguard, render
+from tracker.cli_lookup import find_item, url_errors
 from tracker.config import Config, load_config, parse_duration, parse_interval
 from tracker.errors import RedlineError, UserError
 from tracker.extract import KINDS
 from tracker.logs import configure_logging
 from tracker.normalise import canonical_url, redact_url
+from tracker.tuning import TUNINGS
 from tracker.words import plural
 
 DEFAULT_EVERY = "15m"
@@ -182,9 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="REGEX",
         help="noise patterns, replacing the source's (repeatable; --ignore '' clears them)",
     )
-    for flag, key, meaning in TUNING_FLAGS:
+    for tuning in TUNINGS:
         edit.add_argument(
-            flag, dest=key, metavar="VALUE", help=f"{meaning} ('default' returns to the default)"
+            tuning.flag,
+            dest=tuning.option,
+            metavar="VALUE",
+            help=f"{tuning.meaning} ('default' returns to the default)",
         )
     for action, help_text in (
         ("disable", "stop checking a source (its history stays)"),
@@ -334,14 +337,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# `redline source edit`'s tuning flags: (flag, option key, what it sets).
-TUNING_FLAGS = (
-    ("--headline-test-window", "headline_test_hours", "headline tests: window in hours (0: off)"),
-    ("--match-threshold", "match_threshold", "fuzzy identity: similarity 0-1 (above 1: off)"),
-    ("--match-window", "match_window_hours", "fuzzy identity: window in hours"),
-)
-
-
 def _source_options(parser: argparse.ArgumentParser) -> None:
     """What a new source is: its kind, name, listing field map and identity rules."""
     parser.add_argument("--kind", default="auto", help=f"one of {', '.join(KINDS)} (default auto)")
@@ -438,7 +433,7 @@ def cmd_add(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
     every = _every(args.every) if args.every is not None else None
     options = _source_settings(args)
-    with transaction(engine) as session, _url_errors(args.url):
+    with transaction(engine) as session, url_errors(args.url):
         source, added = add_source(
             session, args.url, args.kind, args.name, every, options, cron=args.cron, site=args.site
         )
@@ -489,12 +484,12 @@ def cmd_source(args: argparse.Namespace, engine: Engine, config: Config) -> int:
             changes["site"] = args.site
         if args.ignore is not None:
             changes["ignore"] = [pattern for pattern in args.ignore if pattern != ""]
-        for _, key, _ in TUNING_FLAGS:
-            value = getattr(args, key)
+        for tuning in TUNINGS:
+            value = getattr(args, tuning.option)
             if value is not None:
-                changes[key] = None if value.strip().lower() == "default" else value
+                changes[tuning.option] = None if value.strip().lower() == "default" else value
         if not changes:
-            flags = ", ".join(flag for flag, _, _ in TUNING_FLAGS)
+            flags = ", ".join(tuning.flag for tuning in TUNINGS)
             raise UserError(
                 f"say what to change: --name, --site, --every, --cron, --ignore, {flags}"
             )
@@ -575,7 +570,7 @@ def _import_target(args: argparse.Namespace, engine: Engine) -> int:
             return int(args.source)
         if not args.url:
             raise UserError("say where to replay: --source ID, or --url URL for a new source")
-        with _url_errors(args.url):
+        with url_errors(args.url):
             source, _ = add_source(
                 session,
                 args.url,
@@ -1092,46 +1087,12 @@ def cmd_db(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     return 0
 
 
-def find_item(session: Any, ref: str) -> Item:
-    """An item by its id or by any URL it has ever had."""
-    ref = ref.strip()
-    if ref.isascii() and ref.isdigit():  # "²".isdigit() is true too
-        item_id = parse_id(ref)  # None: above any id a row can have
-        item = session.get(Item, item_id) if item_id is not None else None
-        if item is None:
-            raise UserError(f"no item {ref}")
-        return item
-    if "://" not in ref:
-        raise UserError(f"not an item id or URL: {ref!r}")
-    with _url_errors(ref):
-        url = canonical_url(ref)
-    matches = queries.items_by_alias(session, "url", [url])
-    stem = identity.page_stem(url)
-    if not matches and stem:  # another rendition of a page seen (.html for .md)
-        matches = queries.items_by_alias(session, "page", [stem])
-    if not matches:
-        raise UserError(f"no item has had the URL {ref}")
-    # Two sources may each hold an item that had this URL (an old page that now answers
-    # 404, and the page it moved to): the one seen last is the story as it is now.
-    return max(matches, key=lambda item: (item.last_seen_at, item.id or 0))
-
-
 def _source_id(source_id: int) -> int:
     """--source ID, if a row could have it (else no such source: PostgreSQL's ids are
     32-bit, and SQLite refuses to bind ids above 64 bits)."""
     if not 1 <= source_id <= MAX_ID:
         raise UserError(f"no source {source_id}")
     return source_id
-
-
-@contextmanager
-def _url_errors(url: str) -> Iterator[None]:
-    """urllib's ValueError for a URL it cannot split (a bad IPv6 literal, a port out of
-    range) as a UserError naming the URL."""
-    try:
-        yield
-    except ValueError as error:
-        raise UserError(f"not a URL: {url!r} ({error})") from None
 
 
 @contextmanager

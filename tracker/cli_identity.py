@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from storage import transaction
 from tracker import merge
+from tracker.cli_lookup import find_item
 from tracker.words import plural
 
 
@@ -31,8 +32,6 @@ def add_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def cmd_merge(args: argparse.Namespace, engine: Engine, config: object) -> int:
-    from tracker.cli import find_item  # the CLI's own lookup (id or any URL), imported late
-
     with transaction(engine) as session:
         keep, other = find_item(session, args.item), find_item(session, args.other)
         assert keep.id is not None and other.id is not None
@@ -47,8 +46,6 @@ def cmd_merge(args: argparse.Namespace, engine: Engine, config: object) -> int:
 
 
 def cmd_split(args: argparse.Namespace, engine: Engine, config: object) -> int:
-    from tracker.cli import find_item
-
     with transaction(engine) as session:
         item = find_item(session, args.item)
         assert item.id is not None

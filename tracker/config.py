@@ -11,6 +11,7 @@ from typing import Any
 
 from tracker.errors import UserError
 from tracker.netguard import AddressPolicy, parse_networks
+from tracker.tuning import BY_CONFIG_KEY
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -155,26 +156,17 @@ def load_config(path: str | Path) -> Config:
     return config
 
 
-# A [[source]]'s tuning keys: the option each sets (as `redline add`'s flags do).
-SOURCE_TUNING = {
-    "headline_test_window": "headline_test_hours",
-    "match_threshold": "match_threshold",
-    "match_window": "match_window_hours",
-}
-
-
 def _source_options(path: Path, number: int, entry: dict[str, Any]) -> dict[str, Any]:
     """A [[source]]'s own settings: "ignore" (noise patterns) and its tuning, checked now."""
     from tracker.noise import check_patterns
-    from tracker.sources import check_tuning
 
     options: dict[str, Any] = {}
     for key, value in entry.items():
         try:
             if key == "ignore":
                 options["ignore"] = check_patterns(value)
-            elif key in SOURCE_TUNING:
-                options[SOURCE_TUNING[key]] = check_tuning(SOURCE_TUNING[key], value)
+            elif key in BY_CONFIG_KEY:
+                options[BY_CONFIG_KEY[key].option] = BY_CONFIG_KEY[key].check(value)
         except UserError as error:
             raise UserError(f"{path}: [[source]] number {number} {key}: {error}") from None
     return options

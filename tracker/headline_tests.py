@@ -20,10 +20,11 @@ from sqlmodel import Session, col, select
 
 from storage import Change, Item, Version
 from tracker.normalise import normalise_text
+from tracker.tuning import MAX_HEADLINE_TEST_HOURS
 
 TEST, FLIP = "headline_test", "headline_flip"
 DEFAULT_WINDOW_HOURS = 24.0
-MAX_WINDOW_HOURS = 168.0  # a week
+MAX_WINDOW_HOURS = MAX_HEADLINE_TEST_HOURS  # a week
 
 
 def window(options: Mapping[str, Any]) -> timedelta:

@@ -14,7 +14,7 @@ import httpx
 from sqlmodel import Session
 
 from storage import Source, queries, utcnow
-from tracker import headline_tests, noise
+from tracker import noise
 from tracker.errors import UserError
 from tracker.extract import KINDS
 from tracker.identity import compile_id_pattern
@@ -22,11 +22,11 @@ from tracker.netguard import check_url_host
 from tracker.normalise import canonical_url, check_http_url
 from tracker.schedule import check_cron, cron_trigger
 from tracker.sites import site_of
+from tracker.tuning import BY_OPTION, check_tuning
 
 # The longest source URL taken: what servers and browsers reliably handle (the JSON API
 # refuses longer ones too).
 MAX_URL_LENGTH = 2048
-MAX_MATCH_WINDOW_HOURS = 168  # fuzzy identity looks back at most a week
 # A host name as DNS carries it (RFC 1035 2.3.4): labels of 1 to 63 characters, 253 in all.
 # Letters, digits, hyphens, and the underscore some real hosts use; other scripts as IDNA.
 _HOST_LABEL = re.compile(r"[a-z0-9_-]+")
@@ -174,34 +174,8 @@ def _canonical_or_none(url: str) -> str | None:
 
 # -- changing a source: `redline source edit|enable|disable` and PATCH /api/sources/{id} ----
 
-# A source's tuning of its identity and headline-test rules (options, None: the default).
-TUNING = ("headline_test_hours", "match_threshold", "match_window_hours")
+TUNING = tuple(BY_OPTION)  # a source's tuning options (tracker/tuning.py)
 EDITABLE = ("name", "enabled", "every", "cron", "site", "ignore", *TUNING)
-
-
-def check_tuning(key: str, value: Any) -> float:
-    """A tuning option's value as a number, or a UserError naming the option as the CLI
-    spells it and its range."""
-    limits = {
-        "headline_test_hours": (
-            headline_tests.MAX_WINDOW_HOURS,
-            f"--headline-test-window is hours from 0 (off) to "
-            f"{headline_tests.MAX_WINDOW_HOURS:g} (a week)",
-        ),
-        "match_window_hours": (
-            MAX_MATCH_WINDOW_HOURS,
-            f"--match-window is hours from 0 to {MAX_MATCH_WINDOW_HOURS} (a week)",
-        ),
-        "match_threshold": (2, "--match-threshold is a similarity between 0 and 1 (above 1: off)"),
-    }
-    highest, rule = limits[key]
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if isinstance(value, bool) or not 0 <= number <= highest:  # NaN fails too
-        raise UserError(f"{rule}, not {str(value)[:40]}")
-    return number
 
 
 class UnknownSource(UserError):

@@ -23,14 +23,12 @@ import re
 import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
 
 from sqlalchemy.engine import Engine
 
 from storage import Subscription
-from tracker.errors import UserError
+from tracker.notify.kinds import bluesky_account
 from tracker.notify.message import Message
-from tracker.notify.subscriptions import BLUESKY
 from tracker.notify.targets import Outcome, short
 from tracker.notify.threads import Thread, remember, thread_of
 from tracker.words import cut
@@ -48,26 +46,6 @@ URL = re.compile(r"https?://\S+")
 
 _clients: dict[str, tuple[Client, str]] = {}  # target -> (a logged-in client, its DID)
 _clients_lock = threading.Lock()
-
-
-def account(target: str) -> tuple[str, str, str]:
-    """(the PDS's base URL, the handle, the app password) of a target; a UserError if one
-    is missing."""
-    parts = urlsplit(target)
-    transport = parts.scheme.lower().removeprefix(BLUESKY)
-    if transport not in ("http", "https") or not parts.hostname:
-        raise UserError(
-            "a Bluesky target is bluesky+https://HANDLE:APP_PASSWORD@bsky.social (or your PDS)"
-        )
-    handle, password = unquote(parts.username or ""), unquote(parts.password or "")
-    if not handle or not password:
-        raise UserError(
-            "a Bluesky target needs a handle and an app password: "
-            "bluesky+https://HANDLE:APP_PASSWORD@bsky.social"
-        )
-    port = f":{parts.port}" if parts.port else ""
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return f"{transport}://{host}{port}", handle, password
 
 
 def record_key(delivery: str, created: datetime | None) -> str:
@@ -156,7 +134,7 @@ def _client(target: str) -> tuple[Client, str]:
         from atproto import Client
         from atproto_client.request import Request
 
-        base, handle, password = account(target)
+        base, handle, password = bluesky_account(target)
         client = Client(base, request=Request(timeout=TIMEOUT))
         dids: list[str] = []
         client.on_session_change(lambda _event, session: dids.append(session.did))

@@ -11,14 +11,12 @@ status's Idempotency-Key, so a post sent again after a crash is not posted twice
 from __future__ import annotations
 
 import io
-from urllib.parse import unquote, urlsplit
 
 from sqlalchemy.engine import Engine
 
 from storage import Subscription
-from tracker.errors import UserError
+from tracker.notify.kinds import mastodon_instance
 from tracker.notify.message import Message
-from tracker.notify.subscriptions import MASTODON
 from tracker.notify.targets import Outcome, short
 from tracker.notify.threads import remember, thread_of
 from tracker.words import cut
@@ -26,21 +24,6 @@ from tracker.words import cut
 MAX_CHARS = 500
 MAX_ALT = 1500  # Mastodon's limit on an image description
 TIMEOUT = 20.0
-
-
-def instance(target: str) -> tuple[str, str]:
-    """(the instance's base URL, the access token) of a target; a UserError if either is
-    missing."""
-    parts = urlsplit(target)
-    transport = parts.scheme.lower().removeprefix(MASTODON)
-    if transport not in ("http", "https") or not parts.hostname:
-        raise UserError("a Mastodon target is mastodon+https://ACCESS_TOKEN@instance.example")
-    token = unquote(parts.username or "")
-    if not token:
-        raise UserError("a Mastodon target needs its access token: mastodon+https://TOKEN@host")
-    port = f":{parts.port}" if parts.port else ""
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return f"{transport}://{host}{port}", token
 
 
 def text_of(message: Message) -> str:
@@ -51,7 +34,7 @@ def text_of(message: Message) -> str:
 def post(engine: Engine, sub: Subscription, delivery: str, message: Message) -> Outcome:
     from mastodon import Mastodon, MastodonError, MastodonRatelimitError
 
-    base, token = instance(sub.target)
+    base, token = mastodon_instance(sub.target)
     api = Mastodon(
         access_token=token,
         api_base_url=base,

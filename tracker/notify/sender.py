@@ -34,7 +34,7 @@ from storage import Delivery, Subscription, transaction, utcnow
 from tracker.config import NotifySettings
 from tracker.notify import message as messages
 from tracker.notify import targets
-from tracker.notify.subscriptions import target_kind
+from tracker.notify.kinds import target_kind
 
 log = logging.getLogger("redline.notify")
 

@@ -26,10 +26,9 @@ from storage import Delivery, Subscription, ThreadPost
 from tracker import netguard
 from tracker.errors import UserError
 from tracker.notify.filters import parse_filters
+from tracker.notify.kinds import bluesky_account, mastodon_instance, target_kind
 
 MAX_TARGET = 2048
-MASTODON = "mastodon+"  # mastodon+https://TOKEN@host: the scheme of a Mastodon target
-BLUESKY = "bluesky+"  # bluesky+https://HANDLE:APP_PASSWORD@host: a Bluesky target
 MAX_PER_MINUTE = 6000
 
 
@@ -42,16 +41,6 @@ class NotifyEntry:
     secret: str | None = None
     per_minute: int | None = None
     filters: dict[str, list[Any]] = field(default_factory=dict)
-
-
-def target_kind(target: str) -> str:
-    """webhook, mastodon, bluesky or apprise."""
-    scheme = urlsplit(target).scheme.lower()
-    if scheme in ("http", "https"):
-        return "webhook"
-    if scheme.startswith(MASTODON):
-        return "mastodon"
-    return "bluesky" if scheme.startswith(BLUESKY) else "apprise"
 
 
 def check_target(target: str) -> str:
@@ -74,13 +63,9 @@ def check_target(target: str) -> str:
         if not parts.hostname:
             raise UserError(f"not a webhook URL: {target[:60]!r} (no host)")
     elif kind == "mastodon":
-        from tracker.notify.fediverse import instance
-
-        instance(target)  # a UserError if the host or the token is missing
+        mastodon_instance(target)  # a UserError if the host or the token is missing
     elif kind == "bluesky":
-        from tracker.notify.bluesky import account
-
-        account(target)  # a UserError if the host, the handle or the password is missing
+        bluesky_account(target)  # a UserError if the host, the handle or the password is missing
     elif not _apprise_knows(target):
         raise UserError(
             f"not a notification target: {redact(target)!r} is neither an http(s) webhook "
