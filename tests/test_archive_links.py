@@ -196,6 +196,8 @@ def test_each_new_version_of_an_item_page_is_archived_and_shown(
         page = client.get(f"/items/{second.item_id}").text
         edits = client.get("/feeds/edits.atom?kind=all").text
         item_feed = client.get(f"/feeds/items/{second.item_id}.atom").text
+        versions = client.get(f"/api/items/{second.item_id}/versions").json()["versions"]
+    assert [v["archived_url"] for v in versions] == [first.archived_url, second.archived_url]
     for row in (first, second):
         assert f'<a href="{row.archived_url}" rel="noopener noreferrer"' in page
     # The edit's entry links to the new version's copy, in a link and in its content.

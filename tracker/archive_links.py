@@ -317,3 +317,15 @@ def archived_urls(session: Session, version_ids: Iterable[int | None]) -> dict[i
         )
     ).all()
     return {version_id: url for version_id, url in rows if url}
+
+
+def archived_count(session: Session, item_id: int) -> int:
+    """How many of the item's versions have an archived copy: it only grows, so it is
+    enough for an ETag of what shows them."""
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(VersionArchive)
+            .where(col(VersionArchive.item_id) == item_id, col(VersionArchive.state) == "archived")
+        ).one()
+    )
