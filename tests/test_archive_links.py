@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import wait
 from dataclasses import dataclass, field
@@ -318,6 +319,20 @@ def test_a_hanging_archive_never_holds_up_a_check(
     assert failed.state == "pending" and failed.attempts == 1
     assert failed.last_error is not None and "Timeout" in failed.last_error
     assert "\n" not in failed.last_error
+
+
+def test_asking_after_a_round_keeps_to_its_time_budget(
+    site: Site, engine: Engine, archive: FakeArchive
+) -> None:
+    archive.hang = threading.Event()
+    add(engine, site.publish(PAGE, article("Bridge closed"), "text/html; charset=utf-8"))
+    check(engine, START)
+    started = time.monotonic()
+    done = archive_due(engine, archive.settings(keys=False), budget=timedelta(seconds=0.5))
+    assert time.monotonic() - started < 5  # not the client's 60 s timeout
+    assert done is not None and done.failed == 1
+    [failed] = requests_of(engine)
+    assert failed.state == "pending" and "Timeout" in (failed.last_error or "")
 
 
 def test_redline_check_asks_the_archive_after_its_round(

@@ -128,7 +128,8 @@ class Archiver:
                 if self.closed or (deadline is not None and time.monotonic() >= deadline):
                     break
                 if self._claim(row):
-                    state = self._ask(row)
+                    left = None if deadline is None else deadline - time.monotonic()
+                    state = self._ask(row, left)
                     setattr(stats, state, getattr(stats, state) + 1)
         finally:
             self._round.release()
@@ -163,10 +164,10 @@ class Archiver:
             )
         return bool(done.rowcount)
 
-    def _ask(self, row: VersionArchive) -> str:
+    def _ask(self, row: VersionArchive, seconds: float | None) -> str:
         assert self.client is not None
         try:
-            outcome = wayback.step(self.client, self.settings, row.url, row.job_id)
+            outcome = wayback.step(self.client, self.settings, row.url, row.job_id, seconds)
         except Exception as error:  # a bug must not stop the round: recorded, tried again
             log.exception("asking the archive about %s failed", row.url)
             outcome = wayback.Step(error=wayback.short(f"{type(error).__name__}: {error}"))
@@ -245,7 +246,7 @@ def record(
 def archive_due(
     engine: Engine,
     settings: ArchiveSettings,
-    budget: timedelta = timedelta(seconds=20),
+    budget: timedelta = timedelta(seconds=60),
     client: httpx.Client | None = None,
     poll_every: timedelta = POLL_EVERY,
 ) -> RoundStats | None:

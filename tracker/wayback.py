@@ -16,6 +16,8 @@ here each step is one bounded request and the caller comes back for a pending jo
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -56,18 +58,42 @@ def make_client(timeout: httpx.Timeout | float = TIMEOUT) -> httpx.Client:
 
 
 def step(
-    client: httpx.Client, settings: ArchiveSettings, url: str, job_id: str | None = None
+    client: httpx.Client,
+    settings: ArchiveSettings,
+    url: str,
+    job_id: str | None = None,
+    seconds: float | None = None,
 ) -> Step:
     """The next step of saving `url`: ask about `job_id` if the archive is working on it,
-    else ask for a save. Never raises for the archive's or the network's failures."""
+    else ask for a save; in `seconds` at most (None: the client's timeout). Never raises
+    for the archive's or the network's failures."""
     try:
-        if job_id is not None:
-            return _status(client, settings, job_id)
-        if settings.access_key and settings.secret_key:
-            return _save_spn2(client, settings, url)
-        return _save_anonymous(client, settings, url)
+        with _within(client, seconds):
+            if job_id is not None:
+                return _status(client, settings, job_id)
+            if settings.access_key and settings.secret_key:
+                return _save_spn2(client, settings, url)
+            return _save_anonymous(client, settings, url)
     except (httpx.HTTPError, netguard.AddressRefused) as error:
         return Step(error=short(f"{type(error).__name__}: {error}" if str(error) else repr(error)))
+
+
+@contextmanager
+def _within(client: httpx.Client, seconds: float | None) -> Iterator[None]:
+    """The client's timeouts cut to `seconds` for the requests made meanwhile (a caller
+    with a time budget: `redline check`)."""
+    if seconds is None:
+        yield
+        return
+    kept = client.timeout
+    seconds = max(0.1, seconds)
+    client.timeout = httpx.Timeout(
+        min(kept.read or seconds, seconds), connect=min(kept.connect or seconds, seconds)
+    )
+    try:
+        yield
+    finally:
+        client.timeout = kept
 
 
 def _auth(settings: ArchiveSettings) -> dict[str, str]:
