@@ -113,10 +113,18 @@ class Archiver:
         self.client = self.client or wayback.make_client()
 
     def close(self) -> None:
+        """Ask no more; a request under way is not waited for (a daemon stopping must not
+        wait for a hanging archive): the round it is in closes the client when it ends."""
         self.closed = True
-        with self._round:
-            if self._own_client and self.client is not None:
-                self.client.close()
+        if self._round.acquire(blocking=False):
+            try:
+                self._close_client()
+            finally:
+                self._round.release()
+
+    def _close_client(self) -> None:
+        if self._own_client and self.client is not None:
+            self.client.close()
 
     def run_round(self, deadline: float | None = None) -> RoundStats:
         """Ask about each request due now, until `deadline` (time.monotonic()) passes."""
@@ -132,6 +140,8 @@ class Archiver:
                     state = self._ask(row, left)
                     setattr(stats, state, getattr(stats, state) + 1)
         finally:
+            if self.closed:
+                self._close_client()
             self._round.release()
         return stats
 

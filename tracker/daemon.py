@@ -225,7 +225,7 @@ class Daemon:
         self.checks.shutdown()
         self.sender.close()  # a round sending now finishes; the rest waits for the next start
         if self.archiver is not None:
-            self.archiver.close()  # the request under way finishes (bounded by its timeout)
+            self.archiver.close()  # not waited for: a request under way ends on its own
         try:
             with transaction(self.engine) as session:
                 released = leases.release_all(session, self.worker)
