@@ -159,6 +159,9 @@ class Entry(FeedEntry):
         return element
 
 
+ARCHIVED_TITLE = "Archived copy (Wayback Machine)"
+
+
 class FeedNotFound(LookupError):
     """The feed's source or item does not exist."""
 
@@ -487,6 +490,7 @@ class _EntryRows:
     items: dict[int, Item]
     sources: dict[int, Source]
     versions: dict[int, Version]
+    archived: dict[int, str]  # version id -> its copy in the Wayback Machine ([archive])
 
     @classmethod
     def load(
@@ -504,7 +508,7 @@ class _EntryRows:
         sources |= queries.sources_by_ids(session, shown, plain=True)
         wanted = {c.to_version_id for c in changes if c.to_version_id is not None}
         versions |= queries.versions_by_ids(session, wanted - versions.keys(), plain=True)
-        return cls(items, sources, versions)
+        return cls(items, sources, versions, queries.archived_urls(session, wanted))
 
 
 def _add_entry(feed: FeedGenerator, config: FeedConfig, change: Change, rows: _EntryRows) -> str:
@@ -526,26 +530,37 @@ def _add_entry(feed: FeedGenerator, config: FeedConfig, change: Change, rows: _E
     entry.author({"name": _xml(where), "uri": redact_url(source.url)})
     if change.kind == "headline_test":
         summary, content = entries.headline_test_html(change, field_ops)
-        entry.summary(_xml(summary))
-        entry.content(_xml(content), type="html")
     elif change.kind == "edited":
-        entry.summary(_xml(entries.entry_summary(change)))
-        entry.content(_xml(entries.entry_html(change, field_ops)), type="html")
+        summary = entries.entry_summary(change)
+        content = entries.entry_html(change, field_ops)
     else:
         summary, content = entries.listing_html(change, where)
-        entry.summary(_xml(summary))
-        entry.content(_xml(content), type="html")
-    _links_and_tags(entry, config, item, source, version)
+    # The version this change made, as archived (a removal "leads" to the latest one: no).
+    archived = None
+    if change.kind in history.VERSION_MAKING_KINDS:
+        archived = rows.archived.get(change.to_version_id or 0)
+    if archived:
+        content += entries.archived_html(archived)
+    entry.summary(_xml(summary))
+    entry.content(_xml(content), type="html")
+    _links_and_tags(entry, config, item, source, version, archived)
     return entry.id()
 
 
 def _links_and_tags(
-    entry: FeedEntry, config: FeedConfig, item: Item, source: Source, version: Version | None
+    entry: FeedEntry,
+    config: FeedConfig,
+    item: Item,
+    source: Source,
+    version: Version | None,
+    archived: str | None = None,
 ) -> None:
     assert item.id is not None
     entry.link(href=history_url(config, item.id), rel="alternate", type="text/html")
     original = (version.url if version is not None else None) or item.url or source.url
     entry.link(href=redact_url(original), rel="related", type="text/html")
+    if archived:  # the page as it was at this version, in the Wayback Machine
+        entry.link(href=archived, rel="related", type="text/html", title=ARCHIVED_TITLE)
     for tag in (version.tags if version is not None else None) or []:
         if isinstance(tag, str) and _xml(tag).strip():
             entry.category(term=_xml(tag), scheme=f"{config.base}/feeds/tags/", label=_xml(tag))

@@ -237,3 +237,9 @@ def listing_html(change: Change, source_name: str) -> tuple[str, str]:
         f"The item {verb} {source_name}.",
         f"<p>The item {verb} {escape(source_name)}.</p>",
     )
+
+
+def archived_html(archived_url: str) -> str:
+    """A line saying where the page, as it was at this version, is archived."""
+    link = _escape(archived_url, quote=True)
+    return f'\n<p>Archived copy of this version: <a href="{link}">{escape(archived_url)}</a></p>'

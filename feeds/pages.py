@@ -272,6 +272,7 @@ def item_page(
         return _message(request, 404, "No such item", f"There is no item {item_id[:40]!r}.")
     versions = list(queries.versions_of(session, item.id, plain=True))
     changes = list(queries.changes_of(session, item.id, plain=True))
+    version_ids = [version.id for version in versions]
     from_ref = from_ref.strip() or "first"
     to_ref = to_ref.strip() or "current"
     view = view if view in VIEWS else "inline"
@@ -301,7 +302,7 @@ def item_page(
         "item": item,
         "source": queries.row_by_id(session, Source, item.source_id),
         "urls": queries.alias_values(session, item.id, "url"),
-        "rows": _timeline(versions, changes),
+        "rows": _timeline(versions, changes, queries.archived_urls(session, version_ids)),
         "strip": _strip(item, versions, changes),
         "events": [c for c in changes if c.kind in ("removed", "restored")],
         "identity": queries.identity_log(session, item.id),
@@ -316,8 +317,11 @@ def item_page(
     return _page(request, "item.html", context, status_code=400 if error else 200)
 
 
-def _timeline(versions: list[Version], changes: list[Change]) -> list[dict[str, Any]]:
-    """Each version with the change that made it and a link to its diff from the one before."""
+def _timeline(
+    versions: list[Version], changes: list[Change], archived: dict[int, str]
+) -> list[dict[str, Any]]:
+    """Each version with the change that made it, a link to its diff from the one before
+    and, if the Wayback Machine saved its page ([archive]), a link to that copy."""
     made_by = history.change_per_version(changes)
     rows = []
     for index, version in enumerate(versions):
@@ -327,7 +331,14 @@ def _timeline(versions: list[Version], changes: list[Change]) -> list[dict[str, 
             if previous
             else None
         )
-        rows.append({"version": version, "change": made_by.get(version.n), "diff": diff_link})
+        rows.append(
+            {
+                "version": version,
+                "change": made_by.get(version.n),
+                "diff": diff_link,
+                "archived": _http_url(archived.get(version.id or 0)),
+            }
+        )
     return rows
 
 

@@ -21,6 +21,7 @@ from storage.models import (
     Subscription,
     ThreadPost,
     Version,
+    VersionArchive,
 )
 from storage.schema import ensure_schema, schema_state, upgrade
 from storage.types import MAX_ID, parse_id, utcnow
@@ -44,6 +45,7 @@ __all__ = [
     "Subscription",
     "ThreadPost",
     "Version",
+    "VersionArchive",
     "database_url",
     "ensure_intact",
     "ensure_schema",

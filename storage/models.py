@@ -292,3 +292,35 @@ class ThreadPost(SQLModel, table=True):
     post_cid: str | None = None  # a Bluesky post's content id: replies name it
     delivery_key: str  # the delivery it was made for
     posted_at: datetime = Field(default_factory=utcnow, sa_column=_time(nullable=False))
+
+
+class VersionArchive(SQLModel, table=True):
+    """A request to the Wayback Machine to save the page of a new version of an item page
+    ([archive] in redline.toml), and what came of it.
+
+    Written pending in the transaction that records the version; the daemon (and
+    `redline check`, after its round) asks the archive, so a slow or failing archive never
+    holds up a check. A table of its own rather than columns of version: most versions
+    (listings') never have one, and the version table is the largest.
+    """
+
+    __tablename__ = "version_archive"  # type: ignore[assignment]
+    __table_args__ = (
+        # The archiver's walk: pending requests by when they are next due.
+        Index("ix_version_archive_due", "state", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    # No foreign key: a merge may delete a duplicate version, and its archive request is
+    # then only a row no page shows, not a reason to refuse the merge.
+    version_id: int = Field(unique=True)
+    item_id: int = Field(index=True)  # the item page's and the feeds' lookup
+    url: str  # the page asked for
+    state: str = "pending"  # pending, archived, failed (given up)
+    job_id: str | None = None  # a save the archive is still working on (SPN2), to poll
+    archived_url: str | None = None
+    attempts: int = 0
+    last_error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_time(nullable=False))
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_column=_time(nullable=False))
+    archived_at: datetime | None = Field(default=None, sa_column=_time())

@@ -19,6 +19,7 @@ from storage.models import (
     ItemSighting,
     Source,
     Version,
+    VersionArchive,
 )
 
 T = TypeVar("T")
@@ -858,3 +859,29 @@ def last_check_finished(session: Session) -> datetime | None:
     from sqlalchemy import func
 
     return _utc(session.exec(select(func.max(Check.finished_at))).one())
+
+
+def archived_urls(session: Session, version_ids: Collection[int | None]) -> dict[int, str]:
+    """version id -> its Wayback Machine copy, for those of these versions that have one
+    (tracker/archive_links.py)."""
+    wanted = sorted({v for v in version_ids if v is not None})
+    found: dict[int, str] = {}
+    for chunk in in_chunks(wanted):
+        rows = session.exec(
+            select(VersionArchive.version_id, VersionArchive.archived_url).where(
+                col(VersionArchive.version_id).in_(chunk),
+                col(VersionArchive.state) == "archived",
+            )
+        ).all()
+        found.update({version_id: url for version_id, url in rows if url})
+    return found
+
+
+def archived_count(session: Session, item_id: int) -> int:
+    """How many of the item's versions have an archived copy: it only grows, so it is
+    enough for an ETag of what shows them."""
+    from sqlalchemy import func
+
+    archived = (col(VersionArchive.item_id) == item_id, col(VersionArchive.state) == "archived")
+    counted = select(func.count()).select_from(VersionArchive).where(*archived)
+    return int(session.exec(counted).one())

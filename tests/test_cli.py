@@ -64,6 +64,7 @@ def test_items_and_history_json_contract(site: Site, cli) -> None:
         "observed_at": first["observed_at"],
         "reported_at": None,  # the page gives when it ended, not when it began
         "origin": "page-history",
+        "archived_url": None,  # [archive] is off
         "change": {
             "kind": "created",
             "fields": [],

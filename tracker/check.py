@@ -27,7 +27,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col
 
 from storage import Check, Source, leases, queries, transaction, utcnow
-from tracker import blocked
+from tracker import archive_links, blocked
 from tracker.config import DaemonSettings
 from tracker.errors import HTTPStatusError, RedlineError
 from tracker.extract import Page, extract
@@ -79,6 +79,7 @@ class CheckOptions:
     policy: Policy = Policy()
     worker: str | None = None  # the lease holder; None: no leases (a single process)
     failing_after: int = 3  # a 404 this many times in a row retires an item page
+    archive: bool = False  # [archive] enabled: new versions of item pages are to be saved
     # A round's 304s, written in batches (tracker/not_modified.py); None: each at once.
     not_modified: NotModifiedLog | None = None
 
@@ -304,6 +305,9 @@ def _record(
         if snapshot_ref is None and stats.recorded:  # changes seen now: tell subscribers
             session.flush()  # the changes' ids, for their deliveries
             outbox.enqueue(session, source, stats.recorded)
+        if snapshot_ref is None and options.archive and source.listing is False and stats.observed:
+            session.flush()  # the versions' ids (written pending: the daemon asks the archive)
+            archive_links.enqueue(session, stats.observed)
         if snapshot_ref is None:  # a fetch now, not a replayed archive: the source's state
             source.etag, source.last_modified = snapshot.etag, snapshot.last_modified
             source.consecutive_failures = 0
@@ -629,6 +633,7 @@ def check_round(
     keep_going: Callable[[], bool] = lambda: True,
     worker: str | None = None,
     settings: DaemonSettings = SEQUENTIAL,
+    archive: bool = False,
 ) -> list[CheckResult]:
     """Check every source due now (or every enabled one) once, under leases, with the
     daemon's limits (settings: [daemon] concurrency, per_host, host_delay).
@@ -638,12 +643,13 @@ def check_round(
     claimed just before its check, so a round started beside running daemons never
     checks a source one of them is checking. Results come (to on_result, on this
     thread) in the order the checks end. keep_going is asked before each claim: a
-    process told to stop finishes the checks in hand and claims no more.
+    process told to stop finishes the checks in hand and claims no more. archive: new
+    versions of item pages are queued for the Wayback Machine ([archive] enabled).
     """
     now = now or utcnow()
     worker = worker or default_worker_name("check")
     batch = NotModifiedLog(engine, worker)
-    options = CheckOptions(policy=policy, worker=worker, not_modified=batch)
+    options = CheckOptions(policy=policy, worker=worker, archive=archive, not_modified=batch)
     # Every source, due or not: claim as if the time were far ahead.
     due_at = now + timedelta(days=36500) if all_sources else now
     ended: queue.Queue[CheckResult | Exception] = queue.Queue()

@@ -601,11 +601,13 @@ def cmd_check(args: argparse.Namespace, engine: Engine, config: Config) -> int:
             policy=policy,
             on_result=reporter.advance,
             settings=config.daemon,
+            archive=config.archive.enabled,
         )
         reporter.finish(results)
     if held_elsewhere:
         print(held_elsewhere)
     _send_notifications(engine, config)
+    _archive_versions(engine, config)
     return 0
 
 
@@ -618,6 +620,19 @@ def _send_notifications(engine: Engine, config: Config) -> None:
         print(
             f"notifications: {done.sent} sent, {done.failed} to be tried again, "
             f"{done.dead} given up"
+        )
+
+
+def _archive_versions(engine: Engine, config: Config) -> None:
+    """After a round, ask the Wayback Machine to save the new versions of item pages, for
+    a while at most ([archive]; the daemon does this every few seconds)."""
+    from tracker.archive_links import archive_due
+
+    done = archive_due(engine, config.archive)
+    if done is not None and (done.archived or done.waiting or done.failed or done.given_up):
+        print(
+            f"archive: {done.archived} archived, {done.waiting + done.failed} to be asked "
+            f"again, {done.given_up} given up"
         )
 
 
@@ -885,9 +900,13 @@ def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     notify = config.notifications
     links = cli_notify.links_url(config, getattr(args, "public_url", None))
     if listener is None:
-        abandoned = run_daemon(engine, every, tick, None, config.daemon, args.worker, notify, links)
+        abandoned = run_daemon(
+            engine, every, tick, None, config.daemon, args.worker, notify, links, config.archive
+        )
     else:
-        daemon = Daemon(engine, every, tick, config.daemon, args.worker, notify, links)
+        daemon = Daemon(
+            engine, every, tick, config.daemon, args.worker, notify, links, config.archive
+        )
         daemon.start()
         try:  # uvicorn handles SIGTERM / Ctrl-C; the daemon stops when it returns
             _serve(listener, args, engine, config, workers=1)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from tracker.errors import UserError
 from tracker.netguard import AddressPolicy, parse_networks
@@ -96,6 +97,21 @@ class NotifySettings:
 
 
 @dataclass
+class ArchiveSettings:
+    """[archive]: ask the Wayback Machine's Save Page Now for each new version of an item
+    page (tracker/archive_links.py, tracker/wayback.py). Off unless enabled."""
+
+    enabled: bool = False
+    endpoint: str = "https://web.archive.org"  # another for a stand-in (tests) or a mirror
+    # An archive.org account's S3-style keys: saves through SPN2 (POST /save, then its job's
+    # status); without them, the anonymous GET /save/URL.
+    access_key: str | None = None
+    secret_key: str | None = None
+    retry_after: timedelta = timedelta(minutes=5)  # the first wait after a failure; doubles
+    give_up_after: timedelta = timedelta(days=2)  # then a request still failing is "failed"
+
+
+@dataclass
 class Config:
     db: str | None = None
     pool_size: int | None = None  # [database]: connections each process keeps open
@@ -109,6 +125,7 @@ class Config:
     # [[notify]] tables (tracker/notify/subscriptions.py); None: no configuration file.
     notify: list[Any] | None = None
     notifications: NotifySettings = field(default_factory=NotifySettings)
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
 
 
 def load_config(path: str | Path) -> Config:
@@ -131,6 +148,7 @@ def load_config(path: str | Path) -> Config:
         daemon=_daemon_settings(path, data.get("daemon", {})),
         fetch=_fetch_settings(path, data.get("fetch", {})),
         notifications=_notify_settings(path, data.get("notifications", {})),
+        archive=archive_settings(path, data.get("archive", {})),
     )
     from tracker.notify.subscriptions import read_notify_tables
 
@@ -297,3 +315,54 @@ def _notify_settings(path: Path, table: object) -> NotifySettings:
         durations["claim"] or defaults.claim,
         durations["quiet_after"],
     )
+
+
+def archive_settings(path: Path | str, table: object) -> ArchiveSettings:
+    """[archive] enabled = true, endpoint = "https://web.archive.org", access_key and
+    secret_key (both or neither), retry_after = "5m", give_up_after = "2d"."""
+    if not isinstance(table, dict):
+        raise UserError(f"{path}: [archive] is a table")
+    defaults = ArchiveSettings()
+    known = set(defaults.__dataclass_fields__)
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise UserError(
+            f"{path}: unknown [archive] setting {unknown[0]!r} (known: {sorted(known)})"
+        )
+    enabled = table.get("enabled", False)
+    if not isinstance(enabled, bool):
+        raise UserError(f"{path}: [archive] enabled is true or false")
+    endpoint = table.get("endpoint", defaults.endpoint)
+    if not isinstance(endpoint, str) or not _is_base_url(endpoint):
+        raise UserError(
+            f"{path}: [archive] endpoint is an http(s) address with no query, "
+            f'like "https://web.archive.org", not {str(endpoint)[:60]!r}'
+        )
+    keys = [table.get("access_key"), table.get("secret_key")]
+    if any(key is not None for key in keys) and not all(
+        isinstance(key, str) and key.strip() and ":" not in key for key in keys
+    ):
+        raise UserError(
+            f"{path}: [archive] access_key and secret_key go together, each a key in quotes "
+            "(an archive.org account's S3 keys)"
+        )
+    durations = {}
+    for key in ("retry_after", "give_up_after"):
+        given = table.get(key)
+        try:
+            durations[key] = getattr(defaults, key) if given is None else parse_duration(str(given))
+        except UserError as error:
+            raise UserError(f"{path}: [archive] {key}: {error}") from None
+    return ArchiveSettings(
+        enabled,
+        endpoint.strip().rstrip("/"),
+        keys[0],
+        keys[1],
+        durations["retry_after"],
+        durations["give_up_after"],
+    )
+
+
+def _is_base_url(text: str) -> bool:
+    parts = urlsplit(text.strip())
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query

@@ -4,7 +4,10 @@ APScheduler (3.x) drives the jobs: every tick, claim due sources (as many as the
 are free check slots and polite hosts); every third of a lease, renew the leases of
 checks in flight; every second, send the notifications due (tracker/notify/sender.py,
 on threads of its own, so a slow target never holds up a check); every five minutes,
-look for sources gone quiet (tracker/notify/quiet.py); daily, prune checks
+look for sources gone quiet (tracker/notify/quiet.py); with [archive] enabled, every
+few seconds, ask the Wayback Machine to save new versions of item pages
+(tracker/archive_links.py, a job of its own: a slow archive never holds up a check);
+daily, prune checks
 past retention and refresh the planner's statistics. Checks run on a thread pool
 (`concurrency`); each host gets at most `per_host` checks at once and `host_delay`
 between two. When each source is next due
@@ -18,6 +21,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from concurrent.futures import wait
 from datetime import UTC, datetime, timedelta
 from types import FrameType
@@ -26,8 +30,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 
 from storage import leases, maintenance, transaction, utcnow
+from tracker.archive_links import Archiver
 from tracker.check import CheckOptions, CheckPool, CheckResult, default_worker_name
-from tracker.config import DaemonSettings, NotifySettings
+from tracker.config import ArchiveSettings, DaemonSettings, NotifySettings
 from tracker.notify import quiet
 from tracker.notify.sender import Sender
 from tracker.schedule import Policy
@@ -35,6 +40,8 @@ from tracker.schedule import Policy
 log = logging.getLogger("redline.daemon")
 NOTIFY_EVERY = 1.0  # seconds between rounds of sending notifications
 QUIET_EVERY = 300.0  # seconds between looks for sources gone quiet
+ARCHIVE_EVERY = 5.0  # seconds between rounds of asking the Wayback Machine
+ARCHIVE_ROUND = 60.0  # seconds one round of archiving may take at most
 # APScheduler logs every tick at INFO; only its warnings are worth a line.
 logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
@@ -78,15 +85,18 @@ class Daemon:
         worker: str | None = None,
         notify: NotifySettings | None = None,
         public_url: str | None = None,
+        archive: ArchiveSettings | None = None,
     ) -> None:
         self.engine, self.every = engine, every
         self.settings = settings or DaemonSettings()
         self.notify = notify or NotifySettings()
+        self.archive = archive or ArchiveSettings()
         self.worker = worker or default_worker_name("run")
         self.options = CheckOptions(
             policy=Policy.from_settings(self.settings, every),
             worker=self.worker,
             failing_after=self.settings.failing_after,
+            archive=self.archive.enabled,
         )
         self.stopping = threading.Event()
         self.checks = CheckPool(engine, self.options, self.settings, self._finished)
@@ -94,6 +104,7 @@ class Daemon:
         self.client, self.pool = self.checks.client, self.checks.executor
         self._claiming = threading.Lock()  # one claim at a time
         self.sender = Sender(engine, self.notify, self.worker, public_url)
+        self.archiver = Archiver(engine, self.archive) if self.archive.enabled else None
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._add_jobs(tick)
 
@@ -114,6 +125,10 @@ class Daemon:
         self.scheduler.add_job(
             self.watch_quiet, "interval", seconds=QUIET_EVERY, id="watch-quiet", **common
         )
+        if self.archiver is not None:
+            self.scheduler.add_job(
+                self.archive_versions, "interval", seconds=ARCHIVE_EVERY, id="archive", **common
+            )
         self.scheduler.add_job(
             self.prune, "cron", hour=3, minute=17, id="prune-checks",
             misfire_grace_time=3600, **common,
@@ -156,6 +171,15 @@ class Daemon:
             self.sender.run_round(wait=False)
         except Exception:  # the database may be briefly away: try again next second
             log.exception("sending notifications failed")
+
+    def archive_versions(self) -> None:
+        """Ask the Wayback Machine about the archive requests due (tracker/archive_links.py)."""
+        if self.stopping.is_set() or self.archiver is None:
+            return
+        try:
+            self.archiver.run_round(time.monotonic() + ARCHIVE_ROUND)
+        except Exception:  # the database may be briefly away: try again next round
+            log.exception("asking the archive failed")
 
     def watch_quiet(self) -> None:
         """Report sources gone quiet, and back, to health subscribers (tracker/notify/quiet.py)."""
@@ -200,6 +224,8 @@ class Daemon:
         self.scheduler.shutdown(wait=False)
         self.checks.shutdown()
         self.sender.close()  # a round sending now finishes; the rest waits for the next start
+        if self.archiver is not None:
+            self.archiver.close()  # not waited for: a request under way ends on its own
         try:
             with transaction(self.engine) as session:
                 released = leases.release_all(session, self.worker)
@@ -221,6 +247,7 @@ def run_daemon(
     worker: str | None = None,
     notify: NotifySettings | None = None,
     public_url: str | None = None,
+    archive: ArchiveSettings | None = None,
 ) -> int:
     """Check due sources until SIGTERM / Ctrl-C (or until `stop` is set); the number of
     checks abandoned at the end."""
@@ -236,7 +263,7 @@ def run_daemon(
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
-    daemon = Daemon(engine, every, tick, settings, worker, notify, public_url)
+    daemon = Daemon(engine, every, tick, settings, worker, notify, public_url, archive)
     daemon.start()
     try:
         stop.wait()

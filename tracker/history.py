@@ -68,6 +68,8 @@ def history_document(session: Session, item: Item) -> dict[str, Any]:
     assert item.id is not None
     # Read as plain rows: the document only reads them.
     change_to = change_per_version(queries.changes_of(session, item.id, plain=True))
+    versions = queries.versions_of(session, item.id, plain=True)
+    archived = queries.archived_urls(session, [version.id for version in versions])
     return {
         "item": {
             "id": item.id,
@@ -76,13 +78,15 @@ def history_document(session: Session, item: Item) -> dict[str, Any]:
             "removed_at": iso_z(item.removed_at),
         },
         "versions": [
-            version_json(version, change_to.get(version.n))
-            for version in queries.versions_of(session, item.id, plain=True)
+            version_json(version, change_to.get(version.n), archived.get(version.id or 0))
+            for version in versions
         ],
     }
 
 
-def version_json(version: Version, change: Change | None) -> dict[str, Any]:
+def version_json(
+    version: Version, change: Change | None, archived_url: str | None = None
+) -> dict[str, Any]:
     return {
         "n": version.n,
         "headline": version.headline,
@@ -92,6 +96,7 @@ def version_json(version: Version, change: Change | None) -> dict[str, Any]:
         "observed_at": iso_z(version.observed_at),
         "reported_at": iso_z(version.reported_at),
         "origin": version.origin,
+        "archived_url": archived_url,
         "change": None
         if change is None
         else {

@@ -40,6 +40,8 @@ class IngestStats:
     landed: list[int | None] = field(default_factory=list)
     # The changes recorded, each with its item's tags now (for notifications' filters).
     recorded: list[tuple[Change, list[str] | None]] = field(default_factory=list)
+    # The new versions as observed now (not a page's own history), for archive links.
+    observed: list[Version] = field(default_factory=list)
 
 
 @dataclass
@@ -721,6 +723,8 @@ def _add_version(
         headline_tests.judge(session, item, change, version, span)
         partial.judge(change, previous, source)
     pending.change(change, previous, version)
+    if version.origin == "observed":
+        stats.observed.append(version)
     stats.versions_added += 1
     stats.changes_added += 1
     return version

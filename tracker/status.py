@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from storage import Delivery, Source, Subscription, stats
 from storage.types import iso_z
+from tracker import archive_links
 from tracker.normalise import redact_url
 
 # A source due for longer than this is overdue: a daemon ticking every 30 s with free
@@ -142,6 +143,8 @@ class Status:
     activity: dict[str, stats.Activity]  # by window name, as in WINDOWS
     notifications: Notifications
     quiet: list[QuietSource]
+    # Archive requests by state (tracker/archive_links.py): pending, archived, failed.
+    archive: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 def gather(
@@ -185,6 +188,7 @@ def gather(
             failing=failing,
             activity={name: stats.activity(session, now - span, now) for name, span in WINDOWS},
             notifications=_notifications(session),
+            archive=archive_links.counts(session),
             quiet=[
                 QuietSource(SourceRef.of(s), s.quiet_since, s.quiet_reason)
                 for s in session.exec(
@@ -255,6 +259,7 @@ def as_json(status: Status) -> dict[str, Any]:
         ],
         "activity": {name: _activity_json(window) for name, window in status.activity.items()},
         "notifications": dataclasses.asdict(status.notifications),
+        "archive": status.archive,
         "quiet": [
             {**_source_json(quiet.source), "since": iso_z(quiet.since), "reason": quiet.reason}
             for quiet in status.quiet
@@ -362,6 +367,13 @@ def render_text(status: Status) -> str:
         )
     else:
         row("notify", "no subscriptions (see `redline notify add`)")
+    saved = status.archive
+    if any(saved.values()):
+        row(
+            "archive",
+            f"{saved.get('archived', 0)} archived, {saved.get('pending', 0)} pending, "
+            f"{saved.get('failed', 0)} given up (Wayback Machine, [archive])",
+        )
 
     lines.append("")
     titles = [title for title, _ in ACTIVITY_COLUMNS]

@@ -149,7 +149,9 @@ def _versions(session: Session, item_id: int, generation: Generation) -> HotPage
     item, aliases, newest_alias = found
     # Versions (and the changes that made them) are only added, with version_count; a
     # removal or a move shows in removed_at, url and the aliases.
-    state = (item.version_count, item.url, item.removed_at, aliases, newest_alias)
+    # Archived copies ([archive]) come later than their versions, and only grow in number.
+    archived = queries.archived_count(session, item_id)
+    state = (item.version_count, item.url, item.removed_at, aliases, newest_alias, archived)
     etag = etag_of("versions", item_id, *state)
     body = json_bytes(history.history_document(session, item))
     return HotPage(body, etag, None, cache_headers(etag), generation)

@@ -84,6 +84,10 @@ class VersionOut(Out):
         description="when the version began, by the page's own history (its Changes list)"
     )
     origin: str = Field(description="observed, page-history or import")
+    archived_url: str | None = Field(
+        description="the page as it was at this version, in the Wayback Machine ([archive]); "
+        "null: not archived (yet)"
+    )
     change: VersionChange | None = Field(description="the change that made this version")
 
 
