@@ -8,6 +8,7 @@ whatever the archive does; the archive is asked afterwards, by the daemon's job 
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import threading
@@ -347,6 +348,16 @@ def test_redline_check_asks_the_archive_after_its_round(
     assert archive.saves == [url]
     shown = cli("--config", str(config), "status").stdout
     assert "1 archived, 0 pending, 0 given up" in shown
+    # The copy's address goes with the version wherever the version goes.
+    copy = f"{archive.endpoint}/web/{STAMP}/{url}"
+    [version] = cli("history", url, "--json").json()["versions"]
+    assert version["archived_url"] == copy
+    [item] = cli("export", "--all").json()["items"]
+    assert [v["archived_url"] for v in item["versions"]] == [copy]
+    exported = tmp_path / "versions.csv"
+    cli("export", "--all", "--format", "csv", "--out", str(exported))
+    [row] = list(csv.DictReader(exported.open(encoding="utf-8", newline="")))
+    assert row["archived_url"] == copy
 
 
 @pytest.mark.parametrize(

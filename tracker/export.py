@@ -25,7 +25,7 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -55,6 +55,7 @@ CSV_COLUMNS = (
     "sources",
     "body",
     "content_hash",
+    "archived_url",
     "change_kind",
     "change_fields",
     "classification",
@@ -79,6 +80,7 @@ class ItemHistory:
     urls: list[str]
     versions: list[Version]
     changes: list[Change]
+    archived: dict[int, str] = field(default_factory=dict)  # version id -> Wayback copy
 
 
 @dataclass
@@ -183,9 +185,10 @@ def _with_histories(session: Session, items: Sequence[Item]) -> Iterator[ItemHis
     ).all()
     for change in change_rows:
         changes[change.item_id].append(change)
+    archived = queries.archived_urls(session, [version.id for version in version_rows])
     for item in items:
         assert item.id is not None
-        yield ItemHistory(item, urls[item.id], versions[item.id], changes[item.id])
+        yield ItemHistory(item, urls[item.id], versions[item.id], changes[item.id], archived)
 
 
 # -- shapes ---------------------------------------------------------------------------------
@@ -202,13 +205,16 @@ def item_json(entry: ItemHistory) -> dict[str, Any]:
         "first_seen_at": iso_z(item.first_seen_at),
         "last_seen_at": iso_z(item.last_seen_at),
         "removed_at": iso_z(item.removed_at),
-        "versions": [version_json(version) for version in entry.versions],
+        "versions": [
+            version_json(version, entry.archived.get(version.id or 0)) for version in entry.versions
+        ],
         "changes": [change_json(change) for change in entry.changes],
     }
 
 
-def version_json(version: Version) -> dict[str, Any]:
-    """A version; a null field is unknown (a page-history version knows only its headline)."""
+def version_json(version: Version, archived_url: str | None = None) -> dict[str, Any]:
+    """A version; a null field is unknown (a page-history version knows only its headline);
+    archived_url: its copy in the Wayback Machine, if [archive] made one."""
     return {
         "n": version.n,
         "headline": version.headline,
@@ -222,6 +228,7 @@ def version_json(version: Version) -> dict[str, Any]:
         "observed_at": iso_z(version.observed_at),
         "reported_at": iso_z(version.reported_at),
         "content_hash": version.content_hash,
+        "archived_url": archived_url,
     }
 
 
@@ -248,7 +255,9 @@ def change_json(change: Change | Row[Any]) -> dict[str, Any]:
     }
 
 
-def csv_row(item_id: int, version: Version, change: Change | None) -> list[Any]:
+def csv_row(
+    item_id: int, version: Version, change: Change | None, archived_url: str | None = None
+) -> list[Any]:
     """A version as a CSV row (CSV_COLUMNS); an unknown field is an empty cell."""
     return [
         item_id,
@@ -264,6 +273,7 @@ def csv_row(item_id: int, version: Version, change: Change | None) -> list[Any]:
         _joined(version.sources),
         version.body,
         version.content_hash,
+        archived_url,
         change.kind if change else None,
         _joined(change.fields) if change else None,
         change.classification if change else None,
@@ -295,7 +305,9 @@ def write_ndjson(entries: Iterable[ItemHistory], out: TextIO) -> Summary:
     for entry in entries:
         item_id = entry.item.id
         for version in entry.versions:
-            _write_line(out, {"record": "version", "item_id": item_id, **version_json(version)})
+            archived_url = entry.archived.get(version.id or 0)
+            record = {"record": "version", "item_id": item_id}
+            _write_line(out, record | version_json(version, archived_url))
         for change in entry.changes:
             _write_line(out, {"record": "change", "item_id": item_id, **change_json(change)})
         summary.add(entry)
@@ -319,7 +331,8 @@ def write_csv(entries: Iterable[ItemHistory], out: TextIO) -> Summary:
         made_by = history.change_per_version(entry.changes)
         assert entry.item.id is not None
         for version in entry.versions:
-            writer.writerow(csv_row(entry.item.id, version, made_by.get(version.n)))
+            change, archived_url = made_by.get(version.n), entry.archived.get(version.id or 0)
+            writer.writerow(csv_row(entry.item.id, version, change, archived_url))
         summary.add(entry)
     return summary
 
