@@ -33,7 +33,7 @@ from feeds.settings import ServiceSettings
 from storage import Change, Version, make_engine, transaction
 from tests.databases import Backend
 from tracker.check import check_round
-from tracker.cli import FEED_KINDS
+from tracker.cli_reading import FEED_KINDS
 from tracker.sources import add_source
 
 from .conftest import Site, manifest_snapshots, offstream_page

@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("storage", "tracker", "feeds")
-CLI = ("tracker.cli",)  # the top: it starts the service (feeds) when asked to
+CLI = "tracker.cli"  # the CLI's modules are the top: they start the service (feeds)
 # Each package may import only itself and those after it here.
 LAYERS = {
     "feeds": ("feeds", "tracker", "storage"),
@@ -116,7 +116,7 @@ def test_imports_point_from_feeds_to_tracker_to_storage() -> None:
     for name, targets in edges.items():
         package = name.split(".")[0]
         for target in sorted(targets):
-            allowed = LAYERS[package] + (("feeds",) if name in CLI else ())
+            allowed = LAYERS[package] + (("feeds",) if name.startswith(CLI) else ())
             if target.split(".")[0] not in allowed:
                 wrong.append(f"{name}:{lines[(name, target)]} imports {target}")
     assert wrong == []
@@ -125,5 +125,5 @@ def test_imports_point_from_feeds_to_tracker_to_storage() -> None:
 def test_the_checks_see_late_imports_and_circles() -> None:
     """The reader finds an import inside a function, and the search finds a circle."""
     edges, _ = graph()
-    assert "feeds.app" in edges["tracker.cli"]  # `redline serve` imports it when run
+    assert "feeds.app" in edges["tracker.cli_service"]  # `redline serve` imports it when run
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from storage import transaction
 from tracker import merge
-from tracker.cli_lookup import find_item
+from tracker.cli_common import find_item
 from tracker.words import plural
 
 
