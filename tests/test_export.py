@@ -51,6 +51,7 @@ COLUMNS = [
     "sources",
     "body",
     "content_hash",
+    "archived_url",
     "change_kind",
     "change_fields",
     "classification",
@@ -187,12 +188,13 @@ def test_json_export_holds_every_version_and_change(site: Site, engine: Engine, 
         for out, version in zip(exported["versions"], versions, strict=True):
             assert set(out) == {
                 "n", "headline", "summary", "category", "tags", "sources", "body", "url",
-                "origin", "observed_at", "reported_at", "content_hash",
+                "origin", "observed_at", "reported_at", "content_hash", "archived_url",
             }  # fmt: skip
             for name in ("n", "headline", "summary", "category", "tags", "sources", "body"):
                 assert out[name] == getattr(version, name), name
             assert (out["url"], out["origin"]) == (version.url, version.origin)
             assert out["content_hash"] == version.content_hash
+            assert out["archived_url"] is None  # no [archive] here (tests/test_archive_links.py)
             assert when(out["observed_at"]) == version.observed_at
             assert when(out["reported_at"]) == version.reported_at
         assert len(exported["changes"]) == len(changes)
@@ -288,7 +290,7 @@ def test_the_three_formats_agree(site: Site, engine: Engine, cli, tmp_path: Path
         ]
         assert row == {
             "item_id": str(item["id"]),
-            **{name: cell(version[name]) for name in COLUMNS[1:13]},
+            **{name: cell(version[name]) for name in COLUMNS[1:14]},
             "change_kind": change["kind"],
             "change_fields": cell(change["fields"]),
             "classification": cell(change["classification"]),
