@@ -197,6 +197,11 @@ def test_bad_daemon_settings_name_themselves(tmp_path: Path, text: str, message:
         load_config(_write(tmp_path, f"[daemon]\n{text}\n"))
 
 
+def test_a_daemon_setting_that_is_no_table_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"\[daemon\] is a table"):
+        load_config(_write(tmp_path, "daemon = 3\n"))
+
+
 def _write(folder: Path, text: str) -> Path:
     path = folder / "redline.toml"
     path.write_text(text)

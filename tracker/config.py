@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -197,15 +198,21 @@ def _interval(path: Path, key: str, value: object) -> timedelta:
         raise UserError(f"{path}: {key}: {error}") from None
 
 
+def _only_known(path: Path | str, name: str, table: object, known: Iterable[str]) -> dict[str, Any]:
+    """The [name] table, if it is one and holds only the known keys; else a UserError
+    naming the first stranger and the keys there are."""
+    if not isinstance(table, dict):
+        raise UserError(f"{path}: [{name}] is a table")
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        shown = ", ".join(sorted(known))
+        raise UserError(f"{path}: unknown [{name}] setting {unknown[0]!r} (known: {shown})")
+    return table
+
+
 def _fetch_settings(path: Path, table: object) -> AddressPolicy:
     """[fetch] allow_private = true (fetch from any address), allow_networks = ["10.0.0.0/8"]."""
-    if not isinstance(table, dict):
-        raise UserError(f"{path}: [fetch] is a table")
-    unknown = sorted(set(table) - {"allow_private", "allow_networks"})
-    if unknown:
-        raise UserError(
-            f"{path}: unknown [fetch] setting {unknown[0]!r} (known: allow_private, allow_networks)"
-        )
+    table = _only_known(path, "fetch", table, ("allow_private", "allow_networks"))
     allow_private = table.get("allow_private", False)
     if not isinstance(allow_private, bool):
         raise UserError(f"{path}: [fetch] allow_private is true or false")
@@ -227,13 +234,10 @@ def _connections(path: Path, table: dict[str, object], key: str, minimum: int) -
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-def _daemon_settings(path: Path, table: dict[str, object]) -> DaemonSettings:
+def _daemon_settings(path: Path, table: object) -> DaemonSettings:
     """[daemon] read strictly: an unknown key or a bad value names itself."""
     defaults = DaemonSettings()
-    known = set(defaults.__dataclass_fields__)
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise UserError(f"{path}: unknown [daemon] setting {unknown[0]!r} (known: {sorted(known)})")
+    table = _only_known(path, "daemon", table, defaults.__dataclass_fields__)
 
     def count(key: str, minimum: int) -> int:
         value = table.get(key, getattr(defaults, key))
@@ -286,15 +290,8 @@ def _aging(path: Path, table: object) -> tuple[tuple[timedelta, timedelta], ...]
 def _notify_settings(path: Path, table: object) -> NotifySettings:
     """[notifications] per_minute = 30, give_up_after = "1d", senders = 4, claim = "2m",
     quiet_after = "6h" (default: learnt per source)."""
-    if not isinstance(table, dict):
-        raise UserError(f"{path}: [notifications] is a table")
     defaults = NotifySettings()
-    known = set(defaults.__dataclass_fields__)
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise UserError(
-            f"{path}: unknown [notifications] setting {unknown[0]!r} (known: {sorted(known)})"
-        )
+    table = _only_known(path, "notifications", table, defaults.__dataclass_fields__)
     counts = {}
     for key in ("per_minute", "senders"):
         value = table.get(key, getattr(defaults, key))
@@ -320,15 +317,8 @@ def _notify_settings(path: Path, table: object) -> NotifySettings:
 def archive_settings(path: Path | str, table: object) -> ArchiveSettings:
     """[archive] enabled = true, endpoint = "https://web.archive.org", access_key and
     secret_key (both or neither), retry_after = "5m", give_up_after = "2d"."""
-    if not isinstance(table, dict):
-        raise UserError(f"{path}: [archive] is a table")
     defaults = ArchiveSettings()
-    known = set(defaults.__dataclass_fields__)
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise UserError(
-            f"{path}: unknown [archive] setting {unknown[0]!r} (known: {sorted(known)})"
-        )
+    table = _only_known(path, "archive", table, defaults.__dataclass_fields__)
     enabled = table.get("enabled", False)
     if not isinstance(enabled, bool):
         raise UserError(f"{path}: [archive] enabled is true or false")
