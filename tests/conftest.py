@@ -24,6 +24,8 @@ from tracker.config import NotifySettings
 from tracker.extract.base import Observation
 from tracker.notify.sender import Sender
 
+from .tools import local_server
+
 FIXTURES = Path(__file__).parent / "fixtures"
 # Tests serve pages from loopback, which redline refuses to fetch by default (see
 # tracker/netguard.py). Set in the environment, the allowance reaches the `redline`
@@ -216,7 +218,7 @@ class Receiver:
     """A webhook receiver on 127.0.0.1: answers each POST with the next status queued
     (200 when none is), and keeps what it was sent."""
 
-    server: HTTPServer
+    server: HTTPServer = field(init=False)  # set by the fixture
     statuses: list[int] = field(default_factory=list)
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -236,15 +238,9 @@ class Receiver:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    found = Receiver(server)
-    server.expect_request("/hook", method="POST").respond_with_handler(found.handle)
-    server.expect_request("/apprise", method="POST").respond_with_handler(found.handle)
-    server.start()
-    yield found
-    server.clear()
-    if server.is_running():
-        server.stop()
+    found = Receiver()
+    with local_server(found.handle, "/(hook|apprise)", "POST") as found.server:
+        yield found
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -40,6 +39,7 @@ from tracker.errors import UserError
 
 from .conftest import Site
 from .test_tracking import add
+from .tools import local_server
 
 START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 STAMP = "20260301080000"
@@ -60,7 +60,7 @@ class FakeArchive:
     queued (a success when none is); a job's status is "pending" `pending` times, then a
     success; `hang` holds every answer until it is set."""
 
-    server: HTTPServer
+    server: HTTPServer = field(init=False)  # set by the fixture
     statuses: list[int] = field(default_factory=list)
     pending: int = 0
     hang: threading.Event | None = None
@@ -116,16 +116,11 @@ class FakeArchive:
 
 @pytest.fixture
 def archive() -> Iterator[FakeArchive]:
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    found = FakeArchive(server)
-    server.expect_request(re.compile(".*")).respond_with_handler(found.handle)
-    server.start()
-    yield found
-    if found.hang is not None:
-        found.hang.set()
-    server.clear()
-    if server.is_running():
-        server.stop()
+    found = FakeArchive()
+    with local_server(found.handle) as found.server:
+        yield found
+        if found.hang is not None:
+            found.hang.set()
 
 
 def check(engine: Engine, when: datetime, archive: bool = True) -> None:

@@ -24,9 +24,11 @@ from tracker.not_modified import NotModified, NotModifiedLog
 from tracker.schedule import Policy
 
 from .conftest import Site, offstream_page, own_story
+from .tools import local_server
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 PAGE = offstream_page("seeds/001_d715acd15c94cb49.txt")
+MARKDOWN = "text/markdown; charset=utf-8"
 
 
 def own_page(tag: str) -> str:
@@ -117,15 +119,11 @@ def test_a_round_overlaps_its_fetches_within_per_host(
 def test_check_all_right_after_a_round_checks_every_source_once(engine: Engine) -> None:
     """Sources just checked sort first (next due in 15 minutes, the others in a day):
     the round must still go on to all the others, and take none twice."""
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.expect_request(re.compile(".*")).respond_with_handler(
-        lambda request: Response(
-            own_page(request.path),
-            headers={"Content-Type": "text/markdown; charset=utf-8"},
-        )
-    )
-    server.start()
-    try:
+
+    def page(request: Request) -> Response:
+        return Response(own_page(request.path), headers={"Content-Type": MARKDOWN})
+
+    with local_server(page) as server:
         sources = 200
         add_pages(engine, [server.url_for(f"/news/{n}.md") for n in range(sources)])
         settings = DaemonSettings(concurrency=4, per_host=4, host_delay=timedelta(0))
@@ -137,9 +135,6 @@ def test_check_all_right_after_a_round_checks_every_source_once(engine: Engine) 
         again = check_round(engine, now=later, all_sources=True, policy=STILL, settings=settings)
         # A plain round now: nothing is due (the ones just checked are due in 15 minutes).
         assert check_round(engine, now=later, policy=STILL, settings=settings) == []
-    finally:
-        server.clear()
-        server.stop()
     assert sorted(r.source_id for r in again) == list(range(1, sources + 1))
     assert {r.outcome for r in again} == {"unchanged"}
     assert set(checks_per_source(engine).values()) == {2}
@@ -225,16 +220,13 @@ def test_a_source_whose_stored_schedule_is_bad_is_an_error_check_not_the_end_of_
 def test_a_rounds_304s_are_written_in_batches_as_a_lone_check_writes_one(engine: Engine) -> None:
     """The 304s of a round go to the database a batch at a time (tracker/not_modified.py),
     and leave each source and check row as a check on its own leaves them."""
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
 
     def answer(request: Request) -> Response:
         if request.headers.get("If-None-Match") == '"v1"':
             return Response(status=304, headers={"ETag": '"v1"'})
-        headers = {"Content-Type": "text/markdown; charset=utf-8", "ETag": '"v1"'}
+        headers = {"Content-Type": MARKDOWN, "ETag": '"v1"'}
         return Response(own_page(request.path), headers=headers)
 
-    server.expect_request(re.compile(".*")).respond_with_handler(answer)
-    server.start()
     sources = 150  # more than two batches
     inserts: list[int] = []  # rows each INSERT of check rows wrote
 
@@ -244,7 +236,7 @@ def test_a_rounds_304s_are_written_in_batches_as_a_lone_check_writes_one(engine:
 
     settings = DaemonSettings(concurrency=4, per_host=4, host_delay=timedelta(0))
     later = START + timedelta(hours=1)
-    try:
+    with local_server(answer) as server:
         add_pages(engine, [server.url_for(f"/news/{n}.md") for n in range(sources)])
         first = check_round(engine, now=START, all_sources=True, policy=STILL, settings=settings)
         assert {r.outcome for r in first} == {"changed"}
@@ -258,9 +250,6 @@ def test_a_rounds_304s_are_written_in_batches_as_a_lone_check_writes_one(engine:
         event.remove(engine, "before_cursor_execute", count)
         with httpx.Client() as client:
             alone = check_source(engine, 1, client, later, CheckOptions(policy=STILL))
-    finally:
-        server.clear()
-        server.stop()
     assert len(results) == sources - 1 and {r.outcome for r in results} == {"not_modified"}
     assert alone.outcome == "not_modified"
     assert sum(inserts) == sources - 1 and len(inserts) <= 3, inserts  # 64 a transaction

@@ -30,6 +30,7 @@ from tracker.notify.sender import Sender
 
 from .conftest import Site
 from .test_notify import make_due, storm_edited, subscribe
+from .tools import local_server
 
 HANDLE = "redline.test"
 PASSWORD = "abcd-efgh-ijkl-mnop"
@@ -56,7 +57,7 @@ def _error(status: int, name: str, message: str, **headers: str) -> Response:
 class FakePDS:
     """A PDS keeping the posts' records by record key, as a repository does."""
 
-    server: HTTPServer
+    server: HTTPServer = field(init=False)  # set by the fixture
     logins: int = 0
     records: dict[str, dict] = field(default_factory=dict)  # rkey -> record
     blobs: list[bytes] = field(default_factory=list)
@@ -124,15 +125,10 @@ class FakePDS:
 
 @pytest.fixture
 def pds() -> Iterator[FakePDS]:
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    fake = FakePDS(server)
-    server.expect_request(re.compile("/xrpc/.*")).respond_with_handler(fake.handle)
-    server.start()
-    yield fake
-    bluesky._clients.clear()  # a later test's server may reuse the port
-    server.clear()
-    if server.is_running():
-        server.stop()
+    fake = FakePDS()
+    with local_server(fake.handle, "/xrpc/.*") as fake.server:
+        yield fake
+        bluesky._clients.clear()  # a later test's server may reuse the port
 
 
 def test_each_item_is_one_thread_with_its_root_and_each_edit_carries_its_picture(

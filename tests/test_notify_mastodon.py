@@ -5,7 +5,6 @@ text, the delivery id as the Idempotency-Key."""
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,13 +22,14 @@ from tracker.notify.sender import Sender
 
 from .conftest import Site
 from .test_notify import make_due, storm_edited
+from .tools import local_server
 
 TOKEN = "an-access-token"
 
 
 @dataclass
 class FakeMastodon:
-    server: HTTPServer
+    server: HTTPServer = field(init=False)  # set by the fixture
     statuses: list[dict] = field(default_factory=list)
     media: list[dict] = field(default_factory=list)
     failures: list[int] = field(default_factory=list)
@@ -63,16 +63,9 @@ class FakeMastodon:
 
 @pytest.fixture
 def instance() -> Iterator[FakeMastodon]:
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    fake = FakeMastodon(server)
-    server.expect_request(re.compile("/api/v[12]/.*"), method="POST").respond_with_handler(
-        fake.handle
-    )
-    server.start()
-    yield fake
-    server.clear()
-    if server.is_running():
-        server.stop()
+    fake = FakeMastodon()
+    with local_server(fake.handle, "/api/v[12]/.*", "POST") as fake.server:
+        yield fake
 
 
 def test_each_item_is_one_thread_and_each_edit_carries_its_picture(

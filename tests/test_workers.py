@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 from collections import Counter
@@ -28,6 +27,7 @@ from storage import Check, Item, Source, Version, transaction
 
 from .conftest import offstream_page, own_story, redline_command
 from .test_daemon import wait_for
+from .tools import local_server
 
 SOURCES = 300
 WORKERS = 3
@@ -52,12 +52,8 @@ def news() -> Iterator[HTTPServer]:
         body = own_story(PAGE, number)
         return Response(body, headers={"Content-Type": "text/markdown; charset=utf-8"})
 
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.expect_request(re.compile(".*")).respond_with_handler(page)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
+    with local_server(page) as server:
+        yield server
 
 
 @dataclass

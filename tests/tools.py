@@ -1,12 +1,36 @@
-"""Debian tools some tests drive (jing, html2text): found, or the test skips (fails in CI)."""
+"""What many tests share: a local server standing in for a site or a service, and the
+Debian tools some tests drive (jing, html2text): found, or the test skips (fails in CI)."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
+from pytest_httpserver import HTTPServer
+from pytest_httpserver.httpserver import METHOD_ALL
+from werkzeug import Request, Response
+
+
+@contextmanager
+def local_server(
+    handler: Callable[[Request], Response], path: str = ".*", method: str = METHOD_ALL
+) -> Iterator[HTTPServer]:
+    """A threaded server on 127.0.0.1 (a free port) answering each request whose path
+    matches the regular expression with handler(request); stopped on leaving."""
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.expect_request(re.compile(path), method=method).respond_with_handler(handler)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.clear()
+        if server.is_running():
+            server.stop()
 
 
 def require_tool(name: str, purpose: str) -> str:
