@@ -32,10 +32,10 @@ from feeds.app import create_app
 from storage import Version, VersionArchive, transaction
 from tracker import archive_links, status, wayback
 from tracker.archive_links import Archiver, archive_due
-from tracker.check import check_round
 from tracker.config import ArchiveSettings, load_config
 from tracker.daemon import Daemon
 from tracker.errors import UserError
+from tracker.rounds import check_round
 
 from .conftest import Site
 from .test_tracking import add

@@ -18,9 +18,10 @@ from sqlmodel import select
 from werkzeug import Request, Response
 
 from storage import Check, Item, ItemSighting, Source, queries, transaction
-from tracker.check import CheckOptions, check_round, check_source
+from tracker.check import CheckOptions, check_source
 from tracker.config import DaemonSettings
 from tracker.not_modified import NotModified, NotModifiedLog
+from tracker.rounds import check_round
 from tracker.schedule import Policy
 
 from .conftest import Site, offstream_page, own_story

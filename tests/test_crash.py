@@ -57,7 +57,7 @@ from storage import (
     utcnow,
 )
 from tests.databases import Backend
-from tracker.check import check_round
+from tracker.rounds import check_round
 from tracker.sources import add_source
 
 from .conftest import Site, manifest_snapshots, offstream_page, redline_command

@@ -22,7 +22,7 @@ from sqlmodel import select
 import tracker
 from storage import Change, Item, Version, queries, transaction
 from tracker import export, history
-from tracker.check import check_round
+from tracker.rounds import check_round
 from tracker.sources import add_source
 
 from .conftest import FIXTURES, Site, offstream_page

@@ -17,11 +17,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from storage import Change, Item, Source, Version, queries, transaction
-from tracker.check import check_round
 from tracker.errors import ExtractError
 from tracker.extract import Page, extract
 from tracker.extract.base import Observation
 from tracker.extract.feed import is_feed, parse_feed
+from tracker.rounds import check_round
 from tracker.sources import add_source
 
 from .conftest import FIXTURES, Site, offstream_page, text_fields

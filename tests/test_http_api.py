@@ -27,7 +27,7 @@ from feeds.api import items as items_api
 from feeds.app import create_app
 from feeds.settings import ServiceSettings
 from storage import Change, Check, Item, Source, Version, queries, transaction, utcnow
-from tracker.check import check_round
+from tracker.rounds import check_round
 
 from .conftest import Site, manifest_snapshots, offstream_page
 from .test_tracking import START, add, check_all

@@ -32,8 +32,8 @@ from feeds.routes_feeds import etag_matches, http_date, not_modified
 from feeds.settings import ServiceSettings
 from storage import Change, Version, make_engine, transaction
 from tests.databases import Backend
-from tracker.check import check_round
 from tracker.cli_reading import FEED_KINDS
+from tracker.rounds import check_round
 from tracker.sources import add_source
 
 from .conftest import Site, manifest_snapshots, offstream_page

@@ -19,7 +19,7 @@ from feeds.app import create_app
 from feeds.pages import CONTENT_SECURITY_POLICY, SWITCH_SCRIPT, SWITCH_SCRIPT_HASH
 from feeds.settings import ServiceSettings
 from storage import queries, transaction
-from tracker.check import check_round
+from tracker.rounds import check_round
 from tracker.sources import add_source
 
 from .conftest import Site, manifest_snapshots, offstream_page

@@ -18,11 +18,11 @@ from sqlmodel import Session, col, select
 
 from feeds.app import create_app
 from storage import Change, Delivery, Subscription, transaction
-from tracker.check import check_round
 from tracker.config import NotifySettings
 from tracker.errors import UserError
 from tracker.notify import filters, subscriptions, targets
 from tracker.notify.sender import Sender, backoff
+from tracker.rounds import check_round
 
 from .conftest import Receiver, Site
 from .test_tracking import add

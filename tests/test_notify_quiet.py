@@ -11,9 +11,9 @@ from sqlmodel import Session, col, select
 
 from storage import Delivery, Source, utcnow
 from tracker import status
-from tracker.check import check_round
 from tracker.notify import quiet
 from tracker.notify.sender import Sender
+from tracker.rounds import check_round
 
 from .conftest import Receiver, Site
 from .test_notify import START, feed, subscribe

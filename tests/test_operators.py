@@ -26,9 +26,10 @@ from feeds.settings import ServiceSettings
 from storage import Check, Source, make_engine, transaction, upgrade, utcnow
 from storage.types import iso_z
 from tracker import check as check_module
-from tracker.check import CheckOptions, check_round, check_source
+from tracker.check import CheckOptions, check_source
 from tracker.fetch import make_client
 from tracker.progress import summary_line
+from tracker.rounds import check_round
 from tracker.sources import add_source
 
 from .conftest import TWO_ITEM_RSS, Site, redline_command

@@ -21,9 +21,9 @@ from sqlalchemy.engine import Engine
 
 from storage import PoolSettings, Source, make_engine, transaction, upgrade
 from storage.db import SQLITE_BUSY_TIMEOUT_MS
-from tracker.check import check_round
 from tracker.config import load_config
 from tracker.errors import UserError
+from tracker.rounds import check_round
 from tracker.sources import add_source
 
 from .conftest import Site, offstream_page, redline_command

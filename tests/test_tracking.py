@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from storage import Change, Check, Item, Source, Version, queries, transaction
-from tracker.check import check_round
+from tracker.rounds import check_round
 from tracker.source_index import SourceIndex
 from tracker.sources import add_source
 

@@ -1,4 +1,5 @@
-"""One check of one source: fetch, extract, record, in a single transaction.
+"""One check of one source: fetch, extract, record, in a single transaction (rounds of
+checks, on threads and under leases: tracker/rounds.py).
 
 A failure at any step becomes a Check with outcome "error" and a clear message
 on the source; what was stored before is left untouched. When checks run under
@@ -9,12 +10,8 @@ the source's lease, and recording it gives the lease up.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
-from collections import OrderedDict, deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,26 +25,18 @@ from sqlmodel import Session, col
 
 from storage import Check, Source, leases, queries, transaction, utcnow
 from tracker import archive_links, blocked
-from tracker.config import DaemonSettings
 from tracker.errors import HTTPStatusError, RedlineError
 from tracker.extract import Page, extract
-from tracker.fetch import Snapshot, fetch, make_client
+from tracker.fetch import Snapshot, fetch
 from tracker.ingest import IngestStats, SeenUnchangedConflict, is_listing, record_observations
 from tracker.listing_memory import ListingMemory
 from tracker.normalise import redact_url
 from tracker.not_modified import NotModified, NotModifiedLog
 from tracker.not_modified import write as write_not_modified
 from tracker.notify import outbox
-from tracker.politeness import HostGate, host_of
 from tracker.schedule import Plan, Policy, parse_retry_after, plan_next
 
 log = logging.getLogger(__name__)
-
-# A round claims each source just before its check; the lease outlasts any fetch.
-ROUND_LEASE = timedelta(minutes=5)
-# check_round's default: one source at a time, no pause between (library callers, replays;
-# `redline check` passes the [daemon] settings).
-SEQUENTIAL = DaemonSettings(concurrency=1, per_host=1, host_delay=timedelta(0))
 
 
 LOCAL_ERROR = "local_error"
@@ -151,12 +140,12 @@ def _fetch_and_record(
         raise
     except Exception as error:  # a bug must not stop the round; keep the message
         log.exception("unexpected error checking %s", redact_url(url))
-        first_line = redact_url(_first_line(error))
-        failure = RedlineError(f"internal error: {type(error).__name__}: {first_line}")
+        said = redact_url(first_line(error))
+        failure = RedlineError(f"internal error: {type(error).__name__}: {said}")
         return _record_failure(engine, source_id, failure, now, started, options)
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
     """The first line only: a database error would carry its whole SQL and parameters."""
     return (str(error).strip().splitlines() or [""])[0][:300]
 
@@ -166,7 +155,7 @@ def _local_failure(source_id: int, url: str, error: OperationalError) -> CheckRe
     and nothing is held against the source (no error check, no backoff). Its lease is
     kept: it expires, and only then is the source tried again, a pause for the database
     instead of a tight loop of failing claims."""
-    cause = _first_line(error.orig or error)
+    cause = first_line(error.orig or error)
     message = f"local error (this service's database, not the source): {cause}"
     log.error("check of %s not recorded: %s", url, message)
     return CheckResult(source_id, url, LOCAL_ERROR, error=message)
@@ -522,286 +511,3 @@ def _retire(source: Source, now: datetime, reason: str) -> None:
 def _give_up_lease(source: Source, options: CheckOptions) -> None:
     if options.worker is not None:
         source.lease_until, source.leased_by = None, None
-
-
-class CheckPool:
-    """Checks on a thread pool, polite to each host: at most `concurrency` at once,
-    `per_host` at once against one host (its slot in the HostGate is reserved when the
-    source is claimed) and `host_delay` between two requests to it. The daemon and
-    `redline check` both run their checks here.
-
-    finished(source_id, result or exception) is called on the check's thread once the
-    check is over and its slot is free again.
-    """
-
-    def __init__(
-        self,
-        engine: Engine,
-        options: CheckOptions,
-        settings: DaemonSettings,
-        finished: Callable[[int, CheckResult | Exception], None],
-        client: httpx.Client | None = None,
-        now: datetime | None = None,
-    ) -> None:
-        self.engine, self.options, self.finished = engine, options, finished
-        self.now = now  # the checks' time (a replay's); None: each its own real time
-        self.concurrency = settings.concurrency
-        self.gate = HostGate(settings.per_host, settings.host_delay)
-        self.client = client or make_client(pool_size=settings.concurrency)
-        self.executor = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="check")
-        self._in_flight: dict[int, Future[None]] = {}
-        self._lock = threading.Lock()  # guards _in_flight
-
-    def in_flight(self) -> list[int]:
-        with self._lock:
-            return list(self._in_flight)
-
-    def running(self) -> list[Future[None]]:
-        with self._lock:
-            return list(self._in_flight.values())
-
-    def room(self) -> int:
-        return self.concurrency - len(self.in_flight())
-
-    def claim(self, due_at: datetime, lease: timedelta) -> list[int]:
-        """Claim due sources for the free slots, on hosts with a free slot, and start
-        checking them (the daemon's way); the ids started."""
-        room = self.room()
-        if room <= 0:
-            return []
-        reserved: list[str] = []
-        in_flight = set(self.in_flight())
-
-        def polite(source: Source) -> bool:
-            # A check that outlived its lease may still be running here: never twice.
-            if source.id in in_flight or not self.gate.reserve(source.url):
-                return False
-            reserved.append(source.url)
-            return True
-
-        try:
-            with transaction(self.engine) as session:
-                clock = utcnow()
-                claimed = leases.claim(
-                    session, self.options.worker or "", due_at, clock, lease, room, polite
-                )
-                work = [(source.id, source.url) for source in claimed if source.id is not None]
-        except BaseException:
-            for url in reserved:
-                self.gate.release(url)
-            raise
-        unused = list(reserved)
-        for _, url in work:
-            unused.remove(url)
-        for url in unused:
-            self.gate.release(url)
-        for source_id, url in work:
-            self.start(source_id, url)
-        return [source_id for source_id, _ in work]
-
-    def start(self, source_id: int, url: str) -> None:
-        """Check a source this worker holds, its host's slot already reserved."""
-        with self._lock:
-            self._in_flight[source_id] = self.executor.submit(self._check, source_id, url)
-
-    def _check(self, source_id: int, url: str) -> None:
-        outcome: CheckResult | Exception
-        try:
-            outcome = check_source(
-                self.engine, source_id, self.client, self.now, self.options, self.gate.spacing
-            )
-        except Exception as error:  # never lose the worker thread; the lease expires
-            outcome = error
-        finally:
-            self.gate.release(url)
-            with self._lock:
-                self._in_flight.pop(source_id, None)
-        self.finished(source_id, outcome)
-
-    def shutdown(self) -> None:
-        """Start no more checks; those running go on (their threads end with them)."""
-        self.executor.shutdown(wait=False, cancel_futures=True)
-
-
-def check_round(
-    engine: Engine,
-    now: datetime | None = None,
-    all_sources: bool = False,
-    policy: Policy = Policy(),  # noqa: B008  (frozen)
-    client: httpx.Client | None = None,
-    on_result: Callable[[CheckResult], None] | None = None,
-    keep_going: Callable[[], bool] = lambda: True,
-    worker: str | None = None,
-    settings: DaemonSettings = SEQUENTIAL,
-    archive: bool = False,
-) -> list[CheckResult]:
-    """Check every source due now (or every enabled one) once, under leases, with the
-    daemon's limits (settings: [daemon] concurrency, per_host, host_delay).
-
-    The round is the sources due when it starts, each checked exactly once (unless
-    another worker holds it when its turn comes: then that worker checks it). Each is
-    claimed just before its check, so a round started beside running daemons never
-    checks a source one of them is checking. Results come (to on_result, on this
-    thread) in the order the checks end. keep_going is asked before each claim: a
-    process told to stop finishes the checks in hand and claims no more. archive: new
-    versions of item pages are queued for the Wayback Machine ([archive] enabled).
-    """
-    now = now or utcnow()
-    worker = worker or default_worker_name("check")
-    batch = NotModifiedLog(engine, worker)
-    options = CheckOptions(policy=policy, worker=worker, archive=archive, not_modified=batch)
-    # Every source, due or not: claim as if the time were far ahead.
-    due_at = now + timedelta(days=36500) if all_sources else now
-    ended: queue.Queue[CheckResult | Exception] = queue.Queue()
-    own_client = client is None
-    pending = _round_sources(engine, due_at)
-    if not pending:
-        return []  # nothing due: no client (its TLS context alone took 40 ms) and no pool
-    # A connection to each host is kept between its checks (a 304 is then one round trip).
-    client = client or make_client(pool_size=settings.concurrency, hosts=len(pending))
-    checks = CheckPool(engine, options, settings, lambda _, done: ended.put(done), client, now)
-    plan = _RoundPlan(pending, settings)
-    results: list[CheckResult] = []
-    running = 0  # checks started whose outcome has not come back yet
-    try:
-        while True:
-            if keep_going():
-                if plan.needs_claim(checks):
-                    plan.claim(engine, worker, due_at)
-                running += plan.start(checks)
-            elif plan.held():
-                _release(engine, worker, plan.give_up())
-            if running == 0:
-                if not keep_going() or plan.done():
-                    break
-                continue  # nothing running: the next turn claims or starts at least one
-            outcome = ended.get()
-            running -= 1
-            if isinstance(outcome, Exception):
-                raise outcome
-            results.append(outcome)
-            if on_result:
-                on_result(outcome)
-    except BaseException:
-        checks.shutdown()
-        batch.flush()  # the 304s seen so far, while their leases are held
-        _release(engine, worker)  # checks still running are then not recorded
-        raise
-    checks.shutdown()
-    batch.flush()
-    if any(result.outcome == LOCAL_ERROR for result in results):
-        _release_after_local_errors(engine, worker)
-    if own_client:
-        checks.client.close()
-    return results
-
-
-def _round_sources(engine: Engine, due_at: datetime) -> OrderedDict[str, deque[tuple[int, str]]]:
-    """The round's sources, by host (most overdue host first), each host's most overdue
-    first: read once at the start, so a source checked in the round is never taken again."""
-    with Session(engine) as session:  # a read: no write lock
-        rows = queries.due_source_urls(session, due_at, utcnow())
-    by_host: OrderedDict[str, deque[tuple[int, str]]] = OrderedDict()
-    for source_id, url in rows:
-        by_host.setdefault(host_of(url), deque()).append((source_id, url))
-    return by_host
-
-
-class _RoundPlan:
-    """Which of a round's sources to claim and to start next.
-
-    Sources are claimed (leased) a few at a time ahead of their checks, hosts taking
-    turns, so a claim's transaction serves several checks; each host has at most twice
-    its per_host slots claimed and waiting, so no lease waits long for its host's turn.
-    """
-
-    def __init__(
-        self, pending: OrderedDict[str, deque[tuple[int, str]]], settings: DaemonSettings
-    ) -> None:
-        self.pending = pending  # not claimed yet
-        self.waiting: OrderedDict[str, deque[tuple[int, str]]] = OrderedDict()  # claimed
-        self.batch = 2 * settings.concurrency
-        self.per_host_waiting = 2 * settings.per_host
-
-    def held(self) -> int:
-        return sum(map(len, self.waiting.values()))
-
-    def done(self) -> bool:
-        return not self.pending and not self.waiting
-
-    def needs_claim(self, checks: CheckPool) -> bool:
-        return bool(self.pending) and self.held() < checks.concurrency
-
-    def claim(self, engine: Engine, worker: str, due_at: datetime) -> None:
-        chosen = self._choose()
-        if not chosen:
-            return
-        with transaction(engine) as session:
-            ids = [source_id for source_id, _ in chosen]
-            claimed = leases.claim(
-                session, worker, due_at, utcnow(), ROUND_LEASE, len(ids), among=ids
-            )
-            taken = {source.id for source in claimed}
-        # The others are gone (another worker holds them, or they are no longer due).
-        for source_id, url in chosen:
-            if source_id in taken:
-                self.waiting.setdefault(host_of(url), deque()).append((source_id, url))
-
-    def _choose(self) -> list[tuple[int, str]]:
-        """The next sources to claim: hosts take turns, each up to its waiting limit."""
-        chosen: list[tuple[int, str]] = []
-        for host in list(self.pending):
-            room = self.per_host_waiting - len(self.waiting.get(host, ()))
-            queued = self.pending[host]
-            while room > 0 and queued and len(chosen) < self.batch:
-                chosen.append(queued.popleft())
-                room -= 1
-            if not queued:
-                del self.pending[host]
-            elif room <= 0:
-                self.pending.move_to_end(host)  # its turn is taken: the others come first
-            if len(chosen) >= self.batch:
-                break
-        return chosen
-
-    def start(self, checks: CheckPool) -> int:
-        """Start the claimed sources whose host has a free slot, while the pool has room."""
-        started = 0
-        for host in list(self.waiting):
-            queued = self.waiting[host]
-            while queued and checks.room() > 0 and checks.gate.reserve(queued[0][1]):
-                checks.start(*queued.popleft())
-                started += 1
-            if not queued:
-                del self.waiting[host]
-            else:
-                self.waiting.move_to_end(host)
-        return started
-
-    def give_up(self) -> list[int]:
-        """The claimed sources not started, no longer waiting: their leases to release."""
-        ids = [source_id for queued in self.waiting.values() for source_id, _ in queued]
-        self.waiting.clear()
-        return ids
-
-
-def _release(engine: Engine, worker: str, source_ids: list[int] | None = None) -> None:
-    with transaction(engine) as session:
-        leases.release_all(session, worker, source_ids)
-
-
-def _release_after_local_errors(engine: Engine, worker: str) -> None:
-    """A check that failed on our own database kept its lease (see _local_failure); the
-    round is over, so the next `redline check` may take those sources at once."""
-    try:
-        _release(engine, worker)
-    except OperationalError as error:  # still failing: the leases expire on their own
-        log.error("giving up the round's leases failed: %s", _first_line(error.orig or error))
-
-
-def default_worker_name(role: str = "run") -> str:
-    """host:pid:role, unique among live processes, readable in `redline status`."""
-    import os
-    import socket
-
-    return f"{socket.gethostname()}:{os.getpid()}:{role}"

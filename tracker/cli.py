@@ -156,8 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_check(args: argparse.Namespace, engine: Engine, config: Config) -> int:
-    from tracker.check import check_round
     from tracker.progress import choose_reporter, round_size
+    from tracker.rounds import check_round
     from tracker.schedule import Policy
 
     policy = Policy.from_settings(config.daemon, parse_every(args.every))

@@ -31,10 +31,11 @@ from sqlalchemy.engine import Engine
 
 from storage import leases, maintenance, transaction, utcnow
 from tracker.archive_links import Archiver
-from tracker.check import CheckOptions, CheckPool, CheckResult, default_worker_name
+from tracker.check import CheckOptions, CheckResult
 from tracker.config import ArchiveSettings, DaemonSettings, NotifySettings
 from tracker.notify import quiet
 from tracker.notify.sender import Sender
+from tracker.rounds import CheckPool, default_worker_name
 from tracker.schedule import Policy
 
 log = logging.getLogger("redline.daemon")
