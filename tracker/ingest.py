@@ -158,7 +158,10 @@ def record_observations(
     # Every alias this check looks up or adds, read in one go (the headline
     # keys that tell two items under one URL apart are read only when that happens).
     aliases = [alias for item_keys in keys for alias in item_keys]
-    aliases += [("url", url) for obs in observations for url in identity.known_urls(obs, page_urls)]
+    # Every URL each observation says its item has had: worked out once, here, for the
+    # look-up and for the aliases each item is given below.
+    known = [identity.known_urls(observation, page_urls) for observation in observations]
+    aliases += [("url", url) for urls in known for url in urls]
     hub_pages = identity.hub_page_aliases(observations) if listing else []
     aliases += hub_pages
     index = SourceIndex(session, source.id, aliases, site)
@@ -187,7 +190,7 @@ def record_observations(
             unchanged, listed,
         )  # fmt: skip
         partial.learn(source, observations, item_ids)
-    _create_newcomers(session, source, observations, keys, item_ids, page_urls, now, index, stats)
+    _create_newcomers(session, source, observations, keys, item_ids, known, now, index, stats)
     hashes = [content_hash(_content_fields(observation)) for observation in observations]
     if listing:  # fields a listing shows for some items only: see tracker/partial.py
         observations, hashes = partial.settle(
@@ -209,8 +212,8 @@ def record_observations(
     # Each item is claimed by one observation per check, with that observation's content
     # hash (an item seen unchanged by the caller: by no observation).
     claims: dict[int, str] = dict.fromkeys(seen_unchanged, "")
-    for position, (observation, observed_hash, item_keys, item_id) in enumerate(
-        zip(observations, hashes, keys, item_ids, strict=True)
+    for position, (observation, observed_hash, item_keys, item_id, urls) in enumerate(
+        zip(observations, hashes, keys, item_ids, known, strict=True)
     ):
         if item_id is not None and item_id in claims:
             if claims[item_id] == observed_hash:
@@ -225,7 +228,7 @@ def record_observations(
                 log.warning("cannot tell %r apart from another item; skipped", observation.headline)
                 continue
         if item_id is not None and _seen_unchanged(
-            index, item_id, observation, observed_hash, item_keys, page_urls, pending
+            index, item_id, observation, observed_hash, item_keys, urls, pending
         ):
             stats.items_seen += 1
             claims[item_id] = observed_hash
@@ -240,7 +243,7 @@ def record_observations(
             None if item_id is None else index.item(item_id),
             now,
             check_id,
-            page_urls,
+            urls,
             rules,
             stats,
             pending,
@@ -414,7 +417,7 @@ def _create_newcomers(
     observations: Sequence[Observation],
     keys: Sequence[Sequence[tuple[str, str]]],
     item_ids: list[int | None],
-    page_urls: Sequence[str],
+    known: Sequence[Sequence[str]],
     now: datetime,
     index: SourceIndex,
     stats: IngestStats,
@@ -429,7 +432,9 @@ def _create_newcomers(
     # Python object ids: the new items have no database ids before the flush.
     aliases: dict[int, tuple[Item, list[tuple[str, str]]]] = {}
     new_at: dict[int, Item] = {}  # position in the check: its new item
-    for position, (observation, item_keys) in enumerate(zip(observations, keys, strict=True)):
+    for position, (observation, item_keys, urls) in enumerate(
+        zip(observations, keys, known, strict=True)
+    ):
         if item_ids[position] is not None:
             continue
         item = next((created[key] for key in item_keys if key in created), None)
@@ -438,7 +443,7 @@ def _create_newcomers(
             session.add(item)
             aliases[id(item)] = (item, [])
             stats.items_created += 1
-        for alias in [*item_keys, *_url_aliases(item_keys, observation, page_urls)]:
+        for alias in [*item_keys, *_url_aliases(item_keys, urls)]:
             created.setdefault(alias, item)
             aliases[id(item)][1].append(alias)
         new_at[position] = item
@@ -484,7 +489,7 @@ def _record_one(
     item: Item | None,
     now: datetime,
     check_id: int | None,
-    page_urls: Sequence[str],
+    urls: Sequence[str],
     rules: identity.Rules,
     stats: IngestStats,
     pending: _Pending,
@@ -528,7 +533,7 @@ def _record_one(
         )
     index.added_version(item, latest)
 
-    _add_aliases(index, item.id or 0, keys, observation, page_urls)
+    _add_aliases(index, item.id or 0, keys, urls)
     if item.url and observation.url and canonical_url(item.url) != canonical_url(observation.url):
         pending.moves[item.id or 0] = url_ids.surviving_shapes(item.url, observation.url)
     item.url = observation.url or item.url
@@ -546,7 +551,7 @@ def _seen_unchanged(
     observation: Observation,
     observed_hash: str,
     keys: Sequence[tuple[str, str]],
-    page_urls: Sequence[str],
+    urls: Sequence[str],
     pending: _Pending,
 ) -> bool:
     """Record a sighting that changes nothing of a stored item but its last-seen times;
@@ -567,7 +572,7 @@ def _seen_unchanged(
     event_date = observation.event_date or stored.event_date
     if (url, headline, event_date) != (stored.url, stored.headline, stored.event_date):
         return False
-    _add_aliases(index, item_id, keys, observation, page_urls)
+    _add_aliases(index, item_id, keys, urls)
     pending.seen_items.append(item_id)
     if stored.latest_id is not None:
         pending.seen_versions.append(stored.latest_id)
@@ -575,24 +580,19 @@ def _seen_unchanged(
 
 
 def _add_aliases(
-    index: SourceIndex,
-    item_id: int,
-    keys: Sequence[tuple[str, str]],
-    observation: Observation,
-    page_urls: Sequence[str],
+    index: SourceIndex, item_id: int, keys: Sequence[tuple[str, str]], urls: Sequence[str]
 ) -> None:
-    for kind, value in dict.fromkeys([*keys, *_url_aliases(keys, observation, page_urls)]):
+    for kind, value in dict.fromkeys([*keys, *_url_aliases(keys, urls)]):
         index.add_alias(item_id, kind, value)
 
 
-def _url_aliases(
-    keys: Sequence[tuple[str, str]], observation: Observation, page_urls: Sequence[str]
-) -> list[tuple[str, str]]:
-    """Every URL is kept for look-ups (`redline history URL`), whatever decided identity;
-    but a section page's names no one item: it is kept as what it is, a hub page."""
+def _url_aliases(keys: Sequence[tuple[str, str]], urls: Sequence[str]) -> list[tuple[str, str]]:
+    """Every URL the observation says its item has had (identity.known_urls) is kept for
+    look-ups (`redline history URL`), whatever decided identity; but a section page's
+    names no one item: it is kept as what it is, a hub page."""
     hub = bool(keys) and keys[0][0] == identity.HUB
     kind = identity.HUB_PAGE if hub else "url"
-    return [(kind, url) for url in identity.known_urls(observation, page_urls)]
+    return [(kind, url) for url in urls]
 
 
 def _new_item(source_id: int, observation: Observation, key: str, now: datetime) -> Item:
