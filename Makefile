@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format clean bench bench-tools
+.PHONY: run test quick lint format clean bench bench-tools
 
 # The virtualenv is rebuilt whenever pyproject.toml changes.
 $(BIN)/redline: pyproject.toml
@@ -22,6 +22,11 @@ run: $(BIN)/redline
 # every database test runs on SQLite and PostgreSQL (pytest-xdist; see README).
 test: $(BIN)/redline
 	$(BIN)/pytest -n 2
+
+# The suite without the tests marked slow (see pyproject.toml): for the edit-test loop;
+# `make test` (and CI) still runs everything.
+quick: $(BIN)/redline
+	$(BIN)/pytest -n 2 -m "not slow"
 
 # Every benchmark, one after another, each replacing its section of bench/RESULTS.md
 # (about 1.5 hours; run on an otherwise idle machine). Each also runs alone: see
