@@ -210,6 +210,21 @@ def _only_known(path: Path | str, name: str, table: object, known: Iterable[str]
     return table
 
 
+def _durations(
+    path: Path | str, name: str, table: dict[str, Any], defaults: object, keys: Iterable[str]
+) -> dict[str, Any]:
+    """These keys of the [name] table as durations, each its default when not given; a
+    bad one is a UserError naming it."""
+    found = {}
+    for key in keys:
+        given = table.get(key)
+        try:
+            found[key] = getattr(defaults, key) if given is None else parse_duration(str(given))
+        except UserError as error:
+            raise UserError(f"{path}: [{name}] {key}: {error}") from None
+    return found
+
+
 def _fetch_settings(path: Path, table: object) -> AddressPolicy:
     """[fetch] allow_private = true (fetch from any address), allow_networks = ["10.0.0.0/8"]."""
     table = _only_known(path, "fetch", table, ("allow_private", "allow_networks"))
@@ -298,13 +313,8 @@ def _notify_settings(path: Path, table: object) -> NotifySettings:
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 6000:
             raise UserError(f"{path}: [notifications] {key} must be a whole number from 1 to 6000")
         counts[key] = value
-    durations: dict[str, timedelta | None] = {}
-    for key in ("give_up_after", "claim", "quiet_after"):
-        given = table.get(key)
-        try:
-            durations[key] = getattr(defaults, key) if given is None else parse_duration(str(given))
-        except UserError as error:
-            raise UserError(f"{path}: [notifications] {key}: {error}") from None
+    keys = ("give_up_after", "claim", "quiet_after")
+    durations = _durations(path, "notifications", table, defaults, keys)
     return NotifySettings(
         counts["per_minute"],
         durations["give_up_after"] or defaults.give_up_after,
@@ -336,13 +346,7 @@ def archive_settings(path: Path | str, table: object) -> ArchiveSettings:
             f"{path}: [archive] access_key and secret_key go together, each a key in quotes "
             "(an archive.org account's S3 keys)"
         )
-    durations = {}
-    for key in ("retry_after", "give_up_after"):
-        given = table.get(key)
-        try:
-            durations[key] = getattr(defaults, key) if given is None else parse_duration(str(given))
-        except UserError as error:
-            raise UserError(f"{path}: [archive] {key}: {error}") from None
+    durations = _durations(path, "archive", table, defaults, ("retry_after", "give_up_after"))
     return ArchiveSettings(
         enabled,
         endpoint.strip().rstrip("/"),
