@@ -29,7 +29,7 @@ from tracker.notify.message import Message, sample
 from tracker.notify.sender import Sender
 
 from .conftest import Site
-from .test_notify import make_due, storm_edited, subscribe
+from .test_notify import deliveries, make_due, storm_edited, subscribe
 from .tools import local_server
 
 HANDLE = "redline.test"
@@ -205,6 +205,8 @@ def test_a_refused_post_is_tried_again_and_a_rate_limit_is_waited_out(
     first = sender.run_round()
     assert (first.sent, first.failed) == (0, 1)
     assert pds.posts() == []
+    [refused] = deliveries(engine)
+    assert "502" in str(refused.last_error)  # the refusal, not the look-up that followed it
     make_due(engine)
     assert sender.run_round().sent == 1
     [(_, posted)] = pds.posts()

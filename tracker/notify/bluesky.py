@@ -111,11 +111,15 @@ def post(
         )
         try:
             made = client.app.bsky.feed.post.create(did, record, rkey=rkey)
-        except RequestErrorBase as error:
-            if isinstance(error, RateLimitExceededError) or error.response is None:
+        except RequestErrorBase as refused:
+            if isinstance(refused, RateLimitExceededError) or refused.response is None:
                 raise
-            # Posted before (a crash between posting and recording it)? Then it is there.
-            made = client.app.bsky.feed.post.get(did, rkey)
+            # Posted before (a crash between posting and recording it)? Then it is there;
+            # else the refusal is what to say, not that the record is not there.
+            try:
+                made = client.app.bsky.feed.post.get(did, rkey)
+            except RequestErrorBase:
+                raise refused from None
     except RateLimitExceededError as error:
         return Outcome(False, short(f"rate limited: {error}"), retry_after=_wait(error))
     except AtProtocolError as error:
