@@ -19,7 +19,7 @@ run: $(BIN)/redline
 	$(BIN)/redline run --serve --config redline.toml
 
 # Two test processes: most tests wait on subprocesses, servers and the database, and
-# every database test runs on SQLite and PostgreSQL (pytest-xdist; see README).
+# every database test runs on SQLite and PostgreSQL (pytest-xdist; see docs/development.md).
 test: $(BIN)/redline
 	$(BIN)/pytest -n 2
 

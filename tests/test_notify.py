@@ -301,15 +301,18 @@ def test_subscriptions_through_the_api_need_the_token(engine: Engine, receiver: 
         assert client.get("/api/notifications").status_code == 403
 
 
-def test_the_readmes_way_of_verifying_a_webhook_accepts_our_signature_only() -> None:
-    """The README's snippet, run as written, on a body signed as deliveries are."""
+def test_the_manuals_way_of_verifying_a_webhook_accepts_our_signature_only() -> None:
+    """The manual's snippet (docs/notifications.md), run as written, on a body signed as
+    deliveries are."""
     from pathlib import Path
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    after = readme.split("refuse a time more than five minutes from your clock:", 1)[1]
+    page = Path(__file__).parent.parent / "docs" / "notifications.md"
+    after = page.read_text(encoding="utf-8").split(
+        "refuse a time more than five minutes from your clock:", 1
+    )[1]
     snippet = after.split("```python\n", 1)[1].split("```", 1)[0]
     namespace: dict[str, object] = {}
-    exec(snippet, namespace)  # noqa: S102 (our own README)
+    exec(snippet, namespace)  # noqa: S102 (our own manual)
     verified = namespace["verified"]
     body = b'{"delivery":"x","event":"change"}'
     header = targets.sign("the secret", int(datetime.now(UTC).timestamp()), body)
