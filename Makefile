@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test quick lint format clean bench bench-tools
+.PHONY: run test quick docs lint format clean bench bench-tools
 
 # The virtualenv is rebuilt whenever pyproject.toml changes.
 $(BIN)/redline: pyproject.toml
@@ -45,6 +45,11 @@ bench-tools:
 	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { echo "bench needs nginx: apt-get install nginx-light"; exit 1; }
 	@command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install wrk"; exit 1; }
 
+# The manual (docs/, mkdocs.yml) as a site in site/; --strict makes a broken link or a
+# page missing from the nav an error. tests/test_docs_manual.py builds it too.
+docs: $(BIN)/redline
+	$(BIN)/mkdocs build --strict
+
 lint: $(BIN)/redline
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -54,4 +59,4 @@ format: $(BIN)/redline
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache site
