@@ -112,6 +112,47 @@ class ArchiveSettings:
     give_up_after: timedelta = timedelta(days=2)  # then a request still failing is "failed"
 
 
+# The keys of redline.toml, table by table, beside the settings they fill; [daemon],
+# [notifications] and [archive] hold their dataclass's fields (config_keys() has them all).
+TOP_LEVEL_KEYS = (
+    "db",
+    "every",
+    "database",
+    "feed",
+    "serve",
+    "daemon",
+    "fetch",
+    "notifications",
+    "archive",
+    "source",
+    "notify",
+)
+DATABASE_KEYS = ("url", "pool_size", "max_overflow")
+FEED_KEYS = ("authority",)
+SERVE_KEYS = ("host", "port", "workers", "public_url", "token", "forwarded_allow_ips")
+FETCH_KEYS = ("allow_private", "allow_networks")
+SOURCE_KEYS = ("url", "kind", "name", "site", "every", "cron", "ignore", *BY_CONFIG_KEY)
+
+
+def config_keys() -> dict[str, tuple[str, ...]]:
+    """Every key redline.toml may hold, by table: "" is the top level, "[[source]]" and
+    "[[notify]]" the array tables (the manual's test checks each is documented)."""
+    from tracker.notify.subscriptions import NOTIFY_KEYS
+
+    return {
+        "": TOP_LEVEL_KEYS,
+        "database": DATABASE_KEYS,
+        "feed": FEED_KEYS,
+        "serve": SERVE_KEYS,
+        "daemon": tuple(DaemonSettings.__dataclass_fields__),
+        "fetch": FETCH_KEYS,
+        "notifications": tuple(NotifySettings.__dataclass_fields__),
+        "archive": tuple(ArchiveSettings.__dataclass_fields__),
+        "[[source]]": SOURCE_KEYS,
+        "[[notify]]": NOTIFY_KEYS,
+    }
+
+
 @dataclass
 class Config:
     db: str | None = None
@@ -227,7 +268,7 @@ def _durations(
 
 def _fetch_settings(path: Path, table: object) -> AddressPolicy:
     """[fetch] allow_private = true (fetch from any address), allow_networks = ["10.0.0.0/8"]."""
-    table = _only_known(path, "fetch", table, ("allow_private", "allow_networks"))
+    table = _only_known(path, "fetch", table, FETCH_KEYS)
     allow_private = table.get("allow_private", False)
     if not isinstance(allow_private, bool):
         raise UserError(f"{path}: [fetch] allow_private is true or false")

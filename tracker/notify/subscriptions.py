@@ -213,11 +213,10 @@ def read_notify_tables(where: str, tables: object) -> list[NotifyEntry]:
         label = f"{where}: [[notify]] number {number}"
         if not isinstance(table, dict):
             raise UserError(f"{label} is not a table")
-        known = {"name", "target", "secret", "per_minute", *_FILTER_KEYS}
-        unknown = sorted(set(table) - known)
+        unknown = sorted(set(table) - set(NOTIFY_KEYS))
         if unknown:
             raise UserError(
-                f"{label}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})"
+                f"{label}: unknown key {unknown[0]!r} (known: {', '.join(sorted(NOTIFY_KEYS))})"
             )
         if "name" not in table or "target" not in table:
             raise UserError(f"{label} needs a name and a target")
@@ -244,6 +243,8 @@ def read_notify_tables(where: str, tables: object) -> list[NotifyEntry]:
 
 
 _FILTER_KEYS = ("sources", "sites", "tags", "items", "fields", "classes", "kinds")
+# Every key a [[notify]] table may hold.
+NOTIFY_KEYS = ("name", "target", "secret", "per_minute", *_FILTER_KEYS)
 
 
 def redact(target: str) -> str:
