@@ -1,5 +1,6 @@
 """What many tests share: a local server standing in for a site or a service, and the
-Debian tools some tests drive (jing, html2text): found, or the test skips (fails in CI)."""
+Debian tools (jing, html2text) and optional packages (mkdocs) some tests drive: found, or
+the test skips (fails in CI)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,18 @@ def require_tool(name: str, purpose: str) -> str:
             pytest.fail(f"REDLINE_REQUIRE_SERVICES is set but {reason}")
         pytest.skip(reason)
     return path
+
+
+def require_package(module: str, purpose: str) -> None:
+    """Skip unless the Python package is installed (the dev extra has it), or fail when
+    CI says it must be there, as require_tool does for Debian's tools."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        reason = f"{module} is not installed (pip install -e '.[dev]'): {purpose} skipped"
+        if os.environ.get("REDLINE_REQUIRE_SERVICES"):
+            pytest.fail(f"REDLINE_REQUIRE_SERVICES is set but {reason}")
+        pytest.skip(reason)
 
 
 def require_html2text() -> str:
