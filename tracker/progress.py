@@ -92,7 +92,7 @@ def round_size(engine: Engine, all_sources: bool) -> int:
 
 
 def result_line(result: CheckResult) -> str:
-    """One source's outcome: the outcome in words (as the README and the summary say
+    """One source's outcome: the outcome in words (as the manual and the summary say
     them), the URL, and what was found; an error's message on the next line, under the URL."""
     word = dict(LABELS).get(result.outcome, result.outcome)
     if result.outcome in ("error", "skipped", "local_error"):

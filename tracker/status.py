@@ -211,7 +211,7 @@ def _live_lease(source: Source, now: datetime) -> str | None:
 
 
 def as_json(status: Status) -> dict[str, Any]:
-    """The stable `redline status --json` document (README: `redline status`).
+    """The stable `redline status --json` document (docs/commands.md: `redline status`).
 
     Times are ISO 8601 UTC with a Z; durations are whole seconds; every key is always
     present (empty lists and zero counts included), and new keys may be added later.
