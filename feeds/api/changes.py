@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy.engine import Row
 from sqlmodel import Session
 
-from feeds import atom
+from feeds import feed_query
 from feeds.api.guards import GuardedRoute
 from feeds.api.models import ChangePage
 from feeds.api.paging import MAX_CURSOR, Limit, cursor_id, decode_cursor, encode_cursor, page_size
@@ -93,7 +93,7 @@ def _changes(
     if fresh and fresh[-1].id is not None:
         after = fresh[-1].id
     state = {"k": "changes", "after": after, "gaps": kept[-MAX_GAPS:]}
-    classes = atom.kind_classes(kind or "all")
+    classes = feed_query.kind_classes(kind or "all")
     shown = [c for c in [*late, *fresh] if classes is None or c.classification in classes]
     return _page(shown, state)
 
