@@ -28,7 +28,8 @@ from tracker import archive_links, blocked
 from tracker.errors import HTTPStatusError, RedlineError
 from tracker.extract import Page, extract
 from tracker.fetch import Snapshot, fetch
-from tracker.ingest import IngestStats, SeenUnchangedConflict, is_listing, record_observations
+from tracker.ingest import SeenUnchangedConflict, is_listing, record_observations
+from tracker.ingest_state import IngestStats
 from tracker.listing_memory import ListingMemory
 from tracker.normalise import redact_url
 from tracker.not_modified import NotModified, NotModifiedLog
