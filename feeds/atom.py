@@ -19,7 +19,7 @@ feeds/routes_feeds.py, and the feeds' ids, paths and URLs in feeds/feed_names.py
 - Tags: a change belongs to tag T when the version it leads to (for a change without
   one, the item's latest version) has T among its tags. That version is fixed when the
   change is recorded, so a change never moves in or out of a tag feed later and pages
-  stay immutable. Filtered in SQL (storage.queries.change_page).
+  stay immutable. Filtered in SQL (storage.change_pages.change_page).
 - Paging (RFC 5005 section 3, paged feeds): the newest page at the plain URL; rel="next"
   points to ?before=ID, ID the oldest change on this page. Change ids only grow, so a
   page with `before` never changes and no change appears on two pages.
@@ -56,7 +56,7 @@ from feeds.feed_names import (
     overview_id,
 )
 from feeds.feed_query import DEFAULT_LIMIT, LISTING, FeedQuery
-from storage import Change, Item, Source, Version, queries
+from storage import Change, Item, Source, Version, change_pages, queries
 from tracker import __version__, diff, history, render
 from tracker.normalise import redact_url
 
@@ -121,7 +121,7 @@ def feed_state(session: Session, config: FeedConfig, query: FeedQuery) -> FeedSt
     """The page's ETag and Last-Modified, from the newest change on it (and, on an item's
     newest page, its version count): one indexed statement, no rendering. A 304 is
     answered on this alone, so it loads no ORM row."""
-    state = queries.feed_page_state(
+    state = change_pages.feed_page_state(
         session, query.change_kinds(), query.limit, query.before, **query.filters()
     )
     if not state.found:
@@ -180,7 +180,7 @@ def edits_feed(
 def render_page(session: Session, config: FeedConfig, query: FeedQuery) -> FeedPage:
     scope = find_scope(session, query)
     # Plain rows: a page only reads them (and an older page is built per request).
-    rows = queries.change_page(
+    rows = change_pages.change_page(
         session, query.change_kinds(), query.limit + 1, query.before, **query.filters(), plain=True
     )
     changes, more = list(rows[: query.limit]), len(rows) > query.limit

@@ -1,6 +1,6 @@
 """Which page of which feed a request names: scope, key, the ?kind= and ?field= filters,
 and the page (before, limit). Pure values, no database: feeds/atom.py builds the page a
-FeedQuery names, and its filters are queries.change_page's arguments.
+FeedQuery names, and its filters are change_pages.change_page's arguments.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class FeedQuery:
         return LISTING_KINDS if self.listing else EDIT_KINDS
 
     def filters(self) -> dict[str, object]:
-        """Keyword arguments of queries.change_page for this feed (but the kinds)."""
+        """Keyword arguments of change_pages.change_page for this feed (but the kinds)."""
         return {
             "source_id": self.key if self.scope in ("source", "listing") else None,
             "item_id": self.key if self.scope == "item" else None,

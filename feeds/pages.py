@@ -28,7 +28,7 @@ from starlette.responses import Response
 from feeds import feed_query, timeline
 from feeds.deps import SessionDep, SettingsDep
 from feeds.settings import ServiceSettings
-from storage import Change, Item, Source, Version, parse_id, queries
+from storage import Change, Item, Source, Version, change_pages, parse_id, queries, source_queries
 from tracker import history, render
 from tracker.errors import UserError
 from tracker.normalise import redact_url
@@ -217,7 +217,7 @@ def recent_page(
     # The edits feed's filter, so the page and the feed of a kind always agree.
     feed = feed_query.FeedQuery("edits", kind=kind or None)
     changes = list(
-        queries.change_page(
+        change_pages.change_page(
             session, feed.change_kinds(), size + 1, before_id, **feed.filters(), plain=True
         )
     )
@@ -400,7 +400,7 @@ def sources_page(
         after_id = parse_id(after)
         if after_id is None:
             return _message(request, 400, "Bad request", f"not a source id: {after[:40]!r}")
-    rows = list(queries.source_page(session, size + 1, after=after_id))
+    rows = list(source_queries.source_page(session, size + 1, after=after_id))
     sources = rows[:size]
     context = {
         "sources": sources,

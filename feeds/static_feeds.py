@@ -13,18 +13,18 @@ from sqlmodel import Session
 from feeds.atom import render_page
 from feeds.feed_names import FeedConfig, feed_path
 from feeds.feed_query import EDIT_KINDS, FeedQuery, bounded_limit
-from storage import queries
+from storage import change_pages, queries, source_queries
 
 
 def static_feeds(session: Session, kind: str | None = None) -> list[FeedQuery]:
     """The newest page of every feed the static layout has: edits, each source, item, tag
     (of this class of edits; None: editorial), and each source's listing feed."""
     found = [FeedQuery(kind=kind)]
-    sources = queries.all_sources(session)
+    sources = source_queries.all_sources(session)
     found += [FeedQuery("source", s.id, kind=kind) for s in sources]
     found += [FeedQuery("listing", s.id) for s in sources]
     found += [FeedQuery("item", i.id, kind=kind) for i in queries.all_items(session)]
-    tags = queries.change_tags(session, EDIT_KINDS)
+    tags = change_pages.change_tags(session, EDIT_KINDS)
     found += [FeedQuery("tag", tag, kind=kind) for tag in tags]
     return found
 
