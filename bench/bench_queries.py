@@ -1,4 +1,4 @@
-"""Hot queries of storage/queries.py on a database of 1,000,000 versions, SQLite and PostgreSQL.
+"""Hot queries of storage/ on a database of 1,000,000 versions, SQLite and PostgreSQL.
 
 Run by hand from the repository root (never as a test):
 
@@ -14,8 +14,9 @@ as redline writes them. The schema comes from the Alembic migrations (storage.up
 kept between runs (bench/.data/ for SQLite, the PostgreSQL database redline_bench_queries)
 and reused when complete.
 
-Each query is a function of storage/queries.py called through a sqlmodel Session (so ORM
-objects are built, as in the app): 3 warm-ups, then --runs timed calls. The SQL of one call is
+Each query is a function of storage/queries.py (or of source_queries.py, change_pages.py or
+item_pages.py beside it) called through a sqlmodel Session (so ORM objects are built, as in
+the app): 3 warm-ups, then --runs timed calls. The SQL of one call is
 captured and explained (EXPLAIN QUERY PLAN on SQLite, EXPLAIN ANALYZE on PostgreSQL); the
 full plans go to bench/plans.txt, a one-line summary to the table.
 """
@@ -58,9 +59,12 @@ from storage import (  # noqa: E402
     ItemAlias,
     Source,
     Version,
+    change_pages,
+    item_pages,
     make_engine,
     queries,
     schema_state,
+    source_queries,
     upgrade,
 )
 
@@ -837,7 +841,7 @@ def pick(engine: Engine, runs: int) -> dict[str, Any]:
     with Session(engine) as session:
         connection = session.connection()
         items = int(connection.execute(select(func.max(Item.id))).scalar())
-        last_change = queries.last_change_id(session)
+        last_change = change_pages.last_change_id(session)
         heavy = connection.execute(
             select(Item.id, Item.version_count).order_by(Item.version_count.desc(), Item.id)
         ).first()
@@ -883,34 +887,38 @@ def cases(picked: dict[str, Any]) -> list[Case]:
         Case("versions_of, random item", lambda s, i: queries.versions_of(s, randoms[i])),
         Case(f"changes_of, {many}", lambda s, i: queries.changes_of(s, heavy)),
         Case("changes_of, random item", lambda s, i: queries.changes_of(s, randoms[i])),
-        Case("change_page edited, first page", lambda s, i: queries.change_page(s, edited, 50)),
+        Case(
+            "change_page edited, first page", lambda s, i: change_pages.change_page(s, edited, 50)
+        ),
         Case(
             "change_page edited, before= middle id",
-            lambda s, i: queries.change_page(s, edited, 50, before=middle),
+            lambda s, i: change_pages.change_page(s, edited, 50, before=middle),
         ),
     ]
     for size, (source, source_edits, _, _) in picked["sources"].items():
         found.append(
             Case(
                 f"change_page edited, {size} source ({source_edits:,} edits)",
-                lambda s, i, source=source: queries.change_page(s, edited, 50, source_id=source),
+                lambda s, i, source=source: change_pages.change_page(
+                    s, edited, 50, source_id=source
+                ),
             )
         )
     found += [
         Case(
             "change_page_state edited, first page",
-            lambda s, i: queries.change_page_state(s, edited, 50),
+            lambda s, i: change_pages.change_page_state(s, edited, 50),
         ),
         Case(
             "change_page_state edited, before= middle id",
-            lambda s, i: queries.change_page_state(s, edited, 50, before=middle),
+            lambda s, i: change_pages.change_page_state(s, edited, 50, before=middle),
         ),
     ]
     for size, (source, source_edits, _, _) in picked["sources"].items():
         found.append(
             Case(
                 f"change_page_state edited, {size} source ({source_edits:,} edits)",
-                lambda s, i, source=source: queries.change_page_state(
+                lambda s, i, source=source: change_pages.change_page_state(
                     s, edited, 50, source_id=source
                 ),
             )
@@ -921,33 +929,33 @@ def cases(picked: dict[str, Any]) -> list[Case]:
     found += [
         Case(
             "changes_after, 1,000 before the end",
-            lambda s, i: queries.changes_after(s, after=last - 1000, limit=200),
+            lambda s, i: change_pages.changes_after(s, after=last - 1000, limit=200),
         ),
         Case(
             "changes_after, middle id",
-            lambda s, i: queries.changes_after(s, after=middle, limit=200),
+            lambda s, i: change_pages.changes_after(s, after=middle, limit=200),
         ),
-        Case("due_sources(now)", lambda s, i: queries.due_sources(s, NOW)),
+        Case("due_sources(now)", lambda s, i: source_queries.due_sources(s, NOW)),
         Case(
             "items_by_alias url, random URL, any source",
             lambda s, i: queries.items_by_alias(s, "url", [urls[i]]),
         ),
         Case(
             f"check_page, source with most checks ({most_checks:,})",
-            lambda s, i: queries.check_page(s, most_checked, 50),
+            lambda s, i: source_queries.check_page(s, most_checked, 50),
         ),
         Case(
             f"check_page, small source ({small_checks:,} checks)",
-            lambda s, i: queries.check_page(s, small, 50),
+            lambda s, i: source_queries.check_page(s, small, 50),
         ),
-        Case("item_page, first page", lambda s, i: queries.item_page(s, 50)),
+        Case("item_page, first page", lambda s, i: item_pages.item_page(s, 50)),
         Case(
             f"item_page, biggest source ({big_items:,} items)",
-            lambda s, i: queries.item_page(s, 50, source_id=big),
+            lambda s, i: item_pages.item_page(s, 50, source_id=big),
         ),
         Case(
             f"item_page, small source ({small_items:,} items)",
-            lambda s, i: queries.item_page(s, 50, source_id=small),
+            lambda s, i: item_pages.item_page(s, 50, source_id=small),
         ),
     ]
     return found
@@ -1278,7 +1286,7 @@ def section(
         "(other work was running on the machine: read medians, not single calls)",
         f"- Command: `{COMMAND}` (add `--rebuild` to regenerate the databases)",
         "",
-        "Each row times one function of `storage/queries.py` through a sqlmodel Session (ORM "
+        "Each row times one query function of `storage/` through a sqlmodel Session (ORM "
         f"objects built, as the app does): {WARMUPS} warm-ups, then {runs} calls; p99 is the "
         "nearest-rank 99th percentile (the slowest call below 100 calls). The random item and "
         "URL change on every call. The plan is that of the SQL the call sent: `EXPLAIN QUERY "

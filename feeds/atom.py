@@ -1,6 +1,7 @@
 """Atom 1.0 feeds of the edit log (RFC 4287), paged per RFC 5005, built with feedgen.
 
-Pure: a session and a FeedQuery in, UTF-8 bytes out; HTTP lives in feeds/routes_feeds.py.
+Pure: a session and a FeedQuery (feeds/feed_query.py) in, UTF-8 bytes out; HTTP lives in
+feeds/routes_feeds.py, and the feeds' ids, paths and URLs in feeds/feed_names.py.
 
 - One entry per stored Change of kind edited, headline_test (named "Headline test: A /
   B"; its later flips make none), removed or restored; the stored diff is shown as it
@@ -18,7 +19,7 @@ Pure: a session and a FeedQuery in, UTF-8 bytes out; HTTP lives in feeds/routes_
 - Tags: a change belongs to tag T when the version it leads to (for a change without
   one, the item's latest version) has T among its tags. That version is fixed when the
   change is recorded, so a change never moves in or out of a tag feed later and pages
-  stay immutable. Filtered in SQL (storage.queries.change_page).
+  stay immutable. Filtered in SQL (storage.change_pages.change_page).
 - Paging (RFC 5005 section 3, paged feeds): the newest page at the plain URL; rel="next"
   points to ?before=ID, ID the oldest change on this page. Change ids only grow, so a
   page with `before` never changes and no change appears on two pages.
@@ -34,13 +35,10 @@ from __future__ import annotations
 
 import hashlib
 import html
-import os
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
@@ -48,102 +46,22 @@ from lxml import etree
 from sqlmodel import Session
 
 from feeds import entries
-from storage import Change, Item, Source, Version, queries
+from feeds.feed_names import (
+    _NOT_XML,
+    FeedConfig,
+    change_id,
+    feed_id,
+    feed_url,
+    history_url,
+    overview_id,
+)
+from feeds.feed_query import DEFAULT_LIMIT, LISTING, FeedQuery
+from storage import Change, Item, Source, Version, change_pages, queries
 from tracker import __version__, diff, history, render
-from tracker.normalise import CONTENT_FIELDS, redact_url
+from tracker.normalise import redact_url
 
-# Every kind a feed shows (a new item: none; a headline test is one entry, its later
-# flips none).
-FEED_KINDS = ("edited", "headline_test", "removed", "restored")
-EDIT_KINDS = ("edited", "headline_test")  # what an edits feed carries
-LISTING_KINDS = ("removed", "restored")  # an item leaving or coming back to a listing
-CLASSIFICATIONS = ("substantive", "rewording", "style")  # tracker/significance.py
-LISTING = "listing"  # ?kind=listing: removals and restorations (LISTING_KINDS)
-KINDS = ("editorial", "all", *CLASSIFICATIONS, "minor", LISTING)  # every value of ?kind=
-KIND_ALIASES = {"minor": "style"}  # the name before significance had three classes
-FIELDS = CONTENT_FIELDS  # the values of ?field=
-SCOPES = ("edits", "source", "item", "tag", "listing")  # listing: one source's listing feed
-DEFAULT_LIMIT = 50
-MAX_PAGE_SIZE = 200  # any ?limit= or page_size is capped here
 FORMAT = "3"  # part of every ETag: bump when what a feed shows changes
 EMPTY_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)  # `updated` of a feed with nothing in it
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-@dataclass(frozen=True)
-class FeedConfig:
-    """How feeds are named and where they are published.
-
-    authority: tag: URIs are minted on it (a domain or e-mail address you control).
-    public_url: absolute links start here: /feeds/..., /items/ID (the history page).
-    static: page links name the files `redline feed --out DIR` writes, not ?before=.
-    """
-
-    authority: str = "redline.invalid"
-    title: str = "redline: edits"
-    public_url: str = "http://127.0.0.1:8000"
-    page_size: int = DEFAULT_LIMIT
-    static: bool = False
-
-    @property
-    def base(self) -> str:
-        return self.public_url.rstrip("/")
-
-
-@dataclass(frozen=True)
-class FeedQuery:
-    """One page of one feed: scope (edits, source, item, tag, listing), its key, filters, page."""
-
-    scope: str = "edits"
-    key: int | str | None = None  # source id (source, listing), item id or tag
-    kind: str | None = None  # one of KINDS; None: editorial (a listing feed: listing)
-    field: str | None = None  # headline, summary, ...
-    before: int | None = None  # change id: this page holds older changes
-    limit: int = DEFAULT_LIMIT
-
-    def __post_init__(self) -> None:
-        if self.scope not in SCOPES:
-            raise ValueError(f"unknown feed scope {self.scope!r}")
-        if (self.key is None) != (self.scope == "edits"):
-            raise ValueError(f"feed scope {self.scope!r} with key {self.key!r}")
-        if self.kind is not None and self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {', '.join(KINDS)}")
-        if self.field is not None and self.field not in FIELDS:
-            raise ValueError(f"field must be one of {', '.join(FIELDS)}")
-        if self.scope == "listing" and self.kind not in (None, LISTING):
-            raise ValueError("a listing feed carries removals and restorations only")
-        object.__setattr__(self, "limit", bounded_limit(self.limit))
-
-    @property
-    def listing(self) -> bool:
-        """Whether the feed carries removals and restorations rather than edits."""
-        return self.scope == "listing" or self.kind == LISTING
-
-    def change_kinds(self) -> tuple[str, ...]:
-        return LISTING_KINDS if self.listing else EDIT_KINDS
-
-    def filters(self) -> dict[str, object]:
-        """Keyword arguments of queries.change_page for this feed (but the kinds)."""
-        return {
-            "source_id": self.key if self.scope in ("source", "listing") else None,
-            "item_id": self.key if self.scope == "item" else None,
-            "tag": self.key if self.scope == "tag" else None,
-            "classification": None if self.listing else kind_classes(self.kind),
-            "field": self.field,
-        }
-
-    def page(self, before: int | None) -> FeedQuery:
-        return replace(self, before=before)
-
-
-def kind_classes(kind: str | None) -> tuple[str | None, ...] | None:
-    """The classes of edits a ?kind= keeps (None among them: edits stored without one);
-    None: every edit."""
-    if kind == "all":
-        return None
-    if kind in (None, "editorial"):
-        return ("substantive", "rewording", None)
-    return (KIND_ALIASES.get(kind, kind),)
 
 
 class Entry(FeedEntry):
@@ -181,122 +99,6 @@ class FeedPage:
     next_before: int | None = None  # the `before` of the next (older) page, if any
 
 
-def bounded_limit(limit: int | None, default: int = DEFAULT_LIMIT) -> int:
-    return max(1, min(int(limit if limit is not None else default), MAX_PAGE_SIZE))
-
-
-# Names and addresses
-
-
-def change_id(config: FeedConfig, change: Change) -> str:
-    """A permanent id (RFC 4151 tag: URI): change ids are never reused, nor is their date."""
-    return f"tag:{config.authority},{change.recorded_at:%Y-%m-%d}:change/{change.id}"
-
-
-def overview_id(config: FeedConfig, item: Item, field: str | None = None) -> str:
-    """The id of an item feed's first-to-current entry (never a change id: no `change/`)."""
-    suffix = f"?field={field}" if field else ""
-    day = f"{item.first_seen_at:%Y-%m-%d}"
-    return f"tag:{config.authority},{day}:item/{item.id}/first-to-current{suffix}"
-
-
-def feed_id(config: FeedConfig, query: FeedQuery) -> str:
-    """The id of the feed (the same on all its pages; a filtered feed is another feed)."""
-    name = {
-        "edits": "edits",
-        "source": f"sources/{query.key}",
-        "item": f"items/{query.key}",
-        "tag": f"tags/{quote(str(query.key), safe='')}",
-        "listing": f"sources/{query.key}/listing",
-    }[query.scope]
-    if name != "edits":
-        name = f"edits/{name}"
-    if query.scope == "listing":  # one feed, whether asked with ?kind=listing or not
-        query = replace(query, kind=None)
-    filters = urlencode([(k, v) for k, v in (("kind", query.kind), ("field", query.field)) if v])
-    return f"tag:{config.authority},2026:feed/{name}" + (f"?{filters}" if filters else "")
-
-
-MAX_TAG_FILE_NAME = 200  # bytes; file systems allow 255 for a name, ".atom" included
-
-
-def static_tag_name(tag: str) -> str:
-    """The tag's file (and folder) name in the static layout, one distinct name per tag,
-    always inside tags/: the tag itself when that is safe, else percent-encoded.
-
-    Safe names have no %, so they never collide with encoded ones. quote() leaves dots
-    alone, so a leading dot is encoded too (%2E): `.` and `..` would name the folder
-    itself or its parent, and `.x` a hidden file; so is the dot of a final ".atom" (the
-    folder of tag `x`'s older pages, x/, is not the file of tag `x.atom`). A name too
-    long for a file system keeps a prefix and a digest of the whole tag after "%~",
-    which quote() never writes.
-    """
-    unsafe = (
-        not tag
-        or tag.startswith(".")
-        or tag.lower().endswith(".atom")
-        or len(tag.encode()) > MAX_TAG_FILE_NAME
-        or any(ch in tag for ch in "/\\%")
-        or _NOT_XML.search(tag)
-        or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in tag)
-    )
-    if not unsafe:
-        return tag
-    name = quote(tag, safe="")
-    if name.startswith("."):
-        name = "%2E" + name[1:]
-    if name.lower().endswith(".atom"):  # tag T's folder T/ must never be tag T.atom's file
-        name = f"{name[:-5]}%2E{name[-4:]}"
-    if len(name) > MAX_TAG_FILE_NAME:
-        prefix = re.sub(r"%[0-9A-F]?$", "", name[: MAX_TAG_FILE_NAME - 20])  # no cut escape
-        name = f"{prefix}%~{hashlib.sha256(tag.encode()).hexdigest()[:16]}"
-    return name
-
-
-def feed_path(query: FeedQuery, static: bool = False, url: bool = False) -> str:
-    """The page's path under /feeds/ (no query string); url: percent-encoded for a link.
-
-    Server: edits.atom, sources/ID.atom, sources/ID/listing.atom, items/ID.atom,
-    tags/TAG.atom (the tag one percent-encoded segment in a URL). Static: the same for a
-    newest page, the tag's file name being static_tag_name(TAG); an older page is
-    NAME/before-ID.atom next to it (edits/before-ID.atom, sources/3/before-ID.atom,
-    sources/3/listing/before-ID.atom, tags/TAG/before-ID.atom).
-    """
-    if query.scope == "edits":
-        stem = "edits"
-    elif query.scope == "listing":
-        stem = f"sources/{query.key}/listing"
-    elif query.scope == "tag":
-        name = static_tag_name(str(query.key)) if static else str(query.key)
-        stem = f"tags/{quote(name, safe='') if url else name}"
-    else:
-        stem = f"{'sources' if query.scope == 'source' else 'items'}/{query.key}"
-    if static and query.before is not None:
-        return f"{stem}/before-{query.before}.atom"
-    return f"{stem}.atom"
-
-
-def feed_url(config: FeedConfig, query: FeedQuery) -> str:
-    """The absolute URL of this page of this feed."""
-    url = f"{config.base}/feeds/{feed_path(query, config.static, url=True)}"
-    if config.static:
-        return url
-    params: list[tuple[str, object]] = []
-    if query.kind and query.scope != "listing":
-        params.append(("kind", query.kind))
-    if query.field:
-        params.append(("field", query.field))
-    if query.limit != bounded_limit(config.page_size):
-        params.append(("limit", query.limit))
-    if query.before is not None:
-        params.append(("before", query.before))
-    return url + (f"?{urlencode(params)}" if params else "")
-
-
-def history_url(config: FeedConfig, item_id: int) -> str:
-    return f"{config.base}/items/{item_id}"
-
-
 # Reading
 
 
@@ -319,7 +121,7 @@ def feed_state(session: Session, config: FeedConfig, query: FeedQuery) -> FeedSt
     """The page's ETag and Last-Modified, from the newest change on it (and, on an item's
     newest page, its version count): one indexed statement, no rendering. A 304 is
     answered on this alone, so it loads no ORM row."""
-    state = queries.feed_page_state(
+    state = change_pages.feed_page_state(
         session, query.change_kinds(), query.limit, query.before, **query.filters()
     )
     if not state.found:
@@ -360,7 +162,7 @@ def build_feed(session: Session, config: FeedConfig, query: FeedQuery) -> bytes:
 
 def edits_feed(
     session: Session,
-    config: FeedConfig = FeedConfig(),
+    config: FeedConfig = FeedConfig(),  # noqa: B008 - frozen, so one shared default is safe
     limit: int = DEFAULT_LIMIT,
     source_id: int | None = None,
     item_id: int | None = None,
@@ -378,7 +180,7 @@ def edits_feed(
 def render_page(session: Session, config: FeedConfig, query: FeedQuery) -> FeedPage:
     scope = find_scope(session, query)
     # Plain rows: a page only reads them (and an older page is built per request).
-    rows = queries.change_page(
+    rows = change_pages.change_page(
         session, query.change_kinds(), query.limit + 1, query.before, **query.filters(), plain=True
     )
     changes, more = list(rows[: query.limit]), len(rows) > query.limit
@@ -601,50 +403,3 @@ def _overview_entry(
 def _xml(text: str) -> str:
     """Text without the characters XML 1.0 cannot carry (lxml refuses them)."""
     return _NOT_XML.sub("\ufffd", text)
-
-
-# Static files: `redline feed --out DIR`
-
-
-def static_feeds(session: Session, kind: str | None = None) -> list[FeedQuery]:
-    """The newest page of every feed the static layout has: edits, each source, item, tag
-    (of this class of edits; None: editorial), and each source's listing feed."""
-    found = [FeedQuery(kind=kind)]
-    sources = queries.all_sources(session)
-    found += [FeedQuery("source", s.id, kind=kind) for s in sources]
-    found += [FeedQuery("listing", s.id) for s in sources]
-    found += [FeedQuery("item", i.id, kind=kind) for i in queries.all_items(session)]
-    tags = queries.change_tags(session, EDIT_KINDS)
-    found += [FeedQuery("tag", tag, kind=kind) for tag in tags]
-    return found
-
-
-def write_static(
-    session: Session, config: FeedConfig, out_dir: Path, kind: str | None = None
-) -> list[Path]:
-    """Every page of every feed as files under out_dir, laid out as /feeds/ is served:
-
-        edits.atom                  sources/ID.atom      items/ID.atom      tags/TAG.atom
-        sources/ID/listing.atom
-        edits/before-CHANGE.atom    sources/ID/before-CHANGE.atom  ...  (older pages)
-        sources/ID/listing/before-CHANGE.atom
-
-    Links are absolute on config.public_url + "/feeds/": publish out_dir there. Files are
-    replaced atomically; an older page left from an earlier run stays valid (pages with
-    `before` never change) but is no longer linked. kind: the class of edits the edit
-    feeds carry, as ?kind= (a static file has no query: one class per directory).
-    """
-    config = replace(config, static=True)
-    written: list[Path] = []
-    for first in static_feeds(session, kind):
-        query: FeedQuery | None = replace(first, limit=bounded_limit(config.page_size))
-        while query is not None:
-            page = render_page(session, config, query)
-            path = out_dir / feed_path(query, static=True)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f".{path.name}.partial")
-            partial.write_bytes(page.body)
-            os.replace(partial, path)
-            written.append(path)
-            query = query.page(page.next_before) if page.next_before is not None else None
-    return written

@@ -25,10 +25,10 @@ from markupsafe import Markup
 from sqlmodel import Session
 from starlette.responses import Response
 
-from feeds import atom, timeline
+from feeds import feed_query, timeline
 from feeds.deps import SessionDep, SettingsDep
 from feeds.settings import ServiceSettings
-from storage import Change, Item, Source, Version, parse_id, queries
+from storage import Change, Item, Source, Version, change_pages, parse_id, queries, source_queries
 from tracker import history, render
 from tracker.errors import UserError
 from tracker.normalise import redact_url
@@ -47,7 +47,7 @@ templates = Jinja2Templates(
     )
 )
 
-# The front page's ?kind= filters, with the feeds' values and meaning (feeds/atom.py
+# The front page's ?kind= filters, with the feeds' values and meaning (feeds/feed_query.py
 # filters both); minor, the old name of style, is accepted but not offered.
 KIND_LABELS = {
     "editorial": "Editorial",
@@ -201,10 +201,13 @@ def recent_page(
         return _page(request, "search.html", context)
 
     kind = kind.strip()
-    if kind and kind not in atom.KINDS:
+    if kind and kind not in feed_query.KINDS:
         shown = f"{kind[:40]!r}"
         return _message(
-            request, 400, "Bad request", f"unknown kind {shown}: one of {', '.join(atom.KINDS)}"
+            request,
+            400,
+            "Bad request",
+            f"unknown kind {shown}: one of {', '.join(feed_query.KINDS)}",
         )
     before_id: int | None = None
     if before:
@@ -212,9 +215,9 @@ def recent_page(
         if before_id is None:
             return _message(request, 400, "Bad request", f"not a change id: {before[:40]!r}")
     # The edits feed's filter, so the page and the feed of a kind always agree.
-    feed = atom.FeedQuery("edits", kind=kind or None)
+    feed = feed_query.FeedQuery("edits", kind=kind or None)
     changes = list(
-        queries.change_page(
+        change_pages.change_page(
             session, feed.change_kinds(), size + 1, before_id, **feed.filters(), plain=True
         )
     )
@@ -245,7 +248,7 @@ def recent_page(
         older=older,
         sources=sources,
         kind=kind or DEFAULT_KIND,
-        kind_shown=atom.KIND_ALIASES.get(kind, kind or DEFAULT_KIND),  # minor: style's link
+        kind_shown=feed_query.KIND_ALIASES.get(kind, kind or DEFAULT_KIND),  # minor: style's link
         kind_description=KIND_DESCRIPTIONS[kind or DEFAULT_KIND],
         kind_links={name: link(kind=name) for name in KIND_LABELS},
         kind_labels=KIND_LABELS,
@@ -397,7 +400,7 @@ def sources_page(
         after_id = parse_id(after)
         if after_id is None:
             return _message(request, 400, "Bad request", f"not a source id: {after[:40]!r}")
-    rows = list(queries.source_page(session, size + 1, after=after_id))
+    rows = list(source_queries.source_page(session, size + 1, after=after_id))
     sources = rows[:size]
     context = {
         "sources": sources,

@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from sqlmodel import Session
 
-from feeds import atom
+from feeds import atom, feed_names, feed_query
 from feeds.deps import SettingsDep, in_session
 from feeds.hot_pages import Generation, HotPage, HotPages
 from feeds.ids import known_id
@@ -57,7 +57,10 @@ Before = Annotated[
 ]
 Limit = Annotated[
     int | None,
-    Query(ge=1, description=f"entries per page (default page_size; at most {atom.MAX_PAGE_SIZE})"),
+    Query(
+        ge=1,
+        description=f"entries per page (default page_size; at most {feed_query.MAX_PAGE_SIZE})",
+    ),
 ]
 
 
@@ -167,11 +170,11 @@ async def tag_feed(
     return await _serve(request, settings, "tag", tag, params)
 
 
-def feed_config(settings: ServiceSettings) -> atom.FeedConfig:
-    return atom.FeedConfig(
+def feed_config(settings: ServiceSettings) -> feed_names.FeedConfig:
+    return feed_names.FeedConfig(
         authority=settings.tag_authority,
         public_url=settings.public_url,
-        page_size=atom.bounded_limit(settings.page_size),
+        page_size=feed_query.bounded_limit(settings.page_size),
     )
 
 
@@ -179,8 +182,8 @@ async def _serve(
     request: Request, settings: ServiceSettings, scope: str, key: int | str | None, params: Filters
 ) -> Response:
     config = feed_config(settings)
-    limit = atom.bounded_limit(params.limit, config.page_size)
-    query = atom.FeedQuery(scope, key, params.kind, params.field, params.before, limit)
+    limit = feed_query.bounded_limit(params.limit, config.page_size)
+    query = feed_query.FeedQuery(scope, key, params.kind, params.field, params.before, limit)
     if query.before is not None:  # an older page: built on request (feeds/hot_pages.py)
         return await in_session(request, lambda session: _answer(request, session, config, query))
     hot: HotPages = request.app.state.hot_pages
@@ -195,7 +198,7 @@ async def _serve(
 
 
 def _answer(
-    request: Request, session: Session, config: atom.FeedConfig, query: atom.FeedQuery
+    request: Request, session: Session, config: feed_names.FeedConfig, query: feed_query.FeedQuery
 ) -> Response:
     """304 on the page's state alone (one statement), else the page built."""
     state, headers = _state(session, config, query)
@@ -206,7 +209,10 @@ def _answer(
 
 
 def _build(
-    session: Session, config: atom.FeedConfig, query: atom.FeedQuery, generation: Generation
+    session: Session,
+    config: feed_names.FeedConfig,
+    query: feed_query.FeedQuery,
+    generation: Generation,
 ) -> HotPage:
     """The newest page of a feed, built to be kept for the generation read before."""
     state, headers = _state(session, config, query)
@@ -215,7 +221,7 @@ def _build(
 
 
 def _state(
-    session: Session, config: atom.FeedConfig, query: atom.FeedQuery
+    session: Session, config: feed_names.FeedConfig, query: feed_query.FeedQuery
 ) -> tuple[atom.FeedState, dict[str, str]]:
     """The page's ETag and Last-Modified, and the headers every answer of it carries; 404
     for a source or item that does not exist."""

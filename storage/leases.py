@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from storage import queries
+from storage import source_queries
 from storage.models import Source
 
 
@@ -44,8 +44,8 @@ def claim(
     """
     query = (
         select(Source)
-        .where(queries.due_source(due_at), queries.unleased_source(clock))
-        .order_by(*queries.most_overdue_first())
+        .where(source_queries.due_source(due_at), source_queries.unleased_source(clock))
+        .order_by(*source_queries.most_overdue_first())
         .limit(limit * 4)
     )
     if among is not None:
@@ -100,7 +100,9 @@ def holders(session: Session, due_at: datetime | None, clock: datetime) -> list[
     due or not): what a round must leave to them, e.g. those of a killed `redline check`."""
     query = (
         select(Source.leased_by, func.count(), func.max(Source.lease_until))
-        .where(queries.active_source() if due_at is None else queries.due_source(due_at))
+        .where(
+            source_queries.active_source() if due_at is None else source_queries.due_source(due_at)
+        )
         .where(col(Source.leased_by).is_not(None), col(Source.lease_until) > clock)
         .group_by(Source.leased_by)
         .order_by(Source.leased_by)

@@ -1,18 +1,22 @@
-"""Reads and small writes that more than one caller needs. No business rules here."""
+"""Reads and small writes that more than one caller needs. No business rules here.
+
+Here: the helpers every query module uses (IN lists in chunks, plain rows, JSON array
+membership) and the reads of items, their aliases, sightings, versions and changes.
+Sources and their checks are read in storage/source_queries.py, pages of the change log
+in storage/change_pages.py, pages of items and their ETag states in storage/item_pages.py.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
-from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
-from typing import Any, NamedTuple, TypeVar
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Row
-from sqlmodel import Session, SQLModel, col, or_, select
+from sqlmodel import Session, SQLModel, col, select
 
 from storage.models import (
     Change,
-    Check,
     Item,
     ItemAlias,
     ItemMatch,
@@ -32,24 +36,6 @@ def in_chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
     """The values in slices short enough for one IN (...) list each."""
     for start in range(0, len(values), IN_LIST_SIZE):
         yield values[start : start + IN_LIST_SIZE]
-
-
-def source_by_url(session: Session, url: str) -> Source | None:
-    return session.exec(select(Source).where(Source.url == url)).first()
-
-
-def source_urls_mentioning(session: Session, text: str) -> Sequence[tuple[int, str]]:
-    """(id, URL) of the sources whose URL contains this text, in any case (a host name), as
-    plain rows: a host may have thousands of sources, and adding each one asks."""
-    from sqlalchemy import func
-
-    lowered = func.lower(col(Source.url))
-    query = select(Source.id, Source.url).where(lowered.contains(text.lower(), autoescape=True))
-    return session.exec(query).all()  # type: ignore[return-value]
-
-
-def all_sources(session: Session) -> Sequence[Source]:
-    return session.exec(select(Source).order_by(col(Source.id))).all()
 
 
 def plain_rows(session: Session, query: Any) -> Sequence[Row[Any]]:
@@ -79,100 +65,6 @@ def row_by_id(session: Session, model: type[SQLModel], row_id: int) -> Row[Any] 
     query = select(columns(model)).where(columns(model).c.id == row_id)
     rows = plain_rows(session, query)
     return rows[0] if rows else None
-
-
-def source_page(
-    session: Session, limit: int, after: int | None = None, enabled: bool | None = None
-) -> Sequence[Row[Any]]:
-    """Up to `limit` sources in id order, those after the id `after` (a lists page), as
-    plain rows."""
-    query = select(columns(Source)).order_by(col(Source.id)).limit(limit)
-    if after is not None:
-        query = query.where(col(Source.id) > after)
-    if enabled is not None:
-        query = query.where(Source.enabled == enabled)
-    return plain_rows(session, query)
-
-
-# Which sources are checked, due and free: one definition for the daemon's claims
-# (storage/leases.py), `redline status` (storage/stats.py) and the lists here.
-
-
-def active_source() -> Any:
-    """SQL: the source is checked at all (enabled and not retired)."""
-    from sqlalchemy import and_
-
-    return and_(col(Source.enabled).is_(True), col(Source.retired_at).is_(None))
-
-
-def due_source(at: datetime) -> Any:
-    """SQL: the source is active and never checked or due at `at`."""
-    from sqlalchemy import and_
-
-    return and_(
-        active_source(), or_(col(Source.next_check_at).is_(None), col(Source.next_check_at) <= at)
-    )
-
-
-def unleased_source(clock: datetime) -> Any:
-    """SQL: no worker holds a live lease on the source at `clock`."""
-    return or_(col(Source.lease_until).is_(None), col(Source.lease_until) <= clock)
-
-
-def most_overdue_first() -> tuple[Any, ...]:
-    return (col(Source.next_check_at).is_(None).desc(), col(Source.next_check_at), Source.id)
-
-
-def due_sources(session: Session, now: datetime) -> Sequence[Source]:
-    """Enabled, unretired sources never checked or whose next check time has come, most
-    overdue first."""
-    query = select(Source).where(due_source(now)).order_by(*most_overdue_first())
-    return session.exec(query).all()
-
-
-def due_source_urls(session: Session, due_at: datetime, clock: datetime) -> list[tuple[int, str]]:
-    """(id, url) of the active sources due at `due_at` and not leased at `clock`, most
-    overdue first: a round's sources."""
-    query = (
-        select(Source.id, Source.url)
-        .where(due_source(due_at), unleased_source(clock))
-        .order_by(*most_overdue_first())
-    )
-    return [(source_id, url) for source_id, url in session.exec(query).all() if source_id]
-
-
-def recent_check_statuses(session: Session, source_id: int, limit: int) -> list[int | None]:
-    """The HTTP status of the source's `limit` latest checks, newest first."""
-    if limit <= 0:
-        return []
-    query = (
-        select(Check.http_status)
-        .where(Check.source_id == source_id)
-        .order_by(col(Check.id).desc())
-        .limit(limit)
-    )
-    return list(session.exec(query).all())
-
-
-def source_first_seen(session: Session, source_id: int) -> datetime | None:
-    """When the source first showed any item (None: no item yet).
-
-    Asked after every check of an item page (its aging schedule): one statement built
-    once, run on the session's connection, past the ORM's per-statement work (which
-    cost several times the query itself).
-    """
-    session.flush()  # this check's new items count, as the ORM's autoflush made them
-    value = session.connection().execute(_first_seen_query(), {"source_id": source_id})
-    return _utc(value.scalar())
-
-
-@cache
-def _first_seen_query() -> Any:
-    from sqlalchemy import bindparam, func
-
-    return select(func.min(col(ItemSighting.first_seen_at))).where(
-        col(ItemSighting.source_id) == bindparam("source_id")
-    )
 
 
 def _utc(value: object) -> datetime | None:
@@ -446,21 +338,6 @@ def item_counts(session: Session, source_ids: Sequence[int] | None = None) -> di
     return {source_id: count for source_id, count in session.exec(query).all()}
 
 
-# Feeds (feeds/atom.py): pages of the change log under filters, read newest first.
-#
-# JSON array membership (a change's `fields`, a version's `tags`) is tested in SQL with
-# the database's own JSON functions: json_each on SQLite, json_array_elements_text on
-# PostgreSQL. A page is the `limit` newest matching changes with an id below `before`;
-# change ids only grow, so a page with `before` never changes once written.
-
-
-# Changes that belong to one listing: an item left it or came back to it.
-LISTING_EVENTS = ("removed", "restored")
-
-# A class, several classes (None among them: changes without one), or None: any.
-Classes = str | Sequence[str | None] | None
-
-
 def _json_array_has(session: Session, column: object, value: str):
     """SQL: the JSON array in `column` holds the string `value` (NULL or not an array: no)."""
     from sqlalchemy import case, exists, func, literal
@@ -472,352 +349,6 @@ def _json_array_has(session: Session, column: object, value: str):
     else:
         elements = func.json_each(column).table_valued("value")
     return exists(select(literal(1)).select_from(elements).where(elements.c.value == value))
-
-
-def _change_filters(
-    session: Session,
-    kinds: Sequence[str],
-    source_id: int | None = None,
-    item_id: int | None = None,
-    tag: str | None = None,
-    classification: Classes = None,
-    field: str | None = None,
-) -> list:
-    """WHERE clauses for changes of these kinds matching every filter given.
-
-    tag: the version the change leads to (to_version; for a change without one, the
-    item's latest version) has the tag, so a change's tags are fixed when it is recorded.
-    """
-    from sqlalchemy import and_, exists, func, or_
-    from sqlalchemy.orm import aliased
-
-    clauses = [col(Change.kind).in_(list(kinds))]
-    if source_id is not None:
-        # A source's changes: its own removals and restorations, and every edit of the
-        # items it shows, whichever source of the site saw the edit first.
-        clauses.append(
-            or_(
-                Change.source_id == source_id,
-                and_(
-                    col(Change.kind).not_in(LISTING_EVENTS),
-                    col(Change.item_id).in_(sighted_by(source_id)),
-                ),
-            )
-        )
-    if item_id is not None:
-        clauses.append(Change.item_id == item_id)
-    if classification is not None:
-        # A str or several classes; None among them keeps changes without a class.
-        wanted = [classification] if isinstance(classification, str) else list(classification)
-        named = col(Change.classification).in_([c for c in wanted if c is not None])
-        clauses.append(
-            or_(named, col(Change.classification).is_(None)) if None in wanted else named
-        )
-    if field is not None:
-        clauses.append(_json_array_has(session, Change.fields, field))
-    if tag is not None:
-        tagged, latest = aliased(Version), aliased(Version)
-        latest_id = (
-            select(latest.id)
-            .where(latest.item_id == Change.item_id)
-            .order_by(col(latest.n).desc())
-            .limit(1)
-            .correlate(Change)
-            .scalar_subquery()
-        )
-        version_id = func.coalesce(Change.to_version_id, latest_id)
-        clauses.append(
-            exists(
-                select(tagged.id).where(
-                    tagged.id == version_id, _json_array_has(session, tagged.tags, tag)
-                )
-            )
-        )
-    return clauses
-
-
-def change_page(
-    session: Session,
-    kinds: Sequence[str],
-    limit: int,
-    before: int | None = None,
-    source_id: int | None = None,
-    item_id: int | None = None,
-    tag: str | None = None,
-    classification: Classes = None,
-    field: str | None = None,
-    plain: bool = False,
-) -> Sequence[Change] | Sequence[Row[Any]]:
-    """Up to `limit` matching changes with an id below `before`, newest (highest id) first
-    (plain: as plain rows)."""
-    filters = _change_filters(session, kinds, source_id, item_id, tag, classification, field)
-    query = _select(Change, plain).where(*filters)
-    if before is not None:
-        query = query.where(col(Change.id) < before)
-    return _all(session, query.order_by(col(Change.id).desc()).limit(limit), plain)
-
-
-def change_page_state(
-    session: Session,
-    kinds: Sequence[str],
-    limit: int,
-    before: int | None = None,
-    source_id: int | None = None,
-    item_id: int | None = None,
-    tag: str | None = None,
-    classification: Classes = None,
-    field: str | None = None,
-) -> tuple[int, int | None, datetime | None]:
-    """(count, highest id, latest time written) of that page, read without loading it."""
-    from sqlalchemy import func
-
-    page = _page_window(
-        session, kinds, limit, before, source_id, item_id, tag, classification, field
-    )
-    count, newest, latest = session.exec(
-        select(func.count(), func.max(page.c.id), func.max(page.c.at))
-    ).one()
-    return int(count), newest, latest
-
-
-def _page_window(
-    session: Session,
-    kinds: Sequence[str],
-    limit: int,
-    before: int | None,
-    source_id: int | None,
-    item_id: int | None,
-    tag: str | None,
-    classification: Classes,
-    field: str | None,
-) -> Any:
-    """change_page's page as a subquery of (id, at: when each change was written), for
-    counting it."""
-    from sqlalchemy import func
-
-    filters = _change_filters(session, kinds, source_id, item_id, tag, classification, field)
-    written = func.coalesce(col(Change.stored_at), col(Change.recorded_at))
-    window = select(col(Change.id).label("id"), written.label("at"))
-    window = window.where(*filters)
-    if before is not None:
-        window = window.where(col(Change.id) < before)
-    return window.order_by(col(Change.id).desc()).limit(limit).subquery()
-
-
-class FeedPageState(NamedTuple):
-    """change_page_state's page, and the feed's own row, read in one statement."""
-
-    found: bool  # the source or item filtered on exists (True when there is none)
-    count: int
-    newest: int | None  # the highest change id on the page
-    latest: datetime | None  # when the page's newest-written change was written
-    version_count: int | None  # item_id given: the item's, and its latest version's
-    current_id: int | None  # id and observed_at
-    current_observed_at: datetime | None
-
-
-def feed_page_state(
-    session: Session,
-    kinds: Sequence[str],
-    limit: int,
-    before: int | None = None,
-    source_id: int | None = None,
-    item_id: int | None = None,
-    tag: str | None = None,
-    classification: Classes = None,
-    field: str | None = None,
-) -> FeedPageState:
-    """What a feed page's ETag is made of, in one round trip: a conditional GET answered
-    304 reads nothing else. Scalar subqueries add the scope's row (source or item) and,
-    for an item, its latest version."""
-    from sqlalchemy import func, literal
-
-    page = _page_window(
-        session, kinds, limit, before, source_id, item_id, tag, classification, field
-    )
-    found: Any = literal(1)
-    extra: list[Any] = []
-    if source_id is not None:
-        found = select(Source.id).where(Source.id == source_id).scalar_subquery()
-    if item_id is not None:
-        found = select(Item.version_count).where(Item.id == item_id).scalar_subquery()
-        latest = select(Version).where(Version.item_id == item_id)
-        latest = latest.order_by(col(Version.n).desc()).limit(1).subquery()
-        extra = [
-            select(latest.c.id).scalar_subquery(),
-            select(latest.c.observed_at).scalar_subquery(),
-        ]
-    row = session.exec(
-        select(func.count(), func.max(page.c.id), func.max(page.c.at), found, *extra)
-    ).one()
-    count, newest, at, scope = row[0], row[1], row[2], row[3]
-    current_id, current_at = (row[4], row[5]) if item_id is not None else (None, None)
-    return FeedPageState(
-        found=scope is not None,
-        count=int(count),
-        newest=newest,
-        latest=at,
-        version_count=scope if item_id is not None else None,
-        current_id=current_id,
-        current_observed_at=_utc(current_at),
-    )
-
-
-def item_history_state(session: Session, item_id: int) -> tuple[int, int, int] | None:
-    """(version count, highest version id, highest change id) of the item in one statement;
-    None if there is no such item. Versions and changes are only ever added, never edited,
-    so these change whenever the item's history does."""
-    from sqlalchemy import func
-
-    newest_version = select(func.max(Version.id)).where(Version.item_id == item_id)
-    newest_change = select(func.max(Change.id)).where(Change.item_id == item_id)
-    row = session.exec(
-        select(
-            Item.version_count,
-            newest_version.scalar_subquery(),
-            newest_change.scalar_subquery(),
-        ).where(Item.id == item_id)
-    ).first()
-    if row is None:
-        return None
-    return int(row[0]), int(row[1] or 0), int(row[2] or 0)
-
-
-def item_with_alias_state(
-    session: Session, item_id: int, kind: str = "url"
-) -> tuple[Row[Any], int, int] | None:
-    """(the item as a plain row, how many aliases of this kind it has, their highest id) in
-    one statement; None if there is no such item. Aliases are only ever added."""
-    from sqlalchemy import func
-
-    of_item = (ItemAlias.item_id == item_id, ItemAlias.kind == kind)
-    count = select(func.count()).select_from(ItemAlias).where(*of_item).scalar_subquery()
-    newest = select(func.max(ItemAlias.id)).where(*of_item).scalar_subquery()
-    query = select(columns(Item), count.label("alias_count"), newest.label("newest_alias"))
-    rows = plain_rows(session, query.where(Item.id == item_id))
-    if not rows:
-        return None
-    row = rows[0]
-    return row, int(row.alias_count), int(row.newest_alias or 0)
-
-
-def change_tags(session: Session, kinds: Sequence[str]) -> list[str]:
-    """Every tag of a version a change of these kinds leads to, sorted."""
-    led_to = select(Change.to_version_id).where(col(Change.kind).in_(list(kinds)))
-    query = select(Version.tags).where(col(Version.id).in_(led_to))
-    found: set[str] = set()
-    for tags in session.exec(query).all():
-        found.update(tag for tag in tags or [] if isinstance(tag, str))
-    return sorted(found)
-
-
-# JSON API (feeds/api/): pages of items, the change log after a cursor, a source's
-# checks, and the counts /metrics reports. Pages are keyed by id (ids only grow), never
-# by OFFSET, so a page never shifts under inserts.
-
-
-def item_page(
-    session: Session,
-    limit: int,
-    before: int | None = None,
-    text: str | None = None,
-    source_id: int | None = None,
-    tag: str | None = None,
-    since: date | None = None,
-    until: date | None = None,
-    item_ids: Sequence[int] | None = None,
-) -> Sequence[Row[Any]]:
-    """Up to `limit` items with an id below `before` matching every filter, newest first,
-    as plain rows.
-
-    text: the current headline contains it, ignoring case (LIKE, % and _ escaped).
-    tag: the item's latest version has exactly this tag.
-    since/until (inclusive): the item's day is within them: its event date, or for an
-    item without one the UTC day it was first seen.
-    item_ids: only these items.
-    """
-    from sqlalchemy import and_, exists, func
-    from sqlalchemy.orm import aliased
-
-    query = select(columns(Item))
-    if before is not None:
-        query = query.where(col(Item.id) < before)
-    if item_ids is not None:
-        query = query.where(col(Item.id).in_(list(item_ids)))
-    if source_id is not None:
-        query = query.where(col(Item.id).in_(sighted_by(source_id)))
-    if text:
-        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(col(Item.headline).ilike(f"%{escaped}%", escape="\\"))
-    undated = col(Item.event_date).is_(None)
-    if since is not None:
-        midnight = datetime.combine(since, time(), UTC)
-        query = query.where(
-            or_(
-                and_(~undated, col(Item.event_date) >= since),
-                and_(undated, col(Item.first_seen_at) >= midnight),
-            )
-        )
-    if until is not None:
-        next_midnight = datetime.combine(until + timedelta(days=1), time(), UTC)
-        query = query.where(
-            or_(
-                and_(~undated, col(Item.event_date) <= until),
-                and_(undated, col(Item.first_seen_at) < next_midnight),
-            )
-        )
-    if tag is not None:
-        tagged, other = aliased(Version), aliased(Version)
-        latest_n = (
-            select(func.max(other.n)).where(other.item_id == tagged.item_id).scalar_subquery()
-        )
-        query = query.where(
-            exists(
-                select(tagged.id).where(
-                    tagged.item_id == Item.id,
-                    tagged.n == latest_n,
-                    _json_array_has(session, tagged.tags, tag),
-                )
-            )
-        )
-    return plain_rows(session, query.order_by(col(Item.id).desc()).limit(limit))
-
-
-def changes_after(session: Session, after: int, limit: int) -> Sequence[Row[Any]]:
-    """Up to `limit` changes with an id above `after`, in recording (id) order, as plain
-    rows."""
-    query = select(columns(Change)).where(col(Change.id) > after)
-    return plain_rows(session, query.order_by(col(Change.id)).limit(limit))
-
-
-def changes_in_ranges(
-    session: Session, ranges: Sequence[tuple[int, int]], limit: int
-) -> Sequence[Row[Any]]:
-    """Up to `limit` changes whose id is in any of these inclusive ranges, in id order, as
-    plain rows."""
-    if not ranges:
-        return []
-    within = or_(*(col(Change.id).between(lo, hi) for lo, hi in ranges))
-    query = select(columns(Change)).where(within)
-    return plain_rows(session, query.order_by(col(Change.id)).limit(limit))
-
-
-def last_change_id(session: Session) -> int:
-    """The highest change id recorded so far (0 when there is none)."""
-    from sqlalchemy import func
-
-    return int(session.exec(select(func.max(Change.id))).one() or 0)
-
-
-def check_page(
-    session: Session, source_id: int, limit: int, before: int | None = None
-) -> Sequence[Row[Any]]:
-    """Up to `limit` checks of the source with an id below `before`, newest first, as plain
-    rows."""
-    query = select(columns(Check)).where(Check.source_id == source_id)
-    if before is not None:
-        query = query.where(col(Check.id) < before)
-    return plain_rows(session, query.order_by(col(Check.id).desc()).limit(limit))
 
 
 def counts_by(session: Session, column: Any) -> dict[Any, int]:
@@ -833,32 +364,6 @@ def count_rows(session: Session, model: type[SQLModel], *where: Any) -> int:
     from sqlalchemy import func
 
     return int(session.exec(select(func.count()).select_from(model).where(*where)).one())
-
-
-def recent_check_times(session: Session, limit: int) -> list[tuple[datetime, datetime]]:
-    """(started_at, finished_at) of the `limit` most recent checks, newest first."""
-    query = select(Check.started_at, Check.finished_at).order_by(col(Check.id).desc()).limit(limit)
-    return [(started, finished) for started, finished in session.exec(query).all()]
-
-
-def check_seconds_total(session: Session) -> float:
-    """The sum of finished_at - started_at over every check, in seconds (on SQLite to
-    the millisecond per timestamp: its date functions keep no more)."""
-    from sqlalchemy import func
-
-    started, finished = col(Check.started_at), col(Check.finished_at)
-    if session.get_bind().dialect.name == "sqlite":
-        seconds = (func.julianday(finished) - func.julianday(started)) * 86400.0
-    else:  # PostgreSQL
-        seconds = func.extract("epoch", finished - started)
-    return float(session.exec(select(func.coalesce(func.sum(seconds), 0.0))).one())
-
-
-def last_check_finished(session: Session) -> datetime | None:
-    """When the most recent check finished."""
-    from sqlalchemy import func
-
-    return _utc(session.exec(select(func.max(Check.finished_at))).one())
 
 
 def archived_urls(session: Session, version_ids: Collection[int | None]) -> dict[int, str]:

@@ -15,7 +15,7 @@ from sqlalchemy import and_, case, func
 from sqlmodel import Session, col, or_, select
 
 from storage.models import Change, Check, Source
-from storage.queries import active_source, due_source, unleased_source
+from storage.source_queries import active_source, due_source, unleased_source
 
 # The outcomes a Check records; activity reports each, zero included, so the shape is fixed.
 CHECK_OUTCOMES = ("changed", "unchanged", "not_modified", "error")

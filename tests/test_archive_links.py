@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from werkzeug import Request, Response
 
-from feeds import atom
+from feeds import atom, feed_names, feed_query
 from feeds.app import create_app
 from storage import Version, VersionArchive, transaction
 from tracker import archive_links, status, wayback
@@ -145,8 +145,11 @@ def feed_etags(engine: Engine) -> list[str]:
     with Session(engine) as session:
         item_id = session.exec(select(Version.item_id)).first()
         return [
-            atom.feed_state(session, atom.FeedConfig(), query).etag
-            for query in (atom.FeedQuery(kind="all"), atom.FeedQuery("item", item_id, kind="all"))
+            atom.feed_state(session, feed_names.FeedConfig(), query).etag
+            for query in (
+                feed_query.FeedQuery(kind="all"),
+                feed_query.FeedQuery("item", item_id, kind="all"),
+            )
         ]
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 from werkzeug import Request, Response
 
-from storage import Check, Item, ItemSighting, Source, queries, transaction
+from storage import Check, Item, ItemSighting, Source, source_queries, transaction
 from tracker.check import CheckOptions, check_source
 from tracker.config import DaemonSettings
 from tracker.not_modified import NotModified, NotModifiedLog
@@ -167,7 +167,7 @@ def test_first_seen_counts_the_items_this_check_has_just_added(engine: Engine) -
         session.add(source)
         session.flush()
         assert source.id is not None
-        assert queries.source_first_seen(session, source.id) is None
+        assert source_queries.source_first_seen(session, source.id) is None
         for hours in (3, 1, 2):
             seen = START + timedelta(hours=hours)
             item = Item(source_id=source.id, key=f"k{hours}", first_seen_at=seen, last_seen_at=seen)
@@ -175,7 +175,7 @@ def test_first_seen_counts_the_items_this_check_has_just_added(engine: Engine) -
             session.flush()
             assert item.id is not None
             session.add(ItemSighting(item_id=item.id, source_id=source.id, first_seen_at=seen))
-        assert queries.source_first_seen(session, source.id) == START + timedelta(hours=1)
+        assert source_queries.source_first_seen(session, source.id) == START + timedelta(hours=1)
 
 
 @pytest.mark.parametrize(

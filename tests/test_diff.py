@@ -12,7 +12,7 @@ from diff_match_patch import diff_match_patch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracker import diff
+from tracker import diff, diff_cleanup
 from tracker.diff import (
     changed,
     diff_fields,
@@ -334,7 +334,7 @@ def test_render_fields_html_capitalises_name(name):
 def reference_diff_text(old: str, new: str) -> list[tuple[int, str]]:
     """diff_text as it was before the C++ build: pure-Python raw diff, dmp's own cleanup."""
     (old_chars, new_chars), table = diff._encode_tokens([old, new])
-    dmp = diff._TokenDmp(table)
+    dmp = diff_cleanup._TokenDmp(table)
     dmp.Diff_Timeout = 0
     diffs = dmp.diff_main(old_chars, new_chars, False)
     diff_match_patch.diff_cleanupSemantic(dmp, diffs)  # dmp's, not the override
@@ -471,8 +471,8 @@ def cleanups(ops):
     """(our cleanup, dmp's cleanup) of the same ops, one character per token."""
     table = {ord(c): c for c in CLEANUP_CHARS}
     ours, theirs = list(ops), list(ops)
-    diff._TokenDmp(table).diff_cleanupSemantic(ours)
-    diff_match_patch.diff_cleanupSemantic(diff._TokenDmp(table), theirs)
+    diff_cleanup._TokenDmp(table).diff_cleanupSemantic(ours)
+    diff_match_patch.diff_cleanupSemantic(diff_cleanup._TokenDmp(table), theirs)
     return ours, theirs
 
 
@@ -493,8 +493,8 @@ def test_cleanup_same_as_dmp_on_raw_diffs(a, b):
 
 def test_cleanup_unchanged_diff_is_left_alone():
     ops = [(0, "a"), (-1, "bb"), (1, "b"), (0, "aaaa"), (1, "b")]
-    assert diff._eliminate_equalities(ops) is None
-    assert diff._eliminate_equalities([(0, "a"), (-1, "b"), (0, "a"), (1, "b")]) == [
+    assert diff_cleanup._eliminate_equalities(ops) is None
+    assert diff_cleanup._eliminate_equalities([(0, "a"), (-1, "b"), (0, "a"), (1, "b")]) == [
         (0, "a"),
         (-1, "ba"),
         (1, "ab"),

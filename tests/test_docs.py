@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from feeds import atom
+from feeds import feed_query
 from tracker.history import VERSION_MAKING_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,9 +35,9 @@ def test_every_tracker_module_is_on_the_map() -> None:
 
 
 def test_the_change_kinds_are_the_ones_recorded() -> None:
-    recorded = {*VERSION_MAKING_KINDS, *atom.LISTING_KINDS}
+    recorded = {*VERSION_MAKING_KINDS, *feed_query.LISTING_KINDS}
     assert set(table_after("### Change kinds")) == recorded
 
 
 def test_the_feed_kinds_are_the_ones_served() -> None:
-    assert tuple(table_after("## What each feed carries")) == atom.KINDS
+    assert tuple(table_after("## What each feed carries")) == feed_query.KINDS

@@ -26,7 +26,18 @@ from feeds.api import guards, health
 from feeds.api import items as items_api
 from feeds.app import create_app
 from feeds.settings import ServiceSettings
-from storage import Change, Check, Item, Source, Version, queries, transaction, utcnow
+from storage import (
+    Change,
+    Check,
+    Item,
+    Source,
+    Version,
+    change_pages,
+    queries,
+    source_queries,
+    transaction,
+    utcnow,
+)
 from tracker.rounds import check_round
 
 from .conftest import Site, manifest_snapshots, offstream_page
@@ -522,7 +533,7 @@ def test_late_changes_fill_pages_in_id_order(
 
 def queries_last_id(engine: Engine) -> int:
     with transaction(engine) as session:
-        return queries.last_change_id(session)
+        return change_pages.last_change_id(session)
 
 
 def _cursor_state(cursor: str) -> dict:
@@ -807,7 +818,7 @@ def test_no_get_changes_anything(client: TestClient, filled: Engine) -> None:
 
 def test_metrics_count_what_the_database_holds(client: TestClient, filled: Engine) -> None:
     with transaction(filled) as session:  # a retired source is not counted as enabled
-        retired = queries.all_sources(session)[0]
+        retired = source_queries.all_sources(session)[0]
         assert retired.enabled
         retired.retired_at, retired.retired_reason = utcnow(), "gone (404 three times)"
         session.add(retired)

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from feeds import atom, timeline
+from feeds import feed_query, timeline
 from feeds.app import create_app
 from feeds.settings import ServiceSettings
 from storage import Change, queries, transaction
@@ -33,7 +33,7 @@ def recorded(site: Site, engine: Engine) -> Recorded:
     filled = fill(site, engine)
     floods = record_floods(engine)
     with transaction(engine) as session:
-        changes = list(reversed(queries.changes_before(session, atom.FEED_KINDS, 1000)))
+        changes = list(reversed(queries.changes_before(session, feed_query.FEED_KINDS, 1000)))
         session.expunge_all()
     return Recorded(filled, floods, changes)
 
@@ -62,7 +62,7 @@ def listed(page: str) -> list[int]:
     return [int(i) for i in re.findall(r'<li id="change-(\d+)">', page)]
 
 
-@pytest.mark.parametrize("kind", atom.KINDS)
+@pytest.mark.parametrize("kind", feed_query.KINDS)
 def test_front_page_filters_by_class_as_the_feed_does(
     client: TestClient, recorded: Recorded, kind: str
 ) -> None:
@@ -90,7 +90,7 @@ def test_front_page_defaults_to_the_edits_feeds_default(
 def test_front_page_links_to_every_class(client: TestClient, recorded: Recorded) -> None:
     page = client.get("/", params={"kind": "substantive"}).text
     links = dict(re.findall(r'<a href="([^"]+)" data-kind="(\w+)"', page))
-    assert sorted(links.values()) == sorted(k for k in atom.KINDS if k != "minor")
+    assert sorted(links.values()) == sorted(k for k in feed_query.KINDS if k != "minor")
     for href, kind in links.items():
         assert href == f"/?kind={kind}"
         assert listed(client.get(href).text) == wanted(recorded.changes, kind)
@@ -125,7 +125,7 @@ def test_an_unknown_kind_is_a_400_with_one_line(
     assert response.status_code == 400
     [message] = re.findall(r'<p class="error" role="alert">([^<\n]*)</p>', response.text)
     assert message.startswith("unknown kind &#39;")
-    assert message.endswith("one of " + ", ".join(atom.KINDS))
+    assert message.endswith("one of " + ", ".join(feed_query.KINDS))
     assert "<b>x" not in response.text and len(message) < 200
     # With a bad before too, still a 400, never a 500.
     assert client.get("/", params={"kind": kind, "before": "x"}).status_code == 400

@@ -26,7 +26,7 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from feeds import atom
+from feeds import atom, feed_names, feed_query
 from feeds.app import create_app
 from feeds.routes_feeds import etag_matches, http_date, not_modified
 from feeds.settings import ServiceSettings
@@ -176,7 +176,7 @@ def client(engine: Engine) -> Iterator[TestClient]:
 def feed_changes(
     engine: Engine,
     kind: str | None = None,
-    kinds: tuple[str, ...] = atom.EDIT_KINDS,
+    kinds: tuple[str, ...] = feed_query.EDIT_KINDS,
     **where: object,
 ) -> list[Change]:
     """The changes a feed with this ?kind= shows (None: the default, editorial; an edits
@@ -425,7 +425,7 @@ def test_kind_and_field_filters(client: TestClient, engine: Engine) -> None:
     assert len(ids("field=tags")) == 1 and len(ids("field=summary")) == 1
     assert ids("field=tags&kind=minor") == []
     listing = ids("kind=listing")
-    assert listing == [c.id for c in feed_changes(engine, "all", atom.LISTING_KINDS)]
+    assert listing == [c.id for c in feed_changes(engine, "all", feed_query.LISTING_KINDS)]
     assert len(listing) == 2  # the YouTube item's removal and restoration
     listed = feedparser.parse(client.get("/feeds/edits.atom?kind=listing").content).feed
     assert listed.title == "redline: edits (removals and restorations)"
@@ -455,7 +455,7 @@ def test_source_listing_feed_carries_removals_and_restorations(
     path = f"/feeds/sources/{index_source}/listing.atom"
     body = client.get(path).content
     parsed = assert_readable(body)
-    expected = feed_changes(engine, "all", atom.LISTING_KINDS, source_id=index_source)
+    expected = feed_changes(engine, "all", feed_query.LISTING_KINDS, source_id=index_source)
     assert [c.kind for c in expected] == ["restored", "removed"]
     assert entry_change_ids(body) == [c.id for c in expected]
     youtube = "YouTube announces that YouTubers who make"
@@ -579,7 +579,7 @@ def test_feeds_are_in_the_openapi_schema_once(client: TestClient) -> None:
         for p in paths["/feeds/edits.atom"]["get"]["parameters"]
         if p["name"] == "field"
     ]
-    assert tuple(field_values) == atom.FIELDS  # ?field= keeps in step with the content fields
+    assert tuple(field_values) == feed_query.FIELDS  # ?field= keeps in step with the content fields
 
 
 # Caching
@@ -589,7 +589,7 @@ def test_conditional_requests(client: TestClient, corpus: Corpus, engine: Engine
     path = "/feeds/edits.atom"
     first = client.get(path)
     etag, modified = first.headers["etag"], first.headers["last-modified"]
-    page = feed_changes(engine)[: atom.FeedConfig().page_size]
+    page = feed_changes(engine)[: feed_names.FeedConfig().page_size]
     written = max(change.stored_at for change in page if change.stored_at)
     # When the page's changes were written, not when their checks were (START: as an
     # import of old snapshots dates them).
@@ -747,7 +747,7 @@ def test_feed_to_stdout_or_a_file_is_the_newest_page_of_edits(cli, tmp_path: Pat
 def test_feed_kind_picks_the_class_of_edits_as_the_servers_kind_does(
     cli, client: TestClient, engine: Engine, tmp_path: Path
 ) -> None:
-    assert FEED_KINDS == atom.KINDS  # the CLI offers what the server takes
+    assert FEED_KINDS == feed_query.KINDS  # the CLI offers what the server takes
     served = entry_change_ids(client.get("/feeds/edits.atom?kind=style").content)
     style = cli("feed", "--kind", "style", "--authority", AUTHORITY).stdout.encode()
     assert entry_change_ids(style) == served == [c.id for c in feed_changes(engine, "style")]

@@ -9,7 +9,7 @@ import pytest
 
 from tracker.check import CheckResult
 from tracker.daemon import log_result
-from tracker.ingest import IngestStats
+from tracker.ingest_state import IngestStats
 from tracker.logs import JsonFormatter, TextFormatter, configure_logging
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tracker.check import CheckResult
-from tracker.ingest import IngestStats
+from tracker.ingest_state import IngestStats
 from tracker.progress import BarReporter, PlainReporter, TallyColumn, choose_reporter
 
 from .conftest import TWO_ITEM_RSS as RSS

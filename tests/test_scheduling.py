@@ -18,7 +18,18 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 from werkzeug import Request, Response
 
-from storage import Check, Item, Source, Version, leases, maintenance, queries, transaction, utcnow
+from storage import (
+    Check,
+    Item,
+    Source,
+    Version,
+    leases,
+    maintenance,
+    queries,
+    source_queries,
+    transaction,
+    utcnow,
+)
 from tracker.check import CheckOptions, CheckResult, check_source
 from tracker.config import DaemonSettings
 from tracker.daemon import Daemon
@@ -89,7 +100,7 @@ def test_410_retires_an_item_page_and_keeps_its_history(site: Site, engine: Engi
     assert retired.next_check_at is None
     assert count(engine, Version) == versions
     with transaction(engine) as session:
-        assert queries.due_sources(session, START + timedelta(days=365)) == []
+        assert source_queries.due_sources(session, START + timedelta(days=365)) == []
 
 
 def test_404_retires_an_item_page_only_when_repeated(site: Site, engine: Engine) -> None:
@@ -197,7 +208,7 @@ def test_concurrent_claims_take_different_sources(engine: Engine, db_url: str) -
     assert [s.id for s in mine] == ids[:2]
     assert [s.id for s in theirs] == ids[8:13]
     with transaction(engine) as session:
-        holders = {s.id: s.leased_by for s in queries.all_sources(session) if s.leased_by}
+        holders = {s.id: s.leased_by for s in source_queries.all_sources(session) if s.leased_by}
     assert holders == {**dict.fromkeys(ids[:2], "a"), **dict.fromkeys(ids[8:13], "b")}
 
 
@@ -300,7 +311,7 @@ def test_the_daemon_keeps_to_per_host_limits(engine: Engine) -> None:
     with transaction(engine) as session:
         checked = Counter(session.exec(select(Check.source_id)).all())
         assert sorted(checked.values()) == [1] * 10
-        assert all(s.leased_by is None for s in queries.all_sources(session))
+        assert all(s.leased_by is None for s in source_queries.all_sources(session))
 
 
 def test_sigterm_gives_up_checks_in_flight_within_the_grace(

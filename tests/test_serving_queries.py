@@ -23,7 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from feeds import atom
+from feeds import atom, feed_names, feed_query
 from feeds.app import create_app
 from feeds.settings import ServiceSettings
 from storage import Change, Item, Source, Version, transaction
@@ -31,7 +31,7 @@ from tracker import __version__
 
 GOLDEN = Path(__file__).parent / "fixtures" / "serving" / "feeds.json"
 START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
-CONFIG = atom.FeedConfig(authority="news.example.org", public_url="https://redline.example/w")
+CONFIG = feed_names.FeedConfig(authority="news.example.org", public_url="https://redline.example/w")
 TAGS = ("World", "Q&A / Test", "Politics")
 
 
@@ -123,19 +123,22 @@ def _fill_item(session: Session, source_id: int, s: int, i: int, tick) -> None:
     session.add(item)
 
 
-def all_queries(session: Session) -> list[atom.FeedQuery]:
+def all_queries(session: Session) -> list[feed_query.FeedQuery]:
     """Every page of every feed of the filled database, at a small page size."""
-    firsts = [atom.FeedQuery(limit=5)]
-    firsts += [atom.FeedQuery("source", s, limit=3) for s in (1, 2, 3, 99)]
-    firsts += [atom.FeedQuery("item", i, limit=2) for i in range(1, 13)]
-    firsts += [atom.FeedQuery("tag", t, limit=3) for t in (*TAGS, "Extra", "none")]
-    firsts += [atom.FeedQuery(kind="minor", limit=4), atom.FeedQuery(field="headline", limit=4)]
-    firsts += [atom.FeedQuery(kind="listing", limit=3)]
-    firsts += [atom.FeedQuery("listing", s, limit=3) for s in (1, 2, 3, 99)]
-    firsts += [atom.FeedQuery("item", 4, kind="substantive", field="headline", limit=2)]
+    firsts = [feed_query.FeedQuery(limit=5)]
+    firsts += [feed_query.FeedQuery("source", s, limit=3) for s in (1, 2, 3, 99)]
+    firsts += [feed_query.FeedQuery("item", i, limit=2) for i in range(1, 13)]
+    firsts += [feed_query.FeedQuery("tag", t, limit=3) for t in (*TAGS, "Extra", "none")]
+    firsts += [
+        feed_query.FeedQuery(kind="minor", limit=4),
+        feed_query.FeedQuery(field="headline", limit=4),
+    ]
+    firsts += [feed_query.FeedQuery(kind="listing", limit=3)]
+    firsts += [feed_query.FeedQuery("listing", s, limit=3) for s in (1, 2, 3, 99)]
+    firsts += [feed_query.FeedQuery("item", 4, kind="substantive", field="headline", limit=2)]
     pages = []
     for first in firsts:
-        query: atom.FeedQuery | None = first
+        query: feed_query.FeedQuery | None = first
         while query is not None:
             pages.append(query)
             try:
@@ -146,8 +149,8 @@ def all_queries(session: Session) -> list[atom.FeedQuery]:
     return pages
 
 
-def _name(query: atom.FeedQuery) -> str:
-    return atom.feed_url(CONFIG, query)
+def _name(query: feed_query.FeedQuery) -> str:
+    return feed_names.feed_url(CONFIG, query)
 
 
 def render_all(engine: Engine) -> dict[str, str]:
@@ -218,11 +221,13 @@ def test_a_feed_page_takes_the_same_few_statements_whatever_its_size(
     wide: Engine, scope: str, key: int | str | None
 ) -> None:
     def page(limit: int):  # noqa: ANN202
-        query = atom.FeedQuery(scope, key, kind="all", limit=limit)  # every edit: more entries
+        query = feed_query.FeedQuery(
+            scope, key, kind="all", limit=limit
+        )  # every edit: more entries
         return lambda session: atom.render_page(session, CONFIG, query)
 
     with Session(wide) as session:
-        query = atom.FeedQuery(scope, key, kind="all", limit=200)
+        query = feed_query.FeedQuery(scope, key, kind="all", limit=200)
         entries = atom.render_page(session, CONFIG, query)
     big = min(len(entries.entry_ids), 200)
     assert big >= (3 if scope == "item" else 10), big  # enough entries to tell
@@ -236,10 +241,10 @@ def test_a_feed_page_takes_the_same_few_statements_whatever_its_size(
 def test_feed_state_is_one_statement(wide: Engine) -> None:
     """What a conditional GET answered 304 reads (an item's page: its row too)."""
     queries = [
-        atom.FeedQuery(limit=50),
-        atom.FeedQuery("tag", "World", kind="minor"),
-        atom.FeedQuery("source", 3, before=40),
-        atom.FeedQuery("item", 7),
+        feed_query.FeedQuery(limit=50),
+        feed_query.FeedQuery("tag", "World", kind="minor"),
+        feed_query.FeedQuery("source", 3, before=40),
+        feed_query.FeedQuery("item", 7),
     ]
     for query in queries:
         count = statements_for(wide, lambda session, q=query: atom.feed_state(session, CONFIG, q))

@@ -13,10 +13,10 @@ from tracker.significance import (
     REWORDING,
     STYLE,
     SUBSTANTIVE,
-    fold,
     judge,
     judge_text,
 )
+from tracker.significance_style import fold
 
 from .conftest import manifest_snapshots
 

@@ -15,7 +15,16 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from storage import Change, Item, ItemMatch, ItemSighting, Source, queries, transaction
+from storage import (
+    Change,
+    Item,
+    ItemMatch,
+    ItemSighting,
+    Source,
+    change_pages,
+    queries,
+    transaction,
+)
 from tracker.extract import Page, extract
 from tracker.ingest import record_observations
 from tracker.merge import merge_site_duplicates
@@ -70,7 +79,7 @@ def changes(engine: Engine, source_id: int | None = None) -> list[tuple[str, int
     """(kind, item id, recording source id) of the changes a feed shows, oldest first."""
     kinds = ("created", "edited", "removed", "restored")
     with transaction(engine) as session:
-        page = queries.change_page(session, kinds, 200, source_id=source_id)
+        page = change_pages.change_page(session, kinds, 200, source_id=source_id)
         return [(c.kind, c.item_id, c.source_id) for c in reversed(page)]
 
 

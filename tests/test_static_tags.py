@@ -9,7 +9,7 @@ from urllib.parse import unquote
 import feedparser
 from sqlalchemy.engine import Engine
 
-from feeds import atom
+from feeds import feed_names, feed_query, static_feeds
 from storage import transaction
 
 from .conftest import Site
@@ -41,9 +41,9 @@ def test_any_tag_name_is_one_distinct_file_under_tags(
     check_all(engine, START + timedelta(hours=1))  # two edits in every tag
 
     out = tmp_path / "feeds"
-    config = atom.FeedConfig(public_url=PUBLIC, page_size=1)
+    config = feed_names.FeedConfig(public_url=PUBLIC, page_size=1)
     with transaction(engine) as session:
-        written = atom.write_static(session, config, out)
+        written = static_feeds.write_static(session, config, out)
 
     tags_dir = (out / "tags").resolve()
     tag_files = [path for path in written if "tags" in path.relative_to(out).parts[:1]]
@@ -55,15 +55,13 @@ def test_any_tag_name_is_one_distinct_file_under_tags(
 
     # Each tag has its own newest page and older page, and the links name those files.
     for tag in TAGS:
-        newest = atom.feed_path(atom.FeedQuery("tag", tag), static=True)
+        newest = feed_names.feed_path(feed_query.FeedQuery("tag", tag), static=True)
         parsed = feedparser.parse(files[newest])
         assert parsed.feed.title == f"redline: edits tagged {tag}"
         assert len(parsed.entries) == 1
         links = {link.rel: link.href for link in parsed.feed.links}
-        assert (
-            links["self"]
-            == f"{PUBLIC}/feeds/{atom.feed_path(atom.FeedQuery('tag', tag), True, True)}"
-        )
+        link = feed_names.feed_path(feed_query.FeedQuery("tag", tag), True, True)
+        assert links["self"] == f"{PUBLIC}/feeds/{link}"
         older = unquote(links["next"].removeprefix(f"{PUBLIC}/feeds/"))
         assert older in files and older.startswith("tags/") and older != newest
         assert feedparser.parse(files[older]).feed.title == f"redline: edits tagged {tag}"

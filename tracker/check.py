@@ -23,12 +23,13 @@ from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col
 
-from storage import Check, Source, leases, queries, transaction, utcnow
+from storage import Check, Source, leases, source_queries, transaction, utcnow
 from tracker import archive_links, blocked
 from tracker.errors import HTTPStatusError, RedlineError
 from tracker.extract import Page, extract
 from tracker.fetch import Snapshot, fetch
-from tracker.ingest import IngestStats, SeenUnchangedConflict, is_listing, record_observations
+from tracker.ingest import SeenUnchangedConflict, is_listing, record_observations
+from tracker.ingest_state import IngestStats
 from tracker.listing_memory import ListingMemory
 from tracker.normalise import redact_url
 from tracker.not_modified import NotModified, NotModifiedLog
@@ -384,7 +385,7 @@ def _gone_reason(
         return "gone: the server answered 410 Gone"
     assert source.id is not None
     session.flush()  # this check's own row counts as the latest
-    latest = queries.recent_check_statuses(session, source.id, failing_after)
+    latest = source_queries.recent_check_statuses(session, source.id, failing_after)
     if len(latest) == failing_after and all(status == 404 for status in latest):
         return f"not found: 404 on {failing_after} checks in a row"
     return None
@@ -430,7 +431,7 @@ def _plan(
     item_age = None
     # Only the aging steps of an item page without its own interval or cron need its age.
     if policy.aging and listing is False and not interval_seconds and not cron:
-        first_seen = queries.source_first_seen(session, source_id)
+        first_seen = source_queries.source_first_seen(session, source_id)
         item_age = now - first_seen if first_seen else None
     return plan_next(
         now,

@@ -139,7 +139,7 @@ def cmd_history(args: argparse.Namespace, engine: Engine, config: Config) -> int
 HISTORY_KINDS = ("editorial", "substantive", "rewording", "style", "minor")
 
 
-# `redline feed --kind`: the feeds' ?kind= values (feeds.atom.KINDS; a test keeps them equal).
+# `redline feed --kind`: the feeds' ?kind= values (feeds.feed_query.KINDS; a test keeps them equal).
 FEED_KINDS = ("editorial", "all", "substantive", "rewording", "style", "minor", "listing")
 
 
@@ -204,26 +204,27 @@ def _colour_terminal() -> bool:
 
 
 def cmd_feed(args: argparse.Namespace, engine: Engine, config: Config) -> int:
-    from feeds import atom
+    from feeds import atom, feed_names, feed_query, static_feeds
     from feeds.settings import ServiceSettings
 
-    if not 1 <= args.limit <= atom.MAX_PAGE_SIZE:
+    if not 1 <= args.limit <= feed_query.MAX_PAGE_SIZE:
         raise UserError(
-            f"--limit is the entries per page, from 1 to {atom.MAX_PAGE_SIZE}, not {args.limit}"
+            f"--limit is the entries per page, from 1 to {feed_query.MAX_PAGE_SIZE}, "
+            f"not {args.limit}"
         )
     settings = ServiceSettings.from_env(
         public_url=public_url(args.public_url, config, *listen_address(None, None, config)),
         tag_authority=args.authority or config.tag_authority,
     )
-    feed_config = atom.FeedConfig(
+    feed_config = feed_names.FeedConfig(
         authority=settings.tag_authority,
         public_url=settings.public_url,
-        page_size=atom.bounded_limit(args.limit),
+        page_size=feed_query.bounded_limit(args.limit),
     )
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix.lower() not in (".atom", ".xml"):
         with transaction(engine) as session, write_errors(out):
-            written = atom.write_static(session, feed_config, out, args.kind)
+            written = static_feeds.write_static(session, feed_config, out, args.kind)
         print(
             f"wrote {plural(len(written), 'feed page')} to {out}/ "
             f"(publish it as {feed_config.base}/feeds/)",
@@ -231,7 +232,7 @@ def cmd_feed(args: argparse.Namespace, engine: Engine, config: Config) -> int:
         )
         return 0
     with transaction(engine) as session:
-        query = atom.FeedQuery(kind=args.kind, limit=args.limit)
+        query = feed_query.FeedQuery(kind=args.kind, limit=args.limit)
         document = atom.build_feed(session, feed_config, query)
     if out is not None:
         with write_errors(out):

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from storage import (
-    queries,
+    source_queries,
     transaction,
 )
 from tracker import __version__, cli_notify
@@ -88,7 +88,7 @@ def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
                 entry.cron,
                 site=entry.site,
             )
-        count = len(queries.all_sources(session))
+        count = len(source_queries.all_sources(session))
     where = engine.url.render_as_string(hide_password=True)
     print(
         f"redline {__version__}: checking {plural(count, 'source')} (every {human_interval(every)} "

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from storage import (
     Source,
-    queries,
+    source_queries,
     transaction,
 )
 from storage.types import iso_z
@@ -371,7 +371,7 @@ def cmd_sources(args: argparse.Namespace, engine: Engine, config: Config) -> int
                 "partial_fields": s.partial_fields or [],
                 "health": source_health(s, failing_after).state,
             }
-            for s in queries.all_sources(session)
+            for s in source_queries.all_sources(session)
         ]
     if args.json:
         return print_json(rows)

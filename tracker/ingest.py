@@ -1,5 +1,10 @@
 """Recording what a check saw: new versions, their changes, the item's aliases.
 
+This module is the loop over a check's observations (seen unchanged, recorded, removed);
+which item a newcomer is, and the new items, are tracker/newcomers.py; versions and
+changes appended to an item, tracker/new_versions.py; the check's tallies and the writes
+saved for its end, tracker/ingest_state.py.
+
 Runs inside the caller's transaction; it never commits, so a check is stored
 whole or not at all.
 """
@@ -7,18 +12,35 @@ whole or not at all.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from storage import Change, Item, ItemMatch, ItemSighting, Source, Version, queries
-from tracker import headline_tests, history, identity, merge, noise, partial, sites, url_ids
-from tracker.extract.base import HistoryEntry, Observation
-from tracker.normalise import FieldValue, canonical_url, clean_text, content_hash, same_text
+from storage import Change, Item, Source, Version, queries
+from tracker import identity, noise, partial, sites, url_ids
+from tracker.extract.base import Observation
+from tracker.ingest_state import IngestStats, _Pending
+from tracker.new_versions import (
+    _add_event,
+    _add_version,
+    _content_fields,
+    _current_since,
+    _history_version,
+    _observed_version,
+    _unseen_history,
+)
+from tracker.newcomers import (
+    _add_aliases,
+    _create_newcomers,
+    _key_hubs,
+    _match_newcomers,
+    _new_item,
+    _release_stale_headlines,
+    merge_named_items,
+)
+from tracker.normalise import canonical_url, content_hash
 from tracker.source_index import SourceIndex
 
 log = logging.getLogger(__name__)
@@ -28,79 +50,6 @@ class SeenUnchangedConflict(Exception):
     """An observation names an item the caller said was seen unchanged, or items to merge:
     the caller's memory of the listing no longer holds. Raised before anything is written;
     record the check again without seen_unchanged."""
-
-
-@dataclass
-class IngestStats:
-    items_seen: int = 0
-    items_created: int = 0
-    versions_added: int = 0
-    changes_added: int = 0
-    # The item each observation was recorded on, in their order (None: skipped).
-    landed: list[int | None] = field(default_factory=list)
-    # The changes recorded, each with its item's tags now (for notifications' filters).
-    recorded: list[tuple[Change, list[str] | None]] = field(default_factory=list)
-    # The new versions as observed now (not a page's own history), for archive links.
-    observed: list[Version] = field(default_factory=list)
-
-
-@dataclass
-class _Pending:
-    """Writes a check saves for its end, where one statement or one flush does them all.
-
-    Most of a big listing is unchanged: its items and latest versions only need their
-    "last seen" times moved on, one UPDATE per 500 rows instead of one per row (they
-    were read as plain rows: no ORM copy in the session goes stale). Changes point at
-    versions that have no id before a flush: they are kept, in order, and get their ids
-    after one flush for all the check's new versions.
-    """
-
-    seen_items: list[int] = field(default_factory=list)
-    seen_versions: list[int] = field(default_factory=list)
-    # Items seen unchanged by a caller that did not read them (tracker/listing_memory.py):
-    # their latest versions are found by the item's version count.
-    seen_latest_of: list[int] = field(default_factory=list)
-    # This source's sightings: items it shows for the first time, items its listing shows
-    # for the first time, and items back on its listing.
-    new_sightings: list[int] = field(default_factory=list)
-    newly_listed: list[int] = field(default_factory=list)
-    back: list[int] = field(default_factory=list)
-    # Items that moved to a new URL: the id shapes the old and new URL share (url_ids).
-    moves: dict[int, list[str]] = field(default_factory=dict)
-    changes: list[tuple[Change, Version | None, Version | None]] = field(default_factory=list)
-
-    def change(self, change: Change, before: Version | None, after: Version | None) -> None:
-        self.changes.append((change, before, after))
-
-    def write(self, session: Session, source_id: int, listing: bool, now: datetime) -> None:
-        session.flush()  # the new versions get their ids
-        for change, before, after in self.changes:
-            change.from_version_id = before.id if before else None
-            change.to_version_id = after.id if after else None
-            session.add(change)
-        session.add_all(
-            ItemSighting(item_id=item_id, source_id=source_id, first_seen_at=now, listed=listing)
-            for item_id in self.new_sightings
-        )
-        listed = [*self.newly_listed, *self.new_sightings] if listing else []
-        sighted = col(ItemSighting.source_id) == source_id
-        for model, ids, values, where in (
-            (Item, self.seen_items, {"last_seen_at": now}, None),
-            (Version, self.seen_versions, {"last_observed_at": now}, None),
-            (Item, listed, {"listed": True}, None),
-            (ItemSighting, self.newly_listed, {"listed": True}, sighted),
-            (ItemSighting, self.back, {"removed_at": None}, sighted),
-        ):
-            key = col(ItemSighting.item_id) if model is ItemSighting else col(model.id)
-            for chunk in queries.in_chunks(ids):
-                statement = update(model).where(key.in_(chunk)).values(values)
-                if where is not None:
-                    statement = statement.where(where)
-                session.exec(  # type: ignore[call-overload]
-                    statement.execution_options(synchronize_session=False)  # no copies to update
-                )
-        for chunk in queries.in_chunks(self.seen_latest_of):
-            queries.touch_latest_versions(session, chunk, now)
 
 
 def _seen_now(change: Change, before: Version | None, after: Version | None, now: datetime) -> bool:
@@ -271,193 +220,6 @@ def record_observations(
     return stats
 
 
-def merge_named_items(
-    session: Session,
-    index: SourceIndex,
-    keys: Sequence[Sequence[tuple[str, str]]],
-    aliases: Sequence[tuple[str, str]],
-    now: datetime,
-) -> SourceIndex:
-    """Merge the stored items that one observation's keys name together (a page whose
-    Changes list names the URLs of two items recorded apart): later evidence that they
-    are one story. The index to go on with: after a merge, one read afresh (the merged
-    items' aliases moved), else the same."""
-    for item_keys in keys:
-        named = sorted(index.items_named(item_keys))
-        if len(named) < 2:
-            continue
-        why = f"one page names both ({item_keys[0][0]} {item_keys[0][1]})"
-        for other in named[1:]:
-            merge.merge_items(session, named[0], other, now, why)
-        index = SourceIndex(session, index.source_id, aliases, index.sharing)  # merges are rare
-    return index
-
-
-def _key_hubs(
-    observations: Sequence[Observation], keys: list[list[tuple[str, str]]], hubs: set[str]
-) -> list[tuple[str, str]]:
-    """Key the rows that link one of these section pages by page and headline (see
-    identity.hub_keys) in place of what they had; the keys given."""
-    given: list[tuple[str, str]] = []
-    for position, observation in enumerate(observations):
-        if observation.url and canonical_url(observation.url) in hubs:
-            keys[position] = identity.hub_keys(observation)
-            given += keys[position]
-    return given
-
-
-# Keys that say no more than "a row with this headline" (a headline; a section page and
-# its headline).
-HEADLINE_KINDS = frozenset({"title", identity.HUB})
-
-
-def _release_stale_headlines(
-    index: SourceIndex,
-    keys: Sequence[Sequence[tuple[str, str]]],
-    item_ids: list[int | None],
-    cutoff: datetime,
-) -> None:
-    """A headline alone back on the listing after it left it before `cutoff` (longer ago
-    than the match window) is a new item, not the old one restored: a daily template, a
-    wire story issued again. Its keys then name the new item."""
-    for position, item_id in enumerate(item_ids):
-        sighting = None if item_id is None else index.sighting(item_id)
-        if sighting is None or sighting.removed_at is None or sighting.removed_at >= cutoff:
-            continue  # most rows: still listed; the keys that named it are not looked at
-        kind, _ = index.named_by(keys[position])
-        if kind in HEADLINE_KINDS:
-            item_ids[position] = None
-            index.release([key for key in keys[position] if key[0] == kind])
-
-
-def _match_newcomers(
-    session: Session,
-    source: Source,
-    observations: Sequence[Observation],
-    keys: Sequence[Sequence[tuple[str, str]]],
-    item_ids: list[int | None],
-    rules: identity.Rules,
-    check_id: int | None,
-    now: datetime,
-    index: SourceIndex,
-    also_present: set[int],
-    listed: Sequence[int],
-) -> None:
-    """Fill in `item_ids` for newcomers that fuzzy matching takes for items that left the
-    listing in this check or within the source's match window; log each with its evidence.
-    also_present: items on the listing that no observation stands for (seen unchanged);
-    listed: the items the listing showed until this check."""
-    assert source.id is not None
-    newcomers = [position for position, item_id in enumerate(item_ids) if item_id is None]
-    if not newcomers or rules.match_threshold > 1:
-        return
-    present = {item_id for item_id in item_ids if item_id is not None} | also_present
-    departed_ids = [item_id for item_id in listed if item_id not in present]
-    cutoff = now - rules.match_window
-    departed_ids += [
-        i for i in queries.removed_since(session, source.id, cutoff) if i not in present
-    ]
-    publisher_ids: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    for item_id, kind, value in queries.aliases_of(session, departed_ids, ("id", "urlid", "guid")):
-        publisher_ids[item_id].append((kind, value))
-    # Only items whose publisher ids allow a pairing with some newcomer are read: on a
-    # listing whose rows carry ids, that is none of them (a tenth of a replayed snapshot
-    # went on reading and scoring pairs that identity._veto refuses).
-    newcomer_ids = [identity.strong_ids(keys[position]) for position in newcomers]
-    strong = {item_id: identity.strong_ids(publisher_ids[item_id]) for item_id in departed_ids}
-    departed_ids = [
-        item_id
-        for item_id in departed_ids
-        if any(identity.ids_veto(strong[item_id], new) is None for new in newcomer_ids)
-    ]
-    departed = queries.items_by_id(session, departed_ids)
-    latest = queries.latest_versions(session, departed_ids)
-    for item in departed:  # the index learns them: they may take the news now
-        index.added_item(item)
-        if item.id in latest:
-            index.added_version(item, latest[item.id])
-    index.read_sightings(departed_ids)
-    pairs = identity.pair_fuzzy(
-        [
-            identity.Candidate(item, latest[item.id], strong[item.id or 0])
-            for item in departed
-            if item.id in latest
-        ],
-        [observations[position] for position in newcomers],
-        rules.match_threshold,
-        newcomer_keys=[keys[position] for position in newcomers],
-        seen_on=now.date(),
-    )
-    for pairing in pairs:
-        observation = observations[newcomers[pairing.newcomer]]
-        item_ids[newcomers[pairing.newcomer]] = pairing.item.id
-        session.add(
-            ItemMatch(
-                item_id=pairing.item.id or 0,
-                check_id=check_id,
-                method="fuzzy: " + ", ".join(pairing.evidence),
-                score=pairing.score,
-                matched_headline=observation.headline,
-                matched_url=observation.url,
-                matched_at=now,
-            )
-        )
-        log.info(
-            "fuzzy match: %r is item %s (score %.2f: %s)",
-            observation.headline,
-            pairing.item.id,
-            pairing.score,
-            ", ".join(pairing.evidence),
-        )
-
-
-def _create_newcomers(
-    session: Session,
-    source: Source,
-    observations: Sequence[Observation],
-    keys: Sequence[Sequence[tuple[str, str]]],
-    item_ids: list[int | None],
-    known: Sequence[Sequence[str]],
-    now: datetime,
-    index: SourceIndex,
-    stats: IngestStats,
-) -> None:
-    """Create the items no alias names, all in one flush, and fill in their `item_ids`.
-
-    Observations that share a key (one article under a relative and an absolute link)
-    share one new item, as they would find each other's aliases one at a time.
-    """
-    assert source.id is not None
-    created: dict[tuple[str, str], Item] = {}
-    # Python object ids: the new items have no database ids before the flush.
-    aliases: dict[int, tuple[Item, list[tuple[str, str]]]] = {}
-    new_at: dict[int, Item] = {}  # position in the check: its new item
-    for position, (observation, item_keys, urls) in enumerate(
-        zip(observations, keys, known, strict=True)
-    ):
-        if item_ids[position] is not None:
-            continue
-        item = next((created[key] for key in item_keys if key in created), None)
-        if item is None:
-            item = _new_item(source.id, observation, item_keys[0][1], now)
-            session.add(item)
-            aliases[id(item)] = (item, [])
-            stats.items_created += 1
-        for alias in [*item_keys, *_url_aliases(item_keys, urls)]:
-            created.setdefault(alias, item)
-            aliases[id(item)][1].append(alias)
-        new_at[position] = item
-    if not new_at:
-        return
-    session.flush()  # every new item gets its id
-    for position, item in new_at.items():
-        item_ids[position] = item.id
-    for item, found in aliases.values():
-        index.added_item(item)
-        for kind, value in dict.fromkeys(found):
-            index.add_alias(item.id or 0, kind, value)
-
-
 def _record_removals(
     session: Session,
     source: Source,
@@ -577,179 +339,3 @@ def _seen_unchanged(
     if stored.latest_id is not None:
         pending.seen_versions.append(stored.latest_id)
     return True
-
-
-def _add_aliases(
-    index: SourceIndex, item_id: int, keys: Sequence[tuple[str, str]], urls: Sequence[str]
-) -> None:
-    for kind, value in dict.fromkeys([*keys, *_url_aliases(keys, urls)]):
-        index.add_alias(item_id, kind, value)
-
-
-def _url_aliases(keys: Sequence[tuple[str, str]], urls: Sequence[str]) -> list[tuple[str, str]]:
-    """Every URL the observation says its item has had (identity.known_urls) is kept for
-    look-ups (`redline history URL`), whatever decided identity; but a section page's
-    names no one item: it is kept as what it is, a hub page."""
-    hub = bool(keys) and keys[0][0] == identity.HUB
-    kind = identity.HUB_PAGE if hub else "url"
-    return [(kind, url) for url in urls]
-
-
-def _new_item(source_id: int, observation: Observation, key: str, now: datetime) -> Item:
-    return Item(
-        source_id=source_id,
-        key=key,
-        url=observation.url,
-        event_date=observation.event_date,
-        first_seen_at=now,
-        last_seen_at=now,
-    )
-
-
-def _unseen_history(
-    session: Session, item: Item, observation: Observation, rules: identity.Rules
-) -> tuple[list[HistoryEntry], datetime | None]:
-    """The entries of the page's own history that the item does not have yet, and when
-    the first of them began (the time of the entry before it; None when unknown).
-
-    An entry is known once its URL (in any rendition) is an alias of the item. For a
-    new item every earlier entry counts; for a known one only entries after the last
-    known entry do, since versions are only ever appended.
-    """
-    earlier = [entry for entry in observation.history if not entry.is_current]
-    if not earlier:  # most pages list no history: no need to read the item's aliases
-        return [], None
-    started: datetime | None = None
-    if item.version_count:
-        known = set(queries.alias_values(session, item.id, "url"))
-        known |= set(queries.alias_values(session, item.id, "page"))
-
-        def is_known(url: str) -> bool:
-            url = canonical_url(url)
-            return url in known or identity.page_stem(url, rules.renditions) in known
-
-        positions = [i for i, e in enumerate(earlier) if e.url and is_known(e.url)]
-        if positions:
-            started = earlier[positions[-1]].reported_at
-        earlier = earlier[positions[-1] + 1 :] if positions else []
-    # The list's last earlier headline may equal the page's own (a slug change alone).
-    if earlier and same_text(earlier[-1].headline, observation.headline):
-        earlier.pop()
-    return earlier, started
-
-
-def _current_since(observation: Observation) -> datetime | None:
-    """When the page's current headline began, by its own history: the time of the last
-    earlier entry with another headline (entries that differ only in their URL are one
-    headline). None when the page lists no history."""
-    for entry in reversed(observation.history):
-        if not entry.is_current and not same_text(entry.headline, observation.headline):
-            return entry.reported_at
-    return None
-
-
-def _history_version(
-    entry: HistoryEntry, started: datetime | None, now: datetime, check_id: int | None
-) -> Version:
-    headline = clean_text(entry.headline)
-    return Version(
-        item_id=0,
-        n=0,
-        headline=headline,
-        url=entry.url,
-        content_hash=content_hash({"headline": headline}),
-        origin="page-history",
-        observed_at=now,
-        last_observed_at=now,
-        reported_at=started,
-        check_id=check_id,
-    )
-
-
-def _content_fields(observation: Observation) -> dict[str, FieldValue]:
-    return {
-        "headline": clean_text(observation.headline),
-        "summary": clean_text(observation.summary),
-        "category": clean_text(observation.category),
-        "tags": observation.tags,
-        "sources": observation.sources,
-        "body": clean_text(observation.body),
-    }
-
-
-def _observed_version(
-    observation: Observation, observed_hash: str, now: datetime, check_id: int | None
-) -> Version:
-    fields = _content_fields(observation)
-    return Version(
-        item_id=0,
-        n=0,
-        url=observation.url,
-        content_hash=observed_hash,
-        origin="observed",
-        observed_at=now,
-        last_observed_at=now,
-        check_id=check_id,
-        **fields,
-    )
-
-
-def _add_version(
-    session: Session,
-    source: Source,
-    item: Item,
-    previous: Version | None,
-    version: Version,
-    stats: IngestStats,
-    pending: _Pending,
-    known_end: datetime | None = None,
-    observed: bool = False,
-) -> Version:
-    """Append the version to the item's history with the change that leads to it.
-
-    The change is dated when the version began (the page's reported time), else when it
-    was observed; a first version whose start the page does not give is dated by the
-    latest it can have begun, its end (known_end), rather than by today's check."""
-    assert item.id is not None
-    item.version_count += 1
-    version.item_id = item.id
-    version.n = item.version_count
-    session.add(version)
-    change = history.version_change(
-        item, previous, version, version.reported_at or known_end or version.observed_at, source.id
-    )
-    if observed:  # an observed version: a headline test, a field first shown?
-        span = headline_tests.window(source.options or {})
-        headline_tests.judge(session, item, change, version, span)
-        partial.judge(change, previous, source)
-    pending.change(change, previous, version)
-    if version.origin == "observed":
-        stats.observed.append(version)
-    stats.versions_added += 1
-    stats.changes_added += 1
-    return version
-
-
-def _add_event(
-    item: Item,
-    source_id: int,
-    kind: str,
-    latest: Version | None,
-    now: datetime,
-    stats: IngestStats,
-    pending: _Pending,
-) -> None:
-    """A change that is not a new version: the item left this source's listing, or came
-    back to it."""
-    assert item.id is not None
-    event = Change(
-        item_id=item.id,
-        source_id=source_id,
-        kind=kind,
-        from_n=latest.n if latest else None,
-        to_n=latest.n if latest else None,
-        occurred_at=now,
-        recorded_at=now,
-    )
-    pending.change(event, latest, latest)
-    stats.changes_added += 1

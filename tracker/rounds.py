@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from storage import Source, leases, queries, transaction, utcnow
+from storage import Source, leases, source_queries, transaction, utcnow
 from tracker.check import LOCAL_ERROR, CheckOptions, CheckResult, check_source, first_line
 from tracker.config import DaemonSettings
 from tracker.fetch import make_client
@@ -210,7 +210,7 @@ def _round_sources(engine: Engine, due_at: datetime) -> OrderedDict[str, deque[t
     """The round's sources, by host (most overdue host first), each host's most overdue
     first: read once at the start, so a source checked in the round is never taken again."""
     with Session(engine) as session:  # a read: no write lock
-        rows = queries.due_source_urls(session, due_at, utcnow())
+        rows = source_queries.due_source_urls(session, due_at, utcnow())
     by_host: OrderedDict[str, deque[tuple[int, str]]] = OrderedDict()
     for source_id, url in rows:
         by_host.setdefault(host_of(url), deque()).append((source_id, url))

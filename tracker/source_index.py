@@ -187,7 +187,7 @@ class SourceIndex:
 
     def find_id(self, keys: Sequence[tuple[str, str]]) -> int | None:
         """The id of the item the identity keys name (the oldest, should they name several:
-        the check merges those first, see ingest.merge_named_items)."""
+        the check merges those first, see newcomers.merge_named_items)."""
         ids = self.items_named(keys)
         return min(ids) if ids else None
 

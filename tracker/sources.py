@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 from sqlmodel import Session
 
-from storage import Source, queries, utcnow
+from storage import Source, source_queries, utcnow
 from tracker import noise
 from tracker.errors import UserError
 from tracker.extract import KINDS
@@ -154,12 +154,12 @@ def _shown(url: str) -> str:
 def tracked_source(session: Session, url: str) -> Source | None:
     """The source tracking this URL already: with this very URL, or one that is the same
     in canonical form (case of scheme and host, default port, fragment, utm_* parameters)."""
-    existing = queries.source_by_url(session, url)
+    existing = source_queries.source_by_url(session, url)
     if existing is not None:
         return existing
     canonical = canonical_url(url)
     host = urlsplit(url).hostname or ""
-    for source_id, stored_url in queries.source_urls_mentioning(session, host):
+    for source_id, stored_url in source_queries.source_urls_mentioning(session, host):
         if _canonical_or_none(stored_url) == canonical:
             return session.get(Source, source_id)
     return None

@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy.engine import Row
 from sqlmodel import Session
 
-from feeds import atom
+from feeds import feed_query
 from feeds.api.guards import GuardedRoute
 from feeds.api.models import ChangePage
 from feeds.api.paging import MAX_CURSOR, Limit, cursor_id, decode_cursor, encode_cursor, page_size
@@ -23,7 +23,7 @@ from feeds.api.plain import PlainJSON
 from feeds.deps import SettingsDep, in_session
 from feeds.hot_pages import HotPages
 from feeds.settings import ServiceSettings
-from storage import MAX_ID, queries
+from storage import MAX_ID, change_pages
 from tracker.notify.message import change_document
 
 GAP_WINDOW_SECONDS = 600  # how long a change id missing below a cursor may still appear
@@ -86,14 +86,14 @@ def _changes(
     at the newest change)."""
     size = page_size(limit, settings)
     if latest:
-        state = {"k": "changes", "after": queries.last_change_id(session), "gaps": []}
+        state = {"k": "changes", "after": change_pages.last_change_id(session), "gaps": []}
         return _page([], state)
     after, gaps = cursor or (0, [])
     late, fresh, kept = _poll(session, after, gaps, size, int(_wall_clock()))
     if fresh and fresh[-1].id is not None:
         after = fresh[-1].id
     state = {"k": "changes", "after": after, "gaps": kept[-MAX_GAPS:]}
-    classes = atom.kind_classes(kind or "all")
+    classes = feed_query.kind_classes(kind or "all")
     shown = [c for c in [*late, *fresh] if classes is None or c.classification in classes]
     return _page(shown, state)
 
@@ -115,7 +115,7 @@ def _poll(
     is looked for once more, then dropped, so a poll long after the window still finds
     what committed within it.
     """
-    late = list(queries.changes_in_ranges(session, [(lo, hi) for lo, hi, _ in gaps], size))
+    late = list(change_pages.changes_in_ranges(session, [(lo, hi) for lo, hi, _ in gaps], size))
     # Ids up to here were looked at (all of them unless the page filled up).
     searched_to = (late[-1].id or 0) if len(late) == size else MAX_ID
     delivered = sorted(change.id for change in late if change.id is not None)
@@ -134,7 +134,9 @@ def _poll(
             elif b > searched_to:  # expired, but not yet looked at since: once more
                 kept.append([max(a, searched_to + 1), b, deadline])
     fresh = (
-        list(queries.changes_after(session, after, size - len(late))) if len(late) < size else []
+        list(change_pages.changes_after(session, after, size - len(late)))
+        if len(late) < size
+        else []
     )
     expected = after + 1
     for change in fresh:

@@ -19,7 +19,7 @@ from sqlmodel import Session, col
 from feeds.api.guards import GuardedRoute
 from feeds.api.models import Health
 from feeds.settings import ServiceSettings
-from storage import Change, Check, Item, Source, Version, queries, stats
+from storage import Change, Check, Item, Source, Version, queries, source_queries, stats
 
 LATENCY_WINDOW = 1000  # fetch latency quantiles are over this many most recent checks
 LATENCY_QUANTILES = (0.5, 0.9, 0.99)
@@ -124,7 +124,7 @@ def _database_metrics(session: Session, failing_after: int) -> Iterator[Metric]:
     items.add_metric(["listed"], queries.count_rows(session, Item) - removed)
     items.add_metric(["removed"], removed)
     yield items
-    last = queries.last_check_finished(session)
+    last = source_queries.last_check_finished(session)
     if last is not None:
         yield GaugeMetricFamily(
             "redline_last_check_finished_timestamp_seconds",
@@ -144,7 +144,7 @@ def _latency_summary(session: Session) -> Metric:
     )
     seconds = sorted(
         max(0.0, (finished - started).total_seconds())
-        for started, finished in queries.recent_check_times(session, LATENCY_WINDOW)
+        for started, finished in source_queries.recent_check_times(session, LATENCY_WINDOW)
     )
     for quantile in LATENCY_QUANTILES:  # nearest rank
         value = seconds[max(0, math.ceil(quantile * len(seconds)) - 1)] if seconds else math.nan
@@ -153,7 +153,7 @@ def _latency_summary(session: Session) -> Metric:
         "redline_fetch_latency_seconds_count", {}, float(queries.count_rows(session, Check))
     )
     latency.add_sample(
-        "redline_fetch_latency_seconds_sum", {}, queries.check_seconds_total(session)
+        "redline_fetch_latency_seconds_sum", {}, source_queries.check_seconds_total(session)
     )
     return latency
 

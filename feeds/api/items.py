@@ -29,7 +29,7 @@ from feeds.deps import SessionDep, SettingsDep, in_session
 from feeds.hot_pages import Generation, HotPage, HotPages
 from feeds.ids import ItemId
 from feeds.settings import ServiceSettings
-from storage import MAX_ID, Item, queries
+from storage import MAX_ID, Item, item_pages, queries
 from tracker import history, identity, render
 from tracker.errors import UserError
 from tracker.normalise import canonical_url
@@ -75,7 +75,7 @@ def list_items(
     size = page_size(limit, settings)
     before = cursor_id(decode_cursor(cursor, "items"), "before") if cursor else None
     item_ids = _items_with_url(session, url) if url else None
-    rows = queries.item_page(
+    rows = item_pages.item_page(
         session,
         size + 1,
         before=before,
@@ -109,7 +109,7 @@ async def get_item(item_id: ItemId, request: Request) -> Any:
 
 
 def _item_detail(request: Request, session: Session, item_id: int) -> Response:
-    found = queries.item_with_alias_state(session, item_id, "url")
+    found = item_pages.item_with_alias_state(session, item_id, "url")
     if found is None:
         raise HTTPException(404, f"no item {item_id}")
     item, aliases, newest_alias = found
@@ -143,7 +143,7 @@ async def item_versions(item_id: ItemId, request: Request) -> Any:
 
 
 def _versions(session: Session, item_id: int, generation: Generation) -> HotPage:
-    found = queries.item_with_alias_state(session, item_id, "url")
+    found = item_pages.item_with_alias_state(session, item_id, "url")
     if found is None:
         raise HTTPException(404, f"no item {item_id}")
     item, aliases, newest_alias = found

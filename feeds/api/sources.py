@@ -37,7 +37,7 @@ from feeds.api.plain import PlainJSON
 from feeds.deps import SessionDep, SettingsDep
 from feeds.ids import SourceId
 from feeds.settings import ServiceSettings
-from storage import Source, queries, transaction
+from storage import Source, queries, source_queries, transaction
 from tracker.config import parse_interval
 from tracker.errors import UserError
 from tracker.normalise import redact_url
@@ -59,7 +59,7 @@ def list_sources(
     time."""
     size = page_size(limit, settings)
     after = cursor_id(decode_cursor(cursor, "sources"), "after") if cursor else None
-    rows = queries.source_page(session, size + 1, after=after, enabled=enabled)
+    rows = source_queries.source_page(session, size + 1, after=after, enabled=enabled)
     page = list(rows[:size])
     more = len(rows) > size and page[-1].id is not None
     return PlainJSON(  # SourcePage's JSON (feeds/api/plain.py)
@@ -97,7 +97,7 @@ def source_checks(
     _source_or_404(session, source_id, plain=True)
     size = page_size(limit, settings)
     before = cursor_id(decode_cursor(cursor, "checks"), "before") if cursor else None
-    rows = queries.check_page(session, source_id, size + 1, before=before)
+    rows = source_queries.check_page(session, source_id, size + 1, before=before)
     page = list(rows[:size])
     return PlainJSON(  # CheckPage's JSON (feeds/api/plain.py)
         {

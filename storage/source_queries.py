@@ -1,0 +1,166 @@
+"""Reads about sources and their checks: look-ups by URL, pages of sources, which sources
+are checked, due and free (one definition for the daemon's claims, `redline status` and
+the lists), when a source first showed an item, and a source's checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy.engine import Row
+from sqlmodel import Session, col, or_, select
+
+from storage.models import Check, ItemSighting, Source
+from storage.queries import _utc, columns, plain_rows
+
+
+def source_by_url(session: Session, url: str) -> Source | None:
+    return session.exec(select(Source).where(Source.url == url)).first()
+
+
+def source_urls_mentioning(session: Session, text: str) -> Sequence[tuple[int, str]]:
+    """(id, URL) of the sources whose URL contains this text, in any case (a host name), as
+    plain rows: a host may have thousands of sources, and adding each one asks."""
+    from sqlalchemy import func
+
+    lowered = func.lower(col(Source.url))
+    query = select(Source.id, Source.url).where(lowered.contains(text.lower(), autoescape=True))
+    return session.exec(query).all()  # type: ignore[return-value]
+
+
+def all_sources(session: Session) -> Sequence[Source]:
+    return session.exec(select(Source).order_by(col(Source.id))).all()
+
+
+def source_page(
+    session: Session, limit: int, after: int | None = None, enabled: bool | None = None
+) -> Sequence[Row[Any]]:
+    """Up to `limit` sources in id order, those after the id `after` (a lists page), as
+    plain rows."""
+    query = select(columns(Source)).order_by(col(Source.id)).limit(limit)
+    if after is not None:
+        query = query.where(col(Source.id) > after)
+    if enabled is not None:
+        query = query.where(Source.enabled == enabled)
+    return plain_rows(session, query)
+
+
+# Which sources are checked, due and free: one definition for the daemon's claims
+# (storage/leases.py), `redline status` (storage/stats.py) and the lists here.
+
+
+def active_source() -> Any:
+    """SQL: the source is checked at all (enabled and not retired)."""
+    from sqlalchemy import and_
+
+    return and_(col(Source.enabled).is_(True), col(Source.retired_at).is_(None))
+
+
+def due_source(at: datetime) -> Any:
+    """SQL: the source is active and never checked or due at `at`."""
+    from sqlalchemy import and_
+
+    return and_(
+        active_source(), or_(col(Source.next_check_at).is_(None), col(Source.next_check_at) <= at)
+    )
+
+
+def unleased_source(clock: datetime) -> Any:
+    """SQL: no worker holds a live lease on the source at `clock`."""
+    return or_(col(Source.lease_until).is_(None), col(Source.lease_until) <= clock)
+
+
+def most_overdue_first() -> tuple[Any, ...]:
+    return (col(Source.next_check_at).is_(None).desc(), col(Source.next_check_at), Source.id)
+
+
+def due_sources(session: Session, now: datetime) -> Sequence[Source]:
+    """Enabled, unretired sources never checked or whose next check time has come, most
+    overdue first."""
+    query = select(Source).where(due_source(now)).order_by(*most_overdue_first())
+    return session.exec(query).all()
+
+
+def due_source_urls(session: Session, due_at: datetime, clock: datetime) -> list[tuple[int, str]]:
+    """(id, url) of the active sources due at `due_at` and not leased at `clock`, most
+    overdue first: a round's sources."""
+    query = (
+        select(Source.id, Source.url)
+        .where(due_source(due_at), unleased_source(clock))
+        .order_by(*most_overdue_first())
+    )
+    return [(source_id, url) for source_id, url in session.exec(query).all() if source_id]
+
+
+def recent_check_statuses(session: Session, source_id: int, limit: int) -> list[int | None]:
+    """The HTTP status of the source's `limit` latest checks, newest first."""
+    if limit <= 0:
+        return []
+    query = (
+        select(Check.http_status)
+        .where(Check.source_id == source_id)
+        .order_by(col(Check.id).desc())
+        .limit(limit)
+    )
+    return list(session.exec(query).all())
+
+
+def source_first_seen(session: Session, source_id: int) -> datetime | None:
+    """When the source first showed any item (None: no item yet).
+
+    Asked after every check of an item page (its aging schedule): one statement built
+    once, run on the session's connection, past the ORM's per-statement work (which
+    cost several times the query itself).
+    """
+    session.flush()  # this check's new items count, as the ORM's autoflush made them
+    value = session.connection().execute(_first_seen_query(), {"source_id": source_id})
+    return _utc(value.scalar())
+
+
+@cache
+def _first_seen_query() -> Any:
+    from sqlalchemy import bindparam, func
+
+    return select(func.min(col(ItemSighting.first_seen_at))).where(
+        col(ItemSighting.source_id) == bindparam("source_id")
+    )
+
+
+def check_page(
+    session: Session, source_id: int, limit: int, before: int | None = None
+) -> Sequence[Row[Any]]:
+    """Up to `limit` checks of the source with an id below `before`, newest first, as plain
+    rows."""
+    query = select(columns(Check)).where(Check.source_id == source_id)
+    if before is not None:
+        query = query.where(col(Check.id) < before)
+    return plain_rows(session, query.order_by(col(Check.id).desc()).limit(limit))
+
+
+def recent_check_times(session: Session, limit: int) -> list[tuple[datetime, datetime]]:
+    """(started_at, finished_at) of the `limit` most recent checks, newest first."""
+    query = select(Check.started_at, Check.finished_at).order_by(col(Check.id).desc()).limit(limit)
+    return [(started, finished) for started, finished in session.exec(query).all()]
+
+
+def check_seconds_total(session: Session) -> float:
+    """The sum of finished_at - started_at over every check, in seconds (on SQLite to
+    the millisecond per timestamp: its date functions keep no more)."""
+    from sqlalchemy import func
+
+    started, finished = col(Check.started_at), col(Check.finished_at)
+    if session.get_bind().dialect.name == "sqlite":
+        seconds = (func.julianday(finished) - func.julianday(started)) * 86400.0
+    else:  # PostgreSQL
+        seconds = func.extract("epoch", finished - started)
+    return float(session.exec(select(func.coalesce(func.sum(seconds), 0.0))).one())
+
+
+def last_check_finished(session: Session) -> datetime | None:
+    """When the most recent check finished."""
+    from sqlalchemy import func
+
+    return _utc(session.exec(select(func.max(Check.finished_at))).one())
