@@ -54,9 +54,9 @@ from tests.databases import (  # noqa: E402
     SqliteBackend,
 )
 from tracker.check import check_source  # noqa: E402
-from tracker.config import NotifySettings  # noqa: E402
 from tracker.notify import subscriptions  # noqa: E402
 from tracker.notify.sender import Sender  # noqa: E402
+from tracker.notify.settings import NotifySettings  # noqa: E402
 from tracker.sources import add_source  # noqa: E402
 
 SECTION = "## Notifications"

@@ -20,9 +20,9 @@ from werkzeug import Request, Response
 
 from storage import make_engine, upgrade
 from tests.databases import Backend, PostgresBackend, SqliteBackend
-from tracker.config import NotifySettings
 from tracker.extract.base import Observation
 from tracker.notify.sender import Sender
+from tracker.notify.settings import NotifySettings
 
 from .tools import local_server
 

@@ -18,10 +18,10 @@ from sqlmodel import Session, col, select
 
 from feeds.app import create_app
 from storage import Change, Delivery, Subscription, transaction
-from tracker.config import NotifySettings
 from tracker.errors import UserError
 from tracker.notify import filters, subscriptions, targets
 from tracker.notify.sender import Sender, backoff
+from tracker.notify.settings import NotifySettings
 from tracker.rounds import check_round
 
 from .conftest import Receiver, Site

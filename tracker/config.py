@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from tracker.errors import UserError
 from tracker.netguard import AddressPolicy, parse_networks
+from tracker.notify.settings import NotifySettings
 from tracker.tuning import BY_CONFIG_KEY
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -82,19 +83,6 @@ class DaemonSettings:
     stop_grace: timedelta = timedelta(seconds=10)  # on SIGTERM, wait this long for checks
     log_level: str = "INFO"
     log_format: str = "text"  # text (key=value) or json
-
-
-@dataclass
-class NotifySettings:
-    """[notifications]: how the daemon sends notifications (tracker/notify/)."""
-
-    per_minute: int = 30  # deliveries a minute to one subscription, unless it says
-    give_up_after: timedelta = timedelta(days=1)  # then a failing delivery is dead
-    senders: int = 4  # subscriptions sent to at once
-    # A delivery claimed by a sender that stopped (killed mid-send) is sent again after this.
-    claim: timedelta = timedelta(minutes=2)
-    # A source quiet this long is reported (None: learnt per source, tracker/notify/quiet.py).
-    quiet_after: timedelta | None = None
 
 
 @dataclass

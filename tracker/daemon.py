@@ -32,9 +32,10 @@ from sqlalchemy.engine import Engine
 from storage import leases, maintenance, transaction, utcnow
 from tracker.archive_links import Archiver
 from tracker.check import CheckOptions, CheckResult
-from tracker.config import ArchiveSettings, DaemonSettings, NotifySettings
+from tracker.config import ArchiveSettings, DaemonSettings
 from tracker.notify import quiet
 from tracker.notify.sender import Sender
+from tracker.notify.settings import NotifySettings
 from tracker.rounds import CheckPool, default_worker_name
 from tracker.schedule import Policy
 

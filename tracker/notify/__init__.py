@@ -10,6 +10,7 @@
 - fediverse.py: posting on Mastodon, one thread per item, each edit with its picture
 - sender.py: the daemon's sending rounds: due deliveries, in order per item, rate
   limited per subscription, retried with backoff, given up ("dead") after a while
+- settings.py: [notifications], how the daemon sends (rates, retries, claims)
 - quiet.py: health alerts: a source gone quiet (no good answer, or no new item, for
   longer than expected), and back
 """

@@ -31,10 +31,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from storage import Delivery, Subscription, transaction, utcnow
-from tracker.config import NotifySettings
 from tracker.notify import message as messages
 from tracker.notify import targets
 from tracker.notify.kinds import target_kind
+from tracker.notify.settings import NotifySettings
 
 log = logging.getLogger("redline.notify")
 
