@@ -28,7 +28,7 @@ from .tools import local_server
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Tests serve pages from loopback, which redline refuses to fetch by default (see
-# tracker/netguard.py). Set in the environment, the allowance reaches the `redline`
+# tracker/fetch/netguard.py). Set in the environment, the allowance reaches the `redline`
 # subprocesses that tests start, too.
 os.environ["REDLINE_ALLOW_NETWORKS"] = "127.0.0.0/8,::1/128"
 # A minimal feed of two items, for tests about checking rather than extraction.

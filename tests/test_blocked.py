@@ -9,8 +9,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from storage import Check, Source, Version, transaction
-from tracker.blocked import why_blocked
-from tracker.fetch import Snapshot
+from tracker.fetch.blocked import why_blocked
+from tracker.fetch.client import Snapshot
 
 from .conftest import FIXTURES, Site
 from .test_tracking import START, add, check_all

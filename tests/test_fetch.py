@@ -10,7 +10,7 @@ from typing import ClassVar
 import pytest
 
 from tracker.errors import FetchError
-from tracker.fetch import fetch, make_client
+from tracker.fetch.client import fetch, make_client
 
 from .conftest import Site
 

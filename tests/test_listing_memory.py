@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from storage import make_engine, transaction
 from tests.databases import Backend
 from tracker import listing_memory, replay
-from tracker.archives import ArchivedSnapshot
+from tracker.fetch.archives import ArchivedSnapshot
 from tracker.sources import add_source
 
 URL = "https://news.example/top.json"

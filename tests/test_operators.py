@@ -27,7 +27,7 @@ from storage import Check, Source, make_engine, transaction, upgrade, utcnow
 from storage.types import iso_z
 from tracker import check as check_module
 from tracker.check import CheckOptions, check_source
-from tracker.fetch import make_client
+from tracker.fetch.client import make_client
 from tracker.progress import summary_line
 from tracker.rounds import check_round
 from tracker.sources import add_source

@@ -6,7 +6,7 @@ import threading
 import time
 from datetime import timedelta
 
-from tracker.politeness import HostGate, host_of
+from tracker.fetch.politeness import HostGate, host_of
 
 
 def test_hosts_are_told_apart_by_name() -> None:

@@ -33,7 +33,7 @@ from storage import (
 from tracker.check import CheckOptions, CheckResult, check_source
 from tracker.config import DaemonSettings
 from tracker.daemon import Daemon
-from tracker.fetch import make_client
+from tracker.fetch.client import make_client
 from tracker.schedule import Policy
 from tracker.sources import add_source
 

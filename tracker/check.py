@@ -24,10 +24,11 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col
 
 from storage import Check, Source, leases, source_queries, transaction, utcnow
-from tracker import archive_links, blocked
+from tracker import archive_links
 from tracker.errors import HTTPStatusError, RedlineError
 from tracker.extract import Page, extract
-from tracker.fetch import Snapshot, fetch
+from tracker.fetch import blocked
+from tracker.fetch.client import Snapshot, fetch
 from tracker.ingest import SeenUnchangedConflict, is_listing, record_observations
 from tracker.ingest_state import IngestStats
 from tracker.listing_memory import ListingMemory

@@ -35,11 +35,11 @@ from tracker import (
     cli_service,
     cli_sources,
     history,
-    netguard,
 )
 from tracker.cli_common import DEFAULT_EVERY, parse_every, print_json
 from tracker.config import Config, load_config
 from tracker.errors import RedlineError
+from tracker.fetch import netguard
 from tracker.logs import configure_logging
 from tracker.normalise import redact_url
 from tracker.words import plural

@@ -284,7 +284,7 @@ def _source_summary(source: Source) -> str:
 
 
 def cmd_import(args: argparse.Namespace, engine: Engine, config: Config) -> int:
-    from tracker.archives import dir_snapshots, git_snapshots, manifest_snapshots
+    from tracker.fetch.archives import dir_snapshots, git_snapshots, manifest_snapshots
     from tracker.progress import import_reporter
     from tracker.replay import import_snapshots
 

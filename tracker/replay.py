@@ -20,10 +20,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from storage import Check, Source, transaction
-from tracker.archives import ArchivedSnapshot
 from tracker.check import CheckResult, record_snapshot
 from tracker.errors import UserError
-from tracker.fetch import Snapshot, decode_text
+from tracker.fetch.archives import ArchivedSnapshot
+from tracker.fetch.client import Snapshot, decode_text
 from tracker.listing_memory import ListingMemory
 from tracker.normalise import redact_url
 

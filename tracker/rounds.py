@@ -20,9 +20,9 @@ from sqlmodel import Session
 from storage import Source, leases, source_queries, transaction, utcnow
 from tracker.check import LOCAL_ERROR, CheckOptions, CheckResult, check_source, first_line
 from tracker.config import DaemonSettings
-from tracker.fetch import make_client
+from tracker.fetch.client import make_client
+from tracker.fetch.politeness import HostGate, host_of
 from tracker.not_modified import NotModifiedLog
-from tracker.politeness import HostGate, host_of
 from tracker.schedule import Policy
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ from storage import Source, source_queries, utcnow
 from tracker import noise
 from tracker.errors import UserError
 from tracker.extract import KINDS
+from tracker.fetch.netguard import check_url_host
 from tracker.identity import compile_id_pattern
-from tracker.netguard import check_url_host
 from tracker.normalise import canonical_url, check_http_url
 from tracker.schedule import check_cron, cron_trigger
 from tracker.sites import site_of

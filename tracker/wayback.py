@@ -9,7 +9,7 @@ is (its Content-Location, a Link rel="memento", or a redirect's Location).
 
 Hand-written rather than through `savepagenow` or `waybackpy`: both fix the host to
 web.archive.org (tests and mirrors need another endpoint), go through `requests` (so
-not through tracker/netguard.py's address policy), and wait for a capture by blocking;
+not through tracker/fetch/netguard.py's address policy), and wait for a capture by blocking;
 here each step is one bounded request and the caller comes back for a pending job.
 """
 
@@ -24,8 +24,9 @@ from urllib.parse import quote, urljoin, urlsplit
 import httpx
 
 from storage import utcnow
-from tracker import __version__, netguard
+from tracker import __version__
 from tracker.config import ArchiveSettings
+from tracker.fetch import netguard
 from tracker.schedule import parse_retry_after
 from tracker.words import one_line
 

@@ -23,8 +23,8 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from storage import Delivery, Subscription, ThreadPost
-from tracker import netguard
 from tracker.errors import UserError
+from tracker.fetch import netguard
 from tracker.notify.filters import parse_filters
 from tracker.notify.kinds import bluesky_account, mastodon_instance, target_kind
 

@@ -22,7 +22,8 @@ from types import ModuleType
 
 import httpx
 
-from tracker import __version__, netguard
+from tracker import __version__
+from tracker.fetch import netguard
 from tracker.notify.message import Message
 from tracker.words import one_line
 

@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 import charset_normalizer
 import httpx
 
-from tracker import __version__, netguard
+from tracker import __version__
 from tracker.errors import FetchError, HTTPStatusError
+from tracker.fetch import netguard
 from tracker.normalise import redact_url
 
 USER_AGENT = f"redline/{__version__} (+https://github.com/redline-news/redline)"
@@ -60,7 +61,7 @@ class Snapshot:
     last_modified: str | None
     encoding: str | None = None  # how text was decoded from body
     # The response headers (names in lower case) that say a CDN blocked the request
-    # (tracker/blocked.py); only those are kept.
+    # (tracker/fetch/blocked.py); only those are kept.
     headers: dict[str, str] = field(default_factory=dict)
 
 

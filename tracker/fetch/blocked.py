@@ -16,7 +16,7 @@ import re
 from urllib.parse import urlsplit
 
 from tracker.errors import FetchError
-from tracker.fetch import Snapshot
+from tracker.fetch.client import Snapshot
 
 # Pages with less visible text than this may be walls; a real page says more. (A title
 # saying "page not found" is believed at any length: sites wrap it in all their menus.)
