@@ -1,5 +1,5 @@
-"""Benchmark of tracker.diff.diff_text: the C++ raw diff (the hot path) against pure Python;
-and of tracker.paragraphs.diff_body (article bodies) against that word diff and difflib.
+"""Benchmark of tracker.compare.diff.diff_text: the C++ raw diff (the hot path) against pure Python;
+and of tracker.compare.paragraphs.diff_body (article bodies) against that word diff and difflib.
 
 Run by hand from the repository root (never as a test):
 
@@ -48,7 +48,7 @@ from tests.test_diff import (  # noqa: E402
     PALMYRA_NEW,
     PALMYRA_OLD,
 )
-from tracker import diff, paragraphs  # noqa: E402
+from tracker.compare import diff, paragraphs  # noqa: E402
 
 SECTION = "## Diffs"
 COMMAND = ".venv/bin/python bench/bench_diff.py --write"
@@ -436,7 +436,7 @@ def section(table: str, notes: list[str], quick: bool, body_table: str) -> str:
         "",
         "### Article bodies: paragraphs first (issue 17)",
         "",
-        "`diff_body` (tracker/paragraphs.py) aligns paragraphs, then sentences inside "
+        "`diff_body` (tracker/compare/paragraphs.py) aligns paragraphs, then sentences inside "
         "changed paragraphs, and word-diffs only the sentences that changed; a paragraph "
         "moved unchanged is one delete and one insert paired as a move. Beside it, in the "
         "same run on the same pairs: the plain word diff of the whole text (`diff_text`, "

@@ -28,8 +28,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import ROOT, machine_lines, publish  # noqa: E402
-from tracker import significance  # noqa: E402
-from tracker.significance import CLASSES, SUBSTANTIVE, judge_text  # noqa: E402
+from tracker.compare import significance  # noqa: E402
+from tracker.compare.significance import CLASSES, SUBSTANTIVE, judge_text  # noqa: E402
 
 LABELS = ROOT / "bench" / "significance_labels.json"
 TEST_LABELS = ROOT / "tests" / "fixtures" / "significance" / "labelled.json"
@@ -73,7 +73,8 @@ def report(results: list[tuple[dict[str, Any], str, tuple[str, ...]]]) -> str:
     binary = sum((got == SUBSTANTIVE) == (row["class"] == SUBSTANTIVE) for row, got, _ in results)
     lines += [
         f"{total} field edits labelled by hand (bench/significance_labels.json and the "
-        "Offstream pairs of tests/fixtures/significance), judged by tracker/significance.py "
+        "Offstream pairs of tests/fixtures/significance), judged by "
+        "tracker/compare/significance.py "
         f"(rewritten at {significance.REWRITTEN_SHARE:.0%} of words changed).",
         "",
         f"- **Substantive vs not: {_share(binary, total)}** (target ≥ 0.9)",

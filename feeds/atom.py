@@ -10,7 +10,7 @@ feeds/routes_feeds.py, and the feeds' ids, paths and URLs in feeds/feed_names.py
   reused, the same on every page, in every feed and in the static files.
 - Feeds: all edits, one source, one item, one tag; filters kind and field (changes whose
   changed fields include it). Edits feeds carry edits (and headline tests) only; kind is
-  the edit's class (tracker/significance.py): by default (kind=editorial) substantive and
+  the edit's class (tracker/compare/significance.py): by default (kind=editorial) substantive and
   rewording edits; kind=all adds style edits; kind=substantive, rewording or style gives
   edits of that class only (kind=minor, the name of style edits before, is kept as an
   alias of style). kind=listing gives the removals and restorations of listing items
@@ -57,7 +57,8 @@ from feeds.feed_names import (
 )
 from feeds.feed_query import DEFAULT_LIMIT, LISTING, FeedQuery
 from storage import Change, Item, Source, Version, change_pages, queries
-from tracker import __version__, diff, history, render
+from tracker import __version__, history, render
+from tracker.compare import diff
 from tracker.normalise import redact_url
 
 FORMAT = "3"  # part of every ETag: bump when what a feed shows changes

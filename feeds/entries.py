@@ -21,9 +21,10 @@ from functools import partial
 from html import escape as _escape
 
 from storage import Change
-from tracker import diff, render
+from tracker import render
+from tracker.compare import diff
+from tracker.compare.paragraphs import split_paragraphs
 from tracker.normalise import LIST_FIELDS
-from tracker.paragraphs import split_paragraphs
 
 TITLE_MAX = 160  # characters: readers cut titles at about this, or wrap them
 HINT_MAX = 40  # characters of each side of the edit quoted in a title

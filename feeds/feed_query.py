@@ -14,7 +14,7 @@ from tracker.normalise import CONTENT_FIELDS
 FEED_KINDS = ("edited", "headline_test", "removed", "restored")
 EDIT_KINDS = ("edited", "headline_test")  # what an edits feed carries
 LISTING_KINDS = ("removed", "restored")  # an item leaving or coming back to a listing
-CLASSIFICATIONS = ("substantive", "rewording", "style")  # tracker/significance.py
+CLASSIFICATIONS = ("substantive", "rewording", "style")  # tracker/compare/significance.py
 LISTING = "listing"  # ?kind=listing: removals and restorations (LISTING_KINDS)
 KINDS = ("editorial", "all", *CLASSIFICATIONS, "minor", LISTING)  # every value of ?kind=
 KIND_ALIASES = {"minor": "style"}  # the name before significance had three classes

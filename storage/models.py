@@ -66,7 +66,7 @@ class Source(SQLModel, table=True):
     # tracker/partial.py): an item shown without one keeps its last known value.
     partial_fields: list[str] | None = Field(default=None, sa_column=Column(JSON))
     # Per-source settings: listing field map ("map", "items"), "id_pattern", "match_threshold",
-    # "match_window_hours", "ignore" (noise patterns, tracker/noise.py).
+    # "match_window_hours", "ignore" (noise patterns, tracker/compare/noise.py).
     options: dict[str, Any] = Field(
         default_factory=_no_options, sa_column=Column(JSON, nullable=False)
     )
@@ -208,14 +208,14 @@ class Change(SQLModel, table=True):
     to_n: int | None = None
     fields: list[str] = Field(default_factory=_no_fields, sa_column=Column(JSON))
     similarity: float | None = None
-    # style, rewording, substantive (tracker/significance.py); None for created, removed,
+    # style, rewording, substantive (tracker/compare/significance.py); None for created, removed,
     # restored. score: 0-1 within the class; reasons: ["headline: number changed: 8 → 12"].
     classification: str | None = None
     score: float | None = None
     reasons: list[str] | None = Field(default=None, sa_column=Column(JSON))
     # {field: [[op, text], ...]}: the stored consecutive diff (diff-match-patch ops)
     diff: dict[str, list[list[int | str]]] | None = Field(default=None, sa_column=Column(JSON))
-    # A headline_test's headlines, in the order first shown (tracker/headline_tests.py).
+    # A headline_test's headlines, in the order first shown (tracker/compare/headline_tests.py).
     variants: list[str] | None = Field(default=None, sa_column=Column(JSON))
     occurred_at: datetime = Field(sa_column=_time(nullable=False, index=True))
     recorded_at: datetime = Field(sa_column=_time(nullable=False))

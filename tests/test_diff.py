@@ -1,4 +1,4 @@
-"""Tests for tracker.diff: word-level diffs, set diffs of lists, renderings, patches."""
+"""Tests for tracker.compare.diff: word-level diffs, set diffs of lists, renderings, patches."""
 
 import re
 import subprocess
@@ -12,8 +12,8 @@ from diff_match_patch import diff_match_patch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracker import diff, diff_cleanup
-from tracker.diff import (
+from tracker.compare import diff, diff_cleanup
+from tracker.compare.diff import (
     changed,
     diff_fields,
     diff_list,
@@ -393,7 +393,7 @@ def test_cpp_build_is_the_hot_path():
 def test_falls_back_to_pure_python_without_the_cpp_build():
     code = (
         "import sys; sys.modules['fast_diff_match_patch'] = None\n"
-        "from tracker import diff\n"
+        "from tracker.compare import diff\n"
         "assert diff._raw_diff is diff._raw_diff_python\n"
         f"print(diff.diff_text({BORNEO_1!r}, {BORNEO_2!r}))\n"
     )

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 from feeds import entries
 from storage import Change
-from tracker import diff, history, paragraphs
+from tracker import history
+from tracker.compare import diff, paragraphs
 
 from .tools import text_reader
 

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tracker.diff import (
+from tracker.compare.diff import (
     MAX_DIFF_TOKENS,
     diff_fields,
     diff_text,

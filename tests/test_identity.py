@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from storage import Change, transaction
 from tracker import identity
-from tracker.diff import diff_text, similarity
+from tracker.compare.diff import diff_text, similarity
 
 from .conftest import Site
 from .test_listing import JSON, add

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from storage import Source, queries, transaction
+from tracker.compare.noise import comparable
 from tracker.extract import Page, extract
 from tracker.ingest import record_observations
-from tracker.noise import comparable
 from tracker.sources import add_source
 
 from .conftest import FIXTURES

@@ -1,12 +1,13 @@
-"""Tests for tracker.paragraphs: article bodies aligned by paragraph and sentence first."""
+"""Tests for tracker.compare.paragraphs: article bodies aligned by paragraph and sentence first."""
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracker import diff, history, paragraphs, render
-from tracker.diff import DELETE, EQUAL, INSERT, new_text, old_text
-from tracker.paragraphs import diff_body, find_moves, split_paragraphs, split_sentences
+from tracker import history, render
+from tracker.compare import diff, paragraphs
+from tracker.compare.diff import DELETE, EQUAL, INSERT, new_text, old_text
+from tracker.compare.paragraphs import diff_body, find_moves, split_paragraphs, split_sentences
 
 P1 = "The storm reached the coast on Monday night, officials said."
 P2 = "At least 8 people died. Rescue teams were still searching on Tuesday."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
-from tracker import diff
+from tracker.compare import diff
 from tracker.render import (
     ANSI_DELETE,
     ANSI_INSERT,

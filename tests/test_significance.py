@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from tracker import diff
-from tracker.judgement import readable
-from tracker.significance import (
+from tracker.compare import diff
+from tracker.compare.judgement import readable
+from tracker.compare.significance import (
     REWORDING,
     STYLE,
     SUBSTANTIVE,
     judge,
     judge_text,
 )
-from tracker.significance_style import fold
+from tracker.compare.significance_style import fold
 
 from .conftest import manifest_snapshots
 

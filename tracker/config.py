@@ -206,7 +206,7 @@ def load_config(path: str | Path) -> Config:
 
 def _source_options(path: Path, number: int, entry: dict[str, Any]) -> dict[str, Any]:
     """A [[source]]'s own settings: "ignore" (noise patterns) and its tuning, checked now."""
-    from tracker.noise import check_patterns
+    from tracker.compare.noise import check_patterns
 
     options: dict[str, Any] = {}
     for key, value in entry.items():

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from storage import Change, Item, Version, queries
 from storage.types import iso_z, utcnow
-from tracker import diff, judgement, paragraphs, significance
+from tracker.compare import diff, judgement, paragraphs, significance
 from tracker.errors import UserError
 from tracker.normalise import CONTENT_FIELDS, LIST_FIELDS, FieldValue
 
@@ -52,7 +52,7 @@ def readable_diff(field_ops: dict[str, list[diff.Op]]) -> dict[str, list[diff.Op
 
 
 # Removals and restorations make no version; a headline test's switches do (see
-# tracker/headline_tests.py), and so does a listing showing a field first ("shown",
+# tracker/compare/headline_tests.py), and so does a listing showing a field first ("shown",
 # tracker/partial.py).
 VERSION_MAKING_KINDS = ("created", "edited", "headline_test", "headline_flip", "shown")
 

@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from storage import Item, Version
-from tracker import diff
+from tracker.compare import diff
 from tracker.errors import ExtractError, UserError
 from tracker.extract.base import Observation
 from tracker.normalise import canonical_url, canonical_urls, normalise_text

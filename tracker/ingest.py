@@ -19,7 +19,8 @@ from datetime import datetime
 from sqlmodel import Session
 
 from storage import Change, Item, Source, Version, queries
-from tracker import identity, noise, partial, sites, url_ids
+from tracker import identity, partial, sites, url_ids
+from tracker.compare import noise
 from tracker.extract.base import Observation
 from tracker.ingest_state import IngestStats, _Pending
 from tracker.new_versions import (

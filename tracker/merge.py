@@ -19,7 +19,8 @@ from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from storage import Change, Item, ItemAlias, ItemMatch, ItemSighting, Source, Version, queries
-from tracker import headline_tests, history, partial
+from tracker import history, partial
+from tracker.compare import headline_tests
 from tracker.errors import UserError
 from tracker.normalise import canonical_url
 from tracker.sites import SITE_WIDE_KINDS, site_of

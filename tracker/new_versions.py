@@ -11,7 +11,8 @@ from datetime import datetime
 from sqlmodel import Session
 
 from storage import Change, Item, Source, Version, queries
-from tracker import headline_tests, history, identity, partial
+from tracker import history, identity, partial
+from tracker.compare import headline_tests
 from tracker.extract.base import HistoryEntry, Observation
 from tracker.ingest_state import IngestStats, _Pending
 from tracker.normalise import FieldValue, canonical_url, clean_text, content_hash, same_text

@@ -10,8 +10,9 @@ import html
 from collections.abc import Mapping, Sequence
 
 from storage import Version
-from tracker import history, paragraphs
-from tracker.diff import DELETE, EQUAL, INSERT, ListOps, Op, changed, patch_text
+from tracker import history
+from tracker.compare import paragraphs
+from tracker.compare.diff import DELETE, EQUAL, INSERT, ListOps, Op, changed, patch_text
 
 DEL_STYLE = "background:#ffe6e6;color:#b30000;text-decoration:line-through"
 INS_STYLE = "background:#e6ffe6;color:#006600;text-decoration:none"
@@ -38,7 +39,7 @@ def _label(name: str) -> str:
 
 
 def move_notes(ops: Sequence[Op]) -> dict[int, str]:
-    """For each op of a moved paragraph (tracker.paragraphs.find_moves), by index, the note
+    """For each op of a moved paragraph (tracker.compare.paragraphs.find_moves), by index, the note
     shown in its place: where it went ("[↓ moved below: “First words…”]") or where it
     came from ("[↑ moved here from above]"), the paragraph itself following that one."""
     if isinstance(ops, ListOps):

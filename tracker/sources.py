@@ -14,7 +14,7 @@ import httpx
 from sqlmodel import Session
 
 from storage import Source, source_queries, utcnow
-from tracker import noise
+from tracker.compare import noise
 from tracker.errors import UserError
 from tracker.extract import KINDS
 from tracker.fetch.netguard import check_url_host
@@ -49,7 +49,7 @@ def add_source(
 
     options: "map" (listing field → path), "items" (where a JSON listing's records
     are), "id_pattern" (a regex finding an item's id in its URL), "ignore" (regexes for
-    text that is noise: taken out of comparisons, see tracker.noise), "headline_test_hours"
+    text that is noise: taken out of comparisons, see tracker.compare.noise), "headline_test_hours"
     (how long a headline may come back and make a headline test), "match_window_hours"
     (how long a departed item may still be paired by fuzzy identity), "match_threshold"
     (fuzzy identity, 0–1; above 1 turns it off). cron: a crontab line (UTC) giving the

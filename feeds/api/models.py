@@ -49,7 +49,7 @@ class ItemDetail(ItemOut):
 
 
 class Judged(Out):
-    """How much a change matters (tracker/significance.py)."""
+    """How much a change matters (tracker/compare/significance.py)."""
 
     class_: str | None = Field(
         alias="class", description="style, rewording or substantive (null: not an edit)"

@@ -1,7 +1,7 @@
 """Changes carry a significance score and its reasons; "minor" is now "style".
 
 Edits were classed minor or substantive. They are now style, rewording or substantive,
-with a 0-1 score and the reasons (tracker/significance.py). Stored minor edits become
+with a 0-1 score and the reasons (tracker/compare/significance.py). Stored minor edits become
 style; stored substantive ones stay substantive (some of them would be rewording today),
 with no score or reasons: `redline db rejudge` recomputes all three from the versions.
 

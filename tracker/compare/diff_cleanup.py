@@ -1,6 +1,6 @@
-"""diff-match-patch's semantic cleanup, run on a diff of token placeholders (tracker.diff).
+"""diff-match-patch's semantic cleanup, run on a diff of token placeholders (tracker.compare.diff).
 
-tracker.diff maps each distinct token to one character and diffs those strings; the cleanup
+tracker.compare.diff maps each distinct token to one character and diffs those strings; the cleanup
 here is dmp's, made token-aware (boundaries are scored on the real tokens) and linear in
 time (dmp's first pass is quadratic on a rewritten article). Also the op alphabet both use.
 """

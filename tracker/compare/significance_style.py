@@ -1,9 +1,9 @@
-"""Style-level comparison for tracker.significance: the words two texts share once folded.
+"""Style-level comparison for tracker.compare.significance: the words two texts share once folded.
 
 Folding sets case, accents, punctuation, spacing and spelled-out numbers ("eight" / "8")
 aside; on top of it, what a style-only edit changed (case, quotes, an article, a typo, a
 text the page cut short) and the share of words an edit changed. The substantive rules
-(tracker.significance_rules) build on these words.
+(tracker.compare.significance_rules) build on these words.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
 
-from tracker import diff
+from tracker.compare import diff
 
 TYPO_MAX_CHARS = 2  # a word edit of at most this many letters is a typo
 TYPO_MAX_SHARE = 0.02  # ... and all of them together at most this share of the field

@@ -1,9 +1,9 @@
-"""The substantive rules of tracker.significance: what in an edit's words makes it matter.
+"""The substantive rules of tracker.compare.significance: what in an edit's words makes it matter.
 
 Each rule compares the old and new text and names its reasons: a number, a name or place,
 a negation, hedging or attribution, an outcome (a death, a win, an arrest...), a question
 mark, quotation marks or a sentence added, removed or changed. Pure text in, reasons out;
-the per-field judgement that weighs them is tracker.significance.
+the per-field judgement that weighs them is tracker.compare.significance.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from tracker.significance_style import (
+from tracker.compare.significance_style import (
     _SPELLED,
     _WORD,
     TYPO_MAX_CHARS,

@@ -9,7 +9,7 @@ compared as sets. Ops are diff-match-patch's ``(op, text)`` tuples: -1 delete, 0
 The raw diff of the placeholder strings, the O(n*d) part, runs in the C++ build of
 diff-match-patch (``fast-diff-match-patch``) when it is installed, else in the pure-Python
 library: the two are ports of the same algorithm and, with no time limit and no line mode,
-return the same ops. The token-aware semantic cleanup afterwards (tracker.diff_cleanup) is
+return the same ops. The token-aware semantic cleanup afterwards (tracker.compare.diff_cleanup) is
 Python in both cases.
 """
 
@@ -25,7 +25,7 @@ from itertools import chain
 from diff_match_patch import diff_match_patch
 
 # The op alphabet is defined beside the cleanup, which must not import this module back.
-from tracker.diff_cleanup import DELETE, EQUAL, INSERT, Op, _TokenDmp
+from tracker.compare.diff_cleanup import DELETE, EQUAL, INSERT, Op, _TokenDmp
 from tracker.errors import RedlineError
 
 try:
@@ -254,7 +254,7 @@ def _diff_long(old: str, new: str, raw_diff: Callable[[str, str], list[Op]]) -> 
         elif size * size <= budget:
             budget -= size * size
             ops += _diff_text(old_piece, new_piece, raw_diff)  # the usual diff: few tokens
-        else:  # one replacement rather than many: each is judged (tracker.judgement) alone
+        else:  # one replacement rather than many: each is judged (tracker.compare.judgement) alone
             ops += [(DELETE, "".join(old_middle[i:])), (INSERT, "".join(new_middle[j:]))]
             break
         if a < len(old_middle):

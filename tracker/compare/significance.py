@@ -3,8 +3,8 @@
 Pure text in, judgement out (nothing here reads or writes storage), so the rules can be
 measured on their own (bench/significance.py) the way EDGI keeps web-monitoring-diff apart
 from its store. This module weighs one field's edit and a change's fields; what it weighs
-is in tracker/significance_rules.py (the substantive rules: numbers, names, negation,
-hedging, outcomes...) and tracker/significance_style.py (folded words, style-only edits).
+is in tracker/compare/significance_rules.py (the substantive rules: numbers, names, negation,
+hedging, outcomes...) and tracker/compare/significance_style.py (folded words, style-only edits).
 
 Classes, from least to most significant:
 
@@ -35,9 +35,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from tracker import diff
-from tracker.significance_rules import _RULES, _question_reasons, _quote_reasons
-from tracker.significance_style import (
+from tracker.compare import diff
+from tracker.compare.significance_rules import _RULES, _question_reasons, _quote_reasons
+from tracker.compare.significance_style import (
     _cut_short,
     _folded_words,
     _style_reasons,

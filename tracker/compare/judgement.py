@@ -1,11 +1,11 @@
 """How an edit is shown: short fields that changed almost entirely as one old → new
 replacement rather than confetti of scattered word edits. (How much an edit matters is
-tracker/significance.py.)
+tracker/compare/significance.py.)
 """
 
 from __future__ import annotations
 
-from tracker import diff
+from tracker.compare import diff
 
 # A field at most this long whose similarity is below the threshold is shown whole.
 SHORT_FIELD_CHARS = 300

@@ -2,9 +2,9 @@
 
 A body is split into paragraphs (the line breaks between them are units of their own), each
 distinct paragraph becomes one placeholder character and diff-match-patch aligns the two
-placeholder strings, as tracker.diff does with words. Unchanged paragraphs are never
+placeholder strings, as tracker.compare.diff does with words. Unchanged paragraphs are never
 tokenized. Inside each run of changed paragraphs the same is done with sentences, and only
-the sentences that changed are diffed word by word (tracker.diff), so a rewritten sentence
+the sentences that changed are diffed word by word (tracker.compare.diff), so a rewritten sentence
 never borrows "the" and "of" from the next one, and a long article costs little more than
 the paragraphs that changed.
 
@@ -22,8 +22,8 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from tracker import diff
-from tracker.diff import DELETE, EQUAL, INSERT, Op
+from tracker.compare import diff
+from tracker.compare.diff import DELETE, EQUAL, INSERT, Op
 
 RawDiff = Callable[[str, str], list[Op]]
 
@@ -39,7 +39,7 @@ _SENTENCE = re.compile(r"\S.*?(?:[.!?…]+[\"'”’»)\]]*(?=\s|$)|$)\s*|\s+", 
 MIN_MOVE_CHARS = 20
 # Word diffs inside one body together do at most the work of one diff of this many
 # characters (O(n*d) <= n*n); blocks after that are one deletion and one insertion, as
-# tracker.diff does for very long texts.
+# tracker.compare.diff does for very long texts.
 WORK_CHARS = diff.MAX_DIFF_TOKENS
 
 
