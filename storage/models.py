@@ -137,7 +137,7 @@ class ItemSighting(SQLModel, table=True):
 
 class ItemAlias(SQLModel, table=True):
     """A name an item is known by: a URL it had, a guid. Recorded by one source, it names
-    the item for every source of the site (tracker.sites)."""
+    the item for every source of the site (tracker.identity.sites)."""
 
     __table_args__ = (
         UniqueConstraint("source_id", "kind", "value"),

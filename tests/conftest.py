@@ -163,7 +163,7 @@ def offstream_page(file: str) -> str:
 def own_story(page: str, tag: str) -> str:
     """The Khanasir seed page (seeds/001_...) as another story's: its headline and the
     URLs its Changes list names are its own. Pages of one site that name the same URLs
-    are one item (tracker.sites)."""
+    are one item (tracker.identity.sites)."""
     slug = re.sub(r"[^a-z0-9]+", "-", tag.lower()).strip("-")
     return page.replace("Khanasir", f"Khanasir {tag}", 1).replace(
         "khanasir-from", f"khanasir-{slug}-from"

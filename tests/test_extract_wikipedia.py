@@ -448,7 +448,7 @@ def test_a_day_page_is_tracked_bullet_by_bullet_through_its_edits(
     assert check_all(engine, START + timedelta(hours=1)) == {url: "changed"}
     second = by_headline(engine)
 
-    # identity by source link: see tracker/identity.py
+    # identity by source link: see tracker/identity/match.py
     # Bullets have no URL or guid; they are followed by their source links, so the
     # reworded Palmyra bullet (same Reuters link) is the same item, edited.
     assert len(second) == 7

@@ -11,8 +11,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from storage import Change, transaction
-from tracker import identity
 from tracker.compare.diff import diff_text, similarity
+from tracker.identity import match
 
 from .conftest import Site
 from .test_listing import JSON, add
@@ -66,7 +66,7 @@ def test_an_item_listed_twice_in_one_check_is_one_sighting(site: Site, engine: E
 
 def test_renditions_of_one_offstream_page_are_one_identity() -> None:
     from tracker.extract.base import Observation
-    from tracker.identity import Rules, identity_keys
+    from tracker.identity.match import Rules, identity_keys
 
     rules = Rules.for_source("offstream", {})
     md = Observation(url="https://offstream.news/news/2018/01/1/boat.md", headline="A boat")
@@ -116,7 +116,7 @@ def test_the_md_and_html_renditions_of_a_page_are_one_item(site: Site, engine: E
 
 def test_a_very_long_headline_key_is_stored_as_its_hash() -> None:
     from tracker.extract.base import Observation
-    from tracker.identity import MAX_KEY_BYTES, fallback_keys
+    from tracker.identity.match import MAX_KEY_BYTES, fallback_keys
 
     short = fallback_keys(Observation(url=None, headline="Troops Cross The Border"))
     assert short == [("title", "troops cross the border")]
@@ -137,8 +137,8 @@ WORDS = st.sampled_from(["the", "army", "Palmyra", "recaptures", "é", "naïve",
 def test_the_similarity_bound_never_undercuts_the_similarity(old: str, new: str) -> None:
     """Fuzzy matching skips the diff of pairs whose bound is under the threshold: the
     bound must be at least the similarity, or a true match would be missed."""
-    old_side, new_side = identity._Likeness.of(old, None), identity._Likeness.of(new, None)
+    old_side, new_side = match._Likeness.of(old, None), match._Likeness.of(new, None)
     if not (old_side.headline and new_side.headline):
         return  # empty headlines are never compared
     exact = similarity(diff_text(old_side.headline, new_side.headline))
-    assert identity._similarity_bound(old_side, new_side) >= exact - 1e-9
+    assert match._similarity_bound(old_side, new_side) >= exact - 1e-9

@@ -26,9 +26,9 @@ from storage import (
     transaction,
 )
 from tracker.extract import Page, extract
+from tracker.identity.sites import site_of
 from tracker.ingest import record_observations
 from tracker.merge import merge_site_duplicates
-from tracker.sites import site_of
 from tracker.sources import add_source, edit_source
 
 from .conftest import manifest_snapshots, offstream_page

@@ -13,8 +13,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from storage import Change, Check, Item, Source, Version, queries, transaction
+from tracker.identity.source_index import SourceIndex
 from tracker.rounds import check_round
-from tracker.source_index import SourceIndex
 from tracker.sources import add_source
 
 from .conftest import Site, manifest_snapshots, offstream_page

@@ -1,4 +1,4 @@
-"""Publisher ids found in URLs (tracker.url_ids): what is an id, what is not."""
+"""Publisher ids found in URLs (tracker.identity.url_ids): what is an id, what is not."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from tracker.url_ids import date_in_path, learned_id, stable_id, surviving_shapes
+from tracker.identity.url_ids import date_in_path, learned_id, stable_id, surviving_shapes
 
 
 @pytest.mark.parametrize(

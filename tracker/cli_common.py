@@ -18,9 +18,9 @@ from storage import (
     parse_id,
     queries,
 )
-from tracker import identity
 from tracker.config import parse_interval
 from tracker.errors import UserError
+from tracker.identity import match
 from tracker.normalise import canonical_url
 
 
@@ -38,7 +38,7 @@ def find_item(session: Any, ref: str) -> Item:
     with url_errors(ref):
         url = canonical_url(ref)
     matches = queries.items_by_alias(session, "url", [url])
-    stem = identity.page_stem(url)
+    stem = match.page_stem(url)
     if not matches and stem:  # another rendition of a page seen (.html for .md)
         matches = queries.items_by_alias(session, "page", [stem])
     if not matches:

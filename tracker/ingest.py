@@ -19,9 +19,11 @@ from datetime import datetime
 from sqlmodel import Session
 
 from storage import Change, Item, Source, Version, queries
-from tracker import identity, partial, sites, url_ids
+from tracker import partial
 from tracker.compare import noise
 from tracker.extract.base import Observation
+from tracker.identity import match, sites, url_ids
+from tracker.identity.source_index import SourceIndex
 from tracker.ingest_state import IngestStats, _Pending
 from tracker.new_versions import (
     _add_event,
@@ -42,7 +44,6 @@ from tracker.newcomers import (
     merge_named_items,
 )
 from tracker.normalise import canonical_url, content_hash
-from tracker.source_index import SourceIndex
 
 log = logging.getLogger(__name__)
 
@@ -97,22 +98,22 @@ def record_observations(
     """
     assert source.id is not None
     site = sites.sharing(session, source, listing)
-    rules = identity.Rules.for_source(source.kind, source.options or {})
+    rules = match.Rules.for_source(source.kind, source.options or {})
     rules = replace(rules, learned=site.learned)
     page_urls = () if listing else page_urls
-    keys = [identity.identity_keys(obs, page_urls, rules) for obs in [*observations, *context]]
-    identity.drop_ambiguous_url_ids([*observations, *context], keys)
+    keys = [match.identity_keys(obs, page_urls, rules) for obs in [*observations, *context]]
+    match.drop_ambiguous_url_ids([*observations, *context], keys)
     del keys[len(observations) :]  # the context's items are known already
     if listing:
-        _key_hubs(observations, keys, identity.hub_urls([*observations, *context]))
+        _key_hubs(observations, keys, match.hub_urls([*observations, *context]))
     # Every alias this check looks up or adds, read in one go (the headline
     # keys that tell two items under one URL apart are read only when that happens).
     aliases = [alias for item_keys in keys for alias in item_keys]
     # Every URL each observation says its item has had: worked out once, here, for the
     # look-up and for the aliases each item is given below.
-    known = [identity.known_urls(observation, page_urls) for observation in observations]
+    known = [match.known_urls(observation, page_urls) for observation in observations]
     aliases += [("url", url) for urls in known for url in urls]
-    hub_pages = identity.hub_page_aliases(observations) if listing else []
+    hub_pages = match.hub_page_aliases(observations) if listing else []
     aliases += hub_pages
     index = SourceIndex(session, source.id, aliases, site)
     # Section pages seen as such before, with no article under them now. Their keys join
@@ -171,7 +172,7 @@ def record_observations(
                 continue  # the listing shows the same item twice (relative and absolute link)
             # Two different items share a key (two bullets citing one article): the
             # later one is told apart by its headline, so neither flips every check.
-            item_keys = identity.fallback_keys(observation)
+            item_keys = match.fallback_keys(observation)
             index.learn(item_keys)
             item_id = index.find_id(item_keys) if item_keys else None
             if not item_keys or (item_id is not None and item_id in claims):
@@ -253,7 +254,7 @@ def _record_one(
     now: datetime,
     check_id: int | None,
     urls: Sequence[str],
-    rules: identity.Rules,
+    rules: match.Rules,
     stats: IngestStats,
     pending: _Pending,
 ) -> Item:

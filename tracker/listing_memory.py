@@ -26,11 +26,11 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from storage import Check, ItemMatch, Source
-from tracker import identity, sites
 from tracker.extract import Page
 from tracker.extract.base import Observation
 from tracker.extract.listing import listing_records, record_fields, record_observation
 from tracker.extract.sanitise import MAX_ITEMS, sane_observations
+from tracker.identity import match, sites
 from tracker.normalise import canonical_url
 
 
@@ -97,7 +97,7 @@ class ListingMemory:
         if records and not known and not observations:
             return None  # no record is an item: extract() says so
         listing = [*context, *observations]
-        hubs = identity.hub_urls(listing)
+        hubs = match.hub_urls(listing)
         if not all(_named_for_itself(observation, hubs) for observation in listing):
             return None  # see _named_for_itself
         return Split(list(dict.fromkeys(known)), context, known_keys, observations, keys, raw_keys)

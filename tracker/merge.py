@@ -22,9 +22,9 @@ from storage import Change, Item, ItemAlias, ItemMatch, ItemSighting, Source, Ve
 from tracker import history, partial
 from tracker.compare import headline_tests
 from tracker.errors import UserError
+from tracker.identity.sites import SITE_WIDE_KINDS, site_of
+from tracker.identity.url_ids import stable_id
 from tracker.normalise import canonical_url
-from tracker.sites import SITE_WIDE_KINDS, site_of
-from tracker.url_ids import stable_id
 
 log = logging.getLogger(__name__)
 

@@ -11,15 +11,16 @@ from datetime import datetime
 from sqlmodel import Session
 
 from storage import Change, Item, Source, Version, queries
-from tracker import history, identity, partial
+from tracker import history, partial
 from tracker.compare import headline_tests
 from tracker.extract.base import HistoryEntry, Observation
+from tracker.identity import match
 from tracker.ingest_state import IngestStats, _Pending
 from tracker.normalise import FieldValue, canonical_url, clean_text, content_hash, same_text
 
 
 def _unseen_history(
-    session: Session, item: Item, observation: Observation, rules: identity.Rules
+    session: Session, item: Item, observation: Observation, rules: match.Rules
 ) -> tuple[list[HistoryEntry], datetime | None]:
     """The entries of the page's own history that the item does not have yet, and when
     the first of them began (the time of the entry before it; None when unknown).
@@ -38,7 +39,7 @@ def _unseen_history(
 
         def is_known(url: str) -> bool:
             url = canonical_url(url)
-            return url in known or identity.page_stem(url, rules.renditions) in known
+            return url in known or match.page_stem(url, rules.renditions) in known
 
         positions = [i for i, e in enumerate(earlier) if e.url and is_known(e.url)]
         if positions:

@@ -17,11 +17,12 @@ from datetime import datetime
 from sqlmodel import Session
 
 from storage import Item, ItemMatch, Source, queries
-from tracker import identity, merge
+from tracker import merge
 from tracker.extract.base import Observation
+from tracker.identity import match
+from tracker.identity.source_index import SourceIndex
 from tracker.ingest_state import IngestStats
 from tracker.normalise import canonical_url
-from tracker.source_index import SourceIndex
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +53,18 @@ def _key_hubs(
     observations: Sequence[Observation], keys: list[list[tuple[str, str]]], hubs: set[str]
 ) -> list[tuple[str, str]]:
     """Key the rows that link one of these section pages by page and headline (see
-    identity.hub_keys) in place of what they had; the keys given."""
+    match.hub_keys) in place of what they had; the keys given."""
     given: list[tuple[str, str]] = []
     for position, observation in enumerate(observations):
         if observation.url and canonical_url(observation.url) in hubs:
-            keys[position] = identity.hub_keys(observation)
+            keys[position] = match.hub_keys(observation)
             given += keys[position]
     return given
 
 
 # Keys that say no more than "a row with this headline" (a headline; a section page and
 # its headline).
-HEADLINE_KINDS = frozenset({"title", identity.HUB})
+HEADLINE_KINDS = frozenset({"title", match.HUB})
 
 
 def _release_stale_headlines(
@@ -91,7 +92,7 @@ def _match_newcomers(
     observations: Sequence[Observation],
     keys: Sequence[Sequence[tuple[str, str]]],
     item_ids: list[int | None],
-    rules: identity.Rules,
+    rules: match.Rules,
     check_id: int | None,
     now: datetime,
     index: SourceIndex,
@@ -117,13 +118,13 @@ def _match_newcomers(
         publisher_ids[item_id].append((kind, value))
     # Only items whose publisher ids allow a pairing with some newcomer are read: on a
     # listing whose rows carry ids, that is none of them (a tenth of a replayed snapshot
-    # went on reading and scoring pairs that identity._veto refuses).
-    newcomer_ids = [identity.strong_ids(keys[position]) for position in newcomers]
-    strong = {item_id: identity.strong_ids(publisher_ids[item_id]) for item_id in departed_ids}
+    # went on reading and scoring pairs that match._veto refuses).
+    newcomer_ids = [match.strong_ids(keys[position]) for position in newcomers]
+    strong = {item_id: match.strong_ids(publisher_ids[item_id]) for item_id in departed_ids}
     departed_ids = [
         item_id
         for item_id in departed_ids
-        if any(identity.ids_veto(strong[item_id], new) is None for new in newcomer_ids)
+        if any(match.ids_veto(strong[item_id], new) is None for new in newcomer_ids)
     ]
     departed = queries.items_by_id(session, departed_ids)
     latest = queries.latest_versions(session, departed_ids)
@@ -132,9 +133,9 @@ def _match_newcomers(
         if item.id in latest:
             index.added_version(item, latest[item.id])
     index.read_sightings(departed_ids)
-    pairs = identity.pair_fuzzy(
+    pairs = match.pair_fuzzy(
         [
-            identity.Candidate(item, latest[item.id], strong[item.id or 0])
+            match.Candidate(item, latest[item.id], strong[item.id or 0])
             for item in departed
             if item.id in latest
         ],
@@ -221,11 +222,11 @@ def _add_aliases(
 
 
 def _url_aliases(keys: Sequence[tuple[str, str]], urls: Sequence[str]) -> list[tuple[str, str]]:
-    """Every URL the observation says its item has had (identity.known_urls) is kept for
+    """Every URL the observation says its item has had (match.known_urls) is kept for
     look-ups (`redline history URL`), whatever decided identity; but a section page's
     names no one item: it is kept as what it is, a hub page."""
-    hub = bool(keys) and keys[0][0] == identity.HUB
-    kind = identity.HUB_PAGE if hub else "url"
+    hub = bool(keys) and keys[0][0] == match.HUB
+    kind = match.HUB_PAGE if hub else "url"
     return [(kind, url) for url in urls]
 
 

@@ -25,8 +25,8 @@ from sqlmodel import Session
 
 from storage import Change, Source, Version, queries
 from tracker.extract.base import Observation
+from tracker.identity.source_index import SourceIndex
 from tracker.normalise import CONTENT_FIELDS, clean_text, content_hash
-from tracker.source_index import SourceIndex
 
 SHOWN = "shown"  # a change that only records a partial field shown for the first time
 # The headline names the item: a sighting without one is no sighting of it.

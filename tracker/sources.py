@@ -18,10 +18,10 @@ from tracker.compare import noise
 from tracker.errors import UserError
 from tracker.extract import KINDS
 from tracker.fetch.netguard import check_url_host
-from tracker.identity import compile_id_pattern
+from tracker.identity.match import compile_id_pattern
+from tracker.identity.sites import site_of
 from tracker.normalise import canonical_url, check_http_url
 from tracker.schedule import check_cron, cron_trigger
-from tracker.sites import site_of
 from tracker.tuning import BY_OPTION, check_tuning
 
 # The longest source URL taken: what servers and browsers reliably handle (the JSON API
@@ -54,7 +54,7 @@ def add_source(
     (how long a departed item may still be paired by fuzzy identity), "match_threshold"
     (fuzzy identity, 0–1; above 1 turns it off). cron: a crontab line (UTC) giving the
     check times instead of an interval. site: the group of sources whose items it shares
-    (tracker.sites; default: its URL's host without "www.").
+    (tracker.identity.sites; default: its URL's host without "www.").
     """
     url = check_source_url(url)
     check_url_host(url)  # a literal private address; host names are checked at fetch time

@@ -30,8 +30,9 @@ from feeds.hot_pages import Generation, HotPage, HotPages
 from feeds.ids import ItemId
 from feeds.settings import ServiceSettings
 from storage import MAX_ID, Item, item_pages, queries
-from tracker import history, identity, render
+from tracker import history, render
 from tracker.errors import UserError
+from tracker.identity import match
 from tracker.normalise import canonical_url
 
 # As `redline diff --format`.
@@ -213,7 +214,7 @@ def _items_with_url(session: Session, url: str) -> list[int]:
     except ValueError as error:  # urllib: a bad IPv6 literal, a port out of range
         raise HTTPException(400, f"not a URL: {url[:100]!r} ({error})") from None
     matches = queries.items_by_alias(session, "url", [url])
-    stem = identity.page_stem(url)
+    stem = match.page_stem(url)
     if not matches and stem:
         matches = queries.items_by_alias(session, "page", [stem])
     return [item.id for item in matches if item.id is not None]

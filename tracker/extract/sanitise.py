@@ -47,7 +47,7 @@ MAX_SOURCES = 200
 MAX_KEY_BYTES = 2_000  # UTF-8 bytes of a URL, guid or source entry
 MAX_MESSAGE = 300  # characters of an error message
 CUT = words.CUT
-# A source entry's link, as tracker.identity reads it: "Reuters <https://…>".
+# A source entry's link, as tracker.identity.match reads it: "Reuters <https://…>".
 _SOURCE_LINK = re.compile(r"<(https?://[^>\s]+)>\s*$")
 
 

@@ -4,7 +4,7 @@ Each source gets its site (its URL's host without "www."): the sources of one si
 their items' aliases, so the same article in two feeds is one item. Every item gets a
 sighting by the source that recorded it, carrying what was per item until now: whether
 that source listed it, and when it left. Items that two sources of a site recorded
-apart are merged by `redline db upgrade` after this (tracker.sites), each merge logged.
+apart are merged by `redline db upgrade` after this (tracker.identity.sites), each merge logged.
 
 Revision ID: 0006
 Revises: 0005
@@ -23,7 +23,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def _site(url: str) -> str:
-    # As tracker.sites.site_of did when this was written (a migration keeps its copy).
+    # As tracker.identity.sites.site_of did when this was written (a migration keeps its copy).
     try:
         host = (urlsplit(url).hostname or "").rstrip(".")
     except ValueError:

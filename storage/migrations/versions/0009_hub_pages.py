@@ -21,7 +21,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # A hub alias is "<section URL> <headline>", or its sha256 when that is too long (as
-# tracker.identity.hub_keys gives it when this was written).
+# tracker.identity.match.hub_keys gives it when this was written).
 _HUB_URLS = """
     kind = '{url}' AND value LIKE '%/' AND EXISTS (
         SELECT 1 FROM itemalias AS hub

@@ -25,7 +25,7 @@ from sqlalchemy import String, and_, bindparam, cast
 from sqlmodel import Session, col, or_, select
 
 from storage import Source
-from tracker.url_ids import LEARNED_AFTER
+from tracker.identity.url_ids import LEARNED_AFTER
 
 log = logging.getLogger(__name__)
 

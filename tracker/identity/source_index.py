@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from storage import Item, ItemAlias, ItemSighting, Source, Version
 from storage.queries import in_chunks
-from tracker.sites import SHARING_SOURCE, SITE_WIDE_KINDS, Sharing
+from tracker.identity.sites import SHARING_SOURCE, SITE_WIDE_KINDS, Sharing
 
 # The aliases of a kind with some values: a source's, and a site's with their sources
 # (built once: every check asks).
@@ -72,7 +72,7 @@ class Sighting:
 
 
 class SourceIndex:
-    """sharing: the sources whose items a site-wide alias may name (tracker.sites), this
+    """sharing: the sources whose items a site-wide alias may name (tracker.identity.sites), this
     source first; the other aliases name items of this source only."""
 
     def __init__(

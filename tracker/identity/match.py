@@ -24,8 +24,8 @@ from storage import Item, Version
 from tracker.compare import diff
 from tracker.errors import ExtractError, UserError
 from tracker.extract.base import Observation
+from tracker.identity.url_ids import date_in_path, learned_id, stable_id
 from tracker.normalise import canonical_url, canonical_urls, normalise_text
-from tracker.url_ids import date_in_path, learned_id, stable_id
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def identity_keys(
     The first kind that names a stored item decides (SourceIndex.find_id); the kinds
     after it are looked up only when it names none, and every key becomes an alias.
     Strongest: an id the source's --id-pattern finds in a URL; a guid that is not merely
-    the item's URL; an id the publisher put in the URL (tracker.url_ids), which survives
+    the item's URL; an id the publisher put in the URL (tracker.identity.url_ids), which survives
     the headline edits that rebuild a slug where a guid that is the URL does not. Then
     the keys redline has always used (`_plain_keys`), so items recorded before these
     existed are still found.
