@@ -55,7 +55,7 @@ LONG_TARGET_MINUTES = 2  # issue 18: 1,000 commits of 5,000 items on SQLite
 
 CLOSING_THE_GAP = (
     "What would close it: speed — an import remembers its listing from one snapshot to "
-    "the next (tracker/listing_memory.py): a record seen unchanged is not parsed, hashed or "
+    "the next (tracker/record/listing_memory.py): a record seen unchanged is not parsed, hashed or "
     "looked up again, and the last-seen times of unchanged items are moved on in one "
     "statement per 500. On 2026-12-06 (39 steady snapshots of 5,000 items, the same "
     "database row for row: 24.4 s -> 16-19 s) the items an edit changes are read in one "

@@ -435,7 +435,7 @@ CLOSING_THE_GAP = (
     "check no longer reads every source of its site (first sight 23.3 s → 13.5 s). Done "
     "on 2026-12-07, after a py-spy profile of this unchanged round (recording 304s was "
     "39% of its samples, two thirds of that waiting to begin a write transaction): a "
-    "round's 304s are written 64 to a transaction (tracker/not_modified.py), planned "
+    "round's 304s are written 64 to a transaction (tracker/record/not_modified.py), planned "
     "from the source's schedule as the check's first read took it, and the lease check "
     "before a fetch reads two columns; the same 2,000-page unchanged round, old and new "
     "code taking turns on this machine, went from 8.9-9.5 s to 7.5-7.9 s (-16%). What "

@@ -59,10 +59,10 @@ from sqlmodel import col, select  # noqa: E402
 
 from bench.report import ROOT, machine_lines, write_section  # noqa: E402
 from storage import Change, ItemMatch, Version, make_engine, queries, transaction, upgrade  # noqa: E402
-from tracker import ingest, partial  # noqa: E402
 from tracker.extract import Page, extract  # noqa: E402
-from tracker.ingest import is_listing, record_observations  # noqa: E402
 from tracker.normalise import canonical_url, clean_text  # noqa: E402
+from tracker.record import ingest, partial  # noqa: E402
+from tracker.record.ingest import is_listing, record_observations  # noqa: E402
 from tracker.sources import add_source  # noqa: E402
 
 CORPUS_PLACES = (ROOT.parent / "shared" / "corpus", ROOT.parent.parent / "shared" / "corpus")
@@ -195,7 +195,7 @@ def watched_landings() -> Iterator[dict[int, int]]:
     record_observations returns counts only: its two per-sighting steps are watched
     (an unchanged sighting, and any other), so the bench sees what ingest decided
     rather than guessing it again from the aliases. A listing's partial fields are
-    settled on copies of the observations (tracker/partial.py): a copy lands for the
+    settled on copies of the observations (tracker/record/partial.py): a copy lands for the
     observation it was made from.
     """
     landed: dict[int, int] = {}
@@ -585,7 +585,8 @@ READING = [
     "are no longer restored (built in issue 16); what is left needs evidence beyond the "
     "headline.",
     "- After issue 17's merge this table showed ids-given recall 0.85-0.92 and up to 11 false "
-    "edits. Both were the script, not redline: a listing's partial fields (tracker/partial.py) "
+    "edits. Both were the script, not redline: a listing's partial fields "
+    "(tracker/record/partial.py) "
     "are settled on copies of the observations, which the script did not follow, so those "
     "sightings looked skipped and their edits unmatched; and switches back to a recent "
     "headline are recorded as headline tests and flips, which it did not count. Reading them "

@@ -29,9 +29,10 @@ from feeds import feed_query, timeline
 from feeds.deps import SessionDep, SettingsDep
 from feeds.settings import ServiceSettings
 from storage import Change, Item, Source, Version, change_pages, parse_id, queries, source_queries
-from tracker import history, render
+from tracker import render
 from tracker.errors import UserError
 from tracker.normalise import redact_url
+from tracker.record import history
 from tracker.status import source_health
 
 router = APIRouter()

@@ -63,7 +63,7 @@ class Source(SQLModel, table=True):
     quiet_since: datetime | None = Field(default=None, sa_column=_time())
     quiet_reason: str | None = None
     # Fields its listing shows for some items only, learned from its checks (see
-    # tracker/partial.py): an item shown without one keeps its last known value.
+    # tracker/record/partial.py): an item shown without one keeps its last known value.
     partial_fields: list[str] | None = Field(default=None, sa_column=Column(JSON))
     # Per-source settings: listing field map ("map", "items"), "id_pattern", "match_threshold",
     # "match_window_hours", "ignore" (noise patterns, tracker/compare/noise.py).

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 
 from storage import Source, queries, transaction
 from tracker.extract.base import Observation
-from tracker.ingest import record_observations
+from tracker.record.ingest import record_observations
 from tracker.sources import add_source
 
 FLOODS_URL = "https://news.example/estuary-floods"

@@ -20,7 +20,7 @@ from werkzeug import Request, Response
 from storage import Check, Item, ItemSighting, Source, source_queries, transaction
 from tracker.check import CheckOptions, check_source
 from tracker.config import DaemonSettings
-from tracker.not_modified import NotModified, NotModifiedLog
+from tracker.record.not_modified import NotModified, NotModifiedLog
 from tracker.rounds import check_round
 from tracker.schedule import Policy
 
@@ -221,7 +221,7 @@ def test_a_source_whose_stored_schedule_is_bad_is_an_error_check_not_the_end_of_
 
 @pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_a_rounds_304s_are_written_in_batches_as_a_lone_check_writes_one(engine: Engine) -> None:
-    """The 304s of a round go to the database a batch at a time (tracker/not_modified.py),
+    """The 304s of a round go to the database a batch at a time (tracker/record/not_modified.py),
     and leave each source and check row as a check on its own leaves them."""
 
     def answer(request: Request) -> Response:

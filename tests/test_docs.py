@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from feeds import feed_query
-from tracker.history import VERSION_MAKING_KINDS
+from tracker.record.history import VERSION_MAKING_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 MAP = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")

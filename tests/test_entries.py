@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from feeds import entries
 from storage import Change
-from tracker import history
 from tracker.compare import diff, paragraphs
+from tracker.record import history
 
 from .tools import text_reader
 

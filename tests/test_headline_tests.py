@@ -19,7 +19,7 @@ from sqlmodel import select
 from storage import Change, Source, queries, transaction
 from tracker.config import load_config
 from tracker.extract import Page, extract
-from tracker.ingest import record_observations
+from tracker.record.ingest import record_observations
 
 from .test_http_api import AUTH, client_for
 from .test_identity_classes import SITE, at, replay

@@ -19,7 +19,7 @@ from sqlmodel import select
 
 from storage import Change, Item, ItemMatch, Source, queries, transaction
 from tracker.extract import Page, extract
-from tracker.ingest import record_observations
+from tracker.record.ingest import record_observations
 from tracker.sources import add_source
 
 SITE = "https://paper.example"

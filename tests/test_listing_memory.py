@@ -14,8 +14,9 @@ from sqlalchemy.engine import Engine
 
 from storage import make_engine, transaction
 from tests.databases import Backend
-from tracker import listing_memory, replay
+from tracker import replay
 from tracker.fetch.archives import ArchivedSnapshot
+from tracker.record import listing_memory
 from tracker.sources import add_source
 
 URL = "https://news.example/top.json"

@@ -9,8 +9,8 @@ import pytest
 
 from tracker.check import CheckResult
 from tracker.daemon import log_result
-from tracker.ingest_state import IngestStats
 from tracker.logs import JsonFormatter, TextFormatter, configure_logging
+from tracker.record.ingest_state import IngestStats
 
 
 def logged_line(formatter: logging.Formatter, result: CheckResult) -> str:

@@ -118,7 +118,7 @@ def test_history_by_an_old_url_is_the_item_seen_last(cli, engine: Engine) -> Non
     it is now. (Sources of one site share the item: tests/test_sites.py.)"""
     from storage import queries
     from tracker.extract import Page, extract
-    from tracker.ingest import record_observations
+    from tracker.record.ingest import record_observations
     from tracker.sources import add_source
 
     chain = manifest_snapshots("boat-borneo-2018-01-01")  # in order

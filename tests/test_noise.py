@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from storage import Source, queries, transaction
 from tracker.compare.noise import comparable
 from tracker.extract import Page, extract
-from tracker.ingest import record_observations
+from tracker.record.ingest import record_observations
 from tracker.sources import add_source
 
 from .conftest import FIXTURES

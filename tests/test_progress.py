@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from tracker.check import CheckResult
-from tracker.ingest_state import IngestStats
 from tracker.progress import BarReporter, PlainReporter, TallyColumn, choose_reporter
+from tracker.record.ingest_state import IngestStats
 
 from .conftest import TWO_ITEM_RSS as RSS
 from .conftest import Site, redline_command

@@ -27,8 +27,8 @@ from storage import (
 )
 from tracker.extract import Page, extract
 from tracker.identity.sites import site_of
-from tracker.ingest import record_observations
-from tracker.merge import merge_site_duplicates
+from tracker.record.ingest import record_observations
+from tracker.record.merge import merge_site_duplicates
 from tracker.sources import add_source, edit_source
 
 from .conftest import manifest_snapshots, offstream_page

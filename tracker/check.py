@@ -29,13 +29,13 @@ from tracker.errors import HTTPStatusError, RedlineError
 from tracker.extract import Page, extract
 from tracker.fetch import blocked
 from tracker.fetch.client import Snapshot, fetch
-from tracker.ingest import SeenUnchangedConflict, is_listing, record_observations
-from tracker.ingest_state import IngestStats
-from tracker.listing_memory import ListingMemory
 from tracker.normalise import redact_url
-from tracker.not_modified import NotModified, NotModifiedLog
-from tracker.not_modified import write as write_not_modified
 from tracker.notify import outbox
+from tracker.record.ingest import SeenUnchangedConflict, is_listing, record_observations
+from tracker.record.ingest_state import IngestStats
+from tracker.record.listing_memory import ListingMemory
+from tracker.record.not_modified import NotModified, NotModifiedLog
+from tracker.record.not_modified import write as write_not_modified
 from tracker.schedule import Plan, Policy, parse_retry_after, plan_next
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class CheckOptions:
     worker: str | None = None  # the lease holder; None: no leases (a single process)
     failing_after: int = 3  # a 404 this many times in a row retires an item page
     archive: bool = False  # [archive] enabled: new versions of item pages are to be saved
-    # A round's 304s, written in batches (tracker/not_modified.py); None: each at once.
+    # A round's 304s, written in batches (tracker/record/not_modified.py); None: each at once.
     not_modified: NotModifiedLog | None = None
 
 
@@ -204,7 +204,7 @@ def record_snapshot(
     are left as they are. `ref` names the snapshot: a source records each ref once.
     An extraction error is recorded as an error check of that ref, not raised. memory:
     what the import remembers of a listing source between its snapshots
-    (tracker/listing_memory.py), so unchanged records are not read again.
+    (tracker/record/listing_memory.py), so unchanged records are not read again.
     """
     started = utcnow()
     try:
@@ -459,7 +459,7 @@ def _record_not_modified(
     took most of a 304's recording (bench/RESULTS.md, polling round). Its next check is
     planned from the source's schedule as check_source read it (and, for an aging item
     page, a read of its age), without the write lock; the writes go to the round's batch
-    (tracker/not_modified.py), or are made now when there is none. Both make sure the
+    (tracker/record/not_modified.py), or are made now when there is none. Both make sure the
     lease is still this worker's."""
     source_id = source.id
     with Session(engine) as session:

@@ -27,21 +27,14 @@ from storage import (
     upgrade,
 )
 from storage.types import iso_z
-from tracker import (
-    __version__,
-    cli_identity,
-    cli_notify,
-    cli_reading,
-    cli_service,
-    cli_sources,
-    history,
-)
+from tracker import __version__, cli_identity, cli_notify, cli_reading, cli_service, cli_sources
 from tracker.cli_common import DEFAULT_EVERY, parse_every, print_json
 from tracker.config import Config, load_config
 from tracker.errors import RedlineError
 from tracker.fetch import netguard
 from tracker.logs import configure_logging
 from tracker.normalise import redact_url
+from tracker.record import history
 from tracker.words import plural
 
 
@@ -249,7 +242,7 @@ SITES_REVISION = "0006"
 def _merge_site_duplicates(engine: Engine) -> None:
     """Items that sources of one site recorded apart under one alias become one item."""
     from storage import utcnow
-    from tracker.merge import merge_site_duplicates
+    from tracker.record.merge import merge_site_duplicates
 
     with transaction(engine) as session:
         merged = merge_site_duplicates(session, utcnow())

@@ -16,12 +16,13 @@ from storage import (
     transaction,
 )
 from storage.types import iso_z
-from tracker import history, render
+from tracker import render
 from tracker.cli_common import checked_source_id, find_item, print_json, write_errors
 from tracker.cli_service import listen_address, public_url
 from tracker.config import Config
 from tracker.errors import UserError
 from tracker.normalise import canonical_url
+from tracker.record import history
 from tracker.words import plural
 
 

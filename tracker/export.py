@@ -35,8 +35,9 @@ from sqlmodel import Session, col, select
 
 from storage import Change, Item, ItemAlias, Source, Version, queries, utcnow
 from storage.types import iso_z
-from tracker import __version__, history
+from tracker import __version__
 from tracker.errors import UserError
+from tracker.record import history
 
 FORMATS = ("json", "ndjson", "csv")
 # Items per read: their versions and changes are loaded together, then written and let go.

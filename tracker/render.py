@@ -10,9 +10,9 @@ import html
 from collections.abc import Mapping, Sequence
 
 from storage import Version
-from tracker import history
 from tracker.compare import paragraphs
 from tracker.compare.diff import DELETE, EQUAL, INSERT, ListOps, Op, changed, patch_text
+from tracker.record import history
 
 DEL_STYLE = "background:#ffe6e6;color:#b30000;text-decoration:line-through"
 INS_STYLE = "background:#e6ffe6;color:#006600;text-decoration:none"

@@ -22,7 +22,7 @@ from tracker.check import LOCAL_ERROR, CheckOptions, CheckResult, check_source, 
 from tracker.config import DaemonSettings
 from tracker.fetch.client import make_client
 from tracker.fetch.politeness import HostGate, host_of
-from tracker.not_modified import NotModifiedLog
+from tracker.record.not_modified import NotModifiedLog
 from tracker.schedule import Policy
 
 log = logging.getLogger(__name__)

@@ -30,10 +30,11 @@ from feeds.hot_pages import Generation, HotPage, HotPages
 from feeds.ids import ItemId
 from feeds.settings import ServiceSettings
 from storage import MAX_ID, Item, item_pages, queries
-from tracker import history, render
+from tracker import render
 from tracker.errors import UserError
 from tracker.identity import match
 from tracker.normalise import canonical_url
+from tracker.record import history
 
 # As `redline diff --format`.
 DiffFormat = Literal["json", "text", "html", "side-by-side", "patch"]

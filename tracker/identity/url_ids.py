@@ -109,7 +109,7 @@ def date_in_path(url: str) -> date | None:
 # Shapes no rule above knows (`/story/8841/slug`, `…/slug-a-x7k2p9`): when an item that
 # something else identified (a guid, --id-pattern, a fuzzy pairing, a page's Changes list)
 # moves to a new URL, the part both URLs share while the slug changed is the publisher's
-# id. A site's sources count such moves per shape (tracker.ingest); once two moves agree,
+# id. A site's sources count such moves per shape (tracker.record.ingest); once two moves agree,
 # that shape is read as an id on the site's URLs too.
 
 LEARNED_AFTER = 2  # moves that must agree before a learned shape is used

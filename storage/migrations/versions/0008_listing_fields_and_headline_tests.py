@@ -2,7 +2,7 @@
 the variants of a headline test.
 
 A front page that shows a summary in its lead slot only makes the summary "partial":
-an item shown without it is unknown there, not emptied (tracker/partial.py). A headline
+an item shown without it is unknown there, not emptied (tracker/record/partial.py). A headline
 that alternates A → B → A is one "headline_test" change naming A and B
 (tracker/compare/headline_tests.py).
 

@@ -1,4 +1,4 @@
-"""What one check's recording keeps while it runs (tracker/ingest.py): its tallies
+"""What one check's recording keeps while it runs (tracker/record/ingest.py): its tallies
 (IngestStats, which the check reports) and the writes saved for its end (_Pending).
 """
 
@@ -40,7 +40,7 @@ class _Pending:
 
     seen_items: list[int] = field(default_factory=list)
     seen_versions: list[int] = field(default_factory=list)
-    # Items seen unchanged by a caller that did not read them (tracker/listing_memory.py):
+    # Items seen unchanged by a caller that did not read them (tracker/record/listing_memory.py):
     # their latest versions are found by the item's version count.
     seen_latest_of: list[int] = field(default_factory=list)
     # This source's sightings: items it shows for the first time, items its listing shows

@@ -19,12 +19,12 @@ from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from storage import Change, Item, ItemAlias, ItemMatch, ItemSighting, Source, Version, queries
-from tracker import history, partial
 from tracker.compare import headline_tests
 from tracker.errors import UserError
 from tracker.identity.sites import SITE_WIDE_KINDS, site_of
 from tracker.identity.url_ids import stable_id
 from tracker.normalise import canonical_url
+from tracker.record import history, partial
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Which stored item each observation of a check is, when no alias names it yet, and the
-items made for those that are none (tracker/ingest.py records the check with these).
+items made for those that are none (tracker/record/ingest.py records the check with these).
 
 A page that names two stored items merges them; the rows that link a section page are
 keyed by page and headline; a headline back on a listing after the match window is a new
@@ -17,12 +17,12 @@ from datetime import datetime
 from sqlmodel import Session
 
 from storage import Item, ItemMatch, Source, queries
-from tracker import merge
 from tracker.extract.base import Observation
 from tracker.identity import match
 from tracker.identity.source_index import SourceIndex
-from tracker.ingest_state import IngestStats
 from tracker.normalise import canonical_url
+from tracker.record import merge
+from tracker.record.ingest_state import IngestStats
 
 log = logging.getLogger(__name__)
 

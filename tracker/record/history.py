@@ -53,7 +53,7 @@ def readable_diff(field_ops: dict[str, list[diff.Op]]) -> dict[str, list[diff.Op
 
 # Removals and restorations make no version; a headline test's switches do (see
 # tracker/compare/headline_tests.py), and so does a listing showing a field first ("shown",
-# tracker/partial.py).
+# tracker/record/partial.py).
 VERSION_MAKING_KINDS = ("created", "edited", "headline_test", "headline_flip", "shown")
 
 

@@ -1,9 +1,9 @@
 """Recording what a check saw: new versions, their changes, the item's aliases.
 
 This module is the loop over a check's observations (seen unchanged, recorded, removed);
-which item a newcomer is, and the new items, are tracker/newcomers.py; versions and
-changes appended to an item, tracker/new_versions.py; the check's tallies and the writes
-saved for its end, tracker/ingest_state.py.
+which item a newcomer is, and the new items, are tracker/record/newcomers.py; versions and
+changes appended to an item, tracker/record/new_versions.py; the check's tallies and the writes
+saved for its end, tracker/record/ingest_state.py.
 
 Runs inside the caller's transaction; it never commits, so a check is stored
 whole or not at all.
@@ -19,13 +19,14 @@ from datetime import datetime
 from sqlmodel import Session
 
 from storage import Change, Item, Source, Version, queries
-from tracker import partial
 from tracker.compare import noise
 from tracker.extract.base import Observation
 from tracker.identity import match, sites, url_ids
 from tracker.identity.source_index import SourceIndex
-from tracker.ingest_state import IngestStats, _Pending
-from tracker.new_versions import (
+from tracker.normalise import canonical_url, content_hash
+from tracker.record import partial
+from tracker.record.ingest_state import IngestStats, _Pending
+from tracker.record.new_versions import (
     _add_event,
     _add_version,
     _content_fields,
@@ -34,7 +35,7 @@ from tracker.new_versions import (
     _observed_version,
     _unseen_history,
 )
-from tracker.newcomers import (
+from tracker.record.newcomers import (
     _add_aliases,
     _create_newcomers,
     _key_hubs,
@@ -43,7 +44,6 @@ from tracker.newcomers import (
     _release_stale_headlines,
     merge_named_items,
 )
-from tracker.normalise import canonical_url, content_hash
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def record_observations(
         partial.learn(source, observations, item_ids)
     _create_newcomers(session, source, observations, keys, item_ids, known, now, index, stats)
     hashes = [content_hash(_content_fields(observation)) for observation in observations]
-    if listing:  # fields a listing shows for some items only: see tracker/partial.py
+    if listing:  # fields a listing shows for some items only: see tracker/record/partial.py
         observations, hashes = partial.settle(
             session, source, observations, hashes, item_ids, index
         )

@@ -1,4 +1,4 @@
-"""Appending to an item's history (tracker/ingest.py records a check with these): the
+"""Appending to an item's history (tracker/record/ingest.py records a check with these): the
 observed version, the entries of the page's own history (a Changes list) not stored yet,
 each with the change that leads to it, and the events that make no version (an item
 leaving a listing or coming back to it).
@@ -11,12 +11,12 @@ from datetime import datetime
 from sqlmodel import Session
 
 from storage import Change, Item, Source, Version, queries
-from tracker import history, partial
 from tracker.compare import headline_tests
 from tracker.extract.base import HistoryEntry, Observation
 from tracker.identity import match
-from tracker.ingest_state import IngestStats, _Pending
 from tracker.normalise import FieldValue, canonical_url, clean_text, content_hash, same_text
+from tracker.record import history, partial
+from tracker.record.ingest_state import IngestStats, _Pending
 
 
 def _unseen_history(
