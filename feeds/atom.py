@@ -57,9 +57,10 @@ from feeds.feed_names import (
 )
 from feeds.feed_query import DEFAULT_LIMIT, LISTING, FeedQuery
 from storage import Change, Item, Source, Version, change_pages, queries
-from tracker import __version__, render
+from tracker import __version__
 from tracker.compare import diff
 from tracker.normalise import redact_url
+from tracker.present import render
 from tracker.record import history
 
 FORMAT = "3"  # part of every ETag: bump when what a feed shows changes

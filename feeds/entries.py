@@ -21,10 +21,10 @@ from functools import partial
 from html import escape as _escape
 
 from storage import Change
-from tracker import render
 from tracker.compare import diff
 from tracker.compare.paragraphs import split_paragraphs
 from tracker.normalise import LIST_FIELDS
+from tracker.present import render
 
 TITLE_MAX = 160  # characters: readers cut titles at about this, or wrap them
 HINT_MAX = 40  # characters of each side of the edit quoted in a title

@@ -1,4 +1,4 @@
-"""/items/{id}/changes/{change}.png: a picture of one edit (tracker/diff_image.py), for
+"""/items/{id}/changes/{change}.png: a picture of one edit (tracker/present/diff_image.py), for
 posts and previews; its alt text is in the `Redline-Alt-Text` header (and in
 `image_alt` of a webhook's JSON)."""
 

@@ -3,7 +3,7 @@ timeline strip (/items/{id}, the strip drawn by feeds/timeline.py), sources (/so
 
 Server-rendered with Jinja2 (feeds/templates), no build step, no external assets. Every
 template is autoescaped and text from sources is never marked safe: the only markup marked
-safe is the diff HTML of tracker.render, which escapes the text it shows itself. A strict
+safe is the diff HTML of tracker.present.render, which escapes the text it shows itself. A strict
 Content-Security-Policy allows no script but the one inline view switch (by its hash), so
 even an escaping mistake could not run injected script.
 """
@@ -29,9 +29,9 @@ from feeds import feed_query, timeline
 from feeds.deps import SessionDep, SettingsDep
 from feeds.settings import ServiceSettings
 from storage import Change, Item, Source, Version, change_pages, parse_id, queries, source_queries
-from tracker import render
 from tracker.errors import UserError
 from tracker.normalise import redact_url
+from tracker.present import render
 from tracker.record import history
 from tracker.status import source_health
 

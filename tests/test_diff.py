@@ -24,7 +24,7 @@ from tracker.compare.diff import (
     similarity,
     tokenize,
 )
-from tracker.render import (
+from tracker.present.render import (
     DEL_STYLE,
     INS_STYLE,
     render_fields_html,

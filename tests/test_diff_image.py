@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from feeds.app import create_app
 from storage import Change
-from tracker import diff_image
+from tracker.present import diff_image
 
 from .conftest import Site
 from .test_notify import storm_edited

@@ -21,7 +21,7 @@ from sqlmodel import select
 
 import tracker
 from storage import Change, Item, Version, queries, transaction
-from tracker import export
+from tracker.present import export
 from tracker.record import history
 from tracker.rounds import check_round
 from tracker.sources import add_source

@@ -4,10 +4,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracker import render
 from tracker.compare import diff, paragraphs
 from tracker.compare.diff import DELETE, EQUAL, INSERT, new_text, old_text
 from tracker.compare.paragraphs import diff_body, find_moves, split_paragraphs, split_sentences
+from tracker.present import render
 from tracker.record import history
 
 P1 = "The storm reached the coast on Monday night, officials said."

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 from tracker.compare import diff
-from tracker.render import (
+from tracker.present.render import (
     ANSI_DELETE,
     ANSI_INSERT,
     ANSI_RESET,

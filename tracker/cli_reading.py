@@ -16,12 +16,12 @@ from storage import (
     transaction,
 )
 from storage.types import iso_z
-from tracker import render
 from tracker.cli_common import checked_source_id, find_item, print_json, write_errors
 from tracker.cli_service import listen_address, public_url
 from tracker.config import Config
 from tracker.errors import UserError
 from tracker.normalise import canonical_url
+from tracker.present import render
 from tracker.record import history
 from tracker.words import plural
 
@@ -163,7 +163,7 @@ def _change_line(change: dict[str, Any] | None) -> str:
 
 
 def cmd_export(args: argparse.Namespace, engine: Engine, config: Config) -> int:
-    from tracker import export
+    from tracker.present import export
 
     if [args.item is not None, args.source is not None, args.all].count(True) != 1:
         raise UserError("say what to export: one of ITEM, --source ID or --all")

@@ -30,10 +30,10 @@ from feeds.hot_pages import Generation, HotPage, HotPages
 from feeds.ids import ItemId
 from feeds.settings import ServiceSettings
 from storage import MAX_ID, Item, item_pages, queries
-from tracker import render
 from tracker.errors import UserError
 from tracker.identity import match
 from tracker.normalise import canonical_url
+from tracker.present import render
 from tracker.record import history
 
 # As `redline diff --format`.

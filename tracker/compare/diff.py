@@ -1,4 +1,4 @@
-"""Word-level diffs between versions of a news item (rendering them is tracker.render).
+"""Word-level diffs between versions of a news item (rendering them is tracker.present.render).
 
 Texts are split into tokens (words, whitespace runs, single punctuation characters), each
 distinct token is mapped to one placeholder character, and diff-match-patch diffs the

@@ -3,7 +3,7 @@
 A target `mastodon+https://ACCESS_TOKEN@instance.example` posts each notification as a
 status of the token's account: the first about an item starts a thread, and each later
 one replies to the item's latest post (the status ids are kept in thread_post). An
-edit's post carries its picture (tracker/diff_image.py) with the alt text saying the old
+edit's post carries its picture (tracker/present/diff_image.py) with the alt text saying the old
 and new words. The text stays within Mastodon's 500 characters. The delivery id is the
 status's Idempotency-Key, so a post sent again after a crash is not posted twice.
 """

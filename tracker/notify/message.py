@@ -16,8 +16,8 @@ from sqlalchemy.engine import Row
 from sqlmodel import Session
 
 from storage import Change, Item, Source, Version, queries
-from tracker.export import change_json
 from tracker.normalise import redact_url
+from tracker.present.export import change_json
 from tracker.words import one_line
 
 MAX_TEXT = 280  # characters of a headline or summary quoted in a notification's text
@@ -26,7 +26,7 @@ EVENT = "change"
 
 @dataclass(frozen=True)
 class Picture:
-    """What the picture of an edit shows (drawn by tracker/diff_image.py when a target
+    """What the picture of an edit shows (drawn by tracker/present/diff_image.py when a target
     posts it)."""
 
     field: str
@@ -36,7 +36,7 @@ class Picture:
     alt: str
 
     def png(self) -> bytes:
-        from tracker import diff_image
+        from tracker.present import diff_image
 
         return diff_image.render_png(self.field, self.ops, self.where, self.when)
 
@@ -109,7 +109,7 @@ def _message(
 
 
 def picture_of(change: Change, source: Source | None) -> Picture | None:
-    """The picture of an edit (tracker/diff_image.py), as posts and
+    """The picture of an edit (tracker/present/diff_image.py), as posts and
     /items/{id}/changes/{change}.png show it: the headline if it changed, else the first
     changed field with a stored diff; None if the change is no edit."""
     if change.kind != "edited" or not change.diff:
@@ -117,7 +117,7 @@ def picture_of(change: Change, source: Source | None) -> Picture | None:
     fields = [name for name in change.fields if name in change.diff]
     if not fields:
         return None
-    from tracker import diff_image
+    from tracker.present import diff_image
 
     field = "headline" if "headline" in fields else fields[0]
     where = (source.name or source.site) if source else None
