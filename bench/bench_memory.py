@@ -57,7 +57,7 @@ from bench.report import (  # noqa: E402
     median_and_spread,
     publish,
 )
-from tracker.config import DaemonSettings  # noqa: E402
+from tracker.run.config import DaemonSettings  # noqa: E402
 
 FULL = 10_000
 SECTION = f"## Memory: `redline run` with {FULL:,} sources"

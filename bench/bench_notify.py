@@ -53,11 +53,11 @@ from tests.databases import (  # noqa: E402
     PostgresBackend,
     SqliteBackend,
 )
-from tracker.check import check_source  # noqa: E402
 from tracker.notify import subscriptions  # noqa: E402
 from tracker.notify.sender import Sender  # noqa: E402
 from tracker.notify.settings import NotifySettings  # noqa: E402
-from tracker.sources import add_source  # noqa: E402
+from tracker.run.check import check_source  # noqa: E402
+from tracker.run.sources import add_source  # noqa: E402
 
 SECTION = "## Notifications"
 COMMAND = ".venv/bin/python bench/bench_notify.py --write"

@@ -296,7 +296,7 @@ def _redline_template(path: Path, urls: list[str]) -> None:
     """A database with the schema and one source per URL, as `redline add URL` leaves it."""
     os.environ["REDLINE_ALLOW_NETWORKS"] = LOOPBACK  # add_source refuses private addresses
     from storage import ensure_schema, make_engine, transaction
-    from tracker.sources import add_source
+    from tracker.run.sources import add_source
 
     engine = make_engine(f"sqlite:///{path}")
     ensure_schema(engine)

@@ -63,7 +63,7 @@ from tracker.extract import Page, extract  # noqa: E402
 from tracker.normalise import canonical_url, clean_text  # noqa: E402
 from tracker.record import ingest, partial  # noqa: E402
 from tracker.record.ingest import is_listing, record_observations  # noqa: E402
-from tracker.sources import add_source  # noqa: E402
+from tracker.run.sources import add_source  # noqa: E402
 
 CORPUS_PLACES = (ROOT.parent / "shared" / "corpus", ROOT.parent.parent / "shared" / "corpus")
 OFFSTREAM = ROOT / "tests" / "fixtures" / "offstream"

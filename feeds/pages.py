@@ -33,7 +33,7 @@ from tracker.errors import UserError
 from tracker.normalise import redact_url
 from tracker.present import render
 from tracker.record import history
-from tracker.status import source_health
+from tracker.run.status import source_health
 
 router = APIRouter()
 

@@ -41,7 +41,7 @@ class ServiceSettings:
 def check_public_url(url: str) -> str:
     """The service's public address if it is an http(s) URL with no query or fragment
     (links are made by appending paths to it); else a UserError."""
-    from tracker.sources import check_source_url
+    from tracker.run.sources import check_source_url
 
     where = "the public URL (--public-url, [serve] public_url or REDLINE_PUBLIC_URL)"
     try:

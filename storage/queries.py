@@ -368,7 +368,7 @@ def count_rows(session: Session, model: type[SQLModel], *where: Any) -> int:
 
 def archived_urls(session: Session, version_ids: Collection[int | None]) -> dict[int, str]:
     """version id -> its Wayback Machine copy, for those of these versions that have one
-    (tracker/archive_links.py)."""
+    (tracker/run/archive_links.py)."""
     wanted = sorted({v for v in version_ids if v is not None})
     found: dict[int, str] = {}
     for chunk in in_chunks(wanted):

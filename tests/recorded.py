@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from storage import Source, queries, transaction
 from tracker.extract.base import Observation
 from tracker.record.ingest import record_observations
-from tracker.sources import add_source
+from tracker.run.sources import add_source
 
 FLOODS_URL = "https://news.example/estuary-floods"
 FLOODS_START = datetime(2026, 3, 1, tzinfo=UTC)

@@ -30,12 +30,12 @@ from werkzeug import Request, Response
 from feeds import atom, feed_names, feed_query
 from feeds.app import create_app
 from storage import Version, VersionArchive, transaction
-from tracker import archive_links, status, wayback
-from tracker.archive_links import Archiver, archive_due
-from tracker.config import ArchiveSettings, load_config
-from tracker.daemon import Daemon
 from tracker.errors import UserError
-from tracker.rounds import check_round
+from tracker.run import archive_links, status, wayback
+from tracker.run.archive_links import Archiver, archive_due
+from tracker.run.config import ArchiveSettings, load_config
+from tracker.run.daemon import Daemon
+from tracker.run.rounds import check_round
 
 from .conftest import Site
 from .test_tracking import add

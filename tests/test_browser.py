@@ -27,7 +27,7 @@ from feeds import timeline
 from feeds.app import create_app
 from feeds.pages import SECURITY_HEADERS
 from storage import make_engine, transaction, upgrade
-from tracker.sources import add_source
+from tracker.run.sources import add_source
 
 from . import png
 from .conftest import Site

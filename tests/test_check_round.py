@@ -18,11 +18,11 @@ from sqlmodel import select
 from werkzeug import Request, Response
 
 from storage import Check, Item, ItemSighting, Source, source_queries, transaction
-from tracker.check import CheckOptions, check_source
-from tracker.config import DaemonSettings
 from tracker.record.not_modified import NotModified, NotModifiedLog
-from tracker.rounds import check_round
-from tracker.schedule import Policy
+from tracker.run.check import CheckOptions, check_source
+from tracker.run.config import DaemonSettings
+from tracker.run.rounds import check_round
+from tracker.run.schedule import Policy
 
 from .conftest import Site, offstream_page, own_story
 from .tools import local_server

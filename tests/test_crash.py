@@ -57,8 +57,8 @@ from storage import (
     utcnow,
 )
 from tests.databases import Backend
-from tracker.rounds import check_round
-from tracker.sources import add_source
+from tracker.run.rounds import check_round
+from tracker.run.sources import add_source
 
 from .conftest import Site, manifest_snapshots, offstream_page, redline_command
 

@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute
 
 from tests.tools import require_package
 from tracker.cli import build_parser
-from tracker.config import config_keys, load_config
+from tracker.run.config import config_keys, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = {path.name: path.read_text(encoding="utf-8") for path in sorted(ROOT.glob("docs/*.md"))}
@@ -279,7 +279,7 @@ def test_the_key_lists_name_what_the_code_reads() -> None:
     """The tables config_keys() gives that nothing checks (redline ignores a stranger
     there) hold at least every key the code reads."""
     keys = config_keys()
-    code = (ROOT / "tracker" / "config.py").read_text(encoding="utf-8")
+    code = (ROOT / "tracker" / "run" / "config.py").read_text(encoding="utf-8")
     loader = code.split("def load_config", 1)[1].split("\ndef ", 1)[0]
     read = {
         "": re.findall(r'\bdata(?:\.get\(|\[)"(\w+)"', loader),

@@ -23,8 +23,8 @@ import tracker
 from storage import Change, Item, Version, queries, transaction
 from tracker.present import export
 from tracker.record import history
-from tracker.rounds import check_round
-from tracker.sources import add_source
+from tracker.run.rounds import check_round
+from tracker.run.sources import add_source
 
 from .conftest import FIXTURES, Site, offstream_page
 from .test_cli import SEED_PATH

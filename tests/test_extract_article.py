@@ -18,8 +18,8 @@ from tracker.errors import ExtractError
 from tracker.extract import Page, extract
 from tracker.extract.article import MIN_PARAGRAPH, is_article, parse_article
 from tracker.extract.base import Observation
-from tracker.rounds import check_round
-from tracker.sources import add_source
+from tracker.run.rounds import check_round
+from tracker.run.sources import add_source
 
 from .conftest import FIXTURES, Site, offstream_page, text_fields
 

@@ -23,8 +23,8 @@ from tracker.errors import ExtractError
 from tracker.extract import Page, extract
 from tracker.extract.base import Observation
 from tracker.extract.wikipedia import is_wikipedia_current_events, parse_wikipedia
-from tracker.rounds import check_round
-from tracker.sources import add_source
+from tracker.run.rounds import check_round
+from tracker.run.sources import add_source
 
 from .conftest import FIXTURES, Site, offstream_page, text_fields
 

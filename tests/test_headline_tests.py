@@ -17,9 +17,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from storage import Change, Source, queries, transaction
-from tracker.config import load_config
 from tracker.extract import Page, extract
 from tracker.record.ingest import record_observations
+from tracker.run.config import load_config
 
 from .test_http_api import AUTH, client_for
 from .test_identity_classes import SITE, at, replay

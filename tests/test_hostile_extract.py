@@ -680,7 +680,7 @@ def stored(engine: Engine) -> dict[str, list[dict[str, Any]]]:
 
 
 def check_results(engine: Engine, when: Any) -> list:
-    from tracker.rounds import check_round
+    from tracker.run.rounds import check_round
 
     return check_round(engine, now=when, all_sources=True)
 

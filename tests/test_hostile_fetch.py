@@ -31,13 +31,13 @@ from werkzeug import Response
 from feeds.app import create_app
 from feeds.settings import ServiceSettings
 from storage import Check, Item, Source, Version, transaction
-from tracker.check import check_source
-from tracker.config import load_config
 from tracker.errors import FetchError, HTTPStatusError, UserError
 from tracker.fetch import netguard
 from tracker.fetch.client import ACCEPT_ENCODING, MAX_BYTES, fetch, make_client
 from tracker.fetch.netguard import AddressPolicy, parse_networks
-from tracker.sources import add_source
+from tracker.run.check import check_source
+from tracker.run.config import load_config
+from tracker.run.sources import add_source
 
 from .conftest import TWO_ITEM_RSS
 

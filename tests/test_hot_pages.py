@@ -18,8 +18,8 @@ from sqlalchemy.engine import Engine
 from feeds.app import create_app
 from feeds.hot_pages import Generation, HotPage, HotPages
 from storage import transaction
-from tracker.rounds import check_round
-from tracker.sources import add_source
+from tracker.run.rounds import check_round
+from tracker.run.sources import add_source
 
 from .conftest import Site
 

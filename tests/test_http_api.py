@@ -38,7 +38,7 @@ from storage import (
     transaction,
     utcnow,
 )
-from tracker.rounds import check_round
+from tracker.run.rounds import check_round
 
 from .conftest import Site, manifest_snapshots, offstream_page
 from .test_tracking import START, add, check_all
@@ -923,7 +923,7 @@ def test_a_bad_json_body_says_so_in_one_line(filled: Engine) -> None:
 
 
 def test_patch_and_the_cli_edit_a_source_the_same_way(filled: Engine, cli) -> None:
-    """PATCH and `redline source edit` share tracker.sources.edit_source (issue 15)."""
+    """PATCH and `redline source edit` share tracker.run.sources.edit_source (issue 15)."""
     with client_for(filled) as client:
         by_api = client.patch("/api/sources/1", json={"cron": "0 6 * * *"}, headers=AUTH)
         assert by_api.status_code == 200, by_api.text

@@ -33,8 +33,8 @@ from feeds.settings import ServiceSettings
 from storage import Change, Version, make_engine, transaction
 from tests.databases import Backend
 from tracker.cli_reading import FEED_KINDS
-from tracker.rounds import check_round
-from tracker.sources import add_source
+from tracker.run.rounds import check_round
+from tracker.run.sources import add_source
 
 from .conftest import Site, manifest_snapshots, offstream_page
 from .tools import require_html2text, require_tool, text_reader

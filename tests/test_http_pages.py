@@ -19,8 +19,8 @@ from feeds.app import create_app
 from feeds.pages import CONTENT_SECURITY_POLICY, SWITCH_SCRIPT, SWITCH_SCRIPT_HASH
 from feeds.settings import ServiceSettings
 from storage import queries, transaction
-from tracker.rounds import check_round
-from tracker.sources import add_source
+from tracker.run.rounds import check_round
+from tracker.run.sources import add_source
 
 from .conftest import Site, manifest_snapshots, offstream_page
 

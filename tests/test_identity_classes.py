@@ -20,7 +20,7 @@ from sqlmodel import select
 from storage import Change, Item, ItemMatch, Source, queries, transaction
 from tracker.extract import Page, extract
 from tracker.record.ingest import record_observations
-from tracker.sources import add_source
+from tracker.run.sources import add_source
 
 SITE = "https://paper.example"
 

@@ -13,7 +13,7 @@ from sqlmodel import select
 from storage import Change, ItemMatch, Source, queries, transaction
 from tracker.errors import ExtractError
 from tracker.extract import Page, extract
-from tracker.sources import add_source
+from tracker.run.sources import add_source
 
 from .conftest import FIXTURES, Site
 from .test_tracking import START, check_all, items_and_versions

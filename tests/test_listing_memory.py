@@ -14,10 +14,10 @@ from sqlalchemy.engine import Engine
 
 from storage import make_engine, transaction
 from tests.databases import Backend
-from tracker import replay
 from tracker.fetch.archives import ArchivedSnapshot
 from tracker.record import listing_memory
-from tracker.sources import add_source
+from tracker.run import replay
+from tracker.run.sources import add_source
 
 URL = "https://news.example/top.json"
 START = datetime(2026, 3, 2, 8, tzinfo=UTC)

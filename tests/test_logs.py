@@ -7,10 +7,10 @@ import logging
 
 import pytest
 
-from tracker.check import CheckResult
-from tracker.daemon import log_result
 from tracker.logs import JsonFormatter, TextFormatter, configure_logging
 from tracker.record.ingest_state import IngestStats
+from tracker.run.check import CheckResult
+from tracker.run.daemon import log_result
 
 
 def logged_line(formatter: logging.Formatter, result: CheckResult) -> str:
@@ -95,7 +95,7 @@ def test_library_warnings_stay_out_of_the_terminal_unless_verbose(
     logging.getLogger("trafilatura.core").error("empty HTML tree: None")
     logging.getLogger("some.library").warning("chatter")
     logging.getLogger("some.library").error("a real failure")
-    logging.getLogger("tracker.check").warning("redline's own warning")
+    logging.getLogger("tracker.run.check").warning("redline's own warning")
     err = capsys.readouterr().err
     assert "trafilatura" not in err and "chatter" not in err
     assert "a real failure" in err and "redline's own warning" in err

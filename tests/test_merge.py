@@ -119,7 +119,7 @@ def test_history_by_an_old_url_is_the_item_seen_last(cli, engine: Engine) -> Non
     from storage import queries
     from tracker.extract import Page, extract
     from tracker.record.ingest import record_observations
-    from tracker.sources import add_source
+    from tracker.run.sources import add_source
 
     chain = manifest_snapshots("boat-borneo-2018-01-01")  # in order
     first, last = chain[0], chain[-1]

@@ -12,7 +12,7 @@ from storage import Source, queries, transaction
 from tracker.compare.noise import comparable
 from tracker.extract import Page, extract
 from tracker.record.ingest import record_observations
-from tracker.sources import add_source
+from tracker.run.sources import add_source
 
 from .conftest import FIXTURES
 from .test_http_api import AUTH, client_for

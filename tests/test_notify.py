@@ -22,7 +22,7 @@ from tracker.errors import UserError
 from tracker.notify import filters, subscriptions, targets
 from tracker.notify.sender import Sender, backoff
 from tracker.notify.settings import NotifySettings
-from tracker.rounds import check_round
+from tracker.run.rounds import check_round
 
 from .conftest import Receiver, Site
 from .test_tracking import add

@@ -10,10 +10,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from storage import Delivery, Source, utcnow
-from tracker import status
 from tracker.notify import quiet
 from tracker.notify.sender import Sender
-from tracker.rounds import check_round
+from tracker.run import status
+from tracker.run.rounds import check_round
 
 from .conftest import Receiver, Site
 from .test_notify import START, feed, subscribe

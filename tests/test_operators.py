@@ -25,12 +25,12 @@ from feeds.app import create_app
 from feeds.settings import ServiceSettings
 from storage import Check, Source, make_engine, transaction, upgrade, utcnow
 from storage.types import iso_z
-from tracker import check as check_module
-from tracker.check import CheckOptions, check_source
 from tracker.fetch.client import make_client
-from tracker.progress import summary_line
-from tracker.rounds import check_round
-from tracker.sources import add_source
+from tracker.run import check as check_module
+from tracker.run.check import CheckOptions, check_source
+from tracker.run.progress import summary_line
+from tracker.run.rounds import check_round
+from tracker.run.sources import add_source
 
 from .conftest import TWO_ITEM_RSS, Site, redline_command
 from .test_tracking import add

@@ -17,7 +17,7 @@ from sqlmodel import select
 from storage import Change, Source, queries, transaction
 from tracker.extract.base import Observation
 from tracker.record.ingest import record_observations
-from tracker.sources import add_source
+from tracker.run.sources import add_source
 
 from .test_identity_classes import SITE, at, replay, rss
 

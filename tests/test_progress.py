@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from tracker.check import CheckResult
-from tracker.progress import BarReporter, PlainReporter, TallyColumn, choose_reporter
 from tracker.record.ingest_state import IngestStats
+from tracker.run.check import CheckResult
+from tracker.run.progress import BarReporter, PlainReporter, TallyColumn, choose_reporter
 
 from .conftest import TWO_ITEM_RSS as RSS
 from .conftest import Site, redline_command

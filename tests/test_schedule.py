@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tracker.config import DEFAULT_AGING, DaemonSettings, load_config
 from tracker.errors import UserError
-from tracker.schedule import (
+from tracker.run.config import DEFAULT_AGING, DaemonSettings, load_config
+from tracker.run.schedule import (
     MAX_RETRY_AFTER,
     Policy,
     ScheduleError,

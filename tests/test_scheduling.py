@@ -30,12 +30,12 @@ from storage import (
     transaction,
     utcnow,
 )
-from tracker.check import CheckOptions, CheckResult, check_source
-from tracker.config import DaemonSettings
-from tracker.daemon import Daemon
 from tracker.fetch.client import make_client
-from tracker.schedule import Policy
-from tracker.sources import add_source
+from tracker.run.check import CheckOptions, CheckResult, check_source
+from tracker.run.config import DaemonSettings
+from tracker.run.daemon import Daemon
+from tracker.run.schedule import Policy
+from tracker.run.sources import add_source
 
 from .conftest import Site, offstream_page, redline_command
 from .test_daemon import wait_for

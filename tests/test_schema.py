@@ -21,9 +21,9 @@ from sqlmodel import SQLModel
 from storage import Source, make_engine, schema_state, transaction, upgrade
 from storage.schema import _head_from_files, alembic_config, head_revision
 from tests.databases import Backend
-from tracker.check import check_source
 from tracker.fetch.client import make_client
-from tracker.sources import add_source
+from tracker.run.check import check_source
+from tracker.run.sources import add_source
 
 from .conftest import Site, offstream_page, redline_command
 

@@ -24,11 +24,11 @@ from werkzeug import Request, Response
 
 from feeds.app import create_app
 from feeds.settings import ServiceSettings
-from tracker.daemon import Daemon
 from tracker.errors import FetchError
 from tracker.fetch.client import fetch, make_client
 from tracker.logs import JsonFormatter, TextFormatter
 from tracker.normalise import redact_url
+from tracker.run.daemon import Daemon
 
 from .conftest import Site
 

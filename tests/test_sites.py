@@ -29,7 +29,7 @@ from tracker.extract import Page, extract
 from tracker.identity.sites import site_of
 from tracker.record.ingest import record_observations
 from tracker.record.merge import merge_site_duplicates
-from tracker.sources import add_source, edit_source
+from tracker.run.sources import add_source, edit_source
 
 from .conftest import manifest_snapshots, offstream_page
 
@@ -56,7 +56,7 @@ def add(engine: Engine, url: str, site: str | None = None) -> int:
 
 
 def check(engine: Engine, source_id: int, text: str, when: datetime) -> None:
-    """One check of a feed source, as tracker.check records it."""
+    """One check of a feed source, as tracker.run.check records it."""
     with transaction(engine) as session:
         source = session.get(Source, source_id)
         assert source is not None

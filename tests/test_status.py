@@ -1,5 +1,5 @@
 """`redline status` and the health shown by `redline sources`: storage.stats on both
-databases at a fixed moment, tracker.status's rendering, and the CLI end to end."""
+databases at a fixed moment, tracker.run.status's rendering, and the CLI end to end."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from storage import Change, Check, Item, Source, stats, transaction
-from tracker import status
+from tracker.run import status
 
 from .conftest import TWO_ITEM_RSS as RSS
 from .conftest import Site

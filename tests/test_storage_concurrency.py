@@ -21,10 +21,10 @@ from sqlalchemy.engine import Engine
 
 from storage import PoolSettings, Source, make_engine, transaction, upgrade
 from storage.db import SQLITE_BUSY_TIMEOUT_MS
-from tracker.config import load_config
 from tracker.errors import UserError
-from tracker.rounds import check_round
-from tracker.sources import add_source
+from tracker.run.config import load_config
+from tracker.run.rounds import check_round
+from tracker.run.sources import add_source
 
 from .conftest import Site, offstream_page, redline_command
 from .test_daemon import free_port, wait_for

@@ -14,8 +14,8 @@ from sqlmodel import select
 
 from storage import Change, Check, Item, Source, Version, queries, transaction
 from tracker.identity.source_index import SourceIndex
-from tracker.rounds import check_round
-from tracker.sources import add_source
+from tracker.run.rounds import check_round
+from tracker.run.sources import add_source
 
 from .conftest import Site, manifest_snapshots, offstream_page
 

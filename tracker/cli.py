@@ -29,12 +29,12 @@ from storage import (
 from storage.types import iso_z
 from tracker import __version__, cli_identity, cli_notify, cli_reading, cli_service, cli_sources
 from tracker.cli_common import DEFAULT_EVERY, parse_every, print_json
-from tracker.config import Config, load_config
 from tracker.errors import RedlineError
 from tracker.fetch import netguard
 from tracker.logs import configure_logging
 from tracker.normalise import redact_url
 from tracker.record import history
+from tracker.run.config import Config, load_config
 from tracker.words import plural
 
 
@@ -149,13 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_check(args: argparse.Namespace, engine: Engine, config: Config) -> int:
-    from tracker.progress import choose_reporter, round_size
-    from tracker.rounds import check_round
-    from tracker.schedule import Policy
+    from tracker.run.progress import choose_reporter, round_size
+    from tracker.run.rounds import check_round
+    from tracker.run.schedule import Policy
 
     policy = Policy.from_settings(config.daemon, parse_every(args.every))
     held_elsewhere = _leased_elsewhere(engine, args.all)  # the round leaves these alone
-    # A bar on a terminal, a line per source otherwise (tracker/progress.py); checks run
+    # A bar on a terminal, a line per source otherwise (tracker/run/progress.py); checks run
     # as the daemon's do: [daemon] concurrency, per_host and host_delay.
     with choose_reporter(sys.stdout) as reporter:
         reporter.start(round_size(engine, all_sources=args.all))
@@ -190,7 +190,7 @@ def _send_notifications(engine: Engine, config: Config) -> None:
 def _archive_versions(engine: Engine, config: Config) -> None:
     """After a round, ask the Wayback Machine to save the new versions of item pages, for
     a while at most ([archive]; the daemon does this every few seconds)."""
-    from tracker.archive_links import archive_due
+    from tracker.run.archive_links import archive_due
 
     done = archive_due(engine, config.archive)
     if done is not None and (done.archived or done.waiting or done.failed or done.given_up):
@@ -226,7 +226,7 @@ def _leased_elsewhere(engine: Engine, all_sources: bool) -> str | None:
 
 def cmd_status(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     from storage import utcnow
-    from tracker import status
+    from tracker.run import status
 
     report = status.gather(engine, utcnow(), failing_after=config.daemon.failing_after)
     if args.json:

@@ -18,10 +18,10 @@ from storage import (
     parse_id,
     queries,
 )
-from tracker.config import parse_interval
 from tracker.errors import UserError
 from tracker.identity import match
 from tracker.normalise import canonical_url
+from tracker.run.config import parse_interval
 
 
 def find_item(session: Any, ref: str) -> Item:

@@ -12,9 +12,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from storage import Subscription, transaction
-from tracker.config import Config
 from tracker.errors import UserError
 from tracker.notify import filters
+from tracker.run.config import Config
 from tracker.words import plural
 
 # Repeatable flags -> the filter key each fills.

@@ -18,11 +18,11 @@ from storage import (
 from storage.types import iso_z
 from tracker.cli_common import checked_source_id, find_item, print_json, write_errors
 from tracker.cli_service import listen_address, public_url
-from tracker.config import Config
 from tracker.errors import UserError
 from tracker.normalise import canonical_url
 from tracker.present import render
 from tracker.record import history
+from tracker.run.config import Config
 from tracker.words import plural
 
 

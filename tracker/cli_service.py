@@ -22,8 +22,8 @@ from storage import (
 )
 from tracker import __version__, cli_notify
 from tracker.cli_common import DEFAULT_EVERY, human_interval, parse_every
-from tracker.config import Config, parse_duration
 from tracker.errors import UserError
+from tracker.run.config import Config, parse_duration
 from tracker.words import plural
 
 
@@ -65,8 +65,8 @@ def _serve_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
-    from tracker.daemon import Daemon, exit_now, run_daemon
-    from tracker.sources import add_source
+    from tracker.run.daemon import Daemon, exit_now, run_daemon
+    from tracker.run.sources import add_source
 
     every = (
         parse_every(args.every)

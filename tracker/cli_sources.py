@@ -26,10 +26,10 @@ from tracker.cli_common import (
     print_json,
     url_errors,
 )
-from tracker.config import Config, parse_interval
 from tracker.errors import UserError
 from tracker.extract import KINDS
 from tracker.normalise import redact_url
+from tracker.run.config import Config, parse_interval
 from tracker.tuning import TUNINGS
 from tracker.words import plural
 
@@ -191,7 +191,7 @@ def _moment(text: str) -> datetime:
 
 
 def cmd_add(args: argparse.Namespace, engine: Engine, config: Config) -> int:
-    from tracker.sources import add_source
+    from tracker.run.sources import add_source
 
     every = parse_every(args.every) if args.every is not None else None
     options = _source_settings(args)
@@ -230,8 +230,8 @@ def _say_what_was_not_applied(
 
 
 def cmd_source(args: argparse.Namespace, engine: Engine, config: Config) -> int:
-    """`redline source edit|disable|enable ID`: tracker.sources.edit_source, as PATCH does."""
-    from tracker.sources import edit_source
+    """`redline source edit|disable|enable ID`: tracker.run.sources.edit_source, as PATCH does."""
+    from tracker.run.sources import edit_source
 
     changes: dict[str, Any] = {}
     if args.action == "edit":
@@ -285,8 +285,8 @@ def _source_summary(source: Source) -> str:
 
 def cmd_import(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     from tracker.fetch.archives import dir_snapshots, git_snapshots, manifest_snapshots
-    from tracker.progress import import_reporter
-    from tracker.replay import import_snapshots
+    from tracker.run.progress import import_reporter
+    from tracker.run.replay import import_snapshots
 
     source_id = _import_target(args, engine)
     with import_reporter(sys.stdout) as reporter:  # the bar shows from the first snapshot
@@ -321,7 +321,7 @@ def cmd_import(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 def _import_target(args: argparse.Namespace, engine: Engine) -> int:
     """The source to replay into: --source ID, or a new one for --url."""
     from storage import Source
-    from tracker.sources import add_source
+    from tracker.run.sources import add_source
 
     with transaction(engine) as session:
         if args.source is not None:
@@ -347,7 +347,7 @@ def _import_target(args: argparse.Namespace, engine: Engine) -> int:
 
 
 def cmd_sources(args: argparse.Namespace, engine: Engine, config: Config) -> int:
-    from tracker.status import source_health
+    from tracker.run.status import source_health
 
     failing_after = config.daemon.failing_after
     with transaction(engine) as session:
@@ -392,7 +392,7 @@ def cmd_sources(args: argparse.Namespace, engine: Engine, config: Config) -> int
 
 
 def _health(row: dict[str, Any]) -> str:
-    """The source's health (tracker.status.source_health) in words, with its last error."""
+    """The source's health (tracker.run.status.source_health) in words, with its last error."""
     failures, error = row["consecutive_failures"], row["last_error"]
     if row["health"] == "failing":
         return f"FAILING ({failures}x): {error}"

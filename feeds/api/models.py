@@ -14,10 +14,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Row
 
 from storage import Item, Source
-from tracker.config import INTERVAL_RULE
 from tracker.normalise import redact_url
-from tracker.sources import MAX_URL_LENGTH
-from tracker.status import source_health
+from tracker.run.config import INTERVAL_RULE
+from tracker.run.sources import MAX_URL_LENGTH
+from tracker.run.status import source_health
 from tracker.tuning import MAX_MATCH_WINDOW_HOURS
 
 MAX_TEXT = 200  # characters of a search text, tag or name

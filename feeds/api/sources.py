@@ -38,9 +38,9 @@ from feeds.deps import SessionDep, SettingsDep
 from feeds.ids import SourceId
 from feeds.settings import ServiceSettings
 from storage import Source, queries, source_queries, transaction
-from tracker.config import parse_interval
 from tracker.errors import UserError
 from tracker.normalise import redact_url
+from tracker.run.config import parse_interval
 
 router = APIRouter(route_class=GuardedRoute)
 
@@ -175,7 +175,7 @@ def _not_applied(
 def _add_source(
     session: Session, body: SourceIn, every: timedelta | None, options: dict[str, Any]
 ) -> tuple[Source, bool]:
-    from tracker.sources import add_source
+    from tracker.run.sources import add_source
 
     name = body.name.strip() if body.name and body.name.strip() else None
     try:
@@ -196,7 +196,7 @@ def _add_source(
 def update_source(source_id: SourceId, body: SourcePatch, request: Request) -> SourceOut:
     """Rename, pause or resume a source, or change when it is checked (as `redline source
     edit|disable|enable`): only the fields given change."""
-    from tracker.sources import UnknownSource, edit_source
+    from tracker.run.sources import UnknownSource, edit_source
 
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     try:

@@ -1,5 +1,5 @@
 """[notifications]: the daemon's settings for sending notifications, read from redline.toml
-by tracker/config.py; here, beside the sender that uses them."""
+by tracker/run/config.py; here, beside the sender that uses them."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Archive links: a Save Page Now request per new version of an item page, and the
-archived URL it gave ([archive] in redline.toml, tracker/archive_links.py).
+archived URL it gave ([archive] in redline.toml, tracker/run/archive_links.py).
 
 Revision ID: 0013
 Revises: 0012

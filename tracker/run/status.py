@@ -19,8 +19,8 @@ from sqlmodel import Session, col, select
 
 from storage import Delivery, Source, Subscription, stats
 from storage.types import iso_z
-from tracker import archive_links
 from tracker.normalise import redact_url
+from tracker.run import archive_links
 
 # A source due for longer than this is overdue: a daemon ticking every 30 s with free
 # workers takes a due source within a minute, so 5 minutes late means it is falling
@@ -143,7 +143,7 @@ class Status:
     activity: dict[str, stats.Activity]  # by window name, as in WINDOWS
     notifications: Notifications
     quiet: list[QuietSource]
-    # Archive requests by state (tracker/archive_links.py): pending, archived, failed.
+    # Archive requests by state (tracker/run/archive_links.py): pending, archived, failed.
     archive: dict[str, int] = dataclasses.field(default_factory=dict)
 
 

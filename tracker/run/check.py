@@ -1,5 +1,5 @@
 """One check of one source: fetch, extract, record, in a single transaction (rounds of
-checks, on threads and under leases: tracker/rounds.py).
+checks, on threads and under leases: tracker/run/rounds.py).
 
 A failure at any step becomes a Check with outcome "error" and a clear message
 on the source; what was stored before is left untouched. When checks run under
@@ -24,7 +24,6 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col
 
 from storage import Check, Source, leases, source_queries, transaction, utcnow
-from tracker import archive_links
 from tracker.errors import HTTPStatusError, RedlineError
 from tracker.extract import Page, extract
 from tracker.fetch import blocked
@@ -36,7 +35,8 @@ from tracker.record.ingest_state import IngestStats
 from tracker.record.listing_memory import ListingMemory
 from tracker.record.not_modified import NotModified, NotModifiedLog
 from tracker.record.not_modified import write as write_not_modified
-from tracker.schedule import Plan, Policy, parse_retry_after, plan_next
+from tracker.run import archive_links
+from tracker.run.schedule import Plan, Policy, parse_retry_after, plan_next
 
 log = logging.getLogger(__name__)
 

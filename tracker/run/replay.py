@@ -20,12 +20,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from storage import Check, Source, transaction
-from tracker.check import CheckResult, record_snapshot
 from tracker.errors import UserError
 from tracker.fetch.archives import ArchivedSnapshot
 from tracker.fetch.client import Snapshot, decode_text
 from tracker.normalise import redact_url
 from tracker.record.listing_memory import ListingMemory
+from tracker.run.check import CheckResult, record_snapshot
 
 # Types by file name, where mimetypes does not know them.
 _TYPES = {".md": "text/markdown", ".csv": "text/csv", ".json": "application/json"}

@@ -17,14 +17,14 @@ from email.utils import parsedate_to_datetime
 
 from apscheduler.triggers.cron import CronTrigger
 
-from tracker.config import (
+from tracker.errors import RedlineError, UserError
+from tracker.run.config import (
     DEFAULT_AGING,
     INTERVAL_RULE,
     MAX_INTERVAL,
     MIN_INTERVAL,
     DaemonSettings,
 )
-from tracker.errors import RedlineError, UserError
 
 DEFAULT_INTERVAL = timedelta(minutes=15)
 # A server asking for more than this is asked again after this long.

@@ -21,7 +21,7 @@ from tracker.fetch.netguard import check_url_host
 from tracker.identity.match import compile_id_pattern
 from tracker.identity.sites import site_of
 from tracker.normalise import canonical_url, check_http_url
-from tracker.schedule import check_cron, cron_trigger
+from tracker.run.schedule import check_cron, cron_trigger
 from tracker.tuning import BY_OPTION, check_tuning
 
 # The longest source URL taken: what servers and browsers reliably handle (the JSON API

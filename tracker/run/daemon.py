@@ -6,7 +6,7 @@ checks in flight; every second, send the notifications due (tracker/notify/sende
 on threads of its own, so a slow target never holds up a check); every five minutes,
 look for sources gone quiet (tracker/notify/quiet.py); with [archive] enabled, every
 few seconds, ask the Wayback Machine to save new versions of item pages
-(tracker/archive_links.py, a job of its own: a slow archive never holds up a check);
+(tracker/run/archive_links.py, a job of its own: a slow archive never holds up a check);
 daily, prune checks
 past retention and refresh the planner's statistics. Checks run on a thread pool
 (`concurrency`); each host gets at most `per_host` checks at once and `host_delay`
@@ -30,14 +30,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 
 from storage import leases, maintenance, transaction, utcnow
-from tracker.archive_links import Archiver
-from tracker.check import CheckOptions, CheckResult
-from tracker.config import ArchiveSettings, DaemonSettings
 from tracker.notify import quiet
 from tracker.notify.sender import Sender
 from tracker.notify.settings import NotifySettings
-from tracker.rounds import CheckPool, default_worker_name
-from tracker.schedule import Policy
+from tracker.run.archive_links import Archiver
+from tracker.run.check import CheckOptions, CheckResult
+from tracker.run.config import ArchiveSettings, DaemonSettings
+from tracker.run.rounds import CheckPool, default_worker_name
+from tracker.run.schedule import Policy
 
 log = logging.getLogger("redline.daemon")
 NOTIFY_EVERY = 1.0  # seconds between rounds of sending notifications
@@ -175,7 +175,7 @@ class Daemon:
             log.exception("sending notifications failed")
 
     def archive_versions(self) -> None:
-        """Ask the Wayback Machine about the archive requests due (tracker/archive_links.py)."""
+        """Ask the Wayback Machine about the archive requests due (tracker/run/archive_links.py)."""
         if self.stopping.is_set() or self.archiver is None:
             return
         try:

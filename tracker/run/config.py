@@ -88,7 +88,7 @@ class DaemonSettings:
 @dataclass
 class ArchiveSettings:
     """[archive]: ask the Wayback Machine's Save Page Now for each new version of an item
-    page (tracker/archive_links.py, tracker/wayback.py). Off unless enabled."""
+    page (tracker/run/archive_links.py, tracker/run/wayback.py). Off unless enabled."""
 
     enabled: bool = False
     endpoint: str = "https://web.archive.org"  # another for a stand-in (tests) or a mirror

@@ -5,7 +5,7 @@ A check that records a new version of an item page writes a pending request
 (`version_archive`) in its own transaction, as it writes notification deliveries: one
 INSERT, no request to the archive, so an archive that is slow, down or hanging never
 holds up or fails a check. The daemon asks the archive every few seconds on a job of
-its own, and `redline check` after its round, for a while at most (tracker/wayback.py
+its own, and `redline check` after its round, for a while at most (tracker/run/wayback.py
 does the asking). A failure is recorded in one line and tried again after
 [archive] retry_after, then twice that, ... up to six hours (or when the archive's
 Retry-After says); a request still failing after give_up_after is "failed", shown by
@@ -33,8 +33,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from storage import Change, Version, VersionArchive, transaction, utcnow
-from tracker import wayback
-from tracker.config import ArchiveSettings
+from tracker.run import wayback
+from tracker.run.config import ArchiveSettings
 
 log = logging.getLogger("redline.archive")
 

@@ -35,7 +35,7 @@ from storage import stats, utcnow
 from tracker.words import plural
 
 if TYPE_CHECKING:
-    from tracker.check import CheckResult
+    from tracker.run.check import CheckResult
 
 NOTHING_DUE = "no source is due (use --all to check every source now)"
 # Outcome, label in the summary; "skipped" (another worker took the source) is added

@@ -25,9 +25,9 @@ import httpx
 
 from storage import utcnow
 from tracker import __version__
-from tracker.config import ArchiveSettings
 from tracker.fetch import netguard
-from tracker.schedule import parse_retry_after
+from tracker.run.config import ArchiveSettings
+from tracker.run.schedule import parse_retry_after
 from tracker.words import one_line
 
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)  # an anonymous save answers once captured

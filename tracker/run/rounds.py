@@ -1,6 +1,6 @@
 """Rounds of checks: sources checked on a thread pool, polite to each host, each under
 a lease (the daemon claims due sources as slots free up; `redline check` runs one round
-over the sources due when it starts). One check is tracker/check.py's."""
+over the sources due when it starts). One check is tracker/run/check.py's."""
 
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from storage import Source, leases, source_queries, transaction, utcnow
-from tracker.check import LOCAL_ERROR, CheckOptions, CheckResult, check_source, first_line
-from tracker.config import DaemonSettings
 from tracker.fetch.client import make_client
 from tracker.fetch.politeness import HostGate, host_of
 from tracker.record.not_modified import NotModifiedLog
-from tracker.schedule import Policy
+from tracker.run.check import LOCAL_ERROR, CheckOptions, CheckResult, check_source, first_line
+from tracker.run.config import DaemonSettings
+from tracker.run.schedule import Policy
 
 log = logging.getLogger(__name__)
 
