@@ -9,8 +9,10 @@ import re
 import subprocess
 import sys
 import threading
+import tomllib
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -188,9 +190,25 @@ class CliResult:
 
 
 def redline_command() -> list[str]:
-    """The installed console script, as a user runs it."""
+    """The installed console script, as a user runs it; `python -m tracker` when there is
+    none, or when it was installed from a tree whose entry point is not this one's (an
+    editable install of another checkout, run with this tree on PYTHONPATH)."""
     script = Path(sys.executable).with_name("redline")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "tracker"]
+    if script.exists() and _installed_entry_point() == _entry_point():
+        return [str(script)]
+    return [sys.executable, "-m", "tracker"]
+
+
+def _entry_point() -> str:
+    """`redline`'s entry point as this tree's pyproject.toml names it."""
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    return tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["scripts"]["redline"]
+
+
+def _installed_entry_point() -> str | None:
+    """`redline`'s entry point as the installed distribution names it."""
+    found = entry_points(group="console_scripts", name="redline")
+    return next((point.value for point in found), None)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from sqlalchemy import create_engine
 from starlette.routing import BaseRoute
 
 from tests.tools import require_package
-from tracker.cli import build_parser
+from tracker.cli.main import build_parser
 from tracker.run.config import config_keys, load_config
 
 ROOT = Path(__file__).resolve().parent.parent

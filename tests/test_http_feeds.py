@@ -32,7 +32,7 @@ from feeds.routes_feeds import etag_matches, http_date, not_modified
 from feeds.settings import ServiceSettings
 from storage import Change, Version, make_engine, transaction
 from tests.databases import Backend
-from tracker.cli_reading import FEED_KINDS
+from tracker.cli.reading import FEED_KINDS
 from tracker.run.rounds import check_round
 from tracker.run.sources import add_source
 

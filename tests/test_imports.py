@@ -125,5 +125,5 @@ def test_imports_point_from_feeds_to_tracker_to_storage() -> None:
 def test_the_checks_see_late_imports_and_circles() -> None:
     """The reader finds an import inside a function, and the search finds a circle."""
     edges, _ = graph()
-    assert "feeds.app" in edges["tracker.cli_service"]  # `redline serve` imports it when run
+    assert "feeds.app" in edges["tracker.cli.service"]  # `redline serve` imports it when run
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

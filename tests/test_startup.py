@@ -9,7 +9,8 @@ import sys
 
 def test_the_cli_imports_no_html_or_feed_reader_until_one_is_needed() -> None:
     probe = (
-        "import sys, tracker.cli, tracker.run.check, tracker.run.rounds, tracker.record.ingest; "
+        "import sys, tracker.cli.main, tracker.run.check, tracker.run.rounds, "
+        "tracker.record.ingest; "
         "print(sorted(m for m in ('trafilatura', 'feedparser') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

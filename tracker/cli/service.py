@@ -20,15 +20,16 @@ from storage import (
     source_queries,
     transaction,
 )
-from tracker import __version__, cli_notify
-from tracker.cli_common import DEFAULT_EVERY, human_interval, parse_every
+from tracker import __version__
+from tracker.cli.common import DEFAULT_EVERY, human_interval, parse_every
+from tracker.cli.notify import links_url
 from tracker.errors import UserError
 from tracker.run.config import Config, parse_duration
 from tracker.words import plural
 
 
 def add_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
-    """This group's verbs, added to the parser by tracker/cli.py's `verb`."""
+    """This group's verbs, added to the parser by tracker/cli/main.py's `verb`."""
     run = verb("run", cmd_run, "the scheduler daemon: check sources as they fall due until stopped")
     run.add_argument(
         "--config",
@@ -97,7 +98,7 @@ def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
         flush=True,
     )
     notify = config.notifications
-    links = cli_notify.links_url(config, getattr(args, "public_url", None))
+    links = links_url(config, getattr(args, "public_url", None))
     if listener is None:
         abandoned = run_daemon(
             engine, every, tick, None, config.daemon, args.worker, notify, links, config.archive

@@ -16,8 +16,8 @@ from storage import (
     transaction,
 )
 from storage.types import iso_z
-from tracker.cli_common import checked_source_id, find_item, print_json, write_errors
-from tracker.cli_service import listen_address, public_url
+from tracker.cli.common import checked_source_id, find_item, print_json, write_errors
+from tracker.cli.service import listen_address, public_url
 from tracker.errors import UserError
 from tracker.normalise import canonical_url
 from tracker.present import render
@@ -27,7 +27,7 @@ from tracker.words import plural
 
 
 def add_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
-    """This group's verbs, added to the parser by tracker/cli.py's `verb`."""
+    """This group's verbs, added to the parser by tracker/cli/main.py's `verb`."""
     items = verb("items", cmd_items, "list tracked items")
     items.add_argument("--json", action="store_true")
     hist = verb(

@@ -27,8 +27,9 @@ from storage import (
     upgrade,
 )
 from storage.types import iso_z
-from tracker import __version__, cli_identity, cli_notify, cli_reading, cli_service, cli_sources
-from tracker.cli_common import DEFAULT_EVERY, parse_every, print_json
+from tracker import __version__
+from tracker.cli import identity, notify, reading, service, sources
+from tracker.cli.common import DEFAULT_EVERY, parse_every, print_json
 from tracker.errors import RedlineError
 from tracker.fetch import netguard
 from tracker.logs import configure_logging
@@ -129,10 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true")
 
-    cli_sources.add_verbs(verb)
-    cli_reading.add_verbs(verb)
-    cli_identity.add_verbs(verb)
-    cli_notify.add_verbs(verb)
+    sources.add_verbs(verb)
+    reading.add_verbs(verb)
+    identity.add_verbs(verb)
+    notify.add_verbs(verb)
 
     db = verb(
         "db",
@@ -144,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         "action", choices=("status", "upgrade", "rejudge"), help="status, upgrade or rejudge"
     )
 
-    cli_service.add_verbs(verb)
+    service.add_verbs(verb)
     return parser
 
 
@@ -179,7 +180,7 @@ def _send_notifications(engine: Engine, config: Config) -> None:
     """After a round, what it has to tell subscribers (the daemon does this every second)."""
     from tracker.notify.sender import send_due
 
-    done = send_due(engine, config.notifications, "redline-check", cli_notify.links_url(config))
+    done = send_due(engine, config.notifications, "redline-check", notify.links_url(config))
     if done is not None and (done.sent or done.failed or done.dead):
         print(
             f"notifications: {done.sent} sent, {done.failed} to be tried again, "
@@ -213,13 +214,13 @@ def _leased_elsewhere(engine: Engine, all_sources: bool) -> str | None:
     if not holders:
         return None
     count = sum(holder.sources for holder in holders)
-    sources = "1 source" if count == 1 else f"{count} sources"
+    how_many = "1 source" if count == 1 else f"{count} sources"
     by_whom = ", ".join(
         f"{holder.sources} by {holder.worker} until {iso_z(holder.until.replace(microsecond=0))}"
         for holder in holders
     )
     return (
-        f"{sources} not checked: leased by other workers ({by_whom}); a worker that "
+        f"{how_many} not checked: leased by other workers ({by_whom}); a worker that "
         "was stopped or killed keeps its leases until they expire"
     )
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 
 from storage import transaction
-from tracker.cli_common import find_item
+from tracker.cli.common import find_item
 from tracker.record import merge
 from tracker.words import plural
 

@@ -19,7 +19,7 @@ from storage import (
     transaction,
 )
 from storage.types import iso_z
-from tracker.cli_common import (
+from tracker.cli.common import (
     checked_source_id,
     human_interval,
     parse_every,
@@ -35,7 +35,7 @@ from tracker.words import plural
 
 
 def add_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
-    """This group's verbs, added to the parser by tracker/cli.py's `verb`."""
+    """This group's verbs, added to the parser by tracker/cli/main.py's `verb`."""
     add = verb("add", cmd_add, "track a URL (an item page, a day index, a feed, a listing, ...)")
     add.add_argument("url")
     _source_options(add)
