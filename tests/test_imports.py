@@ -1,6 +1,7 @@
-"""Imports point one way: feeds → tracker → storage, with the CLI on top, and no module
-of the three packages imports, however late (inside a function too), a module that
-imports it back. Read from the source with ast, so a late import counts."""
+"""Imports point one way: feeds → tracker → storage, with the CLI on top; inside tracker,
+from each stage of the data flow to the stages before it; and no module of the three
+packages imports, however late (inside a function too), a module that imports it back.
+Read from the source with ast, so a late import counts."""
 
 from __future__ import annotations
 
@@ -17,6 +18,22 @@ LAYERS = {
     "tracker": ("tracker", "storage"),
     "storage": ("storage",),
 }
+# tracker's stages, in the order data flows through them: a module may import only from
+# its own stage and the ones above it here. The base is tracker's top-level modules,
+# which every stage shares; the first prefix a module starts with (longest first) wins.
+STAGES = (
+    ("base", "tracker"),  # __version__, errors, words, normalise, logs, tuning
+    ("fetch", "tracker.fetch"),  # getting pages: HTTP, archives
+    ("extract", "tracker.extract"),  # pages into observations
+    ("compare", "tracker.compare"),  # diffs and how much an edit matters
+    ("identity", "tracker.identity"),  # which item an observation is
+    ("record", "tracker.record"),  # items, versions and changes written
+    ("present", "tracker.present"),  # what a record looks like to readers
+    ("notify", "tracker.notify"),  # telling subscribers
+    ("run", "tracker.run"),  # configuration, schedules, checks, the daemon
+    ("cli", CLI),  # the redline command
+)
+ENTRY = "tracker.__main__"  # `python -m tracker` is base, and starts the CLI
 
 
 def modules() -> dict[str, Path]:
@@ -122,8 +139,66 @@ def test_imports_point_from_feeds_to_tracker_to_storage() -> None:
     assert wrong == []
 
 
+def stage(name: str) -> int:
+    """The index in STAGES of a tracker module's stage."""
+    return max(
+        index
+        for index, (_, prefix) in enumerate(STAGES)
+        if name == prefix or name.startswith(prefix + ".")
+    )
+
+
+def later_stage_imports(edges: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """(module, target) for each import of tracker from a stage into a later one."""
+    return [
+        (name, target)
+        for name, targets in sorted(edges.items())
+        if name.startswith("tracker") and name != ENTRY
+        for target in sorted(targets)
+        if target.startswith("tracker") and stage(target) > stage(name)
+    ]
+
+
+def test_tracker_stages_import_only_earlier_stages() -> None:
+    edges, lines = graph()
+    wrong = [
+        f"{name}:{lines[(name, target)]} ({STAGES[stage(name)][0]}) imports {target} "
+        f"({STAGES[stage(target)][0]})"
+        for name, target in later_stage_imports(edges)
+    ]
+    assert wrong == [], "imports from a stage into a later one:\n" + "\n".join(wrong)
+
+
+def test_every_tracker_module_is_in_a_stage() -> None:
+    """Each stage's package exists, and no module lies outside them: a folder added under
+    tracker/ is put in its place in STAGES."""
+    known = modules()
+    assert all(prefix in known for _, prefix in STAGES)
+    folders = {
+        name
+        for name, path in known.items()
+        if path.name == "__init__.py" and path.parent.parent.name == "tracker"
+    }
+    assert sorted(folders - {prefix for _, prefix in STAGES}) == []
+
+
 def test_the_checks_see_late_imports_and_circles() -> None:
     """The reader finds an import inside a function, and the search finds a circle."""
     edges, _ = graph()
     assert "feeds.app" in edges["tracker.cli.service"]  # `redline serve` imports it when run
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert "tracker.run.config" in edges["tracker.cli.main"]  # `tracker.` prefixes both
+    assert "tracker.notify.subscriptions" in edges["tracker.run.config"]  # a late one
+
+
+def test_the_stage_check_finds_an_import_against_the_flow() -> None:
+    edges = {
+        "tracker.fetch.client": {"tracker.record.ingest", "tracker.errors"},
+        "tracker.errors": {"tracker.cli.main"},
+        "tracker.record.ingest": {"tracker.fetch.client"},
+        "tracker.__main__": {"tracker.cli.main"},
+    }
+    assert later_stage_imports(edges) == [
+        ("tracker.errors", "tracker.cli.main"),
+        ("tracker.fetch.client", "tracker.record.ingest"),
+    ]
