@@ -1,4 +1,5 @@
-"""The `redline` command as a user runs it: the installed console script in a subprocess."""
+"""The `redline` command as a user runs it: the installed console script in a subprocess
+(elsewhere the `cli` fixture calls tracker.cli.main in the test's own process)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ CURRENT = (
     "The Syrian Army and its allies recapture the ancient city of Palmyra from the Islamic State "
     "of Iraq and the Levant."
 )
+
+
+@pytest.fixture(autouse=True)
+def own_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDLINE_TEST_CLI", "process")
 
 
 def seed_tracked(site: Site, cli) -> str:
