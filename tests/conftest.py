@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
+import logging
 import os
 import re
 import subprocess
@@ -14,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -68,9 +72,9 @@ def migrated_url(backend: Backend) -> str:
 @pytest.fixture
 def db_url(backend: Backend, migrated_url: str) -> Iterator[str]:
     """A fresh database of this test's own, with the newest schema."""
-    url = backend.copy(migrated_url, "test")
+    url = backend.fresh(migrated_url, "test")
     yield url
-    backend.drop(url)
+    backend.release(url)
 
 
 @pytest.fixture
@@ -211,21 +215,73 @@ def _installed_entry_point() -> str | None:
     return next((point.value for point in found), None)
 
 
+# Commands that take over the process (signal handlers, a server, the daemon's loop)
+# always run as a process of their own.
+OWN_PROCESS_COMMANDS = frozenset({"run", "serve"})
+
+
 @pytest.fixture
 def cli(db_url: str) -> object:
+    """`redline ARGS` on this test's database: its exit status, stdout and stderr. It
+    calls tracker.cli.main in this process (a process of its own costs ~0.9 s of imports,
+    most of the suite's time when every test started one); run and serve, and every
+    command when REDLINE_TEST_CLI=process is set, start the installed script instead."""
+
     def run(*args: str, check: bool = True) -> CliResult:
         env = {**os.environ, "REDLINE_DB": db_url}
-        done = subprocess.run(
-            [*redline_command(), *args], capture_output=True, text=True, env=env, timeout=120
-        )
-        result = CliResult(done.returncode, done.stdout, done.stderr)
-        if check and done.returncode != 0:
+        own_process = os.environ.get("REDLINE_TEST_CLI") == "process"
+        if own_process or OWN_PROCESS_COMMANDS & set(args):
+            done = subprocess.run(
+                [*redline_command(), *args], capture_output=True, text=True, env=env, timeout=120
+            )
+            result = CliResult(done.returncode, done.stdout, done.stderr)
+        else:
+            result = run_main(args, env)
+        if check and result.code != 0:
             raise AssertionError(
-                f"redline {' '.join(args)} failed ({done.returncode}):\n{done.stderr}"
+                f"redline {' '.join(args)} failed ({result.code}):\n{result.stderr}"
             )
         return result
 
     return run
+
+
+def run_main(args: Sequence[str], env: dict[str, str]) -> CliResult:
+    """tracker.cli.main(args) with this environment, its output captured as a process's
+    would be (stdout with a byte buffer under it, for `redline feed`), and what it sets
+    for the whole process (logging, the address policy) put back afterwards."""
+    from tracker import netguard
+    from tracker.cli import main
+
+    stdout_bytes = io.BytesIO()
+    stdout = io.TextIOWrapper(stdout_bytes, encoding="utf-8", newline="")
+    stderr = io.StringIO()
+    root = logging.getLogger()
+    saved_logging = (list(root.handlers), root.level)
+    quieted = {name: logging.getLogger(name).level for name in ("httpx", "httpcore", "alembic")}
+    saved_policy = netguard._configured  # noqa: SLF001 (set by main from [fetch])
+    try:
+        with (
+            mock.patch.dict(os.environ, env, clear=True),
+            contextlib.redirect_stdout(stdout),
+            contextlib.redirect_stderr(stderr),
+        ):
+            try:
+                code = main(list(args))
+            except SystemExit as exit:  # argparse: --help, --version, a bad argument
+                code = exit.code if isinstance(exit.code, int) else 0 if exit.code is None else 1
+                if isinstance(exit.code, str):
+                    print(exit.code, file=sys.stderr)
+            stdout.flush()
+    finally:
+        root.handlers[:] = saved_logging[0]
+        root.setLevel(saved_logging[1])
+        for name, level in quieted.items():
+            logging.getLogger(name).setLevel(level)
+        netguard.configure(saved_policy)
+    # Read back as subprocess.run(text=True) reads a pipe: "\r\n" (csv's) becomes "\n".
+    read = io.TextIOWrapper(io.BytesIO(stdout_bytes.getvalue()), encoding="utf-8").read()
+    return CliResult(code, read, stderr.getvalue())
 
 
 # -- notifications: a webhook receiver and a sender --------------------------------------

@@ -1,4 +1,6 @@
-"""The `redline` command as a user runs it: the installed console script in a subprocess."""
+"""The `redline` command's reading verbs, end to end. Two tests run the installed console
+script in a subprocess, as a user does (`own_process`); the others call
+tracker.cli.main in the test's process, as the `cli` fixture does everywhere."""
 
 from __future__ import annotations
 
@@ -17,6 +19,11 @@ CURRENT = (
     "The Syrian Army and its allies recapture the ancient city of Palmyra from the Islamic State "
     "of Iraq and the Levant."
 )
+
+
+@pytest.fixture
+def own_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDLINE_TEST_CLI", "process")
 
 
 def seed_tracked(site: Site, cli) -> str:
@@ -44,7 +51,7 @@ def test_seed_page_diff_is_exactly_the_deleted_prefix(site: Site, cli) -> None:
 
 
 @pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
-def test_items_and_history_json_contract(site: Site, cli) -> None:
+def test_items_and_history_json_contract(site: Site, cli, own_process: None) -> None:
     url = seed_tracked(site, cli)
 
     assert cli("items", "--json").json() == [
@@ -139,7 +146,7 @@ def test_diff_between_chosen_versions(site: Site, cli) -> None:
 
 
 @pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
-def test_user_errors_are_one_line_without_traceback(site: Site, cli) -> None:
+def test_user_errors_are_one_line_without_traceback(site: Site, cli, own_process: None) -> None:
     for args, message in [
         (("history", "42"), "no item 42"),
         (("history", "http://example.invalid/nothing"), "no item has had the URL"),

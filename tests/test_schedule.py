@@ -206,3 +206,27 @@ def _write(folder: Path, text: str) -> Path:
     path = folder / "redline.toml"
     path.write_text(text)
     return path
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('evry = "1h"', "unknown setting 'evry' (known: archive, daemon,"),
+        ("[database]\npool = 3", "unknown [database] setting 'pool' (known: max_overflow,"),
+        ('[feed]\nauthorty = "a.org"', "unknown [feed] setting 'authorty' (known: authority)"),
+        ("[serve]\nprot = 8000", "unknown [serve] setting 'prot' (known: forwarded_allow_ips,"),
+        (
+            '[[source]]\nurl = "https://a.example/feed.xml"\nevry = "1h"',
+            "[[source]] number 1: unknown setting 'evry' (known: cron,",
+        ),
+        ("serve = 3", "[serve] is a table"),
+    ],
+)
+def test_a_misspelt_setting_anywhere_is_one_line_not_ignored(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    """A key redline does not know would be a setting silently not applied."""
+    with pytest.raises(UserError) as raised:
+        load_config(_write(tmp_path, text + "\n"))
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from tracker.fetch.client import make_client
 from tracker.run.check import check_source
 from tracker.run.sources import add_source
 
-from .conftest import Site, offstream_page, redline_command
+from .conftest import Site, offstream_page, redline_command, run_main
 
 PAGE = "seeds/000_0c411d6d2d5ef8ba.txt"
 ROWS_0001 = Path(__file__).parent / "fixtures" / "schema" / "0001-rows.json"
@@ -46,9 +47,9 @@ def empty_engine(empty_url: str) -> Iterator[Engine]:
 
 
 def run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*redline_command(), "--db", url, *args], capture_output=True, text=True, timeout=120
-    )
+    """`redline --db URL ARGS`, through tracker.cli.main as the `cli` fixture runs it."""
+    done = run_main(["--db", url, *args], dict(os.environ))
+    return subprocess.CompletedProcess(args, done.code, done.stdout, done.stderr)
 
 
 def test_migrations_make_exactly_the_tables_the_code_declares(engine: Engine) -> None:

@@ -45,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging("INFO" if args.verbose else "WARNING", libraries=args.verbose)
     # Alembic narrates every migration at INFO; `db upgrade` prints its own summary.
     logging.getLogger("alembic").setLevel(logging.INFO if args.verbose else logging.WARNING)
+    engine: Engine | None = None
     try:
         config_path = args.config or os.environ.get("REDLINE_CONFIG")
         config = load_config(config_path) if config_path else Config()
@@ -80,6 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: the command's with/finally blocks ran on the way here
         print("redline: interrupted", file=sys.stderr)
         return 130  # 128 + SIGINT, as a shell reports it
+    finally:
+        # Its connections are closed when the command ends, not when the process does:
+        # main() may be called in a process that goes on (the tests call it so).
+        if engine is not None:
+            engine.dispose()
 
 
 # Commands that write to the database (the others only read it); `source` edits one.

@@ -167,14 +167,20 @@ def load_config(path: str | Path) -> Config:
         raise UserError(f"no configuration file at {path}") from None
     except tomllib.TOMLDecodeError as error:
         raise UserError(f"{path}: not valid TOML: {error}") from None
-    database = data.get("database", {})
+    # A misspelt key would otherwise be ignored in silence, its setting not applied.
+    unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
+    if unknown:
+        shown = ", ".join(sorted(TOP_LEVEL_KEYS))
+        raise UserError(f"{path}: unknown setting {unknown[0]!r} (known: {shown})")
+    database = _only_known(path, "database", data.get("database", {}), DATABASE_KEYS)
+    feed = _only_known(path, "feed", data.get("feed", {}), FEED_KEYS)
     config = Config(
         db=data.get("db") or database.get("url"),
         pool_size=_connections(path, database, "pool_size", minimum=1),
         max_overflow=_connections(path, database, "max_overflow", minimum=0),
         every=_interval(path, "every", data["every"]) if "every" in data else None,
-        tag_authority=data.get("feed", {}).get("authority"),
-        serve=dict(data.get("serve", {})),
+        tag_authority=feed.get("authority"),
+        serve=dict(_only_known(path, "serve", data.get("serve", {}), SERVE_KEYS)),
         daemon=_daemon_settings(path, data.get("daemon", {})),
         fetch=_fetch_settings(path, data.get("fetch", {})),
         notifications=_notify_settings(path, data.get("notifications", {})),
@@ -186,6 +192,11 @@ def load_config(path: str | Path) -> Config:
     for number, entry in enumerate(data.get("source", []), start=1):
         if not isinstance(entry, dict) or "url" not in entry:
             raise UserError(f"{path}: [[source]] number {number} has no url")
+        unknown = sorted(set(entry) - set(SOURCE_KEYS))
+        if unknown:
+            shown = ", ".join(sorted(SOURCE_KEYS))
+            where = f"{path}: [[source]] number {number}"
+            raise UserError(f"{where}: unknown setting {unknown[0]!r} (known: {shown})")
         if not isinstance(entry.get("site", ""), str):
             raise UserError(f"{path}: [[source]] number {number} site is a name in quotes")
         config.sources.append(
