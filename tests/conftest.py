@@ -250,8 +250,8 @@ def run_main(args: Sequence[str], env: dict[str, str]) -> CliResult:
     """tracker.cli.main(args) with this environment, its output captured as a process's
     would be (stdout with a byte buffer under it, for `redline feed`), and what it sets
     for the whole process (logging, the address policy) put back afterwards."""
-    from tracker import netguard
-    from tracker.cli import main
+    from tracker.cli.main import main
+    from tracker.fetch import netguard
 
     stdout_bytes = io.BytesIO()
     stdout = io.TextIOWrapper(stdout_bytes, encoding="utf-8", newline="")
