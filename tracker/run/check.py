@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col
 
-from storage import Check, Source, leases, source_queries, transaction, utcnow
+from storage import Check, Source, source_queries, transaction, utcnow
 from tracker.errors import HTTPStatusError, RedlineError
 from tracker.extract import Page, extract
 from tracker.fetch import blocked
@@ -36,16 +36,13 @@ from tracker.record.listing_memory import ListingMemory
 from tracker.record.not_modified import NotModified, NotModifiedLog
 from tracker.record.not_modified import write as write_not_modified
 from tracker.run import archive_links
+from tracker.run.lease_checks import LeaseLost, check_held, ensure_lease, give_up_lease, held_source
 from tracker.run.schedule import Plan, Policy, parse_retry_after, plan_next
 
 log = logging.getLogger(__name__)
 
 
 LOCAL_ERROR = "local_error"
-
-
-class LeaseLost(RedlineError):
-    """Another worker holds the source now (this worker's lease expired): not recorded."""
 
 
 @dataclass
@@ -129,7 +126,7 @@ def _fetch_and_record(
     url, etag, last_modified = source.url, source.etag, source.last_modified
     try:
         with slot(url) if slot else nullcontext():
-            _ensure_lease(engine, source_id, options)  # a wait for the host may outlast it
+            ensure_lease(engine, source_id, options.worker)  # a wait for the host may outlast it
             snapshot = fetch(client, url, etag=etag, last_modified=last_modified)
         if snapshot.not_modified:
             return _record_not_modified(engine, source, snapshot, now, started, options)
@@ -161,33 +158,6 @@ def _local_failure(source_id: int, url: str, error: OperationalError) -> CheckRe
     message = f"local error (this service's database, not the source): {cause}"
     log.error("check of %s not recorded: %s", url, message)
     return CheckResult(source_id, url, LOCAL_ERROR, error=message)
-
-
-def _ensure_lease(engine: Engine, source_id: int, options: CheckOptions) -> None:
-    """Raise LeaseLost unless this worker still holds a live lease on the source: a worker
-    stopped past its lease (SIGSTOP, a long pause) must not fetch once it resumes."""
-    if options.worker is None:
-        return
-    with Session(engine) as session:  # a read: no write lock
-        holder = leases.live_holder(session, source_id, utcnow())
-    if holder != options.worker:
-        now_held = f"worker {holder}" if holder else "nobody (it expired)"
-        raise LeaseLost(f"the lease on source {source_id} is now held by {now_held}: not fetched")
-
-
-def _held_source(session: Session, source_id: int, options: CheckOptions) -> Source:
-    """The source, locked, provided this worker still holds its lease."""
-    source = leases.locked_source(session, source_id)
-    assert source is not None
-    _check_held(source_id, source.leased_by, options)
-    return source
-
-
-def _check_held(source_id: int, leased_by: str | None, options: CheckOptions) -> None:
-    """Raise LeaseLost unless this worker (if checks run under leases) is `leased_by`."""
-    if options.worker is not None and leased_by != options.worker:
-        holder = f"worker {leased_by}" if leased_by else "nobody (it expired)"
-        raise LeaseLost(f"the lease on source {source_id} is now held by {holder}")
 
 
 def record_snapshot(
@@ -254,7 +224,7 @@ def _record(
     memory: ListingMemory | None = None,
 ) -> CheckResult:
     with transaction(engine) as session:
-        source = _held_source(session, source_id, options)
+        source = held_source(session, source_id, options.worker)
         check = Check(
             source_id=source_id, started_at=started, finished_at=utcnow(), outcome="unchanged"
         )
@@ -304,7 +274,7 @@ def _record(
             source.consecutive_failures = 0
             source.last_error = None
             retired = _schedule(session, source, now, options.policy)
-            _give_up_lease(source, options)
+            give_up_lease(source, options.worker)
         session.add_all([check, source])
         return CheckResult(
             source_id,
@@ -328,7 +298,7 @@ def _record_failure(
     status = error.status if isinstance(error, HTTPStatusError) else None
     try:
         with transaction(engine) as session:
-            source = _held_source(session, source_id, options)
+            source = held_source(session, source_id, options.worker)
             session.add(_error_check(source_id, started, error, status=status))
             source.last_error = str(error)
             source.consecutive_failures += 1
@@ -340,7 +310,7 @@ def _record_failure(
                 if isinstance(error, HTTPStatusError) and status in (429, 503):
                     retry_after = parse_retry_after(error.retry_after, utcnow())
                 retired = _schedule(session, source, now, options.policy, retry_after)
-            _give_up_lease(source, options)
+            give_up_lease(source, options.worker)
             session.add(source)
             return CheckResult(
                 source_id,
@@ -474,7 +444,7 @@ def _record_not_modified(
         "retired_at": now if retired else None,
         "retired_reason": retired,
     }
-    if options.worker is not None:  # as _give_up_lease
+    if options.worker is not None:  # as give_up_lease
         values |= {"lease_until": None, "leased_by": None}
     check = {
         "source_id": source_id,
@@ -493,7 +463,7 @@ def _record_not_modified(
     elif not write_not_modified(engine, [record], options.worker):  # the lease moved on
         with engine.connect() as connection:
             holder = select(Source.leased_by).where(col(Source.id) == source_id)
-            _check_held(source_id, connection.execute(holder).scalar_one_or_none(), options)
+            check_held(source_id, connection.execute(holder).scalar_one_or_none(), options.worker)
     return CheckResult(
         source_id,
         redact_url(source.url),
@@ -508,8 +478,3 @@ def _retire(source: Source, now: datetime, reason: str) -> None:
     source.retired_at, source.retired_reason = now, reason
     source.next_check_at = None
     source.last_checked_at = now
-
-
-def _give_up_lease(source: Source, options: CheckOptions) -> None:
-    if options.worker is not None:
-        source.lease_until, source.leased_by = None, None
