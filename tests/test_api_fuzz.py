@@ -31,7 +31,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 EXAMPLES_PER_OPERATION = 25
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
+@pytest.mark.slow  # over 2.5 s (--durations, 2026-12-07): left out by `make quick`
 @pytest.mark.parametrize("token", [None, TOKEN], ids=["anonymous", "with-token"])
 def test_no_request_answers_a_server_error(
     site: Site, engine: Engine, token: str | None, monkeypatch: pytest.MonkeyPatch

@@ -334,7 +334,6 @@ def test_asking_after_a_round_keeps_to_its_time_budget(
     assert failed.state == "pending" and "Timeout" in (failed.last_error or "")
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_redline_check_asks_the_archive_after_its_round(
     site: Site, cli, archive: FakeArchive, tmp_path: Path
 ) -> None:

@@ -117,7 +117,7 @@ def test_a_round_overlaps_its_fetches_within_per_host(
         assert session.exec(select(Source).where(Source.leased_by.is_not(None))).all() == []  # type: ignore[union-attr]
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
+@pytest.mark.slow  # over 2.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_check_all_right_after_a_round_checks_every_source_once(engine: Engine) -> None:
     """Sources just checked sort first (next due in 15 minutes, the others in a day):
     the round must still go on to all the others, and take none twice."""
@@ -219,7 +219,7 @@ def test_a_source_whose_stored_schedule_is_bad_is_an_error_check_not_the_end_of_
     assert again[urls[1]].outcome == "error" and len(again) == 3
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
+@pytest.mark.slow  # over 2.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_a_rounds_304s_are_written_in_batches_as_a_lone_check_writes_one(engine: Engine) -> None:
     """The 304s of a round go to the database a batch at a time (tracker/record/not_modified.py),
     and leave each source and check row as a check on its own leaves them."""

@@ -34,7 +34,6 @@ def seed_tracked(site: Site, cli) -> str:
     return url
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_seed_page_diff_is_exactly_the_deleted_prefix(site: Site, cli) -> None:
     url = seed_tracked(site, cli)
 
@@ -50,7 +49,7 @@ def test_seed_page_diff_is_exactly_the_deleted_prefix(site: Site, cli) -> None:
     assert patch.startswith("--- headline (version 1)\n+++ headline (version 2)\n@@ ")
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
+@pytest.mark.slow  # over 2.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_items_and_history_json_contract(site: Site, cli, own_process: None) -> None:
     url = seed_tracked(site, cli)
 
@@ -101,7 +100,6 @@ def test_items_and_history_json_contract(site: Site, cli, own_process: None) -> 
     assert datetime.fromisoformat(current["observed_at"]).tzinfo is not None
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_history_shows_and_filters_by_class(site: Site, cli) -> None:
     [snapshot] = manifest_snapshots("ivorian-soldiers-2018-01-10")
     cli("add", site.publish(snapshot["url"], offstream_page(snapshot["file"])))
@@ -120,7 +118,6 @@ def test_history_shows_and_filters_by_class(site: Site, cli) -> None:
     assert bad.stderr.startswith("redline: argument --kind") and bad.stderr.count("\n") == 1
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_diff_between_chosen_versions(site: Site, cli) -> None:
     [snapshot] = manifest_snapshots("ivorian-soldiers-2018-01-10")
     url = site.publish(snapshot["url"], offstream_page(snapshot["file"]))
@@ -145,7 +142,7 @@ def test_diff_between_chosen_versions(site: Site, cli) -> None:
         assert failed.code == 2 and message in failed.stderr
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
+@pytest.mark.slow  # over 2.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_user_errors_are_one_line_without_traceback(site: Site, cli, own_process: None) -> None:
     for args, message in [
         (("history", "42"), "no item 42"),
@@ -164,7 +161,6 @@ def test_user_errors_are_one_line_without_traceback(site: Site, cli, own_process
         assert result.stderr.count("\n") == 1
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_sources_show_health(site: Site, cli) -> None:
     seed_tracked(site, cli)
     gone = site.url("/news/gone.md")
@@ -202,7 +198,6 @@ def test_python_dash_m_tracker_works(db_url: str) -> None:
     assert done.stdout.strip() == "[]"
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_diff_formats_for_people(site: Site, cli) -> None:
     url = seed_tracked(site, cli)
     # Not a terminal: plain text unless asked.

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from .conftest import TWO_ITEM_RSS as RSS
 from .conftest import Site
 
@@ -35,7 +33,6 @@ def test_re_adding_with_new_settings_says_how_to_change_them(site: Site, cli) ->
     assert cli("add", url, "--every", "15m").stderr == ""
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_source_edit_disable_enable(site: Site, cli) -> None:
     url = site.publish("/feed.xml", RSS, "application/rss+xml")
     cli("add", url)
@@ -56,7 +53,6 @@ def test_source_edit_disable_enable(site: Site, cli) -> None:
     assert "changed" in cli("check").stdout
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_source_verbs_refuse_bad_input_in_one_line(site: Site, cli) -> None:
     url = site.publish("/feed.xml", RSS, "application/rss+xml")
     cli("add", url, "--name", "Kept")

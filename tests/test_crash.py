@@ -939,7 +939,7 @@ def crash_site() -> Iterator[CrashSite]:
     site.stop()
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
+@pytest.mark.slow  # over 2.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_sigkill_mid_ingest_leaves_a_whole_database_and_a_restart_converges(
     backend: Backend, migrated_url: str, crash_site: CrashSite, tmp_path: Path
 ) -> None:

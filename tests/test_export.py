@@ -161,7 +161,6 @@ def cell(value: object) -> str:
     return str(value)
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_json_export_holds_every_version_and_change(site: Site, engine: Engine, cli) -> None:
     track(site, engine)
     result = cli("export", "--all")
@@ -366,7 +365,6 @@ def test_a_source_without_items_exports_nothing(site: Site, engine: Engine, cli)
     assert cli("export", "--source", empty, "--format", "csv").stdout == ",".join(COLUMNS) + "\n"
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_out_writes_the_file_whole(site: Site, engine: Engine, cli, tmp_path: Path) -> None:
     track(site, engine)
     target = tmp_path / "item.json"
@@ -399,7 +397,6 @@ def test_a_failed_export_leaves_the_file_as_it_was(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["export.csv"]
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_user_errors(cli) -> None:
     for args, message in [
         (("export", "99"), "redline: no item 99\n"),

@@ -466,7 +466,6 @@ def test_a_latin_1_article_without_an_http_charset(site: Site, engine: Engine) -
     assert item.headline == "Caf\u00e9 prices rise to \u00a33"
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_the_cli_tracks_an_article_with_an_explicit_kind(site: Site, cli) -> None:
     path = "/business/2026/03/14/port-authority-approves-eastquay-expansion"
     url = site.publish(path, article_html("newsarticle"), HTML)

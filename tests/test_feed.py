@@ -6,13 +6,11 @@ import re
 from datetime import datetime
 
 import feedparser
-import pytest
 
 from .conftest import Site, manifest_snapshots, offstream_page
 from .test_tracking import replay_chain
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_feed_has_one_valid_entry_per_edit(site: Site, engine, cli, tmp_path) -> None:
     replay_chain(site, engine, "nunes-memo-2018-02-02")
     [snapshot] = manifest_snapshots("ivorian-soldiers-2018-01-10")
@@ -65,7 +63,6 @@ def test_feed_is_written_to_stdout_and_is_the_same_every_time(site: Site, cli) -
     assert len(entry_ids) == 4  # 5 edits, one of them style
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_hostile_headline_stays_text_in_the_feed(site: Site, cli) -> None:
     page = offstream_page("seeds/001_d715acd15c94cb49.txt")
     url = site.publish("/news/x.md", page)
@@ -83,7 +80,6 @@ def test_hostile_headline_stays_text_in_the_feed(site: Site, cli) -> None:
     assert "&lt;script&gt;" in html and "onerror=" in html
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_removals_and_restorations_are_listing_feed_entries(site: Site, cli, tmp_path) -> None:
     first, _ = manifest_snapshots("day-index-2018-02-02")
     index = offstream_page(first["file"])

@@ -484,7 +484,7 @@ def test_diff_of_huge_texts_is_exact_and_bounded(old: str, new: str) -> None:
     assert seconds < 60
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
+@pytest.mark.slow  # over 2.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_huge_texts_with_a_few_edits_keep_their_word_diff() -> None:
     old = words(300_000, "w")
     tokens = old.split(" ")

@@ -443,7 +443,7 @@ def feed_of(count: int, prefix: str = "g") -> str:
     )
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
+@pytest.mark.slow  # over 2.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_a_feed_of_10000_entries_is_read_whole_then_cut_to_the_first(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -462,7 +462,7 @@ def test_a_feed_of_10000_entries_is_read_whole_then_cut_to_the_first(
     assert f"lists {total} items; only the first {MAX_ITEMS} are read" in caplog.text
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
+@pytest.mark.slow  # over 2.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_a_check_of_a_10000_entry_feed_records_the_first_items(
     site: Site, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -818,7 +818,6 @@ def test_an_entity_attack_through_a_check(site: Site, engine: Engine, kind: str,
     assert [path for path in site.requests if path != "/page"] == []
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_a_headline_with_terminal_escapes_cannot_drive_the_terminal(site: Site, cli) -> None:  # type: ignore[no-untyped-def]
     """ESC sequences in a headline (clear screen, retitle the window) never reach the
     user's terminal: they are removed before the text is stored."""

@@ -309,7 +309,6 @@ def test_item_filters(client: TestClient, filled: Engine) -> None:
     assert client.get("/api/items", params={"cursor": changes_cursor}).status_code == 400
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_item_and_versions_are_the_cli_history(client: TestClient, filled: Engine, cli) -> None:
     items = rows(filled, Item)
     # Edited items, the removed one, and one listed once (the CLI is slow to start).
@@ -334,7 +333,7 @@ def test_item_and_versions_are_the_cli_history(client: TestClient, filled: Engin
     assert client.get("/api/items/99999999999999999999").status_code == 404
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
+@pytest.mark.slow  # over 2.5 s (--durations, 2026-12-07): left out by `make quick`
 @pytest.mark.parametrize(
     ("words", "from_ref", "to_ref"),
     [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
@@ -79,7 +78,6 @@ def test_renditions_of_one_offstream_page_are_one_identity() -> None:
     assert identity_keys(md) != identity_keys(html)
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_history_finds_an_item_by_another_rendition_of_its_url(site: Site, cli) -> None:
     from .test_cli import SEED_PATH, seed_tracked
 

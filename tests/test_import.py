@@ -120,7 +120,6 @@ def test_importing_again_adds_nothing(cli, engine: Engine, scraped: Path) -> Non
         assert len(session.exec(select(Check)).all()) == 4
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_an_interrupted_import_resumes_to_the_same_result(
     cli, engine: Engine, scraped: Path, tmp_path: Path
 ) -> None:

@@ -204,7 +204,6 @@ def test_sniffing_listings() -> None:
     assert observations[1].summary is None  # an empty CSV cell is no summary
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_cli_add_validates_listing_options(cli) -> None:
     for args, message in [
         (("--map", "nonsense"), "--map takes FIELD=PATH"),

@@ -104,7 +104,6 @@ def test_own_patterns_make_no_version(engine: Engine) -> None:
     ]
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_ignore_is_set_and_checked_by_the_cli(cli, tmp_path: Path) -> None:
     bad = cli("add", "https://news.example/feed.xml", "--ignore", "(unclosed", check=False)
     assert bad.code == 2

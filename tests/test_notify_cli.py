@@ -60,7 +60,6 @@ def hook() -> Iterator[Hook]:
         made.server.stop()
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_notify_add_list_test_and_remove(cli: Callable, hook: Hook) -> None:
     bad = cli("notify", "add", "nonsense://x", check=False)
     assert bad.code == 2 and bad.stdout == ""
@@ -122,7 +121,7 @@ def test_status_counts_the_deliveries(
     assert "0 pending, 1 sent, 0 given up" in cli("status").stdout
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
+@pytest.mark.slow  # over 2.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_a_daemon_killed_mid_send_sends_again_with_the_same_delivery_id(
     site: Site, engine: Engine, db_url: str, hook: Hook, tmp_path: Path
 ) -> None:

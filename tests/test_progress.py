@@ -188,7 +188,6 @@ def colour_codes(text: str) -> list[str]:
     return found
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 @pytest.mark.parametrize("no_color", [False, True], ids=["colour", "NO_COLOR"])
 def test_check_on_a_terminal_draws_a_bar(
     site: Site, cli, db_url: str, tmp_path: Path, no_color: bool

@@ -89,7 +89,6 @@ def daemon_log_lines(engine: Engine, caplog: pytest.LogCaptureFixture) -> list[s
     return [f.format(r) for r in records for f in (TextFormatter(), JsonFormatter())]
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_credentials_are_used_to_fetch_and_shown_nowhere(
     locked_site: LockedSite,
     cli: object,

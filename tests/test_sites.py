@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -243,7 +242,6 @@ def test_upgrading_merges_the_items_two_sources_of_a_site_recorded_apart(
         assert edit.source_id == top  # the edit stays top.xml's, which saw it
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_site_names_are_checked(cli) -> None:
     done = cli("add", "https://paper.example/a.xml", "--site", "x" * 300, check=False)
     assert done.code == 2 and "a site name is at most 253 characters" in done.stderr

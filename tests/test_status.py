@@ -236,7 +236,6 @@ def write_config(tmp_path: Path, text: str) -> str:
     return str(path)
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_status_cli_after_a_real_round(site: Site, cli, tmp_path: Path) -> None:
     empty = cli("status")
     assert empty.code == 0 and "sources    none yet" in empty.stdout
@@ -267,7 +266,6 @@ def test_status_cli_after_a_real_round(site: Site, cli, tmp_path: Path) -> None:
     assert "HTTP 404" in text
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_sources_says_failing_only_after_failing_after(
     site: Site, cli, engine: Engine, tmp_path: Path
 ) -> None:

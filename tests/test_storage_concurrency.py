@@ -83,7 +83,7 @@ def test_sqlite_writers_that_read_first_wait_their_turn(sqlite_engine: Engine) -
         assert counter is not None and counter.consecutive_failures == threads_count * increments
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
+@pytest.mark.slow  # over 2.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_serve_reads_while_the_tracker_writes(site: Site, engine: Engine, db_url: str) -> None:
     """A real `redline serve` answers every request while check rounds write edits."""
     first = offstream_page("seeds/001_d715acd15c94cb49.txt")

@@ -244,7 +244,6 @@ def test_add_refuses_a_match_window_out_of_range(cli) -> None:
     assert cli("sources", "--json").json() == []
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_a_control_character_stored_before_urls_were_checked_is_shown_escaped(cli, engine) -> None:
     from sqlalchemy import text
 

@@ -139,7 +139,7 @@ def start_round(engine: Engine, db_url: str, news: HTTPServer, folder: Path) -> 
     return start_workers(db_url, config)
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
+@pytest.mark.slow  # over 2.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_three_workers_check_every_source_exactly_once(
     engine: Engine, db_url: str, news: HTTPServer, tmp_path: Path
 ) -> None:
@@ -158,7 +158,7 @@ def test_three_workers_check_every_source_exactly_once(
     assert_each_source_stored_once(engine)
 
 
-@pytest.mark.slow  # over 4.5 s (--durations, 2026-12-07): left out by `make quick`
+@pytest.mark.slow  # over 2.5 s (--durations, 2026-12-07): left out by `make quick`
 def test_a_killed_workers_sources_are_taken_over(
     engine: Engine, db_url: str, news: HTTPServer, tmp_path: Path
 ) -> None:
