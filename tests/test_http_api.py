@@ -9,6 +9,7 @@ import base64
 import hashlib
 import json
 import math
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from pytest_httpserver import HTTPServer
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
@@ -33,11 +35,13 @@ from storage import (
     Source,
     Version,
     change_pages,
+    make_engine,
     queries,
     source_queries,
     transaction,
     utcnow,
 )
+from tests.databases import Backend
 from tracker.run.rounds import check_round
 
 from .conftest import Site, manifest_snapshots, offstream_page
@@ -87,9 +91,43 @@ def fill(site: Site, engine: Engine) -> None:
     check_all(engine, START + timedelta(hours=11))
 
 
+@pytest.fixture(scope="module")
+def filled_template(backend: Backend, migrated_url: str) -> Iterator[str]:
+    """A database filled once per module (fill() through real checks takes a second),
+    from pages on a server of its own that stays up while the module runs."""
+    server = HTTPServer(host="localhost", port=0)
+    server.start()
+    site = Site(server)
+    server.expect_request(re.compile(".*")).respond_with_handler(site.handle)
+    template = backend.copy(migrated_url, "api")
+    engine = make_engine(template)
+    try:
+        fill(site, engine)
+        engine.dispose()
+        yield template
+    finally:
+        server.clear()
+        server.stop()
+        backend.drop(template)
+
+
 @pytest.fixture
-def filled(site: Site, engine: Engine) -> Engine:
-    fill(site, engine)
+def db_url(request: pytest.FixtureRequest, backend: Backend, migrated_url: str) -> Iterator[str]:
+    """A copy of the filled database for the tests that read one (`filled`, `client`),
+    and as elsewhere (conftest) an empty one for the others."""
+    if "filled" in request.fixturenames:
+        url = backend.copy(request.getfixturevalue("filled_template"), "api")
+        yield url
+        backend.drop(url)
+    else:
+        url = backend.fresh(migrated_url, "test")
+        yield url
+        backend.release(url)
+
+
+@pytest.fixture
+def filled(engine: Engine) -> Engine:
+    """The test's engine, on its copy of the filled database (db_url)."""
     return engine
 
 
