@@ -13,10 +13,12 @@ import subprocess
 import sys
 import threading
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TypeVar
 from unittest import mock
 
 import pytest
@@ -32,6 +34,7 @@ from tracker.notify.settings import NotifySettings
 
 from .tools import local_server
 
+T = TypeVar("T")
 FIXTURES = Path(__file__).parent / "fixtures"
 # Tests serve pages from loopback, which redline refuses to fetch by default (see
 # tracker/fetch/netguard.py). Set in the environment, the allowance reaches the `redline`
@@ -75,6 +78,44 @@ def db_url(backend: Backend, migrated_url: str) -> Iterator[str]:
     url = backend.fresh(migrated_url, "test")
     yield url
     backend.release(url)
+
+
+@contextmanager
+def filled_once(
+    backend: Backend, migrated_url: str, label: str, fill: Callable[[Site, Engine], T]
+) -> Iterator[tuple[str, T]]:
+    """A database filled once for a whole module (filling one through real checks takes
+    a second or more), and what fill(site, engine) gave: the site is a server of its own,
+    which stays up while the module runs, as the filled sources point at it."""
+    site: Site
+    with local_server(lambda request: site.handle(request)) as server:
+        site = Site(server)
+        template = backend.copy(migrated_url, label)
+        try:
+            engine = make_engine(template)
+            try:
+                value = fill(site, engine)
+            finally:
+                engine.dispose()
+            yield template, value
+        finally:
+            backend.drop(template)
+
+
+def copy_of_filled(
+    request: pytest.FixtureRequest, backend: Backend, migrated_url: str, readers: set[str]
+) -> Iterator[str]:
+    """For a module's db_url fixture: a copy of the module's filled database (its
+    `filled_database` fixture: the template's URL first) for a test that uses one of the
+    reader fixtures, and a fresh empty database, as everywhere else, for the others."""
+    if readers & set(request.fixturenames):
+        url = backend.copy(request.getfixturevalue("filled_database")[0], "filled")
+        yield url
+        backend.drop(url)
+    else:
+        url = backend.fresh(migrated_url, "test")
+        yield url
+        backend.release(url)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import base64
 import hashlib
 import json
 import math
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +17,6 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
-from pytest_httpserver import HTTPServer
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
@@ -35,7 +33,6 @@ from storage import (
     Source,
     Version,
     change_pages,
-    make_engine,
     queries,
     source_queries,
     transaction,
@@ -44,7 +41,7 @@ from storage import (
 from tests.databases import Backend
 from tracker.run.rounds import check_round
 
-from .conftest import Site, manifest_snapshots, offstream_page
+from .conftest import Site, copy_of_filled, filled_once, manifest_snapshots, offstream_page
 from .test_tracking import START, add, check_all
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -92,37 +89,14 @@ def fill(site: Site, engine: Engine) -> None:
 
 
 @pytest.fixture(scope="module")
-def filled_template(backend: Backend, migrated_url: str) -> Iterator[str]:
-    """A database filled once per module (fill() through real checks takes a second),
-    from pages on a server of its own that stays up while the module runs."""
-    server = HTTPServer(host="localhost", port=0)
-    server.start()
-    site = Site(server)
-    server.expect_request(re.compile(".*")).respond_with_handler(site.handle)
-    template = backend.copy(migrated_url, "api")
-    engine = make_engine(template)
-    try:
-        fill(site, engine)
-        engine.dispose()
-        yield template
-    finally:
-        server.clear()
-        server.stop()
-        backend.drop(template)
+def filled_database(backend: Backend, migrated_url: str) -> Iterator[tuple[str, None]]:
+    with filled_once(backend, migrated_url, "api", fill) as made:
+        yield made
 
 
 @pytest.fixture
 def db_url(request: pytest.FixtureRequest, backend: Backend, migrated_url: str) -> Iterator[str]:
-    """A copy of the filled database for the tests that read one (`filled`, `client`),
-    and as elsewhere (conftest) an empty one for the others."""
-    if "filled" in request.fixturenames:
-        url = backend.copy(request.getfixturevalue("filled_template"), "api")
-        yield url
-        backend.drop(url)
-    else:
-        url = backend.fresh(migrated_url, "test")
-        yield url
-        backend.release(url)
+    yield from copy_of_filled(request, backend, migrated_url, {"filled"})
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -15,8 +16,9 @@ from feeds import feed_query, timeline
 from feeds.app import create_app
 from feeds.settings import ServiceSettings
 from storage import Change, queries, transaction
+from tests.databases import Backend
 
-from .conftest import Site
+from .conftest import Site, copy_of_filled, filled_once
 from .recorded import FLOODS_CLASSES, FLOODS_HEADLINES, record_floods
 from .test_http_pages import HOSTILE, Filled, fill
 
@@ -28,8 +30,24 @@ class Recorded:
     changes: list[Change]  # every change recorded, oldest first
 
 
+@pytest.fixture(scope="module")
+def filled_database(backend: Backend, migrated_url: str) -> Iterator[tuple[str, Recorded]]:
+    with filled_once(backend, migrated_url, "classes", record) as made:
+        yield made
+
+
 @pytest.fixture
-def recorded(site: Site, engine: Engine) -> Recorded:
+def db_url(request: pytest.FixtureRequest, backend: Backend, migrated_url: str) -> Iterator[str]:
+    yield from copy_of_filled(request, backend, migrated_url, {"recorded"})
+
+
+@pytest.fixture
+def recorded(filled_database: tuple[str, Recorded]) -> Recorded:
+    """What the filled database holds (the test's db_url is a copy of it)."""
+    return filled_database[1]
+
+
+def record(site: Site, engine: Engine) -> Recorded:
     filled = fill(site, engine)
     floods = record_floods(engine)
     with transaction(engine) as session:

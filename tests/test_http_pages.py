@@ -8,6 +8,7 @@ index, a failing source and a page whose headline is hostile HTML.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -19,10 +20,11 @@ from feeds.app import create_app
 from feeds.pages import CONTENT_SECURITY_POLICY, SWITCH_SCRIPT, SWITCH_SCRIPT_HASH
 from feeds.settings import ServiceSettings
 from storage import queries, transaction
+from tests.databases import Backend
 from tracker.run.rounds import check_round
 from tracker.run.sources import add_source
 
-from .conftest import Site, manifest_snapshots, offstream_page
+from .conftest import Site, copy_of_filled, filled_once, manifest_snapshots, offstream_page
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>"
@@ -92,9 +94,21 @@ def fill(site: Site, engine: Engine) -> Filled:
     )
 
 
+@pytest.fixture(scope="module")
+def filled_database(backend: Backend, migrated_url: str) -> Iterator[tuple[str, Filled]]:
+    with filled_once(backend, migrated_url, "pages", fill) as made:
+        yield made
+
+
 @pytest.fixture
-def filled(site: Site, engine: Engine) -> Filled:
-    return fill(site, engine)
+def db_url(request: pytest.FixtureRequest, backend: Backend, migrated_url: str) -> Iterator[str]:
+    yield from copy_of_filled(request, backend, migrated_url, {"filled"})
+
+
+@pytest.fixture
+def filled(filled_database: tuple[str, Filled]) -> Filled:
+    """The filled database's ids and URLs (the test's db_url is a copy of it)."""
+    return filled_database[1]
 
 
 @pytest.fixture
