@@ -102,20 +102,32 @@ def filled_once(
             backend.drop(template)
 
 
-def copy_of_filled(
-    request: pytest.FixtureRequest, backend: Backend, migrated_url: str, readers: set[str]
-) -> Iterator[str]:
-    """For a module's db_url fixture: a copy of the module's filled database (its
-    `filled_database` fixture: the template's URL first) for a test that uses one of the
-    reader fixtures, and a fresh empty database, as everywhere else, for the others."""
-    if readers & set(request.fixturenames):
-        url = backend.copy(request.getfixturevalue("filled_database")[0], "filled")
-        yield url
-        backend.drop(url)
-    else:
-        url = backend.fresh(migrated_url, "test")
-        yield url
-        backend.release(url)
+def filled_per_module(label: str, fill: Callable[[Site, Engine], T], readers: set[str]) -> tuple:
+    """The two fixtures a module assigns to itself (`filled_database, db_url =
+    filled_per_module(...)`) so that its tests read one database filled once: the
+    module-scoped `filled_database` (the template's URL, and what fill gave), and a
+    `db_url` that is a copy of it for a test using one of the reader fixtures, and a
+    fresh empty database, as everywhere else, for the others."""
+
+    @pytest.fixture(scope="module")
+    def filled_database(backend: Backend, migrated_url: str) -> Iterator[tuple[str, T]]:
+        with filled_once(backend, migrated_url, label, fill) as made:
+            yield made
+
+    @pytest.fixture
+    def db_url(
+        request: pytest.FixtureRequest, backend: Backend, migrated_url: str
+    ) -> Iterator[str]:
+        if readers & set(request.fixturenames):
+            url = backend.copy(request.getfixturevalue("filled_database")[0], label)
+            yield url
+            backend.drop(url)
+        else:
+            url = backend.fresh(migrated_url, "test")
+            yield url
+            backend.release(url)
+
+    return filled_database, db_url
 
 
 @pytest.fixture

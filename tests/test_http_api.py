@@ -38,10 +38,9 @@ from storage import (
     transaction,
     utcnow,
 )
-from tests.databases import Backend
 from tracker.run.rounds import check_round
 
-from .conftest import Site, copy_of_filled, filled_once, manifest_snapshots, offstream_page
+from .conftest import Site, filled_per_module, manifest_snapshots, offstream_page
 from .test_tracking import START, add, check_all
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -88,15 +87,7 @@ def fill(site: Site, engine: Engine) -> None:
     check_all(engine, START + timedelta(hours=11))
 
 
-@pytest.fixture(scope="module")
-def filled_database(backend: Backend, migrated_url: str) -> Iterator[tuple[str, None]]:
-    with filled_once(backend, migrated_url, "api", fill) as made:
-        yield made
-
-
-@pytest.fixture
-def db_url(request: pytest.FixtureRequest, backend: Backend, migrated_url: str) -> Iterator[str]:
-    yield from copy_of_filled(request, backend, migrated_url, {"filled"})
+filled_database, db_url = filled_per_module("api", fill, {"filled"})
 
 
 @pytest.fixture

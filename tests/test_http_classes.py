@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -16,9 +15,8 @@ from feeds import feed_query, timeline
 from feeds.app import create_app
 from feeds.settings import ServiceSettings
 from storage import Change, queries, transaction
-from tests.databases import Backend
 
-from .conftest import Site, copy_of_filled, filled_once
+from .conftest import Site, filled_per_module
 from .recorded import FLOODS_CLASSES, FLOODS_HEADLINES, record_floods
 from .test_http_pages import HOSTILE, Filled, fill
 
@@ -28,17 +26,6 @@ class Recorded:
     filled: Filled
     floods: int
     changes: list[Change]  # every change recorded, oldest first
-
-
-@pytest.fixture(scope="module")
-def filled_database(backend: Backend, migrated_url: str) -> Iterator[tuple[str, Recorded]]:
-    with filled_once(backend, migrated_url, "classes", record) as made:
-        yield made
-
-
-@pytest.fixture
-def db_url(request: pytest.FixtureRequest, backend: Backend, migrated_url: str) -> Iterator[str]:
-    yield from copy_of_filled(request, backend, migrated_url, {"recorded"})
 
 
 @pytest.fixture
@@ -54,6 +41,9 @@ def record(site: Site, engine: Engine) -> Recorded:
         changes = list(reversed(queries.changes_before(session, feed_query.FEED_KINDS, 1000)))
         session.expunge_all()
     return Recorded(filled, floods, changes)
+
+
+filled_database, db_url = filled_per_module("classes", record, {"recorded"})
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ index, a failing source and a page whose headline is hostile HTML.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -20,11 +19,10 @@ from feeds.app import create_app
 from feeds.pages import CONTENT_SECURITY_POLICY, SWITCH_SCRIPT, SWITCH_SCRIPT_HASH
 from feeds.settings import ServiceSettings
 from storage import queries, transaction
-from tests.databases import Backend
 from tracker.run.rounds import check_round
 from tracker.run.sources import add_source
 
-from .conftest import Site, copy_of_filled, filled_once, manifest_snapshots, offstream_page
+from .conftest import Site, filled_per_module, manifest_snapshots, offstream_page
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>"
@@ -94,15 +92,7 @@ def fill(site: Site, engine: Engine) -> Filled:
     )
 
 
-@pytest.fixture(scope="module")
-def filled_database(backend: Backend, migrated_url: str) -> Iterator[tuple[str, Filled]]:
-    with filled_once(backend, migrated_url, "pages", fill) as made:
-        yield made
-
-
-@pytest.fixture
-def db_url(request: pytest.FixtureRequest, backend: Backend, migrated_url: str) -> Iterator[str]:
-    yield from copy_of_filled(request, backend, migrated_url, {"filled"})
+filled_database, db_url = filled_per_module("pages", fill, {"filled"})
 
 
 @pytest.fixture
