@@ -22,7 +22,6 @@ import feedparser
 import pytest
 from fastapi.testclient import TestClient
 from lxml import etree
-from pytest_httpserver import HTTPServer
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -30,13 +29,12 @@ from feeds import atom, feed_names, feed_query
 from feeds.app import create_app
 from feeds.routes_feeds import etag_matches, http_date, not_modified
 from feeds.settings import ServiceSettings
-from storage import Change, Version, make_engine, transaction
-from tests.databases import Backend
+from storage import Change, Version, transaction
 from tracker.cli.reading import FEED_KINDS
 from tracker.run.rounds import check_round
 from tracker.run.sources import add_source
 
-from .conftest import Site, manifest_snapshots, offstream_page
+from .conftest import Site, filled_per_module, manifest_snapshots, offstream_page
 from .tools import require_html2text, require_tool, text_reader
 
 SCHEMA = Path(__file__).parent / "fixtures" / "atom" / "atom.rnc"
@@ -52,15 +50,20 @@ CHANGE_ID = re.compile(r"tag:news\.example\.org,\d{4}-\d\d-\d\d:change/(\d+)")
 
 @dataclass
 class Corpus:
-    """The filled database (a template each test copies) and what the tests look for."""
+    """What the filled database holds (each test reads a copy of it) that the tests look for,
+    and the site its sources point at."""
 
-    template: str  # the filled database's URL
     site: Site
     clock: list[datetime]
     index_url: str
     index_page: str
     items: dict[str, int] = field(default_factory=dict)  # nunes, youtube, mexico, ivorian
     sources: list[int] = field(default_factory=list)
+
+    @property
+    def host(self) -> str:
+        """The site's host: a source's name, in feed titles and entries."""
+        return urlsplit(self.site.url("/")).hostname or ""
 
     def tick(self) -> datetime:
         self.clock[0] += timedelta(hours=1)
@@ -101,55 +104,44 @@ def _item_with(engine: Engine, words: str) -> int:
         return version.item_id
 
 
-@pytest.fixture(scope="module")
-def corpus(backend: Backend, migrated_url: str) -> Iterator[Corpus]:
-    server = HTTPServer(host="localhost", port=0)
-    server.start()
-    site = Site(server)
-    server.expect_request(re.compile(".*")).respond_with_handler(site.handle)
-    template = backend.copy(migrated_url, "feeds")
-    engine = make_engine(template)
-    try:
-        first, _ = manifest_snapshots("day-index-2018-02-02")
-        index = offstream_page(first["file"])
-        corpus = Corpus(template, site, [START], site.url(first["url"]), index)
-        corpus.sources.append(_replay(site, engine, "nunes-memo-2018-02-02", corpus))
-        corpus.sources.append(_replay(site, engine, "boat-borneo-2018-01-01", corpus))
-        [ivorian] = manifest_snapshots("ivorian-soldiers-2018-01-10")
-        corpus.sources.append(
-            _add(engine, site.publish(ivorian["url"], offstream_page(ivorian["file"])))
-        )
+def fill(site: Site, engine: Engine) -> Corpus:
+    first, _ = manifest_snapshots("day-index-2018-02-02")
+    index = offstream_page(first["file"])
+    corpus = Corpus(site, [START], site.url(first["url"]), index)
+    corpus.sources.append(_replay(site, engine, "nunes-memo-2018-02-02", corpus))
+    corpus.sources.append(_replay(site, engine, "boat-borneo-2018-01-01", corpus))
+    [ivorian] = manifest_snapshots("ivorian-soldiers-2018-01-10")
+    corpus.sources.append(
+        _add(engine, site.publish(ivorian["url"], offstream_page(ivorian["file"])))
+    )
 
-        start = index.index("##### History of YouTube")
-        without = index[:start] + index[index.index("#####", start + 5) :]
-        edited = index.replace('rejects "any option', 'firmly rejects "any option', 1)
-        retagged = edited.replace(
-            "Mexico-United States relations_", f"Mexico-United States relations, {ODD_TAG}_", 1
-        ).replace("Critics warn this situation is perilous.", "Critics warn this is perilous.", 1)
-        corpus.sources.append(_add(engine, site.publish(first["url"], index)))
-        for page in (index, without, edited, retagged):
-            site.publish(first["url"], page)
-            _check_all(engine, corpus.tick())
-        corpus.index_page = retagged
-        corpus.items = {
-            "nunes": _item_with(engine, "Nunes memo, against the wishes of the FBI, Department"),
-            "youtube": _item_with(engine, "YouTube announces"),
-            "mexico": _item_with(engine, "firmly rejects"),
-            "ivorian": _item_with(engine, "Ivorian"),
-        }
-        engine.dispose()
-        yield corpus
-    finally:
-        server.clear()
-        server.stop()
+    start = index.index("##### History of YouTube")
+    without = index[:start] + index[index.index("#####", start + 5) :]
+    edited = index.replace('rejects "any option', 'firmly rejects "any option', 1)
+    retagged = edited.replace(
+        "Mexico-United States relations_", f"Mexico-United States relations, {ODD_TAG}_", 1
+    ).replace("Critics warn this situation is perilous.", "Critics warn this is perilous.", 1)
+    corpus.sources.append(_add(engine, site.publish(first["url"], index)))
+    for page in (index, without, edited, retagged):
+        site.publish(first["url"], page)
+        _check_all(engine, corpus.tick())
+    corpus.index_page = retagged
+    corpus.items = {
+        "nunes": _item_with(engine, "Nunes memo, against the wishes of the FBI, Department"),
+        "youtube": _item_with(engine, "YouTube announces"),
+        "mexico": _item_with(engine, "firmly rejects"),
+        "ivorian": _item_with(engine, "Ivorian"),
+    }
+    return corpus
+
+
+# Every test here reads its own copy of the filled database (db_url, engine, cli).
+filled_database, db_url = filled_per_module("feeds", fill, {"db_url"})
 
 
 @pytest.fixture
-def db_url(corpus: Corpus, backend: Backend) -> Iterator[str]:
-    """Each test gets its own copy of the filled database (conftest's engine and cli use it)."""
-    url = backend.copy(corpus.template, "feeds")
-    yield url
-    backend.drop(url)
+def corpus(filled_database: tuple[str, Corpus]) -> Corpus:
+    return filled_database[1]
 
 
 def settings(**overrides: object) -> ServiceSettings:
@@ -354,7 +346,7 @@ def test_an_entry_per_change_with_the_diff_and_absolute_links(
         rels = {link.rel: link.href for link in entry.links}
         assert rels["alternate"] == f"{PUBLIC}/items/{change.item_id}"
         assert rels["related"].startswith(corpus.site.url("/news/"))
-        assert entry.author == "localhost"  # the source's name: its host
+        assert entry.author == corpus.host  # the source's name: its host
         [content] = entry.content
         assert content.type == "text/html"
         assert "<del style=" in content.value or "<ins style=" in content.value
@@ -445,7 +437,7 @@ def test_source_feed(client: TestClient, corpus: Corpus, engine: Engine) -> None
     assert kinds == ["edited", "edited", "edited"]  # no removal or restoration
     parsed = feedparser.parse(pages[0][1])
     assert links(pages[0][1])["related"] == corpus.index_url
-    assert parsed.feed.title == "redline: edits on localhost"
+    assert parsed.feed.title == f"redline: edits on {corpus.host}"
 
 
 def test_source_listing_feed_carries_removals_and_restorations(
@@ -460,10 +452,10 @@ def test_source_listing_feed_carries_removals_and_restorations(
     assert entry_change_ids(body) == [c.id for c in expected]
     youtube = "YouTube announces that YouTubers who make"
     restored, removed = parsed.entries
-    assert restored.title.startswith(f"Restored to localhost: {youtube}")
-    assert removed.title.startswith(f"Removed from localhost: {youtube}")
-    assert "is no longer listed on localhost" in removed.content[0].value
-    assert parsed.feed.title == "redline: comings and goings on localhost"
+    assert restored.title.startswith(f"Restored to {corpus.host}: {youtube}")
+    assert removed.title.startswith(f"Removed from {corpus.host}: {youtube}")
+    assert f"is no longer listed on {corpus.host}" in removed.content[0].value
+    assert parsed.feed.title == f"redline: comings and goings on {corpus.host}"
     assert parsed.feed.id == f"tag:{AUTHORITY},2026:feed/edits/sources/{index_source}/listing"
     assert links(body)["self"] == f"{PUBLIC}{path}"
     # ?kind=listing on the source's edits feed gives the same entries
