@@ -106,6 +106,11 @@ def test_history_shows_and_filters_by_class(site: Site, cli) -> None:
     cli("check")
     full = cli("history", "1").stdout
     assert "(style, score 0.0" in full and "(rewording, score 0." in full
+    # The Changes list dates when each headline was replaced: the first one's start is
+    # unknown, it began before the second did (not when redline read the list).
+    versions = cli("history", "1", "--json").json()["versions"]
+    assert versions[0]["reported_at"] is None and versions[1]["reported_at"]
+    assert f"\nv1  before {versions[1]['reported_at']}  page-history  created\n" in full
     assert "    - headline: typo" in full  # the accents repaired, as the reasons say
     style = cli("history", "1", "--kind", "style", "--json").json()["versions"]
     assert [v["change"]["class"] for v in style] == ["style"]

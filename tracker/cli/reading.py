@@ -127,14 +127,28 @@ def cmd_history(args: argparse.Namespace, engine: Engine, config: Config) -> int
     for url in document["item"]["urls"]:
         if url != canonical_url(item.url or ""):
             print(f"  also: {url}")
-    for v in document["versions"]:
-        when = v["reported_at"] or v["observed_at"]
+    versions = document["versions"]
+    for v, later in zip(versions, [*versions[1:], None], strict=True):
+        when = _version_time(v, later)
         print(
             f"\nv{v['n']}  {when}  {v['origin']}  {_change_line(v['change'])}\n    {v['headline']}"
         )
         for reason in (v["change"] or {}).get("reasons") or []:
             print(f"    - {reason}")
     return 0
+
+
+def _version_time(version: dict, later: dict | None) -> str:
+    """When the version began: the time the page reported, else, for a version known
+    only from the page's Changes list, no more than that it began before the next one
+    (an entry's time is when its headline was replaced); else when redline saw it."""
+    if version["reported_at"]:
+        return version["reported_at"]
+    if version["origin"] == "page-history":
+        return (
+            f"before {later['reported_at']}" if later and later["reported_at"] else "start unknown"
+        )
+    return version["observed_at"]
 
 
 HISTORY_KINDS = ("editorial", "substantive", "rewording", "style", "minor")
