@@ -167,11 +167,7 @@ def load_config(path: str | Path) -> Config:
         raise UserError(f"no configuration file at {path}") from None
     except tomllib.TOMLDecodeError as error:
         raise UserError(f"{path}: not valid TOML: {error}") from None
-    # A misspelt key would otherwise be ignored in silence, its setting not applied.
-    unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
-    if unknown:
-        shown = ", ".join(sorted(TOP_LEVEL_KEYS))
-        raise UserError(f"{path}: unknown setting {unknown[0]!r} (known: {shown})")
+    _refuse_unknown(f"{path}: ", data, TOP_LEVEL_KEYS)
     database = _only_known(path, "database", data.get("database", {}), DATABASE_KEYS)
     feed = _only_known(path, "feed", data.get("feed", {}), FEED_KEYS)
     config = Config(
@@ -192,11 +188,7 @@ def load_config(path: str | Path) -> Config:
     for number, entry in enumerate(data.get("source", []), start=1):
         if not isinstance(entry, dict) or "url" not in entry:
             raise UserError(f"{path}: [[source]] number {number} has no url")
-        unknown = sorted(set(entry) - set(SOURCE_KEYS))
-        if unknown:
-            shown = ", ".join(sorted(SOURCE_KEYS))
-            where = f"{path}: [[source]] number {number}"
-            raise UserError(f"{where}: unknown setting {unknown[0]!r} (known: {shown})")
+        _refuse_unknown(f"{path}: [[source]] number {number}: ", entry, SOURCE_KEYS)
         if not isinstance(entry.get("site", ""), str):
             raise UserError(f"{path}: [[source]] number {number} site is a name in quotes")
         config.sources.append(
@@ -243,11 +235,17 @@ def _only_known(path: Path | str, name: str, table: object, known: Iterable[str]
     naming the first stranger and the keys there are."""
     if not isinstance(table, dict):
         raise UserError(f"{path}: [{name}] is a table")
+    _refuse_unknown(f"{path}: ", table, known, f"[{name}] ")
+    return table
+
+
+def _refuse_unknown(where: str, table: dict, known: Iterable[str], which: str = "") -> None:
+    """A UserError naming the table's first key redline does not know, and those it does;
+    a misspelt key would otherwise be a setting silently not applied."""
     unknown = sorted(set(table) - set(known))
     if unknown:
         shown = ", ".join(sorted(known))
-        raise UserError(f"{path}: unknown [{name}] setting {unknown[0]!r} (known: {shown})")
-    return table
+        raise UserError(f"{where}unknown {which}setting {unknown[0]!r} (known: {shown})")
 
 
 def _durations(
