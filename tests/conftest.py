@@ -14,7 +14,6 @@ import sys
 import threading
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -74,13 +73,17 @@ def migrated_url(backend: Backend) -> str:
 
 @pytest.fixture
 def db_url(backend: Backend, migrated_url: str) -> Iterator[str]:
+    yield from fresh_database(backend, migrated_url)
+
+
+def fresh_database(backend: Backend, migrated_url: str) -> Iterator[str]:
     """A fresh database of this test's own, with the newest schema."""
     url = backend.fresh(migrated_url, "test")
     yield url
     backend.release(url)
 
 
-@contextmanager
+@contextlib.contextmanager
 def filled_once(
     backend: Backend, migrated_url: str, label: str, fill: Callable[[Site, Engine], T]
 ) -> Iterator[tuple[str, T]]:
@@ -123,9 +126,7 @@ def filled_per_module(label: str, fill: Callable[[Site, Engine], T], readers: se
             yield url
             backend.drop(url)
         else:
-            url = backend.fresh(migrated_url, "test")
-            yield url
-            backend.release(url)
+            yield from fresh_database(backend, migrated_url)
 
     return filled_database, db_url
 
