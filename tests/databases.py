@@ -18,10 +18,11 @@ import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import Any, Protocol
 
-import pytest
 from sqlalchemy.engine import make_url
+
+from tests.tools import unavailable
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -169,13 +170,6 @@ class PostgresBackend:
 
         with psycopg.connect(_libpq(self.admin_url), autocommit=True) as connection:
             connection.execute(statement)
-
-
-def unavailable(reason: str) -> NoReturn:
-    """Skip, or fail when CI says the service must be there."""
-    if os.environ.get("REDLINE_REQUIRE_SERVICES"):
-        pytest.fail(f"{reason} (REDLINE_REQUIRE_SERVICES is set, so this is a failure)")
-    pytest.skip(reason)
 
 
 def _sqlite_path(url: str) -> str:

@@ -8,7 +8,6 @@ REDLINE_REQUIRE_SERVICES is set (as in CI), where they fail instead.
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import threading
@@ -16,7 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 import uvicorn
@@ -33,6 +32,7 @@ from . import png
 from .conftest import Site
 from .recorded import FLOODS_CLASSES, FLOODS_HEADLINES, record_floods
 from .test_http_pages import HOSTILE, KHANASIR_HEADLINE, Filled, fill
+from .tools import unavailable
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -47,13 +47,6 @@ CHROMIUM_ARGS = [
 # Injected markup that would set a marker if it ever ran.
 PWN = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 TIMEOUT_MS = 15_000
-
-
-def unavailable(reason: str) -> NoReturn:
-    """Skip, or fail when CI says the browser must be there."""
-    if os.environ.get("REDLINE_REQUIRE_SERVICES"):
-        pytest.fail(f"{reason} (REDLINE_REQUIRE_SERVICES is set, so this is a failure)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -38,10 +39,7 @@ def require_tool(name: str, purpose: str) -> str:
     """The Debian tool's path; skip without it, or fail when CI says it must be there."""
     path = shutil.which(name)
     if path is None:
-        reason = f"{name} is not installed (Debian: apt-get install {name}): {purpose} skipped"
-        if os.environ.get("REDLINE_REQUIRE_SERVICES"):
-            pytest.fail(f"REDLINE_REQUIRE_SERVICES is set but {reason}")
-        pytest.skip(reason)
+        unavailable(f"{name} is not installed (Debian: apt-get install {name}): {purpose} skipped")
     return path
 
 
@@ -51,10 +49,15 @@ def require_package(module: str, purpose: str) -> None:
     import importlib.util
 
     if importlib.util.find_spec(module) is None:
-        reason = f"{module} is not installed (pip install -e '.[dev]'): {purpose} skipped"
-        if os.environ.get("REDLINE_REQUIRE_SERVICES"):
-            pytest.fail(f"REDLINE_REQUIRE_SERVICES is set but {reason}")
-        pytest.skip(reason)
+        unavailable(f"{module} is not installed (pip install -e '.[dev]'): {purpose} skipped")
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip, or fail when CI says what the test needs (a tool, a package, a service)
+    must be there: CI sets REDLINE_REQUIRE_SERVICES."""
+    if os.environ.get("REDLINE_REQUIRE_SERVICES"):
+        pytest.fail(f"{reason} (REDLINE_REQUIRE_SERVICES is set, so this is a failure)")
+    pytest.skip(reason)
 
 
 def require_html2text() -> str:
