@@ -204,20 +204,22 @@ def watched_landings() -> Iterator[dict[int, int]]:
 
     def watch_record(*args: Any, **kwargs: Any) -> Any:
         item = record_one(*args, **kwargs)
-        landed[original.get(id(args[2]), id(args[2]))] = item.id
+        observation = args[2].observation
+        landed[original.get(id(observation), id(observation))] = item.id
         return item
 
-    def watch_seen(index: Any, item_id: int, observation: Any, *rest: Any) -> bool:
-        seen = seen_unchanged(index, item_id, observation, *rest)
+    def watch_seen(index: Any, item_id: int, sighting: Any, *rest: Any) -> bool:
+        seen = seen_unchanged(index, item_id, sighting, *rest)
         if seen:
+            observation = sighting.observation
             landed[original.get(id(observation), id(observation))] = item_id
         return seen
 
-    def watch_settle(session: Any, source: Any, observations: Any, *rest: Any) -> Any:
-        settled, hashes = settle(session, source, observations, *rest)
-        for before, after in zip(observations, settled, strict=True):
-            original[id(after)] = id(before)
-        return settled, hashes
+    def watch_settle(session: Any, source: Any, sightings: Any, *rest: Any) -> Any:
+        settled = settle(session, source, sightings, *rest)
+        for before, after in zip(sightings, settled, strict=True):
+            original[id(after.observation)] = id(before.observation)
+        return settled
 
     ingest._record_one, ingest._seen_unchanged = watch_record, watch_seen  # type: ignore[assignment]
     partial.settle = watch_settle  # type: ignore[assignment]

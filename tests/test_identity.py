@@ -65,17 +65,18 @@ def test_an_item_listed_twice_in_one_check_is_one_sighting(site: Site, engine: E
 
 def test_renditions_of_one_offstream_page_are_one_identity() -> None:
     from tracker.extract.base import Observation
-    from tracker.identity.match import Rules, identity_keys
+    from tracker.identity.match import Rules
+    from tracker.identity.sighting import Sighting
 
     rules = Rules.for_source("offstream", {})
     md = Observation(url="https://offstream.news/news/2018/01/1/boat.md", headline="A boat")
     html = Observation(url="https://offstream.news/news/2018/01/1/boat.html", headline="A boat")
-    assert identity_keys(md, rules=rules) == identity_keys(html, rules=rules)
-    assert identity_keys(md, rules=rules) == [
+    assert Sighting.of(md, rules=rules).keys == Sighting.of(html, rules=rules).keys
+    assert Sighting.of(md, rules=rules).keys == [
         ("page", "https://offstream.news/news/2018/01/1/boat")
     ]
     # Other kinds keep whole URLs: a .html and a .md there may be different things.
-    assert identity_keys(md) != identity_keys(html)
+    assert Sighting.of(md).keys != Sighting.of(html).keys
 
 
 def test_history_finds_an_item_by_another_rendition_of_its_url(site: Site, cli) -> None:

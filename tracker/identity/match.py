@@ -94,7 +94,7 @@ def source_links(sources: Sequence[str] | None) -> list[str]:
 
 
 def identity_keys(
-    observation: Observation, page_urls: Sequence[str] = (), rules: Rules = Rules()
+    observation: Observation, urls: Sequence[str], rules: Rules = Rules()
 ) -> list[tuple[str, str]]:
     """The aliases that decide which item this is, strongest first.
 
@@ -104,9 +104,8 @@ def identity_keys(
     the item's URL; an id the publisher put in the URL (tracker.identity.url_ids), which survives
     the headline edits that rebuild a slug where a guid that is the URL does not. Then
     the keys redline has always used (`_plain_keys`), so items recorded before these
-    existed are still found.
+    existed are still found. urls: every URL the item has had (known_urls).
     """
-    urls = known_urls(observation, page_urls)
     keys: list[tuple[str, str]] = []
     if rules.id_pattern:
         ids = [_pattern_id(rules.id_pattern, url) for url in urls]
@@ -429,33 +428,8 @@ def pair_fuzzy(
     return pairs
 
 
-def drop_ambiguous_url_ids(
-    observations: Sequence[Observation], keys: list[list[tuple[str, str]]]
-) -> None:
-    """Take URL ids out of `keys` where one check shows them on two different items.
-
-    An id found in URLs is only a guess at the publisher's id (a number in a URL may be
-    a section's or a page's); two items with different URLs and headlines that share it
-    in one listing prove the guess wrong for that id, and a wrong id merges items.
-    """
-    seen: dict[str, tuple[str | None, str | None]] = {}
-    ambiguous: set[str] = set()
-    for observation, item_keys in zip(observations, keys, strict=True):
-        shown = (observation.url and canonical_url(observation.url), observation.headline)
-        for kind, value in item_keys:
-            if kind != "urlid":
-                continue
-            first = seen.setdefault(value, shown)
-            if first[0] != shown[0] and not _same_headline(first[1], shown[1]):
-                ambiguous.add(value)
-    if not ambiguous:
-        return
-    log.info("URL ids that name several items in one check, not used: %s", sorted(ambiguous))
-    for position, item_keys in enumerate(keys):
-        keys[position] = [k for k in item_keys if not (k[0] == "urlid" and k[1] in ambiguous)]
-
-
-def _same_headline(a: str | None, b: str | None) -> bool:
+def same_headline(a: str | None, b: str | None) -> bool:
+    """The two headlines are one but for case and spacing."""
     return bool(a and b) and normalise_text(a).casefold() == normalise_text(b).casefold()
 
 

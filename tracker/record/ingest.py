@@ -22,14 +22,14 @@ from storage import Change, Item, Source, Version, queries
 from tracker.compare import noise
 from tracker.extract.base import Observation
 from tracker.identity import match, sites, url_ids
+from tracker.identity.sighting import Sighting, content_fields, drop_ambiguous_url_ids
 from tracker.identity.source_index import SourceIndex
-from tracker.normalise import canonical_url, content_hash
+from tracker.normalise import canonical_url
 from tracker.record import partial
 from tracker.record.ingest_state import IngestStats, _Pending
 from tracker.record.new_versions import (
     _add_event,
     _add_version,
-    _content_fields,
     _current_since,
     _history_version,
     _observed_version,
@@ -101,32 +101,30 @@ def record_observations(
     rules = match.Rules.for_source(source.kind, source.options or {})
     rules = replace(rules, learned=site.learned)
     page_urls = () if listing else page_urls
-    keys = [match.identity_keys(obs, page_urls, rules) for obs in [*observations, *context]]
-    match.drop_ambiguous_url_ids([*observations, *context], keys)
-    del keys[len(observations) :]  # the context's items are known already
+    # What identifies each observation, worked out once for every step below.
+    sightings = [Sighting.of(observation, page_urls, rules) for observation in observations]
+    # The context's items are known already: their keys only tell which URL ids are ambiguous.
+    drop_ambiguous_url_ids([*sightings, *(Sighting.of(o, page_urls, rules) for o in context)])
     if listing:
-        _key_hubs(observations, keys, match.hub_urls([*observations, *context]))
+        _key_hubs(sightings, match.hub_urls([*observations, *context]))
     # Every alias this check looks up or adds, read in one go (the headline
     # keys that tell two items under one URL apart are read only when that happens).
-    aliases = [alias for item_keys in keys for alias in item_keys]
-    # Every URL each observation says its item has had: worked out once, here, for the
-    # look-up and for the aliases each item is given below.
-    known = [match.known_urls(observation, page_urls) for observation in observations]
-    aliases += [("url", url) for urls in known for url in urls]
+    aliases = [alias for sighting in sightings for alias in sighting.keys]
+    aliases += [("url", url) for sighting in sightings for url in sighting.urls]
     hub_pages = match.hub_page_aliases(observations) if listing else []
     aliases += hub_pages
     index = SourceIndex(session, source.id, aliases, site)
     # Section pages seen as such before, with no article under them now. Their keys join
     # `aliases`, which an index read again after a merge is given.
     known_hubs = {url for kind, url in hub_pages if index.items_named([(kind, url)])}
-    hub_keys = _key_hubs(observations, keys, known_hubs)
+    hub_keys = _key_hubs(sightings, known_hubs)
     aliases += hub_keys
     index.learn(hub_keys)
     stats = IngestStats()
-    if seen_unchanged and any(len(index.items_named(item_keys)) > 1 for item_keys in keys):
+    if seen_unchanged and any(len(index.items_named(s.keys)) > 1 for s in sightings):
         raise SeenUnchangedConflict("items to merge")
-    index = merge_named_items(session, index, keys, aliases, now)
-    item_ids = [index.find_id(item_keys) for item_keys in keys]
+    index = merge_named_items(session, index, sightings, aliases, now)
+    item_ids = [index.find_id(sighting.keys) for sighting in sightings]
     unchanged = set(seen_unchanged)
     if not unchanged.isdisjoint(item_ids):
         raise SeenUnchangedConflict("an item seen unchanged is observed too")
@@ -135,25 +133,21 @@ def record_observations(
     # replayed snapshot, each time).
     listed = queries.listed_ids(session, source.id) if listing else []
     if listing:
-        _release_stale_headlines(index, keys, item_ids, now - rules.match_window)
+        _release_stale_headlines(index, sightings, item_ids, now - rules.match_window)
         _match_newcomers(
-            session, source, observations, keys, item_ids, rules, check_id, now, index,
-            unchanged, listed,
-        )  # fmt: skip
-        partial.learn(source, observations, item_ids)
-    _create_newcomers(session, source, observations, keys, item_ids, known, now, index, stats)
-    hashes = [content_hash(_content_fields(observation)) for observation in observations]
-    if listing:  # fields a listing shows for some items only: see tracker/record/partial.py
-        observations, hashes = partial.settle(
-            session, source, observations, hashes, item_ids, index
+            session, source, sightings, item_ids, rules, check_id, now, index, unchanged, listed
         )
+        partial.learn(source, observations, item_ids)
+    _create_newcomers(session, source, sightings, item_ids, now, index, stats)
+    if listing:  # fields a listing shows for some items only: see tracker/record/partial.py
+        sightings = partial.settle(session, source, sightings, item_ids, index)
     # The stored items whose content this check changes: read in one go, not one by one.
     index.prefetch(
         item_id
-        for item_id, observed_hash in zip(item_ids, hashes, strict=True)
+        for item_id, sighting in zip(item_ids, sightings, strict=True)
         if item_id is not None
         and (stored := index.stored(item_id)) is not None
-        and stored.latest_hash != observed_hash
+        and stored.latest_hash != sighting.content_hash
     )
     pending = _Pending()
     pending.seen_items += seen_unchanged
@@ -163,43 +157,28 @@ def record_observations(
     # Each item is claimed by one observation per check, with that observation's content
     # hash (an item seen unchanged by the caller: by no observation).
     claims: dict[int, str] = dict.fromkeys(seen_unchanged, "")
-    for position, (observation, observed_hash, item_keys, item_id, urls) in enumerate(
-        zip(observations, hashes, keys, item_ids, known, strict=True)
-    ):
+    for position, (sighting, item_id) in enumerate(zip(sightings, item_ids, strict=True)):
         if item_id is not None and item_id in claims:
-            if claims[item_id] == observed_hash:
+            if claims[item_id] == sighting.content_hash:
                 stats.landed[position] = item_id
                 continue  # the listing shows the same item twice (relative and absolute link)
             # Two different items share a key (two bullets citing one article): the
             # later one is told apart by its headline, so neither flips every check.
-            item_keys = match.fallback_keys(observation)
-            index.learn(item_keys)
-            item_id = index.find_id(item_keys) if item_keys else None
-            if not item_keys or (item_id is not None and item_id in claims):
-                log.warning("cannot tell %r apart from another item; skipped", observation.headline)
+            sighting = sighting.known_by(match.fallback_keys(sighting.observation))
+            index.learn(sighting.keys)
+            item_id = index.find_id(sighting.keys) if sighting.keys else None
+            if not sighting.keys or (item_id is not None and item_id in claims):
+                headline = sighting.observation.headline
+                log.warning("cannot tell %r apart from another item; skipped", headline)
                 continue
-        if item_id is not None and _seen_unchanged(
-            index, item_id, observation, observed_hash, item_keys, urls, pending
-        ):
+        if item_id is not None and _seen_unchanged(index, item_id, sighting, pending):
             stats.items_seen += 1
-            claims[item_id] = observed_hash
+            claims[item_id] = sighting.content_hash
             stats.landed[position] = item_id
             continue
-        recorded = _record_one(
-            index,
-            source,
-            observation,
-            observed_hash,
-            item_keys,
-            None if item_id is None else index.item(item_id),
-            now,
-            check_id,
-            urls,
-            rules,
-            stats,
-            pending,
-        )
-        claims[recorded.id or 0] = observed_hash
+        item = None if item_id is None else index.item(item_id)
+        recorded = _record_one(index, source, sighting, item, now, check_id, rules, stats, pending)
+        claims[recorded.id or 0] = sighting.content_hash
         stats.landed[position] = recorded.id
     for item_id in claims:
         if item_id in unchanged:
@@ -247,13 +226,10 @@ def _record_removals(
 def _record_one(
     index: SourceIndex,
     source: Source,
-    observation: Observation,
-    observed_hash: str,
-    keys: Sequence[tuple[str, str]],
+    sighting: Sighting,
     item: Item | None,
     now: datetime,
     check_id: int | None,
-    urls: Sequence[str],
     rules: match.Rules,
     stats: IngestStats,
     pending: _Pending,
@@ -261,9 +237,10 @@ def _record_one(
     """Record a sighting that may change something (see _seen_unchanged for the rest)."""
     assert source.id is not None
     session = index.session
+    observation = sighting.observation
     stats.items_seen += 1
     if item is None:  # told apart from another new item only now, by its headline
-        item = _new_item(source.id, observation, keys[0][1], now)
+        item = _new_item(source.id, sighting, now)
         session.add(item)
         session.flush()
         index.added_item(item)
@@ -284,21 +261,21 @@ def _record_one(
         started = entry.reported_at
 
     if latest is not None and (
-        latest.content_hash == observed_hash
-        or noise.same_but_noise(latest, _content_fields(observation), source.options or {})
+        latest.content_hash == sighting.content_hash
+        or noise.same_but_noise(latest, content_fields(observation), source.options or {})
     ):  # the same, or different by noise alone ("Updated 5 minutes ago"): no new version
         latest.last_observed_at = now
         session.add(latest)
     else:
-        observed = _observed_version(observation, observed_hash, now, check_id)
+        observed = _observed_version(sighting, now, check_id)
         observed.reported_at = _current_since(observation)
         latest = _add_version(
             session, source, item, latest, observed, stats, pending, observed=True
         )
     index.added_version(item, latest)
 
-    _add_aliases(index, item.id or 0, keys, urls)
-    if item.url and observation.url and canonical_url(item.url) != canonical_url(observation.url):
+    _add_aliases(index, item.id or 0, sighting)
+    if item.url and sighting.url and canonical_url(item.url) != sighting.url:
         pending.moves[item.id or 0] = url_ids.surviving_shapes(item.url, observation.url)
     item.url = observation.url or item.url
     item.headline = latest.headline if latest.headline is not None else item.headline
@@ -312,10 +289,7 @@ def _record_one(
 def _seen_unchanged(
     index: SourceIndex,
     item_id: int,
-    observation: Observation,
-    observed_hash: str,
-    keys: Sequence[tuple[str, str]],
-    urls: Sequence[str],
+    sighting: Sighting,
     pending: _Pending,
 ) -> bool:
     """Record a sighting that changes nothing of a stored item but its last-seen times;
@@ -325,7 +299,10 @@ def _seen_unchanged(
     their times are written for all at once (_Pending).
     """
     stored = index.stored(item_id)
-    if stored is None or stored.removed_at is not None or stored.latest_hash != observed_hash:
+    observation = sighting.observation
+    if stored is None or stored.removed_at is not None:
+        return False
+    if stored.latest_hash != sighting.content_hash:
         return False
     if index.removed_from_source(item_id):
         return False  # back on this listing: a restoration
@@ -336,7 +313,7 @@ def _seen_unchanged(
     event_date = observation.event_date or stored.event_date
     if (url, headline, event_date) != (stored.url, stored.headline, stored.event_date):
         return False
-    _add_aliases(index, item_id, keys, urls)
+    _add_aliases(index, item_id, sighting)
     pending.seen_items.append(item_id)
     if stored.latest_id is not None:
         pending.seen_versions.append(stored.latest_id)

@@ -14,7 +14,8 @@ from storage import Change, Item, Source, Version, queries
 from tracker.compare import headline_tests
 from tracker.extract.base import HistoryEntry, Observation
 from tracker.identity import match
-from tracker.normalise import FieldValue, canonical_url, clean_text, content_hash, same_text
+from tracker.identity.sighting import Sighting, content_fields
+from tracker.normalise import canonical_url, clean_text, content_hash, same_text
 from tracker.record import history, partial
 from tracker.record.ingest_state import IngestStats, _Pending
 
@@ -79,26 +80,13 @@ def _history_version(
     )
 
 
-def _content_fields(observation: Observation) -> dict[str, FieldValue]:
-    return {
-        "headline": clean_text(observation.headline),
-        "summary": clean_text(observation.summary),
-        "category": clean_text(observation.category),
-        "tags": observation.tags,
-        "sources": observation.sources,
-        "body": clean_text(observation.body),
-    }
-
-
-def _observed_version(
-    observation: Observation, observed_hash: str, now: datetime, check_id: int | None
-) -> Version:
-    fields = _content_fields(observation)
+def _observed_version(sighting: Sighting, now: datetime, check_id: int | None) -> Version:
+    fields = content_fields(sighting.observation)
     return Version(
         item_id=0,
         n=0,
-        url=observation.url,
-        content_hash=observed_hash,
+        url=sighting.observation.url,
+        content_hash=sighting.content_hash,
         origin="observed",
         observed_at=now,
         last_observed_at=now,

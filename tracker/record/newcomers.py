@@ -17,10 +17,9 @@ from datetime import datetime
 from sqlmodel import Session
 
 from storage import Item, ItemMatch, Source, queries
-from tracker.extract.base import Observation
 from tracker.identity import match
+from tracker.identity.sighting import Sighting
 from tracker.identity.source_index import SourceIndex
-from tracker.normalise import canonical_url
 from tracker.record import merge
 from tracker.record.ingest_state import IngestStats
 
@@ -30,35 +29,33 @@ log = logging.getLogger(__name__)
 def merge_named_items(
     session: Session,
     index: SourceIndex,
-    keys: Sequence[Sequence[tuple[str, str]]],
+    sightings: Sequence[Sighting],
     aliases: Sequence[tuple[str, str]],
     now: datetime,
 ) -> SourceIndex:
-    """Merge the stored items that one observation's keys name together (a page whose
+    """Merge the stored items that one sighting's keys name together (a page whose
     Changes list names the URLs of two items recorded apart): later evidence that they
     are one story. The index to go on with: after a merge, one read afresh (the merged
     items' aliases moved), else the same."""
-    for item_keys in keys:
-        named = sorted(index.items_named(item_keys))
+    for sighting in sightings:
+        named = sorted(index.items_named(sighting.keys))
         if len(named) < 2:
             continue
-        why = f"one page names both ({item_keys[0][0]} {item_keys[0][1]})"
+        why = f"one page names both ({sighting.keys[0][0]} {sighting.keys[0][1]})"
         for other in named[1:]:
             merge.merge_items(session, named[0], other, now, why)
         index = SourceIndex(session, index.source_id, aliases, index.sharing)  # merges are rare
     return index
 
 
-def _key_hubs(
-    observations: Sequence[Observation], keys: list[list[tuple[str, str]]], hubs: set[str]
-) -> list[tuple[str, str]]:
+def _key_hubs(sightings: Sequence[Sighting], hubs: set[str]) -> list[tuple[str, str]]:
     """Key the rows that link one of these section pages by page and headline (see
     match.hub_keys) in place of what they had; the keys given."""
     given: list[tuple[str, str]] = []
-    for position, observation in enumerate(observations):
-        if observation.url and canonical_url(observation.url) in hubs:
-            keys[position] = match.hub_keys(observation)
-            given += keys[position]
+    for sighting in sightings:
+        if sighting.url in hubs:
+            sighting.keys = match.hub_keys(sighting.observation)
+            given += sighting.keys
     return given
 
 
@@ -69,7 +66,7 @@ HEADLINE_KINDS = frozenset({"title", match.HUB})
 
 def _release_stale_headlines(
     index: SourceIndex,
-    keys: Sequence[Sequence[tuple[str, str]]],
+    sightings: Sequence[Sighting],
     item_ids: list[int | None],
     cutoff: datetime,
 ) -> None:
@@ -80,17 +77,16 @@ def _release_stale_headlines(
         sighting = None if item_id is None else index.sighting(item_id)
         if sighting is None or sighting.removed_at is None or sighting.removed_at >= cutoff:
             continue  # most rows: still listed; the keys that named it are not looked at
-        kind, _ = index.named_by(keys[position])
+        kind, _ = index.named_by(sightings[position].keys)
         if kind in HEADLINE_KINDS:
             item_ids[position] = None
-            index.release([key for key in keys[position] if key[0] == kind])
+            index.release([key for key in sightings[position].keys if key[0] == kind])
 
 
 def _match_newcomers(
     session: Session,
     source: Source,
-    observations: Sequence[Observation],
-    keys: Sequence[Sequence[tuple[str, str]]],
+    sightings: Sequence[Sighting],
     item_ids: list[int | None],
     rules: match.Rules,
     check_id: int | None,
@@ -119,7 +115,7 @@ def _match_newcomers(
     # Only items whose publisher ids allow a pairing with some newcomer are read: on a
     # listing whose rows carry ids, that is none of them (a tenth of a replayed snapshot
     # went on reading and scoring pairs that match._veto refuses).
-    newcomer_ids = [match.strong_ids(keys[position]) for position in newcomers]
+    newcomer_ids = [match.strong_ids(sightings[position].keys) for position in newcomers]
     strong = {item_id: match.strong_ids(publisher_ids[item_id]) for item_id in departed_ids}
     departed_ids = [
         item_id
@@ -139,13 +135,13 @@ def _match_newcomers(
             for item in departed
             if item.id in latest
         ],
-        [observations[position] for position in newcomers],
+        [sightings[position].observation for position in newcomers],
         rules.match_threshold,
-        newcomer_keys=[keys[position] for position in newcomers],
+        newcomer_keys=[sightings[position].keys for position in newcomers],
         seen_on=now.date(),
     )
     for pairing in pairs:
-        observation = observations[newcomers[pairing.newcomer]]
+        observation = sightings[newcomers[pairing.newcomer]].observation
         item_ids[newcomers[pairing.newcomer]] = pairing.item.id
         session.add(
             ItemMatch(
@@ -170,17 +166,15 @@ def _match_newcomers(
 def _create_newcomers(
     session: Session,
     source: Source,
-    observations: Sequence[Observation],
-    keys: Sequence[Sequence[tuple[str, str]]],
+    sightings: Sequence[Sighting],
     item_ids: list[int | None],
-    known: Sequence[Sequence[str]],
     now: datetime,
     index: SourceIndex,
     stats: IngestStats,
 ) -> None:
     """Create the items no alias names, all in one flush, and fill in their `item_ids`.
 
-    Observations that share a key (one article under a relative and an absolute link)
+    Sightings that share a key (one article under a relative and an absolute link)
     share one new item, as they would find each other's aliases one at a time.
     """
     assert source.id is not None
@@ -188,18 +182,16 @@ def _create_newcomers(
     # Python object ids: the new items have no database ids before the flush.
     aliases: dict[int, tuple[Item, list[tuple[str, str]]]] = {}
     new_at: dict[int, Item] = {}  # position in the check: its new item
-    for position, (observation, item_keys, urls) in enumerate(
-        zip(observations, keys, known, strict=True)
-    ):
+    for position, sighting in enumerate(sightings):
         if item_ids[position] is not None:
             continue
-        item = next((created[key] for key in item_keys if key in created), None)
+        item = next((created[key] for key in sighting.keys if key in created), None)
         if item is None:
-            item = _new_item(source.id, observation, item_keys[0][1], now)
+            item = _new_item(source.id, sighting, now)
             session.add(item)
             aliases[id(item)] = (item, [])
             stats.items_created += 1
-        for alias in [*item_keys, *_url_aliases(item_keys, urls)]:
+        for alias in [*sighting.keys, *_url_aliases(sighting)]:
             created.setdefault(alias, item)
             aliases[id(item)][1].append(alias)
         new_at[position] = item
@@ -214,26 +206,25 @@ def _create_newcomers(
             index.add_alias(item.id or 0, kind, value)
 
 
-def _add_aliases(
-    index: SourceIndex, item_id: int, keys: Sequence[tuple[str, str]], urls: Sequence[str]
-) -> None:
-    for kind, value in dict.fromkeys([*keys, *_url_aliases(keys, urls)]):
+def _add_aliases(index: SourceIndex, item_id: int, sighting: Sighting) -> None:
+    for kind, value in dict.fromkeys([*sighting.keys, *_url_aliases(sighting)]):
         index.add_alias(item_id, kind, value)
 
 
-def _url_aliases(keys: Sequence[tuple[str, str]], urls: Sequence[str]) -> list[tuple[str, str]]:
-    """Every URL the observation says its item has had (match.known_urls) is kept for
+def _url_aliases(sighting: Sighting) -> list[tuple[str, str]]:
+    """Every URL the observation says its item has had (Sighting.urls) is kept for
     look-ups (`redline history URL`), whatever decided identity; but a section page's
     names no one item: it is kept as what it is, a hub page."""
-    hub = bool(keys) and keys[0][0] == match.HUB
+    hub = bool(sighting.keys) and sighting.keys[0][0] == match.HUB
     kind = match.HUB_PAGE if hub else "url"
-    return [(kind, url) for url in urls]
+    return [(kind, url) for url in sighting.urls]
 
 
-def _new_item(source_id: int, observation: Observation, key: str, now: datetime) -> Item:
+def _new_item(source_id: int, sighting: Sighting, now: datetime) -> Item:
+    observation = sighting.observation
     return Item(
         source_id=source_id,
-        key=key,
+        key=sighting.keys[0][1],
         url=observation.url,
         event_date=observation.event_date,
         first_seen_at=now,

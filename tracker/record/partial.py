@@ -25,8 +25,9 @@ from sqlmodel import Session
 
 from storage import Change, Source, Version, queries
 from tracker.extract.base import Observation
+from tracker.identity.sighting import Sighting
 from tracker.identity.source_index import SourceIndex
-from tracker.normalise import CONTENT_FIELDS, clean_text, content_hash
+from tracker.normalise import CONTENT_FIELDS, clean_text
 
 SHOWN = "shown"  # a change that only records a partial field shown for the first time
 # The headline names the item: a sighting without one is no sighting of it.
@@ -56,21 +57,20 @@ def learn(
 def settle(
     session: Session,
     source: Source,
-    observations: Sequence[Observation],
-    hashes: Sequence[str],
+    sightings: Sequence[Sighting],
     item_ids: Sequence[int | None],
     index: SourceIndex,
-) -> tuple[list[Observation], list[str]]:
-    """The observations (and their content hashes) with each known item's unshown partial
-    fields carried from its latest version.
+) -> list[Sighting]:
+    """The sightings with each known item's unshown partial fields carried from its latest
+    version.
 
     Only sightings that differ from their item's latest version are looked at (most of a
     listing is unchanged), their latest versions read in one query per 500.
     """
-    settled, settled_hashes = list(observations), list(hashes)
+    settled = list(sightings)
     partial = [name for name in MAY_BE_PARTIAL if name in (source.partial_fields or ())]
     if not partial:
-        return settled, settled_hashes
+        return settled
     # item id -> its positions (a listing may show one item twice: relative, absolute link)
     groups: dict[int, list[int]] = {}
     for position, item_id in enumerate(item_ids):
@@ -78,24 +78,24 @@ def settle(
             groups.setdefault(item_id, []).append(position)
     for positions in groups.values():
         if len(positions) > 1:
-            _share_among(settled, settled_hashes, positions, partial)
+            _share_among(settled, positions, partial)
     differing = [
         item_id
         for item_id, positions in groups.items()
-        if _may_differ(index, item_id, [settled_hashes[p] for p in positions])
+        if _may_differ(index, item_id, [settled[p].content_hash for p in positions])
     ]
     if not differing:
-        return settled, settled_hashes
+        return settled
     latest = queries.latest_versions(session, differing)
     for item_id in differing:
         version = latest.get(item_id)
         if version is None or version.origin != "observed":
             continue
         for position in groups[item_id]:
-            observation = _settle_one(settled[position], version, partial)
-            if observation is not settled[position]:
-                settled[position], settled_hashes[position] = observation, _hash(observation)
-    return settled, settled_hashes
+            observation = _settle_one(settled[position].observation, version, partial)
+            if observation is not settled[position].observation:
+                settled[position] = settled[position].showing(observation)
+    return settled
 
 
 def _may_differ(index: SourceIndex, item_id: int, hashes: Sequence[str]) -> bool:
@@ -108,23 +108,20 @@ def _may_differ(index: SourceIndex, item_id: int, hashes: Sequence[str]) -> bool
 
 
 def _share_among(
-    observations: list[Observation],
-    hashes: list[str],
-    positions: Sequence[int],
-    partial: Sequence[str],
+    sightings: list[Sighting], positions: Sequence[int], partial: Sequence[str]
 ) -> None:
     """One item shown twice, its summary in one slot only: the sighting shows the summary."""
     shown: dict[str, object] = {}
     for position in positions:
         for name in partial:
-            if _shown(value := _value(observations[position], name)):
+            if _shown(value := _value(sightings[position].observation, name)):
                 shown.setdefault(name, value)
     for position in positions:
-        observation = observations[position]
+        observation = sightings[position].observation
         unshown = {name: v for name, v in shown.items() if not _shown(_value(observation, name))}
         if unshown:
-            observations[position] = replace(observation, **unshown)  # type: ignore[arg-type]
-            hashes[position] = _hash(observations[position])
+            changed = replace(observation, **unshown)  # type: ignore[arg-type]
+            sightings[position] = sightings[position].showing(changed)
 
 
 def _settle_one(observation: Observation, latest: Version, partial: Sequence[str]) -> Observation:
@@ -151,7 +148,3 @@ def judge(change: Change, previous: Version | None, source: Source) -> None:
 def _value(observation: Observation, name: str) -> object:
     value = getattr(observation, name)
     return clean_text(value) if isinstance(value, str) else value
-
-
-def _hash(observation: Observation) -> str:
-    return content_hash({name: _value(observation, name) for name in CONTENT_FIELDS})  # type: ignore[misc]
