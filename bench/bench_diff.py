@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # The project's own `tests` package, not the stray one fast-diff-match-patch's wheel installs.
 sys.path.insert(0, str(ROOT))
 
-from bench.report import COMMON_WORDS, RESULTS, machine_lines, publish  # noqa: E402
+from bench.harness.results import RESULTS, machine_lines, publish  # noqa: E402
+from bench.words import COMMON_WORDS  # noqa: E402
 from tests.test_diff import (  # noqa: E402
     BORNEO_1,
     BORNEO_2,

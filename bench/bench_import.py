@@ -25,11 +25,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.harness.paths import REDLINE
+from bench.harness.peers import peer_command, peer_version, require_tool
+from bench.harness.results import machine_lines, write_section
+from bench.harness.timing import median_and_spread
 from bench.listing_repo import LISTING_FILE, ListingShape, ListingTruth, bbc_repo, listing_repo
-from bench.peers import peer_command, peer_version, require_tool
-from bench.report import ROOT, machine_lines, median_and_spread, write_section
 
-REDLINE = ROOT / ".venv" / "bin" / "redline"
 HEADING = "## Replay ingest vs git-history"
 LONG_HEADING = "## Import speed: 1,000 commits of a 5,000-item listing"
 

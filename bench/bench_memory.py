@@ -10,9 +10,9 @@ directory, spread round robin over --hosts loopback addresses (127.0.0.1, 127.0.
 all of 127.0.0.0/8 is loopback on Linux), each standing for one site, so redline's per-host
 politeness ([daemon] per_host, host_delay) applies as it would to that many sites (with
 host_delay 0.1 s by default here, not redline's 1 s: at 1 s, 20 sites allow 20 checks a
-second and a first round of 10,000 sources takes over 8 minutes). Debian's
-nginx (bench/nginx.py) serves them on every address, with ETag and Last-Modified, so a later
-check of an unchanged page is a conditional GET answered 304.
+second and a first round of 10,000 sources takes over 8 minutes). Debian's nginx
+(bench/harness/nginx.py) serves them on every address, with ETag and Last-Modified, so a
+later check of an unchanged page is a conditional GET answered 304.
 
 The daemon: a redline.toml lists every page as a `[[source]]` (kind offstream, its own
 `every`, so item-page aging does not retire them) with `[daemon]` settings as given, and
@@ -48,21 +48,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.nginx import nginx_version, serve_directory  # noqa: E402
+from bench.harness.nginx import nginx_version, serve_directory  # noqa: E402
+from bench.harness.paths import REDLINE  # noqa: E402
+from bench.harness.results import RESULTS, machine_lines, publish  # noqa: E402
+from bench.harness.timing import median_and_spread  # noqa: E402
 from bench.pages import edit_pages, write_item_pages  # noqa: E402
-from bench.report import (  # noqa: E402
-    RESULTS,
-    ROOT,
-    machine_lines,
-    median_and_spread,
-    publish,
-)
 from tracker.run.config import DaemonSettings  # noqa: E402
 
 FULL = 10_000
 SECTION = f"## Memory: `redline run` with {FULL:,} sources"
 COMMAND = ".venv/bin/python bench/bench_memory.py --write"
-REDLINE = ROOT / ".venv" / "bin" / "redline"
 TARGET_MB = 200.0
 MB = 1_000_000  # the target's megabytes: RSS in bytes / 10^6
 SAMPLE_EVERY = 0.2  # seconds between RSS samples

@@ -45,7 +45,8 @@ os.environ.setdefault("REDLINE_ALLOW_NETWORKS", "127.0.0.0/8")
 import httpx  # noqa: E402
 from sqlmodel import Session, col, func, select  # noqa: E402
 
-from bench.report import machine_lines, median_and_spread, publish  # noqa: E402
+from bench.harness.results import machine_lines, publish  # noqa: E402
+from bench.harness.timing import median_and_spread  # noqa: E402
 from storage import Delivery, Source, make_engine, transaction, upgrade  # noqa: E402
 from tests.databases import (  # noqa: E402
     POSTGRES_ADMIN_URL,

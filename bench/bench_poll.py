@@ -7,7 +7,7 @@ Run by hand from the repository root (never as a test):
     .venv/bin/python bench/bench_poll.py --pages 200 --runs 1  # a quick smoke test
 
 2,000 Offstream-style item pages (bench/pages.py) are spread over 20 loopback addresses,
-127.0.0.1 to 127.0.0.20, standing for 20 sites, and served by one nginx (bench/nginx.py)
+127.0.0.1 to 127.0.0.20, standing for 20 sites, and served by one nginx (bench/harness/nginx.py)
 that answers ETag / Last-Modified and 304 to conditional GETs. Three rounds are timed:
 
 - first sight: every page fetched and stored for the first time (empty database or cache);
@@ -48,15 +48,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.nginx import nginx_version, serve_directory  # noqa: E402
+from bench.harness.nginx import nginx_version, serve_directory  # noqa: E402
+from bench.harness.paths import DATA, REDLINE  # noqa: E402
+from bench.harness.peers import peer_command, peer_version, require_tool  # noqa: E402
+from bench.harness.results import machine_lines, write_section  # noqa: E402
+from bench.harness.timing import median_and_spread  # noqa: E402
 from bench.pages import ItemPage, edit_pages, write_item_pages  # noqa: E402
-from bench.peers import peer_command, peer_version, require_tool  # noqa: E402
-from bench.report import machine_lines, median_and_spread, write_section  # noqa: E402
 
 SECTION = "## Polling round vs urlwatch"
 COMMAND = ".venv/bin/python bench/bench_poll.py --write"
-DATA = ROOT / "bench" / ".data"
-REDLINE = ROOT / ".venv" / "bin" / "redline"
 PAGE_SEED = 20261121
 EDIT_SEED = 7
 EDIT_FRACTION = 0.05
@@ -318,8 +318,8 @@ def expected_statuses(round_name: str, pages: int, edited: int) -> dict[int, int
 
 
 def read_access_log(log: Path) -> tuple[collections.Counter[int], int]:
-    """Requests by status, and the number of connections they came on (bench/nginx.py's
-    log lines: "STATUS CONNECTION REQUESTS-ON-IT METHOD HOST URI")."""
+    """Requests by status, and the number of connections they came on (the log lines of
+    bench/harness/nginx.py: "STATUS CONNECTION REQUESTS-ON-IT METHOD HOST URI")."""
     statuses: collections.Counter[int] = collections.Counter()
     connections = set()
     for line in log.read_text().splitlines() if log.exists() else []:

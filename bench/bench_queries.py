@@ -51,7 +51,9 @@ from sqlalchemy import Table, create_engine, event, func, insert, select, text  
 from sqlalchemy.engine import Connection, Engine, make_url  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
-from bench.report import COMMON_WORDS, RESULTS, ROOT, machine_lines, write_section  # noqa: E402
+from bench.harness.paths import DATA, ROOT  # noqa: E402
+from bench.harness.results import RESULTS, machine_lines, write_section  # noqa: E402
+from bench.words import COMMON_WORDS  # noqa: E402
 from storage import (  # noqa: E402
     Change,
     Check,
@@ -71,7 +73,6 @@ from storage import (  # noqa: E402
 FULL = 1_000_000
 SECTION = f"## Hot queries on {FULL:,} versions"
 COMMAND = ".venv/bin/python bench/bench_queries.py --write"
-DATA = ROOT / "bench" / ".data"
 PLANS = ROOT / "bench" / "plans.txt"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"  # the server; only to create ours
 PG_DATABASE = "redline_bench_queries"

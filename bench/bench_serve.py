@@ -64,20 +64,15 @@ from bench.bench_queries import (  # noqa: E402
     ensure_data,
     pg_server_line,
 )
-from bench.nginx import free_port  # noqa: E402
-from bench.peers import require_tool  # noqa: E402
-from bench.report import (  # noqa: E402
-    RESULTS,
-    ROOT,
-    machine_lines,
-    median_and_spread,
-    publish,
-)
+from bench.harness.nginx import free_port  # noqa: E402
+from bench.harness.paths import REDLINE, ROOT  # noqa: E402
+from bench.harness.peers import require_tool  # noqa: E402
+from bench.harness.results import RESULTS, machine_lines, publish  # noqa: E402
+from bench.harness.timing import median_and_spread  # noqa: E402
 from storage import Item, make_engine  # noqa: E402
 
 SECTION = f"## Serving on {FULL:,} versions"
 COMMAND = ".venv/bin/python bench/bench_serve.py --write"
-REDLINE = ROOT / ".venv" / "bin" / "redline"
 TARGET_P99_MS = 50.0
 THREADS = 2  # wrk's threads, as the issue asks (-t2)
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -44,7 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import machine_lines, write_section  # noqa: E402
+from bench.harness.results import machine_lines, write_section  # noqa: E402
 from storage import make_engine, upgrade  # noqa: E402
 from tests.databases import POSTGRES_ADMIN_URL, Backend, PostgresBackend, SqliteBackend  # noqa: E402
 from tests.test_crash import (  # noqa: E402

@@ -57,7 +57,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy.orm import aliased  # noqa: E402
 from sqlmodel import col, select  # noqa: E402
 
-from bench.report import ROOT, machine_lines, write_section  # noqa: E402
+from bench.harness.paths import ROOT  # noqa: E402
+from bench.harness.results import machine_lines, write_section  # noqa: E402
 from storage import Change, ItemMatch, Version, make_engine, queries, transaction, upgrade  # noqa: E402
 from tracker.extract import Page, extract  # noqa: E402
 from tracker.normalise import canonical_url, clean_text  # noqa: E402

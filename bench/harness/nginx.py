@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench.peers import require_tool
+from bench.harness.peers import require_tool
 
 _CONFIG = """
 worker_processes {workers};

@@ -1,0 +1,8 @@
+"""What every benchmark needs besides what it measures, one module a job.
+
+- paths: the repository, bench/.data (generated data kept between runs), the redline command
+- results: the machine description, and writing a benchmark's section of RESULTS.md
+- timing: repeated runs' median and spread, nearest-rank p99, timing without the collector
+- peers: the peer tools' virtualenvs (bench/.peers) and the system tools a benchmark needs
+- nginx: a throwaway nginx serving a directory of pages
+"""

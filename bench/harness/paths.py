@@ -1,0 +1,9 @@
+"""Where the benchmarks find the repository, their kept data and the redline command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "bench" / ".data"  # generated data kept between runs (git-ignored)
+REDLINE = ROOT / ".venv" / "bin" / "redline"  # the command a user runs, as installed
