@@ -19,7 +19,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.harness.paths import REDLINE
 from bench.harness.peers import peer_command, peer_version, require_tool
 from bench.harness.results import machine_lines, write_section
-from bench.harness.timing import median_and_spread
+from bench.harness.timing import median_and_spread, median_text, run_timed
 from bench.listing_repo import LISTING_FILE, ListingShape, ListingTruth, bbc_repo, listing_repo
 
 HEADING = "## Replay ingest vs git-history"
@@ -137,9 +136,7 @@ def git_history_import(repo: Path, workdir: Path, wal: bool = True) -> Run:
 
 
 def _timed(command: list[str]) -> float:
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
+    seconds, done = run_timed(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{command[0]} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return seconds
@@ -216,11 +213,6 @@ def compare(corpus: Corpus, runs: int) -> dict[str, list[Run]]:
     return results
 
 
-def _seconds(samples: list[float]) -> str:
-    median, low, high = median_and_spread(samples)
-    return f"{median:.1f} s ({low:.1f}–{high:.1f})"
-
-
 def comparison_table(corpus: Corpus, results: dict[str, list[Run]]) -> tuple[list[str], list[str]]:
     """Markdown rows for the corpus, and the verdict lines."""
     rows = []
@@ -229,7 +221,7 @@ def comparison_table(corpus: Corpus, results: dict[str, list[Run]]) -> tuple[lis
         versions = sorted({run.versions for run in runs})
         size = runs[-1].size
         rows.append(
-            f"| {corpus.name} | {tool} | {_seconds([r.seconds for r in runs])} | "
+            f"| {corpus.name} | {tool} | {median_text([r.seconds for r in runs], '.1f', ' s')} | "
             f"{corpus.sightings / median:,.0f} | {size / 1e6:.1f} MB | "
             f"{size / versions[-1]:,.0f} B | {', '.join(f'{v:,}' for v in versions)} |"
         )

@@ -50,8 +50,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness.nginx import nginx_version, serve_directory  # noqa: E402
 from bench.harness.paths import REDLINE  # noqa: E402
-from bench.harness.results import RESULTS, machine_lines, publish  # noqa: E402
-from bench.harness.timing import median_and_spread  # noqa: E402
+from bench.harness.results import RESULTS, load_line, machine_lines, publish  # noqa: E402
+from bench.harness.timing import median_and_spread, median_text  # noqa: E402
 from bench.pages import edit_pages, write_item_pages  # noqa: E402
 from tracker.run.config import DaemonSettings  # noqa: E402
 
@@ -311,11 +311,6 @@ def floor_mb(settings: Settings) -> float:
 # --- report ---------------------------------------------------------------------------------
 
 
-def span(values: list[float], digits: int = 0) -> str:
-    median, low, high = median_and_spread(values)
-    return f"{median:,.{digits}f} ({low:,.{digits}f}–{high:,.{digits}f})"
-
-
 def section(
     settings: Settings, results: list[RunResult], floor: float, load: tuple[float, ...]
 ) -> str:
@@ -350,7 +345,7 @@ def section(
         "304 for an unchanged page); then SIGTERM",
         f"- RSS: VmRSS of the process and its children, sampled every {SAMPLE_EVERY} s from "
         "start to stop; MB = 10^6 bytes",
-        f"- Load average when the runs started: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
+        load_line(load, "when the runs started"),
         f"- Command: `{COMMAND}`"
         + (f" (this run: `{' '.join(sys.argv[1:])}`)" if sys.argv[1:] != ["--write"] else ""),
         "",
@@ -376,11 +371,12 @@ def section(
         )
     lines += [
         "",
-        f"Median (min–max) of {len(results)} runs: peak {span([r.peak_mb for r in results])} "
-        f"MB; steady {span([r.steady_mb for r in results])} MB; after start-up "
-        f"{span([r.startup_mb for r in results])} MB; checks during sampling "
-        f"{span([float(r.checks_total) for r in results])}. For comparison, `redline run` "
-        f"with no source at all: {floor:.0f} MB (peak of its first 5 s).",
+        f"Median (min–max) of {len(results)} runs: peak "
+        f"{median_text([r.peak_mb for r in results], ',.0f')} MB; steady "
+        f"{median_text([r.steady_mb for r in results], ',.0f')} MB; after start-up "
+        f"{median_text([r.startup_mb for r in results], ',.0f')} MB; checks during sampling "
+        f"{median_text([float(r.checks_total) for r in results], ',.0f')}. For comparison, "
+        f"`redline run` with no source at all: {floor:.0f} MB (peak of its first 5 s).",
         "",
         f"Target (peak under {TARGET_MB:.0f} MB): {verdict}.",
     ]

@@ -45,8 +45,8 @@ os.environ.setdefault("REDLINE_ALLOW_NETWORKS", "127.0.0.0/8")
 import httpx  # noqa: E402
 from sqlmodel import Session, col, func, select  # noqa: E402
 
-from bench.harness.results import machine_lines, publish  # noqa: E402
-from bench.harness.timing import median_and_spread  # noqa: E402
+from bench.harness.results import load_line, machine_lines, publish  # noqa: E402
+from bench.harness.timing import median_and_spread, median_text  # noqa: E402
 from storage import Delivery, Source, make_engine, transaction, upgrade  # noqa: E402
 from tests.databases import (  # noqa: E402
     POSTGRES_ADMIN_URL,
@@ -226,11 +226,10 @@ class Run:
         )
         rows = []
         for subs, times in ((0, self.without), (SUBSCRIPTIONS, self.with_subs)):
-            median, low, high = (t * 1000 for t in median_and_spread(times))
+            milliseconds = median_text([t * 1000 for t in times], ",.1f")
             extra_cells = f"{extra:.3f} | under {TARGET_MS_PER_CHANGE:.0f} ms: {verdict}"
             rows.append(
-                f"| {self.backend} | {subs} | {median:,.1f} ({low:,.1f}–{high:,.1f}) | "
-                f"{extra_cells if subs else ' | '} |"
+                f"| {self.backend} | {subs} | {milliseconds} | {extra_cells if subs else ' | '} |"
             )
         return rows
 
@@ -271,7 +270,7 @@ def main() -> None:
             SECTION,
             "",
             *machine_lines(),
-            f"- Load average when the runs started: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
+            load_line(load, "when the runs started"),
             f"- Command: `{COMMAND}`",
             "",
             f"A check of a JSON listing of {args.items} items whose every headline is edited "

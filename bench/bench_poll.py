@@ -52,7 +52,7 @@ from bench.harness.nginx import nginx_version, serve_directory  # noqa: E402
 from bench.harness.paths import DATA, REDLINE  # noqa: E402
 from bench.harness.peers import peer_command, peer_version, require_tool  # noqa: E402
 from bench.harness.results import machine_lines, write_section  # noqa: E402
-from bench.harness.timing import median_and_spread  # noqa: E402
+from bench.harness.timing import median_and_spread, median_text, run_timed  # noqa: E402
 from bench.pages import ItemPage, edit_pages, write_item_pages  # noqa: E402
 
 SECTION = "## Polling round vs urlwatch"
@@ -116,9 +116,9 @@ class Tool:
         raise NotImplementedError
 
     def idle(self) -> float:
-        started = time.perf_counter()
-        subprocess.run(self.idle_command(), capture_output=True, env=_env(self.home), check=True)
-        return time.perf_counter() - started
+        command = self.idle_command()
+        seconds, _ = run_timed(command, capture_output=True, env=_env(self.home), check=True)
+        return seconds
 
     def time_passes(self) -> None:
         """Between two rounds: whatever makes every page due again (nothing by default)."""
@@ -132,11 +132,9 @@ class Tool:
     def round(self, log: Path) -> tuple[float, dict[str, int]]:
         """Run one round; its wall time (the whole command) and what it reported."""
         with log.open("w") as out:
-            started = time.perf_counter()
-            done = subprocess.run(
+            seconds, done = run_timed(
                 self.command(), stdout=out, stderr=subprocess.STDOUT, env=_env(self.home)
             )
-            seconds = time.perf_counter() - started
         output = log.read_text(errors="replace")
         if done.returncode != 0:
             raise SystemExit(f"{self.name} exited {done.returncode}; its output is in {log}")
@@ -469,9 +467,8 @@ def table(samples: list[Sample], tools: list[str]) -> tuple[list[str], list[str]
             if not times:
                 cells.append("–")
                 continue
-            median, low, high = median_and_spread(times)
-            medians[tool] = median
-            cells.append(f"{median:.2f} s ({low:.2f}–{high:.2f})")
+            medians[tool] = median_and_spread(times)[0]
+            cells.append(median_text(times, ".2f", " s"))
         target = TARGETS[round_name]
         if "redline" in medians and "urlwatch" in medians:
             ratio = medians["redline"] / medians["urlwatch"]

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import gc
 import hashlib
 import json
 import math
@@ -52,7 +51,8 @@ from sqlalchemy.engine import Connection, Engine, make_url  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from bench.harness.paths import DATA, ROOT  # noqa: E402
-from bench.harness.results import RESULTS, machine_lines, write_section  # noqa: E402
+from bench.harness.results import RESULTS, load_line, machine_lines, write_section  # noqa: E402
+from bench.harness.timing import gc_paused, p99  # noqa: E402
 from bench.words import COMMON_WORDS  # noqa: E402
 from storage import (  # noqa: E402
     Change,
@@ -980,8 +980,7 @@ class Result:
 
     @property
     def p99(self) -> float:
-        ordered = sorted(self.samples_ms)
-        return ordered[math.ceil(0.99 * len(ordered)) - 1]  # nearest rank: the max below 100
+        return p99(self.samples_ms)
 
 
 def row_count(result: Any) -> int:
@@ -998,17 +997,13 @@ def time_case(engine: Engine, case: Case, runs: int) -> tuple[list[float], int, 
             session.expunge_all()
         samples = []
         rows = 0
-        gc.collect()
-        gc.disable()
-        try:
+        with gc_paused():
             for i in range(WARMUPS, WARMUPS + runs):
                 # Objects from the last call would be found in the identity map: start empty.
                 session.expunge_all()
                 t0 = time.perf_counter_ns()
                 rows = row_count(case.call(session, i))
                 samples.append((time.perf_counter_ns() - t0) / 1e6)
-        finally:
-            gc.enable()
         prepared: list[Any] = []
         if engine.dialect.name == "postgresql":
             # psycopg prepares a statement after 5 executions; PostgreSQL may then plan it
@@ -1283,8 +1278,8 @@ def section(
         versions_line(pg_server),
         f"- Rows: {data} (seeded, generator {GENERATOR}); database size: {sizes}",
         f"- Generation: {built}",
-        f"- Load average when timing started: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
-        "(other work was running on the machine: read medians, not single calls)",
+        load_line(load, "when timing started")
+        + " (other work was running on the machine: read medians, not single calls)",
         f"- Command: `{COMMAND}` (add `--rebuild` to regenerate the databases)",
         "",
         "Each row times one query function of `storage/` through a sqlmodel Session (ORM "

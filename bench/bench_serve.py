@@ -67,8 +67,8 @@ from bench.bench_queries import (  # noqa: E402
 from bench.harness.nginx import free_port  # noqa: E402
 from bench.harness.paths import REDLINE, ROOT  # noqa: E402
 from bench.harness.peers import require_tool  # noqa: E402
-from bench.harness.results import RESULTS, machine_lines, publish  # noqa: E402
-from bench.harness.timing import median_and_spread  # noqa: E402
+from bench.harness.results import RESULTS, load_line, machine_lines, publish  # noqa: E402
+from bench.harness.timing import median_and_spread, median_text  # noqa: E402
 from storage import Item, make_engine  # noqa: E402
 
 SECTION = f"## Serving on {FULL:,} versions"
@@ -486,9 +486,8 @@ def verdict(row: Row) -> str:
     )
 
 
-def span(values: tuple[float, float, float], digits: int) -> str:
-    median, low, high = values
-    return f"{median:,.{digits}f} ({low:,.{digits}f}–{high:,.{digits}f})"
+def span(row: Row, attribute: str, digits: int) -> str:
+    return median_text([getattr(run, attribute) for run in row.runs], f",.{digits}f")
 
 
 def event_loop_line() -> str:
@@ -535,8 +534,7 @@ def section(
         f"{' '.join(load.command())} URL` (wrk's default 2 s timeout would leave the slowest "
         f"requests out of its percentiles): a {warmup} s warm-up run per endpoint, a {warmup} s "
         f"run at one connection, then {runs} runs of {load.seconds} s, the endpoints taking turns",
-        f"- Load average when the runs started: {load_average[0]:.2f} {load_average[1]:.2f} "
-        f"{load_average[2]:.2f}",
+        load_line(load_average, "when the runs started"),
         f"- Command: `{COMMAND}`",
         "",
         "Routes as redline names them (as in the issue): the feed of edits is "
@@ -593,8 +591,8 @@ def table(rows: list[Row], floor: Row) -> list[str]:
         errors = sum(run.errors + run.timeouts for run in row.runs)
         share = row.spread("requests_per_s")[0] / floor_rate if floor_rate else 0.0
         lines.append(
-            f"| {row.endpoint.name} | {row.backend} | {span(row.spread('requests_per_s'), 0)} "
-            f"| {share:.0%} | {row.spread('p50_ms')[0]:,.1f} | {span(row.spread('p99_ms'), 1)} "
+            f"| {row.endpoint.name} | {row.backend} | {span(row, 'requests_per_s', 0)} "
+            f"| {share:.0%} | {row.spread('p50_ms')[0]:,.1f} | {span(row, 'p99_ms', 1)} "
             f"| {alone} | {row.statements} | {cpu:.0f} % | {errors} | {verdict(row)} |"
         )
     return lines

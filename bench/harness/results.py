@@ -54,3 +54,8 @@ def publish(heading: str, text: str, write: bool) -> None:
     if write:
         write_section(heading, text)
         print(f"wrote the {heading!r} section of {RESULTS.relative_to(ROOT)}")
+
+
+def load_line(load: tuple[float, float, float], when: str) -> str:
+    """A bullet line of the load average (1, 5, 15 min) taken at a moment of the run."""
+    return f"- Load average {when}: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
