@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness.nginx import nginx_version, serve_directory  # noqa: E402
 from bench.harness.paths import REDLINE  # noqa: E402
+from bench.harness.processes import clean_env, rss_bytes, stop  # noqa: E402
 from bench.harness.results import RESULTS, load_line, machine_lines, publish  # noqa: E402
 from bench.harness.timing import median_and_spread, median_text  # noqa: E402
 from bench.pages import edit_pages, write_item_pages  # noqa: E402
@@ -66,22 +67,6 @@ ALLOW = "127.0.0.0/8"
 
 
 # --- the process's memory -------------------------------------------------------------------
-
-
-def rss_bytes(pid: int) -> int:
-    """VmRSS of the process and of all its descendants (0 once it is gone)."""
-    total = 0
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1]) * 1024
-                break
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            children = (task / "children").read_text().split()
-            total += sum(rss_bytes(int(child)) for child in children)
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return total
 
 
 @dataclass
@@ -220,7 +205,7 @@ def one_run(settings: Settings, run: int) -> RunResult:
         with serve_directory(root, hosts, workers=1) as port:
             config = Path(tmp) / "redline.toml"
             config.write_text(config_text(db, [page.url(port) for page in pages], settings))
-            env = {k: v for k, v in os.environ.items() if not k.startswith("REDLINE_")}
+            env = clean_env()
             env["REDLINE_ALLOW_NETWORKS"] = ALLOW
             log = Path(tmp) / "run.log"
             command = [str(REDLINE), "run", "--config", str(config), "--tick", "1s"]
@@ -251,12 +236,7 @@ def one_run(settings: Settings, run: int) -> RunResult:
                 marks["stop"] = time.monotonic()
             finally:
                 sampler.stop()
-                daemon.send_signal(signal.SIGTERM)
-                try:
-                    status = daemon.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    daemon.kill()
-                    status = daemon.wait()
+                status = stop(daemon, signal.SIGTERM, timeout=60)
             if status != 0:
                 print(log.read_text()[-3000:])
             checks, versions, items, errors = outcomes(db)
@@ -294,7 +274,7 @@ def floor_mb(settings: Settings) -> float:
         db, config, log = Path(tmp) / "redline.db", Path(tmp) / "redline.toml", Path(tmp) / "log"
         config.write_text(config_text(db, [], empty))
         command = [str(REDLINE), "run", "--config", str(config), "--tick", "1s"]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("REDLINE_")}
+        env = clean_env()
         with log.open("wb") as out:
             daemon = subprocess.Popen(command, cwd=tmp, env=env, stdout=out, stderr=out)
         sampler = Sampler(daemon.pid)
@@ -303,8 +283,7 @@ def floor_mb(settings: Settings) -> float:
             time.sleep(5)
         finally:
             sampler.stop()
-            daemon.send_signal(signal.SIGTERM)
-            daemon.wait(timeout=60)
+            stop(daemon, signal.SIGTERM, timeout=60)
     return max(rss for _, _, rss in sampler.samples) / MB
 
 

@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 from bench.harness.nginx import nginx_version, serve_directory  # noqa: E402
 from bench.harness.paths import DATA, REDLINE  # noqa: E402
 from bench.harness.peers import peer_command, peer_version, require_tool  # noqa: E402
+from bench.harness.processes import clean_env  # noqa: E402
 from bench.harness.results import machine_lines, write_section  # noqa: E402
 from bench.harness.timing import median_and_spread, median_text, run_timed  # noqa: E402
 from bench.pages import ItemPage, edit_pages, write_item_pages  # noqa: E402
@@ -281,10 +282,8 @@ class Urlwatch(Tool):
 
 
 def _env(home: Path | None = None) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}
+    env = {key: value for key, value in clean_env().items() if "proxy" not in key.lower()}
     env["REDLINE_ALLOW_NETWORKS"] = LOOPBACK
-    env.pop("REDLINE_DB", None)
-    env.pop("REDLINE_CONFIG", None)
     if home is not None:
         env["HOME"] = str(home)
     return env

@@ -40,13 +40,9 @@ import contextlib
 import importlib.util
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -64,9 +60,9 @@ from bench.bench_queries import (  # noqa: E402
     ensure_data,
     pg_server_line,
 )
-from bench.harness.nginx import free_port  # noqa: E402
 from bench.harness.paths import REDLINE, ROOT  # noqa: E402
 from bench.harness.peers import require_tool  # noqa: E402
+from bench.harness.processes import cpu_seconds, serving, settle  # noqa: E402
 from bench.harness.results import RESULTS, load_line, machine_lines, publish  # noqa: E402
 from bench.harness.timing import median_and_spread, median_text  # noqa: E402
 from storage import Item, make_engine  # noqa: E402
@@ -75,7 +71,6 @@ SECTION = f"## Serving on {FULL:,} versions"
 COMMAND = ".venv/bin/python bench/bench_serve.py --write"
 TARGET_P99_MS = 50.0
 THREADS = 2  # wrk's threads, as the issue asks (-t2)
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -141,72 +136,6 @@ def raw_asgi_serve(workers: int) -> contextlib.AbstractContextManager[tuple[int,
         ),
         cwd=ROOT,
     )
-
-
-@contextlib.contextmanager
-def serving(
-    command: Callable[[int], list[str]], cwd: Path | None = None
-) -> Iterator[tuple[int, int]]:
-    """Run command(port) for a free port until it listens: yields (port, pid); SIGTERM on exit."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REDLINE_")}
-    env.pop("WEB_CONCURRENCY", None)
-    with tempfile.TemporaryDirectory(prefix="redline-serve-") as tmp:
-        log = Path(tmp) / "serve.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                command(port),
-                cwd=cwd or tmp,  # in tmp, no redline.toml or redline.db of ours is picked up
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            wait_for_port(port, process, log)
-            yield port, process.pid
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            if process.returncode not in (0, -signal.SIGTERM):
-                print(f"{command(port)[0]} exited with {process.returncode}:\n{log.read_text()}")
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the server exited at start:\n{log.read_text()}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.1)
-    raise SystemExit("the server did not start listening within 60 s")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time so far of the process and its children (the workers of
-    `--workers N`), all their threads."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError):  # a process that just ended
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if stat.parent.name == str(pid) or fields[1] == str(pid):  # itself, or ppid
-                total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLK_TCK
-
-
-def settle(pid: int, limit: float = 60.0) -> None:
-    """Wait until the server is idle (under 5 % of a core for 0.5 s): when wrk stops, the
-    requests it left unanswered are still being worked off, and would slow the next run."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        before = cpu_seconds(pid)
-        time.sleep(0.5)
-        if cpu_seconds(pid) - before < 0.025:
-            return
 
 
 # --- what is asked --------------------------------------------------------------------------

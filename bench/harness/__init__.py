@@ -4,5 +4,7 @@
 - results: the machine description, and writing a benchmark's section of RESULTS.md
 - timing: repeated runs' median and spread, nearest-rank p99, timing without the collector
 - peers: the peer tools' virtualenvs (bench/.peers) and the system tools a benchmark needs
+- processes: a clean environment, a free port, a server started and stopped, CPU and memory
+  from /proc
 - nginx: a throwaway nginx serving a directory of pages
 """
