@@ -50,10 +50,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench.harness.nginx import nginx_version, serve_directory  # noqa: E402
 from bench.harness.paths import DATA, REDLINE  # noqa: E402
-from bench.harness.peers import peer_command, peer_version, require_tool  # noqa: E402
+from bench.harness.peers import peer_command, peer_version  # noqa: E402
 from bench.harness.processes import clean_env  # noqa: E402
 from bench.harness.results import machine_lines, write_section  # noqa: E402
 from bench.harness.timing import median_and_spread, median_text, run_timed  # noqa: E402
+from bench.harness.wrk import requests_per_s, run_wrk, wrk_options  # noqa: E402
 from bench.pages import ItemPage, edit_pages, write_item_pages  # noqa: E402
 
 SECTION = "## Polling round vs urlwatch"
@@ -386,7 +387,6 @@ def nginx_alone(
 ) -> list[tuple[str, float]]:
     """wrk against the same pages: requests/s for 200s and 304s, on 1 and 10 kept-alive
     connections, and on 10 with a new connection for every request (as both tools fetch)."""
-    wrk = require_tool("wrk", "wrk")
     paths = work / "paths.txt"
     paths.write_text("".join(f"{page.path}\n" for page in pages))
     # Every unedited page's Last-Modified is this time: with it, nginx answers 304.
@@ -404,17 +404,9 @@ def nginx_alone(
     for number, (label, connections, headers) in enumerate(cases):
         script = work / f"wrk-{number}.lua"
         script.write_text(_WRK_SCRIPT % (paths, headers))
-        out = subprocess.run(
-            [wrk, f"-t{min(connections, 2)}", f"-c{connections}", f"-d{seconds}s"]
-            + ["-s", str(script), f"http://127.0.0.1:{port}/"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        rate = re.search(r"Requests/sec:\s*([\d.]+)", out)
-        if rate is None:
-            raise SystemExit(f"no Requests/sec in wrk's output:\n{out}")
-        results.append((label, float(rate[1])))
+        options = wrk_options(connections, seconds, "-s", str(script))
+        out = run_wrk([*options, f"http://127.0.0.1:{port}/"])
+        results.append((label, requests_per_s(out)))
     return results
 
 

@@ -40,7 +40,6 @@ import contextlib
 import importlib.util
 import os
 import re
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -61,16 +60,15 @@ from bench.bench_queries import (  # noqa: E402
     pg_server_line,
 )
 from bench.harness.paths import REDLINE, ROOT  # noqa: E402
-from bench.harness.peers import require_tool  # noqa: E402
 from bench.harness.processes import cpu_seconds, serving, settle  # noqa: E402
 from bench.harness.results import RESULTS, load_line, machine_lines, publish  # noqa: E402
 from bench.harness.timing import median_and_spread, median_text  # noqa: E402
+from bench.harness.wrk import parse_wrk, run_wrk, wrk_options, wrk_version  # noqa: E402
 from storage import Item, make_engine  # noqa: E402
 
 SECTION = f"## Serving on {FULL:,} versions"
 COMMAND = ".venv/bin/python bench/bench_serve.py --write"
 TARGET_P99_MS = 50.0
-THREADS = 2  # wrk's threads, as the issue asks (-t2)
 
 
 @dataclass(frozen=True)
@@ -266,41 +264,6 @@ def statements_per_request(url: str, base: str, chosen: list[Endpoint]) -> dict[
 
 # --- wrk ------------------------------------------------------------------------------------
 
-_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
-
-
-def to_ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
-    if match is None:
-        raise ValueError(f"not a wrk latency: {text!r}")
-    return float(match.group(1)) * _UNITS_MS[match.group(2)]
-
-
-def parse_wrk(output: str) -> tuple[float, float, float, int, int, int]:
-    """(requests/s, p50 ms, p99 ms, requests, errors, timeouts) from `wrk --latency` output."""
-
-    def found(pattern: str) -> re.Match[str]:
-        match = re.search(pattern, output, re.M)
-        if match is None:
-            raise SystemExit(f"unexpected wrk output (no {pattern!r}):\n{output}")
-        return match
-
-    rate = float(found(r"^Requests/sec:\s+([\d.]+)").group(1))
-    p50 = to_ms(found(r"^\s+50%\s+(\S+)").group(1))
-    p99 = to_ms(found(r"^\s+99%\s+(\S+)").group(1))
-    requests = int(found(r"^\s+(\d+) requests in").group(1))
-    errors = timeouts = 0
-    sockets = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    if sockets:
-        connect, read, write, timeouts = (int(n) for n in sockets.groups())
-        errors += connect + read + write
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if bad:
-        errors += int(bad.group(1))
-    return rate, p50, p99, requests, errors, timeouts
-
 
 @dataclass(frozen=True)
 class Load:
@@ -309,24 +272,20 @@ class Load:
     timeout: int  # wrk --timeout, seconds
 
     def command(self, endpoint: Endpoint | None = None) -> list[str]:
-        threads = min(THREADS, self.connections)
-        command = [f"-t{threads}", f"-c{self.connections}", f"-d{self.seconds}s"]
-        command += [f"--timeout={self.timeout}s", "--latency"]
+        headers = []
         for name, value in endpoint.headers if endpoint else ():
-            command += ["-H", f"{name}: {value}"]
-        return command
+            headers += ["-H", f"{name}: {value}"]
+        latency = [f"--timeout={self.timeout}s", "--latency"]
+        return wrk_options(self.connections, self.seconds, *latency, *headers)
 
 
-def run_wrk(wrk: str, base: str, endpoint: Endpoint, load: Load, pid: int) -> WrkRun:
+def timed_run(base: str, endpoint: Endpoint, load: Load, pid: int) -> WrkRun:
+    """One wrk run against the endpoint, once the server is idle, and the server's CPU use."""
     settle(pid)
     before, t0 = cpu_seconds(pid), time.monotonic()
-    out = subprocess.run(
-        [wrk, *load.command(endpoint), base + endpoint.path], capture_output=True, text=True
-    )
+    output = run_wrk([*load.command(endpoint), base + endpoint.path])
     cpu = (cpu_seconds(pid) - before) / (time.monotonic() - t0)
-    if out.returncode != 0:
-        raise SystemExit(f"wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
-    rate, p50, p99, requests, errors, timeouts = parse_wrk(out.stdout)
+    rate, p50, p99, requests, errors, timeouts = parse_wrk(output)
     return WrkRun(rate, p50, p99, requests, errors, timeouts, cpu)
 
 
@@ -375,12 +334,11 @@ def measure_floor(load: Load, runs: int, warmup: int, workers: int) -> Row:
 def time_rows(base: str, pid: int, rows: list[Row], load: Load, runs: int, warmup: int) -> None:
     """A warm-up run and a run at one connection per row, then `runs` runs at load's
     connections, the rows taking turns so machine noise spreads over all of them."""
-    wrk = require_tool("wrk", "wrk")
     warm = Load(warmup, load.connections, load.timeout)
     alone = Load(warmup, 1, load.timeout)
     for row in rows:
-        first = run_wrk(wrk, base, row.endpoint, warm, pid)
-        row.alone = run_wrk(wrk, base, row.endpoint, alone, pid)
+        first = timed_run(base, row.endpoint, warm, pid)
+        row.alone = timed_run(base, row.endpoint, alone, pid)
         print(
             f"{row.label:14} warm-up {row.endpoint.name}: {first.requests_per_s:.0f} "
             f"req/s, p99 {first.p99_ms:.1f} ms; one connection: p50 "
@@ -389,7 +347,7 @@ def time_rows(base: str, pid: int, rows: list[Row], load: Load, runs: int, warmu
         )
     for run in range(1, runs + 1):
         for row in rows:
-            result = run_wrk(wrk, base, row.endpoint, load, pid)
+            result = timed_run(base, row.endpoint, load, pid)
             row.runs.append(result)
             print(
                 f"{row.label:14} run {run} {row.endpoint.name:42} "
@@ -441,8 +399,6 @@ def section(
     libraries = ", ".join(
         f"{name} {metadata.version(name)}" for name in ("uvicorn", "fastapi", "sqlalchemy")
     )
-    wrk = require_tool("wrk", "wrk")
-    wrk_version = subprocess.run([wrk, "-v"], capture_output=True, text=True).stdout
     backends = sorted({backend for backend, _ in measured}, key=["sqlite", "postgresql"].index)
     databases = "SQLite (WAL)" + (f", {pg_server}" if pg_server else "")
     needed = load.connections / (TARGET_P99_MS / 1000)
@@ -459,7 +415,7 @@ def section(
         "costs a request on this machine",
         f"- Databases: {databases}; the data of [Hot queries](#hot-queries-on-1000000-versions) "
         "(bench_queries.py, seeded), read only",
-        f"- Load: {wrk_version.split(' [')[0]} on the same machine, `wrk "
+        f"- Load: {wrk_version()} on the same machine, `wrk "
         f"{' '.join(load.command())} URL` (wrk's default 2 s timeout would leave the slowest "
         f"requests out of its percentiles): a {warmup} s warm-up run per endpoint, a {warmup} s "
         f"run at one connection, then {runs} runs of {load.seconds} s, the endpoints taking turns",

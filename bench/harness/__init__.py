@@ -7,4 +7,5 @@
 - processes: a clean environment, a free port, a server started and stopped, CPU and memory
   from /proc
 - nginx: a throwaway nginx serving a directory of pages
+- wrk: the HTTP load generator's command line, a run, and its output read
 """
