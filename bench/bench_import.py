@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.harness.databases import sqlite_files_size, where_the_bytes_go
 from bench.harness.paths import REDLINE
 from bench.harness.peers import peer_command, peer_version, require_tool
 from bench.harness.results import machine_lines, write_section
@@ -81,16 +82,6 @@ CLOSING_THE_GAP = (
 )
 
 
-def where_the_bytes_go(database: Path, top: int = 6) -> str:
-    """The largest tables and indexes of a SQLite database, as one line (dbstat)."""
-    with sqlite3.connect(database) as db:
-        rows = db.execute(
-            "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC"
-        ).fetchall()
-    total = sum(size for _, size in rows)
-    return ", ".join(f"{name} {size / total:.0%}" for name, size in rows[:top])
-
-
 def redline_import(repo: Path, workdir: Path) -> Run:
     database = workdir / "redline.db"
     command = [
@@ -111,7 +102,7 @@ def redline_import(repo: Path, workdir: Path) -> Run:
     with sqlite3.connect(database) as db:
         versions = db.execute("SELECT count(*) FROM version").fetchone()[0]
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the log's pages belong in the file
-    return Run(seconds, versions, _size(database), where_the_bytes_go(database))
+    return Run(seconds, versions, sqlite_files_size(database), where_the_bytes_go(database))
 
 
 def git_history_import(repo: Path, workdir: Path, wal: bool = True) -> Run:
@@ -132,7 +123,7 @@ def git_history_import(repo: Path, workdir: Path, wal: bool = True) -> Run:
     seconds = _timed(command)
     with sqlite3.connect(database) as db:
         versions = db.execute("SELECT count(*) FROM item_version").fetchone()[0]
-    return Run(seconds, versions, _size(database))
+    return Run(seconds, versions, sqlite_files_size(database))
 
 
 def _timed(command: list[str]) -> float:
@@ -140,10 +131,6 @@ def _timed(command: list[str]) -> float:
     if done.returncode != 0:
         raise SystemExit(f"{command[0]} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return seconds
-
-
-def _size(database: Path) -> int:
-    return sum(path.stat().st_size for path in database.parent.glob(database.name + "*"))
 
 
 def _sightings(repo: Path) -> tuple[int, int]:

@@ -46,10 +46,17 @@ from typing import Any, Protocol
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from psycopg import sql as pgsql  # noqa: E402
-from sqlalchemy import Table, create_engine, event, func, insert, select, text  # noqa: E402
+from sqlalchemy import Table, event, func, insert, select  # noqa: E402
 from sqlalchemy.engine import Connection, Engine, make_url  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
+from bench.harness.databases import (  # noqa: E402
+    PG_URL,
+    database_size,
+    pg_exists,
+    pg_server_line,
+    recreate,
+)
 from bench.harness.paths import DATA, ROOT  # noqa: E402
 from bench.harness.results import RESULTS, load_line, machine_lines, write_section  # noqa: E402
 from bench.harness.timing import gc_paused, p99  # noqa: E402
@@ -74,7 +81,6 @@ FULL = 1_000_000
 SECTION = f"## Hot queries on {FULL:,} versions"
 COMMAND = ".venv/bin/python bench/bench_queries.py --write"
 PLANS = ROOT / "bench" / "plans.txt"
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"  # the server; only to create ours
 PG_DATABASE = "redline_bench_queries"
 
 SEED = 20250601
@@ -716,7 +722,7 @@ def is_complete(db: Database, scale: Scale) -> bool:
     meta = db.read_meta()
     if meta is None or meta.get("generator") != GENERATOR or meta.get("versions") != scale.versions:
         return False
-    if db.backend == "postgresql" and not pg_exists(db):
+    if db.backend == "postgresql" and not pg_exists(db.url, db.admin_url):
         return False
     if db.backend == "sqlite" and not Path(make_url(db.url).database or "").exists():
         return False
@@ -732,42 +738,6 @@ def is_complete(db: Database, scale: Scale) -> bool:
         return table_counts(engine) == meta["counts"]
     finally:
         engine.dispose()
-
-
-def pg_admin(db: Database) -> Engine:
-    return create_engine(db.admin_url, isolation_level="AUTOCOMMIT")
-
-
-def pg_exists(db: Database) -> bool:
-    admin = pg_admin(db)
-    try:
-        with admin.connect() as connection:
-            name = make_url(db.url).database
-            found = connection.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
-            )
-            return found.first() is not None
-    finally:
-        admin.dispose()
-
-
-def recreate(db: Database) -> None:
-    """An empty database: delete the SQLite file, or drop and create ours on PostgreSQL."""
-    db.meta.unlink(missing_ok=True)
-    if db.backend == "sqlite":
-        path = Path(make_url(db.url).database or "")
-        for extra in ("", "-wal", "-shm"):
-            Path(f"{path}{extra}").unlink(missing_ok=True)
-        return
-    name = make_url(db.url).database
-    assert name is not None and name.startswith("redline_bench_")  # never anyone else's
-    admin = pg_admin(db)
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    finally:
-        admin.dispose()
 
 
 def chosen_databases(
@@ -789,7 +759,8 @@ def ensure_data(db: Database, scale: Scale, rebuild: bool) -> dict[str, Any]:
         print(f"{db.backend}: reusing the database built {meta['built']}")
         return meta
     print(f"{db.backend}: generating {scale.versions:,} versions into {db.url}", flush=True)
-    recreate(db)
+    db.meta.unlink(missing_ok=True)
+    recreate(db.url, db.admin_url)
     engine = make_engine(db.url)
     try:
         steps = build(engine, scale)
@@ -808,13 +779,6 @@ def ensure_data(db: Database, scale: Scale, rebuild: bool) -> dict[str, Any]:
     db.meta.write_text(json.dumps(meta, indent=2) + "\n")
     print(f"{db.backend}: generated in {steps['total']:.0f} s: {counts}", flush=True)
     return meta
-
-
-def database_size(engine: Engine) -> int:
-    if engine.dialect.name == "sqlite":
-        return Path(engine.url.database or "").stat().st_size
-    with engine.connect() as connection:
-        return int(connection.execute(text("SELECT pg_database_size(current_database())")).scalar())
 
 
 # --- the hot queries ----------------------------------------------------------------------
@@ -1237,18 +1201,6 @@ def versions_line(pg_server: str | None) -> str:
     return "- Databases and libraries: " + ", ".join(parts)
 
 
-def pg_server_line(db: Database) -> str:
-    engine = make_engine(db.url)
-    try:
-        with engine.connect() as connection:
-            version = connection.exec_driver_sql("SHOW server_version").scalar()
-            buffers = connection.exec_driver_sql("SHOW shared_buffers").scalar()
-            work_mem = connection.exec_driver_sql("SHOW work_mem").scalar()
-    finally:
-        engine.dispose()
-    return f"PostgreSQL {version} (local, shared_buffers {buffers}, work_mem {work_mem})"
-
-
 def cell(text: str) -> str:
     return text.replace("|", "\\|")
 
@@ -1356,7 +1308,7 @@ def main() -> None:
     # One table, each query's backends side by side.
     order = {name: i for i, name in enumerate(dict.fromkeys(r.case for r in results))}
     results.sort(key=lambda r: (order[r.case], list(dbs).index(r.backend)))
-    pg_server = pg_server_line(dbs["postgresql"]) if "postgresql" in dbs else None
+    pg_server = pg_server_line(dbs["postgresql"].url) if "postgresql" in dbs else None
     text_out = section(scale.versions, results, metas, infos, pg_server, args.runs, load)
     print()
     print(text_out)

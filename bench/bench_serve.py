@@ -540,7 +540,7 @@ def main() -> None:
         floors[workers] = measure_floor(load, args.runs, args.warmup, workers)
         for backend, db in dbs.items():
             measured[backend, workers] = measure(db, load, args.runs, args.warmup, workers)
-    pg_server = pg_server_line(dbs["postgresql"]) if "postgresql" in dbs else None
+    pg_server = pg_server_line(dbs["postgresql"].url) if "postgresql" in dbs else None
     text = section(
         scale.versions, measured, floors, pg_server, load, args.runs, args.warmup, load_average
     )

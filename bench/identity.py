@@ -42,7 +42,6 @@ import csv
 import json
 import re
 import sys
-import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -57,9 +56,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy.orm import aliased  # noqa: E402
 from sqlmodel import col, select  # noqa: E402
 
+from bench.harness.databases import scratch_sqlite  # noqa: E402
 from bench.harness.paths import ROOT  # noqa: E402
 from bench.harness.results import machine_lines, write_section  # noqa: E402
-from storage import Change, ItemMatch, Version, make_engine, queries, transaction, upgrade  # noqa: E402
+from storage import Change, ItemMatch, Version, queries, transaction  # noqa: E402
 from tracker.extract import Page, extract  # noqa: E402
 from tracker.normalise import canonical_url, clean_text  # noqa: E402
 from tracker.record import ingest, partial  # noqa: E402
@@ -245,9 +245,7 @@ def replay(corpus: Corpus, root: Path, mode: str) -> Replay:
     manifest = json.loads((directory / "manifest.json").read_text())
     snapshots = sorted(manifest["snapshots"], key=lambda s: s["timestamp"])
     sightings: list[Sighting] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = make_engine(f"sqlite:///{tmp}/identity.db")
-        upgrade(engine)
+    with scratch_sqlite("identity") as engine:
         with transaction(engine) as session:
             options = corpus.source_options(mode)
             source, _ = add_source(session, corpus.page_url, "listing", options=options)
@@ -291,7 +289,6 @@ def replay(corpus: Corpus, root: Path, mode: str) -> Replay:
                 .where(col(Change.kind).in_(HEADLINE_CHANGE_KINDS))
                 .order_by(col(Change.id))
             ).all()
-        engine.dispose()
     changes = [(item, old, new) for item, old, new in rows if old != new]
     return Replay(len(snapshots), sightings, items, fuzzy, changes)
 
@@ -487,9 +484,7 @@ def offstream_chains() -> list[tuple[str, int, int, int]]:
     site = "https://offstream.news"
     for chain, snapshots in sorted(chains.items()):
         snapshots.sort(key=lambda s: s["order"])
-        with tempfile.TemporaryDirectory() as tmp:
-            engine = make_engine(f"sqlite:///{tmp}/chain.db")
-            upgrade(engine)
+        with scratch_sqlite("chain") as engine:
             first_url = site + snapshots[0]["url"]
             with transaction(engine) as session:
                 source, _ = add_source(session, first_url, "offstream")
@@ -510,7 +505,6 @@ def offstream_chains() -> list[tuple[str, int, int, int]]:
             expected = len(observations) if is_listing(observations, page.url) else 1
             with transaction(engine) as session:
                 rows.append((chain, len(snapshots), expected, len(queries.all_items(session))))
-            engine.dispose()
     return rows
 
 

@@ -3,6 +3,8 @@
 - paths: the repository, bench/.data (generated data kept between runs), the redline command
 - results: the machine description, and writing a benchmark's section of RESULTS.md
 - timing: repeated runs' median and spread, nearest-rank p99, timing without the collector
+- databases: new databases with redline's schema on SQLite or PostgreSQL, dropped after; a
+  named one emptied for a rebuild; sizes; the PostgreSQL server's description
 - peers: the peer tools' virtualenvs (bench/.peers) and the system tools a benchmark needs
 - processes: a clean environment, a free port, a server started and stopped, CPU and memory
   from /proc
