@@ -6,11 +6,12 @@ Run by hand from the repository root (never as a test):
     .venv/bin/python bench/bench_serve.py --backend sqlite     # one backend, print only
     .venv/bin/python bench/bench_serve.py --duration 3s --runs 1 --versions 20000  # smoke test
 
-The database is bench_queries.py's (seeded, 1,000,000 versions; bench/.data/ and the
-PostgreSQL database redline_bench_queries), found, or built once if missing, with its own
-functions; serving only reads it. The real service is started as a user starts it,
-`redline serve --db URL --port PORT`, on a free port of 127.0.0.1: one process (the
-target), then with `--workers 2`. Debian's wrk then loads five requests, and two floors:
+The database is bench_queries.py's, the world of bench/world.py (seeded, 1,000,000
+versions; bench/.data/ and the PostgreSQL database redline_bench_queries), found, or built
+once if missing, by bench/world_database.py; serving only reads it. The real service is
+started as a user starts it, `redline serve --db URL --port PORT`, on a free port of
+127.0.0.1: one process (the target), then with `--workers 2`. Debian's wrk then loads five
+requests, and two floors:
 
 - the Atom feed of edits, `/feeds/edits.atom` (its newest page, 50 entries);
 - an item's versions, `/api/items/{id}/versions`, for an item of the mean number of
@@ -51,19 +52,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from bench.bench_queries import (  # noqa: E402
-    FULL,
-    PG_URL,
-    Database,
-    chosen_databases,
-    ensure_data,
-    pg_server_line,
-)
+from bench.harness.databases import PG_URL, pg_server_line  # noqa: E402
 from bench.harness.paths import REDLINE, ROOT  # noqa: E402
 from bench.harness.processes import cpu_seconds, serving, settle  # noqa: E402
 from bench.harness.results import RESULTS, load_line, machine_lines, publish  # noqa: E402
 from bench.harness.timing import median_and_spread, median_text  # noqa: E402
 from bench.harness.wrk import parse_wrk, run_wrk, wrk_options, wrk_version  # noqa: E402
+from bench.world import FULL  # noqa: E402
+from bench.world_database import Database, chosen_databases, ensure_data  # noqa: E402
 from storage import Item, make_engine  # noqa: E402
 
 SECTION = f"## Serving on {FULL:,} versions"
