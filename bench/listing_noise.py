@@ -25,11 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness.paths import REDLINE, ROOT  # noqa: E402
+from bench.harness.paths import CORPUS_PLACES, REDLINE  # noqa: E402
 from bench.harness.results import machine_lines, write_section  # noqa: E402
 
 SAMPLE = Path("bbc-homepage-headlines") / "snapshots"
-CORPUS_PLACES = (ROOT.parent / "shared" / "corpus", ROOT.parent.parent / "shared" / "corpus")
 SECTION = "## Listing absence and noise (BBC front page)"
 IMPORT = [
     "import", "dir", "{folder}", "--pattern", "*.csv", "--url", "https://www.bbc.com/",

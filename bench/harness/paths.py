@@ -7,3 +7,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "bench" / ".data"  # generated data kept between runs (git-ignored)
 REDLINE = ROOT / ".venv" / "bin" / "redline"  # the command a user runs, as installed
+# The shared corpus of real samples (never copied here): beside the repository, or beside
+# the folder of its worktrees.
+CORPUS_PLACES = (ROOT.parent / "shared" / "corpus", ROOT.parent.parent / "shared" / "corpus")
