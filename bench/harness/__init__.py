@@ -1,6 +1,7 @@
 """What every benchmark needs besides what it measures, one module a job.
 
-- paths: the repository, bench/.data (generated data kept between runs), the redline command
+- paths: the repository, bench/.data (generated data kept between runs), the redline command,
+  the shared corpus
 - results: the machine description, and writing a benchmark's section of RESULTS.md
 - timing: repeated runs' median and spread, nearest-rank p99, timing without the collector
 - databases: new databases with redline's schema on SQLite or PostgreSQL, dropped after; a

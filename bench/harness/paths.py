@@ -1,4 +1,5 @@
-"""Where the benchmarks find the repository, their kept data and the redline command."""
+"""Where the benchmarks find the repository, their kept data, the redline command and the
+shared corpus."""
 
 from __future__ import annotations
 
