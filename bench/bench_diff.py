@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import gc
-import math
 import os
 import random
 import statistics
@@ -38,7 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # The project's own `tests` package, not the stray one fast-diff-match-patch's wheel installs.
 sys.path.insert(0, str(ROOT))
 
-from bench.report import COMMON_WORDS, RESULTS, machine_lines, publish  # noqa: E402
+from bench.harness.results import RESULTS, machine_lines, publish  # noqa: E402
+from bench.harness.timing import gc_paused, p99  # noqa: E402
+from bench.words import COMMON_WORDS  # noqa: E402
 from tests.test_diff import (  # noqa: E402
     BORNEO_1,
     BORNEO_2,
@@ -262,19 +262,13 @@ def time_warm(fn: DiffFn, pairs: list[Pair], case: Case, scale: float, estimate:
     wanted = int(case.budget * scale / max(estimate, 1e-9))
     calls = max(case.min_calls, min(case.max_calls, wanted))
     samples = []
-    gc.collect()
-    gc.disable()
-    try:
+    with gc_paused():
         for i in range(calls):
             old, new = pairs[i % len(pairs)]
             t0 = time.perf_counter_ns()
             fn(old, new)
             samples.append(time.perf_counter_ns() - t0)
-    finally:
-        gc.enable()
-    samples.sort()
-    p99 = samples[math.ceil(0.99 * len(samples)) - 1]  # nearest rank: the max below 100 calls
-    return Timing(len(samples), statistics.median(samples) / 1e9, p99 / 1e9)
+    return Timing(len(samples), statistics.median(samples) / 1e9, p99(samples) / 1e9)
 
 
 def fmt(seconds: float) -> str:

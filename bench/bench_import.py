@@ -19,17 +19,18 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.harness.databases import sqlite_files_size, where_the_bytes_go
+from bench.harness.paths import REDLINE
+from bench.harness.peers import peer_command, peer_version, require_tool
+from bench.harness.results import machine_lines, write_section
+from bench.harness.timing import median_and_spread, median_text, run_timed
 from bench.listing_repo import LISTING_FILE, ListingShape, ListingTruth, bbc_repo, listing_repo
-from bench.peers import peer_command, peer_version, require_tool
-from bench.report import ROOT, machine_lines, median_and_spread, write_section
 
-REDLINE = ROOT / ".venv" / "bin" / "redline"
 HEADING = "## Replay ingest vs git-history"
 LONG_HEADING = "## Import speed: 1,000 commits of a 5,000-item listing"
 
@@ -81,16 +82,6 @@ CLOSING_THE_GAP = (
 )
 
 
-def where_the_bytes_go(database: Path, top: int = 6) -> str:
-    """The largest tables and indexes of a SQLite database, as one line (dbstat)."""
-    with sqlite3.connect(database) as db:
-        rows = db.execute(
-            "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC"
-        ).fetchall()
-    total = sum(size for _, size in rows)
-    return ", ".join(f"{name} {size / total:.0%}" for name, size in rows[:top])
-
-
 def redline_import(repo: Path, workdir: Path) -> Run:
     database = workdir / "redline.db"
     command = [
@@ -111,7 +102,7 @@ def redline_import(repo: Path, workdir: Path) -> Run:
     with sqlite3.connect(database) as db:
         versions = db.execute("SELECT count(*) FROM version").fetchone()[0]
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the log's pages belong in the file
-    return Run(seconds, versions, _size(database), where_the_bytes_go(database))
+    return Run(seconds, versions, sqlite_files_size(database), where_the_bytes_go(database))
 
 
 def git_history_import(repo: Path, workdir: Path, wal: bool = True) -> Run:
@@ -132,20 +123,14 @@ def git_history_import(repo: Path, workdir: Path, wal: bool = True) -> Run:
     seconds = _timed(command)
     with sqlite3.connect(database) as db:
         versions = db.execute("SELECT count(*) FROM item_version").fetchone()[0]
-    return Run(seconds, versions, _size(database))
+    return Run(seconds, versions, sqlite_files_size(database))
 
 
 def _timed(command: list[str]) -> float:
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
+    seconds, done = run_timed(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{command[0]} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return seconds
-
-
-def _size(database: Path) -> int:
-    return sum(path.stat().st_size for path in database.parent.glob(database.name + "*"))
 
 
 def _sightings(repo: Path) -> tuple[int, int]:
@@ -215,11 +200,6 @@ def compare(corpus: Corpus, runs: int) -> dict[str, list[Run]]:
     return results
 
 
-def _seconds(samples: list[float]) -> str:
-    median, low, high = median_and_spread(samples)
-    return f"{median:.1f} s ({low:.1f}–{high:.1f})"
-
-
 def comparison_table(corpus: Corpus, results: dict[str, list[Run]]) -> tuple[list[str], list[str]]:
     """Markdown rows for the corpus, and the verdict lines."""
     rows = []
@@ -228,7 +208,7 @@ def comparison_table(corpus: Corpus, results: dict[str, list[Run]]) -> tuple[lis
         versions = sorted({run.versions for run in runs})
         size = runs[-1].size
         rows.append(
-            f"| {corpus.name} | {tool} | {_seconds([r.seconds for r in runs])} | "
+            f"| {corpus.name} | {tool} | {median_text([r.seconds for r in runs], '.1f', ' s')} | "
             f"{corpus.sightings / median:,.0f} | {size / 1e6:.1f} MB | "
             f"{size / versions[-1]:,.0f} B | {', '.join(f'{v:,}' for v in versions)} |"
         )

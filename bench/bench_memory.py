@@ -10,9 +10,9 @@ directory, spread round robin over --hosts loopback addresses (127.0.0.1, 127.0.
 all of 127.0.0.0/8 is loopback on Linux), each standing for one site, so redline's per-host
 politeness ([daemon] per_host, host_delay) applies as it would to that many sites (with
 host_delay 0.1 s by default here, not redline's 1 s: at 1 s, 20 sites allow 20 checks a
-second and a first round of 10,000 sources takes over 8 minutes). Debian's
-nginx (bench/nginx.py) serves them on every address, with ETag and Last-Modified, so a later
-check of an unchanged page is a conditional GET answered 304.
+second and a first round of 10,000 sources takes over 8 minutes). Debian's nginx
+(bench/harness/nginx.py) serves them on every address, with ETag and Last-Modified, so a
+later check of an unchanged page is a conditional GET answered 304.
 
 The daemon: a redline.toml lists every page as a `[[source]]` (kind offstream, its own
 `every`, so item-page aging does not retire them) with `[daemon]` settings as given, and
@@ -48,21 +48,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.nginx import nginx_version, serve_directory  # noqa: E402
+from bench.harness.nginx import nginx_version, serve_directory  # noqa: E402
+from bench.harness.paths import REDLINE  # noqa: E402
+from bench.harness.processes import clean_env, rss_bytes, stop  # noqa: E402
+from bench.harness.results import RESULTS, load_line, machine_lines, publish  # noqa: E402
+from bench.harness.timing import median_and_spread, median_text  # noqa: E402
 from bench.pages import edit_pages, write_item_pages  # noqa: E402
-from bench.report import (  # noqa: E402
-    RESULTS,
-    ROOT,
-    machine_lines,
-    median_and_spread,
-    publish,
-)
 from tracker.run.config import DaemonSettings  # noqa: E402
 
 FULL = 10_000
 SECTION = f"## Memory: `redline run` with {FULL:,} sources"
 COMMAND = ".venv/bin/python bench/bench_memory.py --write"
-REDLINE = ROOT / ".venv" / "bin" / "redline"
 TARGET_MB = 200.0
 MB = 1_000_000  # the target's megabytes: RSS in bytes / 10^6
 SAMPLE_EVERY = 0.2  # seconds between RSS samples
@@ -71,22 +67,6 @@ ALLOW = "127.0.0.0/8"
 
 
 # --- the process's memory -------------------------------------------------------------------
-
-
-def rss_bytes(pid: int) -> int:
-    """VmRSS of the process and of all its descendants (0 once it is gone)."""
-    total = 0
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1]) * 1024
-                break
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            children = (task / "children").read_text().split()
-            total += sum(rss_bytes(int(child)) for child in children)
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return total
 
 
 @dataclass
@@ -225,7 +205,7 @@ def one_run(settings: Settings, run: int) -> RunResult:
         with serve_directory(root, hosts, workers=1) as port:
             config = Path(tmp) / "redline.toml"
             config.write_text(config_text(db, [page.url(port) for page in pages], settings))
-            env = {k: v for k, v in os.environ.items() if not k.startswith("REDLINE_")}
+            env = clean_env()
             env["REDLINE_ALLOW_NETWORKS"] = ALLOW
             log = Path(tmp) / "run.log"
             command = [str(REDLINE), "run", "--config", str(config), "--tick", "1s"]
@@ -256,12 +236,7 @@ def one_run(settings: Settings, run: int) -> RunResult:
                 marks["stop"] = time.monotonic()
             finally:
                 sampler.stop()
-                daemon.send_signal(signal.SIGTERM)
-                try:
-                    status = daemon.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    daemon.kill()
-                    status = daemon.wait()
+                status = stop(daemon, signal.SIGTERM, timeout=60)
             if status != 0:
                 print(log.read_text()[-3000:])
             checks, versions, items, errors = outcomes(db)
@@ -299,7 +274,7 @@ def floor_mb(settings: Settings) -> float:
         db, config, log = Path(tmp) / "redline.db", Path(tmp) / "redline.toml", Path(tmp) / "log"
         config.write_text(config_text(db, [], empty))
         command = [str(REDLINE), "run", "--config", str(config), "--tick", "1s"]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("REDLINE_")}
+        env = clean_env()
         with log.open("wb") as out:
             daemon = subprocess.Popen(command, cwd=tmp, env=env, stdout=out, stderr=out)
         sampler = Sampler(daemon.pid)
@@ -308,17 +283,11 @@ def floor_mb(settings: Settings) -> float:
             time.sleep(5)
         finally:
             sampler.stop()
-            daemon.send_signal(signal.SIGTERM)
-            daemon.wait(timeout=60)
+            stop(daemon, signal.SIGTERM, timeout=60)
     return max(rss for _, _, rss in sampler.samples) / MB
 
 
 # --- report ---------------------------------------------------------------------------------
-
-
-def span(values: list[float], digits: int = 0) -> str:
-    median, low, high = median_and_spread(values)
-    return f"{median:,.{digits}f} ({low:,.{digits}f}–{high:,.{digits}f})"
 
 
 def section(
@@ -355,7 +324,7 @@ def section(
         "304 for an unchanged page); then SIGTERM",
         f"- RSS: VmRSS of the process and its children, sampled every {SAMPLE_EVERY} s from "
         "start to stop; MB = 10^6 bytes",
-        f"- Load average when the runs started: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
+        load_line(load, "when the runs started"),
         f"- Command: `{COMMAND}`"
         + (f" (this run: `{' '.join(sys.argv[1:])}`)" if sys.argv[1:] != ["--write"] else ""),
         "",
@@ -381,11 +350,12 @@ def section(
         )
     lines += [
         "",
-        f"Median (min–max) of {len(results)} runs: peak {span([r.peak_mb for r in results])} "
-        f"MB; steady {span([r.steady_mb for r in results])} MB; after start-up "
-        f"{span([r.startup_mb for r in results])} MB; checks during sampling "
-        f"{span([float(r.checks_total) for r in results])}. For comparison, `redline run` "
-        f"with no source at all: {floor:.0f} MB (peak of its first 5 s).",
+        f"Median (min–max) of {len(results)} runs: peak "
+        f"{median_text([r.peak_mb for r in results], ',.0f')} MB; steady "
+        f"{median_text([r.steady_mb for r in results], ',.0f')} MB; after start-up "
+        f"{median_text([r.startup_mb for r in results], ',.0f')} MB; checks during sampling "
+        f"{median_text([float(r.checks_total) for r in results], ',.0f')}. For comparison, "
+        f"`redline run` with no source at all: {floor:.0f} MB (peak of its first 5 s).",
         "",
         f"Target (peak under {TARGET_MB:.0f} MB): {verdict}.",
     ]

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -45,14 +44,11 @@ os.environ.setdefault("REDLINE_ALLOW_NETWORKS", "127.0.0.0/8")
 import httpx  # noqa: E402
 from sqlmodel import Session, col, func, select  # noqa: E402
 
-from bench.report import machine_lines, median_and_spread, publish  # noqa: E402
-from storage import Delivery, Source, make_engine, transaction, upgrade  # noqa: E402
-from tests.databases import (  # noqa: E402
-    POSTGRES_ADMIN_URL,
-    Backend,
-    PostgresBackend,
-    SqliteBackend,
-)
+from bench.harness.databases import PG_URL, backend_for, migrated_database  # noqa: E402
+from bench.harness.results import load_line, machine_lines, publish  # noqa: E402
+from bench.harness.timing import median_and_spread, median_text  # noqa: E402
+from storage import Delivery, Source, make_engine, transaction  # noqa: E402
+from tests.databases import Backend  # noqa: E402
 from tracker.notify import subscriptions  # noqa: E402
 from tracker.notify.sender import Sender  # noqa: E402
 from tracker.notify.settings import NotifySettings  # noqa: E402
@@ -120,20 +116,12 @@ class Listing:
         return source
 
 
-def fresh_database(backend: Backend, name: str) -> str:
-    url = backend.create(name)
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    return url
-
-
 def check_times(items: int, rounds: int, backend: Backend) -> tuple[list[float], list[float], int]:
     """Per-check seconds without and with SUBSCRIPTIONS subscriptions; changes a check."""
     listing = Listing(items)
     engines, sources = {}, {}
     for subs in (0, SUBSCRIPTIONS):
-        engine = make_engine(fresh_database(backend, f"check_{subs}"))
+        engine = make_engine(migrated_database(backend, f"check_{subs}"))
         with transaction(engine) as session:
             source = listing.add_to(session)
             for _ in range(subs):
@@ -172,7 +160,7 @@ def delivery_rate(deliveries: int, backend: Backend) -> tuple[float, int]:
     """Deliveries a second from the sender to a local webhook; how many were sent."""
     items = deliveries // SUBSCRIPTIONS
     listing = Listing(items)
-    engine = make_engine(fresh_database(backend, "deliver"))
+    engine = make_engine(migrated_database(backend, "deliver"))
     with transaction(engine) as session:
         source = listing.add_to(session)
         for _ in range(SUBSCRIPTIONS):
@@ -225,11 +213,10 @@ class Run:
         )
         rows = []
         for subs, times in ((0, self.without), (SUBSCRIPTIONS, self.with_subs)):
-            median, low, high = (t * 1000 for t in median_and_spread(times))
+            milliseconds = median_text([t * 1000 for t in times], ",.1f")
             extra_cells = f"{extra:.3f} | under {TARGET_MS_PER_CHANGE:.0f} ms: {verdict}"
             rows.append(
-                f"| {self.backend} | {subs} | {median:,.1f} ({low:,.1f}–{high:,.1f}) | "
-                f"{extra_cells if subs else ' | '} |"
+                f"| {self.backend} | {subs} | {milliseconds} | {extra_cells if subs else ' | '} |"
             )
         return rows
 
@@ -248,29 +235,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10, help="checks timed per database (10)")
     parser.add_argument("--deliveries", type=int, default=2000, help="deliveries sent (2,000)")
     parser.add_argument("--backend", choices=("both", "sqlite", "postgresql"), default="both")
-    parser.add_argument("--pg-url", default=POSTGRES_ADMIN_URL, help="a PostgreSQL server")
+    parser.add_argument("--pg-url", default=PG_URL, help="a PostgreSQL server")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     load = os.getloadavg()
     runs = []
     for name in ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]:
-        with tempfile.TemporaryDirectory(prefix="redline-bench-notify-") as tmp:
-            backend: Backend = (
-                SqliteBackend(Path(tmp))
-                if name == "sqlite"
-                else PostgresBackend(args.pg_url, prefix=f"redline_notify_{os.getpid()}")
-            )
-            try:
-                runs.append(run(backend, args))
-            finally:
-                backend.close()
+        with backend_for(name, args.pg_url, "notify") as (backend, _):
+            runs.append(run(backend, args))
     first = runs[0]
     text = "\n".join(
         [
             SECTION,
             "",
             *machine_lines(),
-            f"- Load average when the runs started: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
+            load_line(load, "when the runs started"),
             f"- Command: `{COMMAND}`",
             "",
             f"A check of a JSON listing of {args.items} items whose every headline is edited "

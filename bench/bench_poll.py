@@ -7,7 +7,7 @@ Run by hand from the repository root (never as a test):
     .venv/bin/python bench/bench_poll.py --pages 200 --runs 1  # a quick smoke test
 
 2,000 Offstream-style item pages (bench/pages.py) are spread over 20 loopback addresses,
-127.0.0.1 to 127.0.0.20, standing for 20 sites, and served by one nginx (bench/nginx.py)
+127.0.0.1 to 127.0.0.20, standing for 20 sites, and served by one nginx (bench/harness/nginx.py)
 that answers ETag / Last-Modified and 304 to conditional GETs. Three rounds are timed:
 
 - first sight: every page fetched and stored for the first time (empty database or cache);
@@ -15,17 +15,18 @@ that answers ETag / Last-Modified and 304 to conditional GETs. Three rounds are 
   or two changed (their files' mtimes move, so their ETags change);
 - unchanged: after a first-sight round, nothing changed: every conditional GET gets a 304.
 
-redline runs `redline check` on a SQLite database holding one source per page (added
-beforehand through its own API, as `redline add` would); between a setup round and the timed
-one every source is made due again, as if the 15 minutes to its next check had passed.
-urlwatch 2.29 (bench/.peers, installed from PyPI on first use) runs `urlwatch` with its own
-urls.yaml (one `url:` job per page), configuration (its defaults), cache and HOME. Each timed
-round is the whole command, start to exit, on a state prepared afresh and identically for
-every run; tools and rounds are interleaved. nginx's access log counts the statuses (and
-connections) of each round, and each tool's output what it reported, so a round that saw
-something other than expected is flagged. The same commands with nothing to check give each
-tool's start-up cost; wrk measures nginx alone on the same pages, to show that it is not the
-bottleneck. Working files go to bench/.data/poll-* (removed afterwards unless --keep).
+The tools (bench/poll_tools.py): redline runs `redline check` on a SQLite database holding
+one source per page (added beforehand through its own API, as `redline add` would); between
+a setup round and the timed one every source is made due again, as if the 15 minutes to its
+next check had passed. urlwatch 2.29 (bench/.peers, installed from PyPI on first use) runs
+`urlwatch` with its own urls.yaml (one `url:` job per page), configuration (its defaults),
+cache and HOME. Each timed round is the whole command, start to exit, on a state prepared
+afresh and identically for every run; tools and rounds are interleaved. nginx's access log
+counts the statuses (and connections) of each round, and each tool's output what it
+reported, so a round that saw something other than expected is flagged. The same commands
+with nothing to check give each tool's start-up cost; wrk measures nginx alone on the same
+pages, to show that it is not the bottleneck. Working files go to bench/.data/poll-*
+(removed afterwards unless --keep).
 """
 
 from __future__ import annotations
@@ -33,9 +34,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
-import datetime
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -48,23 +47,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.nginx import nginx_version, serve_directory  # noqa: E402
+from bench.harness.nginx import nginx_version, serve_directory  # noqa: E402
+from bench.harness.paths import DATA  # noqa: E402
+from bench.harness.peers import peer_version  # noqa: E402
+from bench.harness.results import machine_lines, write_section  # noqa: E402
+from bench.harness.timing import median_and_spread, median_text  # noqa: E402
+from bench.harness.wrk import requests_per_s, run_wrk, wrk_options  # noqa: E402
 from bench.pages import ItemPage, edit_pages, write_item_pages  # noqa: E402
-from bench.peers import peer_command, peer_version, require_tool  # noqa: E402
-from bench.report import machine_lines, median_and_spread, write_section  # noqa: E402
+from bench.poll_tools import EDITED, FIRST, ROUNDS, UNCHANGED, Redline, Tool, Urlwatch  # noqa: E402
 
 SECTION = "## Polling round vs urlwatch"
 COMMAND = ".venv/bin/python bench/bench_poll.py --write"
-DATA = ROOT / "bench" / ".data"
-REDLINE = ROOT / ".venv" / "bin" / "redline"
 PAGE_SEED = 20261121
 EDIT_SEED = 7
 EDIT_FRACTION = 0.05
-LOOPBACK = "127.0.0.0/8"
 REDLINE_CODE = ("tracker", "storage", "feeds", "pyproject.toml")  # what a commit line vouches for
 
-FIRST, EDITED, UNCHANGED = "first sight", "5% edited", "unchanged"
-ROUNDS = (FIRST, EDITED, UNCHANGED)
 # The issue's targets: redline's round time at most this fraction of urlwatch's.
 TARGETS = {FIRST: 0.5, EDITED: 0.5, UNCHANGED: 0.2}
 
@@ -95,217 +93,6 @@ class Sample:
     problem: str | None  # what differs from the expected statuses and report, if anything
 
 
-# --- the tools --------------------------------------------------------------------------------
-
-
-class Tool:
-    """A polling tool: prepared once for the page set, then a fresh state for each run."""
-
-    name: str
-    settings: str  # for RESULTS.md: which settings it ran with
-    home: Path | None = None  # HOME for its process, if not the user's
-
-    def fresh(self) -> None:
-        raise NotImplementedError
-
-    def command(self) -> list[str]:
-        raise NotImplementedError
-
-    def idle_command(self) -> list[str]:
-        """The same command with nothing to check: its start-up and exit."""
-        raise NotImplementedError
-
-    def idle(self) -> float:
-        started = time.perf_counter()
-        subprocess.run(self.idle_command(), capture_output=True, env=_env(self.home), check=True)
-        return time.perf_counter() - started
-
-    def time_passes(self) -> None:
-        """Between two rounds: whatever makes every page due again (nothing by default)."""
-
-    def parse(self, output: str) -> dict[str, int]:
-        raise NotImplementedError
-
-    def expected(self, round_name: str, pages: int, edited: int) -> dict[str, int]:
-        raise NotImplementedError
-
-    def round(self, log: Path) -> tuple[float, dict[str, int]]:
-        """Run one round; its wall time (the whole command) and what it reported."""
-        with log.open("w") as out:
-            started = time.perf_counter()
-            done = subprocess.run(
-                self.command(), stdout=out, stderr=subprocess.STDOUT, env=_env(self.home)
-            )
-            seconds = time.perf_counter() - started
-        output = log.read_text(errors="replace")
-        if done.returncode != 0:
-            raise SystemExit(f"{self.name} exited {done.returncode}; its output is in {log}")
-        return seconds, self.parse(output)
-
-
-class Redline(Tool):
-    name = "redline"
-
-    def __init__(self, work: Path, urls: list[str]) -> None:
-        self.template = work / "redline-template.db"
-        self.db = work / "redline.db"
-        self.empty = work / "redline-empty.db"
-        self.config = work / "redline.toml"
-        # urlwatch has no politeness (10 threads, no per-host limit or delay); redline's
-        # defaults (1 request at a time per host, 1 s apart) would make a round of 100
-        # pages a site last 100 s by design. Like for like: its politeness set to match.
-        self.config.write_text('[daemon]\nconcurrency = 10\nper_host = 10\nhost_delay = "0s"\n')
-        self.settings = (
-            "`redline check` (one round over the due sources) on a SQLite database with "
-            "politeness matched to urlwatch's, which has none (10 threads, no per-host limit "
-            "or delay): a redline.toml with `[daemon] concurrency = 10`, `per_host = 10`, "
-            '`host_delay = "0s"` (redline\'s defaults, 1 request at a time per host and 1 s '
-            "between two, would make a round of 100 pages a site take 100 s by design); "
-            f"REDLINE_ALLOW_NETWORKS={LOOPBACK} so that it may fetch from loopback; the "
-            "sources were added beforehand with kind `auto`, as `redline add URL` leaves them. "
-            "Before the timed 5%-edited and unchanged rounds, every source's next check time "
-            "is moved into the past, as if the 15 minutes until a young item page's next "
-            "check had passed"
-        )
-        _redline_template(self.template, urls)
-        _redline_template(self.empty, [])
-
-    def fresh(self) -> None:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{self.db}{suffix}").unlink(missing_ok=True)
-        shutil.copyfile(self.template, self.db)
-
-    def command(self) -> list[str]:
-        return [str(REDLINE), "--config", str(self.config), "--db", f"sqlite:///{self.db}", "check"]
-
-    def idle_command(self) -> list[str]:
-        return [
-            str(REDLINE),
-            "--config",
-            str(self.config),
-            "--db",
-            f"sqlite:///{self.empty}",
-            "check",
-        ]
-
-    def time_passes(self) -> None:
-        """Every source falls due, as it would 15 minutes after a round (a young item
-        page's interval), so that the next `redline check` checks them all."""
-        from sqlalchemy import update
-
-        from storage import Source, make_engine, transaction, utcnow
-
-        engine = make_engine(f"sqlite:///{self.db}")
-        with transaction(engine) as session:
-            due = utcnow() - datetime.timedelta(minutes=1)
-            session.exec(update(Source).values(next_check_at=due))  # type: ignore[call-overload]
-        engine.dispose()
-
-    def parse(self, output: str) -> dict[str, int]:
-        # "checked 2000 sources: 100 changed, 1900 unchanged, 0 not modified, 0 errors; ..."
-        summary = re.search(r"^checked (\d+) sources: (.*?); (\d+) new versions$", output, re.M)
-        if summary is None:
-            raise SystemExit(f"no summary line in redline's output:\n{output[-2000:]}")
-        counts = {"checked": int(summary[1])}
-        for count, what in re.findall(r"(\d+) ([a-z ]+?)(?:,|$)", summary[2]):
-            counts[what.strip().replace(" ", "_")] = int(count)
-        counts["new_versions"] = int(summary[3])
-        return counts
-
-    def expected(self, round_name: str, pages: int, edited: int) -> dict[str, int]:
-        if round_name == FIRST:
-            return {"checked": pages, "changed": pages, "errors": 0}
-        if round_name == EDITED:
-            return {
-                "checked": pages,
-                "changed": edited,
-                "not_modified": pages - edited,
-                "errors": 0,
-            }
-        return {"checked": pages, "changed": 0, "not_modified": pages, "errors": 0}
-
-
-class Urlwatch(Tool):
-    name = "urlwatch"
-
-    def __init__(self, work: Path, urls: list[str]) -> None:
-        self.script = peer_command("urlwatch")
-        self.home = work / "urlwatch-home"  # HOME: nothing of the user's ~/.urlwatch is read
-        self.home.mkdir()
-        self.urls = work / "urls.yaml"
-        self.config = work / "urlwatch.yaml"
-        self.hooks = work / "hooks.py"  # not created: no hooks
-        self.cache = work / "urlwatch-cache.db"
-        self.urls.write_text("".join(f"---\nurl: {url}\n" for url in urls))
-        self.no_urls = work / "no-urls.yaml"
-        self.no_urls.write_text("")
-        self.settings = (
-            "`urlwatch --urls F --config F --cache F --hooks F` (no hooks file): its default "
-            "configuration, as urlwatch writes it on its first start (of the reporters only "
-            "stdout is enabled; its output goes to a file), one `url:` job per page, no "
-            "filters; it fetches with 10 threads (fixed in urlwatch 2.29) and sends "
-            "If-None-Match with the ETag it stored and If-Modified-Since with its last "
-            "check's time"
-        )
-        # urlwatch writes its default configuration on the first start; let it, untimed.
-        subprocess.run([*self.command(), "--list"], env=_env(self.home), capture_output=True)
-        if not self.config.exists():
-            raise SystemExit("urlwatch did not write its default configuration")
-
-    def fresh(self) -> None:
-        self.cache.unlink(missing_ok=True)
-
-    def idle_command(self) -> list[str]:
-        command = self.command()
-        command[command.index(str(self.urls))] = str(self.no_urls)
-        return command
-
-    def command(self) -> list[str]:
-        return [
-            str(self.script),
-            *("--urls", str(self.urls), "--config", str(self.config)),
-            *("--cache", str(self.cache), "--hooks", str(self.hooks)),
-        ]
-
-    def parse(self, output: str) -> dict[str, int]:
-        # The report's summary: "01. NEW: http://…", "02. CHANGED: http://…", "ERROR: …".
-        counts = {"new": 0, "changed": 0, "errors": 0}
-        for what, key in (("NEW", "new"), ("CHANGED", "changed"), ("ERROR", "errors")):
-            counts[key] = len(re.findall(rf"^\s*\d+\. {what}: ", output, re.M))
-        return counts
-
-    def expected(self, round_name: str, pages: int, edited: int) -> dict[str, int]:
-        if round_name == FIRST:
-            return {"new": pages, "changed": 0, "errors": 0}
-        if round_name == EDITED:
-            return {"new": 0, "changed": edited, "errors": 0}
-        return {"new": 0, "changed": 0, "errors": 0}
-
-
-def _env(home: Path | None = None) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}
-    env["REDLINE_ALLOW_NETWORKS"] = LOOPBACK
-    env.pop("REDLINE_DB", None)
-    env.pop("REDLINE_CONFIG", None)
-    if home is not None:
-        env["HOME"] = str(home)
-    return env
-
-
-def _redline_template(path: Path, urls: list[str]) -> None:
-    """A database with the schema and one source per URL, as `redline add URL` leaves it."""
-    os.environ["REDLINE_ALLOW_NETWORKS"] = LOOPBACK  # add_source refuses private addresses
-    from storage import ensure_schema, make_engine, transaction
-    from tracker.run.sources import add_source
-
-    engine = make_engine(f"sqlite:///{path}")
-    ensure_schema(engine)
-    with transaction(engine) as session:
-        for url in urls:
-            add_source(session, url)
-    engine.dispose()
-
-
 # --- one timed round ---------------------------------------------------------------------------
 
 
@@ -318,8 +105,8 @@ def expected_statuses(round_name: str, pages: int, edited: int) -> dict[int, int
 
 
 def read_access_log(log: Path) -> tuple[collections.Counter[int], int]:
-    """Requests by status, and the number of connections they came on (bench/nginx.py's
-    log lines: "STATUS CONNECTION REQUESTS-ON-IT METHOD HOST URI")."""
+    """Requests by status, and the number of connections they came on (the log lines of
+    bench/harness/nginx.py: "STATUS CONNECTION REQUESTS-ON-IT METHOD HOST URI")."""
     statuses: collections.Counter[int] = collections.Counter()
     connections = set()
     for line in log.read_text().splitlines() if log.exists() else []:
@@ -389,7 +176,6 @@ def nginx_alone(
 ) -> list[tuple[str, float]]:
     """wrk against the same pages: requests/s for 200s and 304s, on 1 and 10 kept-alive
     connections, and on 10 with a new connection for every request (as both tools fetch)."""
-    wrk = require_tool("wrk", "wrk")
     paths = work / "paths.txt"
     paths.write_text("".join(f"{page.path}\n" for page in pages))
     # Every unedited page's Last-Modified is this time: with it, nginx answers 304.
@@ -407,17 +193,9 @@ def nginx_alone(
     for number, (label, connections, headers) in enumerate(cases):
         script = work / f"wrk-{number}.lua"
         script.write_text(_WRK_SCRIPT % (paths, headers))
-        out = subprocess.run(
-            [wrk, f"-t{min(connections, 2)}", f"-c{connections}", f"-d{seconds}s"]
-            + ["-s", str(script), f"http://127.0.0.1:{port}/"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        rate = re.search(r"Requests/sec:\s*([\d.]+)", out)
-        if rate is None:
-            raise SystemExit(f"no Requests/sec in wrk's output:\n{out}")
-        results.append((label, float(rate[1])))
+        options = wrk_options(connections, seconds, "-s", str(script))
+        out = run_wrk([*options, f"http://127.0.0.1:{port}/"])
+        results.append((label, requests_per_s(out)))
     return results
 
 
@@ -469,9 +247,8 @@ def table(samples: list[Sample], tools: list[str]) -> tuple[list[str], list[str]
             if not times:
                 cells.append("–")
                 continue
-            median, low, high = median_and_spread(times)
-            medians[tool] = median
-            cells.append(f"{median:.2f} s ({low:.2f}–{high:.2f})")
+            medians[tool] = median_and_spread(times)[0]
+            cells.append(median_text(times, ".2f", " s"))
         target = TARGETS[round_name]
         if "redline" in medians and "urlwatch" in medians:
             ratio = medians["redline"] / medians["urlwatch"]

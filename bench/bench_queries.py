@@ -7,12 +7,13 @@ Run by hand from the repository root (never as a test):
     .venv/bin/python bench/bench_queries.py --versions 20000    # smoke test on a small database
     .venv/bin/python bench/bench_queries.py --rebuild           # regenerate the database(s) first
 
-The database is generated deterministically (seeded random): ~2,000 sources of very unequal
-size, ~250,000 items, 1,000,000 versions (most items have 1-3, some dozens, a few hundreds),
-one change per version, 200,000 checks and 1-2 URL aliases per item, with ids in time order
-as redline writes them. The schema comes from the Alembic migrations (storage.upgrade). It is
-kept between runs (bench/.data/ for SQLite, the PostgreSQL database redline_bench_queries)
-and reused when complete.
+The database is bench/world.py's, generated deterministically (seeded random): ~2,000
+sources of very unequal size, ~250,000 items, 1,000,000 versions (most items have 1-3, some
+dozens, a few hundreds), one change per version, 200,000 checks and 1-2 URL aliases per
+item, with ids in time order as redline writes them. bench/world_database.py loads it into
+a schema made by the Alembic migrations (storage.upgrade) and keeps it between runs
+(bench/.data/ for SQLite, the PostgreSQL database redline_bench_queries), reused when
+complete.
 
 Each query is a function of storage/queries.py (or of source_queries.py, change_pages.py or
 item_pages.py beside it) called through a sqlmodel Session (so ORM objects are built, as in
@@ -24,796 +25,48 @@ full plans go to bench/plans.txt, a one-line summary to the table.
 from __future__ import annotations
 
 import argparse
-import bisect
-import gc
-import hashlib
-import json
-import math
 import os
 import random
-import re
 import sqlite3
 import statistics
 import sys
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from psycopg import sql as pgsql  # noqa: E402
-from sqlalchemy import Table, create_engine, event, func, insert, select, text  # noqa: E402
-from sqlalchemy.engine import Connection, Engine, make_url  # noqa: E402
+from sqlalchemy import event, func, select  # noqa: E402
+from sqlalchemy.engine import Connection, Engine  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
-from bench.report import COMMON_WORDS, RESULTS, ROOT, machine_lines, write_section  # noqa: E402
+from bench.harness.databases import PG_URL, database_size, pg_server_line  # noqa: E402
+from bench.harness.paths import ROOT  # noqa: E402
+from bench.harness.results import RESULTS, load_line, machine_lines, write_section  # noqa: E402
+from bench.harness.timing import gc_paused, p99  # noqa: E402
+from bench.query_plans import PREPARED_STATS, explain  # noqa: E402
+from bench.world import FULL, GENERATOR, NOW, SEED, TABLES  # noqa: E402
+from bench.world_database import Database, chosen_databases, ensure_data  # noqa: E402
 from storage import (  # noqa: E402
     Change,
     Check,
     Item,
     ItemAlias,
-    Source,
-    Version,
     change_pages,
     item_pages,
     make_engine,
     queries,
-    schema_state,
     source_queries,
-    upgrade,
 )
 
-FULL = 1_000_000
 SECTION = f"## Hot queries on {FULL:,} versions"
 COMMAND = ".venv/bin/python bench/bench_queries.py --write"
-DATA = ROOT / "bench" / ".data"
 PLANS = ROOT / "bench" / "plans.txt"
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"  # the server; only to create ours
-PG_DATABASE = "redline_bench_queries"
-
-SEED = 20250601
-GENERATOR = 1  # bump when the generated data changes shape: cached databases are then rebuilt
-NOW = datetime(2026, 1, 1, tzinfo=UTC)  # fixed, so the data and due_sources(NOW) never drift
-SPAN = 365 * 86400.0  # seconds of history before NOW
-START = NOW.timestamp() - SPAN
-BATCH = 20_000  # rows per executemany / COPY
 WARMUPS = 3
 SLOW_MS = 10.0
-BIG_TABLES = {"version", "change", "item", "itemalias", "check"}
-
-TABLES: list[Table] = [
-    Source.__table__,  # type: ignore[attr-defined]
-    Check.__table__,  # type: ignore[attr-defined]
-    Item.__table__,  # type: ignore[attr-defined]
-    ItemAlias.__table__,  # type: ignore[attr-defined]
-    Version.__table__,  # type: ignore[attr-defined]
-    Change.__table__,  # type: ignore[attr-defined]
-]
-
-
-# --- the data's shape ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Scale:
-    versions: int
-
-    @property
-    def items(self) -> int:
-        return max(1, self.versions // 4)
-
-    @property
-    def sources(self) -> int:
-        return min(2000, max(10, self.items // 125))
-
-    @property
-    def checks(self) -> int:
-        return self.versions // 5
-
-
-SYLLABLE_TEXT = """
-ka ri to ma sa ne lo vi da ru be mi zo ta ke ni po la se du fa gi ho ja ku li mo na pe qui
-ra si tu va we xi yo za bra cre dro fli gru pla sto tri vel mar son der lin gor tas bel
-"""
-SYLLABLES = SYLLABLE_TEXT.split()
-CATEGORIES = ["world", "politics", "business", "science", "sport", "culture", "health", "tech"]
-TAGS = [f"tag-{word}" for word in COMMON_WORDS[100:130]]
-SOURCE_KINDS = ["feed", "feed", "feed", "listing", "listing", "article", "offstream", "wikipedia"]
-HEADLINE, SUMMARY, BOTH, TAGGED = range(4)  # what an edit changes
-FIELDS = {HEADLINE: ["headline"], SUMMARY: ["summary"], BOTH: ["headline", "summary"]}
-FIELDS[TAGGED] = ["tags"]
-HEADLINE_SLOTS, SUMMARY_SLOTS = 3, 11  # phrases of ~27 chars: ~80 and ~300 chars of text
-
-
-def phrase_pool(rng: random.Random, count: int) -> list[str]:
-    """Phrases of 3-6 words, half common English, half made-up words (a large vocabulary)."""
-    made_up = [
-        "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))) for _ in range(6000)
-    ]
-    phrases = []
-    for _ in range(count):
-        words = [
-            rng.choice(COMMON_WORDS) if rng.random() < 0.5 else rng.choice(made_up)
-            for _ in range(rng.randint(3, 6))
-        ]
-        if rng.random() < 0.15:
-            words[-1] += rng.choice([",", ",", ";", "."])
-        phrases.append(" ".join(words))
-    return phrases
-
-
-@dataclass(slots=True)
-class ItemPlan:
-    source_id: int
-    times: list[float]  # one per version, increasing; times[0] is first seen
-    head: tuple[int, ...]  # phrase ids of the first version's headline
-    summary: tuple[int, ...]
-    tags: tuple[int, ...]
-    edits: list[tuple[int, int, int, float]]  # (what, slot, new phrase, similarity) per n >= 2
-    category: str
-    first_headline: str = ""
-    last_headline: str = ""
-
-
-@dataclass
-class World:
-    """Everything decided before a row is written (ids are list positions + 1)."""
-
-    scale: Scale
-    phrases: list[str]
-    items: list[ItemPlan]
-    check_source: list[int]
-    check_time: list[float]
-    check_versions: Counter[int]
-    events: list[tuple[float, int, int, int | None]]  # (time, item index, n, check id)
-    next_check: list[float | None]  # per source; None: never checked
-
-
-def version_counts(rng: random.Random, scale: Scale) -> list[int]:
-    """Skewed: most items 1-3 versions, some dozens, a handful hundreds; summing to versions."""
-    counts = []
-    for _ in range(scale.items):
-        roll = rng.random()
-        if roll < 0.5:
-            counts.append(1)
-        elif roll < 0.7:
-            counts.append(2)
-        elif roll < 0.82:
-            counts.append(3)
-        elif roll < 0.95:
-            counts.append(rng.randint(4, 12))
-        else:
-            counts.append(rng.randint(13, 60))
-    for index, heavy in zip(
-        rng.sample(range(scale.items), 5), [300, 220, 150, 120, 100], strict=True
-    ):
-        counts[index] = max(4, min(heavy, scale.versions // 200))
-    # Exactly `versions` in all: grow or shrink the long histories, keep the short ones.
-    missing = scale.versions - sum(counts)
-    long_ones = [i for i, count in enumerate(counts) if count >= 4]
-    while missing:
-        i = rng.choice(long_ones)
-        if missing > 0:
-            counts[i] += 1
-            missing -= 1
-        elif counts[i] > 4:
-            counts[i] -= 1
-            missing += 1
-    return counts
-
-
-def plan_world(scale: Scale) -> World:
-    rng = random.Random(SEED)
-    phrases = phrase_pool(rng, 20_000)
-    # A few big sources (wire feeds) and a long tail: weight 1/rank^0.9, ranks shuffled.
-    ranks = list(range(1, scale.sources + 1))
-    rng.shuffle(ranks)
-    weights = [1 / rank**0.9 for rank in ranks]
-    item_sources = rng.choices(range(1, scale.sources + 1), weights=weights, k=scale.items)
-    counts = version_counts(rng, scale)
-    # Item ids in first-seen order, as redline inserts them.
-    first_seen = sorted(rng.uniform(START, NOW.timestamp() - 60) for _ in range(scale.items))
-    items = []
-    for source_id, count, t0 in zip(item_sources, counts, first_seen, strict=True):
-        mean_days = 20 if count > 12 else 2
-        window = min(NOW.timestamp() - t0, rng.expovariate(1 / (mean_days * 86400)))
-        times = [t0, *sorted(t0 + rng.random() * window for _ in range(count - 1))]
-        plan = ItemPlan(
-            source_id=source_id,
-            times=times,
-            head=tuple(rng.randrange(len(phrases)) for _ in range(HEADLINE_SLOTS)),
-            summary=tuple(rng.randrange(len(phrases)) for _ in range(SUMMARY_SLOTS)),
-            tags=tuple(rng.sample(range(len(TAGS)), rng.randint(1, 3))),
-            edits=[],
-            category=rng.choice(CATEGORIES),
-        )
-        plan.first_headline = headline_text(phrases, plan.head)
-        plan.last_headline = headline_text(phrases, plan_edits(rng, plan, count, len(phrases)))
-        items.append(plan)
-
-    # Checks: busier sources are checked more often; ids in time order.
-    per_source = Counter(item_sources)
-    check_weights = [1 + math.sqrt(per_source[s]) for s in range(1, scale.sources + 1)]
-    check_source = rng.choices(range(1, scale.sources + 1), weights=check_weights, k=scale.checks)
-    check_time = sorted(rng.uniform(START, NOW.timestamp()) for _ in range(scale.checks))
-    times_by_source: dict[int, list[float]] = {}
-    ids_by_source: dict[int, list[int]] = {}
-    for check_id, (source_id, t) in enumerate(zip(check_source, check_time, strict=True), 1):
-        times_by_source.setdefault(source_id, []).append(t)
-        ids_by_source.setdefault(source_id, []).append(check_id)
-
-    # Versions and changes: one event each, ids in time order; the check that saw it is the
-    # source's latest check at that time (none before its first check).
-    events: list[tuple[float, int, int, int | None]] = []
-    check_versions: Counter[int] = Counter()
-    for index, plan in enumerate(items):
-        source_times = times_by_source.get(plan.source_id, [])
-        for n, t in enumerate(plan.times, 1):
-            j = bisect.bisect_right(source_times, t) - 1
-            check_id = ids_by_source[plan.source_id][j] if j >= 0 else None
-            if check_id is not None:
-                check_versions[check_id] += 1
-            events.append((t, index, n, check_id))
-    events.sort()
-    next_check = [
-        None if rng.random() < 0.01 else NOW.timestamp() + rng.uniform(-86400, 86400)
-        for _ in range(scale.sources)
-    ]
-    return World(
-        scale, phrases, items, check_source, check_time, check_versions, events, next_check
-    )
-
-
-def plan_edits(rng: random.Random, plan: ItemPlan, count: int, phrases: int) -> list[int]:
-    """Decide each later version's edit; the phrase ids of the item's last headline."""
-    head, summary, tags = list(plan.head), list(plan.summary), list(plan.tags)
-    for _ in range(count - 1):
-        roll = rng.random()
-        what = (
-            HEADLINE if roll < 0.4 else SUMMARY if roll < 0.85 else BOTH if roll < 0.95 else TAGGED
-        )
-        slot = rng.randrange(SUMMARY_SLOTS)
-        phrase = rng.randrange(phrases)
-        if what in (HEADLINE, BOTH) and head[slot % HEADLINE_SLOTS] == phrase:
-            phrase = (phrase + 1) % phrases  # an edit always changes the text
-        if what == TAGGED:  # for a tag edit, `phrase` is a tag the version does not have yet
-            others = [tag for tag in range(len(TAGS)) if tag not in tags]
-            phrase = others[phrase % len(others)]
-        apply_edit((what, slot, phrase, 0.0), head, summary, tags)
-        plan.edits.append((what, slot, phrase, round(rng.uniform(0.55, 0.99), 3)))
-    return head
-
-
-def apply_edit(
-    edit: tuple[int, int, int, float], head: list[int], summary: list[int], tags: list[int]
-) -> tuple[int, int, int]:
-    """Apply one edit in place; the headline phrase, summary phrase and tag it replaced."""
-    what, slot, phrase, _ = edit
-    old_head = old_summary = old_tag = -1
-    if what in (HEADLINE, BOTH):
-        old_head, head[slot % HEADLINE_SLOTS] = head[slot % HEADLINE_SLOTS], phrase
-    if what in (SUMMARY, BOTH):
-        old_summary, summary[slot] = summary[slot], phrase
-    if what == TAGGED:
-        old_tag, tags[slot % len(tags)] = tags[slot % len(tags)], phrase
-    return old_head, old_summary, old_tag
-
-
-def headline_text(phrases: list[str], slots: Sequence[int]) -> str:
-    words = " ".join(phrases[s] for s in slots).rstrip(",;.")
-    return words[:1].upper() + words[1:]
-
-
-def summary_text(phrases: list[str], slots: Sequence[int]) -> str:
-    words = " ".join(phrases[s] for s in slots).rstrip(",;.")
-    return words[:1].upper() + words[1:] + "."
-
-
-def slug(headline: str) -> str:
-    return "-".join(re.findall(r"[a-z0-9]+", headline.lower())[:8])
-
-
-def source_host(source_id: int) -> str:
-    return f"news{source_id}.example"
-
-
-def item_urls(plan: ItemPlan, item_id: int) -> list[str]:
-    """The item's URL aliases: its first URL, and a second one when its headline changed it."""
-    base = f"https://{source_host(plan.source_id)}/news/"
-    first = f"{base}{slug(plan.first_headline)}-{item_id}"
-    last = f"{base}{slug(plan.last_headline)}-{item_id}"
-    return [first] if last == first else [first, last]
-
-
-def at(seconds: float) -> datetime:
-    # Aware, because the tables' UTCDateTime type refuses naive values; it stores naive UTC.
-    return datetime.fromtimestamp(seconds, UTC)
-
-
-# --- rows, by column name (a column the models add later gets its default) ---------------
-
-Row = dict[str, Any]
-
-
-def source_rows(world: World) -> Iterator[Row]:
-    rng = random.Random(SEED + 1)
-    last_check: dict[int, float] = {}
-    for source_id, t in zip(world.check_source, world.check_time, strict=True):
-        last_check[source_id] = t
-    for source_id in range(1, world.scale.sources + 1):
-        kind = rng.choice(SOURCE_KINDS)
-        next_check = world.next_check[source_id - 1]
-        checked = last_check.get(source_id)
-        failures = rng.choice([0] * 20 + [1, 2, 5])
-        yield {
-            "id": source_id,
-            "url": f"https://{source_host(source_id)}/{kind}",
-            "kind": kind,
-            "name": f"News {source_id}",
-            "interval_seconds": rng.choice([None, None, 300, 900, 3600]),
-            "enabled": rng.random() > 0.03,
-            "etag": f'"{source_id:x}-etag"' if rng.random() < 0.4 else None,
-            "created_at": at(START - 86400),
-            "next_check_at": at(next_check) if next_check is not None else None,
-            "last_checked_at": at(checked) if checked is not None else None,
-            "consecutive_failures": failures,
-            "last_error": "HTTP 503" if failures else None,
-            "listing": None if checked is None else kind in ("feed", "listing"),
-            "options": {"match_threshold": 0.6} if kind == "listing" else {},
-        }
-
-
-def check_rows(world: World) -> Iterator[Row]:
-    rng = random.Random(SEED + 2)
-    for check_id, (source_id, t) in enumerate(
-        zip(world.check_source, world.check_time, strict=True), 1
-    ):
-        added = world.check_versions.get(check_id, 0)
-        roll = rng.random()
-        outcome = "changed" if added else "unchanged" if roll < 0.7 else "not_modified"
-        if not added and roll > 0.92:
-            outcome = "error"
-        status = {"error": 503, "not_modified": 304}.get(outcome, 200)
-        yield {
-            "id": check_id,
-            "source_id": source_id,
-            "started_at": at(t),
-            "finished_at": at(t + rng.uniform(0.1, 3.0)),
-            "outcome": outcome,
-            "http_status": status,
-            "bytes": rng.randint(5_000, 400_000) if status == 200 else 0,
-            "error": "HTTP 503 Service Unavailable" if outcome == "error" else None,
-            "items_seen": rng.randint(10, 200) if status == 200 else 0,
-            "versions_added": added,
-            "changes_added": added,
-        }
-
-
-def item_rows(world: World) -> Iterator[Row]:
-    rng = random.Random(SEED + 3)
-    for item_id, plan in enumerate(world.items, 1):
-        urls = item_urls(plan, item_id)
-        last_seen = min(NOW.timestamp(), plan.times[-1] + rng.uniform(0, 86400))
-        removed = last_seen + 3600 if rng.random() < 0.05 and last_seen < NOW.timestamp() else None
-        yield {
-            "id": item_id,
-            "source_id": plan.source_id,
-            "key": urls[0],
-            "url": urls[-1],
-            "headline": plan.last_headline,
-            "event_date": at(plan.times[0]).date() if rng.random() < 0.6 else None,
-            "first_seen_at": at(plan.times[0]),
-            "last_seen_at": at(last_seen),
-            "removed_at": at(removed) if removed is not None else None,
-            "version_count": len(plan.times),
-        }
-
-
-def alias_rows(world: World) -> Iterator[Row]:
-    alias_id = 0
-    for item_id, plan in enumerate(world.items, 1):
-        for url in item_urls(plan, item_id):
-            alias_id += 1
-            yield {
-                "id": alias_id,
-                "item_id": item_id,
-                "source_id": plan.source_id,
-                "kind": "url",
-                "value": url,
-            }
-
-
-@dataclass(slots=True)
-class ItemState:
-    head: list[int]
-    summary: list[int]
-    tags: list[int]
-    version_id: int
-
-
-def event_batches(world: World) -> Iterator[tuple[list[Row], list[Row]]]:
-    """(version rows, change rows) in batches, replaying every item's edits in time order."""
-    phrases = world.phrases
-    states: dict[int, ItemState] = {}
-    versions: list[Row] = []
-    changes: list[Row] = []
-    for event_id, (t, index, n, check_id) in enumerate(world.events, 1):
-        plan = world.items[index]
-        item_id = index + 1
-        diff: dict[str, list[list[int | str]]] | None = None
-        if n == 1:
-            state = ItemState(list(plan.head), list(plan.summary), list(plan.tags), 0)
-            states[index] = state
-            edit = None
-        else:
-            state = states[index]
-            edit = plan.edits[n - 2]
-            before_head, before_summary = list(state.head), list(state.summary)
-            olds = apply_edit(edit, state.head, state.summary, state.tags)
-            diff = edit_diff(phrases, edit, before_head, before_summary, olds)
-        headline = headline_text(phrases, state.head)
-        summary = summary_text(phrases, state.summary)
-        urls = item_urls(plan, item_id)
-        last_observed = plan.times[n] if n < len(plan.times) else plan.times[-1]
-        versions.append(
-            {
-                "id": event_id,
-                "item_id": item_id,
-                "n": n,
-                "headline": headline,
-                "summary": summary,
-                "category": plan.category,
-                "tags": [TAGS[t] for t in state.tags],
-                "sources": ["Reuters"] if item_id % 5 == 0 else None,
-                "url": urls[-1] if n == len(plan.times) else urls[0],
-                "content_hash": hashlib.blake2b(
-                    f"{headline}\n{summary}".encode(), digest_size=16
-                ).hexdigest(),
-                "origin": "observed",
-                "observed_at": at(t),
-                "last_observed_at": at(last_observed),
-                "check_id": check_id,
-            }
-        )
-        changes.append(
-            {
-                "id": event_id,
-                "item_id": item_id,
-                "source_id": plan.source_id,
-                "kind": "created" if edit is None else "edited",
-                "from_version_id": state.version_id or None,
-                "to_version_id": event_id,
-                "from_n": n - 1 if n > 1 else None,
-                "to_n": n,
-                "fields": [] if edit is None else FIELDS[edit[0]],
-                "similarity": None if edit is None else edit[3],
-                "classification": None
-                if edit is None
-                else "minor"
-                if edit[3] >= 0.85
-                else "substantive",
-                "diff": diff,
-                "occurred_at": at(t),
-                "recorded_at": at(t + 1.0),  # a second after: still increasing with the id
-            }
-        )
-        state.version_id = event_id
-        if n == len(plan.times):
-            del states[index]  # the item's last version: its state is no longer needed
-        if len(versions) >= BATCH:
-            yield versions, changes
-            versions, changes = [], []
-    if versions:
-        yield versions, changes
-
-
-def edit_diff(
-    phrases: list[str],
-    edit: tuple[int, int, int, float],
-    head: list[int],
-    summary: list[int],
-    olds: tuple[int, int, int],
-) -> dict[str, list[list[int | str]]]:
-    """A small stored diff: the replaced phrase with up to 40 characters of context a side."""
-    what, slot, phrase, _ = edit
-    old_head, old_summary, old_tag = olds
-    diff: dict[str, list[list[int | str]]] = {}
-    if what == TAGGED:
-        return {"tags": [[-1, TAGS[old_tag]], [1, TAGS[phrase]]]}
-    for name, slots, position, old in (
-        ("headline", head, slot % HEADLINE_SLOTS, old_head),
-        ("summary", summary, slot, old_summary),
-    ):
-        if old < 0:
-            continue
-        before = " ".join(phrases[s] for s in slots[:position])[-40:]
-        after = " ".join(phrases[s] for s in slots[position + 1 :])[:40]
-        ops: list[list[int | str]] = [[-1, phrases[old]], [1, phrases[phrase]]]
-        if before:
-            ops.insert(0, [0, before + " "])
-        if after:
-            ops.append([0, " " + after])
-        diff[name] = ops
-    return diff
-
-
-# --- loading ------------------------------------------------------------------------------
-
-
-def full_rows(table: Table, rows: list[Row]) -> list[tuple[Any, ...]]:
-    """Each row as a tuple in the table's column order; a column the generator does not know
-    (added by a later migration) gets its model default, or NULL; unknown names are dropped."""
-    defaults = {
-        column.name: column.default.arg
-        if column.default is not None and column.default.is_scalar
-        else None
-        for column in table.columns
-    }
-    return [tuple(row.get(name, default) for name, default in defaults.items()) for row in rows]
-
-
-class Loader(Protocol):
-    def write(self, table: Table, rows: list[Row]) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class SQLiteLoader:
-    """SQLAlchemy Core executemany, a transaction per batch."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.connection = engine.connect()
-        # A throwaway database being filled: no fsync, and a large page cache for the indexes.
-        self.connection.exec_driver_sql("PRAGMA synchronous=OFF")
-        self.connection.exec_driver_sql("PRAGMA cache_size=-1000000")
-        self.connection.commit()
-
-    def write(self, table: Table, rows: list[Row]) -> None:
-        names = [column.name for column in table.columns]
-        self.connection.execute(
-            insert(table), [dict(zip(names, row, strict=True)) for row in full_rows(table, rows)]
-        )
-        self.connection.commit()
-
-    def close(self) -> None:
-        self.connection.exec_driver_sql("ANALYZE")
-        self.connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        self.connection.commit()
-        self.connection.close()
-
-
-class PostgresLoader:
-    """COPY through psycopg (2.2x faster than Core executemany: 9 s against 20 s for 100,000
-    versions and changes), values converted by each column's SQLAlchemy type exactly as an
-    insert would (aware UTC to naive, JSON)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.connection = engine.connect()
-        self.connection.exec_driver_sql("SET synchronous_commit = off")
-        self.connection.commit()
-
-    def write(self, table: Table, rows: list[Row]) -> None:
-        dialect = self.engine.dialect
-        processors = [column.type._cached_bind_processor(dialect) for column in table.columns]
-        names = [pgsql.Identifier(column.name) for column in table.columns]
-        statement = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
-            pgsql.Identifier(table.name), pgsql.SQL(", ").join(names)
-        )
-        # begin(), so that the commit reaches the driver: the COPY itself bypasses SQLAlchemy.
-        with self.connection.begin():
-            driver = self.connection.connection.driver_connection
-            assert driver is not None
-            with driver.cursor() as cursor, cursor.copy(statement) as copy:
-                for row in full_rows(table, rows):
-                    copy.write_row(
-                        [
-                            value if p is None else p(value)
-                            for p, value in zip(processors, row, strict=True)
-                        ]
-                    )
-
-    def close(self) -> None:
-        self.connection.close()
-        # VACUUM cannot run in a transaction; it also sets the visibility map, as autovacuum
-        # would have on a live database, so index-only scans are possible.
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM ANALYZE")
-
-
-def load(loader: Loader, table: Table, rows: Iterable[Row]) -> int:
-    batch: list[Row] = []
-    written = 0
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= BATCH:
-            loader.write(table, batch)
-            written += len(batch)
-            batch = []
-    if batch:
-        loader.write(table, batch)
-        written += len(batch)
-    return written
-
-
-def build(engine: Engine, scale: Scale) -> dict[str, float]:
-    """Create the schema (migrations) and fill it; seconds taken by each step."""
-    steps: dict[str, float] = {}
-    start = time.perf_counter()
-    upgrade(engine)
-    world = plan_world(scale)
-    steps["plan"] = time.perf_counter() - start
-    loader: Loader = (
-        SQLiteLoader(engine) if engine.dialect.name == "sqlite" else PostgresLoader(engine)
-    )
-    for table, rows in (
-        (TABLES[0], source_rows(world)),
-        (TABLES[1], check_rows(world)),
-        (TABLES[2], item_rows(world)),
-        (TABLES[3], alias_rows(world)),
-    ):
-        t0 = time.perf_counter()
-        count = load(loader, table, rows)
-        steps[table.name] = time.perf_counter() - t0
-        print(f"  {table.name}: {count:,} rows in {steps[table.name]:.1f} s", flush=True)
-    t0 = time.perf_counter()
-    done = 0
-    for versions, changes in event_batches(world):
-        loader.write(TABLES[4], versions)
-        loader.write(TABLES[5], changes)
-        done += len(versions)
-        if done % 200_000 < BATCH:
-            print(f"  versions and changes: {done:,} in {time.perf_counter() - t0:.1f} s")
-    steps["version+change"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    loader.close()
-    steps["analyze"] = time.perf_counter() - t0
-    steps["total"] = time.perf_counter() - start
-    return steps
-
-
-# --- databases ----------------------------------------------------------------------------
-
-
-@dataclass
-class Database:
-    backend: str
-    url: str
-    meta: Path  # what was built and how long it took; written last, so it marks a full load
-    admin_url: str = ""  # PostgreSQL: a database of the same server, to create ours from
-
-    def read_meta(self) -> dict[str, Any] | None:
-        try:
-            return json.loads(self.meta.read_text())
-        except (OSError, ValueError):
-            return None
-
-
-def database(backend: str, scale: Scale, pg_url: str) -> Database:
-    suffix = "" if scale.versions == FULL else f"_{scale.versions}"
-    meta = DATA / f"queries-{backend}-{scale.versions}.json"
-    if backend == "sqlite":
-        return Database(backend, f"sqlite:///{DATA / f'queries-{scale.versions}.db'}", meta)
-    url = make_url(pg_url).set(database=PG_DATABASE + suffix)
-    return Database(backend, url.render_as_string(hide_password=False), meta, pg_url)
-
-
-def table_counts(engine: Engine) -> dict[str, int]:
-    with engine.connect() as connection:
-        return {
-            table.name: int(connection.execute(select(func.count()).select_from(table)).scalar())
-            for table in TABLES
-        }
-
-
-def is_complete(db: Database, scale: Scale) -> bool:
-    meta = db.read_meta()
-    if meta is None or meta.get("generator") != GENERATOR or meta.get("versions") != scale.versions:
-        return False
-    if db.backend == "postgresql" and not pg_exists(db):
-        return False
-    if db.backend == "sqlite" and not Path(make_url(db.url).database or "").exists():
-        return False
-    engine = make_engine(db.url)
-    try:
-        state = schema_state(engine)
-        if not state.known:
-            return False
-        if not state.up_to_date:
-            # Newer migrations since it was built: upgrade it, as a live database would be.
-            print(f"{db.backend}: upgrading the cached database {state.current} -> {state.head}")
-            upgrade(engine)
-        return table_counts(engine) == meta["counts"]
-    finally:
-        engine.dispose()
-
-
-def pg_admin(db: Database) -> Engine:
-    return create_engine(db.admin_url, isolation_level="AUTOCOMMIT")
-
-
-def pg_exists(db: Database) -> bool:
-    admin = pg_admin(db)
-    try:
-        with admin.connect() as connection:
-            name = make_url(db.url).database
-            found = connection.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
-            )
-            return found.first() is not None
-    finally:
-        admin.dispose()
-
-
-def recreate(db: Database) -> None:
-    """An empty database: delete the SQLite file, or drop and create ours on PostgreSQL."""
-    db.meta.unlink(missing_ok=True)
-    if db.backend == "sqlite":
-        path = Path(make_url(db.url).database or "")
-        for extra in ("", "-wal", "-shm"):
-            Path(f"{path}{extra}").unlink(missing_ok=True)
-        return
-    name = make_url(db.url).database
-    assert name is not None and name.startswith("redline_bench_")  # never anyone else's
-    admin = pg_admin(db)
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    finally:
-        admin.dispose()
-
-
-def chosen_databases(
-    parser: argparse.ArgumentParser, args: argparse.Namespace
-) -> tuple[Scale, dict[str, Database]]:
-    """The databases --backend and --versions name (--write only on the full run of both)."""
-    if args.write and (args.versions != FULL or args.backend != "both"):
-        parser.error(f"--write needs the full run: --versions {FULL} --backend both")
-    scale = Scale(args.versions)
-    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    return scale, {backend: database(backend, scale, args.pg_url) for backend in backends}
-
-
-def ensure_data(db: Database, scale: Scale, rebuild: bool) -> dict[str, Any]:
-    DATA.mkdir(parents=True, exist_ok=True)
-    if not rebuild and is_complete(db, scale):
-        meta = db.read_meta()
-        assert meta is not None
-        print(f"{db.backend}: reusing the database built {meta['built']}")
-        return meta
-    print(f"{db.backend}: generating {scale.versions:,} versions into {db.url}", flush=True)
-    recreate(db)
-    engine = make_engine(db.url)
-    try:
-        steps = build(engine, scale)
-        counts = table_counts(engine)
-    finally:
-        engine.dispose()
-    if counts["version"] != scale.versions or counts["change"] != scale.versions:
-        raise SystemExit(f"{db.backend}: the load is incomplete: {counts}")
-    meta = {
-        "generator": GENERATOR,
-        "versions": scale.versions,
-        "built": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "seconds": {name: round(seconds, 1) for name, seconds in steps.items()},
-        "counts": counts,
-    }
-    db.meta.write_text(json.dumps(meta, indent=2) + "\n")
-    print(f"{db.backend}: generated in {steps['total']:.0f} s: {counts}", flush=True)
-    return meta
-
-
-def database_size(engine: Engine) -> int:
-    if engine.dialect.name == "sqlite":
-        return Path(engine.url.database or "").stat().st_size
-    with engine.connect() as connection:
-        return int(connection.execute(text("SELECT pg_database_size(current_database())")).scalar())
 
 
 # --- the hot queries ----------------------------------------------------------------------
@@ -979,8 +232,7 @@ class Result:
 
     @property
     def p99(self) -> float:
-        ordered = sorted(self.samples_ms)
-        return ordered[math.ceil(0.99 * len(ordered)) - 1]  # nearest rank: the max below 100
+        return p99(self.samples_ms)
 
 
 def row_count(result: Any) -> int:
@@ -997,39 +249,19 @@ def time_case(engine: Engine, case: Case, runs: int) -> tuple[list[float], int, 
             session.expunge_all()
         samples = []
         rows = 0
-        gc.collect()
-        gc.disable()
-        try:
+        with gc_paused():
             for i in range(WARMUPS, WARMUPS + runs):
                 # Objects from the last call would be found in the identity map: start empty.
                 session.expunge_all()
                 t0 = time.perf_counter_ns()
                 rows = row_count(case.call(session, i))
                 samples.append((time.perf_counter_ns() - t0) / 1e6)
-        finally:
-            gc.enable()
         prepared: list[Any] = []
         if engine.dialect.name == "postgresql":
             # psycopg prepares a statement after 5 executions; PostgreSQL may then plan it
             # once for any parameters (a generic plan), unlike EXPLAIN with the values.
             prepared = session.connection().exec_driver_sql(PREPARED_STATS).all()
     return samples, rows, prepared
-
-
-PREPARED_STATS = "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
-
-
-def placeholders_as(statement: str, mark: str) -> str:
-    return re.sub(r"%\(\w+\)s|\$\d+", mark, statement)
-
-
-def generic_plans_used(prepared: list[Any], statement: str) -> tuple[int, int] | None:
-    """(generic, custom) plan counts of the prepared statement sending this SQL, if any."""
-    wanted = placeholders_as(statement, "?")
-    for text_, generic, custom in prepared:
-        if placeholders_as(text_, "?") == wanted:
-            return int(generic), int(custom)
-    return None
 
 
 def time_sql(engine: Engine, statements: list[tuple[str, Any]], runs: int) -> float:
@@ -1062,132 +294,6 @@ def capture(engine: Engine, case: Case) -> list[tuple[str, Any]]:
         finally:
             event.remove(engine, "before_cursor_execute", listener)
     return captured
-
-
-def explain(
-    engine: Engine, statements: list[tuple[str, Any]], prepared: list[Any]
-) -> tuple[list[str], str, list[str]]:
-    """(full plan text per statement, one-line summary, notes such as full scans)."""
-    plans, summaries, notes = [], [], []
-    with engine.connect() as connection:
-        for statement, parameters in statements:
-            if engine.dialect.name == "sqlite":
-                plan, summary, found = explain_sqlite(connection, statement, parameters)
-            else:
-                plan, summary, found = explain_postgresql(connection, statement, parameters)
-                counts = generic_plans_used(prepared, statement)
-                if counts and counts[0]:
-                    # The timed calls ran the generic plan: that is the one to judge.
-                    generic, g_summary, g_found = explain_generic(connection, statement, parameters)
-                    plan += f"\n\nGeneric plan ({counts[0]} of the timed calls used it):\n{generic}"
-                    if g_summary != summary:
-                        summary = f"generic: {g_summary} (with the values: {summary})"
-                    found = g_found + [n for n in found if n not in g_found]
-                    found.append(f"generic plan in {counts[0]} of {sum(counts)} calls")
-            plans.append(plan)
-            summaries.append(summary)
-            notes.extend(found)
-        connection.rollback()
-    return plans, " ‖ ".join(summaries), notes
-
-
-def explain_sqlite(
-    connection: Connection, statement: str, parameters: Any
-) -> tuple[str, str, list[str]]:
-    rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
-    depth: dict[int, int] = {0: -1}
-    lines, details = [], []
-    for node_id, parent, _, detail in rows:
-        depth[node_id] = depth.get(parent, -1) + 1
-        lines.append("  " * depth[node_id] + detail)
-        details.append(detail)
-    notes = []
-    sorted_all = any("USE TEMP B-TREE FOR ORDER BY" in d for d in details)
-    for detail in details:
-        match = re.match(r"SCAN (\w+)(?: USING (?:COVERING )?INDEX (\w+))?$", detail)
-        if not match or match.group(1).strip('"') not in BIG_TABLES:
-            continue
-        if sorted_all or " LIMIT " not in statement:
-            notes.append(f"⚠ full scan: {detail}")
-        else:
-            notes.append(f"{detail}: in key order, stops after LIMIT matches")
-    return "\n".join(lines), "; ".join(details), notes
-
-
-def pg_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from pg_nodes(child)
-
-
-def explain_postgresql(
-    connection: Connection, statement: str, parameters: Any
-) -> tuple[str, str, list[str]]:
-    text_rows = connection.exec_driver_sql(
-        f"EXPLAIN (ANALYZE, BUFFERS) {statement}", parameters
-    ).all()
-    tree = connection.exec_driver_sql(
-        f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", parameters
-    ).scalar()
-    summary, notes = summarize_postgresql(tree[0]["Plan"])
-    return "\n".join(row[0] for row in text_rows), summary, notes
-
-
-def explain_generic(
-    connection: Connection, statement: str, parameters: dict[str, Any]
-) -> tuple[str, str, list[str]]:
-    """The plan PostgreSQL makes for the statement prepared once for any values."""
-    names: list[str] = []
-
-    def number(match: re.Match[str]) -> str:
-        if match.group(1) not in names:
-            names.append(match.group(1))
-        return f"${names.index(match.group(1)) + 1}"
-
-    body = re.sub(r"%\((\w+)\)s", number, statement)
-    driver = connection.connection.driver_connection
-    values = ", ".join(pgsql.Literal(parameters[name]).as_string(driver) for name in names)
-    connection.exec_driver_sql(f"PREPARE bench_generic AS {body}")
-    try:
-        connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-        execute = f"EXECUTE bench_generic({values})"
-        text_rows = connection.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) {execute}").all()
-        tree = connection.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {execute}").scalar()
-    finally:
-        connection.exec_driver_sql("RESET plan_cache_mode")
-        connection.exec_driver_sql("DEALLOCATE bench_generic")
-    summary, notes = summarize_postgresql(tree[0]["Plan"])
-    return "\n".join(row[0] for row in text_rows), summary, notes
-
-
-def summarize_postgresql(root: dict[str, Any]) -> tuple[str, list[str]]:
-    """One line: the plan's nodes, and how many rows of big tables its scans went through."""
-    labels, notes = [], []
-    read = 0
-    for node in pg_nodes(root):
-        kind = node["Node Type"]
-        if kind in ("Index Scan", "Index Only Scan") and node.get("Scan Direction") == "Backward":
-            kind += " Backward"
-        label = kind
-        if "Index Name" in node:
-            label += f" using {node['Index Name']}"
-        if "Relation Name" in node:
-            label += f" on {node['Relation Name']}"
-        loops = node.get("Actual Loops", 1)
-        if node.get("Rows Removed by Filter"):
-            label += f" (filter removed {node['Rows Removed by Filter'] * loops:,})"
-        if kind not in ("Limit", "Result"):
-            labels.append(label)
-        relation = node.get("Relation Name")
-        if relation in BIG_TABLES:
-            read += (node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)) * loops
-            if kind == "Seq Scan":
-                notes.append(f"⚠ full scan: Seq Scan on {relation}")
-        if kind == "Sort" and node.get("Actual Rows", 0) > 10_000:
-            notes.append(f"⚠ sorts {node['Actual Rows']:,} rows")
-    if read > 10_000:
-        notes.append(f"⚠ reads {read:,} rows of big tables")
-    return " → ".join(labels) + f" [{read:,} rows read]", notes
 
 
 def run_backend(db: Database, runs: int) -> tuple[list[Result], dict[str, Any]]:
@@ -1241,18 +347,6 @@ def versions_line(pg_server: str | None) -> str:
     return "- Databases and libraries: " + ", ".join(parts)
 
 
-def pg_server_line(db: Database) -> str:
-    engine = make_engine(db.url)
-    try:
-        with engine.connect() as connection:
-            version = connection.exec_driver_sql("SHOW server_version").scalar()
-            buffers = connection.exec_driver_sql("SHOW shared_buffers").scalar()
-            work_mem = connection.exec_driver_sql("SHOW work_mem").scalar()
-    finally:
-        engine.dispose()
-    return f"PostgreSQL {version} (local, shared_buffers {buffers}, work_mem {work_mem})"
-
-
 def cell(text: str) -> str:
     return text.replace("|", "\\|")
 
@@ -1282,8 +376,8 @@ def section(
         versions_line(pg_server),
         f"- Rows: {data} (seeded, generator {GENERATOR}); database size: {sizes}",
         f"- Generation: {built}",
-        f"- Load average when timing started: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
-        "(other work was running on the machine: read medians, not single calls)",
+        load_line(load, "when timing started")
+        + " (other work was running on the machine: read medians, not single calls)",
         f"- Command: `{COMMAND}` (add `--rebuild` to regenerate the databases)",
         "",
         "Each row times one query function of `storage/` through a sqlmodel Session (ORM "
@@ -1360,7 +454,7 @@ def main() -> None:
     # One table, each query's backends side by side.
     order = {name: i for i, name in enumerate(dict.fromkeys(r.case for r in results))}
     results.sort(key=lambda r: (order[r.case], list(dbs).index(r.backend)))
-    pg_server = pg_server_line(dbs["postgresql"]) if "postgresql" in dbs else None
+    pg_server = pg_server_line(dbs["postgresql"].url) if "postgresql" in dbs else None
     text_out = section(scale.versions, results, metas, infos, pg_server, args.runs, load)
     print()
     print(text_out)

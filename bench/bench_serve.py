@@ -6,11 +6,12 @@ Run by hand from the repository root (never as a test):
     .venv/bin/python bench/bench_serve.py --backend sqlite     # one backend, print only
     .venv/bin/python bench/bench_serve.py --duration 3s --runs 1 --versions 20000  # smoke test
 
-The database is bench_queries.py's (seeded, 1,000,000 versions; bench/.data/ and the
-PostgreSQL database redline_bench_queries), found, or built once if missing, with its own
-functions; serving only reads it. The real service is started as a user starts it,
-`redline serve --db URL --port PORT`, on a free port of 127.0.0.1: one process (the
-target), then with `--workers 2`. Debian's wrk then loads five requests, and two floors:
+The database is bench_queries.py's, the world of bench/world.py (seeded, 1,000,000
+versions; bench/.data/ and the PostgreSQL database redline_bench_queries), found, or built
+once if missing, by bench/world_database.py; serving only reads it. The real service is
+started as a user starts it, `redline serve --db URL --port PORT`, on a free port of
+127.0.0.1: one process (the target), then with `--workers 2`. Debian's wrk then loads five
+requests, and two floors:
 
 - the Atom feed of edits, `/feeds/edits.atom` (its newest page, 50 entries);
 - an item's versions, `/api/items/{id}/versions`, for an item of the mean number of
@@ -40,13 +41,8 @@ import contextlib
 import importlib.util
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -56,31 +52,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from bench.bench_queries import (  # noqa: E402
-    FULL,
-    PG_URL,
-    Database,
-    chosen_databases,
-    ensure_data,
-    pg_server_line,
-)
-from bench.nginx import free_port  # noqa: E402
-from bench.peers import require_tool  # noqa: E402
-from bench.report import (  # noqa: E402
-    RESULTS,
-    ROOT,
-    machine_lines,
-    median_and_spread,
-    publish,
-)
+from bench.harness.databases import PG_URL, pg_server_line  # noqa: E402
+from bench.harness.paths import REDLINE, ROOT  # noqa: E402
+from bench.harness.processes import cpu_seconds, serving, settle  # noqa: E402
+from bench.harness.results import RESULTS, load_line, machine_lines, publish  # noqa: E402
+from bench.harness.timing import median_and_spread, median_text  # noqa: E402
+from bench.harness.wrk import parse_wrk, run_wrk, wrk_options, wrk_version  # noqa: E402
+from bench.world import FULL  # noqa: E402
+from bench.world_database import Database, chosen_databases, ensure_data  # noqa: E402
 from storage import Item, make_engine  # noqa: E402
 
 SECTION = f"## Serving on {FULL:,} versions"
 COMMAND = ".venv/bin/python bench/bench_serve.py --write"
-REDLINE = ROOT / ".venv" / "bin" / "redline"
 TARGET_P99_MS = 50.0
-THREADS = 2  # wrk's threads, as the issue asks (-t2)
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -146,72 +130,6 @@ def raw_asgi_serve(workers: int) -> contextlib.AbstractContextManager[tuple[int,
         ),
         cwd=ROOT,
     )
-
-
-@contextlib.contextmanager
-def serving(
-    command: Callable[[int], list[str]], cwd: Path | None = None
-) -> Iterator[tuple[int, int]]:
-    """Run command(port) for a free port until it listens: yields (port, pid); SIGTERM on exit."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REDLINE_")}
-    env.pop("WEB_CONCURRENCY", None)
-    with tempfile.TemporaryDirectory(prefix="redline-serve-") as tmp:
-        log = Path(tmp) / "serve.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                command(port),
-                cwd=cwd or tmp,  # in tmp, no redline.toml or redline.db of ours is picked up
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            wait_for_port(port, process, log)
-            yield port, process.pid
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            if process.returncode not in (0, -signal.SIGTERM):
-                print(f"{command(port)[0]} exited with {process.returncode}:\n{log.read_text()}")
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the server exited at start:\n{log.read_text()}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.1)
-    raise SystemExit("the server did not start listening within 60 s")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time so far of the process and its children (the workers of
-    `--workers N`), all their threads."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError):  # a process that just ended
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if stat.parent.name == str(pid) or fields[1] == str(pid):  # itself, or ppid
-                total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLK_TCK
-
-
-def settle(pid: int, limit: float = 60.0) -> None:
-    """Wait until the server is idle (under 5 % of a core for 0.5 s): when wrk stops, the
-    requests it left unanswered are still being worked off, and would slow the next run."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        before = cpu_seconds(pid)
-        time.sleep(0.5)
-        if cpu_seconds(pid) - before < 0.025:
-            return
 
 
 # --- what is asked --------------------------------------------------------------------------
@@ -342,41 +260,6 @@ def statements_per_request(url: str, base: str, chosen: list[Endpoint]) -> dict[
 
 # --- wrk ------------------------------------------------------------------------------------
 
-_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
-
-
-def to_ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
-    if match is None:
-        raise ValueError(f"not a wrk latency: {text!r}")
-    return float(match.group(1)) * _UNITS_MS[match.group(2)]
-
-
-def parse_wrk(output: str) -> tuple[float, float, float, int, int, int]:
-    """(requests/s, p50 ms, p99 ms, requests, errors, timeouts) from `wrk --latency` output."""
-
-    def found(pattern: str) -> re.Match[str]:
-        match = re.search(pattern, output, re.M)
-        if match is None:
-            raise SystemExit(f"unexpected wrk output (no {pattern!r}):\n{output}")
-        return match
-
-    rate = float(found(r"^Requests/sec:\s+([\d.]+)").group(1))
-    p50 = to_ms(found(r"^\s+50%\s+(\S+)").group(1))
-    p99 = to_ms(found(r"^\s+99%\s+(\S+)").group(1))
-    requests = int(found(r"^\s+(\d+) requests in").group(1))
-    errors = timeouts = 0
-    sockets = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    if sockets:
-        connect, read, write, timeouts = (int(n) for n in sockets.groups())
-        errors += connect + read + write
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if bad:
-        errors += int(bad.group(1))
-    return rate, p50, p99, requests, errors, timeouts
-
 
 @dataclass(frozen=True)
 class Load:
@@ -385,24 +268,20 @@ class Load:
     timeout: int  # wrk --timeout, seconds
 
     def command(self, endpoint: Endpoint | None = None) -> list[str]:
-        threads = min(THREADS, self.connections)
-        command = [f"-t{threads}", f"-c{self.connections}", f"-d{self.seconds}s"]
-        command += [f"--timeout={self.timeout}s", "--latency"]
+        headers = []
         for name, value in endpoint.headers if endpoint else ():
-            command += ["-H", f"{name}: {value}"]
-        return command
+            headers += ["-H", f"{name}: {value}"]
+        latency = [f"--timeout={self.timeout}s", "--latency"]
+        return wrk_options(self.connections, self.seconds, *latency, *headers)
 
 
-def run_wrk(wrk: str, base: str, endpoint: Endpoint, load: Load, pid: int) -> WrkRun:
+def timed_run(base: str, endpoint: Endpoint, load: Load, pid: int) -> WrkRun:
+    """One wrk run against the endpoint, once the server is idle, and the server's CPU use."""
     settle(pid)
     before, t0 = cpu_seconds(pid), time.monotonic()
-    out = subprocess.run(
-        [wrk, *load.command(endpoint), base + endpoint.path], capture_output=True, text=True
-    )
+    output = run_wrk([*load.command(endpoint), base + endpoint.path])
     cpu = (cpu_seconds(pid) - before) / (time.monotonic() - t0)
-    if out.returncode != 0:
-        raise SystemExit(f"wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
-    rate, p50, p99, requests, errors, timeouts = parse_wrk(out.stdout)
+    rate, p50, p99, requests, errors, timeouts = parse_wrk(output)
     return WrkRun(rate, p50, p99, requests, errors, timeouts, cpu)
 
 
@@ -451,12 +330,11 @@ def measure_floor(load: Load, runs: int, warmup: int, workers: int) -> Row:
 def time_rows(base: str, pid: int, rows: list[Row], load: Load, runs: int, warmup: int) -> None:
     """A warm-up run and a run at one connection per row, then `runs` runs at load's
     connections, the rows taking turns so machine noise spreads over all of them."""
-    wrk = require_tool("wrk", "wrk")
     warm = Load(warmup, load.connections, load.timeout)
     alone = Load(warmup, 1, load.timeout)
     for row in rows:
-        first = run_wrk(wrk, base, row.endpoint, warm, pid)
-        row.alone = run_wrk(wrk, base, row.endpoint, alone, pid)
+        first = timed_run(base, row.endpoint, warm, pid)
+        row.alone = timed_run(base, row.endpoint, alone, pid)
         print(
             f"{row.label:14} warm-up {row.endpoint.name}: {first.requests_per_s:.0f} "
             f"req/s, p99 {first.p99_ms:.1f} ms; one connection: p50 "
@@ -465,7 +343,7 @@ def time_rows(base: str, pid: int, rows: list[Row], load: Load, runs: int, warmu
         )
     for run in range(1, runs + 1):
         for row in rows:
-            result = run_wrk(wrk, base, row.endpoint, load, pid)
+            result = timed_run(base, row.endpoint, load, pid)
             row.runs.append(result)
             print(
                 f"{row.label:14} run {run} {row.endpoint.name:42} "
@@ -491,9 +369,8 @@ def verdict(row: Row) -> str:
     )
 
 
-def span(values: tuple[float, float, float], digits: int) -> str:
-    median, low, high = values
-    return f"{median:,.{digits}f} ({low:,.{digits}f}–{high:,.{digits}f})"
+def span(row: Row, attribute: str, digits: int) -> str:
+    return median_text([getattr(run, attribute) for run in row.runs], f",.{digits}f")
 
 
 def event_loop_line() -> str:
@@ -518,8 +395,6 @@ def section(
     libraries = ", ".join(
         f"{name} {metadata.version(name)}" for name in ("uvicorn", "fastapi", "sqlalchemy")
     )
-    wrk = require_tool("wrk", "wrk")
-    wrk_version = subprocess.run([wrk, "-v"], capture_output=True, text=True).stdout
     backends = sorted({backend for backend, _ in measured}, key=["sqlite", "postgresql"].index)
     databases = "SQLite (WAL)" + (f", {pg_server}" if pg_server else "")
     needed = load.connections / (TARGET_P99_MS / 1000)
@@ -536,12 +411,11 @@ def section(
         "costs a request on this machine",
         f"- Databases: {databases}; the data of [Hot queries](#hot-queries-on-1000000-versions) "
         "(bench_queries.py, seeded), read only",
-        f"- Load: {wrk_version.split(' [')[0]} on the same machine, `wrk "
+        f"- Load: {wrk_version()} on the same machine, `wrk "
         f"{' '.join(load.command())} URL` (wrk's default 2 s timeout would leave the slowest "
         f"requests out of its percentiles): a {warmup} s warm-up run per endpoint, a {warmup} s "
         f"run at one connection, then {runs} runs of {load.seconds} s, the endpoints taking turns",
-        f"- Load average when the runs started: {load_average[0]:.2f} {load_average[1]:.2f} "
-        f"{load_average[2]:.2f}",
+        load_line(load_average, "when the runs started"),
         f"- Command: `{COMMAND}`",
         "",
         "Routes as redline names them (as in the issue): the feed of edits is "
@@ -598,8 +472,8 @@ def table(rows: list[Row], floor: Row) -> list[str]:
         errors = sum(run.errors + run.timeouts for run in row.runs)
         share = row.spread("requests_per_s")[0] / floor_rate if floor_rate else 0.0
         lines.append(
-            f"| {row.endpoint.name} | {row.backend} | {span(row.spread('requests_per_s'), 0)} "
-            f"| {share:.0%} | {row.spread('p50_ms')[0]:,.1f} | {span(row.spread('p99_ms'), 1)} "
+            f"| {row.endpoint.name} | {row.backend} | {span(row, 'requests_per_s', 0)} "
+            f"| {share:.0%} | {row.spread('p50_ms')[0]:,.1f} | {span(row, 'p99_ms', 1)} "
             f"| {alone} | {row.statements} | {cpu:.0f} % | {errors} | {verdict(row)} |"
         )
     return lines
@@ -662,7 +536,7 @@ def main() -> None:
         floors[workers] = measure_floor(load, args.runs, args.warmup, workers)
         for backend, db in dbs.items():
             measured[backend, workers] = measure(db, load, args.runs, args.warmup, workers)
-    pg_server = pg_server_line(dbs["postgresql"]) if "postgresql" in dbs else None
+    pg_server = pg_server_line(dbs["postgresql"].url) if "postgresql" in dbs else None
     text = section(
         scale.versions, measured, floors, pg_server, load, args.runs, args.warmup, load_average
     )

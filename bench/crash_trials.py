@@ -38,15 +38,14 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import machine_lines, write_section  # noqa: E402
-from storage import make_engine, upgrade  # noqa: E402
-from tests.databases import POSTGRES_ADMIN_URL, Backend, PostgresBackend, SqliteBackend  # noqa: E402
+from bench.harness.databases import PG_URL, backend_for, migrated_database  # noqa: E402
+from bench.harness.results import machine_lines, write_section  # noqa: E402
+from tests.databases import Backend  # noqa: E402
 from tests.test_crash import (  # noqa: E402
     CrashSite,
     Prepared,
@@ -134,10 +133,7 @@ def run_backend(
     backend: Backend, site: CrashSite, trials: int, seed: int, folder: Path
 ) -> tuple[Prepared, list[Trial], list[str]]:
     """The prepared database, its reference run and `trials` kills; printed as they go."""
-    empty = backend.create("empty")
-    engine = make_engine(empty)
-    upgrade(engine)
-    engine.dispose()
+    empty = migrated_database(backend, "empty")
     started = time.monotonic()
     prepared = make_prepared(backend, empty, site, folder)
     backend.drop(empty)
@@ -191,7 +187,7 @@ def main() -> int:
     parser.add_argument("--listings", type=int, default=6, help="JSON listings (default 6)")
     parser.add_argument("--stories", type=int, default=200, help="stories a listing starts with")
     parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--pg-url", default=POSTGRES_ADMIN_URL, help="a PostgreSQL server")
+    parser.add_argument("--pg-url", default=PG_URL, help="a PostgreSQL server")
     parser.add_argument("--write", action="store_true", help="replace the section of RESULTS.md")
     args = parser.parse_args()
 
@@ -206,18 +202,8 @@ def main() -> int:
     mid_transactions = total = 0
     try:
         for name in names:
-            with tempfile.TemporaryDirectory(prefix="redline-crash-") as folder:
-                backend: Backend
-                if name == "sqlite":
-                    backend = SqliteBackend(Path(folder))
-                else:
-                    backend = PostgresBackend(args.pg_url, prefix=f"redline_crash_{os.getpid()}")
-                try:
-                    prepared, trials, rows = run_backend(
-                        backend, site, args.trials, args.seed, Path(folder)
-                    )
-                finally:
-                    backend.close()
+            with backend_for(name, args.pg_url, "crash") as (backend, folder):
+                prepared, trials, rows = run_backend(backend, site, args.trials, args.seed, folder)
             summaries.append(summary_row(name, prepared, trials))
             failures += sum(not t.ok for t in trials)
             mid_transactions += sum(t.mid_transaction for t in trials)

@@ -38,142 +38,45 @@ one item per chain.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import re
 import sys
-import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy.orm import aliased  # noqa: E402
 from sqlmodel import col, select  # noqa: E402
 
-from bench.report import ROOT, machine_lines, write_section  # noqa: E402
-from storage import Change, ItemMatch, Version, make_engine, queries, transaction, upgrade  # noqa: E402
+from bench.harness.databases import scratch_sqlite  # noqa: E402
+from bench.harness.paths import ROOT  # noqa: E402
+from bench.harness.results import machine_lines, write_section  # noqa: E402
+from bench.identity_corpora import (  # noqa: E402
+    CORPORA,
+    IDS,
+    URL_IDS,
+    URLS,
+    Corpus,
+    find_corpus,
+)
+from storage import Change, ItemMatch, Version, queries, transaction  # noqa: E402
 from tracker.extract import Page, extract  # noqa: E402
-from tracker.normalise import canonical_url, clean_text  # noqa: E402
+from tracker.normalise import clean_text  # noqa: E402
 from tracker.record import ingest, partial  # noqa: E402
 from tracker.record.ingest import is_listing, record_observations  # noqa: E402
 from tracker.run.sources import add_source  # noqa: E402
 
-CORPUS_PLACES = (ROOT.parent / "shared" / "corpus", ROOT.parent.parent / "shared" / "corpus")
 OFFSTREAM = ROOT / "tests" / "fixtures" / "offstream"
 SECTION = "## Identity quality"
 COMMAND = ".venv/bin/python bench/identity.py --write"
 
-Record = dict[str, Any]
-IDS, URLS, HEADLINES = "ids given", "URLs only", "headlines only"
-URL_IDS = "URLs only, --id-pattern"  # URLs only, the source told where the id is in a URL
-MODES = (IDS, URLS, HEADLINES)
 # The changes that record a headline switch: an edit, or a switch back to a recent headline.
 HEADLINE_CHANGE_KINDS = ("edited", "headline_test", "headline_flip")
-
-
-# --- the corpora ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Corpus:
-    """What the replay needs to know of one sample."""
-
-    name: str  # its folder in the corpus
-    page_url: str  # the listing's URL (relative links resolve against it)
-    records: Callable[[Path], list[Record]]  # a snapshot file's records, as scraped
-    truth_id: Callable[[Record], str | None]  # the publisher's id; None: no truth item
-    # The record as redline is given it: as scraped (URLS), plus the id (IDS), or only
-    # headline and summary (HEADLINES).
-    scraped: Callable[[Record], Record]
-    text_fields: tuple[str, ...]
-    options: dict[str, Any] = field(default_factory=dict)  # the source's (a field map)
-    url_has_id: bool = False  # the URL names the item for good: the strict targets apply
-    id_pattern: str | None = None  # where the id is in the URL, for an extra mode
-
-    @property
-    def modes(self) -> tuple[str, ...]:
-        return (*MODES, URL_IDS) if self.id_pattern else MODES
-
-    def source_options(self, mode: str) -> dict[str, Any]:
-        if mode == URL_IDS:
-            return {**self.options, "id_pattern": self.id_pattern}
-        return self.options
-
-    def render(self, record: Record, mode: str) -> Record:
-        if mode == HEADLINES:
-            return {key: record[key] for key in self.text_fields if record.get(key) is not None}
-        rendered = self.scraped(record)
-        item_id = self.truth_id(record)
-        if mode == IDS and item_id is not None:
-            rendered["id"] = item_id
-        return rendered
-
-
-_WELT_ID_RULE = r"/(?:article|plus|sendung)?([0-9a-f]{24})(?:/|$)"  # truth.json's id_rule
-_WELT_ID = re.compile(_WELT_ID_RULE)
-_HN_ID = re.compile(r"^https://news\.ycombinator\.com/item\?id=(\d+)$")
-
-
-def _welt_id(record: Record) -> str | None:
-    match = _WELT_ID.search(record.get("url") or "")
-    return match.group(1) if match else None
-
-
-def _hn_id(record: Record) -> str | None:
-    match = _HN_ID.match(record.get("link") or "")
-    return match.group(1) if match else None
-
-
-def _bbc_id(record: Record) -> str | None:
-    return canonical_url(urljoin(BBC.page_url, record["href"])) if record.get("href") else None
-
-
-def _json_records(path: Path) -> list[Record]:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return data["articles"] if isinstance(data, dict) else data
-
-
-def _csv_records(path: Path) -> list[Record]:
-    return list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
-
-
-WELT = Corpus(
-    name="welt-newsticker",
-    page_url="https://www.welt.de/newsticker/",
-    records=_json_records,
-    truth_id=_welt_id,
-    scraped=dict,
-    text_fields=("title", "teaser"),
-    options={"map": {"summary": "teaser"}},
-    url_has_id=True,
-    id_pattern=_WELT_ID_RULE,
-)
-HN = Corpus(
-    name="hn-frontpage",
-    page_url="https://news.ycombinator.com/",
-    records=_json_records,
-    truth_id=_hn_id,
-    # `link` is the HN item page, the id in another form: only `url` is kept.
-    scraped=lambda record: {key: value for key, value in record.items() if key != "link"},
-    text_fields=("title",),
-)
-BBC = Corpus(
-    name="bbc-homepage-headlines",
-    page_url="https://www.bbc.com/",
-    records=_csv_records,
-    truth_id=_bbc_id,
-    scraped=dict,
-    text_fields=("title", "summary"),
-    url_has_id=True,  # BBC keeps an article's href when it edits the headline
-)
-CORPORA = (WELT, HN, BBC)
 
 
 # --- replay --------------------------------------------------------------------------------
@@ -246,9 +149,7 @@ def replay(corpus: Corpus, root: Path, mode: str) -> Replay:
     manifest = json.loads((directory / "manifest.json").read_text())
     snapshots = sorted(manifest["snapshots"], key=lambda s: s["timestamp"])
     sightings: list[Sighting] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = make_engine(f"sqlite:///{tmp}/identity.db")
-        upgrade(engine)
+    with scratch_sqlite("identity") as engine:
         with transaction(engine) as session:
             options = corpus.source_options(mode)
             source, _ = add_source(session, corpus.page_url, "listing", options=options)
@@ -292,7 +193,6 @@ def replay(corpus: Corpus, root: Path, mode: str) -> Replay:
                 .where(col(Change.kind).in_(HEADLINE_CHANGE_KINDS))
                 .order_by(col(Change.id))
             ).all()
-        engine.dispose()
     changes = [(item, old, new) for item, old, new in rows if old != new]
     return Replay(len(snapshots), sightings, items, fuzzy, changes)
 
@@ -488,9 +388,7 @@ def offstream_chains() -> list[tuple[str, int, int, int]]:
     site = "https://offstream.news"
     for chain, snapshots in sorted(chains.items()):
         snapshots.sort(key=lambda s: s["order"])
-        with tempfile.TemporaryDirectory() as tmp:
-            engine = make_engine(f"sqlite:///{tmp}/chain.db")
-            upgrade(engine)
+        with scratch_sqlite("chain") as engine:
             first_url = site + snapshots[0]["url"]
             with transaction(engine) as session:
                 source, _ = add_source(session, first_url, "offstream")
@@ -511,7 +409,6 @@ def offstream_chains() -> list[tuple[str, int, int, int]]:
             expected = len(observations) if is_listing(observations, page.url) else 1
             with transaction(engine) as session:
                 rows.append((chain, len(snapshots), expected, len(queries.all_items(session))))
-            engine.dispose()
     return rows
 
 
@@ -610,14 +507,6 @@ def _print_examples(corpus: Corpus, results: dict[str, Score]) -> None:
         for item, truths, old, new in result.false_examples[:30]:
             holding = ", ".join(truths) or "no truth item"
             print(f"  false edit on item {item} ({holding}): {old!r} -> {new!r}", file=sys.stderr)
-
-
-def find_corpus(given: str | None) -> Path:
-    places = [Path(given)] if given else list(CORPUS_PLACES)
-    for place in places:
-        if (place / "README.md").exists():
-            return place
-    raise SystemExit(f"the shared corpus is not at {' or '.join(map(str, places))}")
 
 
 def main() -> None:

@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import ROOT, machine_lines, write_section  # noqa: E402
+from bench.harness.paths import CORPUS_PLACES, REDLINE  # noqa: E402
+from bench.harness.results import machine_lines, write_section  # noqa: E402
 
 SAMPLE = Path("bbc-homepage-headlines") / "snapshots"
-CORPUS_PLACES = (ROOT.parent / "shared" / "corpus", ROOT.parent.parent / "shared" / "corpus")
 SECTION = "## Listing absence and noise (BBC front page)"
 IMPORT = [
     "import", "dir", "{folder}", "--pattern", "*.csv", "--url", "https://www.bbc.com/",
@@ -90,7 +90,7 @@ def _counts(connection: sqlite3.Connection) -> dict[str, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--redline", type=Path, default=ROOT / ".venv" / "bin" / "redline")
+    parser.add_argument("--redline", type=Path, default=REDLINE)
     parser.add_argument("--before", type=Path, help="another build's redline, measured beside")
     parser.add_argument("--corpus", type=Path, help="the shared corpus folder")
     parser.add_argument("--write", action="store_true", help="update bench/RESULTS.md")

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.report import COMMON_WORDS, ROOT
+from bench.harness.paths import DATA, ROOT
+from bench.words import COMMON_WORDS
 
-DATA = ROOT / "bench" / ".data"
 LISTING_FILE = "data.json"
 FIRST_COMMIT = datetime(2025, 1, 6, 6, 0, tzinfo=UTC)
 BBC_SAMPLE = ROOT.parent / "shared" / "corpus" / "bbc-homepage-headlines" / "snapshots"

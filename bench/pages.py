@@ -6,7 +6,7 @@ tests/fixtures/offstream/ (e.g. the Borneo boat page): a ``Formats:`` line, the
 ``# Headline``, a summary paragraph, ``### Sources:``, ``### Changes:`` (the page's own
 history; about one page in five lists an earlier headline) and ``### Related:`` (five other
 items with their ``_Context:_`` tags). Headlines, summaries and related items are drawn from
-``bench.report.COMMON_WORDS`` and a few names, so every page differs; the path is
+``bench.words.COMMON_WORDS`` and a few names, so every page differs; the path is
 ``/news/YYYY/MM/D/<slug>.md`` with the slug made from the first headline, as on the site.
 redline reads these pages with its "offstream" extractor.
 
@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bench.report import COMMON_WORDS
+from bench.words import COMMON_WORDS
 
 _NAMES_TEXT = """
 Syria Palmyra Borneo Indonesia Congress Reuters Monday Tuesday Wednesday Thursday Friday

@@ -20,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import ROOT, machine_lines, write_section  # noqa: E402
+from bench.harness.paths import ROOT  # noqa: E402
+from bench.harness.results import machine_lines, write_section  # noqa: E402
 
 HEADING = "## Reliability: hostile input"
 TEST_FILES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_hostile_*.py"))

@@ -27,7 +27,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import ROOT, machine_lines, publish  # noqa: E402
+from bench.harness.paths import ROOT  # noqa: E402
+from bench.harness.results import machine_lines, publish  # noqa: E402
 from tracker.compare import significance  # noqa: E402
 from tracker.compare.significance import CLASSES, SUBSTANTIVE, judge_text  # noqa: E402
 

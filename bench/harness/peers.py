@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PEERS_DIR = Path(__file__).resolve().parent / ".peers"
+PEERS_DIR = Path(__file__).resolve().parents[1] / ".peers"
 
 # Pinned so that a rerun measures the same peer.
 PEER_REQUIREMENTS = {

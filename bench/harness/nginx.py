@@ -12,14 +12,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench.peers import require_tool
+from bench.harness.peers import require_tool
+from bench.harness.processes import free_port, stop, wait_for_port
 
 _CONFIG = """
 worker_processes {workers};
@@ -48,12 +47,6 @@ http {{
     }}
 }}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def nginx_version() -> str:
@@ -108,23 +101,8 @@ def serve_directory(
         )
         process = subprocess.Popen([nginx, "-c", str(config), "-p", tmp])
         try:
-            _wait_for_port(addresses[0], port, process, Path(tmp) / "error.log")
+            error_log = Path(tmp) / "error.log"
+            wait_for_port(port, process, error_log, "nginx", addresses[0], limit=10, every=0.05)
             yield port
         finally:
-            process.send_signal(signal.SIGQUIT)  # graceful: finish open requests
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _wait_for_port(address: str, port: int, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"nginx exited at start:\n{log.read_text() if log.exists() else ''}")
-        with contextlib.suppress(OSError), socket.create_connection((address, port), 0.2):
-            return
-        time.sleep(0.05)
-    raise SystemExit("nginx did not start listening within 10 s")
+            stop(process, signal.SIGQUIT, timeout=10)  # graceful: finish open requests

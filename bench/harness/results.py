@@ -1,4 +1,4 @@
-"""Shared by the benchmarks: the machine description and writing a section of RESULTS.md."""
+"""The machine description, and writing a benchmark's section of RESULTS.md."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import datetime
 import os
 import platform
 import re
-import statistics
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.harness.paths import ROOT
+
 RESULTS = ROOT / "bench" / "RESULTS.md"
 
 
@@ -47,28 +47,6 @@ def write_section(heading: str, text: str) -> None:
     RESULTS.write_text(new.rstrip("\n") + "\n")
 
 
-# Frequent English words with a news slant: generated headlines and summaries draw on them.
-_COMMON_TEXT = """
-the of and to a in that is was he for it with as his on be at by had are but from or have an
-they which one you were her all she there would their we him been has when who will more no
-if out so said what up its about into than them can only other new some could time these two
-may then do first any my now such like our over man me even most made after also did many
-before must through back years where much your way well down should because each just those
-people how too little state good very make world still own see men work long get here between
-both life being under never day same another know while last might us great old year off come
-since against go came right used take three government officials police minister president
-army forces city country military security week report told statement killed attack people
-talks election party leader court law support health company market percent million billion
-"""
-COMMON_WORDS = _COMMON_TEXT.split()
-
-
-def median_and_spread(samples: list[float]) -> tuple[float, float, float]:
-    """Median, minimum and maximum of repeated runs (the spread reported beside a median)."""
-    ordered = sorted(samples)
-    return statistics.median(ordered), ordered[0], ordered[-1]
-
-
 def publish(heading: str, text: str, write: bool) -> None:
     """Print a benchmark's section; with --write, also replace it in RESULTS.md."""
     print()
@@ -76,3 +54,8 @@ def publish(heading: str, text: str, write: bool) -> None:
     if write:
         write_section(heading, text)
         print(f"wrote the {heading!r} section of {RESULTS.relative_to(ROOT)}")
+
+
+def load_line(load: tuple[float, float, float], when: str) -> str:
+    """A bullet line of the load average (1, 5, 15 min) taken at a moment of the run."""
+    return f"- Load average {when}: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
