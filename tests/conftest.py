@@ -50,6 +50,22 @@ TWO_ITEM_RSS = """<?xml version="1.0"?>
 OFFSTREAM = FIXTURES / "offstream"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A module marked `one_database` tests what no database changes (a terminal's
+    progress bar, a fake Mastodon, extractors): its tests run on SQLite only, and their
+    PostgreSQL runs are deselected. The modules that test database behaviour (queries,
+    types, ids, transactions, leases, crashes) keep both."""
+    kept, deselected = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgresql = callspec is not None and callspec.params.get("backend") == "postgresql"
+        one = on_postgresql and item.get_closest_marker("one_database") is not None
+        (deselected if one else kept).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """Each database kind redline supports; tests using a database run on every one."""

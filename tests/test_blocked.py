@@ -15,6 +15,9 @@ from tracker.fetch.client import Snapshot
 from .conftest import FIXTURES, Site
 from .test_tracking import START, add, check_all
 
+# What is tested here does not depend on the database (see conftest.py).
+pytestmark = pytest.mark.one_database
+
 BLOCKED = FIXTURES / "blocked"
 ARTICLE = "https://harbourherald.example/news/2026/03/14/estuary-floods-live"
 HTML = "text/html; charset=utf-8"

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from .conftest import TWO_ITEM_RSS as RSS
 from .conftest import Site
+
+# What is tested here does not depend on the database (see conftest.py).
+pytestmark = pytest.mark.one_database
 
 
 def test_sources_text_shows_names(site: Site, cli) -> None:

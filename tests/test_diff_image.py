@@ -6,6 +6,7 @@ import io
 from datetime import UTC, datetime
 from urllib.parse import unquote
 
+import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy.engine import Engine
@@ -17,6 +18,9 @@ from tracker.present import diff_image
 
 from .conftest import Site
 from .test_notify import storm_edited
+
+# What is tested here does not depend on the database (see conftest.py).
+pytestmark = pytest.mark.one_database
 
 WHEN = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 EDIT = [[0, "Storm leaves "], [-1, "8"], [1, "12"], [0, " dead"]]

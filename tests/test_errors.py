@@ -26,8 +26,10 @@ from werkzeug import Request, Response
 from feeds.api import paging
 from feeds.app import create_app
 from feeds.settings import ServiceSettings
+from storage import make_engine
+from tests.databases import Backend
 
-from .conftest import TWO_ITEM_RSS, Site, redline_command
+from .conftest import TWO_ITEM_RSS, Site, filled_per_module, redline_command
 from .test_tracking import START, add, check_all
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -48,11 +50,34 @@ def seed(site: Site, engine: Engine) -> None:
     check_all(engine, START + timedelta(hours=1))
 
 
+# Seeded once for the module: a test asking for `seeded` gets a copy of its own (db_url).
+filled_database, db_url = filled_per_module("errors", seed, {"seeded"})
+
+
 @pytest.fixture
-def client(site: Site, engine: Engine) -> Iterator[TestClient]:
-    seed(site, engine)
-    with TestClient(create_app(engine, ServiceSettings(api_token=TOKEN))) as client:
+def seeded(engine: Engine) -> Engine:
+    """The test's engine, on its copy of the seeded database."""
+    return engine
+
+
+@pytest.fixture
+def client(seeded: Engine) -> Iterator[TestClient]:
+    with TestClient(create_app(seeded, ServiceSettings(api_token=TOKEN))) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def reader(backend: Backend, filled_database: tuple[str, None]) -> Iterator[TestClient]:
+    """A client on one copy of the seeded database, shared by the tests that only send
+    GETs (a hundred cases a backend: a copy each would cost as much as the cases)."""
+    url = backend.copy(filled_database[0], "errors-read")
+    engine = make_engine(url)
+    try:
+        with TestClient(create_app(engine, ServiceSettings(api_token=TOKEN))) as client:
+            yield client
+    finally:
+        engine.dispose()
+        backend.drop(url)
 
 
 def cursor(kind: str, **state: object) -> str:
@@ -104,19 +129,19 @@ FEEDS = ["/feeds/edits.atom", "/feeds/sources/1.atom", "/feeds/items/1.atom", "/
         ("/?q=a%00b", 400),
     ],
 )
-def test_bad_ids_and_urls_in_requests_are_4xx(client: TestClient, path: str, status: int) -> None:
-    response = client.get(path)
+def test_bad_ids_and_urls_in_requests_are_4xx(reader: TestClient, path: str, status: int) -> None:
+    response = reader.get(path)
     assert response.status_code == status, response.text
     if response.headers["content-type"].startswith("application/json"):
         assert response.json()["detail"]
 
 
-def test_ids_up_to_the_column_range_are_still_found(client: TestClient) -> None:
-    assert client.get("/api/items/1").status_code == 200
-    assert client.get("/items/1").status_code == 200
-    assert client.get("/feeds/sources/1.atom?before=2147483647").status_code == 200
-    assert client.get("/?before=2147483647").status_code == 200
-    assert client.get("/api/items?source=2147483647").json()["items"] == []
+def test_ids_up_to_the_column_range_are_still_found(reader: TestClient) -> None:
+    assert reader.get("/api/items/1").status_code == 200
+    assert reader.get("/items/1").status_code == 200
+    assert reader.get("/feeds/sources/1.atom?before=2147483647").status_code == 200
+    assert reader.get("/?before=2147483647").status_code == 200
+    assert reader.get("/api/items?source=2147483647").json()["items"] == []
 
 
 # -- HTTP: write bodies ----------------------------------------------------------------
@@ -209,10 +234,7 @@ def one_error_line(result) -> str:
         (["add", "http://example.org/", "--id-pattern", "x{99999999999}"], "redline: --id-pattern"),
     ],
 )
-def test_bad_arguments_are_one_line(
-    site: Site, engine: Engine, cli, args: list[str], message: str
-) -> None:
-    seed(site, engine)
+def test_bad_arguments_are_one_line(seeded: Engine, cli, args: list[str], message: str) -> None:
     assert one_error_line(cli(*args, check=False)).startswith(message)
 
 

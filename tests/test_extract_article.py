@@ -23,6 +23,9 @@ from tracker.run.sources import add_source
 
 from .conftest import FIXTURES, Site, offstream_page, text_fields
 
+# What is tested here does not depend on the database (see conftest.py).
+pytestmark = pytest.mark.one_database
+
 ARTICLES = FIXTURES / "articles"
 PAGES = sorted(ARTICLES.glob("*.html"))
 HTML = "text/html; charset=utf-8"

@@ -26,6 +26,9 @@ from tracker.run.sources import add_source
 
 from .conftest import FIXTURES, Site, offstream_page, text_fields
 
+# What is tested here does not depend on the database (see conftest.py).
+pytestmark = pytest.mark.one_database
+
 FEEDS = FIXTURES / "feeds"
 FEED_FILES = sorted(FEEDS.glob("*/*.xml"))
 CONTENT_TYPES = {

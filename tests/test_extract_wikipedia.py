@@ -28,6 +28,9 @@ from tracker.run.sources import add_source
 
 from .conftest import FIXTURES, Site, offstream_page, text_fields
 
+# What is tested here does not depend on the database (see conftest.py).
+pytestmark = pytest.mark.one_database
+
 WIKIPEDIA = FIXTURES / "wikipedia"
 PAGES = sorted(WIKIPEDIA.glob("*/*.html"))
 DAY = WIKIPEDIA / "day-2017-03-02"

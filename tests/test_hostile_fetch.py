@@ -41,6 +41,9 @@ from tracker.run.sources import add_source
 
 from .conftest import TWO_ITEM_RSS
 
+# What is tested here does not depend on the database (see conftest.py).
+pytestmark = pytest.mark.one_database
+
 LOOPBACK = AddressPolicy(allow_networks=parse_networks(["127.0.0.0/8", "::1"], "test"))
 ONLY_127_0_0_1 = AddressPolicy(allow_networks=parse_networks(["127.0.0.1/32"], "test"))
 STRICT = AddressPolicy()

@@ -28,6 +28,9 @@ from storage import queries, transaction
 from .conftest import TWO_ITEM_RSS, Site, redline_command
 from .test_tracking import START, add, check_all
 
+# What is tested here does not depend on the database (see conftest.py).
+pytestmark = pytest.mark.one_database
+
 TOKEN = "correct-horse-battery-staple"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

@@ -28,20 +28,28 @@ from feeds.app import create_app
 from feeds.settings import ServiceSettings
 from storage import Delivery, Item, transaction
 
-from .conftest import Receiver, Site
+from .conftest import Receiver, Site, filled_per_module
 from .test_http_api import client_for, fill
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-@pytest.fixture
-def client(site: Site, engine: Engine) -> Iterator[TestClient]:
+def fill_with_a_day(site: Site, engine: Engine) -> None:
+    """test_http_api's database, and an item with a day of its own."""
     fill(site, engine)
-    with transaction(engine) as session:  # an item with a day of its own, too
+    with transaction(engine) as session:
         item = session.get(Item, 1)
         assert item is not None
         item.event_date = date(2018, 2, 2)
         session.add(item)
+
+
+# Filled once for the module; a test reading it through `client` gets a copy of its own.
+filled_database, db_url = filled_per_module("plain", fill_with_a_day, {"client"})
+
+
+@pytest.fixture
+def client(engine: Engine) -> Iterator[TestClient]:
     with client_for(engine) as client:
         yield client
 

@@ -32,6 +32,9 @@ from .conftest import Site
 from .test_notify import deliveries, make_due, storm_edited, subscribe
 from .tools import local_server
 
+# What is tested here does not depend on the database (see conftest.py).
+pytestmark = pytest.mark.one_database
+
 HANDLE = "redline.test"
 PASSWORD = "abcd-efgh-ijkl-mnop"
 DID = "did:plc:redlinetest0000000000000"

@@ -24,6 +24,9 @@ from .conftest import Site
 from .test_notify import make_due, storm_edited
 from .tools import local_server
 
+# What is tested here does not depend on the database (see conftest.py).
+pytestmark = pytest.mark.one_database
+
 TOKEN = "an-access-token"
 
 

@@ -26,6 +26,9 @@ from tracker.run.progress import BarReporter, PlainReporter, TallyColumn, choose
 from .conftest import TWO_ITEM_RSS as RSS
 from .conftest import Site, redline_command
 
+# What is tested here does not depend on the database (see conftest.py).
+pytestmark = pytest.mark.one_database
+
 
 def result(outcome: str, url: str, versions: int = 0, error: str | None = None) -> CheckResult:
     found = IngestStats(items_seen=2, versions_added=versions)

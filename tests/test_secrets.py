@@ -32,6 +32,9 @@ from tracker.run.daemon import Daemon
 
 from .conftest import Site
 
+# What is tested here does not depend on the database (see conftest.py).
+pytestmark = pytest.mark.one_database
+
 USER, PASSWORD = "admin", "S3cretPass"
 WRONG_PASSWORD = "Wr0ngPass"
 BASIC = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()

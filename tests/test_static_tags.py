@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import feedparser
+import pytest
 from sqlalchemy.engine import Engine
 
 from feeds import feed_names, feed_query, static_feeds
@@ -14,6 +15,9 @@ from storage import transaction
 
 from .conftest import Site
 from .test_tracking import START, add, check_all
+
+# What is tested here does not depend on the database (see conftest.py).
+pytestmark = pytest.mark.one_database
 
 PUBLIC = "https://feeds.example.org"
 TAGS = ["..", ".", "before-1", "x", "x.atom", "%2E", ".hidden", "a/../b", "é" * 150]
