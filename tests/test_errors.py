@@ -253,6 +253,7 @@ def test_a_missing_sqlite_folder_is_named(cli, tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.one_database  # what is refused does not depend on the database
 @pytest.mark.parametrize("verb", [["serve"], ["run", "--serve"]])
 def test_serving_on_a_port_in_use_is_one_line_before_any_banner(cli, verb: list[str]) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:

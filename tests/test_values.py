@@ -84,12 +84,14 @@ def test_add_refuses_a_check_interval_out_of_range(cli, engine: Engine, every: s
     assert stored_urls(engine) == []
 
 
+@pytest.mark.one_database  # what is refused does not depend on the database
 @pytest.mark.parametrize("verb", ["check", "run"])
 @pytest.mark.parametrize("every", ["99999999d", "0.5s", ""])
 def test_check_and_run_refuse_a_default_interval_out_of_range(cli, verb: str, every: str) -> None:
     refused(cli(verb, "--every", every, check=False), INTERVAL_RULE)
 
 
+@pytest.mark.one_database  # what is refused does not depend on the database
 @pytest.mark.parametrize(
     "toml",
     [
@@ -162,6 +164,7 @@ def test_feed_refuses_options_that_make_broken_feeds(cli, options: tuple[str, ..
     assert result.stdout == ""
 
 
+@pytest.mark.one_database  # what is refused does not depend on the database
 @pytest.mark.parametrize(
     ("toml", "args", "message"),
     [
