@@ -128,7 +128,7 @@ class Redline(Tool):
 
     def parse(self, output: str) -> dict[str, int]:
         # "checked 2000 sources: 100 changed, 1900 unchanged, 0 not modified, 0 errors; ..."
-        summary = re.search(r"^checked (\d+) sources: (.*?); (\d+) new versions$", output, re.M)
+        summary = re.search(r"^checked (\d+) sources?: (.*?); (\d+) new versions?$", output, re.M)
         if summary is None:
             raise SystemExit(f"no summary line in redline's output:\n{output[-2000:]}")
         counts = {"checked": int(summary[1])}

@@ -25,11 +25,11 @@ from typing import Any
 from sqlalchemy import Table
 
 from bench.words import COMMON_WORDS
-from storage import Change, Check, Item, ItemAlias, Source, Version
+from storage import Change, Check, Item, ItemAlias, ItemSighting, Source, Version
 
 FULL = 1_000_000  # versions in the world the results are written for
 SEED = 20250601
-GENERATOR = 1  # bump when the generated data changes shape: cached databases are then rebuilt
+GENERATOR = 2  # bump when the generated data changes shape: cached databases are then rebuilt
 NOW = datetime(2026, 1, 1, tzinfo=UTC)  # fixed, so the data and due_sources(NOW) never drift
 SPAN = 365 * 86400.0  # seconds of history before NOW
 START = NOW.timestamp() - SPAN
@@ -42,6 +42,7 @@ TABLES: list[Table] = [
     ItemAlias.__table__,  # type: ignore[attr-defined]
     Version.__table__,  # type: ignore[attr-defined]
     Change.__table__,  # type: ignore[attr-defined]
+    ItemSighting.__table__,  # type: ignore[attr-defined]
 ]
 
 
@@ -360,6 +361,20 @@ def item_rows(world: World) -> Iterator[Row]:
             "last_seen_at": at(last_seen),
             "removed_at": at(removed) if removed is not None else None,
             "version_count": len(plan.times),
+        }
+
+
+def sighting_rows(world: World) -> Iterator[Row]:
+    """Each item sighted by the source that recorded it (the per-source feeds and item
+    pages read the sightings); a listing's items are listed, and leave with the item."""
+    listings = {row["id"] for row in source_rows(world) if row["kind"] in ("feed", "listing")}
+    for item in item_rows(world):
+        yield {
+            "item_id": item["id"],
+            "source_id": item["source_id"],
+            "first_seen_at": item["first_seen_at"],
+            "listed": item["source_id"] in listings,
+            "removed_at": item["removed_at"],
         }
 
 

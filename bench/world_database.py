@@ -33,6 +33,7 @@ from bench.world import (
     event_batches,
     item_rows,
     plan_world,
+    sighting_rows,
     source_rows,
 )
 from storage import make_engine, schema_state, upgrade
@@ -154,6 +155,7 @@ def build(engine: Engine, scale: Scale) -> dict[str, float]:
         (TABLES[1], check_rows(world)),
         (TABLES[2], item_rows(world)),
         (TABLES[3], alias_rows(world)),
+        (TABLES[6], sighting_rows(world)),
     ):
         t0 = time.perf_counter()
         count = load(loader, table, rows)
