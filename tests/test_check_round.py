@@ -302,3 +302,24 @@ def test_a_304_whose_lease_another_worker_took_is_not_written(engine: Engine) ->
         assert mine is not None and theirs is not None
         assert (mine.last_checked_at, mine.leased_by) == (START, None)
         assert (theirs.last_checked_at, theirs.leased_by) == (None, "another")
+
+
+def test_a_failed_round_reports_its_own_failure_when_writing_its_304s_fails_too(
+    engine: Engine, gated: GatedServer, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    gated.met.set()
+    port = gated.server.port
+    add_pages(engine, [f"http://127.0.0.1:{port}/news/{n}.md" for n in range(3)])
+
+    def database_gone(self: NotModifiedLog) -> None:
+        raise RuntimeError("database gone")
+
+    def interrupted(result: object) -> None:
+        raise KeyboardInterrupt  # Ctrl-C as the first check's result comes in
+
+    monkeypatch.setattr(NotModifiedLog, "flush", database_gone)
+    with pytest.raises(KeyboardInterrupt):  # not the cleaning up's RuntimeError
+        check_round(engine, now=START, policy=STILL, on_result=interrupted, worker="me")
+    assert "writing its 304s failed too: database gone" in caplog.text
+    with transaction(engine) as session:  # the leases were given up all the same
+        assert session.exec(select(Source).where(Source.leased_by == "me")).all() == []

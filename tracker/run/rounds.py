@@ -194,8 +194,7 @@ def check_round(
                 on_result(outcome)
     except BaseException:
         checks.shutdown()
-        batch.flush()  # the 304s seen so far, while their leases are held
-        _release(engine, worker)  # checks still running are then not recorded
+        _clean_up_failed_round(batch, engine, worker)
         raise
     checks.shutdown()
     batch.flush()
@@ -293,6 +292,21 @@ class _RoundPlan:
         ids = [source_id for queued in self.waiting.values() for source_id, _ in queued]
         self.waiting.clear()
         return ids
+
+
+def _clean_up_failed_round(batch: NotModifiedLog, engine: Engine, worker: str) -> None:
+    """A round that fails (interrupted, or a check's exception) writes the 304s seen so
+    far, while their leases are held, then gives up its leases (checks still running are
+    then not recorded). Each step is tried whatever the other did, and a failure here is
+    logged, not raised: the round's own failure is the one to report."""
+    for step, what in (
+        (batch.flush, "writing its 304s"),
+        (lambda: _release(engine, worker), "releasing its leases"),
+    ):
+        try:
+            step()
+        except Exception as error:  # the database that failed the round may fail here too
+            log.error("after the round failed, %s failed too: %s", what, first_line(error))
 
 
 def _release(engine: Engine, worker: str, source_ids: list[int] | None = None) -> None:
