@@ -31,7 +31,7 @@ from tracker import __version__
 from tracker.cli import identity, notify, reading, service, sources
 from tracker.cli.common import DEFAULT_EVERY, parse_every, print_json
 from tracker.errors import RedlineError
-from tracker.fetch import netguard
+from tracker.fetch import addresses
 from tracker.logs import configure_logging
 from tracker.normalise import redact_url
 from tracker.record import history
@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config_path = args.config or os.environ.get("REDLINE_CONFIG")
         config = load_config(config_path) if config_path else Config()
-        netguard.configure(config.fetch)  # which addresses may be fetched ([fetch])
+        addresses.configure(config.fetch)  # which addresses may be fetched ([fetch])
         if args.command == "run":  # the daemon logs one line per check, as configured
             level = "DEBUG" if args.verbose else config.daemon.log_level
             configure_logging(level, config.daemon.log_format, libraries=args.verbose)
