@@ -1,6 +1,10 @@
 """What the CLI's modules share: the item or source an argument names (an item by its id
 or any URL it has had), one-line errors for a URL urllib cannot split or a file that
-cannot be written, and JSON and interval output."""
+cannot be written, and JSON and interval output.
+
+Every `redline` command imports this module, so what only some commands need (the
+identity rules, for an item named by URL) is imported inside the function that uses it:
+start-up time."""
 
 from __future__ import annotations
 
@@ -19,7 +23,6 @@ from storage import (
     queries,
 )
 from tracker.errors import UserError
-from tracker.identity import match
 from tracker.normalise import canonical_url
 from tracker.run.config import parse_interval
 
@@ -35,6 +38,8 @@ def find_item(session: Any, ref: str) -> Item:
         return item
     if "://" not in ref:
         raise UserError(f"not an item id or URL: {ref!r}")
+    from tracker.identity import match
+
     with url_errors(ref):
         url = canonical_url(ref)
     matches = queries.items_by_alias(session, "url", [url])

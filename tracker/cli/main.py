@@ -34,7 +34,6 @@ from tracker.errors import RedlineError
 from tracker.fetch import addresses
 from tracker.logs import configure_logging
 from tracker.normalise import redact_url
-from tracker.record import history
 from tracker.run.config import Config, load_config
 from tracker.words import plural
 
@@ -269,6 +268,8 @@ def cmd_db(args: argparse.Namespace, engine: Engine, config: Config) -> int:
             _merge_site_duplicates(engine)
         return 0
     if args.action == "rejudge":
+        from tracker.record import history
+
         ensure_schema(engine)
         with transaction(engine) as session:
             changed = history.rejudge(session)

@@ -1,4 +1,8 @@
-"""`redline items`, `history`, `export`, `diff` and `feed`: reading what was recorded."""
+"""`redline items`, `history`, `export`, `diff` and `feed`: reading what was recorded.
+
+Every `redline` command builds these verbs' parsers, so the handlers import what reads
+and renders a history (tracker.record, tracker.present, feeds) when they run: start-up
+time."""
 
 from __future__ import annotations
 
@@ -20,8 +24,6 @@ from tracker.cli.common import checked_source_id, find_item, print_json, write_e
 from tracker.cli.service import listen_address, public_url
 from tracker.errors import UserError
 from tracker.normalise import canonical_url
-from tracker.present import render
-from tracker.record import history
 from tracker.run.config import Config
 from tracker.words import plural
 
@@ -114,6 +116,8 @@ def cmd_items(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
 
 def cmd_history(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from tracker.record import history
+
     with transaction(engine) as session:
         item = find_item(session, args.item)
         document = history.history_document(session, item)
@@ -197,6 +201,9 @@ def cmd_export(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
 
 def cmd_diff(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from tracker.present import render
+    from tracker.record import history
+
     with transaction(engine) as session:
         item = find_item(session, args.item)
         versions = queries.versions_of(session, item.id)
