@@ -1,6 +1,9 @@
 """The `redline` command: add sources, check them, read items, diffs and feeds, run the daemon.
 
 User errors end with a one-line message on stderr and exit status 2, never a traceback.
+
+Every command builds the whole parser (tracker/cli/*.py's add_verbs), so the modules that
+do a command's work are imported inside its function, when it runs: start-up time.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from datetime import timedelta
+from typing import TYPE_CHECKING, NoReturn
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -36,6 +40,10 @@ from tracker.logs import configure_logging
 from tracker.normalise import redact_url
 from tracker.run.config import Config, load_config
 from tracker.words import plural
+
+if TYPE_CHECKING:
+    from tracker.run.check import CheckResult
+    from tracker.run.progress import Reporter
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -156,33 +164,52 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_check(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     from tracker.run.progress import choose_reporter, round_size
-    from tracker.run.rounds import check_round
-    from tracker.run.schedule import Policy
 
-    policy = Policy.from_settings(config.daemon, parse_every(args.every))
+    every = parse_every(args.every)
     held_elsewhere = _leased_elsewhere(engine, args.all)  # the round leaves these alone
-    # A bar on a terminal, a line per source otherwise (tracker/run/progress.py); checks run
-    # as the daemon's do: [daemon] concurrency, per_host and host_delay.
+    # A bar on a terminal, a line per source otherwise (tracker/run/progress.py).
     with choose_reporter(sys.stdout) as reporter:
-        reporter.start(round_size(engine, all_sources=args.all))
-        results = check_round(
-            engine,
-            all_sources=args.all,
-            policy=policy,
-            on_result=reporter.advance,
-            settings=config.daemon,
-            archive=config.archive.enabled,
-        )
+        due = round_size(engine, all_sources=args.all)
+        reporter.start(due)
+        # Nothing due (the usual answer to a check from cron): the round's machinery,
+        # fetching, reading pages and recording, is not even imported.
+        results = _check_round(engine, args.all, every, config, reporter) if due else []
         reporter.finish(results)
     if held_elsewhere:
         print(held_elsewhere)
     _send_notifications(engine, config)
-    _archive_versions(engine, config)
+    if config.archive.enabled:  # [archive] is off unless enabled
+        _archive_versions(engine, config)
     return 0
+
+
+def _check_round(
+    engine: Engine, all_sources: bool, every: timedelta, config: Config, reporter: Reporter
+) -> list[CheckResult]:
+    """One round over the sources due (or all), checked as the daemon checks them:
+    [daemon] concurrency, per_host and host_delay."""
+    from tracker.run.rounds import check_round
+    from tracker.run.schedule import Policy
+
+    return check_round(
+        engine,
+        all_sources=all_sources,
+        policy=Policy.from_settings(config.daemon, every),
+        on_result=reporter.advance,
+        settings=config.daemon,
+        archive=config.archive.enabled,
+    )
 
 
 def _send_notifications(engine: Engine, config: Config) -> None:
     """After a round, what it has to tell subscribers (the daemon does this every second)."""
+    from sqlmodel import Session
+
+    from tracker.notify import outbox
+
+    with Session(engine) as session:  # a read: no write lock
+        if not outbox.any_pending(session):
+            return  # nothing to send: the sending code is not imported
     from tracker.notify.sender import send_due
 
     done = send_due(engine, config.notifications, "redline-check", notify.links_url(config))
