@@ -1,19 +1,20 @@
 """`redline merge` and `redline split`: a person corrects which versions are one story.
 
-Every `redline` command builds these verbs' parsers, so the handlers import
-tracker.record.merge when they run: start-up time."""
+Every `redline` command builds these verbs' parsers, so the handlers import the database
+and tracker.record.merge when they run: start-up time."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import Engine
-
-from storage import transaction
 from tracker.cli.common import find_item
 from tracker.words import plural
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 
 def add_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
@@ -34,6 +35,7 @@ def add_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def cmd_merge(args: argparse.Namespace, engine: Engine, config: object) -> int:
+    from storage import transaction
     from tracker.record import merge
 
     with transaction(engine) as session:
@@ -50,6 +52,7 @@ def cmd_merge(args: argparse.Namespace, engine: Engine, config: object) -> int:
 
 
 def cmd_split(args: argparse.Namespace, engine: Engine, config: object) -> int:
+    from storage import transaction
     from tracker.record import merge
 
     with transaction(engine) as session:

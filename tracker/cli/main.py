@@ -3,7 +3,8 @@
 User errors end with a one-line message on stderr and exit status 2, never a traceback.
 
 Every command builds the whole parser (tracker/cli/*.py's add_verbs), so the modules that
-do a command's work are imported inside its function, when it runs: start-up time.
+do a command's work, the database's among them, are imported inside its function, when
+it runs: start-up time (`redline --help` and `--version` need none of them).
 """
 
 from __future__ import annotations
@@ -16,21 +17,6 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, NoReturn
 
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
-
-from storage import (
-    PoolSettings,
-    StorageError,
-    database_url,
-    ensure_intact,
-    ensure_schema,
-    make_engine,
-    schema_state,
-    transaction,
-    upgrade,
-)
-from storage.types import iso_z
 from tracker import __version__
 from tracker.cli import identity, notify, reading, service, sources
 from tracker.cli.common import DEFAULT_EVERY, parse_every, print_json
@@ -42,13 +28,27 @@ from tracker.run.config import Config, load_config
 from tracker.words import plural
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from tracker.run.check import CheckResult
     from tracker.run.progress import Reporter
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # --help, --version and bad arguments end here
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from storage import (
+        PoolSettings,
+        StorageError,
+        database_url,
+        ensure_intact,
+        ensure_schema,
+        make_engine,
+        transaction,
+    )
+
     configure_logging("INFO" if args.verbose else "WARNING", libraries=args.verbose)
     # Alembic narrates every migration at INFO; `db upgrade` prints its own summary.
     logging.getLogger("alembic").setLevel(logging.INFO if args.verbose else logging.WARNING)
@@ -239,6 +239,7 @@ def _leased_elsewhere(engine: Engine, all_sources: bool) -> str | None:
     from sqlmodel import Session
 
     from storage import leases, utcnow
+    from storage.types import iso_z
 
     now = utcnow()
     with Session(engine) as session:  # a read: no write lock
@@ -274,7 +275,7 @@ SITES_REVISION = "0006"
 
 def _merge_site_duplicates(engine: Engine) -> None:
     """Items that sources of one site recorded apart under one alias become one item."""
-    from storage import utcnow
+    from storage import transaction, utcnow
     from tracker.record.merge import merge_site_duplicates
 
     with transaction(engine) as session:
@@ -284,6 +285,8 @@ def _merge_site_duplicates(engine: Engine) -> None:
 
 
 def cmd_db(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from storage import ensure_schema, schema_state, transaction, upgrade
+
     where = engine.url.render_as_string(hide_password=True)
     if args.action == "upgrade":
         before, after = upgrade(engine)
