@@ -18,7 +18,7 @@ The daemon: a redline.toml lists every page as a `[[source]]` (kind offstream, i
 `every`, so item-page aging does not retire them) with `[daemon]` settings as given, and
 `redline run --config redline.toml --tick 1s` adds them all at start and checks them as they
 fall due, on a new SQLite database in the temporary directory. Fetching from loopback is
-refused by default; REDLINE_ALLOW_NETWORKS=127.0.0.0/8 allows it (tracker/fetch/netguard.py).
+refused by default; REDLINE_ALLOW_NETWORKS=127.0.0.0/8 allows it (tracker/fetch/addresses.py).
 
 Sampling: the RSS of the process and of any children (VmRSS in /proc/PID/status) every
 0.2 s from start to stop. Phases, read from the database each second: start-up (until the

@@ -36,7 +36,7 @@ from .tools import local_server
 T = TypeVar("T")
 FIXTURES = Path(__file__).parent / "fixtures"
 # Tests serve pages from loopback, which redline refuses to fetch by default (see
-# tracker/fetch/netguard.py). Set in the environment, the allowance reaches the `redline`
+# tracker/fetch/addresses.py). Set in the environment, the allowance reaches the `redline`
 # subprocesses that tests start, too.
 os.environ["REDLINE_ALLOW_NETWORKS"] = "127.0.0.0/8,::1/128"
 # A minimal feed of two items, for tests about checking rather than extraction.
@@ -321,7 +321,7 @@ def run_main(args: Sequence[str], env: dict[str, str]) -> CliResult:
     would be (stdout with a byte buffer under it, for `redline feed`), and what it sets
     for the whole process (logging, the address policy) put back afterwards."""
     from tracker.cli.main import main
-    from tracker.fetch import netguard
+    from tracker.fetch import addresses
 
     stdout_bytes = io.BytesIO()
     stdout = io.TextIOWrapper(stdout_bytes, encoding="utf-8", newline="")
@@ -329,7 +329,7 @@ def run_main(args: Sequence[str], env: dict[str, str]) -> CliResult:
     root = logging.getLogger()
     saved_logging = (list(root.handlers), root.level)
     quieted = {name: logging.getLogger(name).level for name in ("httpx", "httpcore", "alembic")}
-    saved_policy = netguard._configured  # noqa: SLF001 (set by main from [fetch])
+    saved_policy = addresses._configured  # noqa: SLF001 (set by main from [fetch])
     try:
         with (
             mock.patch.dict(os.environ, env, clear=True),
@@ -348,7 +348,7 @@ def run_main(args: Sequence[str], env: dict[str, str]) -> CliResult:
         root.setLevel(saved_logging[1])
         for name, level in quieted.items():
             logging.getLogger(name).setLevel(level)
-        netguard.configure(saved_policy)
+        addresses.configure(saved_policy)
     # Read back as subprocess.run(text=True) reads a pipe: "\r\n" (csv's) becomes "\n".
     read = io.TextIOWrapper(io.BytesIO(stdout_bytes.getvalue()), encoding="utf-8").read()
     return CliResult(code, read, stderr.getvalue())

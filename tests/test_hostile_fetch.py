@@ -32,9 +32,9 @@ from feeds.app import create_app
 from feeds.settings import ServiceSettings
 from storage import Check, Item, Source, Version, transaction
 from tracker.errors import FetchError, HTTPStatusError, UserError
-from tracker.fetch import netguard
+from tracker.fetch import addresses, netguard
+from tracker.fetch.addresses import AddressPolicy, parse_networks
 from tracker.fetch.client import ACCEPT_ENCODING, MAX_BYTES, fetch, make_client
-from tracker.fetch.netguard import AddressPolicy, parse_networks
 from tracker.run.check import check_source
 from tracker.run.config import load_config
 from tracker.run.sources import add_source
@@ -792,7 +792,7 @@ def test_a_name_resolving_to_a_metadata_service_is_refused(
 ) -> None:
     asked: list[str] = []
 
-    def resolve(host: str, port: int) -> list[netguard.IPAddress]:
+    def resolve(host: str, port: int) -> list[addresses.IPAddress]:
         asked.append(host)
         return [ipaddress.ip_address("169.254.169.254")]
 
@@ -863,7 +863,7 @@ def test_only_allowed_addresses_of_a_name_are_tried(monkeypatch: pytest.MonkeyPa
 def test_an_unknown_host_is_a_clear_error(
     client: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def resolve(host: str, port: int) -> list[netguard.IPAddress]:
+    def resolve(host: str, port: int) -> list[addresses.IPAddress]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     monkeypatch.setattr(netguard, "resolve", resolve)
@@ -880,7 +880,7 @@ def test_a_slow_lookup_counts_against_the_deadline(
 ) -> None:
     released = threading.Event()
 
-    def resolve(host: str, port: int) -> list[netguard.IPAddress]:
+    def resolve(host: str, port: int) -> list[addresses.IPAddress]:
         released.wait(30)  # a resolver that hangs
         return []
 
@@ -911,7 +911,7 @@ PRIVATE_LITERALS = [
 @pytest.fixture
 def strict_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """This process, and the commands it runs, without the suite's loopback allowance."""
-    monkeypatch.delenv(netguard.ENV_ALLOW, raising=False)
+    monkeypatch.delenv(addresses.ENV_ALLOW, raising=False)
 
 
 @pytest.mark.parametrize("url", PRIVATE_LITERALS)
@@ -955,7 +955,7 @@ def test_the_cli_refuses_a_private_address_and_a_bad_allowance(
         "redline: refused http://169.254.169.254/latest/meta-data/: 169.254.169.254 is a "
         "link-local address"
     )
-    monkeypatch.setenv(netguard.ENV_ALLOW, "127.0.0.0/8, localhost")
+    monkeypatch.setenv(addresses.ENV_ALLOW, "127.0.0.0/8, localhost")
     bad = cli("add", "http://127.0.0.1/", check=False)
     assert bad.code == 2
     assert bad.stderr == (
@@ -990,15 +990,15 @@ def test_the_fetch_table_of_the_configuration(tmp_path: Path, strict_env: None) 
     assert config.fetch.refusal(ipaddress.ip_address("::1")) is None
     assert config.fetch.refusal(ipaddress.ip_address("127.0.0.1")) is not None
     assert load_config(_toml(tmp_path, "[fetch]\nallow_private = true\n")).fetch.allow_private
-    netguard.configure(config.fetch)  # what the command line does with it
+    addresses.configure(config.fetch)  # what the command line does with it
     try:
-        assert netguard.current_policy().refusal(ipaddress.ip_address("10.1.1.1")) is None
-        netguard.check_url_host("http://10.0.0.1/")
+        assert addresses.current_policy().refusal(ipaddress.ip_address("10.1.1.1")) is None
+        addresses.check_url_host("http://10.0.0.1/")
         with pytest.raises(UserError, match="192.168.0.1 is a private network address"):
-            netguard.check_url_host("http://[::ffff:192.168.0.1]/")
+            addresses.check_url_host("http://[::ffff:192.168.0.1]/")
     finally:
-        netguard.configure(None)
-    assert netguard.current_policy() == AddressPolicy()
+        addresses.configure(None)
+    assert addresses.current_policy() == AddressPolicy()
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 
 def test_the_cli_imports_no_html_or_feed_reader_until_one_is_needed() -> None:
@@ -28,3 +29,34 @@ def test_the_cli_imports_no_html_or_feed_reader_until_one_is_needed() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.stdout.strip() == "True"  # an HTML page to read: now it is imported
+
+
+def _imported_by(code: str, names: tuple[str, ...]) -> list[str]:
+    """Which of these modules a fresh interpreter has imported once `code` has run."""
+    probe = f"import sys\n{code}\nprint('imported:', *(m for m in {names!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return done.stdout.splitlines()[-1].split()[1:]
+
+
+def test_a_check_with_nothing_due_imports_no_fetching_reading_or_sending(tmp_path: Path) -> None:
+    """`redline check` from cron mostly finds nothing due: it says so without importing
+    the round, the HTTP client, the page readers or the notification sender."""
+    db = f"sqlite:///{tmp_path / 'redline.db'}"
+    code = f"from tracker.cli.main import main\nmain(['--db', {db!r}, 'check'])"
+    heavy = (
+        "httpx",
+        "lxml",
+        "feedparser",
+        "trafilatura",
+        "tracker.run.rounds",
+        "tracker.fetch.client",
+        "tracker.notify.sender",
+    )
+    assert _imported_by(code, heavy) == []
+
+
+def test_help_and_version_do_not_import_the_database_modules() -> None:
+    for flag in ("--help", "--version"):
+        code = "import contextlib\nfrom tracker.cli.main import main\n"
+        code += f"with contextlib.suppress(SystemExit):\n    main([{flag!r}])"
+        assert _imported_by(code, ("sqlalchemy", "sqlmodel", "storage")) == [], flag

@@ -1,6 +1,10 @@
 """What the CLI's modules share: the item or source an argument names (an item by its id
 or any URL it has had), one-line errors for a URL urllib cannot split or a file that
-cannot be written, and JSON and interval output."""
+cannot be written, and JSON and interval output.
+
+Every `redline` command imports this module, `--help` and `--version` too, so the
+database's modules and the identity rules (for an item named by URL) are imported inside
+the functions that use them: start-up time."""
 
 from __future__ import annotations
 
@@ -10,22 +14,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from storage import (
-    MAX_ID,
-    Item,
-    parse_id,
-    queries,
-)
 from tracker.errors import UserError
-from tracker.identity import match
 from tracker.normalise import canonical_url
 from tracker.run.config import parse_interval
+
+if TYPE_CHECKING:
+    from storage import Item
 
 
 def find_item(session: Any, ref: str) -> Item:
     """An item by its id or by any URL it has ever had."""
+    from storage import Item, parse_id, queries
+
     ref = ref.strip()
     if ref.isascii() and ref.isdigit():  # "²".isdigit() is true too
         item_id = parse_id(ref)  # None: above any id a row can have
@@ -35,6 +37,8 @@ def find_item(session: Any, ref: str) -> Item:
         return item
     if "://" not in ref:
         raise UserError(f"not an item id or URL: {ref!r}")
+    from tracker.identity import match
+
     with url_errors(ref):
         url = canonical_url(ref)
     matches = queries.items_by_alias(session, "url", [url])
@@ -61,6 +65,8 @@ def url_errors(url: str) -> Iterator[None]:
 def checked_source_id(source_id: int) -> int:
     """--source ID, if a row could have it (else no such source: PostgreSQL's ids are
     32-bit, and SQLite refuses to bind ids above 64 bits)."""
+    from storage import MAX_ID
+
     if not 1 <= source_id <= MAX_ID:
         raise UserError(f"no source {source_id}")
     return source_id

@@ -1,17 +1,20 @@
-"""`redline merge` and `redline split`: a person corrects which versions are one story."""
+"""`redline merge` and `redline split`: a person corrects which versions are one story.
+
+Every `redline` command builds these verbs' parsers, so the handlers import the database
+and tracker.record.merge when they run: start-up time."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import Engine
-
-from storage import transaction
 from tracker.cli.common import find_item
-from tracker.record import merge
 from tracker.words import plural
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 
 def add_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
@@ -32,6 +35,9 @@ def add_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def cmd_merge(args: argparse.Namespace, engine: Engine, config: object) -> int:
+    from storage import transaction
+    from tracker.record import merge
+
     with transaction(engine) as session:
         keep, other = find_item(session, args.item), find_item(session, args.other)
         assert keep.id is not None and other.id is not None
@@ -46,6 +52,9 @@ def cmd_merge(args: argparse.Namespace, engine: Engine, config: object) -> int:
 
 
 def cmd_split(args: argparse.Namespace, engine: Engine, config: object) -> int:
+    from storage import transaction
+    from tracker.record import merge
+
     with transaction(engine) as session:
         item = find_item(session, args.item)
         assert item.id is not None

@@ -1,6 +1,10 @@
 """The `redline` command: add sources, check them, read items, diffs and feeds, run the daemon.
 
 User errors end with a one-line message on stderr and exit status 2, never a traceback.
+
+Every command builds the whole parser (tracker/cli/*.py's add_verbs), so the modules that
+do a command's work, the database's among them, are imported inside its function, when
+it runs: start-up time (`redline --help` and `--version` need none of them).
 """
 
 from __future__ import annotations
@@ -10,38 +14,41 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from datetime import timedelta
+from typing import TYPE_CHECKING, NoReturn
 
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
-
-from storage import (
-    PoolSettings,
-    StorageError,
-    database_url,
-    ensure_intact,
-    ensure_schema,
-    make_engine,
-    schema_state,
-    transaction,
-    upgrade,
-)
-from storage.types import iso_z
 from tracker import __version__
 from tracker.cli import identity, notify, reading, service, sources
 from tracker.cli.common import DEFAULT_EVERY, parse_every, print_json
 from tracker.errors import RedlineError
-from tracker.fetch import netguard
+from tracker.fetch import addresses
 from tracker.logs import configure_logging
 from tracker.normalise import redact_url
-from tracker.record import history
 from tracker.run.config import Config, load_config
 from tracker.words import plural
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from tracker.run.check import CheckResult
+    from tracker.run.progress import Reporter
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # --help, --version and bad arguments end here
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from storage import (
+        PoolSettings,
+        StorageError,
+        database_url,
+        ensure_intact,
+        ensure_schema,
+        make_engine,
+        transaction,
+    )
+
     configure_logging("INFO" if args.verbose else "WARNING", libraries=args.verbose)
     # Alembic narrates every migration at INFO; `db upgrade` prints its own summary.
     logging.getLogger("alembic").setLevel(logging.INFO if args.verbose else logging.WARNING)
@@ -49,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config_path = args.config or os.environ.get("REDLINE_CONFIG")
         config = load_config(config_path) if config_path else Config()
-        netguard.configure(config.fetch)  # which addresses may be fetched ([fetch])
+        addresses.configure(config.fetch)  # which addresses may be fetched ([fetch])
         if args.command == "run":  # the daemon logs one line per check, as configured
             level = "DEBUG" if args.verbose else config.daemon.log_level
             configure_logging(level, config.daemon.log_format, libraries=args.verbose)
@@ -157,33 +164,52 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_check(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     from tracker.run.progress import choose_reporter, round_size
-    from tracker.run.rounds import check_round
-    from tracker.run.schedule import Policy
 
-    policy = Policy.from_settings(config.daemon, parse_every(args.every))
+    every = parse_every(args.every)
     held_elsewhere = _leased_elsewhere(engine, args.all)  # the round leaves these alone
-    # A bar on a terminal, a line per source otherwise (tracker/run/progress.py); checks run
-    # as the daemon's do: [daemon] concurrency, per_host and host_delay.
+    # A bar on a terminal, a line per source otherwise (tracker/run/progress.py).
     with choose_reporter(sys.stdout) as reporter:
-        reporter.start(round_size(engine, all_sources=args.all))
-        results = check_round(
-            engine,
-            all_sources=args.all,
-            policy=policy,
-            on_result=reporter.advance,
-            settings=config.daemon,
-            archive=config.archive.enabled,
-        )
+        due = round_size(engine, all_sources=args.all)
+        reporter.start(due)
+        # Nothing due (the usual answer to a check from cron): the round's machinery,
+        # fetching, reading pages and recording, is not even imported.
+        results = _check_round(engine, args.all, every, config, reporter) if due else []
         reporter.finish(results)
     if held_elsewhere:
         print(held_elsewhere)
     _send_notifications(engine, config)
-    _archive_versions(engine, config)
+    if config.archive.enabled:  # [archive] is off unless enabled
+        _archive_versions(engine, config)
     return 0
+
+
+def _check_round(
+    engine: Engine, all_sources: bool, every: timedelta, config: Config, reporter: Reporter
+) -> list[CheckResult]:
+    """One round over the sources due (or all), checked as the daemon checks them:
+    [daemon] concurrency, per_host and host_delay."""
+    from tracker.run.rounds import check_round
+    from tracker.run.schedule import Policy
+
+    return check_round(
+        engine,
+        all_sources=all_sources,
+        policy=Policy.from_settings(config.daemon, every),
+        on_result=reporter.advance,
+        settings=config.daemon,
+        archive=config.archive.enabled,
+    )
 
 
 def _send_notifications(engine: Engine, config: Config) -> None:
     """After a round, what it has to tell subscribers (the daemon does this every second)."""
+    from sqlmodel import Session
+
+    from tracker.notify import outbox
+
+    with Session(engine) as session:  # a read: no write lock
+        if not outbox.any_pending(session):
+            return  # nothing to send: the sending code is not imported
     from tracker.notify.sender import send_due
 
     done = send_due(engine, config.notifications, "redline-check", notify.links_url(config))
@@ -213,6 +239,7 @@ def _leased_elsewhere(engine: Engine, all_sources: bool) -> str | None:
     from sqlmodel import Session
 
     from storage import leases, utcnow
+    from storage.types import iso_z
 
     now = utcnow()
     with Session(engine) as session:  # a read: no write lock
@@ -248,7 +275,7 @@ SITES_REVISION = "0006"
 
 def _merge_site_duplicates(engine: Engine) -> None:
     """Items that sources of one site recorded apart under one alias become one item."""
-    from storage import utcnow
+    from storage import transaction, utcnow
     from tracker.record.merge import merge_site_duplicates
 
     with transaction(engine) as session:
@@ -258,6 +285,8 @@ def _merge_site_duplicates(engine: Engine) -> None:
 
 
 def cmd_db(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from storage import ensure_schema, schema_state, transaction, upgrade
+
     where = engine.url.render_as_string(hide_password=True)
     if args.action == "upgrade":
         before, after = upgrade(engine)
@@ -269,6 +298,8 @@ def cmd_db(args: argparse.Namespace, engine: Engine, config: Config) -> int:
             _merge_site_duplicates(engine)
         return 0
     if args.action == "rejudge":
+        from tracker.record import history
+
         ensure_schema(engine)
         with transaction(engine) as session:
             changed = history.rejudge(session)

@@ -1,21 +1,23 @@
 """`redline notify add|list|remove|test|send`: who is told about which changes
-(tracker/notify/). Its handlers import the notify modules they use when they run: every
-`redline` command builds this verb's parser, and should not pay for sending code."""
+(tracker/notify/). Its handlers import the database and the notify modules they use when
+they run: every `redline` command builds this verb's parser, and should not pay for them
+(start-up time)."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
-
-from storage import Subscription, transaction
 from tracker.errors import UserError
 from tracker.notify import filters
 from tracker.run.config import Config
 from tracker.words import plural
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from storage import Subscription
 
 # Repeatable flags -> the filter key each fills.
 FILTER_FLAGS = (
@@ -80,6 +82,7 @@ def cmd_notify(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
 
 def _add(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from storage import transaction
     from tracker.notify import subscriptions
 
     given = {key: getattr(args, key) for _, key, _, _ in FILTER_FLAGS if getattr(args, key)}
@@ -95,6 +98,8 @@ def _add(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
 def _list(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     import json
+
+    from sqlmodel import Session
 
     from tracker.notify import subscriptions
 
@@ -128,6 +133,7 @@ def _summary(sub: Subscription) -> str:
 
 
 def _remove(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from storage import transaction
     from tracker.notify import subscriptions
 
     with transaction(engine) as session:
@@ -143,6 +149,8 @@ def _remove(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
 def _test(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     import uuid
+
+    from sqlmodel import Session
 
     from tracker.notify import sender, subscriptions
     from tracker.notify.message import sample

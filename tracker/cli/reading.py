@@ -1,4 +1,8 @@
-"""`redline items`, `history`, `export`, `diff` and `feed`: reading what was recorded."""
+"""`redline items`, `history`, `export`, `diff` and `feed`: reading what was recorded.
+
+Every `redline` command builds these verbs' parsers, so the handlers import the database
+and what reads and renders a history (tracker.record, tracker.present, feeds) when they
+run: start-up time."""
 
 from __future__ import annotations
 
@@ -7,23 +11,17 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import Engine
-
-from storage import (
-    queries,
-    transaction,
-)
-from storage.types import iso_z
 from tracker.cli.common import checked_source_id, find_item, print_json, write_errors
 from tracker.cli.service import listen_address, public_url
 from tracker.errors import UserError
 from tracker.normalise import canonical_url
-from tracker.present import render
-from tracker.record import history
 from tracker.run.config import Config
 from tracker.words import plural
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 
 def add_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
@@ -101,6 +99,8 @@ DIFF_FORMATS = ("color", "text", "html", "side-by-side", "json", "patch")
 
 
 def cmd_items(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from storage import queries, transaction
+
     with transaction(engine) as session:
         rows = [
             {"id": i.id, "url": i.url, "headline": i.headline, "versions": i.version_count}
@@ -114,6 +114,10 @@ def cmd_items(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
 
 def cmd_history(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from storage import transaction
+    from storage.types import iso_z
+    from tracker.record import history
+
     with transaction(engine) as session:
         item = find_item(session, args.item)
         document = history.history_document(session, item)
@@ -197,6 +201,10 @@ def cmd_export(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
 
 def cmd_diff(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from storage import queries, transaction
+    from tracker.present import render
+    from tracker.record import history
+
     with transaction(engine) as session:
         item = find_item(session, args.item)
         versions = queries.versions_of(session, item.id)
@@ -221,6 +229,7 @@ def _colour_terminal() -> bool:
 def cmd_feed(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     from feeds import atom, feed_names, feed_query, static_feeds
     from feeds.settings import ServiceSettings
+    from storage import transaction
 
     if not 1 <= args.limit <= feed_query.MAX_PAGE_SIZE:
         raise UserError(

@@ -1,5 +1,8 @@
 """`redline run` and `serve`: the scheduler daemon and the HTTP service, and where they
-listen."""
+listen.
+
+Every `redline` command builds these verbs' parsers, so the handlers import the database,
+the daemon and the web service when they run: start-up time."""
 
 from __future__ import annotations
 
@@ -12,20 +15,17 @@ import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import Engine
-
-from storage import (
-    source_queries,
-    transaction,
-)
 from tracker import __version__
 from tracker.cli.common import DEFAULT_EVERY, human_interval, parse_every
 from tracker.cli.notify import links_url
 from tracker.errors import UserError
 from tracker.run.config import Config, parse_duration
 from tracker.words import plural
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 
 def add_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
@@ -66,6 +66,7 @@ def _serve_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from storage import source_queries, transaction
     from tracker.run.daemon import Daemon, exit_now, run_daemon
     from tracker.run.sources import add_source
 

@@ -1,5 +1,8 @@
 """`redline add`, `source`, `sources` and `import`: the sources redline checks, and
-snapshot archives replayed into one."""
+snapshot archives replayed into one.
+
+Every `redline` command builds these verbs' parsers, so the handlers import the database
+and what adds, edits and replays into sources when they run: start-up time."""
 
 from __future__ import annotations
 
@@ -9,16 +12,8 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import Engine
-
-from storage import (
-    Source,
-    source_queries,
-    transaction,
-)
-from storage.types import iso_z
 from tracker.cli.common import (
     checked_source_id,
     human_interval,
@@ -32,6 +27,11 @@ from tracker.normalise import redact_url
 from tracker.run.config import Config, parse_interval
 from tracker.tuning import TUNINGS
 from tracker.words import plural
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from storage import Source
 
 
 def add_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
@@ -191,6 +191,7 @@ def _moment(text: str) -> datetime:
 
 
 def cmd_add(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from storage import transaction
     from tracker.run.sources import add_source
 
     every = parse_every(args.every) if args.every is not None else None
@@ -231,6 +232,7 @@ def _say_what_was_not_applied(
 
 def cmd_source(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     """`redline source edit|disable|enable ID`: tracker.run.sources.edit_source, as PATCH does."""
+    from storage import transaction
     from tracker.run.sources import edit_source
 
     changes: dict[str, Any] = {}
@@ -284,6 +286,7 @@ def _source_summary(source: Source) -> str:
 
 
 def cmd_import(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from storage.types import iso_z
     from tracker.fetch.archives import dir_snapshots, git_snapshots, manifest_snapshots
     from tracker.run.progress import import_reporter
     from tracker.run.replay import import_snapshots
@@ -320,7 +323,7 @@ def cmd_import(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
 def _import_target(args: argparse.Namespace, engine: Engine) -> int:
     """The source to replay into: --source ID, or a new one for --url."""
-    from storage import Source
+    from storage import Source, transaction
     from tracker.run.sources import add_source
 
     with transaction(engine) as session:
@@ -347,6 +350,8 @@ def _import_target(args: argparse.Namespace, engine: Engine) -> int:
 
 
 def cmd_sources(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from storage import source_queries, transaction
+    from storage.types import iso_z
     from tracker.run.status import source_health
 
     failing_after = config.daemon.failing_after

@@ -11,10 +11,7 @@ from collections.abc import Callable
 
 from tracker.errors import ExtractError
 from tracker.extract.base import HistoryEntry, Observation, Page
-from tracker.extract.listing import is_listing_document, parse_listing
-from tracker.extract.offstream import is_offstream, parse_offstream
 from tracker.extract.sanitise import sane_message, sane_observations
-from tracker.extract.wikipedia import is_wikipedia_current_events, parse_wikipedia
 
 __all__ = ["HistoryEntry", "KINDS", "Observation", "Page", "extract"]
 
@@ -22,9 +19,37 @@ __all__ = ["HistoryEntry", "KINDS", "Observation", "Page", "extract"]
 Sniff = Callable[[Page], bool]
 Parse = Callable[[Page], list[Observation]]
 
+# Each reader is imported when a page is first sniffed or read, not with this package:
+# every `redline` command imports tracker.extract.base (for Observation), and lxml,
+# feedparser and trafilatura take a good part of a second to import between them.
+
+
+def _is_offstream(page: Page) -> bool:
+    from tracker.extract.offstream import is_offstream
+
+    return is_offstream(page.text)
+
+
+def _parse_offstream(page: Page) -> list[Observation]:
+    from tracker.extract.offstream import parse_offstream
+
+    return parse_offstream(page.text, page.url)
+
+
+def _is_listing(page: Page) -> bool:
+    from tracker.extract.listing import is_listing_document
+
+    return is_listing_document(page)
+
+
+def _parse_listing(page: Page) -> list[Observation]:
+    from tracker.extract.listing import parse_listing
+
+    return parse_listing(page)
+
 
 def _is_feed(page: Page) -> bool:
-    from tracker.extract.feed import is_feed  # feedparser: imported when first needed
+    from tracker.extract.feed import is_feed
 
     return is_feed(page.text)
 
@@ -35,8 +60,19 @@ def _parse_feed(page: Page) -> list[Observation]:
     return parse_feed(page.body or page.text, page.url, page.content_type or "application/xml")
 
 
+def _is_wikipedia(page: Page) -> bool:
+    from tracker.extract.wikipedia import is_wikipedia_current_events
+
+    return is_wikipedia_current_events(page)
+
+
+def _parse_wikipedia(page: Page) -> list[Observation]:
+    from tracker.extract.wikipedia import parse_wikipedia
+
+    return parse_wikipedia(page)
+
+
 def _is_article(page: Page) -> bool:
-    # trafilatura takes a tenth of a second to import: only a check that reads HTML pays.
     from tracker.extract.article import is_article
 
     return is_article(page)
@@ -49,10 +85,10 @@ def _parse_article(page: Page) -> list[Observation]:
 
 
 _EXTRACTORS: dict[str, tuple[Sniff, Parse]] = {
-    "offstream": (lambda p: is_offstream(p.text), lambda p: parse_offstream(p.text, p.url)),
-    "listing": (is_listing_document, parse_listing),
+    "offstream": (_is_offstream, _parse_offstream),
+    "listing": (_is_listing, _parse_listing),
     "feed": (_is_feed, _parse_feed),
-    "wikipedia": (is_wikipedia_current_events, parse_wikipedia),
+    "wikipedia": (_is_wikipedia, _parse_wikipedia),
     "article": (_is_article, _parse_article),  # the catch-all for HTML: keep it last
 }
 _DESCRIPTIONS = (

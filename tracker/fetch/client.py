@@ -3,7 +3,8 @@
 Servers on the open web are broken or hostile now and then; every way a fetch can go
 wrong ends as a FetchError whose message says what happened:
 
-- addresses: only public ones, checked after DNS and on every redirect (netguard.py);
+- addresses: only public ones (addresses.py), checked after DNS and on every redirect
+  (netguard.py);
 - time: 10 s to connect, 20 s without data, TOTAL_SECONDS for the whole fetch, however
   slowly the server drips bytes (the deadline bounds every wait, not just the gaps
   between chunks);
@@ -31,7 +32,7 @@ import httpx
 
 from tracker import __version__
 from tracker.errors import FetchError, HTTPStatusError
-from tracker.fetch import netguard
+from tracker.fetch import addresses, netguard
 from tracker.normalise import redact_url
 
 USER_AGENT = f"redline/{__version__} (+https://github.com/redline-news/redline)"
@@ -70,7 +71,7 @@ MAX_KEPT_CONNECTIONS = 100  # idle connections kept open for the hosts of a roun
 
 def make_client(
     pool_size: int = 10,
-    policy: netguard.AddressPolicy | None = None,
+    policy: addresses.AddressPolicy | None = None,
     timeout: httpx.Timeout = TIMEOUT,
     hosts: int = 0,
 ) -> httpx.Client:
@@ -81,7 +82,7 @@ def make_client(
     kept = max(pool_size, 10, min(hosts, MAX_KEPT_CONNECTIONS))
     limits = httpx.Limits(max_connections=kept, max_keepalive_connections=kept)
     return httpx.Client(
-        transport=netguard.guarded_transport(policy or netguard.current_policy(), limits),
+        transport=netguard.guarded_transport(policy or addresses.current_policy(), limits),
         timeout=timeout,
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from storage import Change
 from tracker.errors import UserError
+
+if TYPE_CHECKING:  # the CLI's parser reads this module's names: no database for that
+    from storage import Change
 
 # A change's kind -> the kind of change a subscription names (headline flips, the later
 # switches of a headline test, and fields first shown are no news: never sent).

@@ -42,6 +42,12 @@ def enqueue(
     )
 
 
+def any_pending(session: Session) -> bool:
+    """Whether a delivery waits to be sent (a sending round would have work)."""
+    pending = select(Delivery.id).where(col(Delivery.state) == "pending").limit(1)
+    return session.exec(pending).first() is not None
+
+
 def filters_of_subscriptions(session: Session) -> list[tuple[int, Filter]]:
     """(id, filter) of each enabled subscription."""
     rows = session.exec(

@@ -32,7 +32,7 @@ from sqlmodel import Session, col, select
 
 from storage import Delivery, Subscription, transaction, utcnow
 from tracker.notify import message as messages
-from tracker.notify import targets
+from tracker.notify import outbox, targets
 from tracker.notify.kinds import target_kind
 from tracker.notify.settings import NotifySettings
 
@@ -292,11 +292,8 @@ def send_due(
     """Send what is due now, round after round while rounds send something, for up to
     `budget` (`redline check` and `redline notify send`); None if nothing was pending."""
     with Session(engine) as session:
-        pending = session.exec(
-            select(Delivery.id).where(col(Delivery.state) == "pending").limit(1)
-        ).first()
-    if pending is None:
-        return None
+        if not outbox.any_pending(session):
+            return None
     total = RoundStats()
     deadline = time.monotonic() + budget.total_seconds()
     sender = Sender(engine, settings, worker, public_url)

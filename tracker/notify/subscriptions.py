@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 
 from storage import Delivery, Subscription, ThreadPost
 from tracker.errors import UserError
-from tracker.fetch import netguard
+from tracker.fetch import addresses
 from tracker.notify.filters import parse_filters
 from tracker.notify.kinds import bluesky_account, mastodon_instance, target_kind
 
@@ -72,7 +72,7 @@ def check_target(target: str) -> str:
             "URL nor an Apprise URL (such as slack://, mailto://, ntfy://, json://; see "
             "https://github.com/caronc/apprise/wiki)"
         )
-    netguard.check_url_host(target)  # a literal private address needs allowing, as a source
+    addresses.check_url_host(target)  # a literal private address needs allowing, as a source
     return target
 
 

@@ -23,7 +23,7 @@ from types import ModuleType
 import httpx
 
 from tracker import __version__
-from tracker.fetch import netguard
+from tracker.fetch import addresses, netguard
 from tracker.notify.message import Message
 from tracker.words import one_line
 
@@ -48,7 +48,7 @@ def make_client() -> httpx.Client:
     signed body is for the URL it was sent to)."""
     limits = httpx.Limits(max_connections=8, max_keepalive_connections=8)
     return httpx.Client(
-        transport=netguard.guarded_transport(netguard.current_policy(), limits),
+        transport=netguard.guarded_transport(addresses.current_policy(), limits),
         timeout=TIMEOUT,
         follow_redirects=False,
         headers={"User-Agent": f"redline/{__version__}"},

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tracker.errors import UserError
-from tracker.fetch.netguard import AddressPolicy, parse_networks
+from tracker.fetch.addresses import AddressPolicy, parse_networks
 from tracker.notify.settings import NotifySettings
 from tracker.tuning import BY_CONFIG_KEY
 

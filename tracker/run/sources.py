@@ -17,7 +17,7 @@ from storage import Source, source_queries, utcnow
 from tracker.compare import noise
 from tracker.errors import UserError
 from tracker.extract import KINDS
-from tracker.fetch.netguard import check_url_host
+from tracker.fetch.addresses import check_url_host
 from tracker.identity.match import compile_id_pattern
 from tracker.identity.sites import site_of
 from tracker.normalise import canonical_url, check_http_url

@@ -9,7 +9,7 @@ is (its Content-Location, a Link rel="memento", or a redirect's Location).
 
 Hand-written rather than through `savepagenow` or `waybackpy`: both fix the host to
 web.archive.org (tests and mirrors need another endpoint), go through `requests` (so
-not through tracker/fetch/netguard.py's address policy), and wait for a capture by blocking;
+not through tracker/fetch/netguard.py's address guard), and wait for a capture by blocking;
 here each step is one bounded request and the caller comes back for a pending job.
 """
 
@@ -25,7 +25,7 @@ import httpx
 
 from storage import utcnow
 from tracker import __version__
-from tracker.fetch import netguard
+from tracker.fetch import addresses, netguard
 from tracker.run.config import ArchiveSettings
 from tracker.run.schedule import parse_retry_after
 from tracker.words import one_line
@@ -51,7 +51,7 @@ def make_client(timeout: httpx.Timeout | float = TIMEOUT) -> httpx.Client:
     sources may be fetched from ([fetch], REDLINE_ALLOW_NETWORKS)."""
     limits = httpx.Limits(max_connections=4, max_keepalive_connections=4)
     return httpx.Client(
-        transport=netguard.guarded_transport(netguard.current_policy(), limits),
+        transport=netguard.guarded_transport(addresses.current_policy(), limits),
         timeout=timeout,
         follow_redirects=False,  # a redirect's Location is the answer, not a page to fetch
         headers={"User-Agent": f"redline/{__version__} (archiving edited news pages)"},
