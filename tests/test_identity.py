@@ -141,3 +141,42 @@ def test_the_similarity_bound_never_undercuts_the_similarity(old: str, new: str)
         return  # empty headlines are never compared
     exact = similarity(diff_text(old_side.headline, new_side.headline))
     assert match._similarity_bound(old_side, new_side) >= exact - 1e-9
+
+
+def test_a_sighting_works_out_its_evidence_once_and_in_order() -> None:
+    from dataclasses import replace
+
+    from tracker.extract.base import HistoryEntry, Observation
+    from tracker.identity.sighting import Sighting, content_fields
+    from tracker.normalise import content_hash
+
+    earlier = HistoryEntry("Old", "https://News.example/a-old#top", None, "First version")
+    observation = Observation(
+        url="https://news.example/a?utm_source=x", headline="  A  headline ", history=[earlier]
+    )
+    sighting = Sighting.of(observation, ["https://news.example/requested"])
+    # Its own URL first, then the page's as requested, then its Changes list's: canonical.
+    assert sighting.urls == [
+        "https://news.example/a",
+        "https://news.example/requested",
+        "https://news.example/a-old",
+    ]
+    assert sighting.url == "https://news.example/a"
+    assert Sighting.of(replace(observation, url=None)).url is None
+    assert sighting.content_hash == content_hash(content_fields(observation))
+    # Other content (a listing's partial field filled in) is another hash; the keys stay.
+    shown = sighting.showing(replace(observation, summary="A summary"))
+    assert shown.content_hash != sighting.content_hash and shown.keys == sighting.keys
+
+
+def test_a_url_id_two_items_share_in_one_check_is_not_used() -> None:
+    from tracker.extract.base import Observation
+    from tracker.identity.sighting import Sighting, drop_ambiguous_url_ids
+
+    one = Sighting.of(Observation(url="https://news.example/x/12345678/a", headline="One"))
+    two = Sighting.of(Observation(url="https://news.example/x/12345678/b", headline="Two"))
+    same = Sighting.of(Observation(url="https://news.example/x/87654321/c", headline="Three"))
+    assert any(kind == "urlid" for kind, _ in one.keys)
+    drop_ambiguous_url_ids([one, two, same])
+    assert not any(kind == "urlid" for kind, _ in [*one.keys, *two.keys])
+    assert any(kind == "urlid" for kind, _ in same.keys)  # named one item only: kept
