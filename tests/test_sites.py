@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from storage import (
     Change,
@@ -133,6 +133,40 @@ def test_an_item_leaves_one_feed_without_leaving_the_site(engine: Engine) -> Non
     with transaction(engine) as session:
         item = session.get(Item, 1)
         assert item is not None and item.removed_at is None
+
+
+def test_a_sources_pages_are_the_newest_of_its_own_events_and_its_items_edits(
+    engine: Engine,
+) -> None:
+    """A source's feed is its own removals and restorations and the edits of the items it
+    sights, recorded by any source of the site; a page of it, at any size and cursor, is
+    the newest of both together (they are read as two halves: storage/change_pages.py)."""
+    world, top = add(engine, SITE + "/world.xml"), add(engine, SITE + "/top.xml")
+    check(engine, world, feed(SITE, [STORY, OTHER]), T0)
+    check(engine, top, feed(SITE, [STORY, OTHER]), T0)
+    for hour in range(1, 7):  # world.xml records the edits; top.xml's items come and go
+        when = T0 + timedelta(hours=hour)
+        headline = f"Talks go on in Geneva, day {hour}"
+        check(engine, world, feed(SITE, [(STORY[0], headline), OTHER]), when)
+        shown = [(STORY[0], headline)] if hour % 2 else [(STORY[0], headline), OTHER]
+        check(engine, top, feed(SITE, shown), when + timedelta(minutes=1))
+    kinds = ("created", "edited", "removed", "restored")
+    with transaction(engine) as session:
+        every = session.exec(select(Change).order_by(col(Change.id).desc())).all()
+        sightings = session.exec(select(ItemSighting).where(ItemSighting.source_id == top))
+        sighted = {sighting.item_id for sighting in sightings.all()}
+        expected = [
+            c.id
+            for c in every
+            if c.kind in kinds
+            and (c.source_id == top or (c.kind in ("created", "edited") and c.item_id in sighted))
+        ]
+        assert {c.source_id for c in every if c.id in expected} == {world, top}  # both halves
+        for limit in (1, 2, 3, 5, len(expected)):
+            for before in [None, *expected]:
+                page = change_pages.change_page(session, kinds, limit, before, source_id=top)
+                newer = expected if before is None else expected[expected.index(before) + 1 :]
+                assert [c.id for c in page] == newer[:limit], (limit, before)
 
 
 def test_sources_of_two_hosts_share_items_only_when_the_user_groups_them(
