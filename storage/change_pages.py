@@ -115,33 +115,21 @@ def change_page_state(
     """(count, highest id, latest time written) of that page, read without loading it."""
     from sqlalchemy import func
 
-    page = _page_window(
+    where = _page_where(
         session, kinds, limit, before, source_id, item_id, tag, classification, field
     )
+    page = _page_window(where, limit)
     count, newest, latest = session.exec(
         select(func.count(), func.max(page.c.id), func.max(page.c.at))
     ).one()
     return int(count), newest, latest
 
 
-def _page_window(
-    session: Session,
-    kinds: Sequence[str],
-    limit: int,
-    before: int | None,
-    source_id: int | None,
-    item_id: int | None,
-    tag: str | None,
-    classification: Classes,
-    field: str | None,
-) -> Any:
-    """change_page's page as a subquery of (id, at: when each change was written), for
-    counting it."""
+def _page_window(where: list, limit: int) -> Any:
+    """The page _page_where's clauses make, as a subquery of (id, at: when each change was
+    written), for counting it."""
     from sqlalchemy import func
 
-    where = _page_where(
-        session, kinds, limit, before, source_id, item_id, tag, classification, field
-    )
     written = func.coalesce(col(Change.stored_at), col(Change.recorded_at))
     window = select(col(Change.id).label("id"), written.label("at")).where(*where)
     return window.order_by(col(Change.id).desc()).limit(limit).subquery()
@@ -215,9 +203,10 @@ def feed_page_state(
     for an item, its latest version."""
     from sqlalchemy import func, literal
 
-    page = _page_window(
+    where = _page_where(
         session, kinds, limit, before, source_id, item_id, tag, classification, field
     )
+    page = _page_window(where, limit)
     found: Any = literal(1)
     extra: list[Any] = []
     if source_id is not None:
