@@ -145,7 +145,7 @@ def _page_where(
     tag: str | None,
     classification: Classes,
     field: str | None,
-) -> Any:
+) -> list:
     """WHERE clauses that make change_page's page once ordered newest first and cut to
     `limit`: the filters, and for a source, its page's ids.
 
