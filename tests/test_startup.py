@@ -3,9 +3,14 @@ libraries that read them (trafilatura alone takes a tenth of a second)."""
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from tracker.errors import RedlineError
 
 
 def test_the_cli_imports_no_html_or_feed_reader_until_one_is_needed() -> None:
@@ -60,3 +65,24 @@ def test_help_and_version_do_not_import_the_database_modules() -> None:
         code = "import contextlib\nfrom tracker.cli.main import main\n"
         code += f"with contextlib.suppress(SystemExit):\n    main([{flag!r}])"
         assert _imported_by(code, ("sqlalchemy", "sqlmodel", "storage")) == [], flag
+
+
+def test_a_command_runs_with_fewer_collections_and_puts_the_threshold_back(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tracker.cli import main
+
+    during: list[tuple[int, ...]] = []
+    monkeypatch.setattr(main, "cmd_status", lambda *args: during.append(gc.get_threshold()))
+    before = gc.get_threshold()
+    assert main.main(["--db", db_url, "status"]) == 0
+    assert during == [(main.COLLECT_EVERY, *before[1:])]
+    assert gc.get_threshold() == before
+
+    def fail(*args: object) -> None:
+        raise RedlineError("no")
+
+    monkeypatch.setattr(main, "cmd_status", fail)
+    assert main.main(["--db", db_url, "status"]) == 2
+    assert capsys.readouterr().err == "redline: no\n"
+    assert gc.get_threshold() == before  # put back on the way out of a failure too

@@ -10,10 +10,12 @@ it runs: start-up time (`redline --help` and `--version` need none of them).
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, NoReturn
 
@@ -72,7 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             with transaction(engine) as session:
                 sync_config(session, config.notify)
-        return int(args.handler(args, engine, config) or 0)
+        with _fewer_collections():
+            return int(args.handler(args, engine, config) or 0)
     except (RedlineError, StorageError) as error:
         # The message may quote a URL as typed, credentials and all.
         print(f"redline: {redact_url(str(error))}", file=sys.stderr)
@@ -93,6 +96,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         # main() may be called in a process that goes on (the tests call it so).
         if engine is not None:
             engine.dispose()
+
+
+# The cyclic garbage collector's first threshold while a command runs (Python's default
+# is 700 allocations). An import or a round keeps a listing's records, the source's index
+# and the ORM's session alive (about 140,000 objects), and at the default every snapshot
+# or so promoted enough short-lived objects to trigger a full collection walking all of
+# them: a py-spy profile of replaying 100 snapshots of a 5,000-item listing put 4.5 s of
+# its 38 s in 65 full collections. Collecting every 50,000 allocations cuts that to 0.3 s
+# (most short-lived objects die by reference counting first) at the same peak memory.
+COLLECT_EVERY = 50_000
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run the block with the collector's first threshold at COLLECT_EVERY, put back
+    after: main() may run in a process that goes on (the tests call it so)."""
+    before = gc.get_threshold()
+    gc.set_threshold(COLLECT_EVERY, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 # Commands that write to the database (the others only read it); `source` edits one.
