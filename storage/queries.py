@@ -238,9 +238,12 @@ def latest_versions(session: Session, item_ids: Collection[int]) -> dict[int, Ve
     return found
 
 
-def touch_latest_versions(session: Session, item_ids: Collection[int], now: datetime) -> None:
+def touch_latest_versions(
+    session: Session, item_ids: Collection[int], now: datetime, only_later: bool = False
+) -> None:
     """Mark these items' latest versions (n = the item's version count) as observed now,
-    in one statement, without reading them."""
+    in one statement, without reading them. only_later: leave a version last observed
+    after `now` as it is (a time written late, by an import: ListingMemory)."""
     from sqlalchemy import update
 
     count = select(Item.version_count).where(col(Item.id) == col(Version.item_id))
@@ -249,7 +252,25 @@ def touch_latest_versions(session: Session, item_ids: Collection[int], now: date
         .where(col(Version.item_id).in_(list(item_ids)), col(Version.n) == count.scalar_subquery())
         .values(last_observed_at=now)
     )
+    if only_later:
+        statement = statement.where(col(Version.last_observed_at) < now)
     session.exec(statement.execution_options(synchronize_session=False))  # type: ignore[call-overload]
+
+
+def write_seen_late(session: Session, item_ids: Sequence[int], seen_at: datetime) -> None:
+    """These items, and their latest versions, were last seen at `seen_at` (written after
+    the check that saw them: tracker/record/listing_memory.py); a later time already
+    written stays."""
+    from sqlalchemy import update
+
+    for chunk in in_chunks(item_ids):
+        statement = (
+            update(Item)
+            .where(col(Item.id).in_(chunk), col(Item.last_seen_at) < seen_at)
+            .values(last_seen_at=seen_at)
+        )
+        session.exec(statement.execution_options(synchronize_session=False))  # type: ignore[call-overload]
+        touch_latest_versions(session, chunk, seen_at, only_later=True)
 
 
 def changes_of(

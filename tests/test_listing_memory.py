@@ -200,3 +200,49 @@ def test_the_memory_is_dropped_when_another_listing_of_the_site_is_checked(
     assert stored(second_engine) == remembered
     headlines = [row[2] for row in remembered["versions"] if row[0] == 6]  # story 5's item
     assert headlines[-2:] == ["Story 5 as the world page tells it", story(5)["headline"]]
+
+
+def last_seen(engine: Engine) -> list[datetime]:
+    """Each item's last-seen time and its latest version's last-observed time."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT item.last_seen_at, version.last_observed_at FROM item JOIN version"
+                " ON version.item_id = item.id AND version.n = item.version_count"
+            )
+        )
+        return [as_utc(value) for row in rows for value in row]
+
+
+def as_utc(value: Any) -> datetime:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC)
+
+
+def test_unchanged_items_last_seen_times_are_written_late_but_written(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seven snapshots where only votes tick: the times move on in the database at least
+    every WRITE_SEEN_EVERY snapshots, and the import ends with every time true."""
+    monkeypatch.setattr(listing_memory, "WRITE_SEEN_EVERY", 3)
+    pages = [[story(n, votes=n + hour) for n in range(5)] for hour in range(7)]
+    seen_after: list[set[datetime]] = []
+    import_all(engine, pages, between=lambda done: seen_after.append(set(last_seen(engine))))
+    # The first snapshot is read whole; then two kept, and the third writes all three.
+    hours = [{START + timedelta(hours=hour)} for hour in (0, 0, 0, 3, 3, 3, 6)]
+    assert seen_after == hours
+    assert set(last_seen(engine)) == {START + timedelta(hours=6)}
+
+
+def test_a_stopped_import_still_writes_the_times_it_kept(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pages = [[story(n, votes=n + hour) for n in range(5)] for hour in range(6)]
+
+    def stop(done: int) -> None:
+        if done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_all(engine, pages, between=stop)
+    assert set(last_seen(engine)) == {START + timedelta(hours=3)}

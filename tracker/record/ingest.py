@@ -83,6 +83,7 @@ def record_observations(
     listing: bool = False,
     seen_unchanged: Sequence[int] = (),
     context: Sequence[Observation] = (),
+    seen_times_written_late: bool = False,
 ) -> IngestStats:
     """Store what is new in these observations of one source.
 
@@ -94,7 +95,8 @@ def record_observations(
     again exactly as its last check did (known to the caller, not observed again here):
     they are seen, not removed, and only their last-seen times change. context: their
     observations, the listing around these ones (which of its URLs are section pages, which
-    URL ids name two items).
+    URL ids name two items). seen_times_written_late: the caller writes the last-seen times
+    of the items seen unchanged itself, later (an import's ListingMemory).
     """
     assert source.id is not None
     site = sites.sharing(session, source, listing)
@@ -150,8 +152,9 @@ def record_observations(
         and stored.latest_hash != sighting.content_hash
     )
     pending = _Pending()
-    pending.seen_items += seen_unchanged
-    pending.seen_latest_of += seen_unchanged
+    if not seen_times_written_late:
+        pending.seen_items += seen_unchanged
+        pending.seen_latest_of += seen_unchanged
     stats.items_seen += len(seen_unchanged)
     stats.landed = [None] * len(observations)
     # Each item is claimed by one observation per check, with that observation's content

@@ -14,18 +14,30 @@ merged or split items (a new item_match row), or when ingest refuses it (a new r
 naming a remembered item, or items to merge: SeenUnchangedConflict); the snapshot then
 goes the whole way and the memory is built afresh. A check that merges items is thus
 one that remembered nothing, and what it remembers next is its own items, merged.
+
+The last-seen times of the records seen unchanged are written late: moving them on for
+every unchanged item of every snapshot (an UPDATE of each item and of its latest version)
+was a sixth of a replay. The memory keeps when each was last seen and writes those times
+before anything else is recorded about the item (an edit, a removal: the headline-test
+window reads when a version was last observed), whenever the memory is dropped, every
+WRITE_SEEN_EVERY snapshots, and when the import ends. Until then a reader of the database
+sees an item's last-seen time up to that many snapshots behind the import. Times are only
+ever moved on (another source may have seen the item later), and a time is kept only once
+the snapshot that saw it is committed (ListingMemory.committed).
 """
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from storage import Check, ItemMatch, Source
+from storage import Check, ItemMatch, Source, queries
 from tracker.extract import Page
 from tracker.extract.base import Observation
 from tracker.extract.listing import listing_records, record_fields, record_observation
@@ -46,6 +58,10 @@ class Split:
     raw_keys: dict[tuple[Any, ...], str]  # see _raw_key: each record's, to its record key
 
 
+# How many snapshots an import records before it writes the last-seen times it keeps.
+WRITE_SEEN_EVERY = 25
+
+
 @dataclass
 class ListingMemory:
     # record key -> its item, and the observation it was read as
@@ -54,6 +70,13 @@ class ListingMemory:
     raw_keys: dict[tuple[Any, ...], str] = field(default_factory=dict)
     last_check: int | None = None  # the check that left this memory
     last_match: int | None = None  # the newest item_match row then
+    # Items seen unchanged whose last-seen time is not written yet -> that time.
+    unwritten: dict[int, datetime] = field(default_factory=dict)
+    # The snapshot being recorded: items it saw unchanged (kept in `unwritten` once it is
+    # committed), and the items whose times it wrote (dropped from `unwritten` then).
+    _seen_now: dict[int, datetime] = field(default_factory=dict)
+    _written_now: set[int] = field(default_factory=set)
+    snapshots_since_written: int = 0
 
     def split(self, session: Session, source: Source, page: Page, check_id: int) -> Split | None:
         """The page's records split by what the memory knows, for the check `check_id`;
@@ -102,14 +125,40 @@ class ListingMemory:
             return None  # see _named_for_itself
         return Split(list(dict.fromkeys(known)), context, known_keys, observations, keys, raw_keys)
 
+    def writes_seen_late(self) -> bool:
+        """Whether this snapshot leaves the last-seen times of its unchanged records to
+        the memory (else ingest writes them, as a check does)."""
+        return self.snapshots_since_written + 1 < WRITE_SEEN_EVERY
+
+    def write_seen(self, session: Session, split: Split | None) -> None:
+        """Before a snapshot is recorded: write the kept last-seen times of the items it
+        does not show unchanged (it edits them, or they left: what is recorded next must
+        read their true times), or of every item when it writes its unchanged records'
+        times itself or is read the whole way (split None)."""
+        if split is None or not self.writes_seen_late():
+            due = list(self.unwritten)
+        else:
+            shown = set(split.known)
+            due = [item for item in self.unwritten if item not in shown]
+        by_time: defaultdict[datetime, list[int]] = defaultdict(list)
+        for item in due:
+            by_time[self.unwritten[item]].append(item)
+        for seen_at, items in by_time.items():
+            queries.write_seen_late(session, items, seen_at)
+        self._written_now = set(due)
+
     def remember(
         self,
         session: Session,
         split: Split,
         landed: list[int | None],
         check_id: int | None,
+        now: datetime,
     ) -> None:
-        """Keep this snapshot's records and their items for the next one."""
+        """Keep this snapshot's records and their items for the next one, and when its
+        unchanged records were seen (unless ingest wrote that: writes_seen_late)."""
+        if self.writes_seen_late():
+            self._seen_now = dict.fromkeys(split.known, now)
         self.items = {key: self.items[key] for key in split.known_keys}
         self.items.update(
             (key, (item, observation))
@@ -120,9 +169,27 @@ class ListingMemory:
         self.last_check = check_id
         self.last_match = _newest_match(session)
 
-    def forget(self) -> None:
+    def forget(self, session: Session) -> None:
+        """Drop what the memory holds; the snapshot is read the whole way."""
+        self.write_seen(session, None)
+        self._seen_now = {}
         self.items.clear()
         self.raw_keys.clear()
+
+    def committed(self) -> None:
+        """The snapshot's transaction is committed: what it wrote is written, what it saw
+        unchanged is kept."""
+        for item in self._written_now:
+            self.unwritten.pop(item, None)
+        self.unwritten.update(self._seen_now)
+        # A snapshot that kept no times wrote them all (or remembered nothing).
+        self.snapshots_since_written = self.snapshots_since_written + 1 if self._seen_now else 0
+        self.rolled_back()
+
+    def rolled_back(self) -> None:
+        """The snapshot's transaction is rolled back: its writes never happened."""
+        self._seen_now = {}
+        self._written_now = set()
 
     def _holds(self, session: Session, source: Source, check_id: int) -> bool:
         """Whether nothing but this import wrote to the site's items since the memory was

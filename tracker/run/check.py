@@ -178,11 +178,20 @@ def record_snapshot(
     """
     started = utcnow()
     try:
-        return _record(engine, source_id, snapshot, taken_at, started, CheckOptions(), ref, memory)
-    except RedlineError as error:
+        result = _record(
+            engine, source_id, snapshot, taken_at, started, CheckOptions(), ref, memory
+        )
+    except BaseException as error:
+        if memory is not None:
+            memory.rolled_back()  # the times it wrote or saw were not committed
+        if not isinstance(error, RedlineError):
+            raise
         with transaction(engine) as session:
             session.add(_error_check(source_id, started, error, bytes=len(snapshot.body), ref=ref))
         return CheckResult(source_id, snapshot.requested_url, "error", error=str(error))
+    if memory is not None:
+        memory.committed()
+    return result
 
 
 def _record_remembered(
@@ -198,18 +207,20 @@ def _record_remembered(
     memory is dropped, and built again from the next snapshot)."""
     split = memory.split(session, source, page, check_id or 0)
     if split is None:
-        memory.forget()
+        memory.forget(session)
         return None
+    memory.write_seen(session, split)
     source.listing = True
     try:
         stats = record_observations(
             session, source, split.observations, now, check_id, listing=True,
             seen_unchanged=split.known, context=split.context,
+            seen_times_written_late=memory.writes_seen_late(),
         )  # fmt: skip
     except SeenUnchangedConflict:
-        memory.forget()
+        memory.forget(session)
         return None
-    memory.remember(session, split, stats.landed, check_id)
+    memory.remember(session, split, stats.landed, check_id, now)
     return stats
 
 

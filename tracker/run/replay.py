@@ -4,11 +4,13 @@ Snapshots already recorded for the source are skipped, known by their content an
 (or, for imports made before that, by their path): running an import again, through any
 path, glob or manifest, adds nothing, and an interrupted import, run again, resumes
 where it stopped.
-Each snapshot is its own transaction.
+Each snapshot is its own transaction. The last-seen times of a listing's unchanged items
+are written late, in batches (tracker/record/listing_memory.py), and at the end.
 """
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 import time
 from collections.abc import Callable, Iterable
@@ -26,6 +28,8 @@ from tracker.fetch.client import Snapshot, decode_text
 from tracker.normalise import redact_url
 from tracker.record.listing_memory import ListingMemory
 from tracker.run.check import CheckResult, record_snapshot
+
+log = logging.getLogger(__name__)
 
 # Types by file name, where mimetypes does not know them.
 _TYPES = {".md": "text/markdown", ".csv": "text/csv", ".json": "application/json"}
@@ -68,6 +72,39 @@ def import_snapshots(
         )
     summary = ImportSummary()
     memory = ListingMemory()  # a listing's records from one snapshot to the next
+    try:
+        _record_each(engine, source_id, snapshots, base_url, done, memory, summary, on_snapshot)
+    except BaseException:
+        # Stopped (Ctrl-C, the database failing): the times of the snapshots recorded are
+        # still written if they can be, without hiding why the import stopped.
+        try:
+            _write_kept_times(engine, memory)
+        except Exception:
+            log.exception("the last-seen times of the import's last snapshots were not written")
+        raise
+    _write_kept_times(engine, memory)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _write_kept_times(engine: Engine, memory: ListingMemory) -> None:
+    """Write the last-seen times the memory still keeps (tracker/record/listing_memory.py)."""
+    if memory.unwritten:
+        with transaction(engine) as session:
+            memory.write_seen(session, None)
+        memory.committed()
+
+
+def _record_each(
+    engine: Engine,
+    source_id: int,
+    snapshots: Iterable[ArchivedSnapshot],
+    base_url: str,
+    done: set[str | None],
+    memory: ListingMemory,
+    summary: ImportSummary,
+    on_snapshot: Callable[[ArchivedSnapshot, CheckResult | None], None] | None,
+) -> None:
     for snapshot in snapshots:
         summary.snapshots += 1
         summary.first = summary.first or snapshot.taken_at
@@ -89,8 +126,6 @@ def import_snapshots(
                 summary.error_messages.append(f"{snapshot.ref}: {result.error}")
         if on_snapshot:
             on_snapshot(snapshot, result)
-    summary.seconds = time.monotonic() - started
-    return summary
 
 
 def as_fetched(snapshot: ArchivedSnapshot, base_url: str) -> Snapshot:
