@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi.responses import HTMLResponse
-from pytest_httpserver import HTTPServer
 
 from feeds import timeline
 from feeds.app import create_app
 from feeds.pages import SECURITY_HEADERS
 from storage import make_engine, transaction, upgrade
+from tests.tools import LocalServer
 from tracker.run.sources import add_source
 
 from . import png
@@ -78,7 +78,7 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The app on a real uvicorn server in a thread, over a database the tracker filled."""
-    news = HTTPServer(host="127.0.0.1", port=0)
+    news = LocalServer(host="127.0.0.1", port=0)
     news.start()
     site = Site(news)
     news.expect_request(re.compile(".*")).respond_with_handler(site.handle)

@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from pytest_httpserver import HTTPServer
 from sqlalchemy import event, update
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 from werkzeug import Request, Response
 
 from storage import Check, Item, ItemSighting, Source, source_queries, transaction
+from tests.tools import LocalServer
 from tracker.record.not_modified import NotModified, NotModifiedLog
 from tracker.run.check import CheckOptions, check_source
 from tracker.run.config import DaemonSettings
@@ -49,7 +49,7 @@ class GatedServer:
         self.lock = threading.Lock()
         self.in_flight: Counter[str] = Counter()
         self.most: Counter[str] = Counter()
-        self.server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+        self.server = LocalServer(host="127.0.0.1", port=0, threaded=True)
         self.server.expect_request(re.compile(".*")).respond_with_handler(self.handle)
 
     def handle(self, request: Request) -> Response:

@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pytest_httpserver import HTTPServer
 from sqlalchemy import text, update
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, func, select
@@ -57,6 +56,7 @@ from storage import (
     utcnow,
 )
 from tests.databases import Backend
+from tests.tools import LocalServer
 from tracker.run.rounds import check_round
 from tracker.run.sources import add_source
 
@@ -253,7 +253,7 @@ class CrashSite:
         self.state = STATES - 1
         self.served: list[tuple[float, str]] = []
         self._served = threading.Condition()
-        self.server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+        self.server = LocalServer(host="127.0.0.1", port=0, threaded=True)
         self.server.expect_request(re.compile(".*")).respond_with_handler(self.handle)
 
     def start(self) -> None:

@@ -9,6 +9,7 @@ from typing import ClassVar
 
 import pytest
 
+from tests.tools import STOP_POLL_SECONDS
 from tracker.errors import FetchError
 from tracker.fetch.client import fetch, make_client
 
@@ -90,7 +91,9 @@ def keep_alive_servers() -> Iterator[list[str]]:
     servers = [ThreadingHTTPServer(("127.0.0.1", 0), _KeepAlive) for _ in range(12)]
     for server in servers:
         server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=server.serve_forever, args=(STOP_POLL_SECONDS,), daemon=True
+        ).start()
     yield [f"http://127.0.0.1:{server.server_address[1]}/page.md" for server in servers]
     for server in servers:
         server.shutdown()

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from pytest_httpserver import HTTPServer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from werkzeug import Request, Response
 
 from storage import Delivery
+from tests.tools import LocalServer
 from tracker.notify import targets
 
 from .conftest import Site, redline_command
@@ -30,7 +30,7 @@ class Hook:
     """A webhook receiver; `hold` makes it keep each request until `release`."""
 
     def __init__(self) -> None:
-        self.server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+        self.server = LocalServer(host="127.0.0.1", port=0, threaded=True)
         self.received: list[tuple[dict[str, str], bytes]] = []
         self.arrived = threading.Event()
         self.hold = False

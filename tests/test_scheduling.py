@@ -30,6 +30,7 @@ from storage import (
     transaction,
     utcnow,
 )
+from tests.tools import LocalServer
 from tracker.fetch.client import make_client
 from tracker.run.check import CheckOptions, CheckResult, check_source
 from tracker.run.config import DaemonSettings
@@ -290,7 +291,7 @@ def test_the_daemon_keeps_to_per_host_limits(engine: Engine) -> None:
         body = ITEM_TEXT.replace("Khanasir", f"Khanasir {request.path}", 1)
         return Response(body, headers={"Content-Type": "text/markdown"})
 
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server = LocalServer(host="127.0.0.1", port=0, threaded=True)
     server.expect_request(re.compile(".*")).respond_with_handler(handler)
     server.start()
     try:
@@ -386,7 +387,7 @@ def test_a_check_longer_than_its_lease_keeps_it_by_renewal(engine: Engine) -> No
         time.sleep(2.5)  # a slow server: longer than the 1 s lease
         return Response(ITEM_TEXT, headers={"Content-Type": "text/markdown"})
 
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server = LocalServer(host="127.0.0.1", port=0, threaded=True)
     server.expect_request(re.compile(".*")).respond_with_handler(slow)
     server.start()
     settings = DaemonSettings(lease=timedelta(seconds=1), host_delay=timedelta(0))

@@ -24,6 +24,7 @@ from werkzeug import Request, Response
 
 from feeds.app import create_app
 from feeds.settings import ServiceSettings
+from tests.tools import LocalServer
 from tracker.errors import FetchError
 from tracker.fetch.client import fetch, make_client
 from tracker.logs import JsonFormatter, TextFormatter
@@ -155,7 +156,7 @@ def test_credentials_are_used_to_fetch_and_shown_nowhere(
 
 def test_credentials_go_along_redirects_within_the_origin_only(locked_site: LockedSite) -> None:
     """httpx sends Basic auth on to a redirect within the origin, never to another."""
-    other = HTTPServer(host="127.0.0.1", port=0)  # another host and port: another origin
+    other = LocalServer(host="127.0.0.1", port=0)  # another host and port: another origin
     other.start()
     elsewhere = LockedSite(other)
     other.expect_request(re.compile(".*")).respond_with_handler(elsewhere.handle)
