@@ -121,6 +121,20 @@ def filled_once(
             backend.drop(template)
 
 
+@contextlib.contextmanager
+def shared_copy(backend: Backend, filled: tuple[str, object], label: str) -> Iterator[Engine]:
+    """An engine on one copy of a module's filled database (filled_per_module), for a
+    module-scoped fixture shared by the tests that only read it: a copy per test cost as
+    much as such tests."""
+    url = backend.copy(filled[0], label)
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        backend.drop(url)
+
+
 def filled_per_module(label: str, fill: Callable[[Site, Engine], T], readers: set[str]) -> tuple:
     """The two fixtures a module assigns to itself (`filled_database, db_url =
     filled_per_module(...)`) so that its tests read one database filled once: the

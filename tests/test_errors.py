@@ -26,10 +26,9 @@ from werkzeug import Request, Response
 from feeds.api import paging
 from feeds.app import create_app
 from feeds.settings import ServiceSettings
-from storage import make_engine
 from tests.databases import Backend
 
-from .conftest import TWO_ITEM_RSS, Site, filled_per_module, redline_command
+from .conftest import TWO_ITEM_RSS, Site, filled_per_module, redline_command, shared_copy
 from .test_tracking import START, add, check_all
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -70,14 +69,11 @@ def client(seeded: Engine) -> Iterator[TestClient]:
 def reader(backend: Backend, filled_database: tuple[str, None]) -> Iterator[TestClient]:
     """A client on one copy of the seeded database, shared by the tests that only send
     GETs (a hundred cases a backend: a copy each would cost as much as the cases)."""
-    url = backend.copy(filled_database[0], "errors-read")
-    engine = make_engine(url)
-    try:
-        with TestClient(create_app(engine, ServiceSettings(api_token=TOKEN))) as client:
-            yield client
-    finally:
-        engine.dispose()
-        backend.drop(url)
+    with (
+        shared_copy(backend, filled_database, "errors-read") as engine,
+        TestClient(create_app(engine, ServiceSettings(api_token=TOKEN))) as client,
+    ):
+        yield client
 
 
 def cursor(kind: str, **state: object) -> str:

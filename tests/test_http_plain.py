@@ -27,8 +27,9 @@ from feeds.api.plain import json_bytes
 from feeds.app import create_app
 from feeds.settings import ServiceSettings
 from storage import Delivery, Item, transaction
+from tests.databases import Backend
 
-from .conftest import Receiver, Site, filled_per_module
+from .conftest import Receiver, Site, filled_per_module, shared_copy
 from .test_http_api import client_for, fill
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -44,13 +45,17 @@ def fill_with_a_day(site: Site, engine: Engine) -> None:
         session.add(item)
 
 
-# Filled once for the module; a test reading it through `client` gets a copy of its own.
-filled_database, db_url = filled_per_module("plain", fill_with_a_day, {"client"})
+# Filled once for the module; the tests reading it through `client` share one copy (they
+# only send GETs).
+filled_database, db_url = filled_per_module("plain", fill_with_a_day, set())
 
 
-@pytest.fixture
-def client(engine: Engine) -> Iterator[TestClient]:
-    with client_for(engine) as client:
+@pytest.fixture(scope="module")
+def client(backend: Backend, filled_database: tuple[str, None]) -> Iterator[TestClient]:
+    with (
+        shared_copy(backend, filled_database, "plain-read") as engine,
+        client_for(engine) as client,
+    ):
         yield client
 
 
