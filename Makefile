@@ -20,13 +20,15 @@ run: $(BIN)/redline
 
 # Two test processes: most tests wait on subprocesses, servers and the database, and
 # every database test runs on SQLite and PostgreSQL (pytest-xdist; see docs/development.md).
+# worksteal: a process that runs out of tests takes some of the other's (the longest
+# tests, crash trials and workers, last 10-16 s each; no process waits on the other).
 test: $(BIN)/redline
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --dist worksteal
 
 # The suite without the tests marked slow (see pyproject.toml): for the edit-test loop;
 # `make test` (and CI) still runs everything.
 quick: $(BIN)/redline
-	$(BIN)/pytest -n 2 -m "not slow"
+	$(BIN)/pytest -n 2 --dist worksteal -m "not slow"
 
 # Every benchmark, one after another, each replacing its section of bench/RESULTS.md
 # (about 1.5 hours; run on an otherwise idle machine). Each also runs alone: see
