@@ -28,7 +28,7 @@ from storage.types import iso_z
 from tracker.fetch.client import make_client
 from tracker.run import check as check_module
 from tracker.run.check import CheckOptions, check_source
-from tracker.run.progress import summary_line
+from tracker.run.progress_text import summary_line
 from tracker.run.rounds import check_round
 from tracker.run.sources import add_source
 

@@ -21,7 +21,9 @@ import pytest
 
 from tracker.record.ingest_state import IngestStats
 from tracker.run.check import CheckResult
-from tracker.run.progress import BarReporter, PlainReporter, TallyColumn, choose_reporter
+from tracker.run.progress import choose_reporter
+from tracker.run.progress_bars import BarReporter, TallyColumn
+from tracker.run.progress_text import PlainReporter
 
 from .conftest import TWO_ITEM_RSS as RSS
 from .conftest import Site, redline_command

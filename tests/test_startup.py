@@ -86,3 +86,12 @@ def test_a_command_runs_with_fewer_collections_and_puts_the_threshold_back(
     assert main.main(["--db", db_url, "status"]) == 2
     assert capsys.readouterr().err == "redline: no\n"
     assert gc.get_threshold() == before  # put back on the way out of a failure too
+
+
+def test_check_and_import_into_a_pipe_do_not_import_rich() -> None:
+    code = (
+        "import io\n"
+        "from tracker.run.progress import choose_reporter, import_reporter\n"
+        "choose_reporter(io.StringIO()); import_reporter(io.StringIO())"
+    )
+    assert _imported_by(code, ("rich",)) == []
