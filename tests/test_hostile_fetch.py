@@ -555,8 +555,14 @@ def test_a_redirect_nowhere_useful_is_a_clear_error(
 # Slow and silent servers -------------------------------------------------------------
 
 
+# A byte every quarter of a second: each read returns long before the 20 s read timeout,
+# and the whole answer would take 25 s, far past the half-second deadline below.
+DRIP_SECONDS = 0.25
+DEADLINE_SECONDS = 0.5
+
+
 def _drip(head: bytes, body_length: int | None) -> Handler:
-    """One byte a second: each read returns long before the 20 s read timeout."""
+    """One byte every DRIP_SECONDS."""
 
     def handle(conn: socket.socket, server: RawServer) -> None:
         if body_length is None:  # drip the status line and headers themselves
@@ -565,7 +571,7 @@ def _drip(head: bytes, body_length: int | None) -> Handler:
             conn.sendall(head)
             payload = b"x" * body_length
         for byte in payload:
-            if server.stop.wait(1):
+            if server.stop.wait(DRIP_SECONDS):
                 return
             conn.sendall(bytes([byte]))
 
@@ -587,10 +593,11 @@ def test_the_total_deadline_holds_whatever_the_server_does(
     with RawServer(handler) as server:
         start = time.monotonic()
         with pytest.raises(FetchError) as refused:
-            fetch(client, server.url("/slow"), total_seconds=2)
+            fetch(client, server.url("/slow"), total_seconds=DEADLINE_SECONDS)
         elapsed = time.monotonic() - start
-    assert str(refused.value) == f"fetch took longer than 2 s in all: {server.url('/slow')}"
-    assert 1.9 <= elapsed < 3.5
+    message = f"fetch took longer than {DEADLINE_SECONDS} s in all: {server.url('/slow')}"
+    assert str(refused.value) == message
+    assert DEADLINE_SECONDS - 0.05 <= elapsed < DEADLINE_SECONDS + 1.5
 
 
 def test_a_silent_server_times_out_after_the_read_timeout() -> None:
