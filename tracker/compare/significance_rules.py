@@ -100,7 +100,8 @@ def _numbers(text: str) -> Counter[str]:
 
 
 def _number_reasons(old: str, new: str) -> list[str]:
-    gone, came = _numbers(old) - _numbers(new), _numbers(new) - _numbers(old)
+    old_numbers, new_numbers = _numbers(old), _numbers(new)
+    gone, came = old_numbers - new_numbers, new_numbers - old_numbers
     if gone and came:
         return [f"number changed: {', '.join(gone)} → {', '.join(came)}"]
     if came:
@@ -141,7 +142,9 @@ def _names(text: str) -> set[str]:
     plain = _plain(text)
     names = set()
     for match in _WORD.finditer(text):
-        word = re.sub(r"['’]s$", "", match.group())  # "iSH’s" is iSH
+        word = match.group()
+        if word.endswith(("'s", "’s")):  # "iSH’s" is iSH
+            word = word[:-2]
         before = match.start() - 1  # the last character before the word but spaces
         while before >= 0 and text[before].isspace():
             before -= 1
