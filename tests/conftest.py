@@ -310,6 +310,11 @@ def cli(db_url: str) -> object:
     calls tracker.cli.main in this process (a process of its own costs ~0.9 s of imports,
     most of the suite's time when every test started one); run and serve, and every
     command when REDLINE_TEST_CLI=process is set, start the installed script instead."""
+    return cli_on(db_url)
+
+
+def cli_on(db_url: str) -> Callable[..., CliResult]:
+    """The `cli` fixture's runner, on the database at db_url."""
 
     def run(*args: str, check: bool = True) -> CliResult:
         env = {**os.environ, "REDLINE_DB": db_url}
