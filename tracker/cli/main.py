@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 # and the ORM's session alive (about 140,000 objects), and at the default every snapshot
 # or so promoted enough short-lived objects to trigger a full collection walking all of
 # them: a py-spy profile of replaying 100 snapshots of a 5,000-item listing put 4.5 s of
-# its 38 s in 65 full collections. Collecting every 50,000 allocations cuts that to 0.3 s
+# its 38 s in 65 full collections. Collecting every 50,000 allocations cuts that to 0.4 s
 # (most short-lived objects die by reference counting first) at the same peak memory.
 COLLECT_EVERY = 50_000
 
