@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -48,6 +49,14 @@ TWO_ITEM_RSS = """<?xml version="1.0"?>
 </channel></rss>
 """
 OFFSTREAM = FIXTURES / "offstream"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A suite started in the background (`make test &`, nohup) has SIGINT ignored, and so
+    # would every redline it starts: the Ctrl-C tests would see their signal ignored. A
+    # handler here (in each xdist worker too) gives the processes it starts the default.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
