@@ -133,19 +133,17 @@ class ListingMemory:
     def write_seen(self, session: Session, split: Split | None) -> None:
         """Before a snapshot is recorded: write the kept last-seen times of the items it
         does not show unchanged (it edits them, or they left: what is recorded next must
-        read their true times), or of every item when it writes its unchanged records'
-        times itself or is read the whole way (split None)."""
-        if split is None or not self.writes_seen_late():
-            due = list(self.unwritten)
-        else:
-            shown = set(split.known)
-            due = [item for item in self.unwritten if item not in shown]
+        read their true times), of every item when it is read the whole way (split None).
+        Those it shows unchanged get its own time instead: kept again (remember), or
+        written by ingest when the snapshot writes its unchanged records' times itself."""
+        shown = set(split.known) if split is not None else set()
         by_time: defaultdict[datetime, list[int]] = defaultdict(list)
-        for item in due:
-            by_time[self.unwritten[item]].append(item)
+        for item, seen_at in self.unwritten.items():
+            if item not in shown:
+                by_time[seen_at].append(item)
         for seen_at, items in by_time.items():
             queries.write_seen_late(session, items, seen_at)
-        self._written_now = set(due)
+        self._written_now = set(self.unwritten)  # written now, or superseded by this snapshot
 
     def remember(
         self,
