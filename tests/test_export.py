@@ -448,7 +448,9 @@ def test_items_are_read_in_batches_from_one_snapshot(
         done = export.write_export(session, export.Selection(), "ndjson", stream)
     with transaction(engine) as session:
         count = len(session.exec(select(Item)).all())
-        unicode_item = session.exec(select(Item).where(Item.source_id == ids["unicode"])).first()
+        # By key: without an order, PostgreSQL returns the row it updated last.
+        edited_item = select(Item).where(Item.source_id == ids["unicode"], Item.key == "u-1")
+        unicode_item = session.exec(edited_item).one()
     assert loaded == [2] * (count // 2) + [count % 2] * (count % 2)
     # Written as read: the first record went out before the second batch was read.
     assert stream.batches_at_first_write == 1
