@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -9,9 +11,11 @@ from typing import ClassVar
 
 import pytest
 
-from tests.tools import STOP_POLL_SECONDS
+from tests.tools import STOP_POLL_SECONDS, LocalServer, require_tool
 from tracker.errors import FetchError
 from tracker.fetch.client import fetch, make_client
+from tracker.notify import targets
+from tracker.run import wayback
 
 from .conftest import Site
 
@@ -47,6 +51,37 @@ def test_error_statuses_and_unreachable_hosts_are_fetch_errors(site: Site) -> No
         # Port 9 on loopback (discard) has no listener here: connection refused.
         with pytest.raises(FetchError, match="could not fetch http://127.0.0.1:9/"):
             fetch(client, "http://127.0.0.1:9/")
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An HTTPS page on 127.0.0.1 whose certificate no authority signed."""
+    openssl = require_tool("openssl", "the certificate check over TLS")
+    folder = tmp_path_factory.mktemp("tls")
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = LocalServer(host="127.0.0.1", port=0, ssl_context=context)
+    server.expect_request("/page.md").respond_with_data("# Headline\n")
+    server.start()
+    try:
+        yield server.url_for("/page.md")
+    finally:
+        server.stop()
+
+
+def test_every_kind_of_client_refuses_a_certificate_no_authority_signed(self_signed: str) -> None:
+    # The clients share one TLS context (made once, as loading the certificates is slow):
+    # it still checks certificates, for sources, webhooks and the archive alike.
+    for make in (make_client, targets.make_client, wayback.make_client):
+        with make() as client, pytest.raises(FetchError, match="certificate verify failed"):
+            fetch(client, self_signed)
 
 
 def test_a_redirect_loop_is_a_clear_error(site: Site) -> None:

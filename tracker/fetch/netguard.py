@@ -17,6 +17,7 @@ fetch longer than allowed, even while we are waiting for data.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import ssl
@@ -208,13 +209,21 @@ class GuardedBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """The TLS settings and trusted certificates every client of the process uses: made
+    once, as loading the certificates takes ~20 ms, and a client was made per round."""
+    return httpx.create_ssl_context()
+
+
 def guarded_transport(policy: AddressPolicy, limits: httpx.Limits) -> httpx.HTTPTransport:
     """An httpx transport whose connections all go through GuardedBackend."""
-    transport = httpx.HTTPTransport(limits=limits)
+    context = shared_ssl_context()
+    transport = httpx.HTTPTransport(verify=context, limits=limits)
     # httpx has no setting for the network backend, so its connection pool is made
     # again, the same way, around ours.
     transport._pool = httpcore.ConnectionPool(
-        ssl_context=httpx.create_ssl_context(),
+        ssl_context=context,
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,
