@@ -138,33 +138,46 @@ def _encode(texts: Sequence[str]) -> tuple[list[str], dict[str, str]]:
 def _canonical(ops: Sequence[Op], table: Sequence[str | None] | None = None) -> list[Op]:
     """Drop empty ops, merge neighbours: runs of edits become one delete then one insert.
 
-    With a table, the ops are in placeholders, decoded here (see _encode_tokens).
+    With a table, the ops are in placeholders, decoded here (see _encode_tokens). A run of
+    equal text is joined once at its end: adding each piece to the last op copied the run
+    so far, quadratic in a long text's pieces (8 s for a 300,000-word page).
     """
     out: list[Op] = []
-    deleted = inserted = ""
+    # Each run's pieces, joined once at its end.
+    equal: list[str] = []
+    deleted: list[str] = []
+    inserted: list[str] = []
     for op, chars in ops:
         text = chars if table is None else chars.translate(table)
         if op == DELETE:
-            deleted += text
+            deleted.append(text)
         elif op == INSERT:
-            inserted += text
-        elif deleted or inserted:
-            if deleted:
-                out.append((DELETE, deleted))
-            if inserted:
-                out.append((INSERT, inserted))
-            deleted = inserted = ""
-            if text:
-                out.append((EQUAL, text))
-        elif out and out[-1][0] == EQUAL:
-            out[-1] = (EQUAL, out[-1][1] + text)
-        elif text:
-            out.append((EQUAL, text))
-    if deleted:
-        out.append((DELETE, deleted))
-    if inserted:
-        out.append((INSERT, inserted))
+            inserted.append(text)
+        else:
+            if deleted or inserted:
+                _close_runs(out, equal, deleted, inserted)
+            equal.append(text)
+    _close_runs(out, equal, deleted, inserted)
+    if unchanged := "".join(equal):
+        out.append((EQUAL, unchanged))
     return out
+
+
+def _close_runs(out: list[Op], equal: list[str], deleted: list[str], inserted: list[str]) -> None:
+    """Append the unchanged run, then the edit after it (if any text), and empty the runs;
+    an edit of empty pieces only is no edit: the unchanged runs either side stay one."""
+    removed, added = "".join(deleted), "".join(inserted)
+    deleted.clear()
+    inserted.clear()
+    if not (removed or added):
+        return
+    if unchanged := "".join(equal):
+        out.append((EQUAL, unchanged))
+    equal.clear()
+    if removed:
+        out.append((DELETE, removed))
+    if added:
+        out.append((INSERT, added))
 
 
 # The raw diff has no time limit (which also turns off dmp's non-optimal half-match
