@@ -211,6 +211,11 @@ def one_error_line(result) -> str:
     return lines[0]
 
 
+# Refused for their words alone, whatever the database: on SQLite only (a `serve` or
+# `run` starts a process of its own, ~0.5 s each).
+ARGUMENTS_ONLY = pytest.mark.one_database
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -228,16 +233,48 @@ def one_error_line(result) -> str:
             ["import", "dir", ".", "--pattern", "*.csv", "--source", ABOVE_64_BITS],
             f"redline: no source {ABOVE_64_BITS}",
         ),
-        (["serve", "--port", "80000"], "redline: not a port: '80000' (1 to 65535)"),
-        (["serve", "--workers", "0"], "redline: not a number of workers: '0' (1 to 64)"),
+        pytest.param(
+            ["serve", "--port", "80000"],
+            "redline: not a port: '80000' (1 to 65535)",
+            marks=ARGUMENTS_ONLY,
+        ),
+        pytest.param(
+            ["serve", "--workers", "0"],
+            "redline: not a number of workers: '0' (1 to 64)",
+            marks=ARGUMENTS_ONLY,
+        ),
         # argparse's own refusals: one line too, naming the help.
-        (["feed", "--kind", "typos"], "redline: argument --kind: invalid choice: 'typos'"),
-        (["serve", "--port", "abc"], "redline: argument --port: invalid int value: 'abc'"),
-        (["frobnicate"], "redline: argument COMMAND: invalid choice: 'frobnicate'"),
-        (["history"], "redline: the following arguments are required: item"),
-        (["serve", "--workers", "two"], "redline: not a number of workers: 'two' (1 to 64)"),
-        (["run", "--serve", "--port", "80000"], "redline: not a port: '80000' (1 to 65535)"),
-        (["run", "--tick", "abc"], "redline: not a duration: 'abc'"),
+        pytest.param(
+            ["feed", "--kind", "typos"],
+            "redline: argument --kind: invalid choice: 'typos'",
+            marks=ARGUMENTS_ONLY,
+        ),
+        pytest.param(
+            ["serve", "--port", "abc"],
+            "redline: argument --port: invalid int value: 'abc'",
+            marks=ARGUMENTS_ONLY,
+        ),
+        pytest.param(
+            ["frobnicate"],
+            "redline: argument COMMAND: invalid choice: 'frobnicate'",
+            marks=ARGUMENTS_ONLY,
+        ),
+        pytest.param(
+            ["history"], "redline: the following arguments are required: item", marks=ARGUMENTS_ONLY
+        ),
+        pytest.param(
+            ["serve", "--workers", "two"],
+            "redline: not a number of workers: 'two' (1 to 64)",
+            marks=ARGUMENTS_ONLY,
+        ),
+        pytest.param(
+            ["run", "--serve", "--port", "80000"],
+            "redline: not a port: '80000' (1 to 65535)",
+            marks=ARGUMENTS_ONLY,
+        ),
+        pytest.param(
+            ["run", "--tick", "abc"], "redline: not a duration: 'abc'", marks=ARGUMENTS_ONLY
+        ),
         (["add", "http://example.org/", "--id-pattern", "x{99999999999}"], "redline: --id-pattern"),
     ],
 )
