@@ -211,9 +211,10 @@ def one_error_line(result) -> str:
     return lines[0]
 
 
-# Refused for their words alone, whatever the database: on SQLite only (a `serve` or
-# `run` starts a process of its own, ~0.5 s each).
-ARGUMENTS_ONLY = pytest.mark.one_database
+def words_alone(args: list[str], message: str) -> object:
+    """A case refused for its words alone, whatever the database: on SQLite only (a
+    `serve` or `run` starts a process of its own, ~0.5 s each)."""
+    return pytest.param(args, message, marks=pytest.mark.one_database)
 
 
 @pytest.mark.parametrize(
@@ -233,48 +234,24 @@ ARGUMENTS_ONLY = pytest.mark.one_database
             ["import", "dir", ".", "--pattern", "*.csv", "--source", ABOVE_64_BITS],
             f"redline: no source {ABOVE_64_BITS}",
         ),
-        pytest.param(
-            ["serve", "--port", "80000"],
-            "redline: not a port: '80000' (1 to 65535)",
-            marks=ARGUMENTS_ONLY,
-        ),
-        pytest.param(
-            ["serve", "--workers", "0"],
-            "redline: not a number of workers: '0' (1 to 64)",
-            marks=ARGUMENTS_ONLY,
-        ),
+        words_alone(["serve", "--port", "80000"], "redline: not a port: '80000' (1 to 65535)"),
+        words_alone(["serve", "--workers", "0"], "redline: not a number of workers: '0' (1 to 64)"),
         # argparse's own refusals: one line too, naming the help.
-        pytest.param(
-            ["feed", "--kind", "typos"],
-            "redline: argument --kind: invalid choice: 'typos'",
-            marks=ARGUMENTS_ONLY,
+        words_alone(
+            ["feed", "--kind", "typos"], "redline: argument --kind: invalid choice: 'typos'"
         ),
-        pytest.param(
-            ["serve", "--port", "abc"],
-            "redline: argument --port: invalid int value: 'abc'",
-            marks=ARGUMENTS_ONLY,
+        words_alone(
+            ["serve", "--port", "abc"], "redline: argument --port: invalid int value: 'abc'"
         ),
-        pytest.param(
-            ["frobnicate"],
-            "redline: argument COMMAND: invalid choice: 'frobnicate'",
-            marks=ARGUMENTS_ONLY,
+        words_alone(["frobnicate"], "redline: argument COMMAND: invalid choice: 'frobnicate'"),
+        words_alone(["history"], "redline: the following arguments are required: item"),
+        words_alone(
+            ["serve", "--workers", "two"], "redline: not a number of workers: 'two' (1 to 64)"
         ),
-        pytest.param(
-            ["history"], "redline: the following arguments are required: item", marks=ARGUMENTS_ONLY
+        words_alone(
+            ["run", "--serve", "--port", "80000"], "redline: not a port: '80000' (1 to 65535)"
         ),
-        pytest.param(
-            ["serve", "--workers", "two"],
-            "redline: not a number of workers: 'two' (1 to 64)",
-            marks=ARGUMENTS_ONLY,
-        ),
-        pytest.param(
-            ["run", "--serve", "--port", "80000"],
-            "redline: not a port: '80000' (1 to 65535)",
-            marks=ARGUMENTS_ONLY,
-        ),
-        pytest.param(
-            ["run", "--tick", "abc"], "redline: not a duration: 'abc'", marks=ARGUMENTS_ONLY
-        ),
+        words_alone(["run", "--tick", "abc"], "redline: not a duration: 'abc'"),
         (["add", "http://example.org/", "--id-pattern", "x{99999999999}"], "redline: --id-pattern"),
     ],
 )
