@@ -60,10 +60,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A module marked `one_database` tests what no database changes (a terminal's
-    progress bar, a fake Mastodon, extractors): its tests run on SQLite only, and their
-    PostgreSQL runs are deselected. The modules that test database behaviour (queries,
-    types, ids, transactions, leases, crashes) keep both."""
+    """A module, test or case marked `one_database` tests what no database changes (a
+    terminal's progress bar, a fake Mastodon, extractors, refused arguments): it runs on
+    SQLite only, and its PostgreSQL runs are deselected. The modules that test database
+    behaviour (queries, types, ids, transactions, leases, crashes) keep both."""
     kept, deselected = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
