@@ -2,7 +2,7 @@
 and what it hands on is safe to store.
 
 Malformed documents of every format; XML entity bombs and external entities (never
-expanded, never fetched); a 10,000-entry feed; megabyte fields; NULs and control
+expanded, never fetched); feeds over the item cap; megabyte fields; NULs and control
 characters; odd Unicode. Some go through a real check of a local site on both databases,
 to show that the check is recorded and an earlier version stays as it was.
 """
