@@ -10,8 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
 import pytest
+from werkzeug import Request, Response
 
-from tests.tools import STOP_POLL_SECONDS, LocalServer, require_tool
+from tests.tools import STOP_POLL_SECONDS, local_server, require_tool
 from tracker.errors import FetchError
 from tracker.fetch.client import fetch, make_client
 from tracker.notify import targets
@@ -67,13 +68,12 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    server = LocalServer(host="127.0.0.1", port=0, ssl_context=context)
-    server.expect_request("/page.md").respond_with_data("# Headline\n")
-    server.start()
-    try:
+
+    def page(request: Request) -> Response:
+        return Response("# Headline\n", headers={"Content-Type": "text/markdown"})
+
+    with local_server(page, ssl_context=context) as server:
         yield server.url_for("/page.md")
-    finally:
-        server.stop()
 
 
 def test_every_kind_of_client_refuses_a_certificate_no_authority_signed(self_signed: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import ssl
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,11 +33,15 @@ class LocalServer(HTTPServer):
 
 @contextmanager
 def local_server(
-    handler: Callable[[Request], Response], path: str = ".*", method: str = METHOD_ALL
+    handler: Callable[[Request], Response],
+    path: str = ".*",
+    method: str = METHOD_ALL,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Iterator[HTTPServer]:
     """A threaded server on 127.0.0.1 (a free port) answering each request whose path
-    matches the regular expression with handler(request); stopped on leaving."""
-    server = LocalServer(host="127.0.0.1", port=0, threaded=True)
+    matches the regular expression with handler(request); stopped on leaving. With an
+    ssl_context, it answers HTTPS."""
+    server = LocalServer(host="127.0.0.1", port=0, threaded=True, ssl_context=ssl_context)
     server.expect_request(re.compile(path), method=method).respond_with_handler(handler)
     server.start()
     try:
