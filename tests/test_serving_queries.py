@@ -25,6 +25,7 @@ from sqlmodel import Session
 
 from feeds import atom, feed_names, feed_query
 from feeds.app import create_app
+from feeds.hot_pages import HotPages
 from feeds.settings import ServiceSettings
 from storage import Change, Item, Source, Version, transaction
 from tracker import __version__
@@ -364,7 +365,12 @@ def test_conditional_gets_send_one_statement(client: TestClient, filled: Engine,
 
 
 def _statements(engine: Engine, path: str, page_size: int) -> int:
-    with TestClient(create_app(engine, ServiceSettings(page_size=page_size))) as client:
+    app = create_app(engine, ServiceSettings(page_size=page_size))
+    # Every page is built, never served kept, and the change log's generation is read
+    # once, by the warming request: what is counted is the build, not whether the kept
+    # generation was REFRESH_SECONDS old (CI once counted 1 and 0 that way).
+    app.state.hot_pages = HotPages(engine, max_bytes=0, refresh=3600)
+    with TestClient(app) as client:
         client.get(path)  # warm: the first request also reads what the app caches
         with counted(engine) as statements:
             assert client.get(path).status_code == 200
@@ -379,4 +385,5 @@ def test_lists_take_the_same_statements_at_any_page_size(wide: Engine, path: str
     """A page of 3 rows and one of 40 send the same statements: nothing is read per row."""
     small, large = _statements(wide, path, 3), _statements(wide, path, 40)
     assert small == large, (small, large)
-    assert large <= 5, large
+    # A feed page: its state (for the ETag), then atom.render_page's at most five reads.
+    assert large <= (6 if path.startswith("/feeds/") else 5), (large, path)
