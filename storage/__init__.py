@@ -1,5 +1,7 @@
 """redline's database: tables, engine and queries. Imports nothing from tracker or feeds."""
 
+from typing import TYPE_CHECKING, Any
+
 from storage.db import (
     DEFAULT_DB_URL,
     PoolSettings,
@@ -9,22 +11,53 @@ from storage.db import (
     transaction,
 )
 from storage.errors import DatabaseDamaged, DatabaseURLError, SchemaError, StorageError
-from storage.models import (
-    Change,
-    Check,
-    Delivery,
-    Item,
-    ItemAlias,
-    ItemMatch,
-    ItemSighting,
-    Source,
-    Subscription,
-    ThreadPost,
-    Version,
-    VersionArchive,
-)
 from storage.schema import ensure_schema, schema_state, upgrade
 from storage.types import MAX_ID, parse_id, utcnow
+
+# The tables (storage/models.py) are imported when first named, not with the package:
+# the ORM they are built on is half of a command's start-up, and a `redline check` with
+# nothing to do never needs it (storage/due.py).
+_MODELS = frozenset(
+    {
+        "Change",
+        "Check",
+        "Delivery",
+        "Item",
+        "ItemAlias",
+        "ItemMatch",
+        "ItemSighting",
+        "Source",
+        "Subscription",
+        "ThreadPost",
+        "Version",
+        "VersionArchive",
+    }
+)
+
+if TYPE_CHECKING:
+    from storage.models import (
+        Change,
+        Check,
+        Delivery,
+        Item,
+        ItemAlias,
+        ItemMatch,
+        ItemSighting,
+        Source,
+        Subscription,
+        ThreadPost,
+        Version,
+        VersionArchive,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MODELS:
+        from storage import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module 'storage' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_DB_URL",

@@ -7,15 +7,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
-from sqlmodel import Session, create_engine
 
-from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from storage.errors import DatabaseDamaged, DatabaseURLError
+
+# The ORM (sqlmodel) is imported by the first session, not by opening the database: a
+# command with nothing to do never needs it (storage/due.py).
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 DEFAULT_DB_URL = "sqlite:///./redline.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -142,6 +145,8 @@ def transaction(engine: Engine) -> Iterator[Session]:
     if another writer committed in between, where waiting (busy timeout) is right.
     Readers are never blocked (WAL); read-only requests use plain sessions.
     """
+    from sqlmodel import Session
+
     with Session(engine, expire_on_commit=False) as session, session.begin():
         if engine.dialect.name == "sqlite":
             session.connection().exec_driver_sql("BEGIN IMMEDIATE")

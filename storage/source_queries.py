@@ -1,6 +1,6 @@
 """Reads about sources and their checks: look-ups by URL, pages of sources, which sources
-are checked, due and free (one definition for the daemon's claims, `redline status` and
-the lists), when a source first showed an item, and a source's checks.
+are checked, due and free (the conditions are storage/due.py's), when a source first
+showed an item, and a source's checks.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy.engine import Row
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, col, select
 
+from storage import due
 from storage.models import Check, ItemSighting, Source
 from storage.queries import _utc, columns, plain_rows
 
@@ -48,29 +49,24 @@ def source_page(
     return plain_rows(session, query)
 
 
-# Which sources are checked, due and free: one definition for the daemon's claims
-# (storage/leases.py), `redline status` (storage/stats.py) and the lists here.
+# Which sources are checked, due and free: defined once (storage/due.py) for the daemon's
+# claims (storage/leases.py), `redline status` (storage/stats.py), `redline check` with
+# nothing to do, and the lists here.
 
 
 def active_source() -> Any:
     """SQL: the source is checked at all (enabled and not retired)."""
-    from sqlalchemy import and_
-
-    return and_(col(Source.enabled).is_(True), col(Source.retired_at).is_(None))
+    return due.active(Source)
 
 
 def due_source(at: datetime) -> Any:
     """SQL: the source is active and never checked or due at `at`."""
-    from sqlalchemy import and_
-
-    return and_(
-        active_source(), or_(col(Source.next_check_at).is_(None), col(Source.next_check_at) <= at)
-    )
+    return due.due(Source, at)
 
 
 def unleased_source(clock: datetime) -> Any:
     """SQL: no worker holds a live lease on the source at `clock`."""
-    return or_(col(Source.lease_until).is_(None), col(Source.lease_until) <= clock)
+    return due.unleased(Source, clock)
 
 
 def most_overdue_first() -> tuple[Any, ...]:

@@ -149,6 +149,19 @@ def test_check_says_which_sources_a_killed_check_still_holds(
     assert site.requests == ["/free.xml"]
 
 
+def test_check_says_so_when_every_due_source_is_held_elsewhere(
+    site: Site, engine: Engine, cli
+) -> None:
+    """Nothing a round may check, yet not "nothing due" alone: the held sources are named
+    (storage/due.py counts a due source whoever holds it)."""
+    held = add(engine, site.url("/held.xml"))
+    _lease(engine, held, "host:4242:check", timedelta(minutes=4))
+    result = cli("check")
+    assert result.stdout.startswith("no source is due")
+    assert "1 source not checked: leased by other workers (1 by host:4242:check" in result.stdout
+    assert site.requests == []
+
+
 def test_a_damaged_sqlite_file_is_not_written_to(site: Site, tmp_path: Path) -> None:
     path = tmp_path / "redline.db"
     engine = make_engine(f"sqlite:///{path}")

@@ -188,21 +188,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_check(args: argparse.Namespace, engine: Engine, config: Config) -> int:
+    from storage import due, utcnow
     from tracker.run.progress import choose_reporter, round_size
 
     every = parse_every(args.every)
-    held_elsewhere = _leased_elsewhere(engine, args.all)  # the round leaves these alone
+    # Nothing due, held or waiting to be sent (the usual answer to a check from cron):
+    # one read with SQLAlchemy Core, and the ORM is not even imported (storage/due.py).
+    idle = not args.all and due.nothing_to_do(engine, utcnow())
+    # The sources other workers hold: the round leaves them alone.
+    held_elsewhere = None if idle else _leased_elsewhere(engine, args.all)
     # A bar on a terminal, a line per source otherwise (tracker/run/progress.py).
     with choose_reporter(sys.stdout) as reporter:
-        due = round_size(engine, all_sources=args.all)
-        reporter.start(due)
-        # Nothing due (the usual answer to a check from cron): the round's machinery,
-        # fetching, reading pages and recording, is not even imported.
-        results = _check_round(engine, args.all, every, config, reporter) if due else []
+        size = 0 if idle else round_size(engine, all_sources=args.all)
+        reporter.start(size)
+        # Nothing to check: the round's machinery, fetching, reading pages and recording,
+        # is not imported either.
+        results = _check_round(engine, args.all, every, config, reporter) if size else []
         reporter.finish(results)
     if held_elsewhere:
         print(held_elsewhere)
-    _send_notifications(engine, config)
+    if not idle:
+        _send_notifications(engine, config)
     if config.archive.enabled:  # [archive] is off unless enabled
         _archive_versions(engine, config)
     return 0

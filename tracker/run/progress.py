@@ -17,13 +17,11 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, TextIO
 
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
-
-from storage import stats, utcnow
 from tracker.run.progress_text import PlainReporter, QuietImport
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from tracker.run.check import CheckResult
     from tracker.run.progress_bars import ImportBar
 
@@ -61,6 +59,10 @@ def choose_reporter(stream: TextIO | None = None) -> Reporter:
 def round_size(engine: Engine, all_sources: bool) -> int:
     """How many sources the round is expected to check (an estimate: workers running
     beside it may claim some first, and reporters cope with any difference)."""
+    from sqlmodel import Session
+
+    from storage import stats, utcnow
+
     now = utcnow()
     with Session(engine) as session:  # a read: no write lock (see storage.db.transaction)
         return stats.due_count(session, None if all_sources else now, now)
