@@ -65,6 +65,8 @@ REDLINE_CODE = ("tracker", "storage", "feeds", "pyproject.toml")  # what a commi
 
 # The issue's targets: redline's round time at most this fraction of urlwatch's.
 TARGETS = {FIRST: 0.5, EDITED: 0.5, UNCHANGED: 0.2}
+# And `redline check` with nothing due: at most this many seconds, start to exit.
+STARTUP_TARGET = 0.3
 
 
 @dataclass
@@ -412,6 +414,14 @@ def startup_lines(samples: list[Sample], idle: dict[str, list[float]], pages: in
                 per_page = (median_and_spread(mine)[0] - start) / pages * 1000
                 rest.append(f"{round_name} {per_page:.2f} ms")
         lines.append(f"- {tool}: {start:.2f} s; per page: " + ", ".join(rest))
+    if "redline" in idle:
+        start = median_and_spread(idle["redline"])[0]
+        over = start - STARTUP_TARGET
+        verdict = "met" if over <= 0 else f"**missed** by {over:.2f} s"
+        lines.append(
+            f"- redline's start-up against its target (issue 18: `redline check` with nothing "
+            f"due ≤ {STARTUP_TARGET} s): {start:.2f} s, {verdict}"
+        )
     return lines
 
 

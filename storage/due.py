@@ -1,12 +1,12 @@
 """When a source is due: the SQL conditions, on any holder of the source table's columns,
-and the one read that tells `redline check` it has nothing to do.
+and the reads that tell `redline check` it has nothing to do.
 
 The conditions take the columns as an argument: the ORM's Source (storage/source_queries.py,
-the daemon's claims, `redline status`) or the light Core table below. That table and
-DELIVERY name only the columns read here; tests/test_due.py checks them against the
-models. They exist so that a check with nothing to do (a cron job's usual answer) reads
-the database with SQLAlchemy Core alone: importing the ORM and the models (sqlmodel,
-pydantic) costs a command more than 0.15 s, half of its start-up.
+the daemon's claims, `redline status`) or the light Core table below. The light tables
+name only the columns read here; tests/test_due.py checks them against the models. They
+exist so that a check with nothing to do (a cron job's usual answer) reads the database
+with SQLAlchemy Core alone: importing the ORM and the models (sqlmodel, pydantic) costs
+a command more than 0.15 s, half of its start-up.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ SOURCE = table(
     column("leased_by", String),
 )
 DELIVERY = table("delivery", column("state", String))
+SUBSCRIPTION = table("subscription", column("from_config", Boolean))
 
 
 def active(source: Any) -> Any:
@@ -56,3 +57,11 @@ def nothing_to_do(engine: Engine, now: datetime) -> bool:
     with engine.connect() as connection:
         any_due, any_pending = connection.execute(query).one()
     return not any_due and not any_pending
+
+
+def any_from_config(engine: Engine) -> bool:
+    """Whether a subscription made from redline.toml's [[notify]] tables is stored (one
+    that a configuration file without them would remove)."""
+    query = select(exists().where(SUBSCRIPTION.c.from_config.is_(True)))
+    with engine.connect() as connection:
+        return bool(connection.execute(query).scalar())

@@ -15,7 +15,10 @@ from storage.types import UTCDateTime
 
 
 @pytest.mark.one_database
-@pytest.mark.parametrize(("light", "model"), [(due.SOURCE, Source), (due.DELIVERY, Delivery)])
+@pytest.mark.parametrize(
+    ("light", "model"),
+    [(due.SOURCE, Source), (due.DELIVERY, Delivery), (due.SUBSCRIPTION, Subscription)],
+)
 def test_the_light_tables_name_the_models_columns(light, model) -> None:  # noqa: ANN001
     table = model.__table__
     assert light.name == table.name
@@ -83,3 +86,13 @@ def test_a_check_with_nothing_due_still_sends_what_waits(engine: Engine, cli) ->
     assert "no source is due" in done.stdout
     assert "notifications: 0 sent, 0 to be tried again, 1 given up" in done.stdout
     assert cli("check").stdout == "no source is due (use --all to check every source now)\n"
+
+
+def test_subscriptions_from_the_configuration_file_are_found(engine: Engine) -> None:
+    assert not due.any_from_config(engine)
+    with transaction(engine) as session:
+        session.add(Subscription(target="https://hooks.example/x"))  # `redline notify add`
+    assert not due.any_from_config(engine)
+    with transaction(engine) as session:
+        session.add(Subscription(name="desk", target="json://x", from_config=True))
+    assert due.any_from_config(engine)

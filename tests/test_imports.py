@@ -188,7 +188,7 @@ def test_the_checks_see_late_imports_and_circles() -> None:
     assert "feeds.app" in edges["tracker.cli.service"]  # `redline serve` imports it when run
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert "tracker.run.config" in edges["tracker.cli.main"]  # `tracker.` prefixes both
-    assert "tracker.notify.subscriptions" in edges["tracker.run.config"]  # a late one
+    assert "tracker.notify.entries" in edges["tracker.run.config"]  # a late one
 
 
 def test_the_stage_check_finds_an_import_against_the_flow() -> None:

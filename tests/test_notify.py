@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from feeds.app import create_app
 from storage import Change, Delivery, Subscription, transaction
 from tracker.errors import UserError
-from tracker.notify import filters, subscriptions, targets
+from tracker.notify import entries, filters, subscriptions, targets
 from tracker.notify.sender import Sender, backoff
 from tracker.notify.settings import NotifySettings
 from tracker.run.rounds import check_round
@@ -232,11 +232,11 @@ def test_bad_filters_and_targets_are_one_line_errors() -> None:
         with pytest.raises(UserError, match=says):
             filters.parse_filters(given)
     # Shown without keys: an Apprise URL may hold one where the host goes.
-    assert subscriptions.redact("slack://TokenA/TokenB/TokenC/#desk") == "slack://…"
-    assert subscriptions.redact("https://user:pw@hooks.example/k/123") == "https://hooks.example/…"
+    assert entries.redact("slack://TokenA/TokenB/TokenC/#desk") == "slack://…"
+    assert entries.redact("https://user:pw@hooks.example/k/123") == "https://hooks.example/…"
     table = {"name": "desk", "target": "https://hooks.example/x", "secret": ""}
     with pytest.raises(UserError, match=r"\[\[notify\]\] number 1: secret: 1-500 characters"):
-        subscriptions.read_notify_tables("redline.toml", [table])
+        entries.read_notify_tables("redline.toml", [table])
     with pytest.raises(UserError, match="this target is no webhook"):
         subscriptions.add_subscription(None, "json://127.0.0.1/x", secret="s")  # type: ignore[arg-type]
     for target, says in (
@@ -246,7 +246,7 @@ def test_bad_filters_and_targets_are_one_line_errors() -> None:
         ("http://10.0.0.1/hook", "refused"),
     ):
         with pytest.raises(UserError, match=says):
-            subscriptions.check_target(target)
+            entries.check_target(target)
 
 
 def test_an_apprise_json_target_gets_the_words_of_the_edit(

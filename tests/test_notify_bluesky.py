@@ -24,7 +24,7 @@ from werkzeug import Request, Response
 
 from storage import ThreadPost, transaction
 from tracker.errors import UserError
-from tracker.notify import bluesky, subscriptions
+from tracker.notify import bluesky, entries, kinds, subscriptions
 from tracker.notify.message import Message, sample
 from tracker.notify.sender import Sender
 
@@ -235,13 +235,13 @@ def test_a_wrong_app_password_is_said_in_one_line(engine: Engine, pds: FakePDS) 
 
 def test_a_bluesky_target_needs_its_host_handle_and_app_password() -> None:
     with pytest.raises(UserError, match="needs a handle and an app password"):
-        subscriptions.check_target("bluesky+https://me.bsky.social@bsky.social")
+        entries.check_target("bluesky+https://me.bsky.social@bsky.social")
     with pytest.raises(UserError, match="bluesky\\+https://HANDLE:APP_PASSWORD@bsky.social"):
-        subscriptions.check_target("bluesky+ftp://me:pw@bsky.social")
+        entries.check_target("bluesky+ftp://me:pw@bsky.social")
     target = "bluesky+https://me.bsky.social:abcd-efgh@bsky.social"
-    assert subscriptions.check_target(target) == target
-    assert subscriptions.target_kind(target) == "bluesky"
-    assert subscriptions.redact(target) == "bluesky+https://bsky.social/…"
+    assert entries.check_target(target) == target
+    assert kinds.target_kind(target) == "bluesky"
+    assert entries.redact(target) == "bluesky+https://bsky.social/…"
 
 
 def test_a_record_key_is_a_tid_made_from_the_delivery() -> None:

@@ -17,7 +17,7 @@ from werkzeug import Request, Response
 
 from storage import ThreadPost
 from tracker.errors import UserError
-from tracker.notify import fediverse, subscriptions
+from tracker.notify import entries, fediverse, kinds, subscriptions
 from tracker.notify.sender import Sender
 
 from .conftest import Site
@@ -120,10 +120,10 @@ def _any_message():
 
 def test_a_mastodon_target_needs_its_host_and_token() -> None:
     with pytest.raises(UserError, match="needs its access token"):
-        subscriptions.check_target("mastodon+https://mastodon.example")
+        entries.check_target("mastodon+https://mastodon.example")
     with pytest.raises(UserError, match="mastodon\\+https://ACCESS_TOKEN@instance"):
-        subscriptions.check_target("mastodon+ftp://tok@mastodon.example")
-    assert subscriptions.target_kind("mastodon+https://tok@mastodon.example") == "mastodon"
-    assert subscriptions.redact("mastodon+https://tok@mastodon.example") == (
+        entries.check_target("mastodon+ftp://tok@mastodon.example")
+    assert kinds.target_kind("mastodon+https://tok@mastodon.example") == "mastodon"
+    assert entries.redact("mastodon+https://tok@mastodon.example") == (
         "mastodon+https://mastodon.example/…"
     )

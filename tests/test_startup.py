@@ -50,7 +50,13 @@ def test_a_check_with_nothing_due_imports_no_fetching_reading_or_sending(tmp_pat
     db = f"sqlite:///{tmp_path / 'redline.db'}"
     created = f"from tracker.cli.main import main\nmain(['--db', {db!r}, 'db', 'upgrade'])"
     _imported_by(created, ())  # the tables made (the migrations import the ORM)
-    code = f"from tracker.cli.main import main\nmain(['--db', {db!r}, 'check'])"
+    config = tmp_path / "redline.toml"  # settings, and no [[notify]] table to keep in step
+    config.write_text("[daemon]\nconcurrency = 10\n\n[fetch]\nallow_networks = []\n")
+    code = (
+        "from tracker.cli.main import main\n"
+        f"main(['--db', {db!r}, 'check'])\n"
+        f"main(['--db', {db!r}, '--config', {str(config)!r}, 'check'])"
+    )
     heavy = (
         "httpx",
         "lxml",

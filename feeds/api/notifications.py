@@ -19,7 +19,7 @@ from feeds.ids import SubscriptionId
 from storage import Delivery, queries, transaction
 from tracker.errors import UserError
 from tracker.normalise import redact_url
-from tracker.notify import subscriptions
+from tracker.notify import entries, subscriptions
 
 MAX_DEAD = 50  # the newest deliveries given up that GET /api/notifications lists
 READ_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -63,10 +63,10 @@ class NotificationsOut(Out):
 
 class SubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    target: str = Field(max_length=subscriptions.MAX_TARGET, description="http(s) or Apprise URL")
+    target: str = Field(max_length=entries.MAX_TARGET, description="http(s) or Apprise URL")
     name: str | None = Field(None, max_length=100)
     secret: str | None = Field(None, max_length=500, description="default: a random one")
-    per_minute: int | None = Field(None, ge=1, le=subscriptions.MAX_PER_MINUTE)
+    per_minute: int | None = Field(None, ge=1, le=entries.MAX_PER_MINUTE)
     filters: dict[str, list[Annotated[str, Field(max_length=200)] | int]] | None = Field(
         None,
         description="sources, sites, tags, items, fields, classes, kinds: lists of values",

@@ -69,11 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command != "db":
             # An empty database is created; one of another schema version is refused.
             ensure_schema(engine)
-        if config_path and config.notify is not None and args.command in NOTIFY_SYNC_COMMANDS:
+        if config_path and args.command in NOTIFY_SYNC_COMMANDS and _notify_to_sync(config, engine):
             from tracker.notify.subscriptions import sync_config
 
             with transaction(engine) as session:
-                sync_config(session, config.notify)
+                sync_config(session, config.notify or [])
         with _fewer_collections():
             return int(args.handler(args, engine, config) or 0)
     except (RedlineError, StorageError) as error:
@@ -124,6 +124,17 @@ def _fewer_collections() -> Iterator[None]:
 WRITING_COMMANDS = frozenset({"add", "check", "run", "serve", "import", "source", "notify"})
 # Commands that make the database's subscriptions what redline.toml's [[notify]] say.
 NOTIFY_SYNC_COMMANDS = frozenset({"check", "run", "notify"})
+
+
+def _notify_to_sync(config: Config, engine: Engine) -> bool:
+    """Whether the database's subscriptions from redline.toml may differ from its
+    [[notify]] tables: it has some, or the database holds some (a file without them
+    removes those; with neither, nothing is read through the ORM or written)."""
+    from storage import due
+
+    if config.notify is None:
+        return False
+    return bool(config.notify) or due.any_from_config(engine)
 
 
 def _writes(args: argparse.Namespace) -> bool:

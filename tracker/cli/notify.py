@@ -122,12 +122,13 @@ def _list(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
 
 def _summary(sub: Subscription) -> str:
-    from tracker.notify import subscriptions
+    from tracker.notify.entries import redact
+    from tracker.notify.kinds import target_kind
 
     name = f"{sub.name!r} " if sub.name else ""
     origin = " (from redline.toml)" if sub.from_config else ""
     return (
-        f"{name}{subscriptions.target_kind(sub.target)} {subscriptions.redact(sub.target)}"
+        f"{name}{target_kind(sub.target)} {redact(sub.target)}"
         f"{origin}: {filters.describe(sub.filters)}"
     )
 
@@ -153,6 +154,7 @@ def _test(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     from sqlmodel import Session
 
     from tracker.notify import sender, subscriptions
+    from tracker.notify.entries import redact
     from tracker.notify.message import sample
 
     with Session(engine, expire_on_commit=False) as session:
@@ -161,7 +163,7 @@ def _test(args: argparse.Namespace, engine: Engine, config: Config) -> int:
     if not outcome.ok:
         print(f"subscription {sub.id}: the test was not delivered: {outcome.error}")
         return 1
-    print(f"subscription {sub.id}: test sent to {subscriptions.redact(sub.target)}")
+    print(f"subscription {sub.id}: test sent to {redact(sub.target)}")
     return 0
 
 

@@ -125,7 +125,7 @@ SOURCE_KEYS = ("url", "kind", "name", "site", "every", "cron", "ignore", *BY_CON
 def config_keys() -> dict[str, tuple[str, ...]]:
     """Every key redline.toml may hold, by table: "" is the top level, "[[source]]" and
     "[[notify]]" the array tables (the manual's test checks each is documented)."""
-    from tracker.notify.subscriptions import NOTIFY_KEYS
+    from tracker.notify.entries import NOTIFY_KEYS
 
     return {
         "": TOP_LEVEL_KEYS,
@@ -182,7 +182,7 @@ def load_config(path: str | Path) -> Config:
         notifications=_notify_settings(path, data.get("notifications", {})),
         archive=archive_settings(path, data.get("archive", {})),
     )
-    from tracker.notify.subscriptions import read_notify_tables
+    from tracker.notify.entries import read_notify_tables
 
     config.notify = read_notify_tables(str(path), data.get("notify", []))
     for number, entry in enumerate(data.get("source", []), start=1):
