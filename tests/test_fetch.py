@@ -138,10 +138,11 @@ def keep_alive_servers() -> Iterator[list[str]]:
 def test_304s_reuse_one_connection_per_host_as_hosts_take_turns(
     keep_alive_servers: list[str],
 ) -> None:
-    """A 304's (empty) body is read, so its connection goes back to the pool; the pool
-    keeps one per host of the round, more than the checks in flight."""
+    """A 304's (empty) body is read, so its connection goes back to its host's pool
+    (tracker/fetch/host_pools.py): one is kept per host of the round, more than the
+    checks in flight."""
     urls = keep_alive_servers
-    with make_client(pool_size=2, hosts=len(urls)) as client:
+    with make_client(pool_size=2) as client:
         for _ in range(3):  # hosts take turns, as a round's checks do
             for url in urls:
                 assert fetch(client, url, etag='"v1"').not_modified

@@ -32,7 +32,7 @@ import httpx
 
 from tracker import __version__
 from tracker.errors import FetchError, HTTPStatusError
-from tracker.fetch import addresses, netguard
+from tracker.fetch import addresses, host_pools, netguard
 from tracker.normalise import redact_url
 
 USER_AGENT = f"redline/{__version__} (+https://github.com/redline-news/redline)"
@@ -66,23 +66,22 @@ class Snapshot:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-MAX_KEPT_CONNECTIONS = 100  # idle connections kept open for the hosts of a round
-
-
 def make_client(
     pool_size: int = 10,
     policy: addresses.AddressPolicy | None = None,
     timeout: httpx.Timeout = TIMEOUT,
-    hosts: int = 0,
 ) -> httpx.Client:
-    """A client for fetching sources; pool_size: connections in use at once, for
-    concurrent checks; hosts: how many hosts take turns (a connection to each is kept
-    open between its checks, up to MAX_KEPT_CONNECTIONS); policy: which addresses it may
-    reach (default: the configured policy)."""
-    kept = max(pool_size, 10, min(hosts, MAX_KEPT_CONNECTIONS))
-    limits = httpx.Limits(max_connections=kept, max_keepalive_connections=kept)
+    """A client for fetching sources; pool_size: connections in use at once to one host,
+    for concurrent checks (a host's connections are kept open between its checks, in a
+    pool of its own: tracker/fetch/host_pools.py); policy: which addresses it may reach
+    (default: the configured policy)."""
+    policy = policy or addresses.current_policy()
+    limits = httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
     return httpx.Client(
-        transport=netguard.guarded_transport(policy or addresses.current_policy(), limits),
+        transport=host_pools.HostPools(
+            lambda: netguard.guarded_transport(policy, limits),
+            idle_seconds=limits.keepalive_expiry or 5.0,
+        ),
         timeout=timeout,
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,

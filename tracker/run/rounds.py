@@ -168,7 +168,7 @@ def check_round(
     if not pending:
         return []  # nothing due: no client (its TLS context alone took 40 ms) and no pool
     # A connection to each host is kept between its checks (a 304 is then one round trip).
-    client = client or make_client(pool_size=settings.concurrency, hosts=len(pending))
+    client = client or make_client(pool_size=settings.concurrency)
     checks = CheckPool(engine, options, settings, lambda _, done: ended.put(done), client, now)
     plan = _RoundPlan(pending, settings)
     results: list[CheckResult] = []
