@@ -16,24 +16,8 @@ from storage.types import MAX_ID, parse_id, utcnow
 
 # The tables (storage/models.py) are imported when first named, not with the package:
 # the ORM they are built on is half of a command's start-up, and a `redline check` with
-# nothing to do never needs it (storage/due.py).
-_MODELS = frozenset(
-    {
-        "Change",
-        "Check",
-        "Delivery",
-        "Item",
-        "ItemAlias",
-        "ItemMatch",
-        "ItemSighting",
-        "Source",
-        "Subscription",
-        "ThreadPost",
-        "Version",
-        "VersionArchive",
-    }
-)
-
+# nothing to do never needs it (storage/due.py). They are the names of __all__ that
+# the module does not hold yet (__getattr__).
 if TYPE_CHECKING:
     from storage.models import (
         Change,
@@ -52,7 +36,7 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    if name in _MODELS:
+    if name in __all__:
         from storage import models
 
         return getattr(models, name)
