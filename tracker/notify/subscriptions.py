@@ -1,11 +1,13 @@
 """Subscriptions: adding, listing and removing them, and keeping those of redline.toml's
 [[notify]] tables in step with it.
 
-A target is one of two kinds, told apart by its scheme:
+A target is one of these kinds, told apart by its scheme (kinds.py; a target, name,
+secret and rate are checked in entries.py before anything is stored):
 - http:// or https://: a webhook. Each change is POSTed as JSON, signed with
   HMAC-SHA256 (see targets.py) with the subscription's secret.
 - mastodon+https://ACCESS_TOKEN@instance: posts on Mastodon, a thread per item, with
   the picture of each edit (fediverse.py).
+- bluesky+https://HANDLE:APP_PASSWORD@host: posts on Bluesky, the same way (bluesky.py).
 - anything else: an Apprise URL (slack://, mailto://, ntfy://, matrix://, tgram://,
   json://, ...), sent through Apprise. Apprise's own https:// forms of a service's URL
   are webhooks here: use its scheme form.
