@@ -75,12 +75,9 @@ def make_client(
     for concurrent checks (a host's connections are kept open between its checks, in a
     pool of its own: tracker/fetch/host_pools.py); policy: which addresses it may reach
     (default: the configured policy)."""
-    policy = policy or addresses.current_policy()
-    limits = httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
     return httpx.Client(
-        transport=host_pools.HostPools(
-            lambda: netguard.guarded_transport(policy, limits),
-            idle_seconds=limits.keepalive_expiry or 5.0,
+        transport=host_pools.guarded_host_pools(
+            policy or addresses.current_policy(), per_host=pool_size
         ),
         timeout=timeout,
         follow_redirects=True,

@@ -1,4 +1,6 @@
-"""One connection pool per host: what a round's client sends its requests through.
+"""One connection pool per host: what the clients shared by threads send their requests
+through (a round's checks: tracker/fetch/client.py; the notification senders:
+tracker/notify/targets.py).
 
 httpcore's pool (1.0.9) does its bookkeeping for every request under one lock, walking
 all its connections and polling each idle socket; with a hundred connections kept for
@@ -23,6 +25,8 @@ import time
 from collections.abc import Callable, Iterator
 
 import httpx
+
+from tracker.fetch import addresses, netguard
 
 HostKey = tuple[bytes, bytes, int | None]
 SWEEP_SECONDS = 1.0  # how often idle pools are looked for, at most
@@ -120,3 +124,13 @@ class _Released(httpx.SyncByteStream):
             released, self._released = self._released, None
             if released is not None:  # once, however often it is closed
                 released()
+
+
+def guarded_host_pools(policy: addresses.AddressPolicy, per_host: int) -> HostPools:
+    """A pool per host, each through netguard (only the addresses `policy` allows), of
+    at most `per_host` connections, kept open for httpx's keep-alive expiry."""
+    limits = httpx.Limits(max_connections=per_host, max_keepalive_connections=per_host)
+    return HostPools(
+        lambda: netguard.guarded_transport(policy, limits),
+        idle_seconds=limits.keepalive_expiry or 5.0,
+    )

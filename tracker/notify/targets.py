@@ -23,7 +23,7 @@ from types import ModuleType
 import httpx
 
 from tracker import __version__
-from tracker.fetch import addresses, netguard
+from tracker.fetch import addresses, host_pools, netguard
 from tracker.notify.message import Message
 from tracker.words import one_line
 
@@ -46,9 +46,11 @@ class Outcome:
 def make_client() -> httpx.Client:
     """A client for webhooks: the addresses sources may be fetched from, no redirects (a
     signed body is for the URL it was sent to)."""
-    limits = httpx.Limits(max_connections=8, max_keepalive_connections=8)
     return httpx.Client(
-        transport=netguard.guarded_transport(addresses.current_policy(), limits),
+        # A pool per target host (tracker/fetch/host_pools.py): the senders' threads share
+        # this client, and one pool for every host closed one's idle connection to open
+        # another's.
+        transport=host_pools.guarded_host_pools(addresses.current_policy(), per_host=8),
         timeout=TIMEOUT,
         follow_redirects=False,
         headers={"User-Agent": f"redline/{__version__}"},
