@@ -43,6 +43,16 @@ def _source(engine: Engine, number: int, **values: object) -> None:
         session.add(Source(url=f"https://news.example/{number}", **values))
 
 
+def _subscription(engine: Engine) -> int:
+    """A webhook subscription's id (deliveries need one)."""
+    with transaction(engine) as session:
+        subscription = Subscription(target="https://hooks.example/x")
+        session.add(subscription)
+        session.flush()
+        assert subscription.id is not None
+        return subscription.id
+
+
 def test_nothing_to_do_until_a_source_is_due_or_a_delivery_waits(engine: Engine) -> None:
     now = utcnow()
     hour = timedelta(hours=1)
@@ -59,16 +69,13 @@ def test_nothing_to_do_until_a_source_is_due_or_a_delivery_waits(engine: Engine)
         session.get(Source, 4).next_check_at = now + hour  # type: ignore[union-attr]
 
     assert due.nothing_to_do(engine, now)
+    subscription = _subscription(engine)
     with transaction(engine) as session:
-        subscription = Subscription(target="https://hooks.example/x")
-        session.add(subscription)
-        session.flush()
-        assert subscription.id is not None
         for state in ("sent", "dead"):
-            session.add(Delivery(key=state, subscription_id=subscription.id, state=state))
+            session.add(Delivery(key=state, subscription_id=subscription, state=state))
     assert due.nothing_to_do(engine, now)  # deliveries done with
     with transaction(engine) as session:
-        session.add(Delivery(key="waiting", subscription_id=subscription.id))
+        session.add(Delivery(key="waiting", subscription_id=subscription))
     assert not due.nothing_to_do(engine, now)  # one waits to be sent
 
 
@@ -76,12 +83,9 @@ def test_a_check_with_nothing_due_still_sends_what_waits(engine: Engine, cli) ->
     """A delivery left pending (by a round that stopped) goes out with the next check,
     due sources or not: here one whose change is gone, which is given up when its turn
     comes."""
+    subscription = _subscription(engine)
     with transaction(engine) as session:
-        subscription = Subscription(target="https://hooks.example/x")
-        session.add(subscription)
-        session.flush()
-        assert subscription.id is not None
-        session.add(Delivery(key="k", subscription_id=subscription.id, change_id=999, item_id=1))
+        session.add(Delivery(key="k", subscription_id=subscription, change_id=999, item_id=1))
     done = cli("check")
     assert "no source is due" in done.stdout
     assert "notifications: 0 sent, 0 to be tried again, 1 given up" in done.stdout
