@@ -25,6 +25,7 @@ from storage.models import (
     Version,
     VersionArchive,
 )
+from storage.types import from_microseconds
 
 T = TypeVar("T")
 
@@ -68,7 +69,10 @@ def row_by_id(session: Session, model: type[SQLModel], row_id: int) -> Row[Any] 
 
 
 def _utc(value: object) -> datetime | None:
-    """A datetime from an aggregate: SQLite may hand back text, and naive means UTC."""
+    """A datetime from an aggregate: SQLite may hand back its stored integer (storage/types.py)
+    or text, and naive means UTC."""
+    if isinstance(value, int):
+        return from_microseconds(value)
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if isinstance(value, datetime):

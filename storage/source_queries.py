@@ -143,13 +143,13 @@ def recent_check_times(session: Session, limit: int) -> list[tuple[datetime, dat
 
 
 def check_seconds_total(session: Session) -> float:
-    """The sum of finished_at - started_at over every check, in seconds (on SQLite to
-    the millisecond per timestamp: its date functions keep no more)."""
-    from sqlalchemy import func
+    """The sum of finished_at - started_at over every check, in seconds."""
+    from sqlalchemy import Integer, func, type_coerce
 
     started, finished = col(Check.started_at), col(Check.finished_at)
     if session.get_bind().dialect.name == "sqlite":
-        seconds = (func.julianday(finished) - func.julianday(started)) * 86400.0
+        # Integer microseconds there (storage/types.py).
+        seconds = (type_coerce(finished, Integer) - type_coerce(started, Integer)) / 1e6
     else:  # PostgreSQL
         seconds = func.extract("epoch", finished - started)
     return float(session.exec(select(func.coalesce(func.sum(seconds), 0.0))).one())

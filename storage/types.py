@@ -2,34 +2,87 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import DateTime, TypeDecorator
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def to_microseconds(value: datetime) -> int:
+    """An aware time as whole microseconds since 1970-01-01 UTC (exact, no float)."""
+    return (value - EPOCH) // _MICROSECOND
+
+
+def from_microseconds(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
+
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp stored as naive UTC and always read back timezone-aware (UTC).
+    """A timestamp, always given and read back timezone-aware (UTC).
 
-    SQLite has no time zones; storing naive UTC everywhere keeps SQLite and
-    PostgreSQL identical and comparisons correct.
+    PostgreSQL keeps it as a naive UTC `timestamp` (8 bytes). SQLite, which has no time
+    type, keeps it as an integer count of microseconds since 1970 UTC: 8 bytes where
+    SQLAlchemy's text form takes 26, and the same order (migration 0014 converted the
+    older text). The column is still declared DATETIME, whose affinity stores integers
+    as integers. Either way, comparisons and ordering in SQL are correct.
     """
 
     impl = DateTime(timezone=False)
     cache_ok = True
 
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if dialect.name == "sqlite":
+            return _bind_microseconds
+        return super().bind_processor(dialect)
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        if dialect.name == "sqlite":
+            return _read_microseconds
+        return super().result_processor(dialect, coltype)
+
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column; use an aware datetime")
-        return value.astimezone(UTC).replace(tzinfo=None)
+        return None if value is None else _naive_utc(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
+
+    def process_literal_param(self, value: datetime | None, dialect: Dialect) -> str:
+        if value is None:
+            return "NULL"
+        if dialect.name == "sqlite":
+            return str(_bind_microseconds(value))
+        return f"'{_naive_utc(value).isoformat(sep=' ')}'"
+
+
+def _naive_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column; use an aware datetime")
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _bind_microseconds(value: datetime | None) -> int | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column; use an aware datetime")
+    return to_microseconds(value)
+
+
+def _read_microseconds(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return from_microseconds(value)
+    # Text a database written before migration 0014 (or by hand) holds: naive UTC.
+    moment = datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # Row ids are INTEGER columns: 32-bit on PostgreSQL (SQLite's hold 64 bits). An id above

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
-from storage import make_engine, transaction
+from storage import Item, Version, make_engine, transaction
 from tests.databases import Backend
 from tracker.fetch.archives import ArchivedSnapshot
 from tracker.record import listing_memory
@@ -204,19 +204,12 @@ def test_the_memory_is_dropped_when_another_listing_of_the_site_is_checked(
 
 def last_seen(engine: Engine) -> list[datetime]:
     """Each item's last-seen time and its latest version's last-observed time."""
+    item, version = Item.__table__, Version.__table__  # type: ignore[attr-defined]
+    query = select(item.c.last_seen_at, version.c.last_observed_at).join(
+        version, (version.c.item_id == item.c.id) & (version.c.n == item.c.version_count)
+    )
     with engine.connect() as connection:
-        rows = connection.execute(
-            text(
-                "SELECT item.last_seen_at, version.last_observed_at FROM item JOIN version"
-                " ON version.item_id = item.id AND version.n = item.version_count"
-            )
-        )
-        return [as_utc(value) for row in rows for value in row]
-
-
-def as_utc(value: Any) -> datetime:
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.replace(tzinfo=UTC)
+        return [value for row in connection.execute(query) for value in row]
 
 
 def test_unchanged_items_last_seen_times_are_written_late_but_written(

@@ -21,6 +21,7 @@ from sqlmodel import SQLModel
 
 from storage import Source, make_engine, schema_state, transaction, upgrade
 from storage.schema import _head_from_files, alembic_config, head_revision
+from storage.types import UTCDateTime
 from tests.databases import Backend
 from tracker.fetch.client import make_client
 from tracker.run.check import check_source
@@ -162,13 +163,12 @@ def load_rows(engine: Engine, rows: dict[str, list[dict[str, Any]]]) -> None:
 
 def dump_rows(engine: Engine, like: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict]]:
     """Every row of the tables `like` has, in its JSON shapes and with its columns (later
-    revisions add columns), ordered by id."""
-    tables = MetaData()
-    tables.reflect(engine)
+    revisions add columns), ordered by id. Read through today's tables, whose types know
+    how each value is stored now (SQLite's times as integers since 0014)."""
     dumped: dict[str, list[dict[str, Any]]] = {}
     with engine.connect() as connection:
         for name, rows in like.items():
-            table = tables.tables[name]
+            table = SQLModel.metadata.tables[name]
             columns = [table.c[column] for column in rows[0]] if rows else [table.c.id]
             result = connection.execute(select(*columns).order_by(table.c.id))
             dumped[name] = [_plain(table, dict(row._mapping)) for row in result]
@@ -191,7 +191,9 @@ def _plain(table: Any, record: dict[str, Any]) -> dict[str, Any]:
         if column.name not in record:
             continue
         value = record[column.name]
-        if isinstance(value, datetime | date):
+        if isinstance(value, datetime):  # stored as naive UTC, read back aware
+            record[column.name] = value.replace(tzinfo=None).isoformat()
+        elif isinstance(value, date):
             record[column.name] = value.isoformat()
         elif isinstance(value, str) and isinstance(column.type, JSON):
             record[column.name] = json.loads(value)
@@ -402,3 +404,66 @@ def test_0009_keeps_a_section_pages_url_as_a_hub_page_and_back(empty_engine: Eng
         command.downgrade(alembic_config(connection), "0008")
         connection.commit()
         assert set(dict(connection.execute(query).all()).values()) == {"url"}
+
+
+def _stored(
+    engine: Engine, table: str, columns: tuple[str, ...], order: str = "id"
+) -> list[tuple[Any, ...]]:
+    """The values as the database holds them, with SQLite's storage class of each."""
+    sqlite = engine.dialect.name == "sqlite"
+    shown = ", ".join(
+        f'"{c}", typeof("{c}")' if sqlite else f'CAST("{c}" AS TEXT)' for c in columns
+    )
+    with engine.connect() as connection:
+        return list(connection.execute(text(f'SELECT {shown} FROM "{table}" ORDER BY {order}')))
+
+
+def test_0014_keeps_sqlite_times_as_integers_and_json_nulls_as_null_and_back(
+    empty_engine: Engine,
+) -> None:
+    """Every time of a filled database reads back the same after 0014 (on SQLite now an
+    integer, whatever text form it had), no JSON column holds the text 'null', and a
+    downgrade gives back the very text that was there."""
+    rows = json.loads(ROWS_0001.read_text(encoding="utf-8"))
+    upgrade(empty_engine, "0013")
+    load_rows(empty_engine, rows)
+    odd = "2018-02-02T18:30:19+00:00"  # not SQLAlchemy's form: written by hand
+    with empty_engine.begin() as connection:
+        connection.execute(text("UPDATE version SET reported_at = :odd WHERE id = 1"), {"odd": odd})
+    times = ("observed_at", "last_observed_at", "reported_at")
+    before = _stored(empty_engine, "version", times)
+    nulls = "SELECT count(*) FROM version WHERE CAST(tags AS TEXT) = 'null'"
+    with empty_engine.connect() as connection:
+        assert connection.execute(text(nulls)).scalar() > 0  # the 0001 rows hold some
+
+    upgrade(empty_engine)
+    version = SQLModel.metadata.tables["version"]
+    with empty_engine.connect() as connection:
+        read = connection.execute(select(*(version.c[t] for t in times)).order_by(version.c.id))
+        now = [tuple(v.replace(tzinfo=None) if v else None for v in row) for row in read]
+        assert connection.execute(text(nulls)).scalar() == 0
+        assert connection.execute(select(version.c.tags).where(version.c.id == 1)).scalar() is None
+    sqlite = empty_engine.dialect.name == "sqlite"
+    written = [tuple(row[0::2] if sqlite else row) for row in before]
+    assert now == [
+        tuple(datetime.fromisoformat(v).replace(tzinfo=None) if v else None for v in row)
+        for row in written
+    ]
+    assert now[0][2] == datetime(2018, 2, 2, 18, 30, 19)
+    if sqlite:  # every time of every table, not only the version's
+        for table in SQLModel.metadata.sorted_tables:
+            times_of = tuple(c.name for c in table.columns if isinstance(c.type, UTCDateTime))
+            stored = _stored(empty_engine, table.name, times_of, "rowid") if times_of else []
+            assert {kind for row in stored for kind in row[1::2]} <= {"integer", "null"}
+
+    with empty_engine.connect() as connection:
+        command.downgrade(alembic_config(connection), "0013")
+        connection.commit()
+    back = _stored(empty_engine, "version", times)
+    if sqlite:  # SQLAlchemy's own form again; the hand-written one in that form too
+        assert back[1:] == before[1:]
+        assert back[0][4] == "2018-02-02 18:30:19.000000"
+    else:
+        assert back == before
+    with empty_engine.connect() as connection:
+        assert connection.execute(text(nulls)).scalar() > 0
