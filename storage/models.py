@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from storage.types import UTCDateTime, utcnow
+from storage.types import HexDigest, UTCDateTime, utcnow
 
 
 def _time(nullable: bool = True, index: bool = False) -> Column:  # type: ignore[type-arg]
@@ -145,10 +145,10 @@ class ItemAlias(SQLModel, table=True):
     """A name an item is known by: a URL it had, a guid. Recorded by one source, it names
     the item for every source of the site (tracker.identity.sites)."""
 
+    # One name once per source; and finding an item by any URL it has had, whichever
+    # source saw it (one index for both: kind and value lead).
     __table_args__ = (
-        UniqueConstraint("source_id", "kind", "value"),
-        # Finding an item by any URL it has had, whichever source saw it.
-        Index("ix_itemalias_kind_value", "kind", "value"),
+        Index("uq_itemalias_kind_value_source", "kind", "value", "source_id", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -186,7 +186,7 @@ class Version(SQLModel, table=True):
     sources: list[str] | None = Field(default=None, sa_column=_json())
     body: str | None = None
     url: str | None = None
-    content_hash: str
+    content_hash: str = Field(sa_column=Column(HexDigest(), nullable=False))  # SHA-256, hex
     origin: str  # observed, page-history, import
     observed_at: datetime = Field(sa_column=_time(nullable=False))
     last_observed_at: datetime = Field(sa_column=_time(nullable=False))
@@ -223,7 +223,7 @@ class Change(SQLModel, table=True):
     diff: dict[str, list[list[int | str]]] | None = Field(default=None, sa_column=_json())
     # A headline_test's headlines, in the order first shown (tracker/compare/headline_tests.py).
     variants: list[str] | None = Field(default=None, sa_column=_json())
-    occurred_at: datetime = Field(sa_column=_time(nullable=False, index=True))
+    occurred_at: datetime = Field(sa_column=_time(nullable=False))
     recorded_at: datetime = Field(sa_column=_time(nullable=False))
     # When this row was last written, by the clock (recorded_at is an import's snapshot
     # time): what a feed's Last-Modified follows. None: written before redline kept it.

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Dialect
-from sqlalchemy.types import DateTime, TypeDecorator
+from sqlalchemy.types import DateTime, LargeBinary, String, TypeDecorator, TypeEngine
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -111,3 +111,33 @@ def utcnow() -> datetime:
 def iso_z(moment: datetime | None) -> str | None:
     """An aware time as ISO 8601 with Z for UTC (2026-11-21T09:00:00Z); None stays None."""
     return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+class HexDigest(TypeDecorator[str]):
+    """A hash given and read back as hex text, kept as its bytes: 32 bytes for a SHA-256
+    where the hex took 64. PostgreSQL's column is bytea; SQLite's stays declared VARCHAR
+    (migration 0015 converted the hex in place), which keeps a blob as a blob."""
+
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String())
+        return dialect.type_descriptor(LargeBinary())
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        return _digest_bytes
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        return _digest_hex
+
+
+def _digest_bytes(value: str | None) -> bytes | None:
+    return None if value is None else bytes.fromhex(value)
+
+
+def _digest_hex(value: Any) -> str | None:
+    if value is None or isinstance(value, str):  # hex written before 0015
+        return value
+    return bytes(value).hex()

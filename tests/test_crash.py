@@ -1003,7 +1003,7 @@ def test_the_audit_sees_a_check_stored_in_part(site: Site, engine: Engine, db_ur
             Version(
                 item_id=edit.item_id,
                 n=9,
-                content_hash="x",
+                content_hash=hashlib.sha256(b"x").hexdigest(),
                 origin="observed",
                 observed_at=start,
                 last_observed_at=start,

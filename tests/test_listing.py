@@ -262,7 +262,7 @@ def test_a_sighting_that_changes_only_the_items_url_updates_it(site: Site, engin
 
 
 def test_the_alias_lookup_of_a_check_searches_a_whole_key(site: Site, engine: Engine) -> None:
-    """A check looks up its items' aliases by (source, kind, value), the unique index's
+    """A check looks up its items' aliases by (kind, value, source), the unique index's
     whole key, or a site-wide alias by (kind, value), then its source by id; by (source,
     value) the search walked every alias the source ever had, so each check of a listing
     grew slower with its history, and a list of the site's sources grew with the site."""
@@ -286,8 +286,8 @@ def test_the_alias_lookup_of_a_check_searches_a_whole_key(site: Site, engine: En
         for statement, parameters in lookups:
             plan = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
             details = " ".join(row[3] for row in plan)
-            whole_key = "source_id=? AND kind=? AND value=?" in details or (
-                "ix_itemalias_kind_value (kind=? AND value=?)" in details
+            whole_key = "(kind=? AND value=? AND source_id=?)" in details or (
+                "uq_itemalias_kind_value_source (kind=? AND value=?)" in details
                 and "SEARCH source USING INTEGER PRIMARY KEY" in details
             )
             assert whole_key and "SCAN" not in details, (statement, details)

@@ -17,6 +17,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import JSON, Date, DateTime, MetaData, select, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from storage import Source, make_engine, schema_state, transaction, upgrade
@@ -467,3 +468,36 @@ def test_0014_keeps_sqlite_times_as_integers_and_json_nulls_as_null_and_back(
         assert back == before
     with empty_engine.connect() as connection:
         assert connection.execute(text(nulls)).scalar() > 0
+
+
+def test_0015_keeps_hashes_as_bytes_and_an_alias_once_per_source(empty_engine: Engine) -> None:
+    """A version's hash is stored as its 32 bytes and read back as the same hex; an
+    alias is still refused twice for one source (one index now), and allowed for
+    another; a downgrade gives the hex text back."""
+    rows = json.loads(ROWS_0001.read_text(encoding="utf-8"))
+    upgrade(empty_engine, "0014")
+    load_rows(empty_engine, rows)
+    hashes = [v["content_hash"] for v in rows["version"]]
+    size = "octet_length" if empty_engine.dialect.name == "postgresql" else "length"
+    stored = text(f"SELECT {size}(content_hash) FROM version ORDER BY id")
+
+    upgrade(empty_engine)
+    version, alias = (SQLModel.metadata.tables[t] for t in ("version", "itemalias"))
+    with empty_engine.connect() as connection:
+        read = connection.execute(select(version.c.content_hash).order_by(version.c.id))
+        assert [h for (h,) in read] == hashes
+        assert {n for (n,) in connection.execute(stored)} == {32}
+    first = rows["itemalias"][0]
+    twice = {k: first[k] for k in ("item_id", "source_id", "kind", "value")}
+    with pytest.raises(IntegrityError), empty_engine.begin() as connection:
+        connection.execute(alias.insert(), twice)
+    other_source = rows["source"][-1]["id"]
+    assert other_source != first["source_id"]
+    with empty_engine.begin() as connection:
+        connection.execute(alias.insert(), {**twice, "source_id": other_source})
+
+    with empty_engine.connect() as connection:
+        command.downgrade(alembic_config(connection), "0014")
+        connection.commit()
+        back = connection.execute(text("SELECT content_hash FROM version ORDER BY id"))
+        assert [h for (h,) in back] == hashes

@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from hashlib import sha256
 from pathlib import Path
 
 import pytest
@@ -80,7 +81,7 @@ def _fill_item(session: Session, source_id: int, s: int, i: int, tick) -> None:
             summary=f"Summary {n} of {s}.{i}",
             tags=[TAGS[(i + n) % 3]] + (["Extra"] if n % 2 else []),
             url=f"https://site{s}.example/news/{i}-{n}" if (i + n) % 2 else None,
-            content_hash=f"{s}-{i}-{n}",
+            content_hash=sha256(f"{s}-{i}-{n}".encode()).hexdigest(),
             origin="observed",
             observed_at=at,
             last_observed_at=at,
@@ -276,7 +277,7 @@ def _add_version(engine: Engine, item_id: int) -> None:
             item_id=item_id,
             n=n,
             headline=f"Newer take {n}",
-            content_hash=f"new-{n}",
+            content_hash=sha256(f"new-{n}".encode()).hexdigest(),
             origin="observed",
             observed_at=at,
             last_observed_at=at,
