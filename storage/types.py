@@ -61,18 +61,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         return f"'{_naive_utc(value).isoformat(sep=' ')}'"
 
 
-def _naive_utc(value: datetime) -> datetime:
+def _aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("naive datetime given to a UTC column; use an aware datetime")
-    return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _naive_utc(value: datetime) -> datetime:
+    return _aware(value).astimezone(UTC).replace(tzinfo=None)
 
 
 def _bind_microseconds(value: datetime | None) -> int | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column; use an aware datetime")
-    return to_microseconds(value)
+    return None if value is None else to_microseconds(_aware(value))
 
 
 def _read_microseconds(value: Any) -> datetime | None:
