@@ -35,14 +35,18 @@ def upgrade() -> None:
     if connection.dialect.name == "sqlite":
         with op.batch_alter_table("itemalias", naming_convention=_UNIQUE_NAMES) as batch:
             batch.drop_constraint(_OLD_UNIQUE, type_="unique")
-        rows = connection.exec_driver_sql(
-            "SELECT id, content_hash FROM version WHERE typeof(content_hash) = 'text'"
-        ).all()
-        if rows:
+        # SQLite 3.40 has no unhex(): converted here, a batch of rows at a time.
+        after = 0
+        while rows := connection.exec_driver_sql(
+            "SELECT id, content_hash FROM version WHERE id > ? AND typeof(content_hash) = 'text'"
+            " ORDER BY id LIMIT 20000",
+            (after,),
+        ).all():
             connection.exec_driver_sql(
                 "UPDATE version SET content_hash = ? WHERE id = ?",
                 [(bytes.fromhex(digest), row_id) for row_id, digest in rows],
             )
+            after = rows[-1][0]
     else:
         (unique,) = [
             c["name"]
