@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 
 from storage.errors import DatabaseDamaged, DatabaseURLError
+from storage.types import compact_json
 
 # The ORM (sqlmodel) is imported by the first session, not by opening the database: a
 # command with nothing to do never needs it (storage/due.py).
@@ -40,6 +41,7 @@ def make_engine(url: str, pool: PoolSettings | None = None) -> Engine:
     else:
         # A daemon runs for months: a connection the server dropped is replaced, not used.
         options["pool_pre_ping"] = True
+    options["json_serializer"] = compact_json
     try:
         engine = create_engine(url, **options)
     except (ArgumentError, ImportError) as error:
