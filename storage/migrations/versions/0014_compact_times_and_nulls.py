@@ -61,46 +61,43 @@ def _micros(text: str) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
+def _each(columns: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
+    return [(table, name) for table, names in columns.items() for name in names]
+
+
 def upgrade() -> None:
     connection = op.get_bind()
-    for table, columns in JSON_NULLABLE.items():
-        for name in columns:
-            op.execute(
-                f'UPDATE "{table}" SET "{name}" = NULL WHERE CAST("{name}" AS TEXT) = \'null\''
-            )
+    for table, name in _each(JSON_NULLABLE):
+        op.execute(f'UPDATE "{table}" SET "{name}" = NULL WHERE CAST("{name}" AS TEXT) = \'null\'')
     if connection.dialect.name != "sqlite":
         return
-    for table, columns in TIMES.items():
-        for name in columns:
-            # SQLAlchemy's own form, in SQL: the seconds, then the six digits after '.'.
-            op.execute(
-                f'UPDATE "{table}" SET "{name}" = '
-                f"CAST(strftime('%s', \"{name}\") AS INTEGER) * 1000000"
-                f' + CAST(substr("{name}", 21, 6) AS INTEGER)'
-                f' WHERE typeof("{name}") = \'text\' AND length("{name}") = 26'
-                f" AND substr(\"{name}\", 20, 1) = '.'"
+    for table, name in _each(TIMES):
+        # SQLAlchemy's own form, in SQL: the seconds, then the six digits after '.'.
+        op.execute(
+            f'UPDATE "{table}" SET "{name}" = '
+            f"CAST(strftime('%s', \"{name}\") AS INTEGER) * 1000000"
+            f' + CAST(substr("{name}", 21, 6) AS INTEGER)'
+            f' WHERE typeof("{name}") = \'text\' AND length("{name}") = 26'
+            f" AND substr(\"{name}\", 20, 1) = '.'"
+        )
+        # Any other form a hand or another tool wrote, one row at a time.
+        others = connection.exec_driver_sql(
+            f'SELECT rowid, "{name}" FROM "{table}" WHERE typeof("{name}") = \'text\''
+        ).all()
+        for rowid, text in others:
+            connection.exec_driver_sql(
+                f'UPDATE "{table}" SET "{name}" = ? WHERE rowid = ?', (_micros(text), rowid)
             )
-            # Any other form a hand or another tool wrote, one row at a time.
-            others = connection.exec_driver_sql(
-                f'SELECT rowid, "{name}" FROM "{table}" WHERE typeof("{name}") = \'text\''
-            ).all()
-            for rowid, text in others:
-                connection.exec_driver_sql(
-                    f'UPDATE "{table}" SET "{name}" = ? WHERE rowid = ?', (_micros(text), rowid)
-                )
 
 
 def downgrade() -> None:
-    connection = op.get_bind()
-    if connection.dialect.name == "sqlite":
-        for table, columns in TIMES.items():
-            for name in columns:
-                op.execute(
-                    f'UPDATE "{table}" SET "{name}" = '
-                    f"strftime('%Y-%m-%d %H:%M:%S', \"{name}\" / 1000000, 'unixepoch')"
-                    f" || printf('.%06d', \"{name}\" % 1000000)"
-                    f" WHERE typeof(\"{name}\") = 'integer'"
-                )
-    for table, columns in JSON_NULLABLE.items():
-        for name in columns:
-            op.execute(f'UPDATE "{table}" SET "{name}" = \'null\' WHERE "{name}" IS NULL')
+    if op.get_bind().dialect.name == "sqlite":
+        for table, name in _each(TIMES):
+            op.execute(
+                f'UPDATE "{table}" SET "{name}" = '
+                f"strftime('%Y-%m-%d %H:%M:%S', \"{name}\" / 1000000, 'unixepoch')"
+                f" || printf('.%06d', \"{name}\" % 1000000)"
+                f" WHERE typeof(\"{name}\") = 'integer'"
+            )
+    for table, name in _each(JSON_NULLABLE):
+        op.execute(f'UPDATE "{table}" SET "{name}" = \'null\' WHERE "{name}" IS NULL')
