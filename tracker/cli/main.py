@@ -313,6 +313,7 @@ def cmd_status(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
 # The revision from which items belong to sites (storage migration 0006).
 SITES_REVISION = "0006"
+COMPACT_REVISION = "0014"  # SQLite times as integers, then hashes as bytes (0015)
 
 
 def _merge_site_duplicates(engine: Engine) -> None:
@@ -324,6 +325,20 @@ def _merge_site_duplicates(engine: Engine) -> None:
         merged = merge_site_duplicates(session, utcnow())
     if merged:
         print(f"  {plural(merged, 'item')} merged into another of its site (see their Identity)")
+
+
+def _compact_store_hint(engine: Engine) -> str:
+    """After 0014/0015 the rows shrank in place: the file gives the space back only when
+    the database is rebuilt."""
+    import shlex
+
+    if engine.dialect.name != "sqlite":
+        return "hashes take less space now; VACUUM FULL gives it back to the file system"
+    vacuum = f"sqlite3 {shlex.quote(engine.url.database or '')} VACUUM"
+    return (
+        f"times and hashes take less space now; `{vacuum}` (with no redline running) gives "
+        "it back to the file system"
+    )
 
 
 def cmd_db(args: argparse.Namespace, engine: Engine, config: Config) -> int:
@@ -338,6 +353,8 @@ def cmd_db(args: argparse.Namespace, engine: Engine, config: Config) -> int:
             print(f"{where}: schema upgraded from {before or 'empty'} to revision {after}")
         if before is not None and before < SITES_REVISION <= after:
             _merge_site_duplicates(engine)
+        if before is not None and before < COMPACT_REVISION <= after:
+            print(f"  {_compact_store_hint(engine)}")
         return 0
     if args.action == "rejudge":
         from tracker.record import history
