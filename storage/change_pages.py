@@ -13,7 +13,8 @@ from sqlalchemy.engine import Row
 from sqlmodel import Session, col, or_, select
 
 from storage.models import Change, Item, Source, Version
-from storage.queries import _all, _json_array_has, _select, _utc, columns, plain_rows, sighted_by
+from storage.queries import _all, _json_array_has, _select, columns, plain_rows, sighted_by
+from storage.types import stored_time
 
 # Feeds (feeds/atom.py): pages of the change log under filters, read newest first.
 #
@@ -231,7 +232,7 @@ def feed_page_state(
         latest=at,
         version_count=scope if item_id is not None else None,
         current_id=current_id,
-        current_observed_at=_utc(current_at),
+        current_observed_at=stored_time(current_at),
     )
 
 

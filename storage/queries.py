@@ -9,7 +9,7 @@ in storage/change_pages.py, pages of items and their ETag states in storage/item
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Row
@@ -25,7 +25,6 @@ from storage.models import (
     Version,
     VersionArchive,
 )
-from storage.types import from_microseconds
 
 T = TypeVar("T")
 
@@ -66,18 +65,6 @@ def row_by_id(session: Session, model: type[SQLModel], row_id: int) -> Row[Any] 
     query = select(columns(model)).where(columns(model).c.id == row_id)
     rows = plain_rows(session, query)
     return rows[0] if rows else None
-
-
-def _utc(value: object) -> datetime | None:
-    """A datetime from an aggregate: SQLite may hand back its stored integer (storage/types.py)
-    or text, and naive means UTC."""
-    if isinstance(value, int):
-        return from_microseconds(value)
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return None
 
 
 def items_by_alias(

@@ -15,7 +15,8 @@ from sqlmodel import Session, col, select
 
 from storage import due
 from storage.models import Check, ItemSighting, Source
-from storage.queries import _utc, columns, plain_rows
+from storage.queries import columns, plain_rows
+from storage.types import stored_time
 
 
 def source_by_url(session: Session, url: str) -> Source | None:
@@ -113,7 +114,7 @@ def source_first_seen(session: Session, source_id: int) -> datetime | None:
     """
     session.flush()  # this check's new items count, as the ORM's autoflush made them
     value = session.connection().execute(_first_seen_query(), {"source_id": source_id})
-    return _utc(value.scalar())
+    return stored_time(value.scalar())
 
 
 @cache
@@ -159,4 +160,4 @@ def last_check_finished(session: Session) -> datetime | None:
     """When the most recent check finished."""
     from sqlalchemy import func
 
-    return _utc(session.exec(select(func.max(Check.finished_at))).one())
+    return stored_time(session.exec(select(func.max(Check.finished_at))).one())

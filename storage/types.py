@@ -43,7 +43,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
         if dialect.name == "sqlite":
-            return _read_microseconds
+            return stored_time
         return super().result_processor(dialect, coltype)
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
@@ -76,13 +76,14 @@ def _bind_microseconds(value: datetime | None) -> int | None:
     return None if value is None else to_microseconds(_aware(value))
 
 
-def _read_microseconds(value: Any) -> datetime | None:
+def stored_time(value: Any) -> datetime | None:
+    """A time as a database hands it back, aware (UTC): SQLite's integer microseconds, text
+    (written before migration 0014, or by hand: naive means UTC), or a datetime."""
     if value is None:
         return None
     if isinstance(value, int):
         return from_microseconds(value)
-    # Text a database written before migration 0014 (or by hand) holds: naive UTC.
-    moment = datetime.fromisoformat(str(value))
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
