@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from storage import Item, ItemAlias, ItemSighting, Source, Version
 from storage.queries import in_chunks
+from storage.rows import new_row
 from tracker.identity.sites import SHARING_SOURCE, SITE_WIDE_KINDS, Sharing
 
 # The aliases of a kind with some values: a source's, and a site's with their sources
@@ -271,7 +272,9 @@ class SourceIndex:
             )
         else:
             self.session.add(
-                ItemAlias(item_id=item_id, source_id=self.source_id, kind=kind, value=value)
+                new_row(
+                    ItemAlias, item_id=item_id, source_id=self.source_id, kind=kind, value=value
+                )
             )
         self._items_by_alias[(kind, value)].add(item_id)
         return True

@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel import Session
 
 from storage import Change, Item, Version, queries
+from storage.rows import new_row
 from storage.types import iso_z, utcnow
 from tracker.compare import diff, judgement, paragraphs, significance
 from tracker.errors import UserError
@@ -169,7 +170,8 @@ def version_change(
     saw it (default: the item's first). Version ids are left to the caller (the versions
     may have none before a flush)."""
     assert item.id is not None
-    change = Change(
+    change = new_row(
+        Change,
         item_id=item.id,
         source_id=source_id or item.source_id,
         kind="created" if previous is None else "edited",

@@ -11,6 +11,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col
 
 from storage import Change, Item, ItemSighting, Version, queries
+from storage.rows import new_row
 
 
 @dataclass
@@ -62,7 +63,13 @@ class _Pending:
             change.to_version_id = after.id if after else None
             session.add(change)
         session.add_all(
-            ItemSighting(item_id=item_id, source_id=source_id, first_seen_at=now, listed=listing)
+            new_row(
+                ItemSighting,
+                item_id=item_id,
+                source_id=source_id,
+                first_seen_at=now,
+                listed=listing,
+            )
             for item_id in self.new_sightings
         )
         listed = [*self.newly_listed, *self.new_sightings] if listing else []

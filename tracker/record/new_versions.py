@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from storage import Change, Item, Source, Version, queries
+from storage.rows import new_row
 from tracker.compare import headline_tests
 from tracker.extract.base import HistoryEntry, Observation
 from tracker.identity import match
@@ -66,7 +67,8 @@ def _history_version(
     entry: HistoryEntry, started: datetime | None, now: datetime, check_id: int | None
 ) -> Version:
     headline = clean_text(entry.headline)
-    return Version(
+    return new_row(
+        Version,
         item_id=0,
         n=0,
         headline=headline,
@@ -82,7 +84,8 @@ def _history_version(
 
 def _observed_version(sighting: Sighting, now: datetime, check_id: int | None) -> Version:
     fields = content_fields(sighting.observation)
-    return Version(
+    return new_row(
+        Version,
         item_id=0,
         n=0,
         url=sighting.observation.url,
@@ -143,7 +146,8 @@ def _add_event(
     """A change that is not a new version: the item left this source's listing, or came
     back to it."""
     assert item.id is not None
-    event = Change(
+    event = new_row(
+        Change,
         item_id=item.id,
         source_id=source_id,
         kind=kind,

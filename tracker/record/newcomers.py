@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from storage import Item, ItemMatch, Source, queries
+from storage.rows import new_row
 from tracker.identity import match
 from tracker.identity.sighting import Sighting
 from tracker.identity.source_index import SourceIndex
@@ -222,7 +223,8 @@ def _url_aliases(sighting: Sighting) -> list[tuple[str, str]]:
 
 def _new_item(source_id: int, sighting: Sighting, now: datetime) -> Item:
     observation = sighting.observation
-    return Item(
+    return new_row(
+        Item,
         source_id=source_id,
         key=sighting.keys[0][1],
         url=observation.url,
