@@ -180,3 +180,17 @@ def test_a_url_id_two_items_share_in_one_check_is_not_used() -> None:
     drop_ambiguous_url_ids([one, two, same])
     assert not any(kind == "urlid" for kind, _ in [*one.keys, *two.keys])
     assert any(kind == "urlid" for kind, _ in same.keys)  # named one item only: kept
+
+
+_ids = st.dictionaries(st.sampled_from(["id", "guid", "urlid a|"]), st.sampled_from("xyz"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(item=_ids, newcomers=st.lists(_ids, max_size=6))
+def test_ids_allowed_answers_as_the_pairwise_veto(
+    item: dict[str, str], newcomers: list[dict[str, str]]
+) -> None:
+    # The grouped look-up that a listing's check asks of every departed item (IdsAllowed)
+    # says what comparing the item with each newcomer would.
+    pairwise = any(match.ids_veto(item, new) is None for new in newcomers)
+    assert match.IdsAllowed(newcomers)(item) is pairwise

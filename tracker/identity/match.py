@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
@@ -276,6 +276,39 @@ def ids_veto(old: Mapping[str, str], new: Mapping[str, str]) -> str | None:
         # items carry ids, a row without one is a link to a section page or a promo.
         return "only one has a publisher id"
     return None
+
+
+class IdsAllowed:
+    """Whether some newcomer's publisher ids allow pairing with an item's (ids_veto None
+    for one), without comparing every pair (asked of every item that left within the match
+    window, the pairs were a twentieth of a replayed snapshot): newcomers are grouped by
+    the kinds of id they carry, and only the kinds the item carries too are compared."""
+
+    def __init__(self, newcomer_ids: Iterable[Mapping[str, str]]) -> None:
+        self._one_without = False
+        self._groups: dict[frozenset[str], list[Mapping[str, str]]] = defaultdict(list)
+        for ids in newcomer_ids:
+            if ids:
+                self._groups[frozenset(ids)].append(ids)
+            else:
+                self._one_without = True
+        # (group, the kinds an item shares with it) -> the group's ids of those kinds
+        self._values: dict[tuple[frozenset[str], tuple[str, ...]], set[tuple[str, ...]]] = {}
+
+    def __call__(self, item_ids: Mapping[str, str]) -> bool:
+        if not item_ids:
+            return self._one_without  # else "only one has a publisher id"
+        for kinds, members in self._groups.items():
+            shared = tuple(sorted(kinds.intersection(item_ids)))
+            if not shared:
+                return True  # no id of one kind to differ
+            values = self._values.get((kinds, shared))
+            if values is None:
+                values = {tuple(ids[kind] for kind in shared) for ids in members}
+                self._values[(kinds, shared)] = values
+            if tuple(item_ids[kind] for kind in shared) in values:
+                return True
+        return False
 
 
 def _evidence(old: _Likeness, new: _Likeness) -> list[str]:

@@ -116,13 +116,9 @@ def _match_newcomers(
     # Only items whose publisher ids allow a pairing with some newcomer are read: on a
     # listing whose rows carry ids, that is none of them (a tenth of a replayed snapshot
     # went on reading and scoring pairs that match._veto refuses).
-    newcomer_ids = [match.strong_ids(sightings[position].keys) for position in newcomers]
+    allowed = match.IdsAllowed(match.strong_ids(sightings[position].keys) for position in newcomers)
     strong = {item_id: match.strong_ids(publisher_ids[item_id]) for item_id in departed_ids}
-    departed_ids = [
-        item_id
-        for item_id in departed_ids
-        if any(match.ids_veto(strong[item_id], new) is None for new in newcomer_ids)
-    ]
+    departed_ids = [item_id for item_id in departed_ids if allowed(strong[item_id])]
     departed = queries.items_by_id(session, departed_ids)
     latest = queries.latest_versions(session, departed_ids)
     for item in departed:  # the index learns them: they may take the news now
