@@ -18,6 +18,7 @@ from tracker.compare.significance_style import (
     TYPO_MAX_CHARS,
     _edit_distance,
     _folded_words,
+    _lowered_words,
     _vocabulary,
     _words,
     fold,
@@ -207,8 +208,7 @@ def _name_reasons(old: str, new: str) -> list[str]:
 
 def _marked(text: str, vocabulary: set[str]) -> Counter[str]:
     found: Counter[str] = Counter()
-    for word in _words(text):
-        lowered = word.casefold().replace("’", "'")
+    for lowered in _lowered_words(text):
         if lowered in vocabulary:
             found[lowered] += 1
         elif vocabulary is _NEGATIONS and lowered.endswith("n't"):

@@ -11,13 +11,16 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
-from collections.abc import Sequence
-from functools import lru_cache
+from collections.abc import Callable, Sequence
+from functools import lru_cache, wraps
+from typing import TypeVar
 
 from tracker.compare import diff
 
 TYPO_MAX_CHARS = 2  # a word edit of at most this many letters is a typo
 TYPO_MAX_SHARE = 0.02  # ... and all of them together at most this share of the field
+
+T = TypeVar("T")
 
 _PUNCTUATION = set(string.punctuation) | set("\u2018\u2019\u201a\u201c\u201d\u201e\u2013\u2014«»…")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
@@ -54,17 +57,25 @@ _ELLIPSIS = re.compile(r"\s*(?:\.\.\.|…)\s*$")
 # --- words -------------------------------------------------------------------------------
 
 
-def fold(text: str) -> str:
-    """Text with case, accents, punctuation and spacing removed: what a style edit keeps."""
-    # Each rule folds the same two texts again: short ones (headlines, summaries) are
-    # kept; a body is folded afresh rather than held in memory.
-    return _folded_short(text) if len(text) <= _SHORT_TEXT else _fold(text)
-
-
 _SHORT_TEXT = 1000
 
 
-def _fold(text: str) -> str:
+def _kept_when_short(work: Callable[[str], T]) -> Callable[[str], T]:
+    """`work` of a text, kept for short texts: each rule asks again about the same two
+    texts (headlines, summaries); a body is worked out afresh rather than held in memory.
+    What is kept is shared: `work` returns what nobody changes (a str, a tuple)."""
+    kept = lru_cache(maxsize=512)(work)
+
+    @wraps(work)
+    def worked_out(text: str) -> T:
+        return kept(text) if len(text) <= _SHORT_TEXT else work(text)
+
+    return worked_out
+
+
+@_kept_when_short
+def fold(text: str) -> str:
+    """Text with case, accents, punctuation and spacing removed: what a style edit keeps."""
     if text.isascii():  # most headlines: one translate instead of a look-up per character
         return " ".join(text.casefold().translate(_ASCII_DROPPED).split())
     decomposed = unicodedata.normalize("NFKD", text.casefold())
@@ -78,7 +89,7 @@ def _fold(text: str) -> str:
     return " ".join("".join(kept).split())
 
 
-# The ASCII characters _fold drops (punctuation), for its ASCII path: ASCII text has no
+# The ASCII characters fold drops (punctuation), for its ASCII path: ASCII text has no
 # accents to decompose, so dropping these is all the general path does to it.
 _ASCII_DROPPED = str.maketrans(
     "",
@@ -90,16 +101,22 @@ _ASCII_DROPPED = str.maketrans(
     ),
 )
 
-_folded_short = lru_cache(maxsize=512)(_fold)
+
+@_kept_when_short
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(_WORD.findall(text))
 
 
-def _words(text: str) -> list[str]:
-    return _WORD.findall(text)
+@_kept_when_short
+def _lowered_words(text: str) -> tuple[str, ...]:
+    """The words in lower case, with one apostrophe ("don’t" is "don't")."""
+    return tuple(word.casefold().replace("’", "'") for word in _words(text))
 
 
-def _folded_words(text: str) -> list[str]:
+@_kept_when_short
+def _folded_words(text: str) -> tuple[str, ...]:
     """Folded words with spelled-out numbers as figures: "eight" and "8" are one word."""
-    return [_SPELLED.get(w, w) for w in fold(text).split()]
+    return tuple(_SPELLED.get(w, w) for w in fold(text).split())
 
 
 def _edit_distance(a: str, b: str) -> int:
