@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from hypothesis import given, settings
@@ -194,3 +195,30 @@ def test_ids_allowed_answers_as_the_pairwise_veto(
     # says what comparing the item with each newcomer would.
     pairwise = any(match.ids_veto(item, new) is None for new in newcomers)
     assert match.IdsAllowed(newcomers)(item) is pairwise
+
+
+def test_context_sightings_are_kept_while_the_rules_stay_and_never_narrowed() -> None:
+    from dataclasses import replace
+
+    from tracker.extract.base import Observation
+    from tracker.identity.sighting import ContextSightings, Sighting, drop_ambiguous_url_ids
+
+    rows = [
+        Observation(url=f"https://news.example/x/{12345678 + n}/a-{n}", headline=f"Row {n}")
+        for n in range(3)
+    ]
+    kept, rules = ContextSightings(), match.Rules()
+    first = kept.of(rows, rules)
+    assert [s.keys for s in first] == [Sighting.of(row).keys for row in rows]
+    again = kept.of(rows[1:], rules)
+    assert again[0] is first[1] and again[1] is first[2]  # worked out once
+    assert kept.of(rows[:1], rules)[0] is not first[0]  # only the last call's rows are kept
+    # Other rules (a site's learned id shapes, an --id-pattern) give other keys.
+    patterned = replace(rules, id_pattern=re.compile(r"/x/(\d+)/"))
+    other = kept.of(rows, patterned)
+    assert other[0] is not first[0] and other[0].keys != first[0].keys
+    # A newcomer sharing a context row's URL id loses the id; the context row keeps it.
+    newcomer = Sighting.of(Observation(url="https://news.example/x/12345678/b", headline="New"))
+    drop_ambiguous_url_ids([newcomer], first)
+    assert not any(kind == "urlid" for kind, _ in newcomer.keys)
+    assert any(kind == "urlid" for kind, _ in first[0].keys)

@@ -150,6 +150,31 @@ def test_values_equal_in_python_but_not_in_the_listing_are_read_again(
     assert {(2, "1"), (2, "True"), (3, "1"), (3, "1.0")} <= summaries
 
 
+def test_a_url_id_a_remembered_row_shares_with_a_newcomer_is_not_used(
+    engine: Engine, second_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows known by their URLs, each carrying an 8-digit id. A newcomer whose URL has the
+    id of a row seen unchanged (another slug, another headline) shows that id naming two
+    items: it is a new item, not story 5 moved. The memory's rows (the context, whose
+    sightings it keeps from one snapshot to the next) must say so as reading them does."""
+
+    def row(n: int, slug: str, headline: str) -> dict[str, Any]:
+        return {"url": f"https://news.example/world/{10_000_000 + n}/{slug}", "headline": headline}
+
+    stories = [row(n, f"story-{n}", f"Story number {n} about the harbour") for n in range(30)]
+    newcomer = row(5, "ferry-strike", "Ferry crews walk out over pay")
+    pages = [stories, [*stories, newcomer], [*stories, newcomer]]
+    reads = count_reads(monkeypatch)
+    import_all(engine, pages)
+    assert reads == [30, 1, 0]
+    remembered = stored(engine)
+    read_whole(monkeypatch)
+    import_all(second_engine, pages)
+    assert stored(second_engine) == remembered
+    assert len(remembered["items"]) == 31  # the newcomer is an item of its own
+    assert not [change for change in remembered["changes"] if change[1] == "edited"]
+
+
 def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many records each snapshot's check read (made an Observation of)."""
     reads: list[int] = []

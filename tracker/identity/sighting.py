@@ -69,9 +69,10 @@ def content_fields(observation: Observation) -> dict[str, FieldValue]:
     }
 
 
-def drop_ambiguous_url_ids(sightings: Sequence[Sighting]) -> None:
+def drop_ambiguous_url_ids(sightings: Sequence[Sighting], context: Sequence[Sighting] = ()) -> None:
     """Take URL ids out of the sightings' keys where one check shows them on two different
-    items.
+    items (among the sightings and the listing around them, `context`, which is left as
+    it is).
 
     An id found in URLs is only a guess at the publisher's id (a number in a URL may be
     a section's or a page's); two items with different URLs and headlines that share it
@@ -79,7 +80,7 @@ def drop_ambiguous_url_ids(sightings: Sequence[Sighting]) -> None:
     """
     seen: dict[str, tuple[str | None, str | None]] = {}
     ambiguous: set[str] = set()
-    for sighting in sightings:
+    for sighting in (*sightings, *context):
         shown = (sighting.url, sighting.observation.headline)
         for kind, value in sighting.keys:
             if kind != "urlid":
@@ -92,3 +93,28 @@ def drop_ambiguous_url_ids(sightings: Sequence[Sighting]) -> None:
     log.info("URL ids that name several items in one check, not used: %s", sorted(ambiguous))
     for sighting in sightings:
         sighting.keys = [k for k in sighting.keys if not (k[0] == "urlid" and k[1] in ambiguous)]
+
+
+class ContextSightings:
+    """The sightings of a listing's records that recur unchanged from one check to the
+    next (the `context` an import's memory gives ingest: tracker/record/listing_memory.py),
+    worked out once while the identity rules stay the same. Building them again for the
+    thousands of rows of every snapshot was a twentieth of a replay. The observations
+    are the memory's own objects, kept as long as the memory keeps them; a sighting
+    given out is never narrowed (drop_ambiguous_url_ids leaves the context as it is)."""
+
+    def __init__(self) -> None:
+        self._rules: Rules | None = None
+        self._kept: dict[int, tuple[Observation, Sighting]] = {}  # by id(observation)
+
+    def of(self, observations: Sequence[Observation], rules: Rules) -> list[Sighting]:
+        """The observations' sightings; only those kept for them are kept after."""
+        kept = self._kept if rules == self._rules else {}
+        found: dict[int, tuple[Observation, Sighting]] = {}
+        for observation in observations:
+            pair = kept.get(id(observation))
+            if pair is None or pair[0] is not observation:  # an id reused by a new object
+                pair = (observation, Sighting.of(observation, (), rules))
+            found[id(observation)] = pair
+        self._rules, self._kept = rules, found
+        return [sighting for _, sighting in found.values()]

@@ -22,7 +22,12 @@ from storage import Change, Item, Source, Version, queries
 from tracker.compare import noise
 from tracker.extract.base import Observation
 from tracker.identity import match, sites, url_ids
-from tracker.identity.sighting import Sighting, content_fields, drop_ambiguous_url_ids
+from tracker.identity.sighting import (
+    ContextSightings,
+    Sighting,
+    content_fields,
+    drop_ambiguous_url_ids,
+)
 from tracker.identity.source_index import SourceIndex
 from tracker.normalise import canonical_url
 from tracker.record import partial
@@ -84,6 +89,7 @@ def record_observations(
     seen_unchanged: Sequence[int] = (),
     context: Sequence[Observation] = (),
     seen_times_written_late: bool = False,
+    context_sightings: ContextSightings | None = None,
 ) -> IngestStats:
     """Store what is new in these observations of one source.
 
@@ -96,7 +102,8 @@ def record_observations(
     they are seen, not removed, and only their last-seen times change. context: their
     observations, the listing around these ones (which of its URLs are section pages, which
     URL ids name two items). seen_times_written_late: the caller writes the last-seen times
-    of the items seen unchanged itself, later (an import's ListingMemory).
+    of the items seen unchanged itself, later (an import's ListingMemory), which also keeps
+    the context's sightings from one check to the next (context_sightings).
     """
     assert source.id is not None
     site = sites.sharing(session, source, listing)
@@ -106,7 +113,11 @@ def record_observations(
     # What identifies each observation, worked out once for every step below.
     sightings = [Sighting.of(observation, page_urls, rules) for observation in observations]
     # The context's items are known already: their keys only tell which URL ids are ambiguous.
-    drop_ambiguous_url_ids([*sightings, *(Sighting.of(o, page_urls, rules) for o in context)])
+    if context_sightings is None:
+        around = [Sighting.of(observation, page_urls, rules) for observation in context]
+    else:
+        around = context_sightings.of(context, rules)
+    drop_ambiguous_url_ids(sightings, around)
     if listing:
         _key_hubs(sightings, match.hub_urls([*observations, *context]))
     # Every alias this check looks up or adds, read in one go (the headline

@@ -43,6 +43,7 @@ from tracker.extract.base import Observation
 from tracker.extract.listing import listing_records, record_fields, record_observation
 from tracker.extract.sanitise import MAX_ITEMS, sane_observations
 from tracker.identity import match, sites
+from tracker.identity.sighting import ContextSightings
 from tracker.normalise import canonical_url
 
 
@@ -77,6 +78,8 @@ class ListingMemory:
     _seen_now: dict[int, datetime] = field(default_factory=dict)
     _written_now: set[int] = field(default_factory=set)
     snapshots_since_written: int = 0
+    # The sightings of the remembered records, for ingest's context (identity keys).
+    sightings: ContextSightings = field(default_factory=ContextSightings)
 
     def split(self, session: Session, source: Source, page: Page, check_id: int) -> Split | None:
         """The page's records split by what the memory knows, for the check `check_id`;

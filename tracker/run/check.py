@@ -215,7 +215,7 @@ def _record_remembered(
         stats = record_observations(
             session, source, split.observations, now, check_id, listing=True,
             seen_unchanged=split.known, context=split.context,
-            seen_times_written_late=memory.writes_seen_late(),
+            seen_times_written_late=memory.writes_seen_late(), context_sightings=memory.sightings,
         )  # fmt: skip
     except SeenUnchangedConflict:
         memory.forget(session)
