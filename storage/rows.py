@@ -18,7 +18,7 @@ from pydantic_core import PydanticUndefined
 from sqlalchemy.orm import ClassManager, instrumentation
 from sqlmodel import SQLModel
 
-Row = TypeVar("Row", bound=SQLModel)
+Model = TypeVar("Model", bound=SQLModel)
 
 
 @dataclass(frozen=True)
@@ -50,13 +50,13 @@ def _plan(model: type[SQLModel]) -> _Plan:
     return _Plan(instrumentation.manager_of_class(model), fields, defaults, factories)
 
 
-def new_row(model: type[Row], **values: Any) -> Row:
+def new_row(model: type[Model], **values: Any) -> Model:
     """A new, transient row of the table model: `model(**values)`, faster (see above)."""
     plan = _plans.get(model) or _plans.setdefault(model, _plan(model))
     if not plan.fields.issuperset(values):
         unknown = ", ".join(sorted(set(values) - plan.fields))
         raise TypeError(f"{model.__name__} has no field {unknown}")
-    row: Row = plan.manager.new_instance()
+    row: Model = plan.manager.new_instance()
     state = {**plan.defaults, **values}
     for name, factory in plan.factories.items():
         if name not in values:

@@ -108,7 +108,8 @@ class ContextSightings:
         self._kept: dict[int, tuple[Observation, Sighting]] = {}  # by id(observation)
 
     def of(self, observations: Sequence[Observation], rules: Rules) -> list[Sighting]:
-        """The observations' sightings; only those kept for them are kept after."""
+        """The sightings of these rows of a listing (no page URLs: Sighting.of with none);
+        only theirs are kept after."""
         kept = self._kept if rules == self._rules else {}
         found: dict[int, tuple[Observation, Sighting]] = {}
         for observation in observations:
