@@ -110,20 +110,33 @@ def read_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(listing_memory.ListingMemory, "split", lambda *args: None)
 
 
+def both_ways(
+    engine: Engine,
+    second_engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    pages: list[list[dict[str, Any]]],
+) -> tuple[list[int], dict[str, list[tuple[Any, ...]]]]:
+    """Import the pages remembering the listing, then into second_engine reading every
+    record; assert both stored the same. The records each remembering snapshot read, and
+    what was stored."""
+    reads = count_reads(monkeypatch)
+    import_all(engine, pages)
+    remembered = stored(engine)
+    read_whole(monkeypatch)
+    import_all(second_engine, pages)
+    assert stored(second_engine) == remembered
+    return reads, remembered
+
+
 def test_what_is_stored_is_what_reading_every_record_stores(
     engine: Engine, second_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    reads = count_reads(monkeypatch)
-    import_all(engine, snapshots())
+    reads, remembered = both_ways(engine, second_engine, monkeypatch, snapshots())
     # 30 records first, then only those that changed (votes aside) or are new (story 3
     # edited; story 30). The relative link to story 12 reads as a new record naming an item
     # seen unchanged: that snapshot is read whole and the memory dropped, so the next
     # reads all of its 32 records, and the last none.
     assert reads == [30, 1, 1, 1, 32, 0]
-    remembered = stored(engine)
-    read_whole(monkeypatch)
-    import_all(second_engine, snapshots())
-    assert stored(second_engine) == remembered
     kinds = [row[1] for row in remembered["changes"]]
     assert (kinds.count("edited"), kinds.count("removed"), kinds.count("restored")) == (2, 1, 1)
 
@@ -139,13 +152,8 @@ def test_values_equal_in_python_but_not_in_the_listing_are_read_again(
         [{**story(n), "summary": True if n == 1 else 1} for n in range(3)],
         [{**story(n), "summary": {1: True, 2: 1.0}.get(n, 1)} for n in range(3)],
     ]
-    reads = count_reads(monkeypatch)
-    import_all(engine, pages)
+    reads, remembered = both_ways(engine, second_engine, monkeypatch, pages)
     assert reads == [3, 1, 1]
-    remembered = stored(engine)
-    read_whole(monkeypatch)
-    import_all(second_engine, pages)
-    assert stored(second_engine) == remembered
     summaries = {(row[0], row[3]) for row in remembered["versions"]}
     assert {(2, "1"), (2, "True"), (3, "1"), (3, "1.0")} <= summaries
 
@@ -164,13 +172,8 @@ def test_a_url_id_a_remembered_row_shares_with_a_newcomer_is_not_used(
     stories = [row(n, f"story-{n}", f"Story number {n} about the harbour") for n in range(30)]
     newcomer = row(5, "ferry-strike", "Ferry crews walk out over pay")
     pages = [stories, [*stories, newcomer], [*stories, newcomer]]
-    reads = count_reads(monkeypatch)
-    import_all(engine, pages)
+    reads, remembered = both_ways(engine, second_engine, monkeypatch, pages)
     assert reads == [30, 1, 0]
-    remembered = stored(engine)
-    read_whole(monkeypatch)
-    import_all(second_engine, pages)
-    assert stored(second_engine) == remembered
     assert len(remembered["items"]) == 31  # the newcomer is an item of its own
     assert not [change for change in remembered["changes"] if change[1] == "edited"]
 
