@@ -88,10 +88,11 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 @pytest.fixture(scope="session")
 def migrated_url(backend: Backend) -> str:
-    """A database with the newest schema, made once per run by the migrations."""
+    """A database with the newest schema, made once per run by the migrations (a new
+    user's database is made from the models: test_schema checks both are one schema)."""
     url = backend.create("migrated")
     engine = make_engine(url)
-    upgrade(engine)
+    upgrade(engine, from_models=False)
     engine.dispose()
     return url
 
