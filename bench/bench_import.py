@@ -24,11 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine
-
 from bench.harness.databases import (
     PG_URL,
     backend_for,
+    pg_admin,
     pg_server_line,
     sqlite_files_size,
     where_the_bytes_go,
@@ -156,7 +155,7 @@ def redline_import_postgresql(repo: Path, workdir: Path) -> Run:
         url = backend.create("replay")
         command = [str(REDLINE), "--db", url, *_import_arguments(repo)]
         seconds = _timed(command)
-        engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        engine = pg_admin(url)  # autocommit: VACUUM runs outside a transaction
         try:
             with engine.connect() as connection:
                 versions = connection.exec_driver_sql("SELECT count(*) FROM version").scalar()

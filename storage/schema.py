@@ -78,7 +78,8 @@ def schema_state(engine: Engine) -> SchemaState:
 def upgrade(
     engine: Engine, target: str = "head", from_models: bool = True
 ) -> tuple[str | None, str]:
-    """Run every migration up to target, in one transaction; (revision before, after).
+    """Bring the database to target by its migrations, in one transaction; (revision
+    before, after).
 
     An empty database brought to the head is made from the models instead, and stamped
     with the head revision (Alembic's recipe for a new database): running the fifteen
