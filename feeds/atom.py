@@ -312,7 +312,9 @@ class _EntryRows:
         shown = {c.source_id for c in changes} - sources.keys()
         sources |= queries.sources_by_ids(session, shown, plain=True)
         wanted = {c.to_version_id for c in changes if c.to_version_id is not None}
-        versions |= queries.versions_by_ids(session, wanted - versions.keys(), plain=True)
+        # And the versions the stored diffs read their unchanged text from.
+        read_too = (wanted | queries.diff_base_ids(changes)) - versions.keys()
+        versions |= queries.versions_by_ids(session, read_too, plain=True)
         return cls(items, sources, versions, queries.archived_urls(session, wanted))
 
 
@@ -321,7 +323,7 @@ def _add_entry(feed: FeedGenerator, config: FeedConfig, change: Change, rows: _E
     source = rows.sources.get(change.source_id)
     assert item is not None and source is not None and change.id is not None
     version = rows.versions.get(change.to_version_id) if change.to_version_id else None
-    field_ops = history.stored_diff(change)
+    field_ops = history.stored_diff_ops(change, rows.versions.get(change.from_version_id or 0))
     headline = version.headline if version is not None else item.headline
     if "headline" in field_ops:
         headline = diff.new_text(field_ops["headline"])

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from feeds.ids import ItemId, known_id
 from feeds.routes_feeds import etag_matches
-from storage import Change, Source
+from storage import Change, Source, Version
 from tracker.notify.message import picture_of
 
 router = APIRouter()
@@ -27,7 +27,8 @@ def change_image(item_id: ItemId, change_id: int, request: Request) -> Response:
         change = session.get(Change, change_id)
         if change is None or change.item_id != item_id:
             raise HTTPException(404, f"no change {change_id} of item {item_id}")
-        picture = picture_of(change, session.get(Source, change.source_id))
+        before = session.get(Version, change.from_version_id) if change.from_version_id else None
+        picture = picture_of(change, session.get(Source, change.source_id), before)
         if picture is None:
             raise HTTPException(404, f"change {change_id} is no edit: it has no picture")
         etag = _etag(change, picture.field)

@@ -227,12 +227,18 @@ def recent_page(
     read = queries.items_by_ids(session, [c.item_id for c in changes], plain=True)
     items = {item.id: item for item in read}
     sources = queries.sources_by_ids(session, {c.source_id for c in changes}, plain=True)
+    bases = queries.diff_bases(session, changes)
     entries = [
         {
             "change": change,
             "item": items.get(change.item_id),
             "source": sources.get(change.source_id),
-            "diff": Markup(render.render_fields_html(history.stored_diff(change), markers=True)),
+            "diff": Markup(
+                render.render_fields_html(
+                    history.stored_diff_ops(change, bases.get(change.from_version_id or 0)),
+                    markers=True,
+                )
+            ),
         }
         for change in changes
     ]

@@ -8,7 +8,7 @@ in storage/change_pages.py, pages of items and their ETag states in storage/item
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -319,6 +319,17 @@ def versions_by_ids(
     query = _select(Version, plain).where(col(Version.id).in_(sorted(set(ids))))
     found = _all(session, query, plain)
     return {version.id: version for version in found if version.id is not None}
+
+
+def diff_base_ids(changes: Iterable[Change | Row[Any]]) -> set[int]:
+    """The from-versions of these changes that have a stored diff: a stored diff's
+    unchanged runs are read back from its from-version (storage/stored_diff.py)."""
+    return {c.from_version_id for c in changes if c.diff and c.from_version_id is not None}
+
+
+def diff_bases(session: Session, changes: Iterable[Change | Row[Any]]) -> dict[int, Row[Any]]:
+    """Those versions (diff_base_ids) by id, as plain rows, in one statement."""
+    return versions_by_ids(session, diff_base_ids(changes), plain=True)  # type: ignore[return-value]
 
 
 def search_items(

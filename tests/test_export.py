@@ -28,6 +28,7 @@ from tracker.run.sources import add_source
 
 from .conftest import FIXTURES, Site, offstream_page
 from .test_cli import SEED_PATH
+from .test_stored_diff import assert_whole_diff
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 CSV_TYPE = "text/csv; charset=utf-8"
@@ -213,8 +214,9 @@ def test_json_export_holds_every_version_and_change(site: Site, engine: Engine, 
                 "variants": change.variants,
                 "occurred_at": out["occurred_at"],
                 "recorded_at": out["recorded_at"],
-                "diff": change.diff,
+                "diff": out["diff"],
             }
+            assert_whole_diff(out["diff"], change, versions)
             assert when(out["occurred_at"]) == change.occurred_at
             assert when(out["recorded_at"]) == change.recorded_at
 

@@ -18,10 +18,12 @@ from tracker.errors import ExtractError
 from tracker.extract import Page, extract
 from tracker.extract.article import MIN_PARAGRAPH, is_article, parse_article
 from tracker.extract.base import Observation
+from tracker.record import history
 from tracker.run.rounds import check_round
 from tracker.run.sources import add_source
 
 from .conftest import FIXTURES, Site, offstream_page, text_fields
+from .test_stored_diff import assert_whole_diff
 
 # What is tested here does not depend on the database (see conftest.py).
 pytestmark = pytest.mark.one_database
@@ -441,6 +443,9 @@ def test_an_article_is_tracked_through_an_edit_but_not_through_comments(
     inserted = " ".join(str(text) for op, text in edit.diff["body"] if op == 1)
     deleted = " ".join(str(text) for op, text in edit.diff["body"] if op == -1)
     assert "60" in inserted and "retaken the airstrip" in inserted and "40" in deleted
+    # The body's unchanged paragraphs are stored as lengths, not as the article again.
+    assert_whole_diff(history.whole_diff(edit, versions[0]), edit, versions)
+    assert len(json.dumps(edit.diff["body"])) < len(versions[0].body or "") / 2
     assert item.headline == "Insurgents parade captured armour through river port of Kessra"
 
     # Only more comments (a new count, a new "recent comments" sidebar): no new version.

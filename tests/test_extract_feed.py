@@ -21,6 +21,7 @@ from tracker.errors import ExtractError
 from tracker.extract import Page, extract
 from tracker.extract.base import Observation
 from tracker.extract.feed import is_feed, parse_feed
+from tracker.record import history
 from tracker.run.rounds import check_round
 from tracker.run.sources import add_source
 
@@ -339,7 +340,8 @@ def test_a_feed_is_tracked_entry_by_entry_through_its_edits(site: Site, engine: 
     assert [c.kind for c in council_changes] == ["created", "edited"]
     edit = council_changes[1]
     assert edit.fields == ["headline"]
-    assert edit.diff is not None and edit.diff["headline"] == [
+    whole = history.whole_diff(edit, council_versions[0])
+    assert whole is not None and whole["headline"] == [
         [0, "Council approves "],
         [-1, "new"],
         [1, "£12m"],

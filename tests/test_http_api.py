@@ -41,6 +41,7 @@ from storage import (
 from tracker.run.rounds import check_round
 
 from .conftest import Site, filled_per_module, manifest_snapshots, offstream_page
+from .test_stored_diff import assert_whole_diff
 from .test_tracking import START, add, check_all
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -414,9 +415,11 @@ def test_changes_filtered_by_kind_keep_their_order_and_the_cursor_moves_past_the
 def test_changes_are_the_change_log_in_recording_order(client: TestClient, filled: Engine) -> None:
     found, cursor = poll(client, None, limit=4)
     stored = rows(filled, Change)
+    versions = rows(filled, Version)
     assert [c["id"] for c in found] == [c.id for c in stored]
     assert {c["kind"] for c in found} >= {"created", "edited", "removed"}
     for shown, change in zip(found, stored, strict=True):
+        assert_whole_diff(shown["diff"], change, versions)
         assert shown == {
             "id": change.id,
             "item_id": change.item_id,
@@ -432,7 +435,7 @@ def test_changes_are_the_change_log_in_recording_order(client: TestClient, fille
             "variants": change.variants,
             "occurred_at": iso(change.occurred_at),
             "recorded_at": iso(change.recorded_at),
-            "diff": change.diff,
+            "diff": shown["diff"],
         }
     # Nothing new: the same cursor comes back, as often as asked.
     again = client.get("/api/changes", params={"since": cursor}).json()

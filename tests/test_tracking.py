@@ -14,6 +14,7 @@ from sqlmodel import select
 
 from storage import Change, Check, Item, Source, Version, queries, transaction
 from tracker.identity.source_index import SourceIndex
+from tracker.record import history
 from tracker.run.rounds import check_round
 from tracker.run.sources import add_source
 
@@ -93,8 +94,15 @@ def test_seed_page_fetched_once_has_its_page_history(site: Site, engine: Engine)
     assert change.occurred_at == created.occurred_at == replaced
     # The stored diff only has the fields both versions know.
     assert change.fields == ["headline"]
-    assert change.diff == {
+    assert history.whole_diff(change, first) == {
         "headline": [[-1, "Syrian Civil War: Palmyra offensive (2017): "], [0, current.headline]]
+    }
+    # Stored, the unchanged run is its length, read back from the first version.
+    assert change.diff == {
+        "headline": [
+            [-1, "Syrian Civil War: Palmyra offensive (2017): "],
+            [0, len(current.headline)],
+        ]
     }
     assert len(urls) == 2 and any("syrian-civil-war-palmyra-offensive-2017" in u for u in urls)
 
@@ -188,7 +196,8 @@ def test_boat_chain_versions_and_their_changes(site: Site, engine: Engine) -> No
             select(Change).where(Change.item_id == item.id).order_by(Change.id)
         ).all()
     assert [c.kind for c in changes] == ["created", "edited", "edited"]
-    assert changes[1].diff["headline"] == [
+    whole = history.whole_diff(changes[1], versions[0])
+    assert whole is not None and whole["headline"] == [
         [0, "A boat capsizes in the north of Indonesian Borneo, "],
         [-1, "with"],
         [1, "leaving"],

@@ -23,7 +23,7 @@ from feeds.api.plain import PlainJSON
 from feeds.deps import SettingsDep, in_session
 from feeds.hot_pages import HotPages
 from feeds.settings import ServiceSettings
-from storage import MAX_ID, change_pages
+from storage import MAX_ID, change_pages, queries
 from tracker.notify.message import change_document
 
 GAP_WINDOW_SECONDS = 600  # how long a change id missing below a cursor may still appear
@@ -67,7 +67,7 @@ async def list_changes(
             # Nothing recorded after the cursor, by the generation the kept pages go by
             # (read at most twice a second): the answer a read would give, without one.
             state = {"k": "changes", "after": after, "gaps": []}
-            return _page([], state)
+            return _page([], state, {})
     latest = since == "latest"
     return await in_session(
         request, lambda session: _changes(session, latest, cursor, limit, kind, settings)
@@ -87,7 +87,7 @@ def _changes(
     size = page_size(limit, settings)
     if latest:
         state = {"k": "changes", "after": change_pages.last_change_id(session), "gaps": []}
-        return _page([], state)
+        return _page([], state, {})
     after, gaps = cursor or (0, [])
     late, fresh, kept = _poll(session, after, gaps, size, int(_wall_clock()))
     if fresh and fresh[-1].id is not None:
@@ -95,14 +95,16 @@ def _changes(
     state = {"k": "changes", "after": after, "gaps": kept[-MAX_GAPS:]}
     classes = feed_query.kind_classes(kind or "all")
     shown = [c for c in [*late, *fresh] if classes is None or c.classification in classes]
-    return _page(shown, state)
+    return _page(shown, state, queries.diff_bases(session, shown))
 
 
-def _page(changes: Sequence[Row[Any]], state: dict[str, Any]) -> PlainJSON:
-    """ChangePage's JSON (feeds/api/plain.py): each change as webhooks carry it."""
-    return PlainJSON(
-        {"changes": [change_document(c) for c in changes], "next": encode_cursor(state)}
-    )
+def _page(
+    changes: Sequence[Row[Any]], state: dict[str, Any], bases: dict[int, Row[Any]]
+) -> PlainJSON:
+    """ChangePage's JSON (feeds/api/plain.py): each change as webhooks carry it (bases:
+    the versions their diffs lead from, by id)."""
+    documents = [change_document(c, bases.get(c.from_version_id or 0)) for c in changes]
+    return PlainJSON({"changes": documents, "next": encode_cursor(state)})
 
 
 def _poll(

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from storage import Change, Item, Source, Version, queries
 from tracker.normalise import redact_url
 from tracker.present.export import change_json
+from tracker.record import history
 from tracker.words import one_line
 
 MAX_TEXT = 280  # characters of a headline or summary quoted in a notification's text
@@ -50,10 +51,10 @@ class Message:
     item_id: int | None = None  # the item it is about: posts thread by it
 
 
-def change_document(change: Change | Row[Any]) -> dict[str, Any]:
+def change_document(change: Change | Row[Any], before: Version | Row[Any] | None) -> dict[str, Any]:
     """The change as GET /api/changes lists it: `redline export`'s change with its item
-    and source, and its class under the API's name."""
-    document = change_json(change)
+    and source, and its class under the API's name (`before`: its from-version)."""
+    document = change_json(change, before)
     document["class"] = document.pop("classification")
     return {"id": change.id, "item_id": change.item_id, "source_id": change.source_id, **document}
 
@@ -82,7 +83,7 @@ def _message(
     headline = (after.headline if after else None) or (item.headline if item else None)
     document: dict[str, Any] = {
         "event": EVENT,
-        "change": change_document(change),
+        "change": change_document(change, before),
         "item": {
             "id": change.item_id,
             "url": item.url if item else None,
@@ -91,7 +92,7 @@ def _message(
         },
         "source": _source_document(change.source_id, source),
     }
-    picture = picture_of(change, source)
+    picture = picture_of(change, source, before)
     if picture is not None:  # an edit: its picture's words
         document["image_alt"] = picture.alt
     links = _links(public_url, change, picture is not None)
@@ -108,10 +109,11 @@ def _message(
     return Message(document, title, "\n".join(lines), picture, change.item_id)
 
 
-def picture_of(change: Change, source: Source | None) -> Picture | None:
+def picture_of(change: Change, source: Source | None, before: Version | None) -> Picture | None:
     """The picture of an edit (tracker/present/diff_image.py), as posts and
     /items/{id}/changes/{change}.png show it: the headline if it changed, else the first
-    changed field with a stored diff; None if the change is no edit."""
+    changed field with a stored diff; None if the change is no edit. `before`: the version
+    the edit leads from."""
     if change.kind != "edited" or not change.diff:
         return None
     fields = [name for name in change.fields if name in change.diff]
@@ -120,9 +122,10 @@ def picture_of(change: Change, source: Source | None) -> Picture | None:
     from tracker.present import diff_image
 
     field = "headline" if "headline" in fields else fields[0]
+    ops = history.whole_diff(change, before)[field]  # type: ignore[index]
     where = (source.name or source.site) if source else None
-    alt = diff_image.alt_text(field, change.diff[field], where)
-    return Picture(field, change.diff[field], where, change.occurred_at, alt)
+    alt = diff_image.alt_text(field, ops, where)
+    return Picture(field, ops, where, change.occurred_at, alt)
 
 
 def _source_document(source_id: int | None, source: Source | None) -> dict[str, Any]:

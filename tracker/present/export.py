@@ -83,6 +83,12 @@ class ItemHistory:
     changes: list[Change]
     archived: dict[int, str] = field(default_factory=dict)  # version id -> Wayback copy
 
+    def change_records(self) -> list[dict[str, Any]]:
+        """Its changes as the export writes them, each diff whole (read back from the
+        version it leads from)."""
+        by_id = {version.id: version for version in self.versions}
+        return [change_json(c, by_id.get(c.from_version_id or 0)) for c in self.changes]
+
 
 @dataclass
 class Summary:
@@ -209,7 +215,7 @@ def item_json(entry: ItemHistory) -> dict[str, Any]:
         "versions": [
             version_json(version, entry.archived.get(version.id or 0)) for version in entry.versions
         ],
-        "changes": [change_json(change) for change in entry.changes],
+        "changes": entry.change_records(),
     }
 
 
@@ -233,8 +239,9 @@ def version_json(version: Version, archived_url: str | None = None) -> dict[str,
     }
 
 
-def change_json(change: Change | Row[Any]) -> dict[str, Any]:
-    """A stored change (an ORM object or a plain row) as `redline export` writes it."""
+def change_json(change: Change | Row[Any], before: Version | Row[Any] | None) -> dict[str, Any]:
+    """A stored change (an ORM object or a plain row) as `redline export` writes it, its
+    diff whole: `before` is the version it leads from (see history.whole_diff)."""
     return {
         "id": change.id,
         "kind": change.kind,
@@ -249,10 +256,8 @@ def change_json(change: Change | Row[Any]) -> dict[str, Any]:
         "occurred_at": iso_z(change.occurred_at),
         "recorded_at": iso_z(change.recorded_at),
         "diff": None
-        if change.diff is None
-        else {
-            name: [[int(op), str(text)] for op, text in ops] for name, ops in change.diff.items()
-        },
+        if (whole := history.whole_diff(change, before)) is None
+        else {name: [[int(op), str(text)] for op, text in ops] for name, ops in whole.items()},
     }
 
 
@@ -309,8 +314,8 @@ def write_ndjson(entries: Iterable[ItemHistory], out: TextIO) -> Summary:
             archived_url = entry.archived.get(version.id or 0)
             record = {"record": "version", "item_id": item_id}
             _write_line(out, record | version_json(version, archived_url))
-        for change in entry.changes:
-            _write_line(out, {"record": "change", "item_id": item_id, **change_json(change)})
+        for change in entry.change_records():
+            _write_line(out, {"record": "change", "item_id": item_id, **change})
         summary.add(entry)
     return summary
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from storage import Change, Item, Version, queries
+from storage import Change, Item, Version, queries, stored_diff
 from storage.rows import new_row
 from storage.types import iso_z, utcnow
 from tracker.compare import diff, judgement, paragraphs, significance
@@ -112,10 +112,18 @@ def version_json(
     }
 
 
-def stored_diff(change: Change) -> dict[str, list[diff.Op]]:
-    """The diff stored with a change, as ops again (list fields keep their list rendering)."""
+def whole_diff(change: Change | Any, before: Version | Any | None) -> dict[str, Any] | None:
+    """The diff stored with a change, whole again ({field: [[op, text], ...]}; None for a
+    change without one): its unchanged runs are kept as lengths (storage/stored_diff.py)
+    and read back from `before`, the change's from-version (a Version or a plain row)."""
+    return None if change.diff is None else stored_diff.unpack(change.diff, before)
+
+
+def stored_diff_ops(change: Change | Any, before: Version | Any | None) -> dict[str, list[diff.Op]]:
+    """The diff stored with a change, as ops again (list fields keep their list rendering);
+    `before` is the change's from-version (see whole_diff)."""
     field_ops: dict[str, list[diff.Op]] = {}
-    for name, ops in (change.diff or {}).items():
+    for name, ops in (whole_diff(change, before) or {}).items():
         pairs = [(int(op), str(text)) for op, text in ops]
         field_ops[name] = diff.ListOps(pairs) if name in LIST_FIELDS else pairs
     return field_ops
@@ -185,9 +193,11 @@ def version_change(
         change.fields = changed_fields(field_ops)
         change.similarity = overall_similarity(field_ops)
         judge(change, field_ops)
-        # Only changed fields are stored: an unchanged article body would be kept whole.
+        # Only changed fields are stored, their unchanged runs as lengths (read back from
+        # `previous`): an article body is not kept again with each edit.
         shown = readable_diff({name: field_ops[name] for name in change.fields})
-        change.diff = {name: [[op, text] for op, text in ops] for name, ops in shown.items()}
+        whole = {name: [[op, text] for op, text in ops] for name, ops in shown.items()}
+        change.diff = stored_diff.pack(whole, previous)
     return change
 
 
