@@ -219,7 +219,8 @@ class Change(SQLModel, table=True):
     classification: str | None = None
     score: float | None = None
     reasons: list[str] | None = Field(default=None, sa_column=_json())
-    # {field: [[op, text], ...]}: the stored consecutive diff (diff-match-patch ops)
+    # {field: [[op, text], ...]}: the stored consecutive diff (diff-match-patch ops), an
+    # unchanged run kept as its length, read back from the from-version (stored_diff.py)
     diff: dict[str, list[list[int | str]]] | None = Field(default=None, sa_column=_json())
     # A headline_test's headlines, in the order first shown (tracker/compare/headline_tests.py).
     variants: list[str] | None = Field(default=None, sa_column=_json())

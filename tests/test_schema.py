@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
-from storage import Source, make_engine, schema_state, transaction, upgrade
+from storage import Source, make_engine, schema_state, stored_diff, transaction, upgrade
 from storage.schema import _head_from_files, alembic_config, head_revision
 from storage.types import UTCDateTime
 from tests.databases import Backend
@@ -210,6 +211,19 @@ def dump_rows(engine: Engine, like: dict[str, list[dict[str, Any]]]) -> dict[str
     return dumped
 
 
+def stored_now(rows: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """The rows as the head revision keeps them: the same values, but for each change's
+    diff, whose unchanged runs are lengths read back from its from-version (0016)."""
+    versions = {v["id"]: SimpleNamespace(**v) for v in rows["version"]}
+    changes = [
+        {**c, "diff": stored_diff.pack(c["diff"], versions.get(c["from_version_id"]))}
+        if c["diff"]
+        else c
+        for c in rows["change"]
+    ]
+    return {**rows, "change": changes}
+
+
 def _typed(table: Any, record: dict[str, Any]) -> dict[str, Any]:
     values = dict(record)
     for column in table.columns:
@@ -245,9 +259,11 @@ def test_upgrading_a_filled_0001_database_keeps_every_row(
     done = run(empty_url, "db", "upgrade")
     assert done.returncode == 0, done.stderr
     assert f"from 0001 to revision {head_revision()}" in done.stdout
-    vacuum = "sqlite3 " if empty_engine.dialect.name == "sqlite" else "VACUUM FULL"
-    assert "take less space now" in done.stdout and vacuum in done.stdout
-    assert dump_rows(empty_engine, rows) == rows
+    sqlite = empty_engine.dialect.name == "sqlite"
+    vacuum = "sqlite3 " if sqlite else "VACUUM FULL"
+    shrunk = "times, hashes and diffs" if sqlite else "hashes and diffs"
+    assert f"{shrunk} take less space now" in done.stdout and vacuum in done.stdout
+    assert dump_rows(empty_engine, rows) == stored_now(rows)
 
     # And the tracker goes on writing to it: ids continue after the old rows.
     with transaction(empty_engine) as session:
@@ -270,7 +286,7 @@ def test_a_database_made_before_migrations_is_adopted(empty_url: str, empty_engi
     done = run(empty_url, "db", "upgrade")
     assert done.returncode == 0, done.stderr
     assert schema_state(empty_engine).up_to_date
-    assert dump_rows(empty_engine, rows) == rows
+    assert dump_rows(empty_engine, rows) == stored_now(rows)
 
 
 def test_the_head_read_from_the_migration_files_is_alembics() -> None:
@@ -537,3 +553,46 @@ def test_0015_keeps_hashes_as_bytes_and_an_alias_once_per_source(empty_engine: E
         connection.commit()
         back = connection.execute(text("SELECT content_hash FROM version ORDER BY id"))
         assert [h for (h,) in back] == hashes
+
+
+def _diffs(engine: Engine) -> dict[int, Any]:
+    change = SQLModel.metadata.tables["change"]
+    with engine.connect() as connection:
+        read = connection.execute(select(change.c.id, change.c.diff).order_by(change.c.id))
+        return {row.id: row.diff for row in read}
+
+
+def test_0016_keeps_a_diffs_unchanged_runs_as_lengths_and_back(
+    empty_url: str, empty_engine: Engine
+) -> None:
+    """A filled database's stored diffs keep their unchanged runs as lengths after 0016,
+    and read back whole from the versions they lead from; a downgrade gives back the very
+    diffs that were there."""
+    rows = json.loads(ROWS_0001.read_text(encoding="utf-8"))
+    upgrade(empty_engine, "0014")
+    load_rows(empty_engine, rows)
+    upgrade(empty_engine, "0015")
+    whole = _diffs(empty_engine)
+    edits = {c["id"]: c["from_version_id"] for c in rows["change"] if whole[c["id"]]}
+    assert len(edits) == 2  # the fixture's two edits, a headline's and a summary's
+
+    done = run(empty_url, "db", "upgrade")
+    assert done.returncode == 0, done.stderr
+    assert "\n  diffs take less space now;" in done.stdout  # nothing else shrank since 0015
+    packed = _diffs(empty_engine)
+    version = SQLModel.metadata.tables["version"]
+    with empty_engine.connect() as connection:
+        read = connection.execute(select(version).where(version.c.id.in_(edits.values())))
+        versions = {row.id: row for row in read}
+    for change_id, from_version in edits.items():
+        kept = [value for op, value in packed[change_id][next(iter(packed[change_id]))]]
+        assert any(isinstance(value, int) for value in kept), packed[change_id]
+        assert stored_diff.unpack(packed[change_id], versions[from_version]) == whole[change_id]
+    assert {k: v for k, v in packed.items() if k not in edits} == {
+        k: v for k, v in whole.items() if k not in edits
+    }
+
+    with empty_engine.connect() as connection:
+        command.downgrade(alembic_config(connection), "0015")
+        connection.commit()
+    assert _diffs(empty_engine) == whole

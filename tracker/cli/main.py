@@ -313,7 +313,9 @@ def cmd_status(args: argparse.Namespace, engine: Engine, config: Config) -> int:
 
 # The revision from which items belong to sites (storage migration 0006).
 SITES_REVISION = "0006"
-COMPACT_REVISION = "0014"  # SQLite times as integers, then hashes as bytes (0015)
+# Revisions that shrink rows in place, and what they shrink (0014 only SQLite's times:
+# PostgreSQL's were 8 bytes already).
+COMPACTING = {"0014": "times", "0015": "hashes", "0016": "diffs"}
 
 
 def _merge_site_duplicates(engine: Engine) -> None:
@@ -327,16 +329,25 @@ def _merge_site_duplicates(engine: Engine) -> None:
         print(f"  {plural(merged, 'item')} merged into another of its site (see their Identity)")
 
 
-def _compact_store_hint(engine: Engine) -> str:
-    """After 0014/0015 the rows shrank in place: the file gives the space back only when
-    the database is rebuilt."""
+def _compact_store_hint(engine: Engine, before: str, after: str) -> str | None:
+    """After the COMPACTING revisions the rows shrank in place: the file gives the space
+    back only when the database is rebuilt. None if the upgrade crossed none of them."""
     import shlex
 
-    if engine.dialect.name != "sqlite":
-        return "hashes take less space now; VACUUM FULL gives it back to the file system"
+    sqlite = engine.dialect.name == "sqlite"
+    shrunk = [
+        what
+        for revision, what in COMPACTING.items()
+        if before < revision <= after and (sqlite or revision != "0014")
+    ]
+    if not shrunk:
+        return None
+    things = " and ".join([", ".join(shrunk[:-1]), shrunk[-1]] if len(shrunk) > 1 else shrunk)
+    if not sqlite:
+        return f"{things} take less space now; VACUUM FULL gives it back to the file system"
     vacuum = f"sqlite3 {shlex.quote(engine.url.database or '')} VACUUM"
     return (
-        f"times and hashes take less space now; `{vacuum}` (with no redline running) gives "
+        f"{things} take less space now; `{vacuum}` (with no redline running) gives "
         "it back to the file system"
     )
 
@@ -353,8 +364,9 @@ def cmd_db(args: argparse.Namespace, engine: Engine, config: Config) -> int:
             print(f"{where}: schema upgraded from {before or 'empty'} to revision {after}")
         if before is not None and before < SITES_REVISION <= after:
             _merge_site_duplicates(engine)
-        if before is not None and before < COMPACT_REVISION <= after:
-            print(f"  {_compact_store_hint(engine)}")
+        hint = _compact_store_hint(engine, before, after) if before is not None else None
+        if hint:
+            print(f"  {hint}")
         return 0
     if args.action == "rejudge":
         from tracker.record import history
