@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Row
 from sqlmodel import Session, SQLModel, col, select
 
+from storage import stored_diff
 from storage.models import (
     Change,
     Item,
@@ -322,9 +323,13 @@ def versions_by_ids(
 
 
 def diff_base_ids(changes: Iterable[Change | Row[Any]]) -> set[int]:
-    """The from-versions of these changes that have a stored diff: a stored diff's
-    unchanged runs are read back from its from-version (storage/stored_diff.py)."""
-    return {c.from_version_id for c in changes if c.diff and c.from_version_id is not None}
+    """The from-versions these changes' stored diffs are read back with: unchanged runs
+    kept as lengths (storage/stored_diff.py; a diff stored whole needs none)."""
+    return {
+        c.from_version_id
+        for c in changes
+        if c.diff and c.from_version_id is not None and stored_diff.is_packed(c.diff)
+    }
 
 
 def diff_bases(session: Session, changes: Iterable[Change | Row[Any]]) -> dict[int, Row[Any]]:

@@ -49,6 +49,11 @@ def _pack(ops: StoredOps, old: Any) -> StoredOps:
     return [[op, len(text)] if op == KEPT else [op, text] for op, text in ops]
 
 
+def is_packed(stored: dict[str, StoredOps]) -> bool:
+    """Whether reading the diff back needs its from-version (a kept run is a length)."""
+    return any(isinstance(value, int) for ops in stored.values() for _, value in ops)
+
+
 def unpack(stored: dict[str, StoredOps], before: Any | None) -> dict[str, StoredOps]:
     """The whole diff again, kept runs stored as lengths read back from `before` (the
     change's from-version). A field that does not fit it (no version given, or another
