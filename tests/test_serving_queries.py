@@ -22,14 +22,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from feeds import atom, feed_names, feed_query
 from feeds.app import create_app
 from feeds.hot_pages import HotPages
 from feeds.settings import ServiceSettings
-from storage import Change, Item, Source, Version, transaction
+from storage import Change, Item, Source, Version, stored_diff, transaction
 from tracker import __version__
+
+from .recorded import record_headlines
 
 GOLDEN = Path(__file__).parent / "fixtures" / "serving" / "feeds.json"
 START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -376,6 +378,23 @@ def _statements(engine: Engine, path: str, page_size: int) -> int:
         with counted(engine) as statements:
             assert client.get(path).status_code == 200
     return len(statements)
+
+
+@pytest.mark.parametrize("path", ["/", "/api/changes", "/feeds/edits.atom?kind=all"])
+def test_diffs_stored_packed_read_their_versions_in_one_statement_per_page(
+    engine: Engine, path: str
+) -> None:
+    """Edits the tracker recorded keep their diffs' unchanged runs as lengths: every page
+    reads the versions they lead from in one statement, whatever its size."""
+    for n in range(6):
+        takes = [f"Storm {n} leaves {k} dead on the coast" for k in (8, 12, 15, 21)]
+        seen = [(START + timedelta(hours=n + k), take) for k, take in enumerate(takes)]
+        record_headlines(engine, f"https://news.example/storm-{n}", seen)
+    with transaction(engine) as session:
+        edits = [c for c in session.exec(select(Change)).all() if c.kind == "edited"]
+    assert len(edits) == 18 and all(c.diff and stored_diff.is_packed(c.diff) for c in edits)
+    small, large = _statements(engine, path, 3), _statements(engine, path, 40)
+    assert small == large, (small, large)
 
 
 @pytest.mark.parametrize(
