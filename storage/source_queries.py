@@ -117,6 +117,26 @@ def source_first_seen(session: Session, source_id: int) -> datetime | None:
     return stored_time(value.scalar())
 
 
+def aging_first_seen() -> Any:
+    """source_first_seen as a column beside the source's own row (labelled first_seen),
+    for an item page on the aging schedule (no interval or cron of its own; None for any
+    other source, which does not read its sightings for it): a check reads it with the
+    source rather than in a statement of its own."""
+    from sqlalchemy import and_, case, func
+
+    earliest = (
+        select(func.min(col(ItemSighting.first_seen_at)))
+        .where(col(ItemSighting.source_id) == col(Source.id))
+        .scalar_subquery()
+    )
+    aging = and_(
+        col(Source.listing).is_(False),
+        col(Source.interval_seconds).is_(None),
+        col(Source.cron).is_(None),
+    )
+    return case((aging, earliest)).label("first_seen")
+
+
 @cache
 def _first_seen_query() -> Any:
     from sqlalchemy import bindparam, func

@@ -141,13 +141,18 @@ def test_a_listing_is_never_retired_for_missing(site: Site, engine: Engine) -> N
 
 def test_item_pages_are_checked_less_as_they_age_then_retired(site: Site, engine: Engine) -> None:
     page = add(engine, site.publish(ITEM_PAGE, ITEM_TEXT))
-    gaps = []
+    gaps, outcomes = [], []
     for age in (timedelta(0), timedelta(hours=5), timedelta(days=3)):
-        check(engine, page, START + age)
+        outcomes.append(check(engine, page, START + age).outcome)
         gaps.append(source(engine, page).next_check_at - (START + age))  # type: ignore[operator]
     assert gaps == [timedelta(minutes=15), timedelta(hours=1), timedelta(days=1)]
+    # The later checks are 304s, planned from the page's age as read with the source.
+    assert outcomes == ["changed", "not_modified", "not_modified"]
     result = check(engine, page, START + timedelta(days=30))
-    assert result.retired == "aged out: no longer checked 30 days after first seen"
+    assert (result.outcome, result.retired) == (
+        "not_modified",
+        "aged out: no longer checked 30 days after first seen",
+    )
     # An explicit interval is the user's choice: no aging.
     chosen = add(engine, site.url("/other.md"), every=timedelta(hours=2))
     site.publish("/other.md", ITEM_TEXT.replace("Khanasir", "Khanaser"))

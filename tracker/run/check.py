@@ -15,15 +15,17 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col
 
 from storage import Check, Source, source_queries, transaction, utcnow
+from storage.types import stored_time
 from tracker.errors import HTTPStatusError, RedlineError
 from tracker.extract import Page, extract
 from tracker.fetch import blocked
@@ -88,19 +90,8 @@ def check_source(
     # the Check row keeps the real start and end, so its duration is the fetch's.
     now = now or utcnow()
     started, clock = utcnow(), time.monotonic()
-    # A read, without the write lock; plain columns, as most checks end in a 304 (whose
-    # recording needs only the schedule's).
-    read = select(
-        Source.id,
-        Source.url,
-        Source.etag,
-        Source.last_modified,
-        Source.interval_seconds,
-        Source.cron,
-        Source.listing,
-    ).where(col(Source.id) == source_id)
     with engine.connect() as connection:
-        source = connection.execute(read).one_or_none()
+        source = connection.execute(_source_read(), {"source_id": source_id}).one_or_none()
     if source is None:
         raise RedlineError(f"no source {source_id}")
     try:
@@ -109,6 +100,23 @@ def check_source(
         result = _local_failure(source_id, redact_url(source.url), error)
     result.seconds = time.monotonic() - clock
     return result
+
+
+@cache
+def _source_read() -> Any:
+    """What a check reads of its source first: a read, without the write lock; plain
+    columns, as most checks end in a 304, whose recording needs only the schedule's (and
+    an aging item page's first sighting). Built once: it is asked before every check."""
+    return select(
+        Source.id,
+        Source.url,
+        Source.etag,
+        Source.last_modified,
+        Source.interval_seconds,
+        Source.cron,
+        Source.listing,
+        source_queries.aging_first_seen(),
+    ).where(col(Source.id) == bindparam("source_id"))
 
 
 def _fetch_and_record(
@@ -399,6 +407,9 @@ def _schedule(
     return None
 
 
+NOT_READ = object()  # _plan's first_seen: to be read
+
+
 def _plan(
     session: Session,
     source_id: int,
@@ -407,13 +418,17 @@ def _plan(
     policy: Policy,
     failures: int = 0,
     retry_after: timedelta | None = None,
+    first_seen: datetime | None | object = NOT_READ,
 ) -> Plan:
-    """The source's next check; schedule: its (interval_seconds, cron, listing)."""
+    """The source's next check; schedule: its (interval_seconds, cron, listing); first_seen:
+    when it first showed an item, if read already (source_queries.aging_first_seen)."""
     interval_seconds, cron, listing = schedule
     item_age = None
     # Only the aging steps of an item page without its own interval or cron need its age.
     if policy.aging and listing is False and not interval_seconds and not cron:
-        first_seen = source_queries.source_first_seen(session, source_id)
+        if first_seen is NOT_READ:
+            first_seen = source_queries.source_first_seen(session, source_id)
+        first_seen = stored_time(first_seen)
         item_age = now - first_seen if first_seen else None
     return plan_next(
         now,
@@ -443,9 +458,9 @@ def _record_not_modified(
     (tracker/record/not_modified.py), or are made now when there is none. Both make sure the
     lease is still this worker's."""
     source_id = source.id
-    with Session(engine) as session:
+    with Session(engine) as session:  # a 304 adds no item: its age was read with the source
         plan = _plan(session, source_id, (source.interval_seconds, source.cron, source.listing),
-                     now, options.policy)  # fmt: skip
+                     now, options.policy, first_seen=source.first_seen)  # fmt: skip
     retired = None if plan.at else (plan.retire_reason or "no longer due")  # as _retire
     values: dict[str, object] = {
         "last_checked_at": now,
