@@ -15,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
 from sqlmodel import Session, col, select
 
 from storage import source_queries
@@ -112,14 +114,21 @@ def holders(session: Session, due_at: datetime | None, clock: datetime) -> list[
 
 def live_holder(session: Session, source_id: int, clock: datetime) -> str | None:
     """The worker holding a live lease on the source at `clock`; None: nobody does. (Plain
-    columns: every check asks, before its fetch.)"""
-    read = select(Source.leased_by, Source.lease_until).where(col(Source.id) == source_id)
-    lease = session.exec(read).one_or_none()
+    columns, one statement built once, on the session's connection: every check asks,
+    before its fetch.)"""
+    lease = session.connection().execute(_lease_read(), {"source_id": source_id}).one_or_none()
     if lease is None or lease.leased_by is None:
         return None
     if lease.lease_until is None or lease.lease_until <= clock:
         return None
     return lease.leased_by
+
+
+@cache
+def _lease_read() -> Any:
+    return select(Source.leased_by, Source.lease_until).where(
+        col(Source.id) == bindparam("source_id")
+    )
 
 
 def locked_source(session: Session, source_id: int) -> Source | None:
