@@ -129,10 +129,10 @@ def aging_first_seen() -> Any:
         .where(col(ItemSighting.source_id) == col(Source.id))
         .scalar_subquery()
     )
-    aging = and_(
+    aging = and_(  # as tracker/run/check.py _plan: `not interval_seconds and not cron`
         col(Source.listing).is_(False),
-        col(Source.interval_seconds).is_(None),
-        col(Source.cron).is_(None),
+        func.coalesce(col(Source.interval_seconds), 0) == 0,
+        func.coalesce(col(Source.cron), "") == "",
     )
     return case((aging, earliest)).label("first_seen")
 
