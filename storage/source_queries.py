@@ -124,25 +124,29 @@ def aging_first_seen() -> Any:
     source rather than in a statement of its own."""
     from sqlalchemy import and_, case, func
 
-    earliest = (
-        select(func.min(col(ItemSighting.first_seen_at)))
-        .where(col(ItemSighting.source_id) == col(Source.id))
-        .scalar_subquery()
-    )
     aging = and_(  # as tracker/run/check.py _plan: `not interval_seconds and not cron`
         col(Source.listing).is_(False),
         func.coalesce(col(Source.interval_seconds), 0) == 0,
         func.coalesce(col(Source.cron), "") == "",
     )
+    earliest = _earliest_sighting(col(Source.id)).scalar_subquery()
     return case((aging, earliest)).label("first_seen")
 
 
 @cache
 def _first_seen_query() -> Any:
-    from sqlalchemy import bindparam, func
+    from sqlalchemy import bindparam
+
+    return _earliest_sighting(bindparam("source_id"))
+
+
+def _earliest_sighting(source_id: Any) -> Any:
+    """When the source (a bind parameter, or a column to correlate with) first showed an
+    item."""
+    from sqlalchemy import func
 
     return select(func.min(col(ItemSighting.first_seen_at))).where(
-        col(ItemSighting.source_id) == bindparam("source_id")
+        col(ItemSighting.source_id) == source_id
     )
 
 

@@ -25,7 +25,6 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col
 
 from storage import Check, Source, source_queries, transaction, utcnow
-from storage.types import stored_time
 from tracker.errors import HTTPStatusError, RedlineError
 from tracker.extract import Page, extract
 from tracker.fetch import blocked
@@ -428,7 +427,7 @@ def _plan(
     if policy.aging and listing is False and not interval_seconds and not cron:
         if first_seen is NOT_READ:
             first_seen = source_queries.source_first_seen(session, source_id)
-        first_seen = stored_time(first_seen)
+        assert first_seen is None or isinstance(first_seen, datetime)  # aware, either way
         item_age = now - first_seen if first_seen else None
     return plan_next(
         now,
