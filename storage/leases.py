@@ -19,6 +19,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, func, update
+from sqlalchemy.engine import Row
 from sqlmodel import Session, col, select
 
 from storage import source_queries
@@ -32,39 +33,69 @@ def claim(
     clock: datetime,
     lease: timedelta,
     limit: int,
-    accept: Callable[[Source], bool] = lambda source: True,
+    accept: Callable[[Row[Any]], bool] = lambda source: True,
     among: Sequence[int] | None = None,
-) -> list[Source]:
-    """Lease up to `limit` due sources to `worker` until clock + lease, most overdue first.
+) -> list[Row[Any]]:
+    """Lease up to `limit` due sources to `worker` until clock + lease, most overdue first;
+    what a check reads of each (source_queries.check_columns, and the lease_until set).
 
-    Up to four times `limit` candidates are read and `accept` picks among them (the
-    daemon uses it to skip hosts that already have all the checks they may have). On
-    PostgreSQL the candidates are locked FOR UPDATE SKIP LOCKED for the few
+    Up to four times `limit` candidates are read (id and url) and `accept` picks among
+    them (the daemon uses it to skip hosts that already have all the checks they may
+    have). On PostgreSQL the candidates are locked FOR UPDATE SKIP LOCKED for the few
     milliseconds of the claim, so a worker claiming at the same moment takes other
     sources instead of waiting or taking the same ones. `among`, if given, limits the
     candidates to these sources (a round of `redline check` picks its own).
+
+    Two statements built once (a round claims a few sources at a time, hundreds of times):
+    the candidates, then the leases written and the chosen sources' columns returned, so
+    their checks need not read them again.
     """
-    query = (
-        select(Source)
-        .where(source_queries.due_source(due_at), source_queries.unleased_source(clock))
-        .order_by(*source_queries.most_overdue_first())
-        .limit(limit * 4)
-    )
+    postgres = session.get_bind().dialect.name == "postgresql"
+    connection = session.connection()
+    values: dict[str, Any] = {"due_at": due_at, "clock": clock, "limit": limit * 4}
     if among is not None:
-        query = query.where(col(Source.id).in_(list(among)))
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    chosen: list[Source] = []
-    for source in session.exec(query).all():
+        values["among"] = list(among)
+    candidates = connection.execute(_candidates(among is not None, postgres), values).all()
+    chosen: list[int] = []
+    for candidate in candidates:
         if len(chosen) == limit:
             break
-        if accept(source):
-            chosen.append(source)
-    for source in chosen:
-        source.lease_until, source.leased_by = clock + lease, worker
-        session.add(source)
-    session.flush()
-    return chosen
+        if accept(candidate):
+            chosen.append(candidate.id)
+    if not chosen:
+        return []
+    until = clock + lease
+    taken = connection.execute(_lease_write(), {"ids": chosen, "until": until, "worker": worker})
+    by_id = {row.id: row for row in taken}
+    return [by_id[source_id] for source_id in chosen if source_id in by_id]
+
+
+@cache
+def _candidates(among: bool, postgres: bool) -> Any:
+    query = (
+        select(Source.id, Source.url)
+        .where(
+            source_queries.due_source(bindparam("due_at")),
+            source_queries.unleased_source(bindparam("clock")),
+        )
+        .order_by(*source_queries.most_overdue_first())
+        .limit(bindparam("limit"))
+    )
+    if among:
+        query = query.where(col(Source.id).in_(bindparam("among", expanding=True)))
+    if postgres:
+        query = query.with_for_update(skip_locked=True)
+    return query
+
+
+@cache
+def _lease_write() -> Any:
+    return (
+        update(Source)
+        .where(col(Source.id).in_(bindparam("ids", expanding=True)))
+        .values(lease_until=bindparam("until"), leased_by=bindparam("worker"))
+        .returning(*source_queries.check_columns(), col(Source.lease_until))
+    )
 
 
 def renew(session: Session, worker: str, source_ids: Sequence[int], until: datetime) -> int:

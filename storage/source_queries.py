@@ -117,6 +117,22 @@ def source_first_seen(session: Session, source_id: int) -> datetime | None:
     return stored_time(value.scalar())
 
 
+def check_columns() -> tuple[Any, ...]:
+    """What a check reads of its source before fetching (tracker/run/check.py): plain
+    columns, as most checks end in a 304, whose recording needs only the schedule's and
+    an aging item page's first sighting."""
+    return (
+        Source.id,
+        Source.url,
+        Source.etag,
+        Source.last_modified,
+        Source.interval_seconds,
+        Source.cron,
+        Source.listing,
+        aging_first_seen(),
+    )
+
+
 def aging_first_seen() -> Any:
     """source_first_seen as a column beside the source's own row (labelled first_seen),
     for an item page on the aging schedule (no interval or cron of its own; None for any

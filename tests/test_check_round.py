@@ -234,8 +234,10 @@ def test_a_rounds_304s_are_written_in_batches_as_a_lone_check_writes_one(engine:
 
     sources = 150  # more than two batches
     inserts: list[int] = []  # rows each INSERT of check rows wrote
+    statements: list[str] = []
 
     def count(_conn, _cursor, statement: str, parameters, _context, many: bool) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
         if statement.lstrip().upper().startswith(('INSERT INTO "CHECK"', "INSERT INTO CHECK")):
             inserts.append(len(parameters) if many else 1)
 
@@ -258,6 +260,12 @@ def test_a_rounds_304s_are_written_in_batches_as_a_lone_check_writes_one(engine:
     assert len(results) == sources - 1 and {r.outcome for r in results} == {"not_modified"}
     assert alone.outcome == "not_modified"
     assert sum(inserts) == sources - 1 and len(inserts) <= 3, inserts  # 64 a transaction
+    # A check reads nothing of its source or its lease: its claim (a few sources at a
+    # time) returned both. No statement reads one source by its id.
+    one_source = [
+        sql for sql in statements if re.match(r"SELECT\b.*\bWHERE source\.id = ", sql, re.S)
+    ]
+    assert one_source == [], one_source[:2]
 
     def state(source_id: int) -> tuple:
         with transaction(engine) as session:

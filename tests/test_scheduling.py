@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
+from sqlalchemy import event, update
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 from werkzeug import Request, Response
@@ -35,6 +36,7 @@ from tracker.fetch.client import make_client
 from tracker.run.check import CheckOptions, CheckResult, check_source
 from tracker.run.config import DaemonSettings
 from tracker.run.daemon import Daemon
+from tracker.run.lease_checks import TRUSTED_LEASE_LEFT, LeaseLost, ensure_lease
 from tracker.run.schedule import Policy
 from tracker.run.sources import add_source
 
@@ -198,6 +200,55 @@ def test_expired_leases_are_taken_over_live_ones_are_not(engine: Engine) -> None
     with transaction(engine) as session:
         taken = leases.claim(session, "me", now, utcnow(), timedelta(minutes=1), 10)
         assert sorted(s.id for s in taken) == [ids[0], ids[2], ids[3]]  # not the live lease
+
+
+def test_a_claim_returns_what_a_check_reads_of_each_source(site: Site, engine: Engine) -> None:
+    """A claim hands its checks the columns they would read (their etag, schedule, an aging
+    item page's first sighting) and the lease it wrote, so they do not read them again."""
+    aging = add(engine, site.publish(ITEM_PAGE, ITEM_TEXT))
+    check(engine, aging, START)  # an item page seen: its first sighting is known
+    hourly = add(engine, "https://example.org/feed.xml", every=timedelta(hours=1))
+    with transaction(engine) as session:
+        session.exec(update(Source).values(next_check_at=None, etag='"e"'))  # type: ignore[call-overload]
+    clock = utcnow()
+    with transaction(engine) as session:
+        taken = leases.claim(session, "me", START, clock, timedelta(minutes=5), 10)
+    with transaction(engine) as session:
+        read = select(*source_queries.check_columns()).order_by(Source.id)  # type: ignore[arg-type]
+        expected = [tuple(row) for row in session.connection().execute(read)]
+    assert [tuple(row)[:-1] for row in taken] == expected
+    assert [row.id for row in taken] == [aging, hourly]
+    assert taken[0].first_seen is not None and taken[1].first_seen is None
+    assert {row.lease_until for row in taken} == {clock + timedelta(minutes=5)}
+    assert {source(engine, n).leased_by for n in (aging, hourly)} == {"me"}
+
+
+def test_a_lease_just_claimed_is_trusted_one_near_its_end_is_read(engine: Engine) -> None:
+    """ensure_lease reads nothing for a lease this worker wrote with more than
+    TRUSTED_LEASE_LEFT to go (no other worker claims a live lease); nearer its end, or
+    past it, the database says whose it is."""
+    source_id = add(engine, "https://example.org/a.md")
+    with transaction(engine) as session:
+        session.exec(
+            update(Source).values(leased_by="other", lease_until=utcnow() + timedelta(hours=1))
+        )  # type: ignore[call-overload]
+    sent: list[str] = []
+
+    def remember(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", remember)
+    try:
+        ensure_lease(engine, source_id, "me", utcnow() + TRUSTED_LEASE_LEFT + timedelta(minutes=1))
+        assert sent == []
+        for written_until in (utcnow() + TRUSTED_LEASE_LEFT / 2, utcnow() - timedelta(seconds=1)):
+            with pytest.raises(LeaseLost, match="held by worker other"):
+                ensure_lease(engine, source_id, "me", written_until)
+        with pytest.raises(LeaseLost, match="held by worker other"):
+            ensure_lease(engine, source_id, "me")  # not known: read
+    finally:
+        event.remove(engine, "before_cursor_execute", remember)
+    assert len(sent) == 3
 
 
 def test_concurrent_claims_take_different_sources(engine: Engine, db_url: str) -> None:

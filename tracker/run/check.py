@@ -80,21 +80,29 @@ def check_source(
     now: datetime | None = None,
     options: CheckOptions = CheckOptions(),  # noqa: B008  (frozen)
     slot: Callable[[str], AbstractContextManager[object]] | None = None,
+    claimed: Row[Any] | None = None,
 ) -> CheckResult:
     """Check one source now and record the outcome.
 
     slot(url), if given, is entered around the fetch (the daemon's per-host politeness).
+    claimed: the source as this worker's claim read it (storage/leases.py claim: its
+    check columns and the lease_until it wrote), so that it is not read again.
     """
     # `now` is the check's time for versions and scheduling (a replay passes its own);
     # the Check row keeps the real start and end, so its duration is the fetch's.
     now = now or utcnow()
     started, clock = utcnow(), time.monotonic()
-    with engine.connect() as connection:
-        source = connection.execute(_source_read(), {"source_id": source_id}).one_or_none()
+    source = claimed
+    if source is None:
+        with engine.connect() as connection:
+            source = connection.execute(_source_read(), {"source_id": source_id}).one_or_none()
     if source is None:
         raise RedlineError(f"no source {source_id}")
     try:
-        result = _fetch_and_record(engine, source_id, source, client, now, options, slot, started)
+        written_until = claimed.lease_until if claimed is not None else None
+        result = _fetch_and_record(
+            engine, source_id, source, client, now, options, slot, started, written_until
+        )
     except OperationalError as error:
         result = _local_failure(source_id, redact_url(source.url), error)
     result.seconds = time.monotonic() - clock
@@ -103,19 +111,9 @@ def check_source(
 
 @cache
 def _source_read() -> Any:
-    """What a check reads of its source first: a read, without the write lock; plain
-    columns, as most checks end in a 304, whose recording needs only the schedule's (and
-    an aging item page's first sighting). Built once: it is asked before every check."""
-    return select(
-        Source.id,
-        Source.url,
-        Source.etag,
-        Source.last_modified,
-        Source.interval_seconds,
-        Source.cron,
-        Source.listing,
-        source_queries.aging_first_seen(),
-    ).where(col(Source.id) == bindparam("source_id"))
+    """What a check reads of its source first, when its claim did not (a read, without
+    the write lock). Built once: it is asked before every check."""
+    return select(*source_queries.check_columns()).where(col(Source.id) == bindparam("source_id"))
 
 
 def _fetch_and_record(
@@ -127,13 +125,16 @@ def _fetch_and_record(
     options: CheckOptions,
     slot: Callable[[str], AbstractContextManager[object]] | None,
     started: datetime,
+    written_until: datetime | None,
 ) -> CheckResult:
     """Fetch the source (its url, etag, last_modified and schedule as read before the
-    check) and record what came back, or the error."""
+    check) and record what came back, or the error. written_until: the expiry of the
+    lease this worker's claim wrote, if known (see ensure_lease)."""
     url, etag, last_modified = source.url, source.etag, source.last_modified
     try:
         with slot(url) if slot else nullcontext():
-            ensure_lease(engine, source_id, options.worker)  # a wait for the host may outlast it
+            # A wait for the host may outlast the lease.
+            ensure_lease(engine, source_id, options.worker, written_until)
             snapshot = fetch(client, url, etag=etag, last_modified=last_modified)
         if snapshot.not_modified:
             return _record_not_modified(engine, source, snapshot, now, started, options)

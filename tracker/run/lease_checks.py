@@ -5,6 +5,8 @@ no leases."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -16,10 +18,22 @@ class LeaseLost(RedlineError):
     """Another worker holds the source now (this worker's lease expired): not recorded."""
 
 
-def ensure_lease(engine: Engine, source_id: int, worker: str | None) -> None:
+# A lease this worker wrote is taken as still its own, without reading the database,
+# while at least this long is left of it: no other worker claims a live lease, and this
+# much covers the clocks of two machines disagreeing. Closer to its end (after a long
+# wait for the host, or a pause: SIGSTOP, a suspended laptop) the database says.
+TRUSTED_LEASE_LEFT = timedelta(seconds=60)
+
+
+def ensure_lease(
+    engine: Engine, source_id: int, worker: str | None, written_until: datetime | None = None
+) -> None:
     """Raise LeaseLost unless this worker still holds a live lease on the source: a worker
-    stopped past its lease (SIGSTOP, a long pause) must not fetch once it resumes."""
+    stopped past its lease (SIGSTOP, a long pause) must not fetch once it resumes.
+    written_until: the expiry this worker's claim wrote, if it is known here."""
     if worker is None:
+        return
+    if written_until is not None and utcnow() < written_until - TRUSTED_LEASE_LEFT:
         return
     with Session(engine) as session:  # a read: no write lock
         holder = leases.live_holder(session, source_id, utcnow())

@@ -11,13 +11,14 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from storage import Source, leases, source_queries, transaction, utcnow
+from storage import leases, source_queries, transaction, utcnow
 from tracker.fetch.client import make_client
 from tracker.fetch.politeness import HostGate, host_of
 from tracker.record.not_modified import NotModifiedLog
@@ -82,7 +83,7 @@ class CheckPool:
         reserved: list[str] = []
         in_flight = set(self.in_flight())
 
-        def polite(source: Source) -> bool:
+        def polite(source: Row[Any]) -> bool:
             # A check that outlived its lease may still be running here: never twice.
             if source.id in in_flight or not self.gate.reserve(source.url):
                 return False
@@ -95,31 +96,33 @@ class CheckPool:
                 claimed = leases.claim(
                     session, self.options.worker or "", due_at, clock, lease, room, polite
                 )
-                work = [(source.id, source.url) for source in claimed if source.id is not None]
         except BaseException:
             for url in reserved:
                 self.gate.release(url)
             raise
         unused = list(reserved)
-        for _, url in work:
-            unused.remove(url)
+        for source in claimed:
+            unused.remove(source.url)
         for url in unused:
             self.gate.release(url)
-        for source_id, url in work:
-            self.start(source_id, url)
-        return [source_id for source_id, _ in work]
+        for source in claimed:
+            self.start(source)
+        return [source.id for source in claimed]
 
-    def start(self, source_id: int, url: str) -> None:
-        """Check a source this worker holds, its host's slot already reserved."""
+    def start(self, claimed: Row[Any]) -> None:
+        """Check a source this worker holds (as its claim read it: storage/leases.py),
+        its host's slot already reserved."""
         with self._lock:
-            self._in_flight[source_id] = self.executor.submit(self._check, source_id, url)
+            self._in_flight[claimed.id] = self.executor.submit(self._check, claimed)
 
-    def _check(self, source_id: int, url: str) -> None:
+    def _check(self, claimed: Row[Any]) -> None:
+        source_id, url = claimed.id, claimed.url
         outcome: CheckResult | Exception
         try:
             outcome = check_source(
-                self.engine, source_id, self.client, self.now, self.options, self.gate.spacing
-            )
+                self.engine, source_id, self.client, self.now, self.options, self.gate.spacing,
+                claimed,
+            )  # fmt: skip
         except Exception as error:  # never lose the worker thread; the lease expires
             outcome = error
         finally:
@@ -228,7 +231,7 @@ class _RoundPlan:
         self, pending: OrderedDict[str, deque[tuple[int, str]]], settings: DaemonSettings
     ) -> None:
         self.pending = pending  # not claimed yet
-        self.waiting: OrderedDict[str, deque[tuple[int, str]]] = OrderedDict()  # claimed
+        self.waiting: OrderedDict[str, deque[Row[Any]]] = OrderedDict()  # claimed, as read
         self.batch = 2 * settings.concurrency
         self.per_host_waiting = 2 * settings.per_host
 
@@ -250,11 +253,9 @@ class _RoundPlan:
             claimed = leases.claim(
                 session, worker, due_at, utcnow(), ROUND_LEASE, len(ids), among=ids
             )
-            taken = {source.id for source in claimed}
         # The others are gone (another worker holds them, or they are no longer due).
-        for source_id, url in chosen:
-            if source_id in taken:
-                self.waiting.setdefault(host_of(url), deque()).append((source_id, url))
+        for source in claimed:
+            self.waiting.setdefault(host_of(source.url), deque()).append(source)
 
     def _choose(self) -> list[tuple[int, str]]:
         """The next sources to claim: hosts take turns, each up to its waiting limit."""
@@ -278,8 +279,8 @@ class _RoundPlan:
         started = 0
         for host in list(self.waiting):
             queued = self.waiting[host]
-            while queued and checks.room() > 0 and checks.gate.reserve(queued[0][1]):
-                checks.start(*queued.popleft())
+            while queued and checks.room() > 0 and checks.gate.reserve(queued[0].url):
+                checks.start(queued.popleft())
                 started += 1
             if not queued:
                 del self.waiting[host]
@@ -289,7 +290,7 @@ class _RoundPlan:
 
     def give_up(self) -> list[int]:
         """The claimed sources not started, no longer waiting: their leases to release."""
-        ids = [source_id for queued in self.waiting.values() for source_id, _ in queued]
+        ids = [source.id for queued in self.waiting.values() for source in queued]
         self.waiting.clear()
         return ids
 
