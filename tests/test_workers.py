@@ -75,7 +75,7 @@ def start_workers(db_url: str, config: Path) -> list[Worker]:
                 [*command, "--tick", "0.2s", "--worker", f"w{n}"],
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
-                env={**os.environ, "REDLINE_DB": ""},
+                env={**os.environ, "REDLINE_DB": "", "PYTHONFAULTHANDLER": "1"},
             )
         workers.append(Worker(process, log))
     return workers
@@ -87,16 +87,25 @@ def checked_sources(engine: Engine) -> int:
 
 
 def stop(workers: list[Worker]) -> list[str]:
-    """SIGTERM every live worker; the log of each."""
+    """SIGTERM every live worker; the log of each. A worker still running 30 s later is
+    made to write every thread's stack to its log (SIGABRT: faulthandler, enabled by
+    PYTHONFAULTHANDLER) and the test fails showing it: where the stop hangs."""
     for worker in workers:
         if worker.process.poll() is None:
             worker.process.send_signal(signal.SIGTERM)
+    hung = []
     for worker in workers:
         try:
             worker.process.wait(timeout=30)
-        finally:
-            if worker.process.poll() is None:
+        except subprocess.TimeoutExpired:
+            worker.process.send_signal(signal.SIGABRT)
+            try:
+                worker.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
                 worker.process.kill()
+                worker.process.wait()
+            hung.append(worker.read_log()[-6000:])
+    assert not hung, "a worker did not stop within 30 s of SIGTERM:\n" + "\n\n".join(hung)
     return [worker.read_log() for worker in workers]
 
 
