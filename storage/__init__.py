@@ -1,24 +1,24 @@
 """redline's database: tables, engine and queries. Imports nothing from tracker or feeds."""
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from storage.db import (
-    DEFAULT_DB_URL,
-    PoolSettings,
-    database_url,
-    ensure_intact,
-    make_engine,
-    transaction,
-)
-from storage.errors import DatabaseDamaged, DatabaseURLError, SchemaError, StorageError
-from storage.schema import ensure_schema, schema_state, upgrade
-from storage.types import MAX_ID, parse_id, utcnow
+# Every name is imported when first named, not with the package: the engine's module
+# imports SQLAlchemy (0.2 s) and the tables the ORM (as much again), and a `redline
+# check` with nothing to do needs neither (storage/idle.py). Where each name lives:
+_HOMES = {
+    "storage.db": ("PoolSettings", "ensure_intact", "make_engine", "transaction"),
+    "storage.errors": ("DatabaseDamaged", "DatabaseURLError", "SchemaError", "StorageError"),
+    "storage.idle": ("DEFAULT_DB_URL", "database_url"),
+    "storage.schema": ("ensure_schema", "schema_state", "upgrade"),
+    "storage.types": ("MAX_ID", "parse_id", "utcnow"),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
-# The tables (storage/models.py) are imported when first named, not with the package:
-# the ORM they are built on is half of a command's start-up, and a `redline check` with
-# nothing to do never needs it (storage/due.py). They are the names of __all__ that
-# the module does not hold yet (__getattr__).
 if TYPE_CHECKING:
+    from storage.db import PoolSettings, ensure_intact, make_engine, transaction
+    from storage.errors import DatabaseDamaged, DatabaseURLError, SchemaError, StorageError
+    from storage.idle import DEFAULT_DB_URL, database_url
     from storage.models import (
         Change,
         Check,
@@ -33,14 +33,16 @@ if TYPE_CHECKING:
         Version,
         VersionArchive,
     )
+    from storage.schema import ensure_schema, schema_state, upgrade
+    from storage.types import MAX_ID, parse_id, utcnow
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from storage import models
-
-        return getattr(models, name)
-    raise AttributeError(f"module 'storage' has no attribute {name!r}")
+    if name not in __all__:
+        raise AttributeError(f"module 'storage' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOME_OF.get(name, "storage.models")), name)
+    globals()[name] = value  # asked once
+    return value
 
 
 __all__ = [

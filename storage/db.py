@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 
 from storage.errors import DatabaseDamaged, DatabaseURLError
+from storage.idle import DEFAULT_DB_URL, database_url  # noqa: F401  (named here too)
 from storage.types import compact_json
 
 # The ORM (sqlmodel) is imported by the first session, not by opening the database: a
@@ -21,13 +22,7 @@ from storage.types import compact_json
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-DEFAULT_DB_URL = "sqlite:///./redline.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-
-
-def database_url(explicit: str | None = None, configured: str | None = None) -> str:
-    """--db wins, then REDLINE_DB, then the configuration file's db, then ./redline.db."""
-    return explicit or os.environ.get("REDLINE_DB") or configured or DEFAULT_DB_URL
 
 
 def make_engine(url: str, pool: PoolSettings | None = None) -> Engine:

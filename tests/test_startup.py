@@ -45,8 +45,8 @@ def _imported_by(code: str, names: tuple[str, ...]) -> list[str]:
 
 def test_a_check_with_nothing_due_imports_no_fetching_reading_or_sending(tmp_path: Path) -> None:
     """`redline check` from cron mostly finds nothing due: it says so without importing
-    the round, the HTTP client, the page readers, the notification sender, or even the
-    ORM and the tables (storage/due.py reads with SQLAlchemy Core)."""
+    the round, the HTTP client, the page readers, the notification sender, or even
+    SQLAlchemy (storage/idle.py reads a SQLite file with the standard library's sqlite3)."""
     db = f"sqlite:///{tmp_path / 'redline.db'}"
     created = f"from tracker.cli.main import main\nmain(['--db', {db!r}, 'db', 'upgrade'])"
     _imported_by(created, ())  # the tables made (the migrations import the ORM)
@@ -68,6 +68,8 @@ def test_a_check_with_nothing_due_imports_no_fetching_reading_or_sending(tmp_pat
         "sqlmodel",
         "pydantic",
         "storage.models",
+        "sqlalchemy",
+        "alembic",
     )
     assert _imported_by(code, heavy) == []
 

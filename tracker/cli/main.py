@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # --help, --version and bad arguments end here
+    if _nothing_to_check(args):
+        return 0
     from sqlalchemy.exc import SQLAlchemyError
 
     from storage import (
@@ -124,6 +126,37 @@ def _fewer_collections() -> Iterator[None]:
 WRITING_COMMANDS = frozenset({"add", "check", "run", "serve", "import", "source", "notify"})
 # Commands that make the database's subscriptions what redline.toml's [[notify]] say.
 NOTIFY_SYNC_COMMANDS = frozenset({"check", "run", "notify"})
+
+
+def _nothing_to_check(args: argparse.Namespace) -> bool:
+    """`redline check` with nothing to do (a cron job's usual run), answered from the
+    standard library's sqlite3 before SQLAlchemy is imported (storage/idle.py), and said
+    as the full path says it. False: the full path runs (another database, something due
+    or to send, archive requests, [[notify]] tables to store, -v, a setting to check)."""
+    if args.command != "check" or args.all or args.verbose:
+        return False
+    from storage import idle
+
+    try:
+        config_path = args.config or os.environ.get("REDLINE_CONFIG")
+        config = load_config(config_path) if config_path else Config()
+    except RedlineError:
+        return False  # the full path says what is wrong
+    if config.archive.enabled or config.notify:
+        return False
+    if os.environ.get("REDLINE_DB_POOL_SIZE") or os.environ.get("REDLINE_DB_MAX_OVERFLOW"):
+        return False  # the full path reads them (and refuses a bad one)
+    path = idle.sqlite_file(idle.database_url(args.db, config.db))
+    # A configuration file without [[notify]] tables removes the subscriptions made from
+    # one (_notify_to_sync): only with none stored is there nothing to do.
+    if path is None or not idle.nothing_to_do(path, from_config_counts=bool(config_path)):
+        return False
+    from tracker.run.progress import choose_reporter
+
+    with choose_reporter(sys.stdout) as reporter:
+        reporter.start(0)
+        reporter.finish([])
+    return True
 
 
 def _notify_to_sync(config: Config, engine: Engine) -> bool:
