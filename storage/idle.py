@@ -66,15 +66,17 @@ def nothing_to_do(path: str, from_config_counts: bool, now_us: int | None = None
     except sqlite3.Error:
         return None
     try:
-        # As storage/db.py's ensure_intact before any writing command (check is one).
-        if connection.execute("PRAGMA quick_check").fetchall() != [("ok",)]:
-            return None
         revision = connection.execute("SELECT version_num FROM alembic_version").fetchall()
         if revision != [(HEAD_REVISION,)]:
             return None
         due, pending, from_config = connection.execute(_IDLE_QUERY, (now_us,)).fetchone()
+        if due or pending or (from_config_counts and from_config):
+            return False  # the full path checks the file (once) and runs the round
+        # As storage/db.py's ensure_intact before any writing command (check is one).
+        if connection.execute("PRAGMA quick_check").fetchall() != [("ok",)]:
+            return None
     except sqlite3.Error:
         return None
     finally:
         connection.close()
-    return not due and not pending and not (from_config_counts and from_config)
+    return True

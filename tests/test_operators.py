@@ -188,7 +188,12 @@ def test_a_damaged_sqlite_file_is_not_written_to(site: Site, tmp_path: Path) -> 
             damaged.write(random.Random(page).randbytes(page_size))
     before = path.read_bytes()
     env = {**os.environ, "REDLINE_DB": f"sqlite:///{path}"}
-    for command in (["check", "--all"], ["add", site.url("/new.xml")], ["db", "upgrade"]):
+    for command in (
+        ["check"],
+        ["check", "--all"],
+        ["add", site.url("/new.xml")],
+        ["db", "upgrade"],
+    ):
         done = subprocess.run(
             [*redline_command(), *command], capture_output=True, text=True, env=env, timeout=120
         )
