@@ -110,8 +110,21 @@ def renew(session: Session, worker: str, source_ids: Sequence[int], until: datet
     return int(result.rowcount or 0)
 
 
-def release_all(session: Session, worker: str, source_ids: Sequence[int] | None = None) -> int:
-    """Give up this worker's leases (all, or on these sources), e.g. when stopping."""
+def release_all(
+    session: Session,
+    worker: str,
+    source_ids: Sequence[int] | None = None,
+    lock_wait: timedelta | None = None,
+) -> int:
+    """Give up this worker's leases (all, or on these sources), e.g. when stopping.
+
+    lock_wait: on PostgreSQL, how long to wait for a source row another transaction has
+    locked (a check still recording it) before failing (lock_timeout), so that a worker
+    stopping is never held up by one; its leases then expire. SQLite's wait for its
+    writer lock is bounded by the busy timeout already."""
+    if lock_wait is not None and session.get_bind().dialect.name == "postgresql":
+        milliseconds = max(1, int(lock_wait.total_seconds() * 1000))
+        session.connection().exec_driver_sql(f"SET LOCAL lock_timeout = {milliseconds}")
     query = update(Source).where(col(Source.leased_by) == worker)
     if source_ids is not None:
         query = query.where(col(Source.id).in_(list(source_ids)))

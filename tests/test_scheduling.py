@@ -35,7 +35,7 @@ from tests.tools import LocalServer
 from tracker.fetch.client import make_client
 from tracker.run.check import CheckOptions, CheckResult, check_source
 from tracker.run.config import DaemonSettings
-from tracker.run.daemon import Daemon
+from tracker.run.daemon import RELEASE_LOCK_WAIT, Daemon
 from tracker.run.lease_checks import TRUSTED_LEASE_LEFT, LeaseLost, ensure_lease
 from tracker.run.schedule import Policy
 from tracker.run.sources import add_source
@@ -324,6 +324,35 @@ def test_the_daemon_schedules_claims_renewals_and_upkeep(engine: Engine) -> None
     daemon.pool.shutdown()
     daemon.client.close()
     daemon.sender.close()
+
+
+def test_a_stop_is_not_held_up_by_a_source_row_locked_elsewhere(engine: Engine) -> None:
+    """On PostgreSQL a stopping worker gives its leases up in an UPDATE that would wait
+    for the row lock of a check still recording: it waits RELEASE_LOCK_WAIT at most, and
+    that lease is left to expire."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's writer waits its busy timeout, already bounded")
+    source_id = add(engine, "https://example.org/a.md")
+    with transaction(engine) as session:  # held by the worker and not due: none claimed
+        session.exec(
+            update(Source).values(
+                leased_by="stopping",
+                lease_until=utcnow() + timedelta(minutes=2),
+                next_check_at=utcnow() + timedelta(hours=1),
+            )
+        )  # type: ignore[call-overload]
+    daemon = Daemon(engine, timedelta(hours=1), timedelta(hours=1), worker="stopping")
+    daemon.start()
+    abandoned: list[int] = []
+    stopping = threading.Thread(target=lambda: abandoned.append(daemon.stop(timedelta(0))))
+    with engine.connect() as holder, holder.begin():  # a check recording it, not finished
+        holder.exec_driver_sql(f"SELECT id FROM source WHERE id = {source_id} FOR UPDATE")
+        stopping.start()
+        stopping.join(timeout=RELEASE_LOCK_WAIT.total_seconds() + 5)
+        stopped_while_locked = not stopping.is_alive()
+    stopping.join()
+    assert stopped_while_locked and abandoned == [0]
+    assert source(engine, source_id).leased_by == "stopping"  # it expires instead
 
 
 def test_the_daemon_keeps_to_per_host_limits(engine: Engine) -> None:

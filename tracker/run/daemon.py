@@ -44,6 +44,9 @@ NOTIFY_EVERY = 1.0  # seconds between rounds of sending notifications
 QUIET_EVERY = 300.0  # seconds between looks for sources gone quiet
 ARCHIVE_EVERY = 5.0  # seconds between rounds of asking the Wayback Machine
 ARCHIVE_ROUND = 60.0  # seconds one round of archiving may take at most
+# How long a stopping worker waits for a source row a check still in flight has locked
+# (PostgreSQL) before leaving that lease to expire.
+RELEASE_LOCK_WAIT = timedelta(seconds=2)
 # APScheduler logs every tick at INFO; only its warnings are worth a line.
 logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
@@ -230,7 +233,7 @@ class Daemon:
             self.archiver.close()  # not waited for: a request under way ends on its own
         try:
             with transaction(self.engine) as session:
-                released = leases.release_all(session, self.worker)
+                released = leases.release_all(session, self.worker, lock_wait=RELEASE_LOCK_WAIT)
         except Exception:
             log.exception("giving up leases failed; they expire in %s", self.settings.lease)
             released = 0
