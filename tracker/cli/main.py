@@ -138,6 +138,7 @@ def _nothing_to_check(args: argparse.Namespace) -> bool:
     from storage import idle
 
     try:
+        parse_every(args.every)
         config_path = args.config or os.environ.get("REDLINE_CONFIG")
         config = load_config(config_path) if config_path else Config()
     except RedlineError:
