@@ -13,10 +13,14 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 
+@lru_cache(maxsize=4096)
 def host_of(url: str) -> str:
+    # Cached: a round asks it of each source's URL five times (its plan, its host's slot
+    # taken and given back, the spacing before its fetch); urlsplit is 40 µs a time.
     return (urlsplit(url).hostname or "").lower()
 
 

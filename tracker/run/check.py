@@ -411,7 +411,7 @@ NOT_READ = object()  # _plan's first_seen: to be read
 
 
 def _plan(
-    session: Session,
+    session: Session | None,
     source_id: int,
     schedule: tuple[int | None, str | None, bool | None],
     now: datetime,
@@ -421,12 +421,14 @@ def _plan(
     first_seen: datetime | None | object = NOT_READ,
 ) -> Plan:
     """The source's next check; schedule: its (interval_seconds, cron, listing); first_seen:
-    when it first showed an item, if read already (source_queries.aging_first_seen)."""
+    when it first showed an item, if read already (source_queries.aging_first_seen);
+    session: where to read it otherwise (None: it was read)."""
     interval_seconds, cron, listing = schedule
     item_age = None
     # Only the aging steps of an item page without its own interval or cron need its age.
     if policy.aging and listing is False and not interval_seconds and not cron:
         if first_seen is NOT_READ:
+            assert session is not None
             first_seen = source_queries.source_first_seen(session, source_id)
         assert first_seen is None or isinstance(first_seen, datetime)  # aware, either way
         item_age = now - first_seen if first_seen else None
@@ -453,14 +455,14 @@ def _record_not_modified(
     """Record a 304 as _record does, in plain statements: most checks of a polling round
     are 304s, and the ORM's reading, tracking and flushing of the source and the check
     took most of a 304's recording (bench/RESULTS.md, polling round). Its next check is
-    planned from the source's schedule as check_source read it (and, for an aging item
-    page, a read of its age), without the write lock; the writes go to the round's batch
+    planned from the source's schedule and (an aging item page's) first sighting as
+    check_source or its claim read them, without another read; the writes go to the round's batch
     (tracker/record/not_modified.py), or are made now when there is none. Both make sure the
     lease is still this worker's."""
     source_id = source.id
-    with Session(engine) as session:  # a 304 adds no item: its age was read with the source
-        plan = _plan(session, source_id, (source.interval_seconds, source.cron, source.listing),
-                     now, options.policy, first_seen=source.first_seen)  # fmt: skip
+    # A 304 adds no item: its age was read with the source, so nothing is read here.
+    schedule = (source.interval_seconds, source.cron, source.listing)
+    plan = _plan(None, source_id, schedule, now, options.policy, first_seen=source.first_seen)
     retired = None if plan.at else (plan.retire_reason or "no longer due")  # as _retire
     values: dict[str, object] = {
         "last_checked_at": now,
