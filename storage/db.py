@@ -14,15 +14,17 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 
 from storage.errors import DatabaseDamaged, DatabaseURLError
-from storage.idle import DEFAULT_DB_URL, database_url  # noqa: F401  (named here too)
+from storage.idle import (  # noqa: F401  (named here too)
+    DEFAULT_DB_URL,
+    SQLITE_BUSY_TIMEOUT_MS,
+    database_url,
+)
 from storage.types import compact_json
 
 # The ORM (sqlmodel) is imported by the first session, not by opening the database: a
-# command with nothing to do never needs it (storage/due.py).
+# command with nothing to do never needs it (storage/due.py; on SQLite, storage/idle.py).
 if TYPE_CHECKING:
     from sqlmodel import Session
-
-SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
 def make_engine(url: str, pool: PoolSettings | None = None) -> Engine:

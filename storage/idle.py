@@ -22,7 +22,8 @@ DEFAULT_DB_URL = "sqlite:///./redline.db"
 # The newest migration (storage/migrations/versions/); tests/test_idle.py checks it is
 # Alembic's head, so a new migration cannot leave it behind.
 HEAD_REVISION = "0016"
-BUSY_TIMEOUT_SECONDS = 10.0  # as storage/db.py's SQLITE_BUSY_TIMEOUT_MS
+# How long a SQLite connection waits for another's lock (storage/db.py's PRAGMA too).
+SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 # storage/due.py's due(), active() and the pending deliveries, as SQLite reads them: a
 # boolean is 0 or 1, a time an integer count of microseconds since 1970 UTC
@@ -62,7 +63,7 @@ def nothing_to_do(path: str, from_config_counts: bool, now_us: int | None = None
     unreadable); the full path then reads it and says what is wrong, if anything."""
     now_us = time.time_ns() // 1000 if now_us is None else now_us
     try:
-        connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS)
+        connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
     except sqlite3.Error:
         return None
     try:
