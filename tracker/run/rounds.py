@@ -253,9 +253,12 @@ class _RoundPlan:
             claimed = leases.claim(
                 session, worker, due_at, utcnow(), ROUND_LEASE, len(ids), among=ids
             )
-        # The others are gone (another worker holds them, or they are no longer due).
-        for source in claimed:
-            self.waiting.setdefault(host_of(source.url), deque()).append(source)
+        # In the order chosen (hosts taking turns); the others are gone (another worker
+        # holds them, or they are no longer due).
+        taken = {source.id: source for source in claimed}
+        for source_id, url in chosen:
+            if source_id in taken:
+                self.waiting.setdefault(host_of(url), deque()).append(taken[source_id])
 
     def _choose(self) -> list[tuple[int, str]]:
         """The next sources to claim: hosts take turns, each up to its waiting limit."""
