@@ -204,8 +204,8 @@ def nginx_alone(
 # --- report -------------------------------------------------------------------------------------
 
 
-# Where a 304 round's time goes in redline (py-spy on `redline check`): start-up, then per
-# source a claim under a lease and a transaction recording the check and its schedule.
+# What has been done for redline's rounds, what the profiles say is left, and what would
+# close the gap to the targets (mirrored in RESULTS.md when the section is written).
 CLOSING_THE_GAP = (
     "What would close it: redline spends more per page than urlwatch on every round (the "
     "per-page lines above). Done on 2026-12-06: connections are kept "
